@@ -1,0 +1,46 @@
+"""One root for every error ldsim reports about its inputs.
+
+Each error names the input (a path inside the modelled root, or a host path for the root
+itself) and says what was wrong with it. The CLI catches LdsimError once and prints
+``ldsim: error: <message>`` without a traceback.
+"""
+
+from __future__ import annotations
+
+
+class LdsimError(Exception):
+    """Base class: an input ldsim cannot use. ``str()`` is the one-line user message."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+class UsageError(LdsimError):
+    """A command-line value that makes no sense (exit status 2)."""
+
+
+class RootError(LdsimError):
+    """The root directory itself is unusable (missing, not a directory)."""
+
+
+class FsError(LdsimError):
+    """A path inside the root cannot be resolved or read.
+
+    ``errno_name`` is the errno the real kernel would report for the same lookup
+    (ENOENT, ENOTDIR, ELOOP, EISDIR, EACCES, ENAMETOOLONG), so loader models can react
+    exactly as the real loader does.
+    """
+
+    def __init__(self, path: str, reason: str, errno_name: str) -> None:
+        super().__init__(path, reason)
+        self.errno_name = errno_name
+
+
+class ElfError(LdsimError):
+    """A file that is not a usable ELF object: not ELF, truncated, or with broken tables."""
+
+
+class CacheFormatError(LdsimError):
+    """An ``ld.so.cache`` that is not in any format the loader reads."""
