@@ -1,0 +1,3 @@
+from ldsim.cli.main import entry
+
+entry()

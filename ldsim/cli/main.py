@@ -1,0 +1,61 @@
+"""``ldsim``: the command line. One parser, one error boundary, documented exit codes.
+
+Exit status: 0 the program would load; 1 something is unresolved or the load would abort;
+2 bad usage or unreadable input (one line on stderr, no traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from ldsim import __version__
+from ldsim.errors import LdsimError
+
+EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        sys.stderr.write(f"ldsim: error: {message}\n")
+        raise SystemExit(EXIT_USAGE)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="ldsim",
+        description="Show, without running anything, which file the Linux dynamic loader "
+        "opens for every DT_NEEDED of a program, in which order, and why.",
+        epilog="Exit status: 0 the program would load, 1 something is unresolved or the "
+        "load would abort, 2 bad usage or unreadable input.",
+    )
+    parser.add_argument("--version", action="version", version=f"ldsim {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    from ldsim.cli import explain
+
+    explain.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        return int(args.func(args))
+    except LdsimError as exc:
+        sys.stderr.write(f"ldsim: error: {exc}\n")
+        return EXIT_USAGE
+    except BrokenPipeError:
+        return EXIT_OK
+    except KeyboardInterrupt:
+        sys.stderr.write("ldsim: interrupted\n")
+        return 130
+
+
+def entry() -> None:
+    sys.exit(main())

@@ -1,0 +1,58 @@
+"""What a glibc loader binary was built with, read from the file without running it.
+
+Part C of the loader spec: the default ("system") directories are the consecutive
+NUL-terminated strings in the loader's read-only data that each start and end with ``/``
+(``trusted-dirs.h``, ``SYSTEM_DIRS``); ``$LIB`` follows the token names ``ORIGIN\\0PLATFORM\\0LIB\\0``
+(``DL_DST_LIB``); the release is in ``release version 2.NN``. When the loader cannot be read,
+a per-architecture fallback applies and the profile says so.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_DIR_RUN = re.compile(rb"(?:/[A-Za-z0-9_.+\-/]*/\x00){2,}")
+_LIB_TOKEN = re.compile(rb"ORIGIN\x00PLATFORM\x00LIB\x00([A-Za-z0-9_./+\-]+)\x00")
+_RELEASE = re.compile(rb"release version 2\.(\d+)")
+
+# Fallbacks when the root's loader gives no answer (ELF machine -> system dirs).
+_FALLBACK_DIRS = {
+    62: ("/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib", "/usr/lib"),
+    183: ("/lib/aarch64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/lib", "/usr/lib"),
+    3: ("/lib/i386-linux-gnu", "/usr/lib/i386-linux-gnu", "/lib", "/usr/lib"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class GlibcProfile:
+    system_dirs: tuple[str, ...]
+    lib: str  # the value of $LIB
+    minor_version: int | None  # 36 for glibc 2.36
+    source: str  # where the facts came from ("/lib64/ld-linux-x86-64.so.2" or "fallback")
+
+    @property
+    def legacy_hwcaps(self) -> bool:
+        """glibc 2.36 and older still search the legacy hwcap subdirectories."""
+        return self.minor_version is None or self.minor_version <= 36
+
+
+def glibc_profile_from_bytes(data: bytes, source: str, machine: int) -> GlibcProfile:
+    dirs: tuple[str, ...] = ()
+    m = _DIR_RUN.search(data)
+    if m:
+        dirs = tuple(s.decode().rstrip("/") or "/" for s in m.group().split(b"\x00") if s)
+    lib_m = _LIB_TOKEN.search(data)
+    rel = _RELEASE.search(data)
+    minor = int(rel.group(1)) if rel else None
+    if not dirs:
+        fb = fallback_profile(machine)
+        return GlibcProfile(fb.system_dirs, lib_m.group(1).decode() if lib_m else fb.lib, minor,
+                            "fallback")
+    lib = lib_m.group(1).decode() if lib_m else dirs[0].strip("/")
+    return GlibcProfile(dirs, lib, minor, source)
+
+
+def fallback_profile(machine: int) -> GlibcProfile:
+    dirs = _FALLBACK_DIRS.get(machine, ("/lib64", "/usr/lib64") if machine else ("/lib", "/usr/lib"))
+    return GlibcProfile(dirs, dirs[0].strip("/"), None, "fallback")

@@ -1,0 +1,229 @@
+"""A directory presented as ``/``, with chroot semantics.
+
+Every path ldsim handles is a *guest* path: a path inside the modelled root. One function,
+:meth:`View.resolve`, turns a guest path into its canonical form by walking it component by
+component like the kernel's ``path_lookupat`` does inside a chroot:
+
+* an absolute symlink target starts again at the view's root, never at the host's ``/``;
+* ``..`` at the root stays at the root, and ``..`` after a symlink applies to the link's
+  *target* (physical, not lexical, as the kernel does);
+* at most 40 symlinks are followed (the kernel's ``MAXSYMLINKS``), then ELOOP.
+
+Host paths are only ever built from canonical component lists whose every prefix was
+``lstat``-ed and found not to be a symlink, and files are opened with ``O_NOFOLLOW``; so
+nothing ldsim reads can lie outside the root it was given.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat as stat_mod
+from dataclasses import dataclass
+
+from ldsim.errors import FsError, RootError
+
+MAXSYMLINKS = 40
+_ERRNO_TEXT = {
+    "ENOENT": "no such file or directory",
+    "ENOTDIR": "a path component is not a directory",
+    "ELOOP": "too many levels of symbolic links",
+    "EACCES": "permission denied",
+    "EISDIR": "is a directory",
+    "ENAMETOOLONG": "file name too long",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class FileStat:
+    """What ldsim needs from ``stat(2)`` of a resolved file."""
+
+    dev: int
+    ino: int
+    mode: int
+    size: int
+
+    @property
+    def is_dir(self) -> bool:
+        return stat_mod.S_ISDIR(self.mode)
+
+    @property
+    def is_reg(self) -> bool:
+        return stat_mod.S_ISREG(self.mode)
+
+
+def fs_error(path: str, errno_name: str) -> FsError:
+    return FsError(path, _ERRNO_TEXT.get(errno_name, errno_name.lower()), errno_name)
+
+
+def _errno_name(exc: OSError) -> str:
+    return errno.errorcode.get(exc.errno or 0, "EIO")
+
+
+def join(directory: str, name: str) -> str:
+    """Join like the loader does: ``dir + "/" + name`` with no normalisation."""
+    if not directory:
+        return name
+    return directory + name if directory.endswith("/") else directory + "/" + name
+
+
+def dirname(path: str) -> str:
+    """The directory part of a path string, as glibc's ``_dl_get_origin`` computes it."""
+    idx = path.rfind("/")
+    if idx < 0:
+        return ""
+    return path[:idx] if idx > 0 else "/"
+
+
+class View:
+    """A read-only view of a directory tree as a root filesystem.
+
+    Subclasses provide the primitives on *canonical* component tuples (no symlinks, no
+    ``.``/``..``); the walk in :meth:`resolve` is shared.
+    """
+
+    name: str
+
+    # -- primitives ------------------------------------------------------------------
+    def _lstat(self, parts: tuple[str, ...]) -> os.stat_result:
+        raise NotImplementedError
+
+    def _readlink(self, parts: tuple[str, ...]) -> str:
+        raise NotImplementedError
+
+    def _open(self, parts: tuple[str, ...]) -> int:
+        raise NotImplementedError
+
+    def _listdir(self, parts: tuple[str, ...]) -> list[str]:
+        raise NotImplementedError
+
+    # -- the one symlink walk ----------------------------------------------------------
+    def resolve_parts(self, path: str, *, cwd: str = "/", follow: bool = True) -> tuple[str, ...]:
+        """Canonical components of ``path`` (relative paths start at ``cwd``).
+
+        Raises :class:`FsError` with the errno the kernel would give (ENOENT, ENOTDIR,
+        ELOOP, EACCES, ENAMETOOLONG).
+        """
+        if path.startswith("/"):
+            stack: list[str] = []
+        else:
+            stack = list(self.resolve_parts(cwd)) if cwd not in ("", "/") else []
+        pending = [c for c in path.split("/")][::-1]
+        links = 0
+        while pending:
+            comp = pending.pop()
+            if comp in ("", "."):
+                continue
+            if comp == "..":
+                if stack:
+                    stack.pop()
+                continue
+            if len(comp.encode("utf-8", "surrogateescape")) > 255:
+                raise fs_error(path, "ENAMETOOLONG")
+            candidate = (*stack, comp)
+            try:
+                st = self._lstat(candidate)
+            except OSError as exc:
+                raise fs_error(path, _errno_name(exc)) from None
+            is_last = not any(c not in ("", ".") for c in pending)
+            if stat_mod.S_ISLNK(st.st_mode) and (follow or not is_last):
+                links += 1
+                if links > MAXSYMLINKS:
+                    raise fs_error(path, "ELOOP")
+                target = self._readlink(candidate)
+                if target.startswith("/"):
+                    stack = []
+                pending.extend([c for c in target.split("/")][::-1])
+                continue
+            if not is_last and not stat_mod.S_ISDIR(st.st_mode):
+                raise fs_error(path, "ENOTDIR")
+            stack.append(comp)
+        return tuple(stack)
+
+    def resolve(self, path: str, *, cwd: str = "/", follow: bool = True) -> str:
+        """The canonical guest path of ``path`` (all symlinks resolved inside the view)."""
+        return "/" + "/".join(self.resolve_parts(path, cwd=cwd, follow=follow))
+
+    # -- conveniences on guest paths -------------------------------------------------
+    def stat(self, path: str, *, cwd: str = "/") -> FileStat:
+        parts = self.resolve_parts(path, cwd=cwd)
+        try:
+            st = self._lstat(parts)
+        except OSError as exc:
+            raise fs_error(path, _errno_name(exc)) from None
+        return FileStat(st.st_dev, st.st_ino, st.st_mode, st.st_size)
+
+    def read(self, path: str, *, cwd: str = "/", limit: int | None = None) -> bytes:
+        """Read a file (at most ``limit`` bytes). Errors as :class:`FsError`."""
+        parts = self.resolve_parts(path, cwd=cwd)
+        try:
+            fd = self._open(parts)
+        except OSError as exc:
+            raise fs_error(path, _errno_name(exc)) from None
+        try:
+            chunks = []
+            remaining = limit if limit is not None else -1
+            while remaining != 0:
+                chunk = os.read(fd, 1 << 20 if remaining < 0 else min(remaining, 1 << 20))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                if remaining > 0:
+                    remaining -= len(chunk)
+            return b"".join(chunks)
+        except OSError as exc:
+            raise fs_error(path, _errno_name(exc)) from None
+        finally:
+            os.close(fd)
+
+    def exists(self, path: str, *, cwd: str = "/") -> bool:
+        try:
+            self.resolve_parts(path, cwd=cwd)
+        except FsError:
+            return False
+        return True
+
+    def listdir(self, path: str) -> list[str]:
+        """Directory entries, sorted (output must not depend on the host's readdir order)."""
+        parts = self.resolve_parts(path)
+        try:
+            return sorted(self._listdir(parts))
+        except OSError as exc:
+            raise fs_error(path, _errno_name(exc)) from None
+
+
+class HostDirView(View):
+    """A host directory presented as ``/``."""
+
+    def __init__(self, root: str) -> None:
+        if not os.path.exists(root):
+            raise RootError(root, "root directory does not exist")
+        if not os.path.isdir(root):
+            raise RootError(root, "root is not a directory")
+        self.root = os.path.realpath(root)
+        self.name = root
+        self._lstat_cache: dict[tuple[str, ...], os.stat_result | OSError] = {}
+
+    def _host(self, parts: tuple[str, ...]) -> str:
+        return os.path.join(self.root, *parts) if parts else self.root
+
+    def _lstat(self, parts: tuple[str, ...]) -> os.stat_result:
+        hit = self._lstat_cache.get(parts)
+        if hit is None:
+            try:
+                hit = os.lstat(self._host(parts))
+            except OSError as exc:
+                hit = exc
+            self._lstat_cache[parts] = hit
+        if isinstance(hit, OSError):
+            raise hit
+        return hit
+
+    def _readlink(self, parts: tuple[str, ...]) -> str:
+        return os.readlink(self._host(parts))
+
+    def _open(self, parts: tuple[str, ...]) -> int:
+        return os.open(self._host(parts), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+
+    def _listdir(self, parts: tuple[str, ...]) -> list[str]:
+        return os.listdir(self._host(parts))

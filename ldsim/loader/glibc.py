@@ -1,0 +1,420 @@
+"""A model of glibc 2.36's ``ld.so`` resolving the dependencies of one program.
+
+Follows ``elf/rtld.c`` (``dl_main``: interpreter placement, preloads),
+``elf/dl-deps.c`` (``_dl_map_object_deps``: the breadth-first work list, DST expansion of
+DT_NEEDED), ``elf/dl-load.c`` (``_dl_map_object``: name matching, RPATH chain,
+LD_LIBRARY_PATH, RUNPATH, cache, default directories, NODEFLIB; ``open_path``: hwcaps
+subdirectories, abandoning a list on ELOOP & co; ``open_verify``: candidate rejection;
+``_dl_map_object_from_fd``: reuse by device and inode, executables as dependencies) and
+``elf/dl-cache.c`` (one candidate per cache lookup). The rules and the experiments that pin
+them are in the loader spec, Part A; every rule has an oracle test in ``tests/oracle``.
+
+The model runs in the loader's *trace* mode (what ``ldd`` and ``LD_TRACE_LOADED_OBJECTS=1``
+do): a missing library becomes an unresolved entry and the walk goes on; a hard rejection
+aborts the whole load.
+"""
+
+from __future__ import annotations
+
+import stat as stat_mod
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from ldsim.config.env import Invocation, LoaderEnv
+from ldsim.config.ld_so_cache import LdSoCache, lookup
+from ldsim.config.loader_profile import GlibcProfile
+from ldsim.elf.facts import ElfFacts
+from ldsim.fs.view import View, dirname, join
+from ldsim.loader.probe import FileCache, Probe, glibc_open_verify
+from ldsim.loader.tokens import TokenValues, count_dst, substitute
+from ldsim.result import (
+    Attempt,
+    Diagnostic,
+    LoadedObject,
+    LoadError,
+    Lookup,
+    Outcome,
+    Resolution,
+    Severity,
+    Unresolved,
+    Via,
+)
+
+_FATAL = (Outcome.NOT_ELF, Outcome.FATAL)
+
+
+@dataclass(frozen=True, slots=True)
+class SearchDir:
+    dirname: str  # with exactly one trailing "/" ("" for the current directory)
+    source: str  # LD_DEBUG's words: "RPATH from file X", "LD_LIBRARY_PATH", ...
+    via: Via
+
+
+class _Abort(Exception):
+    def __init__(self, error: LoadError) -> None:
+        super().__init__(error.loader_message)
+        self.error = error
+
+
+class GlibcModel:
+    """Resolve one executable. Construct once per run; call :meth:`run`."""
+
+    def __init__(self, view: View, env: LoaderEnv, profile: GlibcProfile,
+                 cache: LdSoCache | None, files: FileCache | None = None,
+                 preload_file: str | None = None) -> None:
+        self.view = view
+        self.env = env
+        self.profile = profile
+        self.cache = cache
+        self.files = files or FileCache(view)
+        self.preload_file = preload_file  # contents of /etc/ld.so.preload, if any
+        self.capstr = self._subdirs()
+        self.system_prefixes = tuple(d.rstrip("/") + "/" for d in profile.system_dirs)
+
+    # -- search directories ------------------------------------------------------------
+    def _subdirs(self) -> tuple[str, ...]:
+        """glibc-hwcaps subdirectories, then (<= 2.36) the legacy power set, then ``""``."""
+        subs = [f"glibc-hwcaps/{name}/" for name in self.env.hwcaps]
+        if self.profile.legacy_hwcaps:
+            comps = [*self.env.legacy_hwcap_names]
+            if self.env.platform:
+                comps.append(self.env.platform)
+            comps.append("tls")
+            n = len(comps)
+            for mask in range((1 << n) - 1, 0, -1):
+                subs.append("/".join(comps[i] for i in reversed(range(n)) if mask & (1 << i)) + "/")
+        subs.append("")
+        return tuple(subs)
+
+    def _tokens(self, owner: LoadedObject | None) -> TokenValues:
+        return TokenValues(
+            origin=owner.origin if owner is not None else None,
+            platform=self.env.platform or None,
+            lib=self.profile.lib,
+            secure=self.env.secure,
+            owner_is_executable=owner is not None and owner.index == 0,
+            trusted_dirs=self.profile.system_dirs,
+        )
+
+    def _dirs(self, value: str, seps: str, owner: LoadedObject | None, source: str,
+              via: Via) -> list[SearchDir]:
+        """``fillin_rpath``: split, expand tokens, fix slashes, drop duplicates in one list."""
+        out: list[SearchDir] = []
+        seen: set[str] = set()
+        elements = [value]
+        for sep in seps:
+            elements = [piece for e in elements for piece in e.split(sep)]
+        for element in elements:
+            d = element
+            if d:
+                d = substitute(d, self._tokens(owner))
+                if not d:
+                    continue
+                d = d.rstrip("/") or "/"
+                if not d.endswith("/"):
+                    d += "/"
+            if d in seen:
+                continue
+            seen.add(d)
+            out.append(SearchDir(d, source, via))
+        return out
+
+    # -- the walk ----------------------------------------------------------------------
+    def run(self, exe_path: str, exe_facts: ElfFacts) -> Resolution:
+        env = self.env
+        res = Resolution(root=self.view.name, loader="glibc", executable=exe_path,
+                         interpreter=exe_facts.interp)
+        self.res = res
+        self.expected = exe_facts.ident
+        real_exe = self.view.resolve(exe_path, cwd=env.cwd)
+        if env.invocation is Invocation.EXEC:
+            origin = dirname(real_exe)
+        else:
+            origin = dirname(exe_path if exe_path.startswith("/") else join(env.cwd, exe_path))
+        main = LoadedObject(0, exe_path, exe_path, real_exe, Via.EXECUTABLE, None, exe_facts,
+                            origin)
+        self.main = main
+        self.chain: list[LoadedObject | Unresolved] = [main]
+        self.search_list: list[LoadedObject] = [main]
+        self.interp: LoadedObject | None = None
+        if exe_facts.interp is not None:
+            self.interp = self._make_interpreter(exe_facts.interp)
+        if not exe_facts.needed and not env.preload and not self.preload_file:
+            res.static = exe_facts.interp is None
+        try:
+            self._preloads()
+            i = 0
+            while i < len(self.search_list):
+                obj = self.search_list[i]
+                i += 1
+                if obj.facts is None:
+                    continue
+                for name in obj.facts.needed:
+                    self._needed(obj, name)
+        except _Abort as abort:
+            res.error = abort.error
+        res.link_map = self._final_link_map()
+        return res
+
+    def _make_interpreter(self, interp: str) -> LoadedObject:
+        facts: ElfFacts | None = None
+        real = interp
+        try:
+            real = self.view.resolve(interp)
+            probe = glibc_open_verify(self.view, self.files, interp, "/", self.expected)
+            facts = probe.facts
+        except Exception:  # noqa: BLE001 - a missing interpreter is reported by the CLI
+            facts = None
+        obj = LoadedObject(-1, interp, interp, real, Via.INTERPRETER, None, facts, None,
+                           names=[interp])
+        return obj
+
+    def _final_link_map(self) -> list[LoadedObject | Unresolved]:
+        """``dl_main``: re-link the interpreter after its predecessor in the search list."""
+        chain = list(self.chain)
+        interp = self.interp
+        if interp is not None and interp in self.search_list:
+            pos = self.search_list.index(interp)
+            pred = self.search_list[pos - 1]
+            chain.insert(chain.index(pred) + 1, interp)
+        for idx, entry in enumerate(e for e in chain if isinstance(e, LoadedObject)):
+            entry.index = idx
+        return chain
+
+    # -- one request -------------------------------------------------------------------
+    def _match_loaded(self, name: str) -> LoadedObject | None:
+        """``_dl_map_object``'s scan: names as opened or requested, then DT_SONAME."""
+        candidates: Iterable[LoadedObject] = (
+            [self.main, *([self.interp] if self.interp else []),
+             *(e for e in self.chain[1:] if isinstance(e, LoadedObject))])
+        for obj in candidates:
+            if obj is not self.main and (name == obj.path or name in obj.names):
+                return obj
+            if obj.facts is not None and obj.facts.soname == name:
+                if name not in obj.names and obj is not self.main:
+                    obj.names.append(name)
+                return obj
+        return None
+
+    def _needed(self, requester: LoadedObject, raw: str) -> None:
+        lookup_ = Lookup(requester, raw, raw, None, None)
+        self.res.lookups.append(lookup_)
+        name = raw
+        if count_dst(raw):
+            if self.env.secure:
+                self._abort(raw, None, requester, "DST not allowed in SUID/SGID programs",
+                            f"{raw}: DST not allowed in SUID/SGID programs")
+            name = substitute(raw, self._tokens(requester))
+            if not name:
+                self._abort(raw, None, requester, "empty dynamic string token substitution",
+                            f"{raw}: empty dynamic string token substitution")
+        lookup_.request = name
+        self._map_object(lookup_, requester, name, secure_preload=False)
+
+    def _preloads(self) -> None:
+        env = self.env
+        lists: list[tuple[str, list[str]]] = []
+        if env.preload:
+            lists.append(("LD_PRELOAD", [p for p in _split(env.preload, " :") if p]))
+        if self.preload_file is not None:
+            text = "\n".join(line.split("#", 1)[0] for line in self.preload_file.splitlines())
+            lists.append(("/etc/ld.so.preload", [p for p in _split(text, " \t\n:") if p]))
+        for kind, names in lists:
+            for name in names:
+                if kind == "LD_PRELOAD" and env.secure and "/" in name:
+                    self.res.diagnostics.append(Diagnostic(
+                        Severity.INFO, f"LD_PRELOAD entry '{name}' ignored in secure mode "
+                        "(names with a slash are not allowed)"))
+                    continue
+                lookup_ = Lookup(self.main, name, name, None, None, kind=kind)
+                self.res.lookups.append(lookup_)
+                request = name
+                if "/" in name and count_dst(name):
+                    request = substitute(name, self._tokens(self.main))
+                lookup_.request = request
+                try:
+                    target = self._map_object(lookup_, self.main, request, secure_preload=True,
+                                              preload=True)
+                except _Abort as abort:
+                    target = None
+                    lookup_.note = abort.error.reason
+                if target is None:
+                    reason = lookup_.note or "cannot open shared object file"
+                    self.res.diagnostics.append(Diagnostic(
+                        Severity.WARNING,
+                        f"ERROR: ld.so: object '{name}' from {kind} cannot be preloaded "
+                        f"({reason}): ignored."))
+
+    def _abort(self, name: str, path: str | None, requester: LoadedObject | None, reason: str,
+               message: str) -> None:
+        raise _Abort(LoadError(name, path, requester, reason, message))
+
+    def _map_object(self, lookup_: Lookup, requester: LoadedObject, name: str, *,
+                    secure_preload: bool, preload: bool = False) -> LoadedObject | None:
+        hit = self._match_loaded(name)
+        if hit is not None:
+            lookup_.target = hit
+            lookup_.via = Via.ALREADY_LOADED
+            if hit is self.interp and hit not in self.search_list:
+                self.search_list.append(hit)
+                hit.needed_by = requester
+            return hit
+        if "/" in name:
+            probe = self._probe(lookup_, name, "direct", Via.DIRECT, secure_preload=False)
+            found = probe if probe.outcome is Outcome.FOUND else None
+            via = Via.DIRECT
+        else:
+            found, via = self._search(lookup_, requester, name, secure_preload)
+        if found is None:
+            if preload:
+                return None
+            fake = Unresolved(name, requester)
+            self.chain.append(fake)
+            return None
+        return self._load(lookup_, requester, name, found, Via.PRELOAD if preload else via)
+
+    def _probe(self, lookup_: Lookup, path: str, source: str, via: Via,
+               secure_preload: bool) -> Probe:
+        probe = glibc_open_verify(self.view, self.files, path, self.env.cwd, self.expected)
+        outcome = probe.outcome
+        if outcome is Outcome.FOUND and secure_preload and self.env.secure and probe.stat \
+                and not probe.stat.mode & stat_mod.S_ISUID:
+            outcome = Outcome.NOT_SUID
+            probe = Probe(path, outcome, "set-uid bit not set", probe.real_path, probe.stat)
+        lookup_.attempts.append(Attempt(path, source, via, outcome, probe.reason))
+        if outcome in _FATAL:
+            self._abort(lookup_.request, path, lookup_.requester, probe.reason,
+                        f"{path}: {probe.reason}")
+        return probe
+
+    def _search(self, lookup_: Lookup, requester: LoadedObject, name: str,
+                secure_preload: bool) -> tuple[Probe | None, Via]:
+        env = self.env
+        # DT_RPATH of the requester and its chain of loaders, then of the executable.
+        if requester.facts is None or requester.facts.runpath is None:
+            did_main = False
+            obj: LoadedObject | None = requester
+            while obj is not None:
+                dirs = self._rpath_dirs(obj)
+                if dirs:
+                    found = self._open_path(lookup_, name, dirs, secure_preload)
+                    if found:
+                        return found, Via.RPATH
+                    did_main |= obj is self.main
+                obj = obj.needed_by
+            if not did_main:
+                dirs = self._rpath_dirs(self.main)
+                if dirs:
+                    found = self._open_path(lookup_, name, dirs, secure_preload)
+                    if found:
+                        return found, Via.RPATH
+        if env.ld_library_path is not None and not env.secure:
+            dirs = self._dirs(env.ld_library_path, ":;", self.main, "LD_LIBRARY_PATH",
+                              Via.LD_LIBRARY_PATH)
+            found = self._open_path(lookup_, name, dirs, secure_preload)
+            if found:
+                return found, Via.LD_LIBRARY_PATH
+        if requester.facts is not None and requester.facts.runpath is not None:
+            runpath = requester.facts.effective_runpath or ""
+            dirs = self._dirs(runpath, ":", requester, f"RUNPATH from file {requester.path}",
+                              Via.RUNPATH)
+            found = self._open_path(lookup_, name, dirs, secure_preload)
+            if found:
+                return found, Via.RUNPATH
+        nodeflib = requester.facts is not None and requester.facts.nodeflib
+        if not (secure_preload and env.secure) and self.cache is not None:
+            entry = lookup(self.cache, name, hwcaps_subdirs=env.hwcaps, platform=env.platform,
+                           hwcap_bits=_hwcap_bits(env.legacy_hwcap_names))
+            if entry is not None:
+                cached = entry.value
+                if nodeflib and any(cached.startswith(p) for p in self.system_prefixes):
+                    lookup_.attempts.append(Attempt(cached, "cache=/etc/ld.so.cache", Via.CACHE,
+                                                    Outcome.FILTERED, "DF_1_NODEFLIB"))
+                else:
+                    probe = self._probe(lookup_, cached, "cache=/etc/ld.so.cache", Via.CACHE,
+                                        secure_preload)
+                    if probe.outcome is Outcome.FOUND:
+                        return probe, Via.CACHE
+        if not nodeflib:
+            dirs = [SearchDir(d.rstrip("/") + "/", "system search path", Via.DEFAULT)
+                    for d in self.profile.system_dirs]
+            found = self._open_path(lookup_, name, dirs, secure_preload)
+            if found:
+                return found, Via.DEFAULT
+        return None, Via.DEFAULT
+
+    def _rpath_dirs(self, obj: LoadedObject) -> list[SearchDir]:
+        facts = obj.facts
+        if facts is None or facts.rpath is None or facts.runpath is not None:
+            return []
+        return self._dirs(facts.effective_rpath or "", ":", obj, f"RPATH from file {obj.path}",
+                          Via.RPATH)
+
+    def _open_path(self, lookup_: Lookup, name: str, dirs: list[SearchDir],
+                   secure_preload: bool) -> Probe | None:
+        """``open_path``: every subdirectory of every directory; ELOOP & co end the list."""
+        for d in dirs:
+            for sub in self.capstr:
+                probe = self._probe(lookup_, d.dirname + sub + name, d.source, d.via,
+                                    secure_preload)
+                if probe.outcome is Outcome.FOUND:
+                    return probe
+                if probe.outcome is Outcome.LOOP:
+                    return None
+        return None
+
+    def _load(self, lookup_: Lookup, requester: LoadedObject, name: str, probe: Probe,
+              via: Via) -> LoadedObject | None:
+        assert probe.stat is not None and probe.facts is not None
+        file_id = (probe.stat.dev, probe.stat.ino)
+        for entry in self.chain[1:]:
+            if isinstance(entry, LoadedObject) and entry.file_id == file_id:
+                if name not in entry.names:
+                    entry.names.append(name)
+                lookup_.target = entry
+                lookup_.via = Via.ALREADY_LOADED
+                lookup_.attempts[-1] = Attempt(probe.path, lookup_.attempts[-1].source,
+                                               lookup_.attempts[-1].via, Outcome.SAME_FILE)
+                return entry
+        facts = probe.facts
+        if facts.e_type == 2:
+            self._abort(name, probe.path, requester, "cannot dynamically load executable",
+                        f"{name}: cannot dynamically load executable")
+        if not facts.has_dynamic:
+            self._abort(name, probe.path, requester, "object file has no dynamic section",
+                        f"{name}: object file has no dynamic section")
+        if facts.is_pie:
+            self._abort(name, probe.path, requester,
+                        "cannot dynamically load position-independent executable",
+                        f"{name}: cannot dynamically load position-independent executable")
+        if probe.stat.size < facts.load_extent:
+            self._abort(name, probe.path, requester,
+                        "file is shorter than its load segments (the real loader crashes "
+                        "with SIGBUS)", f"{name}: truncated file")
+        path = probe.path
+        origin = dirname(path if path.startswith("/") else join(self.env.cwd, path))
+        obj = LoadedObject(len(self.chain), name, path, probe.real_path or path, via, requester,
+                           facts, origin, names=[name], file_id=file_id)
+        self.chain.append(obj)
+        self.search_list.append(obj)
+        lookup_.target = obj
+        lookup_.via = via
+        return obj
+
+
+def _split(value: str, seps: str) -> list[str]:
+    parts = [value]
+    for sep in seps:
+        parts = [p for piece in parts for p in piece.split(sep)]
+    return parts
+
+
+_X86_HWCAP_BITS = {"sse2": 0, "x86_64": 1, "avx512_1": 2}
+
+
+def _hwcap_bits(names: tuple[str, ...]) -> int:
+    bits = 0
+    for n in names:
+        if n in _X86_HWCAP_BITS:
+            bits |= 1 << _X86_HWCAP_BITS[n]
+    return bits

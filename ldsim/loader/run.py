@@ -1,0 +1,98 @@
+"""Resolve one program in a root: read what the loader would read, pick the model, walk.
+
+This is the one place that turns (view, executable, LoaderEnv) into a Resolution: it reads
+the program, its interpreter (for the default directories and ``$LIB``), the root's
+``/etc/ld.so.cache`` and ``/etc/ld.so.preload``. Nothing is executed.
+"""
+
+from __future__ import annotations
+
+from ldsim.config.env import LoaderEnv
+from ldsim.config.ld_so_cache import LdSoCache, parse_ld_so_cache
+from ldsim.config.loader_profile import GlibcProfile, fallback_profile, glibc_profile_from_bytes
+from ldsim.elf.facts import ElfFacts
+from ldsim.elf.reader import parse_elf
+from ldsim.errors import CacheFormatError, ElfError, FsError
+from ldsim.fs.view import View
+from ldsim.loader.glibc import GlibcModel
+from ldsim.loader.probe import FileCache
+from ldsim.result import Diagnostic, LoadError, Resolution, Severity
+
+CACHE_PATH = "/etc/ld.so.cache"
+PRELOAD_PATH = "/etc/ld.so.preload"
+
+
+class RootConfig:
+    """Per-root loader configuration, read once and shared by every program of a run."""
+
+    def __init__(self, view: View) -> None:
+        self.view = view
+        self.files = FileCache(view)
+        self.diagnostics: list[Diagnostic] = []
+        self._profiles: dict[tuple[str, int], GlibcProfile] = {}
+        self.cache = self._read_cache()
+        self.preload_file = self._read_text(PRELOAD_PATH)
+
+    def _read_text(self, path: str) -> str | None:
+        try:
+            return self.view.read(path).decode("utf-8", "surrogateescape")
+        except FsError:
+            return None
+
+    def _read_cache(self) -> LdSoCache | None:
+        try:
+            data = self.view.read(CACHE_PATH)
+        except FsError as exc:
+            self.diagnostics.append(Diagnostic(
+                Severity.INFO, f"{CACHE_PATH}: {exc.reason}; the loader skips the cache step",
+                CACHE_PATH))
+            return None
+        try:
+            return parse_ld_so_cache(data, CACHE_PATH)
+        except CacheFormatError as exc:
+            self.diagnostics.append(Diagnostic(
+                Severity.WARNING, f"{CACHE_PATH}: {exc.reason}; ignored, as ld.so ignores a "
+                "cache it cannot read", CACHE_PATH))
+            return None
+
+    def glibc_profile(self, interp: str | None, machine: int) -> GlibcProfile:
+        key = (interp or "", machine)
+        prof = self._profiles.get(key)
+        if prof is None:
+            prof = fallback_profile(machine)
+            if interp:
+                try:
+                    prof = glibc_profile_from_bytes(self.view.read(interp), interp, machine)
+                except FsError:
+                    pass
+            self._profiles[key] = prof
+        return prof
+
+
+def read_program(view: View, path: str, cwd: str = "/") -> ElfFacts:
+    """The executable's facts. Raises FsError/ElfError naming the program."""
+    data = view.read(path, cwd=cwd)
+    return parse_elf(data, path)
+
+
+def resolve(view: View, exe: str, env: LoaderEnv, config: RootConfig | None = None,
+            facts: ElfFacts | None = None) -> Resolution:
+    config = config or RootConfig(view)
+    if facts is None:
+        facts = read_program(view, exe, env.cwd)
+    profile = config.glibc_profile(facts.interp, facts.machine)
+    model = GlibcModel(view, env, profile, config.cache, config.files, config.preload_file)
+    res = model.run(exe, facts)
+    res.diagnostics[:0] = config.diagnostics
+    if profile.source == "fallback" and facts.interp:
+        res.diagnostics.append(Diagnostic(
+            Severity.WARNING, f"{facts.interp}: cannot read the loader's built-in search "
+            f"directories; assuming {':'.join(profile.system_dirs)}", facts.interp))
+    if facts.interp and res.error is None and not view.exists(facts.interp):
+        res.error = LoadError(facts.interp, facts.interp, None,
+                              "interpreter not found (the kernel cannot start the program)",
+                              f"{facts.interp}: No such file or directory")
+    return res
+
+
+__all__ = ["ElfError", "RootConfig", "read_program", "resolve"]

@@ -1,0 +1,65 @@
+"""The ``ldsim.explain/1`` JSON document (the contract other tools call)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ldsim.result import LoadedObject, Lookup, Resolution
+
+SCHEMA = "ldsim.explain/1"
+
+
+def _path(obj: LoadedObject | None) -> str | None:
+    return obj.path if obj is not None else None
+
+
+def lookup_dict(lk: Lookup) -> dict[str, Any]:
+    d: dict[str, Any] = {
+        "from": _path(lk.requester) if lk.kind == "needed" else lk.kind,
+        "name": lk.name,
+        "to": _path(lk.target),
+        "via": lk.via.value if lk.via is not None and lk.target is not None else None,
+        "trail": [
+            {"path": a.path, "source": a.source, "outcome": a.outcome.value,
+             **({"detail": a.detail} if a.detail else {})}
+            for a in lk.attempts
+        ],
+    }
+    if lk.request != lk.name:
+        d["request"] = lk.request
+    return d
+
+
+def explain_dict(res: Resolution) -> dict[str, Any]:
+    objects = [
+        {"name": o.name, "path": o.path, "real_path": o.real_path,
+         "needed_by": _path(o.needed_by), "via": o.via.value,
+         "soname": o.facts.soname if o.facts else None}
+        for o in res.objects
+    ]
+    err = res.error
+    return {
+        "schema": SCHEMA,
+        "root": res.root,
+        "executable": res.executable,
+        "interpreter": res.interpreter,
+        "loader": res.loader,
+        "static": res.static,
+        "objects": objects,
+        "unresolved": [{"name": u.name, "needed_by": _path(u.needed_by)} for u in res.unresolved],
+        "error": None if err is None else {
+            "name": err.name, "path": err.path, "needed_by": _path(err.needed_by),
+            "reason": err.reason, "loader_message": err.loader_message,
+        },
+        "edges": [lookup_dict(lk) for lk in res.lookups if lk.kind == "needed"],
+        "preloads": [lookup_dict(lk) for lk in res.lookups if lk.kind != "needed"],
+        "diagnostics": [
+            {"severity": d.severity.value, "message": d.message, "path": d.path}
+            for d in res.diagnostics
+        ],
+    }
+
+
+def render_explain_json(res: Resolution) -> str:
+    return json.dumps(explain_dict(res), indent=2) + "\n"

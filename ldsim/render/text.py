@@ -1,0 +1,143 @@
+"""``ldsim explain`` for people: objects, then every lookup in LD_DEBUG=libs's words."""
+
+from __future__ import annotations
+
+from ldsim.result import LoadedObject, Lookup, Outcome, Resolution, Unresolved, Via
+
+_VIA_WORDS = {
+    Via.EXECUTABLE: "the program",
+    Via.INTERPRETER: "the program's interpreter (PT_INTERP)",
+    Via.PRELOAD: "preload",
+    Via.RPATH: "DT_RPATH",
+    Via.LD_LIBRARY_PATH: "LD_LIBRARY_PATH",
+    Via.RUNPATH: "DT_RUNPATH",
+    Via.CACHE: "/etc/ld.so.cache",
+    Via.DEFAULT: "default directories",
+    Via.DIRECT: "name with a slash, opened as is",
+    Via.ALREADY_LOADED: "already loaded",
+}
+
+
+def _entry_line(e: LoadedObject | Unresolved) -> str:
+    if isinstance(e, Unresolved):
+        who = e.needed_by.path if e.needed_by else "?"
+        return f"  !! {e.name} => NOT FOUND  (needed by {who})"
+    head = e.name if e.name == e.path else f"{e.name} => {e.path}"
+    via = _VIA_WORDS[e.via]
+    if e.via is Via.RPATH or e.via is Via.RUNPATH:
+        via = f"{via}"
+    return f"  {e.index:>2} {head}  [{via}]"
+
+
+def _lookup_lines(lk: Lookup, verbose: bool) -> list[str]:
+    who = lk.requester.path if lk.kind == "needed" and lk.requester else lk.kind
+    head = f"{who} needs {lk.name}"
+    if lk.request != lk.name:
+        head += f" (expanded to {lk.request})"
+    lines = [head]
+    if lk.via is Via.ALREADY_LOADED and not lk.attempts and lk.target is not None:
+        lines.append(f"    already loaded as {lk.target.path}")
+        return lines
+    current = None
+    hidden = 0
+    for a in lk.attempts:
+        if a.source != current:
+            if hidden:
+                lines.append(f"      ... {hidden} more candidate(s) absent")
+                hidden = 0
+            current = a.source
+            lines.append(f"    search {a.source}" if a.via is not Via.DIRECT
+                         else "    name contains a slash: opened directly")
+        if a.outcome is Outcome.ABSENT and not verbose:
+            hidden += 1
+            continue
+        extra = f" ({a.detail})" if a.detail and a.outcome is not Outcome.ABSENT else ""
+        lines.append(f"      trying file={a.path}  -> {a.outcome.value}{extra}")
+    if hidden:
+        lines.append(f"      ... {hidden} more candidate(s) absent")
+    if lk.target is None:
+        lines.append("    => NOT FOUND" if not lk.note else f"    => failed: {lk.note}")
+    elif lk.via is Via.ALREADY_LOADED:
+        lines.append(f"    => same file as already loaded {lk.target.path}")
+    else:
+        lines.append(f"    => {lk.target.path}")
+    return lines
+
+
+def render_explain_text(res: Resolution, *, verbose: bool = False) -> str:
+    out: list[str] = []
+    interp = res.interpreter or "none (static)"
+    out.append(f"{res.executable}: {res.loader} loader {interp}, root {res.root}")
+    if res.static:
+        out.append("  statically linked: the kernel maps no loader and no libraries")
+    out.append("")
+    out.append("Objects in link-map order:")
+    for e in res.link_map:
+        out.append(_entry_line(e))
+    if res.error is not None:
+        out.append("")
+        out.append(f"LOAD ABORTED: {res.error.loader_message}")
+        if res.error.needed_by is not None:
+            out.append(f"  while loading {res.error.name} for {res.error.needed_by.path}")
+        out.append(f"  ({res.error.reason}; the real loader stops the whole program here)")
+    out.append("")
+    out.append("Lookups:")
+    for lk in res.lookups:
+        out.extend("  " + line for line in _lookup_lines(lk, verbose))
+    if res.diagnostics:
+        out.append("")
+        out.append("Notes:")
+        for d in res.diagnostics:
+            out.append(f"  {d.severity.value}: {d.message}")
+    unresolved = res.unresolved
+    out.append("")
+    if res.error is not None:
+        out.append("Result: the program would not start (load aborted).")
+    elif unresolved:
+        names = ", ".join(sorted({u.name for u in unresolved}))
+        out.append(f"Result: {len(unresolved)} unresolved: {names}")
+    else:
+        out.append(f"Result: all {len(res.objects) - 1} dependencies resolve.")
+    return "\n".join(out) + "\n"
+
+
+def render_explain_tree(res: Resolution) -> str:
+    """A dependency tree: each object expanded once, later references marked."""
+    by_requester: dict[int, list[Lookup]] = {}
+    for lk in res.lookups:
+        if lk.kind == "needed" and lk.requester is not None:
+            by_requester.setdefault(id(lk.requester), []).append(lk)
+    out = [res.executable]
+    seen: set[int] = set()
+
+    def walk(obj: LoadedObject, prefix: str) -> None:
+        seen.add(id(obj))
+        kids = by_requester.get(id(obj), [])
+        for i, lk in enumerate(kids):
+            last = i == len(kids) - 1
+            branch = "└── " if last else "├── "
+            tgt = lk.target
+            if tgt is None:
+                line = f"{lk.name} => NOT FOUND"
+            elif id(tgt) in seen or lk.via is Via.ALREADY_LOADED:
+                line = f"{lk.name} => {tgt.path} (already loaded)"
+            else:
+                line = f"{lk.name} => {tgt.path} [{_VIA_WORDS[tgt.via]}]"
+            out.append(prefix + branch + line)
+            if tgt is not None and id(tgt) not in seen and lk.via is not Via.ALREADY_LOADED:
+                walk(tgt, prefix + ("    " if last else "│   "))
+
+    objects = res.objects
+    if objects:
+        for lk in res.lookups:
+            if lk.kind != "needed":
+                tgt = lk.target
+                out.append(f"[{lk.kind}] {lk.name} => {tgt.path if tgt else 'NOT LOADED'}")
+        walk(objects[0], "")
+        for lk in res.lookups:
+            if lk.kind != "needed" and lk.target is not None and id(lk.target) not in seen:
+                out.append(f"{lk.target.path} (preload)")
+                walk(lk.target, "")
+    if res.error is not None:
+        out.append(f"LOAD ABORTED: {res.error.loader_message}")
+    return "\n".join(out) + "\n"

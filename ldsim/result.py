@@ -1,0 +1,138 @@
+"""What a loader model produces: every object, every lookup, every probe.
+
+``explain`` and every renderer are queries over these values. The string values of the
+enums are the JSON contract (schema ``ldsim.explain/1``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from ldsim.elf.facts import ElfFacts
+
+
+class Via(StrEnum):
+    """How an object was found (a loaded object's ``via``, or a lookup's)."""
+
+    EXECUTABLE = "executable"
+    INTERPRETER = "interpreter"
+    PRELOAD = "preload"
+    RPATH = "rpath"
+    LD_LIBRARY_PATH = "ld_library_path"
+    RUNPATH = "runpath"
+    CACHE = "ld.so.cache"
+    DEFAULT = "default"
+    DIRECT = "direct"
+    ALREADY_LOADED = "already_loaded"
+
+
+class Outcome(StrEnum):
+    """What happened when the loader probed one candidate path."""
+
+    FOUND = "found"
+    SAME_FILE = "same_file"  # the file is an already loaded object (device and inode)
+    ABSENT = "absent"  # ENOENT, ENOTDIR, dangling symlink: try the next candidate
+    UNREADABLE = "unreadable"  # EACCES: try the next candidate
+    WRONG_CLASS = "wrong_class"
+    WRONG_MACHINE = "wrong_machine"
+    ABI_NOTE = "abi_note"  # .note.ABI-tag for another OS or a newer kernel: skipped
+    NOT_SUID = "not_suid"  # secure-mode preload without the set-uid bit: skipped
+    LOOP = "loop"  # ELOOP & co: the rest of this search list is abandoned
+    FILTERED = "filtered"  # a cache result dropped by DF_1_NODEFLIB
+    NOT_ELF = "not_elf"  # fatal: invalid ELF header, file too short
+    FATAL = "fatal"  # fatal: any other hard rejection (aborts the whole load)
+
+
+class Severity(StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One probe: the path string tried, which search step it belongs to, and the result."""
+
+    path: str
+    source: str  # in LD_DEBUG's words: "RPATH from file /usr/bin/foo", "system search path"
+    via: Via
+    outcome: Outcome
+    detail: str = ""
+
+
+@dataclass(slots=True)
+class LoadedObject:
+    index: int  # load order (0 = executable)
+    name: str  # the (expanded) request that first loaded it
+    path: str  # the path string as the loader opened it (unnormalised)
+    real_path: str  # canonical path inside the root (symlinks resolved)
+    via: Via
+    needed_by: LoadedObject | None
+    facts: ElfFacts | None
+    origin: str | None
+    names: list[str] = field(default_factory=list)
+    file_id: tuple[int, int] | None = None
+
+
+@dataclass(slots=True)
+class Lookup:
+    """One DT_NEEDED entry (or preload) of one object and how it was resolved."""
+
+    requester: LoadedObject | None  # None for a preload from /etc/ld.so.preload
+    name: str  # as written in DT_NEEDED / the preload list
+    request: str  # after dynamic string token expansion
+    target: LoadedObject | None
+    via: Via | None
+    attempts: list[Attempt] = field(default_factory=list)
+    kind: str = "needed"  # "needed" | "LD_PRELOAD" | "/etc/ld.so.preload"
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Unresolved:
+    name: str
+    needed_by: LoadedObject | None
+
+
+@dataclass(frozen=True, slots=True)
+class LoadError:
+    """A hard rejection that aborts the whole program load (also in trace mode)."""
+
+    name: str
+    path: str | None
+    needed_by: LoadedObject | None
+    reason: str
+    loader_message: str  # what ld.so prints after "error while loading shared libraries: "
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnostic:
+    severity: Severity
+    message: str
+    path: str | None = None
+
+
+@dataclass(slots=True)
+class Resolution:
+    root: str
+    loader: str  # "glibc" | "musl"
+    executable: str
+    interpreter: str | None
+    link_map: list[LoadedObject | Unresolved] = field(default_factory=list)
+    lookups: list[Lookup] = field(default_factory=list)
+    error: LoadError | None = None
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    static: bool = False
+
+    @property
+    def objects(self) -> list[LoadedObject]:
+        return [e for e in self.link_map if isinstance(e, LoadedObject)]
+
+    @property
+    def unresolved(self) -> list[Unresolved]:
+        return [e for e in self.link_map if isinstance(e, Unresolved)]
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and not self.unresolved

@@ -1,0 +1,1128 @@
+"""Build tiny glibc root filesystems and ask the real loader what it does in them.
+
+This is the oracle of ldsim's fidelity tests (spec: ``shared/spec/loader-semantics.md``, Part D).
+
+Building
+    :class:`Root` lays out a chroot-able directory: copies of this host's
+    ``/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2`` and ``libc.so.6``, the Debian
+    ``/lib64/ld-linux-x86-64.so.2`` symlink, ``/usr/bin/env`` (needs only libc), an empty ``/proc``
+    and ``/etc/ld.so.conf``. Its helpers mirror the spec's ``common.sh`` (``mklib``, ``mkexe``,
+    ``addneeded``, ``retag``, ...) and take paths *inside* the root (``/opt/a/libfoo.so.1``).
+
+Asking the real loader (:func:`run_real_loader`)
+    ``unshare --mount --mount-proc=ROOT/proc chroot ROOT /usr/bin/env -i -C CWD
+    LD_TRACE_LOADED_OBJECTS=1 LD_DEBUG=libs,files [VAR=VALUE...] EXE``
+
+    * ``unshare`` gives the run its own mount namespace with a private ``/proc`` inside the root,
+      so ``/proc/self/exe`` works and ``$ORIGIN`` of the main program is computed exactly as in a
+      normal start (the kernel-canonical path of the program; spec rule 9). Nothing leaks to the
+      host's mount table.
+    * ``chroot`` makes every absolute path the loader opens a path of the root, so the listing can
+      be compared with ldsim's output verbatim.
+    * The program is started through the kernel (``execve`` by ``env``), so the interpreter is its
+      PT_INTERP. With ``explicit=True`` the loader is started by path instead
+      (``/lib64/ld-linux-x86-64.so.2 [ARGS] EXE``), which is what ``ldd`` does: the main
+      program's ``$ORIGIN`` then comes from the path as given.
+    * ``LD_TRACE_LOADED_OBJECTS=1`` puts rtld in *trace* mode: it maps every object, prints the
+      link map on stdout (``NAME => PATH (0xADDR)``) and exits without running anything; a
+      missing library becomes ``NAME => not found``; hard load errors still abort with status 127.
+    * ``LD_DEBUG=libs,files`` makes rtld narrate every lookup on stderr. From it we learn *why*
+      each object was found (see :func:`parse_debug` for the grammar): the search-path source
+      (RPATH, LD_LIBRARY_PATH, RUNPATH, cache, system path) of the candidate that was mapped.
+
+    The result is parsed into an :class:`OracleResult`.
+
+Comparing with ldsim
+    :func:`run_ldsim` calls ``python -m ldsim explain --json`` with options equivalent to the real
+    run, and :func:`compare` asserts that both agree (found objects with name, path and via;
+    unresolved names; the fatal error), printing both listings side by side when they do not.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import platform
+import re
+import shlex
+import shutil
+import struct
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+# --------------------------------------------------------------------------------------------
+# Constants
+
+LDSO: Final = "/lib64/ld-linux-x86-64.so.2"
+"""The PT_INTERP of every program gcc builds here."""
+MULTIARCH_DIR: Final = "/lib/x86_64-linux-gnu"
+LDSO_REAL: Final = f"{MULTIARCH_DIR}/ld-linux-x86-64.so.2"
+LIBC: Final = f"{MULTIARCH_DIR}/libc.so.6"
+DT_NEEDED: Final = 1
+DT_RPATH: Final = 15
+DT_RUNPATH: Final = 29
+VER_FLG_WEAK: Final = 0x2
+SHT_GNU_VERNEED: Final = 0x6FFFFFFE
+
+VIAS: Final = frozenset(
+    {
+        "interpreter",
+        "preload",
+        "rpath",
+        "ld_library_path",
+        "runpath",
+        "ld.so.cache",
+        "default",
+        "direct",
+    }
+)
+"""Values of :attr:`OracleEntry.via` for found objects (ldsim's ``objects[*].via`` vocabulary)."""
+
+REPO: Final = Path(__file__).resolve().parent.parent
+"""The ldsim checkout that holds this file (``python -m ldsim`` runs from here)."""
+
+_SANE_PATH: Final = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+_TIMEOUT: Final = 60.0
+_REQUIRED_TOOLS: Final = ("gcc", "as", "ld", "patchelf", "unshare", "chroot", "ldconfig")
+
+# --------------------------------------------------------------------------------------------
+# Environment checks
+
+
+@functools.cache
+def unavailable_reason() -> str | None:
+    """Why the oracle cannot run on this machine, or ``None`` when it can."""
+    if sys.platform != "linux" or platform.machine() != "x86_64":
+        return "the glibc oracle needs Linux on x86_64"
+    if os.geteuid() != 0:
+        return "the glibc oracle needs root (chroot, mount namespaces)"
+    missing = [tool for tool in _REQUIRED_TOOLS if shutil.which(tool, path=_SANE_PATH) is None]
+    if missing:
+        return f"the glibc oracle needs these tools: {', '.join(missing)}"
+    for host_file in (LDSO_REAL, LIBC, "/usr/bin/env"):
+        if not os.path.isfile(host_file):
+            return f"the glibc oracle needs the host's {host_file}"
+    try:
+        version = os.confstr("CS_GNU_LIBC_VERSION") or ""
+    except (ValueError, OSError):
+        version = ""
+    if version != "glibc 2.36":
+        return f"the spec's expected outputs were recorded with glibc 2.36, this is {version!r}"
+    probe = subprocess.run(
+        ["unshare", "--mount", "true"],
+        capture_output=True,
+        text=True,
+        env=_host_env(),
+        check=False,
+    )
+    if probe.returncode != 0:
+        return f"unshare --mount does not work here: {probe.stderr.strip()}"
+    return None
+
+
+@functools.cache
+def host_loader_info() -> tuple[str, tuple[str, ...]]:
+    """``($PLATFORM, supported glibc-hwcaps subdirectories)`` as this host's ld.so reports them."""
+    out = subprocess.run(
+        [LDSO_REAL, "--help"], capture_output=True, text=True, check=True, env=_host_env()
+    ).stdout
+    plat_match = re.search(r"^\s+(\S+) \(AT_PLATFORM;", out, re.MULTILINE)
+    hwcaps = tuple(re.findall(r"^\s+(x86-64-v\d) \(supported, searched\)", out, re.MULTILINE))
+    return (plat_match.group(1) if plat_match else "x86_64"), hwcaps
+
+
+def _host_env() -> dict[str, str]:
+    """A clean environment for host tools (no LD_* leaking in from the test runner)."""
+    return {"PATH": _SANE_PATH, "LC_ALL": "C"}
+
+
+def _run(argv: Sequence[str | os.PathLike[str]], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    """Run a host build tool; fail with its output when it fails."""
+    proc = subprocess.run(
+        [os.fspath(a) for a in argv],
+        capture_output=True,
+        text=True,
+        env=_host_env(),
+        timeout=_TIMEOUT,
+        check=False,
+        **kwargs,
+    )
+    if proc.returncode != 0:
+        cmd = shlex.join(os.fspath(a) for a in argv)
+        raise RuntimeError(f"{cmd} failed ({proc.returncode}):\n{proc.stdout}{proc.stderr}")
+    return proc
+
+
+# --------------------------------------------------------------------------------------------
+# The root builder
+
+
+class Root:
+    """A temporary root file system; every ``guest`` argument is a path inside it."""
+
+    def __init__(self, path: str | os.PathLike[str], *, base: bool = True) -> None:
+        self.path = Path(path).absolute()
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.path.chmod(0o755)  # "/" must be searchable for non-root runs (S9s)
+        self._src = self.path.parent / f".{self.path.name}-src"
+        self._src.mkdir(exist_ok=True)
+        self._counter = 0
+        if base:
+            self._make_base()
+
+    def __fspath__(self) -> str:
+        return str(self.path)
+
+    def __repr__(self) -> str:
+        return f"Root({str(self.path)!r})"
+
+    def _make_base(self) -> None:
+        self.mkdir(
+            MULTIARCH_DIR,
+            "/lib64",
+            "/usr/lib/x86_64-linux-gnu",
+            "/usr/lib",
+            "/usr/bin",
+            "/etc/ld.so.conf.d",
+            "/proc",
+            "/bin",
+            "/opt",
+        )
+        shutil.copy2(LDSO_REAL, self.host(LDSO_REAL))
+        shutil.copy2(LIBC, self.host(LIBC))
+        self.symlink(LDSO, "../lib/x86_64-linux-gnu/ld-linux-x86-64.so.2")
+        shutil.copy2("/usr/bin/env", self.host("/usr/bin/env"))
+        extra = [n for n in self.needed("/usr/bin/env") if n != "libc.so.6"]
+        if extra:
+            raise RuntimeError(f"/usr/bin/env needs more than libc here: {extra}")
+        self.write("/etc/ld.so.conf", "include /etc/ld.so.conf.d/*.conf\n")
+
+    # -- paths and plain files ---------------------------------------------------------------
+
+    def host(self, guest: str) -> Path:
+        """The host path of ``guest`` (an absolute path inside the root; symlinks not followed)."""
+        if not guest.startswith("/"):
+            raise ValueError(f"not an absolute path inside the root: {guest!r}")
+        return self.path / guest.lstrip("/")
+
+    def exists(self, guest: str) -> bool:
+        return os.path.lexists(self.host(guest))
+
+    def mkdir(self, *guests: str) -> None:
+        for guest in guests:
+            self.host(guest).mkdir(parents=True, exist_ok=True)
+
+    def write(self, guest: str, content: str | bytes, mode: int | None = None) -> None:
+        target = self.host(guest)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, str):
+            target.write_text(content)
+        else:
+            target.write_bytes(content)
+        if mode is not None:
+            target.chmod(mode)
+
+    def read_bytes(self, guest: str) -> bytes:
+        return self.host(guest).read_bytes()
+
+    def symlink(self, guest_link: str, target: str) -> None:
+        """``ln -s TARGET LINK``; ``target`` is stored verbatim (relative or a guest path)."""
+        link = self.host(guest_link)
+        link.parent.mkdir(parents=True, exist_ok=True)
+        os.symlink(target, link)
+
+    def hardlink(self, guest_link: str, guest_existing: str) -> None:
+        os.link(self.host(guest_existing), self.host(guest_link))
+
+    def copy(self, guest_src: str, guest_dst: str) -> None:
+        self.host(guest_dst).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(self.host(guest_src), self.host(guest_dst))
+
+    def move(self, guest_src: str, guest_dst: str) -> None:
+        self.host(guest_dst).parent.mkdir(parents=True, exist_ok=True)
+        os.rename(self.host(guest_src), self.host(guest_dst))
+
+    def remove(self, guest: str) -> None:
+        """``rm -rf``: a file, a symlink (not its target) or a directory tree; absent is fine."""
+        target = self.host(guest)
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        elif os.path.lexists(target):
+            target.unlink()
+
+    def chmod(self, guest: str, mode: int) -> None:
+        self.host(guest).chmod(mode)
+
+    def make_world_readable(self) -> None:
+        """``chmod -R a+rX`` the whole root, as the spec does before runs as uid 65534."""
+        for dirpath, dirnames, filenames in os.walk(self.path):
+            for name in [*dirnames, *filenames]:
+                p = Path(dirpath, name)
+                if p.is_symlink():
+                    continue
+                st = p.stat()
+                extra = 0o444 | (0o111 if p.is_dir() or st.st_mode & 0o111 else 0)
+                p.chmod(st.st_mode | extra)
+
+    def patch(self, guest: str, offset: int, data: bytes) -> None:
+        """Overwrite bytes in place (the spec's ``flip``)."""
+        with open(self.host(guest), "r+b") as f:
+            f.seek(offset)
+            f.write(data)
+
+    def head(self, guest_src: str, guest_dst: str, size: int) -> None:
+        """``head -c SIZE SRC > DST``."""
+        self.write(guest_dst, self.read_bytes(guest_src)[:size])
+
+    def realpath(self, guest: str) -> str:
+        """Resolve every symlink of ``guest`` with chroot semantics (absolute targets start at the
+        root, ``..`` at the root stays there)."""
+        parts = [p for p in guest.split("/") if p]
+        resolved: list[str] = []
+        hops = 0
+        while parts:
+            part = parts.pop(0)
+            if part == ".":
+                continue
+            if part == "..":
+                if resolved:
+                    resolved.pop()
+                continue
+            candidate = "/" + "/".join([*resolved, part])
+            host = self.host(candidate)
+            if host.is_symlink():
+                hops += 1
+                if hops > 40:
+                    raise OSError(f"too many levels of symbolic links: {guest}")
+                target = os.readlink(host)
+                if target.startswith("/"):
+                    resolved = []
+                parts = [p for p in target.split("/") if p] + parts
+            else:
+                resolved.append(part)
+        return "/" + "/".join(resolved)
+
+    # -- compiling -----------------------------------------------------------------------------
+
+    def _source(self, text: str, suffix: str = ".c") -> Path:
+        self._counter += 1
+        src = self._src / f"src{self._counter}{suffix}"
+        src.write_text(text)
+        return src
+
+    def _link_args(self, link: Sequence[str], rpath: str | None, runpath: str | None) -> list[str]:
+        args: list[str] = []
+        for guest_lib in link:
+            args += [
+                f"-L{self.host(os.path.dirname(guest_lib))}",
+                f"-l:{os.path.basename(guest_lib)}",
+            ]
+        if rpath is not None:
+            args += ["-Wl,--disable-new-dtags", f"-Wl,-rpath,{rpath}"]
+        if runpath is not None:
+            args += ["-Wl,--enable-new-dtags", f"-Wl,-rpath,{runpath}"]
+        return args
+
+    def compile(self, guest_out: str, source: str, *gcc_args: str) -> None:
+        """``gcc -o OUT SOURCE.c ARGS`` (ARGS may hold host paths, e.g. for ``-include``)."""
+        out = self.host(guest_out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        _run(["gcc", "-o", out, self._source(source), *gcc_args])
+
+    def mklib(
+        self,
+        guest_out: str,
+        soname: str | None,
+        *gcc_args: str,
+        link: Sequence[str] = (),
+        needed: Sequence[str] = (),
+        rpath: str | None = None,
+        runpath: str | None = None,
+        source: str | None = None,
+    ) -> None:
+        """The spec's ``mklib OUT SONAME [args]``: a shared library defining ``f_<basename>``.
+
+        ``link``: guest paths of libraries to link against (``-L DIR -l:NAME``, in order);
+        ``needed``: names prepended to DT_NEEDED afterwards with :meth:`addneeded`;
+        ``rpath``/``runpath``: a DT_RPATH / DT_RUNPATH string.
+        """
+        if source is None:
+            sym = re.sub(r"[^a-zA-Z0-9]", "_", os.path.basename(guest_out))
+            source = f"int f_{sym}(void){{return 1;}}\n"
+        args = ["-shared", "-fPIC"]
+        if soname:
+            args.append(f"-Wl,-soname,{soname}")
+        args += ["-Wl,--no-as-needed", *gcc_args, *self._link_args(link, rpath, runpath)]
+        self.compile(guest_out, source, *args)
+        if needed:
+            self.addneeded(guest_out, *needed)
+
+    def mkexe(
+        self,
+        guest_out: str,
+        *gcc_args: str,
+        link: Sequence[str] = (),
+        needed: Sequence[str] = (),
+        rpath: str | None = None,
+        runpath: str | None = None,
+        source: str = "int main(void){return 0;}\n",
+    ) -> None:
+        """The spec's ``mkexe OUT [args]``: a PIE with DT_NEEDED ``[<link>..., libc.so.6]``,
+        then ``needed`` prepended with :meth:`addneeded`."""
+        args = ["-Wl,--no-as-needed", *gcc_args, *self._link_args(link, rpath, runpath)]
+        self.compile(guest_out, source, *args)
+        if needed:
+            self.addneeded(guest_out, *needed)
+
+    def mklib32(self, guest_out: str, soname: str) -> None:
+        """A real ELFCLASS32 (i386) shared library with one function ``f``."""
+        src = self._source(".globl f\nf: ret\n", ".s")
+        obj = src.with_suffix(".o")
+        _run(["as", "--32", "-o", obj, src])
+        self.host(guest_out).parent.mkdir(parents=True, exist_ok=True)
+        _run(
+            ["ld", "-m", "elf_i386", "-shared", "-soname", soname, "-o", self.host(guest_out), obj]
+        )
+
+    # -- patching ELF files ----------------------------------------------------------------------
+
+    def addneeded(self, guest: str, *names: str) -> None:
+        """The spec's ``addneeded``: DT_NEEDED becomes ``[*names, <previous entries>]``.
+
+        patchelf 0.14 sorts several ``--add-needed`` of one call, so they are added one at a time,
+        last name first.
+        """
+        for name in reversed(names):
+            _run(["patchelf", "--add-needed", name, self.host(guest)])
+
+    def retag(self, guest: str, string: str, tag: int = DT_RUNPATH) -> None:
+        """The spec's ``retag``: turn the DT_NEEDED entry naming ``string`` into ``tag``.
+
+        With :meth:`addneeded` this gives an object both DT_RPATH and DT_RUNPATH.
+        """
+        data = bytearray(self.read_bytes(guest))
+        sections = _sections(data)
+        dynamic = next(s for s in sections if s[1] == 6)  # SHT_DYNAMIC
+        strtab = sections[dynamic[6]][4]
+        for i in range(dynamic[5] // 16):
+            off = dynamic[4] + 16 * i
+            d_tag, d_val = struct.unpack_from("<qQ", data, off)
+            if d_tag == DT_NEEDED and _cstr(data, strtab + d_val) == string.encode():
+                struct.pack_into("<q", data, off, tag)
+                self.write(guest, bytes(data))
+                return
+        raise ValueError(f"{guest}: no DT_NEEDED {string!r}")
+
+    def set_vernaux_weak(self, guest: str, version: str) -> None:
+        """Set VER_FLG_WEAK on every Vernaux (version reference) named ``version`` (S13)."""
+        data = bytearray(self.read_bytes(guest))
+        sections = _sections(data)
+        verneed = next(s for s in sections if s[1] == SHT_GNU_VERNEED)
+        strtab = sections[verneed[6]][4]
+        off, hits = verneed[4], 0
+        while True:
+            _ver, cnt, _file, aux, nxt = struct.unpack_from("<HHIII", data, off)
+            a = off + aux
+            for _ in range(cnt):
+                _hash, flags, _other, name, anext = struct.unpack_from("<IHHII", data, a)
+                if _cstr(data, strtab + name) == version.encode():
+                    struct.pack_into("<H", data, a + 4, flags | VER_FLG_WEAK)
+                    hits += 1
+                a += anext
+            if not nxt:
+                break
+            off += nxt
+        if not hits:
+            raise ValueError(f"{guest}: no version reference {version!r}")
+        self.write(guest, bytes(data))
+
+    def needed(self, guest: str) -> list[str]:
+        """DT_NEEDED entries of ``guest`` in dynamic-section order."""
+        return [v for t, v in self.dynamic_strings(guest) if t == DT_NEEDED]
+
+    def dynamic_strings(self, guest: str) -> list[tuple[int, str]]:
+        """``(tag, string)`` for the string-valued entries DT_NEEDED, DT_RPATH, DT_RUNPATH."""
+        data = self.read_bytes(guest)
+        sections = _sections(data)
+        dynamic = next(s for s in sections if s[1] == 6)
+        strtab = sections[dynamic[6]][4]
+        out: list[tuple[int, str]] = []
+        for i in range(dynamic[5] // 16):
+            d_tag, d_val = struct.unpack_from("<qQ", data, dynamic[4] + 16 * i)
+            if d_tag in (DT_NEEDED, DT_RPATH, DT_RUNPATH):
+                out.append((d_tag, _cstr(data, strtab + d_val).decode()))
+        return out
+
+    # -- ldconfig ------------------------------------------------------------------------------
+
+    def ldconfig(self, fmt: str | None = None, *args: str) -> str:
+        """``ldconfig -r ROOT [-c FMT] ARGS``; returns its merged output."""
+        argv = ["ldconfig", "-r", str(self.path)]
+        if fmt is not None:
+            argv += ["-c", fmt]
+        proc = _run([*argv, *args])
+        return proc.stdout + proc.stderr
+
+    def ldconfig_print(self) -> str:
+        """``ldconfig -r ROOT -p``: the cache as ldconfig reads it back."""
+        return self.ldconfig(None, "-p")
+
+
+def _sections(data: bytes | bytearray) -> list[tuple[int, ...]]:
+    shoff = struct.unpack_from("<Q", data, 0x28)[0]
+    shentsize, shnum = struct.unpack_from("<HH", data, 0x3A)
+    return [struct.unpack_from("<IIQQQQIIQQ", data, shoff + i * shentsize) for i in range(shnum)]
+
+
+def _cstr(data: bytes | bytearray, off: int) -> bytes:
+    return bytes(data[off : data.index(b"\0", off)])
+
+
+# --------------------------------------------------------------------------------------------
+# The real loader
+
+
+@dataclass(frozen=True)
+class OracleEntry:
+    """One line of the trace listing (the vDSO and the main program are never entries).
+
+    ``path`` is ``None`` for ``NAME => not found``; ``via`` is ``None`` exactly then.
+    ``needed_by`` is the requester LD_DEBUG named (for preloads: the main program), if known.
+    """
+
+    name: str
+    path: str | None
+    via: str | None = None
+    needed_by: str | None = None
+
+    def line(self) -> str:
+        if self.path is None:
+            return f"{self.name} => not found"
+        text = self.name if self.path == self.name else f"{self.name} => {self.path}"
+        return f"{text}  [{self.via}]" if self.via else text
+
+
+@dataclass
+class Request:
+    """One ``_dl_map_object`` call that got past the already-loaded check, as LD_DEBUG told it."""
+
+    name: str
+    needed_by: str | None = None
+    searched: bool = False
+    """A ``find library=`` line was seen: a bare name that went through the search."""
+    tries: list[tuple[str, str]] = field(default_factory=list)
+    """``(candidate path, via of the search list it came from)`` in order."""
+    mapped: bool = False
+    """A ``generating link map`` line was seen: a new object was created for this request."""
+
+
+@dataclass
+class OracleResult:
+    """What the real loader did for one program, parsed (see :func:`run_real_loader`)."""
+
+    # the request, so that ldsim can be asked the same question
+    exe: str
+    cwd: str
+    env: dict[str, str]
+    explicit: bool
+    ldso_args: tuple[str, ...]
+    ldso: str
+    preloads: tuple[str, ...]
+    # raw output
+    status: int
+    stdout: str
+    stderr: str
+    # parsed
+    static: bool = False
+    entries: list[OracleEntry] = field(default_factory=list)
+    unresolved: list[str] = field(default_factory=list)
+    error: str | None = None
+    messages: list[str] = field(default_factory=list)
+    requests: list[Request] = field(default_factory=list)
+
+    @property
+    def found(self) -> list[OracleEntry]:
+        return [e for e in self.entries if e.path is not None]
+
+    def listing(self) -> str:
+        if self.static:
+            return "statically linked"
+        return "\n".join(e.line() for e in self.entries)
+
+    def describe(self) -> str:
+        env = " ".join(f"{k}={shlex.quote(v)}" for k, v in self.env.items())
+        how = shlex.join([self.ldso, *self.ldso_args, self.exe]) if self.explicit else self.exe
+        return f"cd {self.cwd} && {env + ' ' if env else ''}{how}  [rc={self.status}]"
+
+
+def run_real_loader(
+    root: Root | str | os.PathLike[str],
+    exe: str,
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: str = "/",
+    explicit: bool = False,
+    ldso_args: Sequence[str] = (),
+    ldso: str = LDSO,
+) -> OracleResult:
+    """Run glibc's loader in trace mode on ``exe`` inside a chroot of ``root`` and parse it.
+
+    ``exe`` is the program as it is started (absolute, or relative to ``cwd``; it must contain a
+    ``/`` so that ``env`` does not search PATH). ``env`` is the program's whole environment
+    besides the trace variables. ``explicit`` starts ``ldso [ldso_args] exe`` instead of ``exe``.
+    """
+    if "/" not in exe:
+        raise ValueError(f"give the program with a slash (./{exe}), not a bare name: {exe!r}")
+    root_path = Path(root).absolute()
+    variables = dict(env or {})
+    command = [ldso, *ldso_args, exe] if explicit else [exe]
+    argv = [
+        "unshare",
+        "--mount",
+        f"--mount-proc={root_path / 'proc'}",
+        "chroot",
+        str(root_path),
+        "/usr/bin/env",
+        "-i",
+        "-C",
+        cwd,
+        "LD_TRACE_LOADED_OBJECTS=1",
+        "LD_DEBUG=libs,files",
+        *(f"{k}={v}" for k, v in variables.items()),
+        *command,
+    ]
+    proc = subprocess.run(
+        argv,
+        capture_output=True,
+        text=True,
+        errors="surrogateescape",
+        env=_host_env(),
+        timeout=_TIMEOUT,
+        check=False,
+    )
+    preloads = _preload_names(root_path, variables, ldso_args)
+    result = OracleResult(
+        exe=exe,
+        cwd=cwd,
+        env=variables,
+        explicit=explicit,
+        ldso_args=tuple(ldso_args),
+        ldso=ldso,
+        preloads=preloads,
+        status=proc.returncode,
+        stdout=proc.stdout,
+        stderr=proc.stderr,
+    )
+    _parse_into(result)
+    return result
+
+
+def _preload_names(root: Path, env: Mapping[str, str], ldso_args: Sequence[str]) -> tuple[str, ...]:
+    """Every preload request rtld would make, in order (spec rule 1): LD_PRELOAD and
+    ``--preload`` split on space and ``:``, then ``/etc/ld.so.preload`` split on whitespace and
+    ``:`` with ``#`` comments."""
+    names = re.split(r"[ :]", env.get("LD_PRELOAD", ""))
+    args = list(ldso_args)
+    for i, arg in enumerate(args[:-1]):
+        if arg == "--preload":
+            names += re.split(r"[ :]", args[i + 1])
+    try:
+        text = (root / "etc/ld.so.preload").read_text(errors="surrogateescape")
+    except OSError:
+        text = ""
+    text = re.sub(r"#[^\n]*", "", text)
+    names += re.split(r"[ \t\n:]", text)
+    return tuple(n for n in names if n)
+
+
+# -- parsing ------------------------------------------------------------------------------------
+
+_LISTING_RE: Final = re.compile(
+    r"^\t(?P<name>.+?)(?: => (?:(?P<nf>not found)|(?P<path>.+?)))?(?: \(0x[0-9a-f]+\))?$"
+)
+_VDSO_NAMES: Final = frozenset({"linux-vdso.so.1", "linux-gate.so.1"})
+_DEBUG_RE: Final = re.compile(r"^ *\d+:\t(?P<msg>.*)$")
+_ERROR_RE: Final = re.compile(r"error while loading shared libraries: (?P<msg>.*)$")
+_NEEDED_BY_RE: Final = re.compile(
+    r"^file=(?P<name>.*) \[\d+\];  (?:needed|dynamically loaded) by (?P<by>.*) \[\d+\]$"
+)
+_FIND_RE: Final = re.compile(r"^find library=(?P<name>.*) \[\d+\]; searching$")
+_SEARCH_PATH_RE: Final = re.compile(r"^ search path=(?P<dirs>.*)\t\t\((?P<what>.*)\)$")
+_SEARCH_CACHE_RE: Final = re.compile(r"^ search cache=(?P<cache>.*)$")
+_TRYING_RE: Final = re.compile(r"^  trying file=(?P<path>.*)$")
+_MAPPED_RE: Final = re.compile(r"^file=(?P<name>.*) \[\d+\];  generating link map$")
+
+
+def parse_listing(text: str) -> tuple[bool, list[OracleEntry]]:
+    """Parse rtld's trace listing (or a spec-style expected block).
+
+    Returns ``(statically_linked, entries)``; the vDSO is skipped. Lines are ``\\tNAME => PATH
+    (0xADDR)``, ``\\tNAME (0xADDR)`` (path equals name), ``\\tNAME => not found`` or
+    ``\\tstatically linked``; the address is optional so expected blocks may omit it.
+    """
+    static = False
+    entries: list[OracleEntry] = []
+    for line in text.splitlines():
+        if line == "\tstatically linked":
+            static = True
+            continue
+        m = _LISTING_RE.match(line)
+        if not m or m["name"] in _VDSO_NAMES:
+            continue
+        path = None if m["nf"] else (m["path"] if m["path"] is not None else m["name"])
+        entries.append(OracleEntry(m["name"], path))
+    return static, entries
+
+
+def parse_debug(stderr: str) -> tuple[list[Request], list[str]]:
+    """Split stderr into LD_DEBUG=libs,files requests and the other lines (messages).
+
+    Grammar (glibc 2.36; every debug line is ``%5d:\\t`` + message):
+
+    * ``file=NAME [NS];  needed by REQUESTER [NS]`` — a new ``_dl_map_object`` request that was
+      not satisfied by an already loaded object (name/SONAME match produce no line at all).
+    * ``find library=NAME [NS]; searching`` — NAME has no ``/``: the search starts. (Names with a
+      ``/`` are opened directly: ``direct``.)
+    * `` search path=DIR:DIR:...\\t\\t(WHAT)`` — the directories of one search list about to be
+      tried (directories known not to exist are left out; the line is omitted if none is left).
+      WHAT is ``RPATH from file X``, ``RUNPATH from file X``, ``LD_LIBRARY_PATH`` or
+      ``system search path``.
+    * `` search cache=/etc/ld.so.cache`` — the cache lookup; a hit is followed by one try.
+    * ``  trying file=PATH`` — one candidate opened; it belongs to the last search line.
+    * ``file=NAME [NS];  generating link map`` — the candidate was accepted and a new object
+      created. The last ``trying file`` of the request is its path. A request without this line
+      either failed (``not found``, a preload error) or found a file already loaded under
+      another name (same device and inode).
+
+    The interpreter never gets a ``generating link map`` line.
+    """
+    requests: list[Request] = []
+    messages: list[str] = []
+    current: Request | None = None
+    source = ""
+    for line in stderr.splitlines():
+        dm = _DEBUG_RE.match(line)
+        if dm is None:
+            if line.strip():
+                messages.append(line)
+            continue
+        msg = dm["msg"]
+        if m := _NEEDED_BY_RE.match(msg):
+            current = Request(m["name"], needed_by=m["by"])
+            requests.append(current)
+        elif m := _FIND_RE.match(msg):
+            if current is None or current.name != m["name"] or current.searched or current.mapped:
+                current = Request(m["name"])
+                requests.append(current)
+            current.searched = True
+        elif m := _SEARCH_PATH_RE.match(msg):
+            source = _classify_search(m["what"])
+        elif _SEARCH_CACHE_RE.match(msg):
+            source = "ld.so.cache"
+        elif (m := _TRYING_RE.match(msg)) and current is not None:
+            current.tries.append((m["path"], source))
+        elif m := _MAPPED_RE.match(msg):
+            if current is None or current.name != m["name"] or current.mapped:
+                current = Request(m["name"])  # e.g. the main program under explicit invocation
+                requests.append(current)
+            current.mapped = True
+    return requests, messages
+
+
+def _classify_search(what: str) -> str:
+    if what.startswith("RPATH from file"):
+        return "rpath"
+    if what.startswith("RUNPATH from file"):
+        return "runpath"
+    if what == "LD_LIBRARY_PATH":
+        return "ld_library_path"
+    if what == "system search path":
+        return "default"
+    return f"unknown({what})"
+
+
+def _parse_into(result: OracleResult) -> None:
+    result.static, listed = parse_listing(result.stdout)
+    result.requests, messages = parse_debug(result.stderr)
+    for line in messages:
+        m = _ERROR_RE.search(line)
+        if m and result.error is None:
+            result.error = m["msg"]
+        else:
+            result.messages.append(line)
+
+    # Preload requests come first: the longest prefix of requests that are preload names in order.
+    preload_ids: set[int] = set()
+    remaining = list(result.preloads)
+    for req in result.requests:
+        if req.name not in remaining:
+            break
+        del remaining[: remaining.index(req.name) + 1]
+        preload_ids.add(id(req))
+
+    pending = [r for r in result.requests if r.mapped]
+    for entry in listed:
+        if entry.path is None:
+            result.entries.append(entry)
+            result.unresolved.append(entry.name)
+            continue
+        req = next((r for r in pending if r.name == entry.name), None)
+        if req is None:
+            via = "interpreter"  # the loader's own map is never "generated"
+            needed_by = None
+        else:
+            pending.remove(req)
+            needed_by = req.needed_by
+            if id(req) in preload_ids:
+                via = "preload"
+            elif not req.searched:
+                via = "direct"
+            elif req.tries and req.tries[-1][0] == entry.path:
+                via = req.tries[-1][1]
+            else:
+                via = f"unknown(tries={req.tries[-1:]})"
+        result.entries.append(OracleEntry(entry.name, entry.path, via, needed_by))
+
+
+# -- a plain run (no trace): secure mode --------------------------------------------------------
+
+
+@dataclass
+class ProgramResult:
+    argv: list[str]
+    status: int
+    stdout: str
+    stderr: str
+
+    @property
+    def error(self) -> str | None:
+        for line in self.stderr.splitlines():
+            if m := _ERROR_RE.search(line):
+                return m["msg"]
+        return None
+
+
+def run_program(
+    root: Root | str | os.PathLike[str],
+    exe: str,
+    *args: str,
+    env: Mapping[str, str] | None = None,
+    cwd: str = "/",
+    user: str | None = None,
+) -> ProgramResult:
+    """Really run ``exe`` in a chroot of ``root`` (private /proc), optionally as ``user``
+    (``UID:GID``, e.g. ``65534:65534`` with a set-uid program for AT_SECURE)."""
+    root_path = Path(root).absolute()
+    argv = ["unshare", "--mount", f"--mount-proc={root_path / 'proc'}", "chroot"]
+    if user is not None:
+        argv.append(f"--userspec={user}")
+    argv += [
+        str(root_path),
+        "/usr/bin/env",
+        "-i",
+        "-C",
+        cwd,
+        *(f"{k}={v}" for k, v in (env or {}).items()),
+        exe,
+        *args,
+    ]
+    proc = subprocess.run(
+        argv,
+        capture_output=True,
+        text=True,
+        errors="surrogateescape",
+        env=_host_env(),
+        timeout=_TIMEOUT,
+        check=False,
+    )
+    return ProgramResult(argv, proc.returncode, proc.stdout, proc.stderr)
+
+
+# -- expectations in the spec's notation ----------------------------------------------------------
+
+
+def expected_entries(text: str) -> list[tuple[str, str | None, str | None]]:
+    """Parse an expected block in the spec's notation into ``(name, path, via)``.
+
+    One entry per non-blank line, leading whitespace ignored; ``linux-vdso.so.1`` lines are
+    skipped; an optional trailing ``  # VIA`` also checks how the entry was found.
+    """
+    out: list[tuple[str, str | None, str | None]] = []
+    for raw in text.strip("\n").splitlines():
+        body, _, via = raw.strip().partition("  # ")
+        if not body:
+            continue
+        _static, entries = parse_listing("\t" + body.rstrip())
+        out += [(e.name, e.path, via.strip() or None) for e in entries]
+    return out
+
+
+def expect(real: OracleResult, listing: str, *, status: int = 0) -> None:
+    """Assert that the real loader printed ``listing`` (spec notation, see
+    :func:`expected_entries`; ``statically linked`` allowed) and exited with ``status``."""
+    problems: list[str] = []
+    if real.status != status:
+        problems.append(f"exit status {real.status}, expected {status}")
+    if listing.strip() == "statically linked":
+        if not real.static or real.entries:
+            problems.append("expected 'statically linked'")
+    else:
+        want = expected_entries(listing)
+        got = [(e.name, e.path, e.via) for e in real.entries]
+        if [(n, p) for n, p, _v in want] != [(n, p) for n, p, _v in got]:
+            problems.append("listing differs")
+        for (n, p, v), (_gn, _gp, gv) in zip(want, got, strict=False):
+            if v is not None and v != gv:
+                problems.append(f"{n} => {p}: via {gv}, expected {v}")
+        if any(e.via is not None and e.via not in VIAS for e in real.entries):
+            problems.append("some via could not be derived from LD_DEBUG")
+    if problems:
+        want_entries = [] if listing.strip() == "statically linked" else expected_entries(listing)
+        expected_block = (
+            "\n".join("  " + OracleEntry(n, p, v).line() for n, p, v in want_entries)
+            or "  statically linked"
+        )
+        raise AssertionError(
+            "real loader does not match the spec: "
+            + "; ".join(problems)
+            + f"\n$ {real.describe()}\n-- expected:\n{expected_block}\n-- real:\n"
+            + _indent(real.listing())
+            + f"\n-- stderr (no debug):\n{_indent(_messages(real))}"
+        )
+
+
+def expect_error(real: OracleResult, message: str, *, status: int = 127) -> None:
+    """Assert that the real loader aborted with ``... error while loading shared libraries:
+    MESSAGE`` and listed nothing."""
+    if real.status != status or real.error != message or real.entries:
+        raise AssertionError(
+            f"real loader: expected fatal {message!r} [rc={status}]\n$ {real.describe()}\n"
+            f"-- listing:\n{_indent(real.listing())}\n-- error: {real.error!r}\n"
+            f"-- stderr (no debug):\n{_indent(_messages(real))}"
+        )
+
+
+def _messages(real: OracleResult) -> str:
+    lines = [*real.messages]
+    if real.error is not None:
+        lines.insert(0, f"error while loading shared libraries: {real.error}")
+    return "\n".join(lines)
+
+
+def _indent(text: str) -> str:
+    return "\n".join("  " + line for line in text.splitlines()) if text else "  (nothing)"
+
+
+# --------------------------------------------------------------------------------------------
+# ldsim
+
+
+@dataclass
+class LdsimResult:
+    argv: list[str]
+    status: int
+    stdout: str
+    stderr: str
+    doc: dict[str, Any] | None
+    """The parsed JSON document, or ``None`` if stdout was not one JSON object."""
+
+    @property
+    def objects(self) -> list[dict[str, Any]]:
+        return list(self.doc.get("objects") or []) if self.doc else []
+
+    @property
+    def unresolved(self) -> list[str]:
+        return [str(u.get("name")) for u in (self.doc.get("unresolved") or [])] if self.doc else []
+
+    @property
+    def loader_message(self) -> str | None:
+        error = self.doc.get("error") if self.doc else None
+        return None if error is None else str(error.get("loader_message"))
+
+
+def ldsim_args_for(real: OracleResult, *, platform_name: str | None = None) -> list[str]:
+    """ldsim options that pose the question ``real`` posed to the real loader."""
+    args: list[str] = []
+    if real.cwd != "/":
+        args += ["--cwd", real.cwd]
+    for key, value in real.env.items():
+        if key == "LD_LIBRARY_PATH":
+            args += ["--ld-library-path", value]
+        elif key == "LD_PRELOAD":
+            args += ["--preload", value]
+        else:
+            raise ValueError(f"no ldsim option models the environment variable {key}")
+    rest = list(real.ldso_args)
+    while rest:
+        opt = rest.pop(0)
+        if opt == "--glibc-hwcaps-mask" and rest:
+            args += ["--hwcaps", rest.pop(0)]
+        else:
+            raise ValueError(f"no ldsim option models ld.so {opt}")
+    if real.explicit:
+        if real.ldso != LDSO:
+            raise ValueError(f"ldsim models explicit invocation as {LDSO} only, not {real.ldso}")
+        args += ["--invocation", "ldd"]
+    if platform_name is not None:
+        args += ["--platform", platform_name]
+    return args
+
+
+def run_ldsim(root: Root | str | os.PathLike[str], exe: str, *args: str) -> LdsimResult:
+    """``python -m ldsim explain --json --root ROOT [args] EXE`` from the checkout."""
+    argv = [
+        sys.executable,
+        "-m",
+        "ldsim",
+        "explain",
+        "--json",
+        "--root",
+        str(Path(root).absolute()),
+        *args,
+        exe,
+    ]
+    env = {**_host_env(), "PYTHONPATH": str(REPO)}
+    proc = subprocess.run(
+        argv, capture_output=True, text=True, cwd=REPO, env=env, timeout=_TIMEOUT, check=False
+    )
+    doc: dict[str, Any] | None
+    try:
+        loaded = json.loads(proc.stdout)
+        doc = loaded if isinstance(loaded, dict) else None
+    except json.JSONDecodeError:
+        doc = None
+    return LdsimResult(argv, proc.returncode, proc.stdout, proc.stderr, doc)
+
+
+def _sim_line(obj: Mapping[str, Any]) -> str:
+    name, path, via = obj.get("name"), obj.get("path"), obj.get("via")
+    text = str(name) if path == name else f"{name} => {path}"
+    return f"{text}  [{via}]"
+
+
+def _side_by_side(left: list[str], right: list[str], width: int = 58) -> str:
+    rows = [f"   {'real ld.so (chroot)':<{width}} | ldsim"]
+    for i in range(max(len(left), len(right))):
+        a = left[i] if i < len(left) else ""
+        b = right[i] if i < len(right) else ""
+        mark = "   " if a == b else "!! "
+        rows.append(f"{mark}{a:<{width}} | {b}")
+    return "\n".join(rows)
+
+
+def compare(
+    real: OracleResult,
+    root: Root | str | os.PathLike[str],
+    *,
+    platform_name: str | None = None,
+    extra_args: Sequence[str] = (),
+) -> LdsimResult:
+    """Ask ldsim the same question as ``real`` and assert that it gives the same answer.
+
+    Compared: the found objects in order with ``name``, ``path`` and ``via`` (ldsim's
+    ``objects[1:]``; ``objects[0]`` must be the executable), the unresolved names in order, the
+    fatal error (``error.loader_message``), and ldsim's exit status (0 when everything loads,
+    1 otherwise). When the real load aborts, rtld prints no listing, so only the error and the
+    status are compared.
+    """
+    sim = run_ldsim(root, real.exe, *ldsim_args_for(real, platform_name=platform_name), *extra_args)
+    header = f"$ {real.describe()}\n$ {shlex.join(sim.argv)}  [rc={sim.status}]"
+    if sim.doc is None:
+        raise AssertionError(
+            f"ldsim did not print a JSON object\n{header}\n-- stdout:\n{_indent(sim.stdout)}\n"
+            f"-- stderr:\n{_indent(sim.stderr)}"
+        )
+    problems: list[str] = []
+    objects = sim.objects
+    if not objects or objects[0].get("via") != "executable":
+        problems.append("objects[0] is not the executable")
+    real_lines = [e.line() for e in real.found]
+    sim_lines = [_sim_line(o) for o in objects[1:]]
+    if real.error is None:
+        if real_lines != sim_lines:
+            problems.append("found objects differ")
+        if real.unresolved != sim.unresolved:
+            problems.append("unresolved names differ")
+    if real.error != sim.loader_message:
+        problems.append("fatal error differs")
+    want_status = 1 if (real.error or real.unresolved) else 0
+    if sim.status != want_status:
+        problems.append(f"ldsim exit status {sim.status}, expected {want_status}")
+    if problems:
+        unresolved = _side_by_side(
+            [f"{n} => not found" for n in real.unresolved],
+            [f"{n} => not found" for n in sim.unresolved],
+        )
+        errors = _side_by_side([repr(real.error)], [repr(sim.loader_message)])
+        raise AssertionError(
+            "ldsim disagrees with the real loader: " + "; ".join(problems) + f"\n{header}\n"
+            f"-- found objects:\n{_side_by_side(real_lines, sim_lines)}\n"
+            f"-- unresolved:\n{unresolved}\n-- fatal error:\n{errors}\n"
+            f"-- ldsim stderr:\n{_indent(sim.stderr)}"
+        )
+    return sim
+
+
+def _is_listed_in_maps(path: str) -> bool:
+    """The filter of the spec's S9s test program (``pm.c``) over /proc/self/maps paths."""
+    return ".so" in path and "libc.so" not in path and "ld-linux" not in path
+
+
+def compare_secure(
+    run: ProgramResult,
+    root: Root,
+    exe: str,
+    *,
+    env: Mapping[str, str] | None = None,
+    secure: bool = True,
+) -> LdsimResult:
+    """S9s: compare a real run of the maps-printing program with ldsim.
+
+    The set of non-libc shared objects the program found mapped (kernel-canonical paths) must
+    equal the in-root real paths of ldsim's found objects after the same filter; if the real
+    start failed with ``NAME: cannot open shared object file``, ldsim must report NAME unresolved.
+    """
+    args: list[str] = ["--secure"] if secure else []
+    for key, value in (env or {}).items():
+        if key == "LD_LIBRARY_PATH":
+            args += ["--ld-library-path", value]
+        elif key == "LD_PRELOAD":
+            args += ["--preload", value]
+        else:
+            raise ValueError(f"no ldsim option models the environment variable {key}")
+    sim = run_ldsim(root, exe, *args)
+    header = f"$ {shlex.join(run.argv)}  [rc={run.status}]\n$ {shlex.join(sim.argv)}"
+    if sim.doc is None:
+        raise AssertionError(
+            f"ldsim did not print a JSON object\n{header}\n-- stdout:\n{_indent(sim.stdout)}\n"
+            f"-- stderr:\n{_indent(sim.stderr)}"
+        )
+    real_set = sorted({line for line in run.stdout.splitlines() if line})
+    sim_set = sorted(
+        {
+            root.realpath(str(o["path"]))
+            for o in sim.objects[1:]
+            if o.get("path") and _is_listed_in_maps(root.realpath(str(o["path"])))
+        }
+    )
+    problems = []
+    if real_set != sim_set:
+        problems.append("mapped libraries differ")
+    missing = re.match(r"(.*): cannot open shared object file", run.error or "")
+    if missing and missing[1] not in sim.unresolved:
+        problems.append(f"ldsim does not report {missing[1]} unresolved")
+    if problems:
+        raise AssertionError(
+            "ldsim disagrees with the real (secure) run: "
+            + "; ".join(problems)
+            + f"\n{header}\n-- non-libc objects (real paths):\n"
+            f"{_side_by_side(real_set, sim_set)}\n-- real stderr:\n{_indent(run.stderr)}\n"
+            f"-- ldsim objects:\n{_indent(chr(10).join(_sim_line(o) for o in sim.objects))}\n"
+            f"-- ldsim unresolved: {sim.unresolved}\n-- ldsim stderr:\n{_indent(sim.stderr)}"
+        )
+    return sim
