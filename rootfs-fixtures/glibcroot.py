@@ -760,6 +760,8 @@ def _parse_into(result: OracleResult) -> None:
     preload_ids: set[int] = set()
     remaining = list(result.preloads)
     for req in result.requests:
+        if req.needed_by is None and not req.searched:
+            continue  # the main program, mapped by rtld itself under explicit invocation
         if req.name not in remaining:
             break
         del remaining[: remaining.index(req.name) + 1]

@@ -55,7 +55,9 @@ def add_parser(sub: Any) -> None:
 
 def loader_env(args: argparse.Namespace) -> LoaderEnv:
     """Build the simulated process from the command line (the only place that does)."""
-    levels, platform, legacy = X86_64_HWCAPS, "x86_64", ("x86_64",)
+    levels: tuple[str, ...] = X86_64_HWCAPS
+    platform = "x86_64"
+    legacy: tuple[str, ...] = ("x86_64",)
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
             levels, platform, legacy = cpu_defaults(fh.read())

@@ -1,0 +1,116 @@
+"""Bad input: one clear line on stderr naming the file, the documented exit status."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+LDSO = "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"
+LIBC = "/lib/x86_64-linux-gnu/libc.so.6"
+
+
+def ldsim(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "ldsim", *args], capture_output=True,
+                          text=True, check=False)
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess[str], *words: str) -> None:
+    assert proc.returncode == 2, proc
+    lines = proc.stderr.strip().splitlines()
+    assert lines[-1].startswith("ldsim: error: "), proc.stderr
+    assert "Traceback" not in proc.stderr
+    for w in words:
+        assert w in lines[-1], proc.stderr
+
+
+@pytest.fixture()
+def root(tmp_path: Path) -> Path:
+    """A minimal root: the host's loader and libc, /bin/true copied in."""
+    r = tmp_path / "root"
+    (r / "lib/x86_64-linux-gnu").mkdir(parents=True)
+    (r / "lib64").mkdir()
+    (r / "bin").mkdir()
+    shutil.copy(LDSO, r / "lib/x86_64-linux-gnu/")
+    shutil.copy(LIBC, r / "lib/x86_64-linux-gnu/")
+    os.symlink("../lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", r / "lib64/ld-linux-x86-64.so.2")
+    shutil.copy("/usr/bin/true", r / "bin/true")
+    return r
+
+
+def test_explains_a_program_in_a_root(root: Path) -> None:
+    proc = ldsim("explain", "--json", "--root", str(root), "/bin/true")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["schema"] == "ldsim.explain/1"
+    assert [(o["name"], o["path"], o["via"]) for o in doc["objects"]] == [
+        ("/bin/true", "/bin/true", "executable"),
+        ("libc.so.6", "/lib/x86_64-linux-gnu/libc.so.6", "default"),
+        ("/lib64/ld-linux-x86-64.so.2", "/lib64/ld-linux-x86-64.so.2", "interpreter"),
+    ]
+    # The root has no cache: that is said, and the default directories were used.
+    assert any("ld.so.cache" in d["message"] for d in doc["diagnostics"])
+
+
+def test_missing_program(root: Path) -> None:
+    assert_one_line_error(ldsim("explain", "--root", str(root), "/bin/nope"), "/bin/nope",
+                          "no such file")
+
+
+def test_non_elf_program(root: Path) -> None:
+    (root / "bin/script").write_text("#!/bin/sh\necho this is a script, not ELF\n")
+    assert_one_line_error(ldsim("explain", "--root", str(root), "/bin/script"), "/bin/script",
+                          "not an ELF file")
+
+
+def test_root_not_a_directory(tmp_path: Path) -> None:
+    (tmp_path / "f").write_text("")
+    assert_one_line_error(ldsim("explain", "--root", str(tmp_path / "f"), "/bin/true"),
+                          "not a directory")
+    assert_one_line_error(ldsim("explain", "--root", str(tmp_path / "none"), "/bin/true"),
+                          "does not exist")
+
+
+def test_symlink_loop_program(root: Path) -> None:
+    os.symlink("loop2", root / "bin/loop1")
+    os.symlink("loop1", root / "bin/loop2")
+    assert_one_line_error(ldsim("explain", "--root", str(root), "/bin/loop1"), "/bin/loop1",
+                          "symbolic links")
+
+
+def test_corrupt_cache_is_a_warning_and_the_rest_is_done(root: Path) -> None:
+    (root / "etc").mkdir()
+    (root / "etc/ld.so.cache").write_bytes(b"glibc-ld.so.cache1.1" + b"\xff" * 30)
+    proc = ldsim("explain", "--json", "--root", str(root), "/bin/true")
+    assert proc.returncode == 0
+    doc = json.loads(proc.stdout)
+    assert any(d["severity"] == "warning" and "/etc/ld.so.cache" in d["message"]
+               for d in doc["diagnostics"])
+    assert doc["objects"][1]["path"] == "/lib/x86_64-linux-gnu/libc.so.6"
+
+
+def test_unresolved_library_exit_1(root: Path) -> None:
+    (root / "lib/x86_64-linux-gnu/libc.so.6").unlink()
+    proc = ldsim("explain", "--root", str(root), "/bin/true")
+    assert proc.returncode == 1
+    assert "libc.so.6 => NOT FOUND" in proc.stdout
+
+
+def test_bad_usage_exit_2() -> None:
+    proc = ldsim("explain")
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    proc = ldsim("explain", "--cwd", "relative", "/bin/true")
+    assert_one_line_error(proc, "--cwd")
+
+
+def test_tree_view(root: Path) -> None:
+    proc = ldsim("explain", "--tree", "--root", str(root), "/bin/true")
+    assert proc.returncode == 0
+    assert proc.stdout.splitlines()[0] == "/bin/true"
+    assert "└── libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6" in proc.stdout

@@ -1,0 +1,130 @@
+"""The one symlink walk: chroot semantics on real directories and real symlinks."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from ldsim.errors import FsError, RootError
+from ldsim.fs.view import HostDirView, dirname, join
+
+
+@pytest.fixture()
+def root(tmp_path: Path) -> Path:
+    r = tmp_path / "root"
+    (r / "usr/lib/real").mkdir(parents=True)
+    (r / "usr/lib/real/libx.so.1").write_bytes(b"inside")
+    (r / "etc").mkdir()
+    (r / "etc/secret").write_text("inside etc")
+    # A file with the same name outside the root: it must never be read.
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc/secret").write_text("OUTSIDE")
+    return r
+
+
+def test_absolute_symlink_target_starts_at_the_root(root: Path) -> None:
+    os.symlink("/usr/lib/real", root / "usr/lib/abs")
+    view = HostDirView(str(root))
+    assert view.resolve("/usr/lib/abs/libx.so.1") == "/usr/lib/real/libx.so.1"
+    assert view.read("/usr/lib/abs/libx.so.1") == b"inside"
+
+
+def test_dotdot_at_the_root_stays_there(root: Path) -> None:
+    os.symlink("../../../../../../etc/secret", root / "usr/lib/up")
+    view = HostDirView(str(root))
+    assert view.resolve("/usr/lib/up") == "/etc/secret"
+    assert view.read("/usr/lib/up") == b"inside etc"
+    assert view.read("/../../../etc/secret") == b"inside etc"
+
+
+def test_absolute_link_to_host_path_is_read_inside(root: Path, tmp_path: Path) -> None:
+    os.symlink(str(tmp_path / "etc/secret"), root / "escape")
+    view = HostDirView(str(root))
+    with pytest.raises(FsError) as info:
+        view.read("/escape")
+    assert info.value.errno_name == "ENOENT"
+
+
+def test_dotdot_after_symlink_is_physical(root: Path) -> None:
+    # L/libdir_link -> real/sub ; L/libdir_link/../dep is L/real/dep, not L/dep (spec S9).
+    (root / "L/real/sub").mkdir(parents=True)
+    (root / "L/real/dep").mkdir()
+    (root / "L/dep").mkdir()
+    (root / "L/real/dep/f").write_text("physical")
+    (root / "L/dep/f").write_text("lexical")
+    os.symlink("real/sub", root / "L/libdir_link")
+    view = HostDirView(str(root))
+    assert view.read("/L/libdir_link/../dep/f") == b"physical"
+
+
+def test_symlink_loop_is_eloop(root: Path) -> None:
+    os.symlink("b", root / "a")
+    os.symlink("a", root / "b")
+    view = HostDirView(str(root))
+    with pytest.raises(FsError) as info:
+        view.resolve("/a")
+    assert info.value.errno_name == "ELOOP"
+
+
+def test_long_chain_within_limit_resolves(root: Path) -> None:
+    prev = "usr/lib/real/libx.so.1"
+    for i in range(40):
+        os.symlink("/" + prev, root / f"l{i}")
+        prev = f"l{i}"
+    view = HostDirView(str(root))
+    assert view.resolve("/l39") == "/usr/lib/real/libx.so.1"
+    os.symlink("/l39", root / "l40")
+    with pytest.raises(FsError):
+        view.resolve("/l40")
+
+
+def test_enotdir_and_enoent(root: Path) -> None:
+    view = HostDirView(str(root))
+    with pytest.raises(FsError) as info:
+        view.resolve("/etc/secret/x")
+    assert info.value.errno_name == "ENOTDIR"
+    with pytest.raises(FsError) as info:
+        view.resolve("/nope/x")
+    assert info.value.errno_name == "ENOENT"
+
+
+def test_dangling_symlink_is_enoent(root: Path) -> None:
+    os.symlink("nowhere", root / "dangling")
+    view = HostDirView(str(root))
+    with pytest.raises(FsError) as info:
+        view.read("/dangling")
+    assert info.value.errno_name == "ENOENT"
+    assert view.resolve("/dangling", follow=False) == "/dangling"
+
+
+def test_relative_paths_use_cwd(root: Path) -> None:
+    view = HostDirView(str(root))
+    assert view.read("real/libx.so.1", cwd="/usr/lib") == b"inside"
+    assert view.resolve("../lib/real", cwd="/usr/lib") == "/usr/lib/real"
+
+
+def test_listdir_is_sorted(root: Path) -> None:
+    for name in ("zz", "aa", "mm"):
+        (root / name).write_text("")
+    view = HostDirView(str(root))
+    names = view.listdir("/")
+    assert names == sorted(names)
+
+
+def test_root_must_be_a_directory(tmp_path: Path) -> None:
+    with pytest.raises(RootError):
+        HostDirView(str(tmp_path / "missing"))
+    (tmp_path / "file").write_text("")
+    with pytest.raises(RootError):
+        HostDirView(str(tmp_path / "file"))
+
+
+def test_join_and_dirname_are_the_loaders() -> None:
+    assert join("", "libr.so") == "libr.so"
+    assert join("/a/", "x") == "/a/x"
+    assert join("/a", "x") == "/a/x"
+    assert dirname("/a/b/c") == "/a/b"
+    assert dirname("/c") == "/"
+    assert dirname("c") == ""
