@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import subprocess
@@ -127,8 +128,6 @@ def test_broken_files_are_typed_errors_naming_the_file() -> None:
 
 def test_every_truncation_is_an_elf_error_or_parses() -> None:
     good = Path("/usr/bin/ls").read_bytes()
-    for cut in list(range(0, 4096, 7)) + [len(good) // 2, len(good) - 1]:
-        try:
+    for cut in [*range(0, 4096, 7), len(good) // 2, len(good) - 1]:
+        with contextlib.suppress(ElfError):
             parse_elf(good[:cut], "/bin/cut")
-        except ElfError:
-            pass

@@ -63,9 +63,9 @@ def parse_ident(buf: Buffer, path: str) -> ElfIdent:
     Raises :class:`ElfError` when the file is not ELF or shorter than its header.
     """
     mv = memoryview(buf)
-    if len(mv) < 16 or bytes(mv[:4]) != ELFMAG:
-        if len(mv) >= 4 and bytes(mv[:4]) != ELFMAG or len(mv) >= 16:
-            raise ElfError(path, "not an ELF file (bad magic)")
+    if len(mv) >= 4 and bytes(mv[:4]) != ELFMAG:
+        raise ElfError(path, "not an ELF file (bad magic)")
+    if len(mv) < 16:
         raise ElfError(path, "file too short")
     ei_class, ei_data, ei_version, osabi, abiversion = mv[4], mv[5], mv[6], mv[7], mv[8]
     padding_zero = not any(mv[9:16])

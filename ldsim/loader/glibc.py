@@ -24,6 +24,7 @@ from ldsim.config.env import Invocation, LoaderEnv
 from ldsim.config.ld_so_cache import LdSoCache, lookup
 from ldsim.config.loader_profile import GlibcProfile
 from ldsim.elf.facts import ElfFacts
+from ldsim.errors import LdsimError
 from ldsim.fs.view import View, dirname, join
 from ldsim.loader.probe import FileCache, Probe, glibc_open_verify
 from ldsim.loader.tokens import TokenValues, count_dst, substitute
@@ -163,7 +164,7 @@ class GlibcModel:
             real = self.view.resolve(interp)
             probe = glibc_open_verify(self.view, self.files, interp, "/", self.expected)
             facts = probe.facts
-        except Exception:  # noqa: BLE001 - a missing interpreter is reported by the CLI
+        except LdsimError:  # a missing interpreter is reported by loader.run
             facts = None
         obj = LoadedObject(-1, interp, interp, real, Via.INTERPRETER, None, facts, None,
                            names=[interp])

@@ -7,6 +7,8 @@ the program, its interpreter (for the default directories and ``$LIB``), the roo
 
 from __future__ import annotations
 
+import contextlib
+
 from ldsim.config.env import LoaderEnv
 from ldsim.config.ld_so_cache import LdSoCache, parse_ld_so_cache
 from ldsim.config.loader_profile import GlibcProfile, fallback_profile, glibc_profile_from_bytes
@@ -61,10 +63,8 @@ class RootConfig:
         if prof is None:
             prof = fallback_profile(machine)
             if interp:
-                try:
+                with contextlib.suppress(FsError):
                     prof = glibc_profile_from_bytes(self.view.read(interp), interp, machine)
-                except FsError:
-                    pass
             self._profiles[key] = prof
         return prof
 
