@@ -17,6 +17,7 @@ import subprocess
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -50,16 +51,29 @@ LDCONFIG = _tool("ldconfig")
 GCC = _tool("gcc")
 AS = _tool("as")
 LD = _tool("ld")
-needs_tools = pytest.mark.skipif(
-    LDCONFIG is None or GCC is None, reason="needs ldconfig and gcc"
-)
+needs_tools = pytest.mark.skipif(LDCONFIG is None or GCC is None, reason="needs ldconfig and gcc")
 
 ALL = ["x86-64-v4", "x86-64-v3", "x86-64-v2"]
 FORMATS = ("old", "compat", "new")
 
 
-def look(cache: LdSoCache, name: str, subdirs: Sequence[str] = ALL, **kw: object) -> str | None:
-    entry = lookup(cache, name, hwcaps_subdirs=subdirs, platform="x86_64", **kw)  # type: ignore[arg-type]
+def look(
+    cache: LdSoCache,
+    name: str,
+    subdirs: Sequence[str] = ALL,
+    *,
+    platform: str = "x86_64",
+    hwcap_bits: int = 2,
+    cpu_isa_1: int = 0xF,
+) -> str | None:
+    entry = lookup(
+        cache,
+        name,
+        hwcaps_subdirs=subdirs,
+        platform=platform,
+        hwcap_bits=hwcap_bits,
+        cpu_isa_1=cpu_isa_1,
+    )
     return entry.value if entry else None
 
 
@@ -68,9 +82,7 @@ def look(cache: LdSoCache, name: str, subdirs: Sequence[str] = ALL, **kw: object
 
 
 def _run(*args: str | Path, env: dict[str, str] | None = None) -> bytes:
-    return subprocess.run(
-        [str(a) for a in args], check=True, capture_output=True, env=env
-    ).stdout
+    return subprocess.run([str(a) for a in args], check=True, capture_output=True, env=env).stdout
 
 
 def _build_lib(work: Path, soname: str, *extra: str) -> Path:
@@ -89,8 +101,14 @@ def _put(lib: Path, dest: Path) -> None:
 
 
 def _make_root(root: Path, work: Path, confs: dict[str, str]) -> None:
-    for d in ("lib/x86_64-linux-gnu", "usr/lib/x86_64-linux-gnu", "lib", "usr/lib",
-              "etc/ld.so.conf.d", "var/cache/ldconfig"):
+    for d in (
+        "lib/x86_64-linux-gnu",
+        "usr/lib/x86_64-linux-gnu",
+        "lib",
+        "usr/lib",
+        "etc/ld.so.conf.d",
+        "var/cache/ldconfig",
+    ):
         (root / d).mkdir(parents=True, exist_ok=True)
     (root / "etc/ld.so.conf").write_text("include /etc/ld.so.conf.d/*.conf\n")
     for name, text in confs.items():
@@ -99,12 +117,16 @@ def _make_root(root: Path, work: Path, confs: dict[str, str]) -> None:
 
 def _populate_main(root: Path, work: Path) -> bool:
     """S7a + S7f + S7g. Returns whether the 32-bit library could be built."""
-    _make_root(root, work, {
-        "10-b.conf": "/opt/b\n",
-        "05-a.conf": "/opt/a   # comment\n",
-        "40-h.conf": "/opt/h\n",
-        "50-c.conf": "/opt/c32\n",
-    })
+    _make_root(
+        root,
+        work,
+        {
+            "10-b.conf": "/opt/b\n",
+            "05-a.conf": "/opt/a   # comment\n",
+            "40-h.conf": "/opt/h\n",
+            "50-c.conf": "/opt/c32\n",
+        },
+    )
     foo = _build_lib(work, "libfoo.so.1")
     _put(foo, root / "opt/a/libfoo.so.1.2")
     _put(foo, root / "opt/b/libfoo.so.1.0")
@@ -119,8 +141,17 @@ def _populate_main(root: Path, work: Path) -> bool:
     (work / "a32.s").write_text(".globl f\nf: ret\n")
     try:
         _run(AS, "--32", "-o", work / "a32.o", work / "a32.s")
-        _run(LD, "-m", "elf_i386", "-shared", "-soname", "libbad.so",
-             "-o", root / "opt/c32/libbad.so", work / "a32.o")
+        _run(
+            LD,
+            "-m",
+            "elf_i386",
+            "-shared",
+            "-soname",
+            "libbad.so",
+            "-o",
+            root / "opt/c32/libbad.so",
+            work / "a32.o",
+        )
     except subprocess.CalledProcessError:
         return False
     return True
@@ -188,8 +219,9 @@ def roots(tmp_path_factory: pytest.TempPathFactory) -> Roots:
         caches[fmt] = _ldconfig(main, fmt)
         printed[fmt] = _ldconfig_print(main)
     legacy_cache = _ldconfig(legacy, "new")
-    return Roots(main, legacy, have_32bit, have_isa, caches, printed, legacy_cache,
-                 _ldconfig_print(legacy))
+    return Roots(
+        main, legacy, have_32bit, have_isa, caches, printed, legacy_cache, _ldconfig_print(legacy)
+    )
 
 
 # ---------------------------------------------------------------------------------------
@@ -362,13 +394,19 @@ def test_legacy_hwcap_filtering(roots: Roots) -> None:
     cache = parse_ld_so_cache(roots.legacy_cache)
     order = [e.value.split("/opt/l/")[1] for e in cache.entries if e.key == "liblg.so.1"]
     assert order == [
-        "tls/x86_64/liblg.so.1", "tls/liblg.so.1", "xeon_phi/liblg.so.1",
-        "haswell/liblg.so.1", "i686/liblg.so.1", "avx512_1/liblg.so.1",
-        "x86_64/liblg.so.1", "sse2/liblg.so.1", "liblg.so.1",
+        "tls/x86_64/liblg.so.1",
+        "tls/liblg.so.1",
+        "xeon_phi/liblg.so.1",
+        "haswell/liblg.so.1",
+        "i686/liblg.so.1",
+        "avx512_1/liblg.so.1",
+        "x86_64/liblg.so.1",
+        "sse2/liblg.so.1",
+        "liblg.so.1",
     ]
 
-    def lg(**kw: object) -> str | None:
-        v = look(cache, "liblg.so.1", **kw)
+    def lg(c: LdSoCache = cache, **kw: Any) -> str | None:
+        v = look(c, "liblg.so.1", **kw)
         return v and v.split("/opt/l/")[1]
 
     # Observed with the real ld.so on an AMD CPU (dl_hwcap 2, platform x86_64).
@@ -376,20 +414,18 @@ def test_legacy_hwcap_filtering(roots: Roots) -> None:
     assert lg(hwcap_bits=0) == "tls/liblg.so.1"
     # Without the TLS entries (filter them out of a copy of the cache):
     no_tls = LdSoCache(
-        cache.format, tuple(e for e in cache.entries if "/tls/" not in e.value),
-        cache.generator, cache.hwcaps_subdirs,
+        cache.format,
+        tuple(e for e in cache.entries if "/tls/" not in e.value),
+        cache.generator,
+        cache.hwcaps_subdirs,
     )
 
-    def lg2(**kw: object) -> str | None:
-        v = look(no_tls, "liblg.so.1", **kw)
-        return v and v.split("/opt/l/")[1]
-
-    assert lg2() == "x86_64/liblg.so.1"
-    assert lg2(hwcap_bits=6) == "avx512_1/liblg.so.1"
-    assert lg2(hwcap_bits=0) == "liblg.so.1"
-    assert lg2(platform="haswell") == "haswell/liblg.so.1"
-    assert lg2(platform="xeon_phi") == "xeon_phi/liblg.so.1"
-    assert lg2(platform="i686") == "x86_64/liblg.so.1"  # not a platform on x86_64
+    assert lg(no_tls) == "x86_64/liblg.so.1"
+    assert lg(no_tls, hwcap_bits=6) == "avx512_1/liblg.so.1"
+    assert lg(no_tls, hwcap_bits=0) == "liblg.so.1"
+    assert lg(no_tls, platform="haswell") == "haswell/liblg.so.1"
+    assert lg(no_tls, platform="xeon_phi") == "xeon_phi/liblg.so.1"
+    assert lg(no_tls, platform="i686") == "x86_64/liblg.so.1"  # not a platform on x86_64
 
 
 @needs_tools
@@ -468,8 +504,9 @@ def new_cache(
     ext = struct.pack(bo + "II", EXTENSION_MAGIC, len(sections))
     ext += b"".join(struct.pack(bo + "IIII", t, 0, o, s) for t, o, s in sections)
     fb = (3 if big else 2) if flags_byte is None else flags_byte
-    header = NEW_MAGIC + struct.pack(bo + "IIB3xI12x", len(entries), len(strings), fb,
-                                     ext_off if sections else 0)
+    header = NEW_MAGIC + struct.pack(
+        bo + "IIB3xI12x", len(entries), len(strings), fb, ext_off if sections else 0
+    )
     return bytes(header + body + strings + ext + payload)
 
 
@@ -511,14 +548,18 @@ def test_synthetic_hwcaps() -> None:
     assert look(cache, "libq.so.1", ["", "x86-64-v3"]) == "/q/v3"  # empty names are skipped
     assert look(cache, "libq.so.1", ["x86-64-v9"]) == "/q/plain"
     # A hwcaps entry whose index has no name is never selected (glibc priority 0).
-    dangling = parse_ld_so_cache(new_cache([("libq.so.1", "/q/x", X, hw(7)), HW_ENTRIES[3]],
-                                           HW_NAMES))
+    dangling = parse_ld_so_cache(
+        new_cache([("libq.so.1", "/q/x", X, hw(7)), HW_ENTRIES[3]], HW_NAMES)
+    )
     assert dangling.entries[0].hwcaps_subdir is None
     assert look(dangling, "libq.so.1") == "/q/plain"
     # Names that are not sorted (ldconfig sorts them) defeat glibc's merge.
-    unsorted = parse_ld_so_cache(new_cache(
-        [("libq.so.1", "/q/v3", X, hw(0)), ("libq.so.1", "/q/v2", X, hw(1))],
-        ["x86-64-v3", "x86-64-v2"]))
+    unsorted = parse_ld_so_cache(
+        new_cache(
+            [("libq.so.1", "/q/v3", X, hw(0)), ("libq.so.1", "/q/v2", X, hw(1))],
+            ["x86-64-v3", "x86-64-v2"],
+        )
+    )
     assert look(unsorted, "libq.so.1", ["x86-64-v2"]) is None
     assert look(unsorted, "libq.so.1", ["x86-64-v3", "x86-64-v2"]) == "/q/v3"
 
@@ -632,7 +673,7 @@ EXT_OFF = struct.unpack_from("<I", GOOD, 32)[0]
         (_set(GOOD, 32, "<I", len(GOOD) + 4 & ~3), "extension directory at offset"),
         (_set(GOOD, EXT_OFF, "<I", 0x12345678), "expected 0xeaa42174"),
         (_set(GOOD, EXT_OFF + 4, "<I", 99), "lists 99 sections"),
-        (_set(GOOD, EXT_OFF + 8 + 12, "<I", 10**6), "extends past the end"),
+        (_set(GOOD, EXT_OFF + 20, "<I", 10**6), "extends past the end"),
         (_set(GOOD, EXT_OFF + 8 + 32, "<I", len(GOOD)), "glibc-hwcaps name 0"),
         (old_cache([("a", "b", X)])[:-1], "no terminating NUL"),
         (_set(old_cache([("a", "b", X)]), 12, "<I", 2), "nlibs 2 of the old-format header"),
@@ -648,13 +689,15 @@ def test_format_errors(data: bytes, reason: str) -> None:
 
 
 def test_compat_needs_whole_new_header() -> None:
-    # An old block followed by a new magic but less than a full header is plain old format.
+    # An old block followed by a new magic but less than a full 48-byte header is old format
+    # (glibc: cachesize < offset + sizeof (struct cache_file_new)).
     base = old_cache([("libq.so.1", "/q", X), ("libr.so.1", "/r", X)])
     strings_at = 16 + 2 * 12  # already 8-aligned
-    data = base[:strings_at] + NEW_MAGIC + bytes(27)
-    with pytest.raises(CacheFormatError):  # the old string offsets now point into garbage
-        parse_ld_so_cache(data)
     assert parse_ld_so_cache(base).format == "old"
+    short = parse_ld_so_cache(base[:strings_at] + NEW_MAGIC + bytes(27))
+    assert short.format == "old" and len(short.entries) == 2
+    full = parse_ld_so_cache(base[:strings_at] + NEW_MAGIC + bytes(28))
+    assert full.format == "compat" and full.entries == () and full.generator is None
 
 
 # ---------------------------------------------------------------------------------------
@@ -758,7 +801,8 @@ def test_oracle_chroot(roots: Roots, tmp_path: Path) -> None:
     shutil.copy(os.path.realpath(libc), root / "lib/x86_64-linux-gnu/libc.so.6")
     if not (root / "lib64/ld-linux-x86-64.so.2").is_symlink():
         (root / "lib64/ld-linux-x86-64.so.2").symlink_to(
-            "../lib/x86_64-linux-gnu/ld-linux-x86-64.so.2")
+            "../lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"
+        )
     (root / "bin").mkdir(exist_ok=True)
     (tmp_path / "m.c").write_text("int main(void){return 0;}\n")
     assert GCC is not None
@@ -785,18 +829,44 @@ def test_oracle_chroot(roots: Roots, tmp_path: Path) -> None:
         for mask in masks:
             active = _active_subdirs(ldso, mask)
             for name in names:
-                entry = lookup(cache, name, hwcaps_subdirs=active, platform=platform,
-                               hwcap_bits=hwcap_bits, cpu_isa_1=isa_1)
+                entry = lookup(
+                    cache,
+                    name,
+                    hwcaps_subdirs=active,
+                    platform=platform,
+                    hwcap_bits=hwcap_bits,
+                    cpu_isa_1=isa_1,
+                )
                 assert real(name, mask) == (entry.value if entry else None), (name, mask)
 
-    names = ["libfoo.so.1", "libbar.so.2", "libfoo.so.01", "libbar.so.002", "libbad.so",
-             "libnope.so.1"]
+    names = [
+        "libfoo.so.1",
+        "libbar.so.2",
+        "libfoo.so.01",
+        "libbar.so.002",
+        "libbad.so",
+        "libnope.so.1",
+    ]
     for fmt in FORMATS:
         check(roots.caches[fmt], names, [None])
         check(roots.caches[fmt], ["libhw.so.1"], [None, "x86-64-v2", "none"])
     # Hand-made caches pointing at real files: unsorted and right-bound cases.
     good = "/opt/b/libbar.so.2"
-    check(new_cache([("libbar.so.2", good, X, 0), ("libbar.so.3", good, X, 0),
-                     ("libbar.so.4", good, X, 0)]), ["libbar.so.2", "libbar.so.3"], [None])
-    check(new_cache([("libk.so.1", "/opt/c32/libbad.so", 0x0003, 0), ("liba.so.1", good, X, 0),
-                     ("libk.so.1", good, X, 0)]), ["libk.so.1"], [None])
+    check(
+        new_cache(
+            [("libbar.so.2", good, X, 0), ("libbar.so.3", good, X, 0), ("libbar.so.4", good, X, 0)]
+        ),
+        ["libbar.so.2", "libbar.so.3"],
+        [None],
+    )
+    check(
+        new_cache(
+            [
+                ("libk.so.1", "/opt/c32/libbad.so", 0x0003, 0),
+                ("liba.so.1", good, X, 0),
+                ("libk.so.1", good, X, 0),
+            ]
+        ),
+        ["libk.so.1"],
+        [None],
+    )
