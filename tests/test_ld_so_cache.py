@@ -9,6 +9,7 @@ what ldconfig never writes (unsorted tables, big-endian, broken offsets).
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import shutil
@@ -310,7 +311,7 @@ def test_three_formats_same_entries(roots: Roots) -> None:
     assert parsed["compat"].hwcaps_subdirs != new.hwcaps_subdirs
     keys = [e.key for e in new.entries]
     assert "libfoo.so.1" in keys and "libhw.so.1" in keys
-    assert all(libcmp(a, b) >= 0 for a, b in zip(keys, keys[1:], strict=False))
+    assert all(libcmp(a, b) >= 0 for a, b in itertools.pairwise(keys))
 
 
 @needs_tools
@@ -540,7 +541,7 @@ HW_NAMES = ["x86-64-v2", "x86-64-v3", "x86-64-v4"]
 def test_synthetic_hwcaps() -> None:
     cache = parse_ld_so_cache(new_cache(HW_ENTRIES, HW_NAMES))
     assert cache.format == "new" and cache.generator == "test generator"
-    assert [e.hwcaps_subdir for e in cache.entries] == HW_NAMES + [None]
+    assert [e.hwcaps_subdir for e in cache.entries] == [*HW_NAMES, None]
     assert [e.isa_level for e in cache.entries] == [0, 2, 3, 0]
     assert look(cache, "libq.so.1") == "/q/v4"
     assert look(cache, "libq.so.1", cpu_isa_1=0x7) == "/q/v3"
@@ -603,9 +604,10 @@ def test_unsorted_cache_binary_search() -> None:
     assert [look(descending, f"lib{c}.so.1") for c in "abc"] == ["/a", "/b", "/c"]
 
 
-def test_forward_scan_stops_at_right_bound() -> None:
-    # Probe 1 (liba) sends the search left (right = 0); entry 0 matches but is i386, and the
-    # scan never reaches the good entry 2 beyond the right bound.
+def test_forward_scan_stops_at_other_key() -> None:
+    # Probe 1 (liba) sends the search left; entry 0 matches but is i386, and the forward scan
+    # stops at entry 1 (another key), never reaching the good entries 2 and 3. (It would stop
+    # at the binary search's right bound too, but that is always such a probed entry.)
     entries = [
         ("libk.so.1", "/k/i386", 0x0003, 0),
         ("liba.so.1", "/a", X, 0),
@@ -786,8 +788,15 @@ def test_oracle_chroot(roots: Roots, tmp_path: Path) -> None:
     libc = "/lib/x86_64-linux-gnu/libc.so.6"
     chroot = _tool("chroot")
     patchelf = _tool("patchelf")
-    if os.geteuid() != 0 or chroot is None or patchelf is None or not Path(libc).exists():
-        pytest.skip("needs root, chroot, patchelf and the host's x86_64 glibc")
+    env_tool = _tool("env")
+    if (
+        os.geteuid() != 0
+        or chroot is None
+        or patchelf is None
+        or env_tool is None
+        or not Path(libc).exists()
+    ):
+        pytest.skip("needs root, chroot, patchelf, env and the host's x86_64 glibc")
     diag = _diagnostics(ldso)
     if "x86.cpu_features.isa_1" not in diag:
         pytest.skip("ld.so --list-diagnostics lacks the CPU data")
@@ -804,6 +813,8 @@ def test_oracle_chroot(roots: Roots, tmp_path: Path) -> None:
             "../lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"
         )
     (root / "bin").mkdir(exist_ok=True)
+    (root / "usr/bin").mkdir(parents=True, exist_ok=True)
+    shutil.copy(os.path.realpath(env_tool), root / "usr/bin/env")
     (tmp_path / "m.c").write_text("int main(void){return 0;}\n")
     assert GCC is not None
     _run(GCC, "-o", tmp_path / "exe", tmp_path / "m.c")
@@ -816,9 +827,12 @@ def test_oracle_chroot(roots: Roots, tmp_path: Path) -> None:
         return f"/bin/e_{name}"
 
     def real(name: str, mask: str | None) -> str | None:
-        args = [chroot, str(root), "/lib64/ld-linux-x86-64.so.2"]
+        # Trace mode (what ldd does): a missing library prints "NAME => not found". The
+        # variable is set inside the chroot, else the host's ld.so would trace chroot itself.
+        args = [chroot, str(root), "/usr/bin/env", "-i", "LD_TRACE_LOADED_OBJECTS=1"]
+        args += ["/lib64/ld-linux-x86-64.so.2"]
         args += ["--glibc-hwcaps-mask", mask] if mask else []
-        out = _run(*args, exe_for(name), env={"LD_TRACE_LOADED_OBJECTS": "1"}).decode()
+        out = _run(*args, exe_for(name)).decode()
         m = re.search(rf"^\t{re.escape(name)} => (\S+)", out, re.M)
         assert m, out
         return None if m.group(1) == "not" else m.group(1)

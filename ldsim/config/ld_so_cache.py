@@ -37,6 +37,10 @@ Two glibc 2.36 quirks are modelled on purpose because the real loader and
   a glibc-hwcaps entry of a compat cache. :attr:`CacheEntry.hwcaps_subdir` holds the name
   glibc reads, garbage included.
 
+(``ldconfig`` 2.36 ``-c old``/``-c compat`` also mis-indexes the old-format table when legacy
+hwcap entries such as ``tls/`` or ``x86_64/`` subdirectories exist, and may abort; such files
+either parse to the garbage ``ldconfig -p`` shows or raise :class:`CacheFormatError`.)
+
 Everything here is pure: the caller reads the file and passes its bytes.
 """
 
