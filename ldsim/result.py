@@ -93,6 +93,7 @@ class Lookup:
 class Unresolved:
     name: str
     needed_by: LoadedObject | None
+    reason: str = ""  # musl's error text ("No such file or directory", "Exec format error")
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +125,9 @@ class Resolution:
     error: LoadError | None = None
     diagnostics: list[Diagnostic] = field(default_factory=list)
     static: bool = False
+    # What the loader's trace/list mode prints, in order (vDSO and main program left out):
+    # (name, path) or (name, None) for glibc's "NAME => not found".
+    listing: list[tuple[str, str | None]] = field(default_factory=list)
 
     @property
     def objects(self) -> list[LoadedObject]:

@@ -280,32 +280,8 @@ class Root:
         self.write(guest_dst, self.read_bytes(guest_src)[:size])
 
     def realpath(self, guest: str) -> str:
-        """Resolve every symlink of ``guest`` with chroot semantics (absolute targets start at the
-        root, ``..`` at the root stays there)."""
-        parts = [p for p in guest.split("/") if p]
-        resolved: list[str] = []
-        hops = 0
-        while parts:
-            part = parts.pop(0)
-            if part == ".":
-                continue
-            if part == "..":
-                if resolved:
-                    resolved.pop()
-                continue
-            candidate = "/" + "/".join([*resolved, part])
-            host = self.host(candidate)
-            if host.is_symlink():
-                hops += 1
-                if hops > 40:
-                    raise OSError(f"too many levels of symbolic links: {guest}")
-                target = os.readlink(host)
-                if target.startswith("/"):
-                    resolved = []
-                parts = [p for p in target.split("/") if p] + parts
-            else:
-                resolved.append(part)
-        return "/" + "/".join(resolved)
+        """Resolve every symlink of ``guest`` with chroot semantics (see :func:`realpath_in_root`)."""
+        return realpath_in_root(self.path, guest)
 
     # -- compiling -----------------------------------------------------------------------------
 
@@ -447,16 +423,7 @@ class Root:
 
     def dynamic_strings(self, guest: str) -> list[tuple[int, str]]:
         """``(tag, string)`` for the string-valued entries DT_NEEDED, DT_RPATH, DT_RUNPATH."""
-        data = self.read_bytes(guest)
-        sections = _sections(data)
-        dynamic = next(s for s in sections if s[1] == 6)
-        strtab = sections[dynamic[6]][4]
-        out: list[tuple[int, str]] = []
-        for i in range(dynamic[5] // 16):
-            d_tag, d_val = struct.unpack_from("<qQ", data, dynamic[4] + 16 * i)
-            if d_tag in (DT_NEEDED, DT_RPATH, DT_RUNPATH):
-                out.append((d_tag, _cstr(data, strtab + d_val).decode()))
-        return out
+        return dynamic_strings(self.read_bytes(guest))
 
     # -- ldconfig ------------------------------------------------------------------------------
 
@@ -471,6 +438,47 @@ class Root:
     def ldconfig_print(self) -> str:
         """``ldconfig -r ROOT -p``: the cache as ldconfig reads it back."""
         return self.ldconfig(None, "-p")
+
+
+def realpath_in_root(root: Path, guest: str) -> str:
+    """Resolve every symlink of ``guest`` inside ``root`` with chroot semantics: absolute
+    targets start at the root, ``..`` at the root stays there."""
+    parts = [p for p in guest.split("/") if p]
+    resolved: list[str] = []
+    hops = 0
+    while parts:
+        part = parts.pop(0)
+        if part == ".":
+            continue
+        if part == "..":
+            if resolved:
+                resolved.pop()
+            continue
+        host = root.joinpath(*resolved, part)
+        if host.is_symlink():
+            hops += 1
+            if hops > 40:
+                raise OSError(f"too many levels of symbolic links: {guest}")
+            target = os.readlink(host)
+            if target.startswith("/"):
+                resolved = []
+            parts = [p for p in target.split("/") if p] + parts
+        else:
+            resolved.append(part)
+    return "/" + "/".join(resolved)
+
+
+def dynamic_strings(data: bytes) -> list[tuple[int, str]]:
+    """``(tag, string)`` for DT_NEEDED, DT_RPATH and DT_RUNPATH of an ELF64 file, in order."""
+    sections = _sections(data)
+    dynamic = next(s for s in sections if s[1] == 6)  # SHT_DYNAMIC
+    strtab = sections[dynamic[6]][4]
+    out: list[tuple[int, str]] = []
+    for i in range(dynamic[5] // 16):
+        d_tag, d_val = struct.unpack_from("<qQ", data, dynamic[4] + 16 * i)
+        if d_tag in (DT_NEEDED, DT_RPATH, DT_RUNPATH):
+            out.append((d_tag, _cstr(data, strtab + d_val).decode(errors="surrogateescape")))
+    return out
 
 
 def _sections(data: bytes | bytearray) -> list[tuple[int, ...]]:
@@ -507,6 +515,19 @@ class OracleEntry:
         return f"{text}  [{self.via}]" if self.via else text
 
 
+@dataclass(frozen=True)
+class Try:
+    """One ``trying file=`` line: a candidate path and where in the lookup it came."""
+
+    path: str
+    label: str
+    """The WHAT of the last ``search path`` line (``RPATH from file X``, ``LD_LIBRARY_PATH``,
+    ``RUNPATH from file X``, ``system search path``), or ``cache``."""
+    phase: str
+    """``lists`` (RPATH, LD_LIBRARY_PATH, RUNPATH: before the cache lookup), ``cache`` (the one
+    candidate the cache returned) or ``default`` (after the cache lookup)."""
+
+
 @dataclass
 class Request:
     """One ``_dl_map_object`` call that got past the already-loaded check, as LD_DEBUG told it."""
@@ -515,8 +536,7 @@ class Request:
     needed_by: str | None = None
     searched: bool = False
     """A ``find library=`` line was seen: a bare name that went through the search."""
-    tries: list[tuple[str, str]] = field(default_factory=list)
-    """``(candidate path, via of the search list it came from)`` in order."""
+    tries: list[Try] = field(default_factory=list)
     mapped: bool = False
     """A ``generating link map`` line was seen: a new object was created for this request."""
 
@@ -533,6 +553,7 @@ class OracleResult:
     ldso_args: tuple[str, ...]
     ldso: str
     preloads: tuple[str, ...]
+    root: Path | None
     # raw output
     status: int
     stdout: str
@@ -614,6 +635,7 @@ def run_real_loader(
         ldso_args=tuple(ldso_args),
         ldso=ldso,
         preloads=preloads,
+        root=root_path,
         status=proc.returncode,
         stdout=proc.stdout,
         stderr=proc.stderr,
@@ -685,26 +707,31 @@ def parse_debug(stderr: str) -> tuple[list[Request], list[str]]:
     Grammar (glibc 2.36; every debug line is ``%5d:\\t`` + message):
 
     * ``file=NAME [NS];  needed by REQUESTER [NS]`` — a new ``_dl_map_object`` request that was
-      not satisfied by an already loaded object (name/SONAME match produce no line at all).
-    * ``find library=NAME [NS]; searching`` — NAME has no ``/``: the search starts. (Names with a
-      ``/`` are opened directly: ``direct``.)
-    * `` search path=DIR:DIR:...\\t\\t(WHAT)`` — the directories of one search list about to be
-      tried (directories known not to exist are left out; the line is omitted if none is left).
-      WHAT is ``RPATH from file X``, ``RUNPATH from file X``, ``LD_LIBRARY_PATH`` or
-      ``system search path``.
-    * `` search cache=/etc/ld.so.cache`` — the cache lookup; a hit is followed by one try.
-    * ``  trying file=PATH`` — one candidate opened; it belongs to the last search line.
-    * ``file=NAME [NS];  generating link map`` — the candidate was accepted and a new object
-      created. The last ``trying file`` of the request is its path. A request without this line
-      either failed (``not found``, a preload error) or found a file already loaded under
-      another name (same device and inode).
-
-    The interpreter never gets a ``generating link map`` line.
+      not satisfied by an already loaded object (a match by name or SONAME prints nothing at
+      all). REQUESTER is the requesting object's path string (for the main program: as invoked).
+    * ``find library=NAME [NS]; searching`` — NAME has no ``/`` and is searched. Names with a
+      ``/`` are opened directly and get no such line (``direct``).
+    * `` search path=DIR:DIR:...\\t\\t(WHAT)`` — printed when ``open_path`` starts on a search
+      list, and again inside it whenever WHAT changes; it lists the directories (with their
+      hwcaps subdirectories) not yet known to be missing. WHAT is ``RPATH from file X``,
+      ``RUNPATH from file X``, ``LD_LIBRARY_PATH`` or ``system search path``. Caveat: WHAT
+      belongs to the *directory*, and rtld shares one record per directory string across all
+      lists, labelled by the list that introduced it first (system dirs at start-up, then the
+      program's RPATH/RUNPATH, then LD_LIBRARY_PATH, then libraries' lists lazily). See
+      :func:`_via_of_try` for how the oracle copes.
+    * `` search cache=/etc/ld.so.cache`` — the cache step (printed even without a cache file);
+      a hit is followed by exactly one ``trying file``, then the default directories follow
+      with their own ``search path`` line.
+    * ``  trying file=PATH`` — one candidate opened.
+    * ``file=NAME [NS];  generating link map`` — the last candidate was accepted and a new
+      object created: the last ``trying file`` is its path. A request without this line either
+      failed (``not found``, preload error) or opened a file that is already loaded under another
+      name (same device and inode). The interpreter's own map is never generated.
     """
     requests: list[Request] = []
     messages: list[str] = []
     current: Request | None = None
-    source = ""
+    label, phase = "", "lists"
     for line in stderr.splitlines():
         dm = _DEBUG_RE.match(line)
         if dm is None:
@@ -715,17 +742,21 @@ def parse_debug(stderr: str) -> tuple[list[Request], list[str]]:
         if m := _NEEDED_BY_RE.match(msg):
             current = Request(m["name"], needed_by=m["by"])
             requests.append(current)
+            label, phase = "", "lists"
         elif m := _FIND_RE.match(msg):
             if current is None or current.name != m["name"] or current.searched or current.mapped:
                 current = Request(m["name"])
                 requests.append(current)
             current.searched = True
+            label, phase = "", "lists"
         elif m := _SEARCH_PATH_RE.match(msg):
-            source = _classify_search(m["what"])
+            label = m["what"]
+            if phase != "lists":
+                phase = "default"
         elif _SEARCH_CACHE_RE.match(msg):
-            source = "ld.so.cache"
+            label, phase = "cache", "cache"
         elif (m := _TRYING_RE.match(msg)) and current is not None:
-            current.tries.append((m["path"], source))
+            current.tries.append(Try(m["path"], label, phase))
         elif m := _MAPPED_RE.match(msg):
             if current is None or current.name != m["name"] or current.mapped:
                 current = Request(m["name"])  # e.g. the main program under explicit invocation
@@ -734,16 +765,79 @@ def parse_debug(stderr: str) -> tuple[list[Request], list[str]]:
     return requests, messages
 
 
-def _classify_search(what: str) -> str:
-    if what.startswith("RPATH from file"):
+_LEGACY_SUBDIR_NAMES: Final = ("tls", "x86_64", "haswell", "xeon_phi", "avx512_1")
+
+
+def _candidate_in_dir(path: str, name: str, directory: str) -> bool:
+    """Is ``path`` what ``open_path`` tries for ``name`` in ``directory`` (itself or one of its
+    glibc-hwcaps / legacy hwcap subdirectories)?"""
+    prefix = f"{directory}/" if directory else ""
+    if not path.startswith(prefix) or not path.endswith(name):
+        return False
+    middle = path[len(prefix) : len(path) - len(name)]
+    if middle == "" or re.fullmatch(r"glibc-hwcaps/[^/]+/", middle):
+        return True
+    parts = middle.rstrip("/").split("/")
+    return len(parts) <= 3 and all(p in _LEGACY_SUBDIR_NAMES for p in parts)
+
+
+def _llp_dirs(value: str) -> list[str]:
+    """LD_LIBRARY_PATH elements as rtld stores them (split on ``:`` and ``;``, trailing slashes
+    dropped; DSTs are not expanded, so such elements simply never match)."""
+    return [
+        e.rstrip("/") if e.rstrip("/") else ("/" if e else "") for e in re.split(r"[:;]", value)
+    ]
+
+
+def _classify_label(label: str) -> str:
+    if label.startswith("RPATH from file"):
         return "rpath"
-    if what.startswith("RUNPATH from file"):
+    if label.startswith("RUNPATH from file"):
         return "runpath"
-    if what == "LD_LIBRARY_PATH":
+    if label == "LD_LIBRARY_PATH":
         return "ld_library_path"
-    if what == "system search path":
+    if label == "system search path":
         return "default"
-    return f"unknown({what})"
+    return f"unknown({label})"
+
+
+def _via_of_try(result: OracleResult, req: Request, t: Try, requester_has_runpath: bool) -> str:
+    """How the accepted candidate ``t`` of ``req`` was found.
+
+    The position is exact: the candidate right after ``search cache`` is the cache's, anything
+    after it comes from the default directories. Before the cache step rtld searches the RPATH
+    chain, then LD_LIBRARY_PATH, then the requester's RUNPATH; there the label is used, corrected
+    where it provably belongs to another list that shares the directory:
+
+    * ``system search path`` before the cache step: a system directory listed in
+      LD_LIBRARY_PATH (→ ``ld_library_path``; LD_LIBRARY_PATH precedes the defaults); else only
+      with the cache inhibited is it really the default step;
+    * ``RUNPATH``/``RPATH`` label on a directory that is also in LD_LIBRARY_PATH, when the label's
+      list cannot have been searched first (RUNPATH always comes after LD_LIBRARY_PATH; RPATH is
+      not searched at all for a requester that has RUNPATH) → ``ld_library_path``;
+    * ``RPATH`` label for a requester with RUNPATH and not in LD_LIBRARY_PATH → ``runpath``.
+
+    Not covered: a directory in LD_LIBRARY_PATH that is also in the RPATH of a *library* up the
+    chain is labelled ``LD_LIBRARY_PATH`` although the RPATH step found it.
+    """
+    if t.phase == "cache":
+        return "ld.so.cache"
+    if t.phase == "default":
+        return "default"
+    llp = result.env.get("LD_LIBRARY_PATH")
+    in_llp = llp is not None and any(_candidate_in_dir(t.path, req.name, d) for d in _llp_dirs(llp))
+    via = _classify_label(t.label)
+    if via == "default":
+        if in_llp:
+            return "ld_library_path"
+        if "--inhibit-cache" in result.ldso_args:
+            return "default"
+        return "unknown(system directory in an RPATH/RUNPATH list)"
+    if via == "runpath" and in_llp:
+        return "ld_library_path"
+    if via == "rpath" and requester_has_runpath:
+        return "ld_library_path" if in_llp else "runpath"
+    return via
 
 
 def _parse_into(result: OracleResult) -> None:
@@ -784,11 +878,25 @@ def _parse_into(result: OracleResult) -> None:
                 via = "preload"
             elif not req.searched:
                 via = "direct"
-            elif req.tries and req.tries[-1][0] == entry.path:
-                via = req.tries[-1][1]
+            elif req.tries and req.tries[-1].path == entry.path:
+                has_runpath = _has_runpath(result, req.needed_by)
+                via = _via_of_try(result, req, req.tries[-1], has_runpath)
             else:
                 via = f"unknown(tries={req.tries[-1:]})"
         result.entries.append(OracleEntry(entry.name, entry.path, via, needed_by))
+
+
+def _has_runpath(result: OracleResult, requester: str | None) -> bool:
+    """Does the requesting object (named as LD_DEBUG names it) carry DT_RUNPATH?"""
+    if requester is None or result.root is None:
+        return False
+    guest = requester if requester.startswith("/") else os.path.join(result.cwd, requester)
+    try:
+        real = realpath_in_root(result.root, guest)
+        data = (result.root / real.lstrip("/")).read_bytes()
+        return any(tag == DT_RUNPATH for tag, _ in dynamic_strings(data))
+    except (OSError, StopIteration, struct.error, ValueError, IndexError):
+        return False
 
 
 # -- a plain run (no trace): secure mode --------------------------------------------------------

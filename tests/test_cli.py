@@ -16,8 +16,9 @@ LIBC = "/lib/x86_64-linux-gnu/libc.so.6"
 
 
 def ldsim(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "ldsim", *args], capture_output=True,
-                          text=True, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "ldsim", *args], capture_output=True, text=True, check=False
+    )
 
 
 def assert_one_line_error(proc: subprocess.CompletedProcess[str], *words: str) -> None:
@@ -58,29 +59,34 @@ def test_explains_a_program_in_a_root(root: Path) -> None:
 
 
 def test_missing_program(root: Path) -> None:
-    assert_one_line_error(ldsim("explain", "--root", str(root), "/bin/nope"), "/bin/nope",
-                          "no such file")
+    assert_one_line_error(
+        ldsim("explain", "--root", str(root), "/bin/nope"), "/bin/nope", "no such file"
+    )
 
 
 def test_non_elf_program(root: Path) -> None:
     (root / "bin/script").write_text("#!/bin/sh\necho this is a script, not ELF\n")
-    assert_one_line_error(ldsim("explain", "--root", str(root), "/bin/script"), "/bin/script",
-                          "not an ELF file")
+    assert_one_line_error(
+        ldsim("explain", "--root", str(root), "/bin/script"), "/bin/script", "not an ELF file"
+    )
 
 
 def test_root_not_a_directory(tmp_path: Path) -> None:
     (tmp_path / "f").write_text("")
-    assert_one_line_error(ldsim("explain", "--root", str(tmp_path / "f"), "/bin/true"),
-                          "not a directory")
-    assert_one_line_error(ldsim("explain", "--root", str(tmp_path / "none"), "/bin/true"),
-                          "does not exist")
+    assert_one_line_error(
+        ldsim("explain", "--root", str(tmp_path / "f"), "/bin/true"), "not a directory"
+    )
+    assert_one_line_error(
+        ldsim("explain", "--root", str(tmp_path / "none"), "/bin/true"), "does not exist"
+    )
 
 
 def test_symlink_loop_program(root: Path) -> None:
     os.symlink("loop2", root / "bin/loop1")
     os.symlink("loop1", root / "bin/loop2")
-    assert_one_line_error(ldsim("explain", "--root", str(root), "/bin/loop1"), "/bin/loop1",
-                          "symbolic links")
+    assert_one_line_error(
+        ldsim("explain", "--root", str(root), "/bin/loop1"), "/bin/loop1", "symbolic links"
+    )
 
 
 def test_corrupt_cache_is_a_warning_and_the_rest_is_done(root: Path) -> None:
@@ -89,8 +95,10 @@ def test_corrupt_cache_is_a_warning_and_the_rest_is_done(root: Path) -> None:
     proc = ldsim("explain", "--json", "--root", str(root), "/bin/true")
     assert proc.returncode == 0
     doc = json.loads(proc.stdout)
-    assert any(d["severity"] == "warning" and "/etc/ld.so.cache" in d["message"]
-               for d in doc["diagnostics"])
+    assert any(
+        d["severity"] == "warning" and "/etc/ld.so.cache" in d["message"]
+        for d in doc["diagnostics"]
+    )
     assert doc["objects"][1]["path"] == "/lib/x86_64-linux-gnu/libc.so.6"
 
 

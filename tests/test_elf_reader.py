@@ -36,9 +36,18 @@ def _reference(path: str) -> dict[str, object]:
     with open(path, "rb") as fh:
         elf = ELFFile(fh)
         ref: dict[str, object] = {
-            "class": elf.elfclass // 32, "machine": elf["e_machine"], "type": elf["e_type"],
-            "interp": None, "needed": [], "soname": None, "rpath": None, "runpath": None,
-            "flags": 0, "flags_1": 0, "verneed": None, "verdef": None,
+            "class": elf.elfclass // 32,
+            "machine": elf["e_machine"],
+            "type": elf["e_type"],
+            "interp": None,
+            "needed": [],
+            "soname": None,
+            "rpath": None,
+            "runpath": None,
+            "flags": 0,
+            "flags_1": 0,
+            "verneed": None,
+            "verdef": None,
         }
         for seg in elf.iter_segments():
             if seg["p_type"] == "PT_INTERP":
@@ -66,7 +75,8 @@ def _reference(path: str) -> dict[str, object]:
             if isinstance(sec, GNUVerNeedSection):
                 ref["verneed"] = tuple(
                     (vn.name, tuple((a.name, a["vna_flags"]) for a in auxs))
-                    for vn, auxs in sec.iter_versions())
+                    for vn, auxs in sec.iter_versions()
+                )
             elif isinstance(sec, GNUVerDefSection):
                 ref["verdef"] = tuple(next(iter(auxs)).name for _vd, auxs in sec.iter_versions())
         return ref
@@ -89,8 +99,11 @@ def test_reader_agrees_with_pyelftools(path: str) -> None:
     assert facts.runpath == ref["runpath"]
     assert facts.flags == ref["flags"]
     assert facts.flags_1 == ref["flags_1"]
-    got_vn = None if facts.version_needs is None else tuple(
-        (v.file, v.versions) for v in facts.version_needs)
+    got_vn = (
+        None
+        if facts.version_needs is None
+        else tuple((v.file, v.versions) for v in facts.version_needs)
+    )
     assert got_vn == ref["verneed"]
     assert facts.version_defs == ref["verdef"]
 
@@ -103,14 +116,25 @@ def test_rpath_and_runpath_are_separate_and_unexpanded(tmp_path: Path) -> None:
     src = tmp_path / "m.c"
     src.write_text("int main(void){return 0;}\n")
     exe = tmp_path / "exe"
-    subprocess.run(["gcc", "-o", str(exe), str(src), "-Wl,--disable-new-dtags",
-                    "-Wl,-rpath,$ORIGIN/../lib:/opt/x", "-Wl,-z,nodefaultlib"], check=True)
+    subprocess.run(
+        [
+            "gcc",
+            "-o",
+            str(exe),
+            str(src),
+            "-Wl,--disable-new-dtags",
+            "-Wl,-rpath,$ORIGIN/../lib:/opt/x",
+            "-Wl,-z,nodefaultlib",
+        ],
+        check=True,
+    )
     facts = read_file_facts(str(exe))
     assert facts.rpath == ("$ORIGIN/../lib:/opt/x",)
     assert facts.runpath is None
     assert facts.nodeflib
-    subprocess.run(["gcc", "-o", str(exe), str(src), "-Wl,--enable-new-dtags",
-                    "-Wl,-rpath,"], check=True)
+    subprocess.run(
+        ["gcc", "-o", str(exe), str(src), "-Wl,--enable-new-dtags", "-Wl,-rpath,"], check=True
+    )
     facts = read_file_facts(str(exe))
     assert facts.rpath is None
     assert facts.runpath == ("",)  # present but empty
@@ -118,8 +142,12 @@ def test_rpath_and_runpath_are_separate_and_unexpanded(tmp_path: Path) -> None:
 
 def test_broken_files_are_typed_errors_naming_the_file() -> None:
     good = Path("/usr/bin/ls").read_bytes()
-    for data, reason in [(b"", "file too short"), (b"#!/bin/sh\necho hi\n" * 4, "bad magic"),
-                         (good[:40], "file too short"), (good[:100], "truncated")]:
+    for data, reason in [
+        (b"", "file too short"),
+        (b"#!/bin/sh\necho hi\n" * 4, "bad magic"),
+        (good[:40], "file too short"),
+        (good[:100], "truncated"),
+    ]:
         with pytest.raises(ElfError) as info:
             parse_elf(data, "/bin/broken")
         assert info.value.path == "/bin/broken"

@@ -27,6 +27,8 @@ def add_target_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--secure", action="store_true",
                    help="simulate a set-uid/set-gid program (AT_SECURE): LD_LIBRARY_PATH "
                    "ignored, $ORIGIN restricted, preloads restricted")
+    p.add_argument("--loader", choices=["glibc", "musl"], default=None,
+                   help="loader model (default: from PT_INTERP: ld-musl-* is musl, else glibc)")
     p.add_argument("--invocation", choices=[i.value for i in Invocation],
                    default=Invocation.EXEC.value,
                    help="exec (default): the kernel runs the program, $ORIGIN of the program "
@@ -87,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
 
     env = loader_env(args)
     view = HostDirView(args.root)
-    res = resolve(view, args.executable, env)
+    res = resolve(view, args.executable, env, loader=args.loader)
     if args.json:
         from ldsim.render.json import render_explain_json
 

@@ -28,14 +28,13 @@ from ldsim.errors import LdsimError
 from ldsim.fs.view import View, dirname, join
 from ldsim.loader.probe import FileCache, Probe, glibc_open_verify
 from ldsim.loader.tokens import TokenValues, count_dst, substitute
+from ldsim.loader.walk import Abort, Walk
 from ldsim.result import (
     Attempt,
     Diagnostic,
     LoadedObject,
-    LoadError,
     Lookup,
     Outcome,
-    Resolution,
     Severity,
     Unresolved,
     Via,
@@ -51,23 +50,17 @@ class SearchDir:
     via: Via
 
 
-class _Abort(Exception):
-    def __init__(self, error: LoadError) -> None:
-        super().__init__(error.loader_message)
-        self.error = error
-
-
-class GlibcModel:
+class GlibcModel(Walk):
     """Resolve one executable. Construct once per run; call :meth:`run`."""
+
+    flavour = "glibc"
 
     def __init__(self, view: View, env: LoaderEnv, profile: GlibcProfile,
                  cache: LdSoCache | None, files: FileCache | None = None,
                  preload_file: str | None = None) -> None:
-        self.view = view
-        self.env = env
+        super().__init__(view, env, files)
         self.profile = profile
         self.cache = cache
-        self.files = files or FileCache(view)
         self.preload_file = preload_file  # contents of /etc/ld.so.preload, if any
         self.capstr = self._subdirs()
         self.system_prefixes = tuple(d.rstrip("/") + "/" for d in profile.system_dirs)
@@ -120,42 +113,28 @@ class GlibcModel:
             out.append(SearchDir(d, source, via))
         return out
 
-    # -- the walk ----------------------------------------------------------------------
-    def run(self, exe_path: str, exe_facts: ElfFacts) -> Resolution:
-        env = self.env
-        res = Resolution(root=self.view.name, loader="glibc", executable=exe_path,
-                         interpreter=exe_facts.interp)
-        self.res = res
-        self.expected = exe_facts.ident
-        real_exe = self.view.resolve(exe_path, cwd=env.cwd)
-        if env.invocation is Invocation.EXEC:
-            origin = dirname(real_exe)
-        else:
-            origin = dirname(exe_path if exe_path.startswith("/") else join(env.cwd, exe_path))
-        main = LoadedObject(0, exe_path, exe_path, real_exe, Via.EXECUTABLE, None, exe_facts,
-                            origin)
-        self.main = main
-        self.chain: list[LoadedObject | Unresolved] = [main]
-        self.search_list: list[LoadedObject] = [main]
+    # -- the walk (hooks of loader.walk.Walk) ---------------------------------------------
+    def main_origin(self, exe_path: str, real_exe: str) -> str | None:
+        """A kernel exec reads /proc/self/exe (the real path); ``ld.so PROG`` uses PROG."""
+        if self.env.invocation is Invocation.EXEC:
+            return dirname(real_exe)
+        cwd = self.env.cwd
+        return dirname(exe_path if exe_path.startswith("/") else join(cwd, exe_path))
+
+    def start(self) -> None:
+        interp = self.main.facts.interp if self.main.facts else None
         self.interp: LoadedObject | None = None
-        if exe_facts.interp is not None:
-            self.interp = self._make_interpreter(exe_facts.interp)
-        if not exe_facts.needed and not env.preload and not self.preload_file:
-            res.static = exe_facts.interp is None
-        try:
-            self._preloads()
-            i = 0
-            while i < len(self.search_list):
-                obj = self.search_list[i]
-                i += 1
-                if obj.facts is None:
-                    continue
-                for name in obj.facts.needed:
-                    self._needed(obj, name)
-        except _Abort as abort:
-            res.error = abort.error
-        res.link_map = self._final_link_map()
-        return res
+        if interp is not None:
+            self.interp = self._make_interpreter(interp)
+        self._preloads()
+
+    def finish(self) -> list[LoadedObject | Unresolved]:
+        chain = self._final_link_map()
+        if self.res.error is None:
+            self.res.listing = [
+                (e.name, None) if isinstance(e, Unresolved) else (e.name, e.path)
+                for e in chain[1:]]
+        return chain
 
     def _make_interpreter(self, interp: str) -> LoadedObject:
         facts: ElfFacts | None = None
@@ -178,9 +157,7 @@ class GlibcModel:
             pos = self.search_list.index(interp)
             pred = self.search_list[pos - 1]
             chain.insert(chain.index(pred) + 1, interp)
-        for idx, entry in enumerate(e for e in chain if isinstance(e, LoadedObject)):
-            entry.index = idx
-        return chain
+        return self.number(chain)
 
     # -- one request -------------------------------------------------------------------
     def _match_loaded(self, name: str) -> LoadedObject | None:
@@ -197,17 +174,17 @@ class GlibcModel:
                 return obj
         return None
 
-    def _needed(self, requester: LoadedObject, raw: str) -> None:
+    def needed(self, requester: LoadedObject, raw: str) -> None:
         lookup_ = Lookup(requester, raw, raw, None, None)
         self.res.lookups.append(lookup_)
         name = raw
         if count_dst(raw):
             if self.env.secure:
-                self._abort(raw, None, requester, "DST not allowed in SUID/SGID programs",
+                self.abort(raw, None, requester, "DST not allowed in SUID/SGID programs",
                             f"{raw}: DST not allowed in SUID/SGID programs")
             name = substitute(raw, self._tokens(requester))
             if not name:
-                self._abort(raw, None, requester, "empty dynamic string token substitution",
+                self.abort(raw, None, requester, "empty dynamic string token substitution",
                             f"{raw}: empty dynamic string token substitution")
         lookup_.request = name
         self._map_object(lookup_, requester, name, secure_preload=False)
@@ -236,7 +213,7 @@ class GlibcModel:
                 try:
                     target = self._map_object(lookup_, self.main, request, secure_preload=True,
                                               preload=True)
-                except _Abort as abort:
+                except Abort as abort:
                     target = None
                     lookup_.note = abort.error.reason
                 if target is None:
@@ -245,10 +222,6 @@ class GlibcModel:
                         Severity.WARNING,
                         f"ERROR: ld.so: object '{name}' from {kind} cannot be preloaded "
                         f"({reason}): ignored."))
-
-    def _abort(self, name: str, path: str | None, requester: LoadedObject | None, reason: str,
-               message: str) -> None:
-        raise _Abort(LoadError(name, path, requester, reason, message))
 
     def _map_object(self, lookup_: Lookup, requester: LoadedObject, name: str, *,
                     secure_preload: bool, preload: bool = False) -> LoadedObject | None:
@@ -284,7 +257,7 @@ class GlibcModel:
             probe = Probe(path, outcome, "set-uid bit not set", probe.real_path, probe.stat)
         lookup_.attempts.append(Attempt(path, source, via, outcome, probe.reason))
         if outcome in _FATAL:
-            self._abort(lookup_.request, path, lookup_.requester, probe.reason,
+            self.abort(lookup_.request, path, lookup_.requester, probe.reason,
                         f"{path}: {probe.reason}")
         return probe
 
@@ -379,25 +352,24 @@ class GlibcModel:
                 return entry
         facts = probe.facts
         if facts.e_type == 2:
-            self._abort(name, probe.path, requester, "cannot dynamically load executable",
+            self.abort(name, probe.path, requester, "cannot dynamically load executable",
                         f"{name}: cannot dynamically load executable")
         if not facts.has_dynamic:
-            self._abort(name, probe.path, requester, "object file has no dynamic section",
+            self.abort(name, probe.path, requester, "object file has no dynamic section",
                         f"{name}: object file has no dynamic section")
         if facts.is_pie:
-            self._abort(name, probe.path, requester,
+            self.abort(name, probe.path, requester,
                         "cannot dynamically load position-independent executable",
                         f"{name}: cannot dynamically load position-independent executable")
         if probe.stat.size < facts.load_extent:
-            self._abort(name, probe.path, requester,
+            self.abort(name, probe.path, requester,
                         "file is shorter than its load segments (the real loader crashes "
                         "with SIGBUS)", f"{name}: truncated file")
         path = probe.path
         origin = dirname(path if path.startswith("/") else join(self.env.cwd, path))
         obj = LoadedObject(len(self.chain), name, path, probe.real_path or path, via, requester,
                            facts, origin, names=[name], file_id=file_id)
-        self.chain.append(obj)
-        self.search_list.append(obj)
+        self.add_object(obj)
         lookup_.target = obj
         lookup_.via = via
         return obj

@@ -17,6 +17,7 @@ from ldsim.elf.reader import parse_elf
 from ldsim.errors import CacheFormatError, ElfError, FsError
 from ldsim.fs.view import View
 from ldsim.loader.glibc import GlibcModel
+from ldsim.loader.musl import MuslModel
 from ldsim.loader.probe import FileCache
 from ldsim.result import Diagnostic, LoadError, Resolution, Severity
 
@@ -75,11 +76,25 @@ def read_program(view: View, path: str, cwd: str = "/") -> ElfFacts:
     return parse_elf(data, path)
 
 
+def choose_loader(facts: ElfFacts) -> str:
+    """musl when PT_INTERP's basename starts with ``ld-musl-`` (spec 14.11), else glibc."""
+    interp = facts.interp or ""
+    return "musl" if interp.rsplit("/", 1)[-1].startswith("ld-musl-") else "glibc"
+
+
 def resolve(view: View, exe: str, env: LoaderEnv, config: RootConfig | None = None,
-            facts: ElfFacts | None = None) -> Resolution:
+            facts: ElfFacts | None = None, loader: str | None = None) -> Resolution:
     config = config or RootConfig(view)
     if facts is None:
         facts = read_program(view, exe, env.cwd)
+    flavour = loader or choose_loader(facts)
+    if flavour == "musl":
+        res = MuslModel(view, env, config.files).run(exe, facts)
+        if facts.interp and res.error is None and not view.exists(facts.interp):
+            res.error = LoadError(facts.interp, facts.interp, None,
+                                  "interpreter not found (the kernel cannot start the program)",
+                                  f"{facts.interp}: No such file or directory")
+        return res
     profile = config.glibc_profile(facts.interp, facts.machine)
     model = GlibcModel(view, env, profile, config.cache, config.files, config.preload_file)
     res = model.run(exe, facts)
@@ -95,4 +110,4 @@ def resolve(view: View, exe: str, env: LoaderEnv, config: RootConfig | None = No
     return res
 
 
-__all__ = ["ElfError", "RootConfig", "read_program", "resolve"]
+__all__ = ["ElfError", "RootConfig", "choose_loader", "read_program", "resolve"]

@@ -47,11 +47,13 @@ def explain_dict(res: Resolution) -> dict[str, Any]:
         "loader": res.loader,
         "static": res.static,
         "objects": objects,
-        "unresolved": [{"name": u.name, "needed_by": _path(u.needed_by)} for u in res.unresolved],
+        "unresolved": [{"name": u.name, "needed_by": _path(u.needed_by),
+                        **({"reason": u.reason} if u.reason else {})} for u in res.unresolved],
         "error": None if err is None else {
             "name": err.name, "path": err.path, "needed_by": _path(err.needed_by),
             "reason": err.reason, "loader_message": err.loader_message,
         },
+        "listing": [{"name": n, "path": p} for n, p in res.listing],
         "edges": [lookup_dict(lk) for lk in res.lookups if lk.kind == "needed"],
         "preloads": [lookup_dict(lk) for lk in res.lookups if lk.kind != "needed"],
         "diagnostics": [

@@ -38,6 +38,9 @@ def _lookup_lines(lk: Lookup, verbose: bool) -> list[str]:
     if lk.via is Via.ALREADY_LOADED and not lk.attempts and lk.target is not None:
         lines.append(f"    already loaded as {lk.target.path}")
         return lines
+    if lk.via is Via.INTERPRETER and lk.target is not None:
+        lines.append(f"    served by the loader itself => {lk.target.path}")
+        return lines
     current = None
     hidden = 0
     for a in lk.attempts:
@@ -56,7 +59,7 @@ def _lookup_lines(lk: Lookup, verbose: bool) -> list[str]:
     if hidden:
         lines.append(f"      ... {hidden} more candidate(s) absent")
     if lk.target is None:
-        lines.append("    => NOT FOUND" if not lk.note else f"    => failed: {lk.note}")
+        lines.append("    => NOT FOUND" + (f" ({lk.note})" if lk.note else ""))
     elif lk.via is Via.ALREADY_LOADED:
         lines.append(f"    => same file as already loaded {lk.target.path}")
     else:

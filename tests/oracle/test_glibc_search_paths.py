@@ -39,7 +39,9 @@ def build_s4(r: Root, base: str, *, liba: str, libb_dir: str, libcc_dir: str) ->
 S4_CASES = {
     # id: (liba, libb_dir, libcc_dir, expected listing with {b} = base)
     "S4a-libcc-via-rpath-of-liba": (
-        "rpath", "D2", "D2",
+        "rpath",
+        "D2",
+        "D2",
         """
         liba.so => {b}/D1/liba.so  # rpath
         {libc}
@@ -49,7 +51,9 @@ S4_CASES = {
         """,
     ),
     "S4b-libcc-via-rpath-of-exe": (
-        "rpath", "D2", "D1",
+        "rpath",
+        "D2",
+        "D1",
         """
         liba.so => {b}/D1/liba.so  # rpath
         {libc}
@@ -59,7 +63,9 @@ S4_CASES = {
         """,
     ),
     "S4c-runpath-ancestor-does-not-stop-rpath-walk": (
-        "runpath", "D2", "D1",
+        "runpath",
+        "D2",
+        "D1",
         """
         liba.so => {b}/D1/liba.so  # rpath
         {libc}
@@ -69,7 +75,9 @@ S4_CASES = {
         """,
     ),
     "S4d-requester-with-runpath-uses-no-rpath": (
-        "runpath", "D1", "D1",
+        "runpath",
+        "D1",
+        "D1",
         """
         liba.so => {b}/D1/liba.so  # rpath
         {libc}
@@ -78,7 +86,9 @@ S4_CASES = {
         """,
     ),
     "S4e-rpath-ignored-when-runpath-present": (
-        "both", "D2", "D3",
+        "both",
+        "D2",
+        "D3",
         """
         liba.so => {b}/D1/liba.so  # rpath
         {libc}
@@ -88,7 +98,9 @@ S4_CASES = {
         """,
     ),
     "S4f-rpath-ignored-for-own-deps": (
-        "both", "D3", "D3",
+        "both",
+        "D3",
+        "D3",
         """
         liba.so => {b}/D1/liba.so  # rpath
         {libc}
@@ -179,7 +191,9 @@ def s5(module_root: Root) -> Root:
 S5_CASES = {
     # id: (cwd, exe, LD_LIBRARY_PATH, expected)
     "semicolon-and-colon": (
-        "/s5", "bin/exe", "/s5/A;/s5/B:/s5/C",
+        "/s5",
+        "bin/exe",
+        "/s5/A;/s5/B:/s5/C",
         """
         libp.so => /s5/A/libp.so  # ld_library_path
         libq.so => /s5/B/libq.so  # ld_library_path
@@ -187,7 +201,9 @@ S5_CASES = {
         """,
     ),
     "empty-element-is-cwd": (
-        "/s5/C", "../bin/exe", "/s5/A::/s5/B",
+        "/s5/C",
+        "../bin/exe",
+        "/s5/A::/s5/B",
         """
         libp.so => /s5/A/libp.so  # ld_library_path
         libq.so => /s5/B/libq.so  # ld_library_path
@@ -195,7 +211,9 @@ S5_CASES = {
         """,
     ),
     "relative-elements-and-slashes": (
-        "/s5", "bin/exe", "/s5//A///:/s5/./B/.:C",
+        "/s5",
+        "bin/exe",
+        "/s5//A///:/s5/./B/.:C",
         """
         libp.so => /s5//A/libp.so  # ld_library_path
         libq.so => /s5/./B/./libq.so  # ld_library_path
@@ -203,19 +221,25 @@ S5_CASES = {
         """,
     ),
     "rpath-beats-llp": (
-        "/s5", "bin/exe_r", "/s5/C",
+        "/s5",
+        "bin/exe_r",
+        "/s5/C",
         """
         libp.so => /s5/A/libp.so  # rpath
         """,
     ),
     "llp-beats-runpath": (
-        "/s5", "bin/exe_u", "/s5/C",
+        "/s5",
+        "bin/exe_u",
+        "/s5/C",
         """
         libp.so => /s5/C/libp.so  # ld_library_path
         """,
     ),
     "origin-in-llp-is-the-executable-dir": (
-        "/s5", "bin/exe", "$ORIGIN/../B",
+        "/s5",
+        "bin/exe",
+        "$ORIGIN/../B",
         """
         libp.so => not found
         libq.so => /s5/bin/../B/libq.so  # ld_library_path

@@ -1,0 +1,319 @@
+"""A model of musl 1.2.3's dynamic loader (``ldso/dynlink.c``).
+
+``load_library``: names musl implements itself (``libc.``, ``libpthread.``, ``librt.``,
+``libm.``, ``libdl.``, ``libutil.``, ``libxnet.`` and the loader's own path) resolve to the
+loader; other bare names are matched against loaded objects by *short name* (the basename
+of the path a search found), never by DT_SONAME; then LD_LIBRARY_PATH, then the rpath of
+the requester and of every ``needed_by`` ancestor (``fixup_rpath``: RUNPATH if present,
+else RPATH, both inherited; only ``$ORIGIN`` expanded, an rpath with any other ``$`` is
+ignored), then the system path from ``PREFIX/etc/ld-musl-ARCH.path``. ``path_open`` takes
+the first file that opens (ENOENT, ENOTDIR, EACCES, ENAMETOOLONG go on; anything else
+ends the lookup); ``map_library`` then accepts or fails it without trying further
+directories and without checking class or machine. A failed dependency is reported and the
+walk goes on (``load_direct_deps``). Rules and experiments: loader spec, Part B (rule 14).
+"""
+
+from __future__ import annotations
+
+import re
+
+from ldsim.config.env import Invocation, LoaderEnv
+from ldsim.elf.facts import ElfFacts
+from ldsim.elf.reader import parse_elf
+from ldsim.errors import ElfError, FsError
+from ldsim.fs.view import FileStat, View, dirname, join
+from ldsim.loader.probe import FileCache
+from ldsim.loader.walk import Walk
+from ldsim.result import (
+    Attempt,
+    Diagnostic,
+    LoadedObject,
+    Lookup,
+    Outcome,
+    Severity,
+    Unresolved,
+    Via,
+)
+
+RESERVED = ("c.", "pthread.", "rt.", "m.", "dl.", "util.", "xnet.")
+DEFAULT_SYSTEM_PATH = "/lib:/usr/local/lib:/usr/lib"
+_SOFT = {"ENOENT", "ENOTDIR", "EACCES", "ENAMETOOLONG"}
+_STRERROR = {
+    "ENOENT": "No such file or directory", "ELOOP": "Symbolic link loop",
+    "EISDIR": "Is a directory", "ENOEXEC": "Exec format error", "EACCES": "Permission denied",
+    "ENOTDIR": "Not a directory", "ENAMETOOLONG": "Filename too long",
+    "": "No error information",
+}
+_ARCH = re.compile(r"ld-musl-([A-Za-z0-9_]+)\.so")
+
+
+def musl_arch(interp: str) -> str:
+    m = _ARCH.search(interp.rsplit("/", 1)[-1])
+    return m.group(1) if m else "x86_64"
+
+
+def path_file_for(interp: str) -> str:
+    """``PREFIX/etc/ld-musl-ARCH.path``: PREFIX is PT_INTERP minus its last two components."""
+    prefix = ""
+    if interp.startswith("/"):
+        slashes = [i for i, ch in enumerate(interp) if ch == "/"]
+        prefix = interp[:slashes[-2]] if len(slashes) >= 2 else ""
+    return f"{prefix}/etc/ld-musl-{musl_arch(interp)}.path"
+
+
+def reserved_kind(name: str) -> str | None:
+    if not name.startswith("lib"):
+        return None
+    rest = name[3:]
+    return next((r for r in RESERVED if rest.startswith(r)), None)
+
+
+class _Failed(Exception):
+    def __init__(self, errno_name: str) -> None:
+        super().__init__(errno_name)
+        self.errno_name = errno_name
+
+
+class MuslModel(Walk):
+    """musl's ``__dls3``/``load_deps``/``load_library`` on a root, in ``ldd`` mode."""
+
+    flavour = "musl"
+
+    def __init__(self, view: View, env: LoaderEnv, files: FileCache | None = None) -> None:
+        super().__init__(view, env, files)
+        self._rpaths: dict[int, tuple[str | None, Via]] = {}
+        self.shortnames: dict[int, str] = {}  # id(object) -> basename of a searched path
+
+    # -- hooks -------------------------------------------------------------------------
+    def main_origin(self, exe_path: str, real_exe: str) -> str | None:
+        """Kernel-mapped program: /proc/self/exe. ``ld-musl PROG``: PROG as given, not
+        made absolute (``fixup_rpath``); ``.`` when it has no slash."""
+        if self.env.invocation is Invocation.EXEC:
+            return dirname(real_exe)
+        return dirname(exe_path) if "/" in exe_path else "."
+
+    def start(self) -> None:
+        facts = self.main.facts
+        interp = facts.interp if facts else None
+        self.interp = LoadedObject(1, interp or "ld-musl", interp or "ld-musl",
+                                   interp or "ld-musl", Via.INTERPRETER, None, None, None,
+                                   names=[])
+        if interp:
+            try:
+                self.interp.real_path = self.view.resolve(interp)
+                st = self.view.stat(interp)
+                self.interp.file_id = (st.dev, st.ino)
+            except FsError:
+                pass
+        self.chain.append(self.interp)
+        self.res.listing.append((self.interp.path, self.interp.path))
+        self.reported: set[str] = set()
+        self.system_path, self.system_source = self._system_path(interp or "")
+        if self.env.preload and not self.env.secure:
+            for name in re.split(r"[\s:]+", self.env.preload):
+                if name:
+                    self._preload(name)
+
+    def finish(self) -> list[LoadedObject | Unresolved]:
+        return self.number(self.chain)
+
+    def needed(self, requester: LoadedObject, name: str) -> None:
+        lk = Lookup(requester, name, name, None, None)
+        self.res.lookups.append(lk)
+        self._load_library(lk, name, requester)
+        if lk.target is None:
+            self.chain.append(Unresolved(name, requester, lk.note))
+
+    # -- configuration -----------------------------------------------------------------
+    def _system_path(self, interp: str) -> tuple[str, str]:
+        path_file = path_file_for(interp)
+        try:
+            data = self.view.read(path_file)
+        except FsError as exc:
+            if exc.errno_name == "ENOENT":
+                return DEFAULT_SYSTEM_PATH, "system path (built-in default)"
+            return "", f"system path ({path_file} unreadable)"
+        return data.decode("utf-8", "surrogateescape"), f"system path ({path_file})"
+
+    def _rpath_of(self, obj: LoadedObject) -> tuple[str | None, Via]:
+        """``fixup_rpath``: RUNPATH else RPATH; only ``$ORIGIN``; any other ``$`` drops it."""
+        key = id(obj)
+        hit = self._rpaths.get(key)
+        if hit is not None:
+            return hit
+        facts = obj.facts
+        raw: str | None = None
+        via = Via.RPATH
+        if facts is not None:
+            if facts.runpath is not None:
+                raw, via = facts.effective_runpath, Via.RUNPATH
+            elif facts.rpath is not None:
+                raw = facts.effective_rpath
+        value = raw
+        if raw is not None and "$" in raw:
+            parts = raw.split("$")
+            if any(not (p.startswith("ORIGIN") or p.startswith("{ORIGIN}")) for p in parts[1:]) or (obj is self.main and self.env.secure and self.env.invocation is Invocation.EXEC):
+                value = None
+            else:
+                origin = obj.origin if obj is self.main else dirname(obj.path)
+                if not origin:
+                    origin = "."
+                if self.env.secure and not origin.startswith("/"):
+                    value = None
+                else:
+                    value = re.sub(r"\$(\{ORIGIN\}|ORIGIN)", lambda _m: origin, raw)
+        self._rpaths[key] = (value, via)
+        return value, via
+
+    # -- load_library ------------------------------------------------------------------
+    def _preload(self, name: str) -> None:
+        lk = Lookup(None, name, name, None, None, kind="LD_PRELOAD")
+        self.res.lookups.append(lk)
+        self._load_library(lk, name, None, preload=True)
+        if lk.target is None:
+            self.res.diagnostics.append(Diagnostic(
+                Severity.WARNING, f"LD_PRELOAD entry '{name}' not loaded ({lk.note}); musl "
+                "ignores it silently"))
+
+    def _load_library(self, lk: Lookup, name: str, needed_by: LoadedObject | None,
+                      preload: bool = False) -> None:
+        kind = reserved_kind(name)
+        if kind is not None or name == self.interp.path:
+            if kind is not None and kind not in self.reported:
+                self.reported.add(kind)
+                self.res.listing.append((name, self.interp.path))
+            lk.target, lk.via = self.interp, Via.INTERPRETER
+            if self.interp.needed_by is None and needed_by is not None:
+                self.interp.needed_by = needed_by
+            if name not in self.interp.names:
+                self.interp.names.append(name)
+            return
+        try:
+            if "/" in name:
+                path, st, via = self._open_direct(lk, name), None, Via.DIRECT
+            else:
+                for obj in self.chain[1:]:
+                    if isinstance(obj, LoadedObject) and self.shortnames.get(id(obj)) == name:
+                        lk.target, lk.via = obj, Via.ALREADY_LOADED
+                        return
+                if len(name.encode()) > 255:
+                    raise _Failed("ENAMETOOLONG")
+                path, via = self._search(lk, name, needed_by)
+            st = self.view.stat(path, cwd=self.env.cwd)
+            for obj in self.chain[1:]:
+                if isinstance(obj, LoadedObject) and obj.file_id == (st.dev, st.ino):
+                    lk.target, lk.via = obj, Via.ALREADY_LOADED
+                    lk.attempts[-1] = Attempt(path, lk.attempts[-1].source,
+                                              lk.attempts[-1].via, Outcome.SAME_FILE)
+                    if "/" not in name and id(obj) not in self.shortnames:
+                        self.shortnames[id(obj)] = obj.path.rsplit("/", 1)[-1]
+                    if name not in obj.names:
+                        obj.names.append(name)
+                    return
+            facts = self._map_library(lk, path, st)
+        except _Failed as failed:
+            lk.note = _STRERROR.get(failed.errno_name, failed.errno_name)
+            return
+        if _defines_libc(self.view, path, self.env.cwd, facts):
+            lk.note = "another libc: replaced by the loader itself"
+            self._load_library(lk, "libc.so", needed_by)
+            return
+        origin = dirname(path) or "."
+        obj = LoadedObject(len(self.chain), name, path, self.view.resolve(path, cwd=self.env.cwd),
+                           Via.PRELOAD if preload else via, needed_by, facts, origin,
+                           names=[name], file_id=(st.dev, st.ino))
+        self.add_object(obj)
+        if "/" not in name:
+            self.shortnames[id(obj)] = path.rsplit("/", 1)[-1]
+        self.res.listing.append((name, path))
+        lk.target, lk.via = obj, obj.via
+
+    def _open_direct(self, lk: Lookup, name: str) -> str:
+        try:
+            self.view.resolve_parts(name, cwd=self.env.cwd)
+        except FsError as exc:
+            lk.attempts.append(Attempt(name, "direct", Via.DIRECT, _outcome(exc.errno_name)))
+            raise _Failed(exc.errno_name) from None
+        lk.attempts.append(Attempt(name, "direct", Via.DIRECT, Outcome.FOUND))
+        return name
+
+    def _search(self, lk: Lookup, name: str, needed_by: LoadedObject | None) -> tuple[str, Via]:
+        if self.env.ld_library_path is not None and not self.env.secure:
+            hit = self._path_open(lk, name, self.env.ld_library_path, "LD_LIBRARY_PATH",
+                                  Via.LD_LIBRARY_PATH)
+            if hit is not None:
+                return hit, Via.LD_LIBRARY_PATH
+        p = needed_by
+        while p is not None:
+            rpath, via = self._rpath_of(p)
+            if rpath is not None:
+                tag = "RUNPATH" if via is Via.RUNPATH else "RPATH"
+                hit = self._path_open(lk, name, rpath, f"{tag} from file {p.path}", via)
+                if hit is not None:
+                    return hit, via
+            p = p.needed_by
+        hit = self._path_open(lk, name, self.system_path, self.system_source, Via.DEFAULT)
+        if hit is not None:
+            return hit, Via.DEFAULT
+        raise _Failed("ENOENT" if self.system_path.strip(":\n") else "")
+
+    def _path_open(self, lk: Lookup, name: str, value: str, source: str,
+                   via: Via) -> str | None:
+        for d in re.split(r"[:\n]", value):
+            if not d:
+                continue
+            cand = f"{d}/{name}"
+            try:
+                self.view.resolve_parts(cand, cwd=self.env.cwd)
+            except FsError as exc:
+                lk.attempts.append(Attempt(cand, source, via, _outcome(exc.errno_name),
+                                           exc.reason))
+                if exc.errno_name in _SOFT:
+                    continue
+                raise _Failed(exc.errno_name) from None
+            lk.attempts.append(Attempt(cand, source, via, Outcome.FOUND))
+            return cand
+        return None
+
+    def _map_library(self, lk: Lookup, path: str, st: FileStat) -> ElfFacts:
+        """``map_library``: the first file that opened is final; no class/machine check."""
+        last = lk.attempts[-1]
+        if st.is_dir:
+            lk.attempts[-1] = Attempt(path, last.source, last.via, Outcome.FATAL, "EISDIR")
+            raise _Failed("EISDIR")
+        try:
+            data = self.view.read(path, cwd=self.env.cwd)
+            if len(data) < 64 or data[16] not in (2, 3) or data[17] != 0 or data[4] != 2:
+                raise ElfError(path, "not a loadable ELF object")
+            facts = parse_elf(data, path)
+            if not facts.has_dynamic:
+                raise ElfError(path, "no PT_DYNAMIC")
+        except (ElfError, FsError) as exc:
+            lk.attempts[-1] = Attempt(path, last.source, last.via, Outcome.NOT_ELF,
+                                      getattr(exc, "reason", str(exc)))
+            raise _Failed("ENOEXEC") from None
+        return facts
+
+
+def _outcome(errno_name: str) -> Outcome:
+    if errno_name in ("ENOENT", "ENOTDIR"):
+        return Outcome.ABSENT
+    if errno_name == "EACCES":
+        return Outcome.UNREADABLE
+    return Outcome.LOOP
+
+
+def _defines_libc(view: View, path: str, cwd: str, facts: ElfFacts) -> bool:
+    """musl replaces any library defining both ``__libc_start_main`` and ``stdin``."""
+    if facts.soname not in (None, "libc.so.6") and not (facts.soname or "").startswith("libc."):
+        return False
+    from ldsim.elf.symbols import defined_names
+
+    try:
+        names = defined_names(view.read(path, cwd=cwd))
+    except (ElfError, FsError):
+        return False
+    return "__libc_start_main" in names and "stdin" in names
+
+
+__all__ = ["MuslModel", "join", "path_file_for"]
