@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any
 
@@ -17,8 +18,9 @@ def add_target_options(p: argparse.ArgumentParser) -> None:
                    help="the simulated process's LD_LIBRARY_PATH (default: unset)")
     p.add_argument("--preload", metavar="V", default=None,
                    help="the simulated process's LD_PRELOAD (default: unset)")
-    p.add_argument("--cwd", default="/", metavar="DIR",
-                   help="its working directory inside the root (default: /)")
+    p.add_argument("--cwd", default=None, metavar="DIR",
+                   help="its working directory inside the root (default: /, or the current "
+                   "directory when --root is /)")
     p.add_argument("--hwcaps", metavar="LEVELS", default=None,
                    help="glibc-hwcaps levels of the simulated CPU, best first, e.g. "
                    "x86-64-v3,x86-64-v2, or 'none' (default: this machine's)")
@@ -50,9 +52,26 @@ def add_parser(sub: Any) -> None:
     fmt.add_argument("--tree", action="store_true", help="print a dependency tree")
     p.add_argument("-v", "--verbose", action="store_true",
                    help="list every candidate path tried, including absent ones")
+    p.add_argument("--symbols", action="store_true",
+                   help="also bind every undefined symbol of every object (undefined-symbol, "
+                   "interposed-symbol findings; slower)")
+    p.add_argument("--abi-only", action="store_true",
+                   help="print only the ABI findings (as `ldsim check`); exit 1 on any error")
     p.add_argument("executable", metavar="EXECUTABLE",
                    help="the program's path inside the root")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, check=False)
+    c = sub.add_parser(
+        "check", help="ABI hazards only: libc mixing, symbol versions, symbol binding",
+        description="Resolve EXECUTABLE like `explain`, then report only the ABI findings: "
+        "libc-mix, version-missing, unversioned-provider, undefined-symbol, interposed-symbol.",
+        epilog="Exit status: 0 no error-level finding, 1 at least one, 2 bad usage or "
+        "unreadable input.")
+    add_target_options(c)
+    c.add_argument("--json", action="store_true", help="print the ldsim.explain/1 document")
+    c.add_argument("--no-symbols", dest="symbols", action="store_false",
+                   help="skip symbol binding (faster; version and libc checks only)")
+    c.add_argument("executable", metavar="EXECUTABLE", help="the program's path inside the root")
+    c.set_defaults(func=run, check=True, tree=False, verbose=False, abi_only=True)
 
 
 def loader_env(args: argparse.Namespace) -> LoaderEnv:
@@ -74,6 +93,8 @@ def loader_env(args: argparse.Namespace) -> LoaderEnv:
     if args.platform is not None:
         platform = args.platform
     cwd = args.cwd
+    if cwd is None:
+        cwd = os.getcwd() if os.path.realpath(args.root) == "/" else "/"
     if not cwd.startswith("/"):
         raise UsageError("--cwd", f"must be an absolute path inside the root, got {cwd!r}")
     return LoaderEnv(
@@ -84,16 +105,24 @@ def loader_env(args: argparse.Namespace) -> LoaderEnv:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ldsim.analysis.abi import analyse
     from ldsim.fs.view import HostDirView
     from ldsim.loader.run import resolve
 
     env = loader_env(args)
     view = HostDirView(args.root)
     res = resolve(view, args.executable, env, loader=args.loader)
+    symbols = args.symbols or (args.abi_only and not args.check)
+    findings = analyse(res, view if symbols else None)
+    has_error = any(f.severity.value == "error" for f in findings)
     if args.json:
         from ldsim.render.json import render_explain_json
 
-        sys.stdout.write(render_explain_json(res))
+        sys.stdout.write(render_explain_json(res, findings))
+    elif args.abi_only:
+        from ldsim.render.text import render_findings
+
+        sys.stdout.write("\n".join(render_findings(findings)) + "\n")
     elif args.tree:
         from ldsim.render.text import render_explain_tree
 
@@ -101,5 +130,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         from ldsim.render.text import render_explain_text
 
-        sys.stdout.write(render_explain_text(res, verbose=args.verbose))
+        sys.stdout.write(render_explain_text(res, verbose=args.verbose, findings=findings))
+    if args.abi_only:
+        return 1 if has_error else 0
     return 0 if res.ok else 1

@@ -108,6 +108,7 @@ class ElfFacts:
     version_needs: tuple[VersionNeed, ...] | None
     version_defs: tuple[str, ...] | None
     load_extent: int  # largest p_offset + p_filesz over PT_LOAD: the file must be this long
+    version_error: str | None = None  # a malformed DT_VERNEED/DT_VERDEF, said in words
 
     @property
     def elf_class(self) -> int:

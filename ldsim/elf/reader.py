@@ -188,17 +188,25 @@ def _parse_dynamic(img: _Image, ident: ElfIdent, interp: str | None,
             runpath.append(string(val))
         elif tag == DT_SONAME:
             soname = string(val)
+    # A broken version section does not stop the loader from mapping the file (the check
+    # comes later, in _dl_check_all_versions): keep the rest of the facts and say what broke.
     version_needs = None
-    if DT_VERNEED in last:
-        version_needs = _parse_verneed(img, last[DT_VERNEED], last.get(DT_VERNEEDNUM, 0), string)
     version_defs = None
-    if DT_VERDEF in last:
-        version_defs = _parse_verdef(img, last[DT_VERDEF], last.get(DT_VERDEFNUM, 0), string)
+    version_error = None
+    try:
+        if DT_VERNEED in last:
+            version_needs = _parse_verneed(img, last[DT_VERNEED], last.get(DT_VERNEEDNUM, 0),
+                                           string)
+        if DT_VERDEF in last:
+            version_defs = _parse_verdef(img, last[DT_VERDEF], last.get(DT_VERDEFNUM, 0), string)
+    except ElfError as exc:
+        version_error = exc.reason
     return ElfFacts(
         ident=ident, interp=interp, has_dynamic=True, needed=tuple(needed), soname=soname,
         rpath=tuple(rpath) if rpath else None, runpath=tuple(runpath) if runpath else None,
         flags=last.get(DT_FLAGS, 0), flags_1=last.get(DT_FLAGS_1, 0),
         version_needs=version_needs, version_defs=version_defs, load_extent=load_extent,
+        version_error=version_error,
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ldsim.analysis.abi import Finding
 from ldsim.result import LoadedObject, Lookup, Resolution
 
 SCHEMA = "ldsim.explain/1"
@@ -31,7 +32,12 @@ def lookup_dict(lk: Lookup) -> dict[str, Any]:
     return d
 
 
-def explain_dict(res: Resolution) -> dict[str, Any]:
+def finding_dict(f: Finding) -> dict[str, Any]:
+    return {"id": f.id, "severity": f.severity.value, "object": f.object, "library": f.library,
+            "detail": f.detail, "message": f.message}
+
+
+def explain_dict(res: Resolution, findings: list[Finding] | None = None) -> dict[str, Any]:
     objects = [
         {"name": o.name, "path": o.path, "real_path": o.real_path,
          "needed_by": _path(o.needed_by), "via": o.via.value,
@@ -56,6 +62,7 @@ def explain_dict(res: Resolution) -> dict[str, Any]:
         "listing": [{"name": n, "path": p} for n, p in res.listing],
         "edges": [lookup_dict(lk) for lk in res.lookups if lk.kind == "needed"],
         "preloads": [lookup_dict(lk) for lk in res.lookups if lk.kind != "needed"],
+        "findings": [finding_dict(f) for f in findings or []],
         "diagnostics": [
             {"severity": d.severity.value, "message": d.message, "path": d.path}
             for d in res.diagnostics
@@ -63,5 +70,5 @@ def explain_dict(res: Resolution) -> dict[str, Any]:
     }
 
 
-def render_explain_json(res: Resolution) -> str:
-    return json.dumps(explain_dict(res), indent=2) + "\n"
+def render_explain_json(res: Resolution, findings: list[Finding] | None = None) -> str:
+    return json.dumps(explain_dict(res, findings), indent=2) + "\n"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ldsim.analysis.abi import Finding
 from ldsim.result import LoadedObject, Lookup, Outcome, Resolution, Unresolved, Via
 
 _VIA_WORDS = {
@@ -67,7 +68,17 @@ def _lookup_lines(lk: Lookup, verbose: bool) -> list[str]:
     return lines
 
 
-def render_explain_text(res: Resolution, *, verbose: bool = False) -> str:
+def render_findings(findings: list[Finding]) -> list[str]:
+    if not findings:
+        return ["Findings: none"]
+    out = [f"Findings ({len(findings)}):"]
+    for f in findings:
+        out.append(f"  {f.severity.value.upper():7} {f.id}: {f.message}")
+    return out
+
+
+def render_explain_text(res: Resolution, *, verbose: bool = False,
+                        findings: list[Finding] | None = None) -> str:
     out: list[str] = []
     interp = res.interpreter or "none (static)"
     out.append(f"{res.executable}: {res.loader} loader {interp}, root {res.root}")
@@ -87,6 +98,9 @@ def render_explain_text(res: Resolution, *, verbose: bool = False) -> str:
     out.append("Lookups:")
     for lk in res.lookups:
         out.extend("  " + line for line in _lookup_lines(lk, verbose))
+    if findings is not None:
+        out.append("")
+        out.extend(render_findings(findings))
     if res.diagnostics:
         out.append("")
         out.append("Notes:")

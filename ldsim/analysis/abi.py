@@ -1,0 +1,256 @@
+"""ABI hazards in a resolved process: libc flavours, symbol versions, symbol binding.
+
+* Flavour of an object (glibc, musl, or none) from PT_INTERP, DT_NEEDED (``libc.so.6``
+  versus ``libc.so``/``libc.musl-ARCH.so.1``) and ``GLIBC_*`` version needs (loader spec
+  14.11); the process's flavour is its loader's.
+* Version checks as glibc's ``_dl_check_all_versions`` does them (``elf/dl-version.c``,
+  rule 13): the provider is found by the Verneed file name among the loaded objects' names;
+  a provider without DT_VERDEF gets ``no version information available`` at load time and an
+  assertion in ``dl-lookup.c`` (``check_match``) at the first binding; a missing version is
+  fatal unless the reference is weak. musl never checks versions (14.9).
+* Symbol binding (beyond ``ldd -r``): every undefined dynamic symbol of every loaded object
+  is looked up through the global scope in link-map order, honouring versions for glibc
+  (``do_lookup_x``/``check_match``), by name for musl.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from ldsim.elf.facts import ElfFacts
+from ldsim.fs.view import View
+from ldsim.result import LoadedObject, Resolution, Severity, Via
+
+if TYPE_CHECKING:
+    from ldsim.elf.symbols import DynSymbol
+
+
+class Libc(StrEnum):
+    GLIBC = "glibc"
+    MUSL = "musl"
+    NONE = "none"
+
+
+_SEVERITY_ORDER = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
+VER_FLG_WEAK = 0x2
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    id: str
+    severity: Severity
+    object: str  # the object the finding is about (a path as the loader opened it)
+    library: str | None  # the other party (provider, interposer), if any
+    detail: str  # the version, symbol or flavour concerned
+    message: str
+
+    def sort_key(self) -> tuple[int, str, str, str, str]:
+        return (_SEVERITY_ORDER[self.severity], self.id, self.object, self.library or "",
+                self.detail)
+
+
+def flavour_of(facts: ElfFacts | None, path: str = "") -> tuple[Libc, str]:
+    """(flavour, the evidence in words)."""
+    if facts is None:
+        return Libc.NONE, "unreadable"
+    base = path.rsplit("/", 1)[-1]
+    interp = (facts.interp or "").rsplit("/", 1)[-1]
+    if interp.startswith("ld-musl-") or base.startswith("ld-musl-"):
+        return Libc.MUSL, f"interpreter {facts.interp or path}"
+    if interp.startswith("ld-linux") or (facts.soname or "").startswith("ld-linux"):
+        return Libc.GLIBC, f"interpreter {facts.interp or facts.soname}"
+    if facts.soname == "libc.so.6":
+        return Libc.GLIBC, "it is glibc's libc.so.6"
+    if (facts.soname or "").startswith("libc.musl-"):
+        return Libc.MUSL, f"it is musl's {facts.soname}"
+    for name in facts.needed:
+        if name == "libc.so.6":
+            return Libc.GLIBC, "needs libc.so.6"
+        if name == "libc.so" or name.startswith("libc.musl-"):
+            return Libc.MUSL, f"needs {name}"
+    for need in facts.version_needs or ():
+        if any(v.startswith("GLIBC_") for v, _flags in need.versions):
+            return Libc.GLIBC, f"requires GLIBC_* versions from {need.file}"
+    if facts.version_defs and any(v.startswith("GLIBC_2.") for v in facts.version_defs):
+        return Libc.GLIBC, "defines GLIBC_* versions"
+    return Libc.NONE, "needs no libc"
+
+
+def process_flavour(res: Resolution) -> Libc:
+    return Libc.MUSL if res.loader == "musl" else Libc.GLIBC
+
+
+def _provider(res: Resolution, file: str) -> LoadedObject | None:
+    for obj in res.objects:
+        if obj.index == 0:
+            continue
+        if file == obj.path or file in obj.names:
+            return obj
+    return None
+
+
+def version_findings(res: Resolution) -> list[Finding]:
+    out: list[Finding] = []
+    glibc = process_flavour(res) is Libc.GLIBC
+    for obj in res.objects:
+        facts = obj.facts
+        if facts is None:
+            continue
+        if facts.version_error:
+            out.append(Finding(
+                "version-malformed", Severity.ERROR, obj.path, None, facts.version_error,
+                f"{obj.path}: malformed symbol version section ({facts.version_error}); "
+                "glibc refuses to start a program with an unsupported Verneed/Verdef record"))
+        if not glibc:
+            continue
+        for need in facts.version_needs or ():
+            prov = _provider(res, need.file)
+            if prov is None or prov.facts is None:
+                continue
+            defs = prov.facts.version_defs
+            wanted = [v for v, _ in need.versions]
+            if defs is None:
+                out.append(Finding(
+                    "unversioned-provider", Severity.ERROR, obj.path, prov.path,
+                    ", ".join(wanted),
+                    f"{obj.path} requires versions {', '.join(wanted)} from {need.file}, but "
+                    f"{prov.path} defines no symbol versions: ldd (trace mode) lists it with "
+                    "only 'no version information available', yet a real run aborts at the "
+                    "first binding to it (assertion in dl-lookup.c, check_match)"))
+                continue
+            for version, flags in need.versions:
+                if version in defs:
+                    continue
+                weak = bool(flags & VER_FLG_WEAK)
+                out.append(Finding(
+                    "version-missing", Severity.WARNING if weak else Severity.ERROR, obj.path,
+                    prov.path, version,
+                    f"{prov.path}: {'weak ' if weak else ''}version `{version}' not found "
+                    f"(required by {obj.path})"
+                    + ("; the loader only warns, but the binding fails at run time" if weak
+                       else "; the real loader refuses to start the program")))
+    return out
+
+
+def flavour_findings(res: Resolution) -> list[Finding]:
+    proc = process_flavour(res)
+    out: list[Finding] = []
+    for obj in res.objects:
+        if obj.via is Via.INTERPRETER:
+            continue
+        flav, why = flavour_of(obj.facts, obj.path)
+        if flav is Libc.NONE or flav is proc:
+            continue
+        loader = res.interpreter or "its loader"
+        hazard = ("its unversioned references bind by name to glibc's versioned symbols"
+                  if flav is Libc.MUSL else
+                  "musl ignores symbol versions, so its versioned references bind by name "
+                  "to musl's implementations")
+        out.append(Finding(
+            "libc-mix", Severity.ERROR, obj.path, loader, f"{flav.value} object in a "
+            f"{proc.value} process",
+            f"{obj.path} is built for {flav.value} ({why}) but is loaded into a {proc.value} "
+            f"process (loader {loader}): {hazard}"))
+    return out
+
+
+def symbol_findings(res: Resolution,
+                    read: Callable[[LoadedObject], tuple[DynSymbol, ...]]) -> list[Finding]:
+    """Bind every undefined dynamic symbol through the global scope (link-map order)."""
+    glibc = process_flavour(res) is Libc.GLIBC
+    scope = [o for o in res.objects if o.facts is not None]
+    tables: dict[int, tuple[DynSymbol, ...]] = {}
+    out: list[Finding] = []
+    for obj in scope:
+        try:
+            tables[id(obj)] = read(obj)
+        except Exception as exc:
+            out.append(Finding("symbols-unreadable", Severity.WARNING, obj.path, None,
+                               str(exc), f"{obj.path}: cannot read dynamic symbols ({exc})"))
+            tables[id(obj)] = ()
+    index: dict[str, list[tuple[LoadedObject, DynSymbol]]] = {}
+    for obj in scope:
+        for sym in tables[id(obj)]:
+            if sym.defined and sym.binding in ("STB_GLOBAL", "STB_WEAK", "STB_GNU_UNIQUE"):
+                index.setdefault(sym.name, []).append((obj, sym))
+
+    def matches(ref: DynSymbol, owner: LoadedObject, sym: DynSymbol) -> bool:
+        if not glibc:
+            return not (sym.hidden and not sym.base)
+        if ref.version is None:
+            if sym.version is None or not sym.hidden:
+                return True
+            return len([d for o, d in index.get(ref.name, []) if o is owner]) == 1
+        if sym.version is None:
+            return True  # unversioned provider: accepted here, reported by version_findings
+        return sym.version == ref.version
+
+    for obj in scope:
+        direct = [lk.target for lk in res.lookups
+                  if lk.requester is obj and lk.kind == "needed" and lk.target is not None]
+        for ref in tables[id(obj)]:
+            if ref.defined or ref.binding == "STB_LOCAL":
+                continue
+            defs = index.get(ref.name, [])
+            bound = next(((o, s) for o, s in defs if matches(ref, o, s)), None)
+            if bound is None:
+                if ref.binding == "STB_WEAK":
+                    continue
+                want = f"{ref.name}@{ref.version}" if ref.version else ref.name
+                out.append(Finding(
+                    "undefined-symbol", Severity.ERROR, obj.path, ref.version_file, want,
+                    f"{obj.path}: undefined symbol: {ref.name}"
+                    + (f", version {ref.version}" if ref.version else "")
+                    + " (no loaded object defines it; binding fails when it is used)"))
+                continue
+            owner, sym = bound
+            linked: LoadedObject | None = None
+            if ref.version_file:
+                linked = next((t for t in direct
+                               if ref.version_file == t.path or ref.version_file in t.names),
+                              None)
+            if linked is None:
+                linked = next((t for t in direct for o, s in defs
+                               if o is t and matches(ref, o, s)), None)
+            if linked is None or owner is linked or owner is obj:
+                continue
+            if owner.index == 0 and sym.kind == "STT_OBJECT":
+                continue  # a copy relocation in the executable: the normal case for data
+            flav_a = flavour_of(owner.facts, owner.path)[0]
+            flav_b = flavour_of(linked.facts, linked.path)[0]
+            cross = Libc.NONE not in (flav_a, flav_b) and flav_a is not flav_b
+            out.append(Finding(
+                "interposed-symbol", Severity.WARNING if cross else Severity.INFO, obj.path,
+                owner.path, ref.name,
+                f"{obj.path}: {ref.name} binds to {owner.path}, which comes earlier in the "
+                f"global scope, not to {linked.path} it was linked against"
+                + (f" ({flav_a.value} code standing in for {flav_b.value})" if cross else "")))
+    return out
+
+
+def symbols_from(view: View) -> Callable[[LoadedObject], tuple[DynSymbol, ...]]:
+    """Read each object's dynamic symbols through the root's view, once per file."""
+    from ldsim.elf.symbols import read_dynamic_symbols
+
+    cache: dict[str, tuple[DynSymbol, ...]] = {}
+
+    def read(obj: LoadedObject) -> tuple[DynSymbol, ...]:
+        hit = cache.get(obj.real_path)
+        if hit is None:
+            hit = cache[obj.real_path] = read_dynamic_symbols(view.read(obj.real_path),
+                                                              obj.path)
+        return hit
+
+    return read
+
+
+def analyse(res: Resolution, view: View | None = None) -> list[Finding]:
+    """Findings, sorted. With a ``view``, also bind every symbol (undefined/interposed)."""
+    findings = flavour_findings(res) + version_findings(res)
+    if view is not None:
+        findings += symbol_findings(res, symbols_from(view))
+    unique = {(f.id, f.object, f.library, f.detail): f for f in findings}
+    return sorted(unique.values(), key=Finding.sort_key)

@@ -1,0 +1,147 @@
+"""Spec D.3 S11: rejection of candidates (rule 11). A bad ``libbad.so`` in D1, a good one in
+D2, the program's RPATH is ``D1:D2``. Each row gets its own ``/s11/<row>`` directory."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from glibcroot import Root, compare, expect, expect_error, run_real_loader
+
+pytestmark = pytest.mark.oracle
+
+LIBC_DEFAULT = "libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6  # default"
+INTERP = "/lib64/ld-linux-x86-64.so.2  # interpreter"
+GOOD = "/s11-templates/libbad.so"
+LIB32 = "/s11-templates/lib32.so"
+PIE = "/s11-templates/pie"
+
+
+@pytest.fixture(scope="module")
+def s11(module_root: Root) -> Root:
+    r = module_root
+    r.mklib(GOOD, "libbad.so")
+    r.mklib32(LIB32, "libbad.so")
+    r.mkexe(PIE)
+    return r
+
+
+def make_row(r: Root, row: str, bad: Callable[[Root, str], None] | None) -> str:
+    """``/s11/<row>/{D1,D2,bin/exe}`` with ``bad(root, D1/libbad.so)`` applied; returns the
+    row's base directory."""
+    b = f"/s11/{row}"
+    r.mkdir(f"{b}/D1", f"{b}/D2", f"{b}/bin")
+    r.copy(GOOD, f"{b}/D2/libbad.so")
+    r.mkexe(f"{b}/bin/exe", rpath=f"{b}/D1:{b}/D2", needed=["libbad.so"])
+    if bad is not None:
+        bad(r, f"{b}/D1/libbad.so")
+    return b
+
+
+def flip(offset: int, data: bytes) -> Callable[[Root, str], None]:
+    """The spec's ``flip``: a copy of the good library with bytes overwritten."""
+
+    def apply(r: Root, target: str) -> None:
+        r.copy(GOOD, target)
+        r.patch(target, offset, data)
+
+    return apply
+
+
+def write(content: str) -> Callable[[Root, str], None]:
+    return lambda r, target: r.write(target, content)
+
+
+def head(size: int) -> Callable[[Root, str], None]:
+    return lambda r, target: r.head(GOOD, target, size)
+
+
+LD_SCRIPT = (
+    "/* GNU ld script\n   Use the shared library, but some functions are only in\n"
+    "   the static library.  */\nGROUP ( /lib/x86_64-linux-gnu/libc.so.6 )\n"
+)
+TEXT = "hello, this is a text file that is definitely longer than sixty-four bytes\n"
+
+# row: (make D1/libbad.so, outcome) where outcome is "D1"/"D2" (found there), "not found", or
+# the fatal message with {d1} for the candidate's path.
+S11_ROWS: dict[str, tuple[Callable[[Root, str], None], str]] = {
+    "elf32": (lambda r, t: r.copy(LIB32, t), "D2"),
+    "class-byte": (flip(4, b"\x01"), "D2"),
+    "machine": (flip(18, b"\xb7\x00"), "D2"),
+    "text": (write(TEXT), "{d1}: invalid ELF header"),
+    "ldscript-long": (write(LD_SCRIPT), "{d1}: invalid ELF header"),
+    "empty": (write(""), "{d1}: file too short"),
+    "trunc63": (head(63), "{d1}: file too short"),
+    "trunc64": (head(64), "{d1}: cannot read file data"),
+    "dir": (lambda r, t: r.mkdir(t), "{d1}: cannot read file data: Error 21"),
+    "osabi-freebsd": (flip(7, b"\x09"), "{d1}: ELF file OS ABI invalid"),
+    "osabi-gnu": (flip(7, b"\x03"), "D1"),
+    "etype-rel": (flip(16, b"\x01\x00"), "{d1}: only ET_DYN and ET_EXEC can be loaded"),
+    "bigendian": (flip(5, b"\x02"), "{d1}: ELF file data encoding not little-endian"),
+    "pie": (
+        lambda r, t: r.copy(PIE, t),
+        "libbad.so: cannot dynamically load position-independent executable",
+    ),
+    "symlink-loop": (lambda r, t: r.symlink(t, "libbad.so"), "not found"),
+    "dangling": (lambda r, t: r.symlink(t, "nowhere.so"), "D2"),
+}
+
+
+@pytest.mark.parametrize("row", list(S11_ROWS))
+def test_s11_candidate_rejection(s11: Root, row: str) -> None:
+    bad, outcome = S11_ROWS[row]
+    b = make_row(s11, row, bad)
+    real = run_real_loader(s11, "bin/exe", cwd=b)
+    if outcome in ("D1", "D2"):
+        expect(real, f"libbad.so => {b}/{outcome}/libbad.so  # rpath\n{LIBC_DEFAULT}\n{INTERP}")
+    elif outcome == "not found":
+        expect(real, f"libbad.so => not found\n{LIBC_DEFAULT}\n{INTERP}")
+    else:
+        expect_error(real, outcome.format(d1=f"{b}/D1/libbad.so"))
+    compare(real, s11)
+
+
+def test_s11_symlink_loop_skips_rest_of_rpath_then_llp(s11: Root) -> None:
+    b = make_row(s11, "symlink-loop-llp", lambda r, t: r.symlink(t, "libbad.so"))
+    s11.copy(GOOD, f"{b}/L/libbad.so")
+    real = run_real_loader(s11, "bin/exe", cwd=b, env={"LD_LIBRARY_PATH": f"{b}/L"})
+    expect(real, f"libbad.so => {b}/L/libbad.so  # ld_library_path\n{LIBC_DEFAULT}\n{INTERP}")
+    compare(real, s11)
+
+
+@pytest.fixture(scope="module")
+def only_elf32(s11: Root) -> str:
+    b = make_row(s11, "only-elf32", lambda r, t: r.copy(LIB32, t))
+    s11.remove(f"{b}/D2/libbad.so")
+    return b
+
+
+def test_s11_only_candidate_is_elfclass32_trace(s11: Root, only_elf32: str) -> None:
+    real = run_real_loader(s11, "bin/exe", cwd=only_elf32)
+    expect(real, f"libbad.so => not found\n{LIBC_DEFAULT}\n{INTERP}")
+    compare(real, s11)
+
+
+def test_s11_only_candidate_is_elfclass32_list_real_loader_only(
+    s11: Root, only_elf32: str
+) -> None:
+    """``--list`` turns the miss into ``wrong ELF class`` (ldsim models trace mode)."""
+    real = run_real_loader(s11, "bin/exe", cwd=only_elf32, explicit=True, ldso_args=["--list"])
+    expect_error(real, "libbad.so: wrong ELF class: ELFCLASS32")
+
+
+@pytest.mark.parametrize("size", [1000, 5000])
+def test_s11_truncated_with_headers_intact_crashes_real_loader_only(s11: Root, size: int) -> None:
+    """The table's SIGBUS row: rtld maps segments past the end of the file and dies. There is no
+    loader message to compare, so ldsim is not asked."""
+    b = make_row(s11, f"trunc{size}", head(size))
+    real = run_real_loader(s11, "bin/exe", cwd=b)
+    assert real.status in (-7, 135), real.describe()  # SIGBUS
+    assert real.entries == [] and real.error is None
+
+
+def test_s11_unreadable_candidate() -> None:
+    pytest.skip(
+        "mode-000 row: needs the loader to run as a non-root user, and ldsim has no option to "
+        "model the caller's uid (root reads mode-000 files)"
+    )

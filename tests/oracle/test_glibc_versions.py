@@ -1,0 +1,67 @@
+"""Spec D.3 S13: symbol-version checks (rule 13). They never change which files are loaded; the
+listing is compared with ldsim, the version messages only with the spec."""
+
+from __future__ import annotations
+
+import pytest
+from glibcroot import Root, compare, expect, run_program, run_real_loader
+
+pytestmark = pytest.mark.oracle
+
+V_C = "int f(void){return 0;} int g(void){return 0;}\n"
+MAIN_C = "int f(void); int main(void){return f();}\n"
+
+# variant: (provider's version script or None, the program references f@VERS_1 weakly?,
+#           version message (without the "PROG: " prefix) or None, exit status of a real run)
+S13_CASES: dict[str, tuple[str | None, bool, str | None, int]] = {
+    "provider-defines-VERS_1": ("VERS_1", False, None, 0),
+    "provider-defines-only-VERS_2": (
+        "VERS_2", False, "{lib}: version `VERS_1' not found (required by {exe})", 1,
+    ),
+    "weak-reference": (
+        "VERS_2", True, "{lib}: weak version `VERS_1' not found (required by {exe})", 127,
+    ),
+    "provider-without-versions": (
+        None, False, "{lib}: no version information available (required by {exe})", 127,
+    ),
+}  # fmt: skip
+
+
+def build(r: Root, base: str, provider_script: str | None, weak: bool) -> str:
+    """``base/lib/libv.so`` (first built with VERS_1, then as the case wants) and the program
+    ``base/bin/exe`` linked against the VERS_1 build; returns the program's path."""
+    r.mkdir(f"{base}/lib", f"{base}/bin")
+    script = r.host(f"{base}/v.map")
+    script.write_text("VERS_1 { global: f; g; local: *; };\n")
+    r.mklib(f"{base}/lib/libv.so", "libv.so", f"-Wl,--version-script={script}", source=V_C)
+    exe = f"{base}/bin/exe"
+    r.mkexe(exe, link=[f"{base}/lib/libv.so"], rpath=f"{base}/lib", source=MAIN_C)
+    if weak:
+        r.set_vernaux_weak(exe, "VERS_1")
+    if provider_script is None:
+        r.mklib(f"{base}/lib/libv.so", "libv.so", source=V_C)
+    elif provider_script != "VERS_1":
+        script.write_text(f"{provider_script} {{ global: f; g; local: *; }};\n")
+        r.mklib(f"{base}/lib/libv.so", "libv.so", f"-Wl,--version-script={script}", source=V_C)
+    return exe
+
+
+@pytest.mark.parametrize("case", list(S13_CASES))
+def test_s13_symbol_versions(module_root: Root, case: str) -> None:
+    provider_script, weak, message, run_status = S13_CASES[case]
+    base = f"/s13/{case}"
+    exe = build(module_root, base, provider_script, weak)
+    real = run_real_loader(module_root, "bin/exe", cwd=base)
+    expect(
+        real,
+        f"""
+        libv.so => {base}/lib/libv.so  # rpath
+        libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6  # default
+        /lib64/ld-linux-x86-64.so.2  # interpreter
+        """,
+    )
+    want = [] if message is None else [message.format(lib=f"{base}/lib/libv.so", exe="bin/exe")]
+    assert [m.split(": ", 1)[1] for m in real.messages] == want, real.messages
+    ran = run_program(module_root, exe)
+    assert ran.status == run_status, ran
+    compare(real, module_root)
