@@ -26,16 +26,30 @@ Asking the real loader (:func:`run_real_loader`)
     * ``LD_TRACE_LOADED_OBJECTS=1`` puts rtld in *trace* mode: it maps every object, prints the
       link map on stdout (``NAME => PATH (0xADDR)``) and exits without running anything; a
       missing library becomes ``NAME => not found``; hard load errors still abort with status 127.
-    * ``LD_DEBUG=libs,files`` makes rtld narrate every lookup on stderr. From it we learn *why*
-      each object was found (see :func:`parse_debug` for the grammar): the search-path source
-      (RPATH, LD_LIBRARY_PATH, RUNPATH, cache, system path) of the candidate that was mapped.
+    * ``LD_DEBUG=libs,files`` makes rtld narrate every lookup on stderr. ``libs`` gives the
+      searches (``find library``, ``search path``, ``search cache``, ``trying file``); ``files``
+      adds the request boundaries (``needed by``) and which candidate became an object
+      (``generating link map``). From it we learn *why* each object was found (see
+      :func:`parse_debug` for the grammar and :func:`_via_of_try` for the one trap in it).
+    * ``env -i`` gives the program exactly the variables asked for, nothing from the test
+      runner. ``--mount-proc`` is ``unshare -m sh -c 'mount -t proc proc ROOT/proc && ...'``
+      without the shell.
 
-    The result is parsed into an :class:`OracleResult`.
+    The result is parsed into an :class:`OracleResult`: the listing in order (vDSO and main
+    program dropped) with each found entry's ``via``, the ``not found`` names, the fatal error
+    (``... error while loading shared libraries: MESSAGE``), other stderr lines (version and
+    preload messages) and the exit status. :func:`expect` / :func:`expect_error` check it against
+    a spec-style expected block. :func:`run_program` really runs a program instead (secure mode,
+    where rtld refuses to trace).
 
 Comparing with ldsim
     :func:`run_ldsim` calls ``python -m ldsim explain --json`` with options equivalent to the real
     run, and :func:`compare` asserts that both agree (found objects with name, path and via;
-    unresolved names; the fatal error), printing both listings side by side when they do not.
+    unresolved names; the fatal error; ldsim's exit status), printing both listings side by side
+    when they do not. :func:`compare_secure` does the same for :func:`run_program` output.
+
+The expected outputs of the spec were recorded with glibc 2.36-9+deb12u14 on Debian 12;
+:func:`unavailable_reason` says why the oracle cannot run elsewhere (tests skip with it).
 """
 
 from __future__ import annotations
@@ -771,7 +785,7 @@ _LEGACY_SUBDIR_NAMES: Final = ("tls", "x86_64", "haswell", "xeon_phi", "avx512_1
 def _candidate_in_dir(path: str, name: str, directory: str) -> bool:
     """Is ``path`` what ``open_path`` tries for ``name`` in ``directory`` (itself or one of its
     glibc-hwcaps / legacy hwcap subdirectories)?"""
-    prefix = f"{directory}/" if directory else ""
+    prefix = directory if directory.endswith("/") or not directory else f"{directory}/"
     if not path.startswith(prefix) or not path.endswith(name):
         return False
     middle = path[len(prefix) : len(path) - len(name)]

@@ -14,7 +14,8 @@ directory ``/``, not set-uid (running ``ld.so PROGRAM`` never grants AT_SECURE).
 
 Agreement for one program means: the same sequence of (name, path) for the objects found
 (``linux-vdso.so.1`` and load addresses stripped), the same unresolved names in the same
-order, and the same fatal error. Nothing outside the scanned directories is followed:
+order, and the same fatal error; when the ldsim document has its ``listing`` (what ``ldd``
+prints, not-found entries in place), that must match the loader's lines too. Nothing outside the scanned directories is followed:
 symlinks to programs already covered and symlinks leading elsewhere are skipped, as are
 scripts, static programs (never executed, not even through the loader) and programs whose
 interpreter is not glibc's.
@@ -209,6 +210,9 @@ class Listing:
 
     found: list[tuple[str, str]] = field(default_factory=list)  # (name, path), link-map order
     unresolved: list[str] = field(default_factory=list)
+    # Everything as `ldd` prints it, not-found entries in place (path None); None when the
+    # ldsim document has no "listing" field.
+    sequence: list[tuple[str, str | None]] | None = None
     error: str | None = None  # the fatal error, as "NAME: MESSAGE"
     unparsed: list[str] = field(default_factory=list)  # loader lines not understood
     via: dict[str, str] = field(default_factory=dict)  # ldsim only: name -> how found
@@ -216,8 +220,13 @@ class Listing:
     crash: str | None = None  # ldsim raised, or the loader could not be run
 
     def lines(self) -> list[str]:
-        out = [name if name == path else f"{name} => {path}" for name, path in self.found]
-        out += [f"{name} => not found" for name in self.unresolved]
+        seq: list[tuple[str, str | None]]
+        if self.sequence is not None:
+            seq = list(self.sequence)
+        else:
+            seq = [*self.found, *((name, None) for name in self.unresolved)]
+        out = [f"{name} => not found" if path is None else name if name == path
+               else f"{name} => {path}" for name, path in seq]
         if self.error is not None:
             out.append(f"FATAL: {self.error}")
         if self.crash is not None:
@@ -229,6 +238,8 @@ class Listing:
         return {
             "found": [{"name": n, "path": p} for n, p in self.found],
             "unresolved": list(self.unresolved),
+            "sequence": None if self.sequence is None else [
+                {"name": n, "path": p} for n, p in self.sequence],
             "error": self.error,
             "unparsed": list(self.unparsed),
             "crash": self.crash,
@@ -237,7 +248,8 @@ class Listing:
 
 def parse_trace(stdout: str, stderr: str, returncode: int) -> Listing:
     """The loader's trace output (``ldd`` lines) as a Listing."""
-    listing = Listing()
+    listing = Listing(sequence=[])
+    assert listing.sequence is not None
     for line in stdout.splitlines():
         if not line.strip():
             continue
@@ -246,15 +258,18 @@ def parse_trace(stdout: str, stderr: str, returncode: int) -> Listing:
         m = _NOT_FOUND_LINE.match(line)
         if m:
             listing.unresolved.append(m["name"])
+            listing.sequence.append((m["name"], None))
             continue
         m = _ARROW_LINE.match(line)
         if m:
             listing.found.append((m["name"], m["path"]))
+            listing.sequence.append((m["name"], m["path"]))
             continue
         m = _PLAIN_LINE.match(line)
         if m:
             if m["name"] not in _VDSO_NAMES:
                 listing.found.append((m["name"], m["name"]))
+                listing.sequence.append((m["name"], m["name"]))
             continue
         listing.unparsed.append(line)
     if returncode != 0:
@@ -297,8 +312,12 @@ def listing_from_json(doc: dict[str, Any]) -> Listing:
         searches[name] = [
             f"{a.get('source')}: {a.get('path')} -> {a.get('outcome')}"
             + (f" ({a['detail']})" if a.get("detail") else "") for a in trail]
+    sequence: list[tuple[str, str | None]] | None = None
+    if isinstance(doc.get("listing"), list) and error is None:
+        sequence = [(str(e["name"]), None if e.get("path") is None else str(e["path"]))
+                    for e in doc["listing"]]
     return Listing(found=found, unresolved=unresolved, error=error, via=via,
-                   searches=searches)
+                   searches=searches, sequence=sequence)
 
 
 def loader_searches(program: Program, names: Iterable[str],
@@ -368,8 +387,9 @@ class CliLdsim:
 
     def explain(self, program: str) -> Listing:
         cmd = [sys.executable, "-m", "ldsim", "explain", "--json", "--invocation", "ldd",
-               "--root", self.root, program]
-        proc = subprocess.run(cmd, capture_output=True, check=False, stdin=subprocess.DEVNULL)
+               "--root", self.root, "--cwd", "/", program]
+        proc = subprocess.run(cmd, capture_output=True, check=False, stdin=subprocess.DEVNULL,
+                              cwd="/")
         if proc.returncode not in (0, 1):
             msg = proc.stderr.decode("utf-8", "replace").strip()
             return Listing(crash=f"exit status {proc.returncode}: {msg}")
@@ -450,6 +470,10 @@ def diagnose(loader: Listing, ldsim: Listing) -> list[tuple[str, str]]:
     if loader.unresolved != ldsim.unresolved:
         out.append(("unresolved-differs", f"unresolved: loader {loader.unresolved}, "
                                           f"ldsim {ldsim.unresolved}"))
+    if not out and loader.sequence is not None and ldsim.sequence is not None \
+            and loader.sequence != ldsim.sequence:
+        out.append(("listing-differs", "same objects and unresolved names, but ldsim's "
+                                       "\"listing\" interleaves them differently from ldd"))
     return out
 
 

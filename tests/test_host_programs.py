@@ -204,6 +204,17 @@ def test_disagreements_are_explained() -> None:
     assert "DISAGREE /usr/bin/x" in report.format_text()
 
 
+def test_interleaved_listing_is_compared() -> None:
+    loader = ch.parse_trace(TRACE, "", 0)
+    doc = _doc(loader.found, ["libmissing.so.9"])
+    doc["listing"] = [{"name": n, "path": p} for n, p in loader.found]
+    doc["listing"].append({"name": "libmissing.so.9", "path": None})
+    c = ch.compare_one(_program(), loader, ch.listing_from_json(doc))
+    assert c.kinds == ["listing-differs"]
+    doc["listing"].insert(1, doc["listing"].pop())
+    assert ch.compare_one(_program(), loader, ch.listing_from_json(doc)).agree
+
+
 def test_discover_skips_what_it_must(tmp_path: Path) -> None:
     bindir = tmp_path / "bin"
     bindir.mkdir()

@@ -53,12 +53,14 @@ class Finding:
 
 
 def flavour_of(facts: ElfFacts | None, path: str = "") -> tuple[Libc, str]:
-    """(flavour, the evidence in words)."""
+    """(flavour, the evidence in words). ``path`` is the file's real path, if known."""
     if facts is None:
         return Libc.NONE, "unreadable"
     base = path.rsplit("/", 1)[-1]
+    if base.startswith("ld-musl-"):
+        return Libc.MUSL, f"it is musl's loader and libc ({path})"
     interp = (facts.interp or "").rsplit("/", 1)[-1]
-    if interp.startswith("ld-musl-") or base.startswith("ld-musl-"):
+    if interp.startswith("ld-musl-"):
         return Libc.MUSL, f"interpreter {facts.interp or path}"
     if interp.startswith("ld-linux") or (facts.soname or "").startswith("ld-linux"):
         return Libc.GLIBC, f"interpreter {facts.interp or facts.soname}"
@@ -113,13 +115,19 @@ def version_findings(res: Resolution) -> list[Finding]:
             defs = prov.facts.version_defs
             wanted = [v for v, _ in need.versions]
             if defs is None:
+                if prov.facts.has_versym:
+                    at_run = ("a real run binds the references to its unversioned definitions "
+                              "without any version check (dl-lookup.c, check_match accepts "
+                              "them), so a wrong implementation goes unnoticed")
+                else:
+                    at_run = ("a real run aborts at the first binding to it (assertion in "
+                              "dl-lookup.c, check_match)")
                 out.append(Finding(
                     "unversioned-provider", Severity.ERROR, obj.path, prov.path,
                     ", ".join(wanted),
                     f"{obj.path} requires versions {', '.join(wanted)} from {need.file}, but "
                     f"{prov.path} defines no symbol versions: ldd (trace mode) lists it with "
-                    "only 'no version information available', yet a real run aborts at the "
-                    "first binding to it (assertion in dl-lookup.c, check_match)"))
+                    f"only 'no version information available', yet {at_run}"))
                 continue
             for version, flags in need.versions:
                 if version in defs:
@@ -141,7 +149,7 @@ def flavour_findings(res: Resolution) -> list[Finding]:
     for obj in res.objects:
         if obj.via is Via.INTERPRETER:
             continue
-        flav, why = flavour_of(obj.facts, obj.path)
+        flav, why = flavour_of(obj.facts, obj.real_path)
         if flav is Libc.NONE or flav is proc:
             continue
         loader = res.interpreter or "its loader"
@@ -157,9 +165,13 @@ def flavour_findings(res: Resolution) -> list[Finding]:
     return out
 
 
-def symbol_findings(res: Resolution,
-                    read: Callable[[LoadedObject], tuple[DynSymbol, ...]]) -> list[Finding]:
-    """Bind every undefined dynamic symbol through the global scope (link-map order)."""
+def symbol_findings(res: Resolution, read: Callable[[LoadedObject], tuple[DynSymbol, ...]],
+                    explained: frozenset[tuple[str, str]] = frozenset()) -> list[Finding]:
+    """Bind every undefined dynamic symbol through the global scope (link-map order).
+
+    ``explained`` holds (object, version) pairs already reported as version-missing: their
+    references are not reported again as undefined symbols.
+    """
     glibc = process_flavour(res) is Libc.GLIBC
     scope = [o for o in res.objects if o.facts is not None]
     tables: dict[int, tuple[DynSymbol, ...]] = {}
@@ -197,7 +209,7 @@ def symbol_findings(res: Resolution,
             defs = index.get(ref.name, [])
             bound = next(((o, s) for o, s in defs if matches(ref, o, s)), None)
             if bound is None:
-                if ref.binding == "STB_WEAK":
+                if ref.binding == "STB_WEAK" or (obj.path, ref.version or "") in explained:
                     continue
                 want = f"{ref.name}@{ref.version}" if ref.version else ref.name
                 out.append(Finding(
@@ -219,8 +231,8 @@ def symbol_findings(res: Resolution,
                 continue
             if owner.index == 0 and sym.kind == "STT_OBJECT":
                 continue  # a copy relocation in the executable: the normal case for data
-            flav_a = flavour_of(owner.facts, owner.path)[0]
-            flav_b = flavour_of(linked.facts, linked.path)[0]
+            flav_a = flavour_of(owner.facts, owner.real_path)[0]
+            flav_b = flavour_of(linked.facts, linked.real_path)[0]
             cross = Libc.NONE not in (flav_a, flav_b) and flav_a is not flav_b
             out.append(Finding(
                 "interposed-symbol", Severity.WARNING if cross else Severity.INFO, obj.path,
@@ -249,8 +261,11 @@ def symbols_from(view: View) -> Callable[[LoadedObject], tuple[DynSymbol, ...]]:
 
 def analyse(res: Resolution, view: View | None = None) -> list[Finding]:
     """Findings, sorted. With a ``view``, also bind every symbol (undefined/interposed)."""
-    findings = flavour_findings(res) + version_findings(res)
+    versions = version_findings(res)
+    findings = flavour_findings(res) + versions
     if view is not None:
-        findings += symbol_findings(res, symbols_from(view))
+        explained = frozenset((f.object, f.detail) for f in versions
+                              if f.id == "version-missing")
+        findings += symbol_findings(res, symbols_from(view), explained)
     unique = {(f.id, f.object, f.library, f.detail): f for f in findings}
     return sorted(unique.values(), key=Finding.sort_key)

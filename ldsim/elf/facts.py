@@ -50,6 +50,7 @@ DT_RPATH = 15
 DT_RUNPATH = 29
 DT_FLAGS = 30
 DT_FLAGS_1 = 0x6FFFFFFB
+DT_VERSYM = 0x6FFFFFF0
 DT_VERDEF = 0x6FFFFFFC
 DT_VERDEFNUM = 0x6FFFFFFD
 DT_VERNEED = 0x6FFFFFFE
@@ -109,6 +110,7 @@ class ElfFacts:
     version_defs: tuple[str, ...] | None
     load_extent: int  # largest p_offset + p_filesz over PT_LOAD: the file must be this long
     version_error: str | None = None  # a malformed DT_VERNEED/DT_VERDEF, said in words
+    has_versym: bool = False  # DT_VERSYM present (a version index for every dynamic symbol)
 
     @property
     def elf_class(self) -> int:

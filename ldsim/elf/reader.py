@@ -32,6 +32,7 @@ from ldsim.elf.facts import (
     DT_VERDEFNUM,
     DT_VERNEED,
     DT_VERNEEDNUM,
+    DT_VERSYM,
     ElfFacts,
     ElfIdent,
     VersionNeed,
@@ -206,7 +207,7 @@ def _parse_dynamic(img: _Image, ident: ElfIdent, interp: str | None,
         rpath=tuple(rpath) if rpath else None, runpath=tuple(runpath) if runpath else None,
         flags=last.get(DT_FLAGS, 0), flags_1=last.get(DT_FLAGS_1, 0),
         version_needs=version_needs, version_defs=version_defs, load_extent=load_extent,
-        version_error=version_error,
+        version_error=version_error, has_versym=DT_VERSYM in last,
     )
 
 

@@ -103,7 +103,8 @@ class MuslModel(Walk):
                 self.interp.real_path = self.view.resolve(interp)
                 st = self.view.stat(interp)
                 self.interp.file_id = (st.dev, st.ino)
-            except FsError:
+                self.interp.facts = parse_elf(self.view.read(interp), interp)
+            except (FsError, ElfError):
                 pass
         self.chain.append(self.interp)
         self.res.listing.append((self.interp.path, self.interp.path))

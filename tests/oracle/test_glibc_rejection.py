@@ -122,9 +122,7 @@ def test_s11_only_candidate_is_elfclass32_trace(s11: Root, only_elf32: str) -> N
     compare(real, s11)
 
 
-def test_s11_only_candidate_is_elfclass32_list_real_loader_only(
-    s11: Root, only_elf32: str
-) -> None:
+def test_s11_only_candidate_is_elfclass32_list_real_loader_only(s11: Root, only_elf32: str) -> None:
     """``--list`` turns the miss into ``wrong ELF class`` (ldsim models trace mode)."""
     real = run_real_loader(s11, "bin/exe", cwd=only_elf32, explicit=True, ldso_args=["--list"])
     expect_error(real, "libbad.so: wrong ELF class: ELFCLASS32")

@@ -29,20 +29,29 @@ S13_CASES: dict[str, tuple[str | None, bool, str | None, int]] = {
 
 def build(r: Root, base: str, provider_script: str | None, weak: bool) -> str:
     """``base/lib/libv.so`` (first built with VERS_1, then as the case wants) and the program
-    ``base/bin/exe`` linked against the VERS_1 build; returns the program's path."""
+    ``base/bin/exe`` linked against the VERS_1 build; returns the program's path.
+
+    The provider is built with plain gcc as in the spec (no ``--no-as-needed``: it then has no
+    DT_NEEDED and, without a version script, no version sections at all, which is what makes a
+    real run trip rtld's assertion).
+    """
     r.mkdir(f"{base}/lib", f"{base}/bin")
     script = r.host(f"{base}/v.map")
-    script.write_text("VERS_1 { global: f; g; local: *; };\n")
-    r.mklib(f"{base}/lib/libv.so", "libv.so", f"-Wl,--version-script={script}", source=V_C)
+
+    def provider(version: str | None) -> None:
+        args = ["-shared", "-fPIC", "-Wl,-soname,libv.so"]
+        if version is not None:
+            script.write_text(f"{version} {{ global: f; g; local: *; }};\n")
+            args.append(f"-Wl,--version-script={script}")
+        r.compile(f"{base}/lib/libv.so", V_C, *args)
+
+    provider("VERS_1")
     exe = f"{base}/bin/exe"
     r.mkexe(exe, link=[f"{base}/lib/libv.so"], rpath=f"{base}/lib", source=MAIN_C)
     if weak:
         r.set_vernaux_weak(exe, "VERS_1")
-    if provider_script is None:
-        r.mklib(f"{base}/lib/libv.so", "libv.so", source=V_C)
-    elif provider_script != "VERS_1":
-        script.write_text(f"{provider_script} {{ global: f; g; local: *; }};\n")
-        r.mklib(f"{base}/lib/libv.so", "libv.so", f"-Wl,--version-script={script}", source=V_C)
+    if provider_script != "VERS_1":
+        provider(provider_script)
     return exe
 
 

@@ -1,0 +1,205 @@
+"""ABI findings against the real loader: symbol versions and an Alpine-like libc mix.
+
+Each test asks the real glibc loader in a chroot (trace mode through the kernel, and a real
+run where the hazard only shows at run time) and checks that ldsim reports exactly the
+finding that explains what the loader does.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from abi_roots import COMPAT, alpine_like_root, rebuild_libv, version_root
+from glibcroot import REPO, Root, run_program, run_real_loader
+
+pytestmark = pytest.mark.oracle
+
+
+def ldsim_check(root: Root, exe: str, *args: str) -> tuple[int, dict[str, Any]]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "ldsim", "check", "--json", "--root", str(root.path), *args, exe],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=False,
+    )
+    assert proc.returncode in (0, 1), proc.stderr
+    return proc.returncode, json.loads(proc.stdout)
+
+
+def ids(doc: dict[str, Any]) -> list[tuple[str, str, str]]:
+    return [(f["id"], f["severity"], f["detail"]) for f in doc["findings"]]
+
+
+@pytest.fixture(scope="module")
+def s13(tmp_path_factory: pytest.TempPathFactory) -> Root:
+    return version_root(tmp_path_factory.mktemp("abi") / "root")
+
+
+def test_provider_with_the_version_is_clean(s13: Root) -> None:
+    s13_root = version_root(s13.path.parent / "clean")
+    real = run_program(s13_root, "/s13/bin/exe")
+    assert real.status == 0, real.stderr
+    status, doc = ldsim_check(s13_root, "/s13/bin/exe")
+    assert status == 0 and doc["findings"] == []
+
+
+def test_version_missing(s13: Root) -> None:
+    rebuild_libv(s13, "VERS_1")
+    real = run_program(s13, "/s13/bin/exe")
+    assert real.status == 1
+    assert "version `VERS_2' not found (required by /s13/bin/exe)" in real.stderr
+    traced = run_real_loader(s13, "/s13/bin/exe")
+    assert traced.status == 0  # trace mode prints the message and lists anyway
+    status, doc = ldsim_check(s13, "/s13/bin/exe")
+    assert status == 1
+    assert ids(doc) == [("version-missing", "error", "VERS_2")]
+    f = doc["findings"][0]
+    assert f["object"] == "/s13/bin/exe" and f["library"] == "/s13/lib/libv.so"
+    assert "version `VERS_2' not found (required by /s13/bin/exe)" in f["message"]
+
+
+def test_weak_version_reference_is_a_warning(s13: Root) -> None:
+    rebuild_libv(s13, "VERS_1")
+    s13.copy("/s13/bin/exe", "/s13/bin/weak")
+    s13.set_vernaux_weak("/s13/bin/weak", "VERS_2")
+    real = run_program(s13, "/s13/bin/weak")
+    assert "weak version `VERS_2' not found" in real.stderr
+    _status, doc = ldsim_check(s13, "/s13/bin/weak", "--no-symbols")
+    assert ids(doc) == [("version-missing", "warning", "VERS_2")]
+
+
+def test_unversioned_provider(s13: Root) -> None:
+    rebuild_libv(s13, None)
+    traced = run_real_loader(s13, "/s13/bin/exe")
+    assert traced.status == 0
+    assert [e.name for e in traced.found][:1] == ["libv.so"]
+    assert "no version information available" in traced.stderr
+    real = run_program(s13, "/s13/bin/exe")
+    assert real.status == 127 and "check_match" in real.stderr
+    status, doc = ldsim_check(s13, "/s13/bin/exe")
+    assert status == 1
+    assert ids(doc) == [("unversioned-provider", "error", "VERS_2")]
+    msg = doc["findings"][0]["message"]
+    assert "no version information available" in msg and "aborts" in msg
+
+
+def test_unversioned_provider_with_versym_binds_silently(s13: Root) -> None:
+    """A provider with DT_VERSYM but no DT_VERDEF passes check_match: the run 'works'."""
+    rebuild_libv(s13, None, versym=True)
+    real = run_program(s13, "/s13/bin/exe")
+    assert real.status == 0 and "no version information available" in real.stderr
+    status, doc = ldsim_check(s13, "/s13/bin/exe")
+    assert status == 1
+    assert ids(doc) == [("unversioned-provider", "error", "VERS_2")]
+    assert "without any version check" in doc["findings"][0]["message"]
+
+
+def test_malformed_version_section_is_a_finding(s13: Root) -> None:
+    rebuild_libv(s13, "VERS_1")
+    s13.copy("/s13/bin/exe", "/s13/bin/bad")
+    data = bytearray(s13.read_bytes("/s13/bin/bad"))
+    off = data.find(b"libv.so\0")
+    assert off > 0
+    # Corrupt the Verneed record version (vn_version, 1 -> 7) of the program.
+    import struct
+
+    from elftools.elf.elffile import ELFFile
+
+    with open(s13.host("/s13/bin/bad"), "rb") as fh:
+        sec = ELFFile(fh).get_section_by_name(".gnu.version_r")
+        vr_off = sec["sh_offset"]
+    struct.pack_into("<H", data, vr_off, 7)
+    s13.write("/s13/bin/bad", bytes(data), mode=0o755)
+    real = run_program(s13, "/s13/bin/bad")
+    assert real.status != 0 and "unsupported version 7 of Verneed record" in real.stderr
+    status, doc = ldsim_check(s13, "/s13/bin/bad", "--no-symbols")
+    assert status == 1
+    assert [f["id"] for f in doc["findings"]] == ["version-malformed"]
+    assert "unsupported DT_VERNEED record version 7" in doc["findings"][0]["detail"]
+
+
+@pytest.fixture(scope="module")
+def alpine(tmp_path_factory: pytest.TempPathFactory) -> Root:
+    return alpine_like_root(tmp_path_factory.mktemp("alpine") / "root")
+
+
+def test_alpine_like_glibc_program_on_musl(alpine: Root) -> None:
+    traced = run_real_loader(alpine, "/usr/bin/app")
+    assert traced.status == 0, traced.stderr
+    listing = [(e.name, e.path) for e in traced.found]
+    assert listing == [
+        ("libfoo.so.1", "/usr/lib/libfoo.so.1"),
+        ("libc.so.6", f"{COMPAT}/libc.so.6"),
+        ("libc.musl-x86_64.so.1", "/lib/libc.musl-x86_64.so.1"),
+        (f"{COMPAT}/ld-linux-x86-64.so.2", f"{COMPAT}/ld-linux-x86-64.so.2"),
+    ]
+    assert "no version information available" in traced.stderr
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ldsim",
+            "explain",
+            "--json",
+            "--root",
+            str(alpine.path),
+            "/usr/bin/app",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=False,
+    )
+    doc = json.loads(proc.stdout)
+    assert [(o["name"], o["path"]) for o in doc["objects"][1:]] == listing
+    assert doc["loader"] == "glibc"
+    got = sorted((f["id"], f["object"]) for f in doc["findings"])
+    assert got == [
+        ("libc-mix", "/lib/libc.musl-x86_64.so.1"),
+        ("libc-mix", "/usr/lib/libfoo.so.1"),
+        ("unversioned-provider", "/usr/bin/app"),
+    ]
+    real = run_program(alpine, "/usr/bin/app")
+    assert real.status != 0  # the mixed process does not survive its first binding
+
+
+def test_alpine_like_musl_program_is_clean(alpine: Root) -> None:
+    status, doc = ldsim_check(alpine, "/usr/bin/musl-app")
+    assert doc["loader"] == "musl"
+    assert doc["findings"] == [], doc["findings"]
+    assert status == 0
+    real = run_program(alpine, "/usr/bin/musl-app")
+    assert real.status == 0 and real.stdout.strip() == "42"
+
+
+def test_musl_library_in_a_glibc_process(tmp_path: Path) -> None:
+    root = Root(tmp_path / "root")
+    root.mkdir("/opt/m")
+    subprocess.run(
+        [
+            "musl-gcc",
+            "-shared",
+            "-fPIC",
+            "-o",
+            str(root.host("/opt/m/libm1.so")),
+            "-x",
+            "c",
+            "-",
+            "-Wl,-soname,libm1.so",
+        ],
+        input="int m1(void){return 1;}\n",
+        text=True,
+        check=True,
+    )
+    root.mkexe("/bin/exe", needed=["libm1.so"], rpath="/opt/m")
+    traced = run_real_loader(root, "/bin/exe")
+    assert ("libm1.so", "/opt/m/libm1.so") in [(e.name, e.path) for e in traced.found]
+    status, doc = ldsim_check(root, "/bin/exe", "--no-symbols")
+    assert status == 1
+    assert [(f["id"], f["object"]) for f in doc["findings"]] == [("libc-mix", "/opt/m/libm1.so")]
