@@ -65,8 +65,11 @@ class Timing:
 
 
 def _ldsim_argv() -> list[str]:
-    exe = shutil.which("ldsim")
-    return [exe] if exe else [sys.executable, "-m", "ldsim"]
+    """The installed console script beside this interpreter (not a pyenv shim), else -m."""
+    beside = os.path.join(os.path.dirname(sys.executable), "ldsim")
+    if os.access(beside, os.X_OK):
+        return [beside]
+    return [sys.executable, "-m", "ldsim"]
 
 
 def tools_for(program: str) -> list[Tool]:
@@ -136,7 +139,10 @@ def time_hyperfine(hyperfine: str, tools: list[Tool], runs: int, warmup: int) ->
         for tool in tools:
             assert tool.argv is not None
             cmd += ["-n", tool.name, _command(tool.argv)]
-        subprocess.run(cmd, stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL, check=True)
+        proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              stdin=subprocess.DEVNULL, check=False)
+        if proc.returncode != 0:  # its warnings (outliers, cold caches) are not shown
+            raise RuntimeError(f"hyperfine failed: {proc.stderr.decode('utf-8', 'replace')}")
         with open(export, encoding="utf-8") as fh:
             doc = json.load(fh)
     out: list[Timing] = []
