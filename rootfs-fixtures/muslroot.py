@@ -11,16 +11,20 @@ Building
     (``/lib/x86_64-linux-musl`` + ``/usr/lib/x86_64-linux-musl``, pass ``path_file=None`` for a
     root without it) and an empty ``/proc``. Nothing else: no glibc, no shell. Its helpers
     mirror the spec's ``mmklib``/``mmkexe``/``addneeded``/``retag`` and take paths *inside* the
-    root (``/m1/A/libx.so``).
+    root (``/m1/A/libx.so``). The only non-musl file is the static launcher ``/.oracle/env``.
 
 Asking the real loader (:func:`run_real_musl`)
-    ``unshare --mount --root=ROOT --wd=CWD --mount-proc=/proc LOADER --list EXE``, with the
-    environment given explicitly (only the variables the scenario sets).
+    ``unshare --mount --mount-proc=ROOT/proc chroot ROOT /.oracle/env CWD [VAR=VALUE...] --
+    LOADER --list EXE``
 
-    * ``--root``/``--wd`` are ``unshare``'s own chroot + chdir (util-linux 2.38), so the working
-      directory is set inside the root without putting a launcher program or a shell into it.
-      ``--mount-proc=/proc`` then mounts a private ``/proc`` *inside* the root in the new mount
-      namespace (nothing leaks to the host's mount table).
+    * ``unshare`` gives the run its own mount namespace with a private ``/proc`` inside the root
+      (nothing leaks to the host's mount table); ``chroot`` makes every path the loader opens a
+      path of the root, so its output can be compared with ldsim's verbatim.
+    * ``/.oracle/env`` is a tiny *static* musl program (:data:`LAUNCHER_C`, no PT_INTERP, so it
+      does not involve the loader under test): it clears the environment, sets exactly the
+      scenario's variables, changes to CWD and execs the loader. The variables are set only
+      inside the chroot: ``LD_PRELOAD``/``LD_LIBRARY_PATH`` given to ``unshare``/``chroot``
+      would be acted on by the host's glibc loader for those host programs.
     * ``LOADER --list EXE`` is musl's "ldd mode": the loader maps every dependency, prints one
       line per object and exits without running anything. The program is given to the loader
       by path, so its ``$ORIGIN`` is the directory of the path *as given* (not made absolute),
@@ -46,6 +50,7 @@ Comparing with ldsim
 
 from __future__ import annotations
 
+import atexit
 import functools
 import json
 import os
@@ -56,6 +61,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,7 +96,8 @@ REPO: Final = Path(__file__).resolve().parent.parent
 
 _SANE_PATH: Final = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _TIMEOUT: Final = 60.0
-_REQUIRED_TOOLS: Final = ("musl-gcc", "patchelf", "unshare", "as", "ld")
+_REQUIRED_TOOLS: Final = ("musl-gcc", "patchelf", "unshare", "chroot", "as", "ld")
+LAUNCHER: Final = "/.oracle/env"
 
 
 class SpecMismatch(AssertionError):
@@ -142,7 +149,7 @@ def unavailable_reason() -> str | None:
         found = version.group(1) if version else "unknown"
         return f"the spec's musl outputs were recorded with musl {MUSL_VERSION}, this is {found}"
     probe = subprocess.run(
-        [_which("unshare") or "unshare", "--mount", "--root=/", "--wd=/", "true"],
+        [_which("unshare") or "unshare", "--mount", "true"],
         capture_output=True,
         text=True,
         env=_host_env(),
@@ -150,7 +157,7 @@ def unavailable_reason() -> str | None:
         check=False,
     )
     if probe.returncode != 0:
-        return f"unshare --mount --root does not work here: {probe.stderr.strip()}"
+        return f"unshare --mount does not work here: {probe.stderr.strip()}"
     return None
 
 
@@ -168,6 +175,41 @@ def _run(argv: Sequence[str | os.PathLike[str]]) -> subprocess.CompletedProcess[
         cmd = shlex.join(os.fspath(a) for a in argv)
         raise RuntimeError(f"{cmd} failed ({proc.returncode}):\n{proc.stdout}{proc.stderr}")
     return proc
+
+
+LAUNCHER_C: Final = r"""
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+/* env CWD [VAR=VALUE...] -- PROGRAM [ARGS...]: exactly these variables, cwd CWD, exec. */
+int main(int argc, char **argv) {
+    static char *envp[256];
+    int n = 0, i = 2;
+    if (argc < 2) return 125;
+    for (; i < argc && strcmp(argv[i], "--") != 0; i++) {
+        if (n == 255) { fputs("env: too many variables\n", stderr); return 125; }
+        envp[n++] = argv[i];
+    }
+    envp[n] = 0;
+    if (i + 1 >= argc) { fputs("env: no program\n", stderr); return 125; }
+    if (chdir(argv[1]) != 0) { perror(argv[1]); return 125; }
+    execve(argv[i + 1], argv + i + 1, envp);
+    perror(argv[i + 1]);
+    return 126;
+}
+"""
+"""Source of :data:`LAUNCHER` (compiled once per session with ``musl-gcc -static``)."""
+
+
+@functools.cache
+def _launcher_binary() -> Path:
+    work = Path(tempfile.mkdtemp(prefix="muslroot-launcher-"))
+    atexit.register(shutil.rmtree, work, True)
+    src = work / "env.c"
+    src.write_text(LAUNCHER_C)
+    out = work / "env"
+    _run(["musl-gcc", "-static", "-O2", "-o", out, src])
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -191,8 +233,9 @@ class MuslRoot:
         self._src = self.path.parent / f".{self.path.name}-src"
         self._src.mkdir(exist_ok=True)
         self._counter = 0
-        self.mkdir("/lib", "/usr/lib", "/etc", "/proc", "/bin")
+        self.mkdir("/lib", "/usr/lib", "/etc", "/proc", "/bin", os.path.dirname(LAUNCHER))
         self.install_loader(MUSL_LDSO)
+        shutil.copy2(_launcher_binary(), self.host(LAUNCHER))
         if path_file is not None:
             self.mkdir("/lib/x86_64-linux-musl", "/usr/lib/x86_64-linux-musl")
             self.write(PATH_FILE, path_file)
@@ -457,9 +500,13 @@ def run_real_musl(
     argv = [
         _which("unshare") or "unshare",
         "--mount",
-        f"--root={root_path}",
-        f"--wd={cwd}",
-        "--mount-proc=/proc",
+        f"--mount-proc={root_path / 'proc'}",
+        _which("chroot") or "chroot",
+        str(root_path),
+        LAUNCHER,
+        cwd,
+        *(f"{k}={v}" for k, v in variables.items()),
+        "--",
         ldso,
         "--list",
         exe,
@@ -470,7 +517,7 @@ def run_real_musl(
         stderr=subprocess.STDOUT,
         text=True,
         errors="surrogateescape",
-        env=variables,
+        env=_host_env(),
         timeout=_TIMEOUT,
         check=False,
     )

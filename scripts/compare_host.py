@@ -15,10 +15,14 @@ directory ``/``, not set-uid (running ``ld.so PROGRAM`` never grants AT_SECURE).
 Agreement for one program means: the same sequence of (name, path) for the objects found
 (``linux-vdso.so.1`` and load addresses stripped), the same unresolved names in the same
 order, and the same fatal error; when the ldsim document has its ``listing`` (what ``ldd``
-prints, not-found entries in place), that must match the loader's lines too. Nothing outside the scanned directories is followed:
-symlinks to programs already covered and symlinks leading elsewhere are skipped, as are
-scripts, static programs (never executed, not even through the loader) and programs whose
-interpreter is not glibc's.
+prints, not-found entries in place), that must match the loader's lines too.
+
+Nothing outside the scanned directories is followed: symlinks to programs already covered and
+symlinks leading elsewhere are skipped (``--follow-outside`` compares the latter too, under
+the symlink's path), as are scripts, static programs (never executed, not even through the
+loader) and programs whose interpreter is not glibc's. For every disagreement the loader is
+run once more with ``LD_DEBUG=libs`` and its search for each differing name is printed
+beside ldsim's trail.
 
 Exit status: 0 when the agreement is at least the threshold (99 % by default), 1 when it is
 lower, 2 on bad usage.

@@ -1,0 +1,434 @@
+"""Spec D.4 M1–M8: ldsim's musl model against the real musl 1.2.3 loader in a chroot (rule 14).
+
+The spec ran M1–M6 and M8 on the host under ``$T/mN`` (where Debian's
+``/etc/ld-musl-x86_64.path`` exists); here the same files live in ``/mN`` of a musl root that has
+that path file too. M7 (the path file itself) uses roots without it. Each test builds its own
+root and states the real loader's output as the spec recorded it, translated to paths inside the
+root, with the ``via`` ldsim must report for each loaded object (``  # VIA``). The real loader
+is always run as ``/lib/ld-musl-x86_64.so.1 --list PROG`` (ldd mode), ldsim with
+``--invocation ldd``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import muslroot
+import pytest
+from muslroot import MUSL_LDSO, PATH_FILE, MuslRoot, check
+
+pytestmark = pytest.mark.oracle
+
+INTERP = MUSL_LDSO
+LIBC = f"libc.so => {MUSL_LDSO}"
+
+
+@pytest.fixture(autouse=True)
+def _musl_available() -> None:
+    reason = muslroot.unavailable_reason()
+    if reason is not None:
+        pytest.skip(reason)
+
+
+@pytest.fixture
+def mroot(tmp_path: Path) -> MuslRoot:
+    """A musl root with Debian's path file (as on the host where the spec ran M1–M6, M8)."""
+    return MuslRoot(tmp_path / "root")
+
+
+# --------------------------------------------------------------------------------------------
+# M1 LD_LIBRARY_PATH before RPATH
+
+
+@pytest.fixture
+def m1(mroot: MuslRoot) -> MuslRoot:
+    mroot.mmklib("/m1/A/libx.so", "libx.so")
+    mroot.mmklib("/m1/B/libx.so", "libx.so")
+    mroot.mmkexe("/m1/bin/exe", rpath="/m1/A", needed=["libx.so"])
+    assert mroot.dynamic_strings("/m1/bin/exe") == [
+        (muslroot.DT_NEEDED, "libx.so"),
+        (muslroot.DT_NEEDED, "libc.so"),
+        (muslroot.DT_RPATH, "/m1/A"),
+    ]
+    return mroot
+
+
+def test_m1_rpath_without_llp(m1: MuslRoot) -> None:
+    check(m1, "bin/exe", f"""
+        {INTERP}
+        libx.so => /m1/A/libx.so  # rpath
+        {LIBC}
+        [rc=0]
+        """, cwd="/m1")
+
+
+def test_m1_llp_before_rpath(m1: MuslRoot) -> None:
+    check(m1, "bin/exe", f"""
+        {INTERP}
+        libx.so => /m1/B/libx.so  # ld_library_path
+        {LIBC}
+        [rc=0]
+        """, cwd="/m1", env={"LD_LIBRARY_PATH": "/m1/B"})
+
+
+# --------------------------------------------------------------------------------------------
+# M2 RUNPATH inherited along needed_by; RUNPATH overrides RPATH
+
+
+@pytest.fixture
+def m2(mroot: MuslRoot) -> MuslRoot:
+    mroot.mkdir("/m2/B")
+    mroot.mmklib("/m2/A/libb.so", "libb.so")
+    mroot.mmklib("/m2/A/liba.so", "liba.so", needed=["libb.so"])
+    mroot.mmkexe("/m2/bin/exe", runpath="/m2/A", needed=["liba.so"])
+    return mroot
+
+
+def test_m2_runpath_inherited(m2: MuslRoot) -> None:
+    check(m2, "bin/exe", f"""
+        {INTERP}
+        liba.so => /m2/A/liba.so  # runpath
+        {LIBC}
+        libb.so => /m2/A/libb.so  # runpath
+        [rc=0]
+        """, cwd="/m2")
+
+
+def test_m2_runpath_overrides_rpath(m2: MuslRoot) -> None:
+    m2.move("/m2/A/libb.so", "/m2/B/libb.so")
+    m2.mmkexe("/m2/bin/exe2", rpath="/m2/B")
+    m2.addneeded("/m2/bin/exe2", "/m2/A")
+    m2.retag("/m2/bin/exe2", "/m2/A", muslroot.DT_RUNPATH)
+    m2.addneeded("/m2/bin/exe2", "liba.so")
+    tags = {t for t, _v in m2.dynamic_strings("/m2/bin/exe2")}
+    assert {muslroot.DT_RPATH, muslroot.DT_RUNPATH} <= tags
+    check(m2, "bin/exe2", f"""
+        {INTERP}
+        liba.so => /m2/A/liba.so  # runpath
+        {LIBC}
+        Error loading shared library libb.so: No such file or directory (needed by /m2/A/liba.so)
+        [rc=127]
+        """, cwd="/m2")
+
+
+# --------------------------------------------------------------------------------------------
+# M3 already loaded: SONAME ignored, short name + inode
+
+
+def test_m3_soname_ignored(mroot: MuslRoot) -> None:
+    mroot.mmklib("/m3/d1/libv1.so", "libz.so.1")
+    mroot.mmklib("/m3/d2/libz.so.1", "libz.so.1")
+    mroot.mmkexe("/m3/bin/exe", rpath="/m3/d1:/m3/d2", needed=["libv1.so", "libz.so.1"])
+    check(mroot, "bin/exe", f"""
+        {INTERP}
+        libv1.so => /m3/d1/libv1.so  # rpath
+        libz.so.1 => /m3/d2/libz.so.1  # rpath
+        {LIBC}
+        [rc=0]
+        """, cwd="/m3")
+
+
+@pytest.fixture
+def m3c(mroot: MuslRoot) -> MuslRoot:
+    mroot.mmklib("/m3/c/libfoo.so.1", "libfoo.so.1")
+    mroot.symlink("/m3/c/libfoo.so", "libfoo.so.1")
+    mroot.mmklib("/m3/c/libq.so", "libq.so", needed=["libfoo.so.1"])
+    mroot.mmkexe("/m3/bin/exe2", rpath="/m3/c", needed=["libfoo.so", "libq.so"])
+    return mroot
+
+
+def test_m3_symlink_same_inode(m3c: MuslRoot) -> None:
+    check(m3c, "bin/exe2", f"""
+        {INTERP}
+        libfoo.so => /m3/c/libfoo.so  # rpath
+        libq.so => /m3/c/libq.so  # rpath
+        {LIBC}
+        [rc=0]
+        """, cwd="/m3")
+
+
+def test_m3_copy_is_another_object(m3c: MuslRoot) -> None:
+    m3c.remove("/m3/c/libfoo.so")
+    m3c.copy("/m3/c/libfoo.so.1", "/m3/c/libfoo.so")
+    check(m3c, "bin/exe2", f"""
+        {INTERP}
+        libfoo.so => /m3/c/libfoo.so  # rpath
+        libq.so => /m3/c/libq.so  # rpath
+        {LIBC}
+        libfoo.so.1 => /m3/c/libfoo.so.1  # rpath
+        [rc=0]
+        """, cwd="/m3")
+
+
+# --------------------------------------------------------------------------------------------
+# M4 ORIGIN, unsupported tokens, LD_LIBRARY_PATH syntax
+
+
+@pytest.fixture
+def m4(mroot: MuslRoot) -> MuslRoot:
+    r = mroot
+    r.mkdir("/m4/lnk")
+    r.mmklib("/m4/real/lib/libo.so", "libo.so")
+    r.mmklib("/m4/lib/libo.so", "libo.so")
+    r.mmkexe("/m4/real/bin/exe", rpath="$ORIGIN/../lib", needed=["libo.so"])
+    r.symlink("/m4/lnk/exe", "../real/bin/exe")
+    r.mmkexe("/m4/real/bin/exe2", rpath="${ORIGIN}/../lib", needed=["libo.so"])
+    r.mmkexe("/m4/real/bin/exe3", rpath="$ORIGIN/../lib:/nonexistent/$LIB", needed=["libo.so"])
+    r.mmkexe("/m4/x/exe4", needed=["libo.so"])
+    return r
+
+
+def test_m4_origin_symlinked_program_by_absolute_path(m4: MuslRoot) -> None:
+    check(m4, "/m4/lnk/exe", f"""
+        {INTERP}
+        libo.so => /m4/lnk/../lib/libo.so  # rpath
+        {LIBC}
+        [rc=0]
+        """, cwd="/m4")
+
+
+def test_m4_origin_relative_program_path(m4: MuslRoot) -> None:
+    check(m4, "real/bin/exe", f"""
+        {INTERP}
+        libo.so => real/bin/../lib/libo.so  # rpath
+        {LIBC}
+        [rc=0]
+        """, cwd="/m4")
+
+
+def test_m4_braced_origin(m4: MuslRoot) -> None:
+    check(m4, "real/bin/exe2", f"""
+        {INTERP}
+        libo.so => real/bin/../lib/libo.so  # rpath
+        {LIBC}
+        [rc=0]
+        """, cwd="/m4")
+
+
+def test_m4_rpath_with_lib_token_ignored_entirely(m4: MuslRoot) -> None:
+    check(m4, "real/bin/exe3", f"""
+        {INTERP}
+        Error loading shared library libo.so: No such file or directory (needed by real/bin/exe3)
+        {LIBC}
+        [rc=127]
+        """, cwd="/m4")
+
+
+@pytest.mark.parametrize(
+    ("llp", "expected"),
+    [
+        pytest.param(
+            ":/nonexistent:",
+            "Error loading shared library libo.so: No such file or directory"
+            " (needed by /m4/x/exe4)",
+            id="empty-elements-are-not-cwd",
+        ),
+        pytest.param(
+            "/nonexistent;.",
+            "Error loading shared library libo.so: No such file or directory"
+            " (needed by /m4/x/exe4)",
+            id="semicolon-is-not-a-separator",
+        ),
+        pytest.param(
+            "/nonexistent:.", "libo.so => ./libo.so  # ld_library_path", id="dot-is-cwd"
+        ),
+    ],
+)
+def test_m4_llp_syntax(m4: MuslRoot, llp: str, expected: str) -> None:
+    rc = 127 if expected.startswith("Error") else 0
+    check(m4, "/m4/x/exe4", f"""
+        {INTERP}
+        {expected}
+        {LIBC}
+        [rc={rc}]
+        """, cwd="/m4/real/lib", env={"LD_LIBRARY_PATH": llp})
+
+
+# --------------------------------------------------------------------------------------------
+# M5 bad candidates (RPATH=D1:D2)
+
+TEXT = "hello, this is a text file that is definitely longer than sixty-four bytes\n"
+
+
+def _bad_text(r: MuslRoot, target: str) -> None:
+    r.write(target, TEXT)
+
+
+def _bad_elf32(r: MuslRoot, target: str) -> None:
+    r.mklib32(target, "libbad.so")
+
+
+def _bad_machine(r: MuslRoot, target: str) -> None:
+    r.copy("/m5/D2/libbad.so", target)
+    r.patch(target, 18, b"\xb7\x00")  # e_machine = EM_AARCH64
+
+
+def _bad_dir(r: MuslRoot, target: str) -> None:
+    r.mkdir(target)
+
+
+def _bad_dangling(r: MuslRoot, target: str) -> None:
+    r.symlink(target, "nowhere")
+
+
+def _bad_loop(r: MuslRoot, target: str) -> None:
+    r.symlink(target, "libbad.so")
+
+
+def _error(reason: str) -> str:
+    return f"Error loading shared library libbad.so: {reason} (needed by bin/exe)"
+
+
+M5_ROWS: dict[str, tuple[Callable[[MuslRoot, str], None], str]] = {
+    "text": (_bad_text, _error("Exec format error")),
+    "elf32": (_bad_elf32, _error("Exec format error")),
+    "machine": (_bad_machine, "libbad.so => /m5/D1/libbad.so  # rpath"),
+    "dir": (_bad_dir, _error("Is a directory")),
+    "dangling": (_bad_dangling, "libbad.so => /m5/D2/libbad.so  # rpath"),
+    "symlink-loop": (_bad_loop, _error("Symbolic link loop")),
+}
+
+
+@pytest.mark.parametrize("kind", list(M5_ROWS))
+def test_m5_bad_candidate(mroot: MuslRoot, kind: str) -> None:
+    make_bad, line = M5_ROWS[kind]
+    mroot.mkdir("/m5/D1")
+    mroot.mmklib("/m5/D2/libbad.so", "libbad.so")
+    mroot.mmkexe("/m5/bin/exe", rpath="/m5/D1:/m5/D2", needed=["libbad.so"])
+    make_bad(mroot, "/m5/D1/libbad.so")
+    rc = 127 if line.startswith("Error") else 0
+    check(mroot, "bin/exe", f"""
+        {INTERP}
+        {line}
+        {LIBC}
+        [rc={rc}]
+        """, cwd="/m5")
+
+
+# --------------------------------------------------------------------------------------------
+# M6 reserved names, slash names, preloads, the interpreter's path as DT_NEEDED
+
+
+def test_m6_reserved_slash_preload_interp(mroot: MuslRoot) -> None:
+    r = mroot
+    r.mmklib("/m6/D/libabs.so", "libabs.so")
+    r.mmklib("/m6/sub/librel.so", "librel.so")
+    r.mmklib("/m6/D/libpre.so", "libpre.so")
+    needed = [
+        "$ORIGIN/../D/libn.so",
+        "/m6/D/libabs.so",
+        "sub/librel.so",
+        "libm.so.6",
+        "libpthread.so.0",
+        "libc.so.6",
+        MUSL_LDSO,
+    ]
+    r.mmkexe("/m6/bin/exe", needed=needed)
+    assert r.needed("/m6/bin/exe") == [*needed, "libc.so"]
+    check(r, "bin/exe", f"""
+        {INTERP}
+        /m6/D/libpre.so => /m6/D/libpre.so  # preload
+        libabs.so => /m6/D/libabs.so  # preload
+        Error loading shared library $ORIGIN/../D/libn.so: No such file or directory (needed by bin/exe)
+        sub/librel.so => sub/librel.so  # direct
+        libm.so.6 => {MUSL_LDSO}
+        libpthread.so.0 => {MUSL_LDSO}
+        libc.so.6 => {MUSL_LDSO}
+        [rc=127]
+        """, cwd="/m6", env={"LD_PRELOAD": "/m6/D/libpre.so libabs.so", "LD_LIBRARY_PATH": "/m6/D"})
+
+
+# --------------------------------------------------------------------------------------------
+# M7 the path file (PREFIX/etc/ld-musl-x86_64.path, PREFIX = PT_INTERP minus two components)
+
+LOCAL_LDSO = "/usr/local/musl/lib/ld-musl-x86_64.so.1"
+
+
+@pytest.fixture
+def m7(tmp_path: Path) -> MuslRoot:
+    """The spec's ``$M``: no path file; ``libp.so`` in /lib, /usr/lib, /usr/local/lib, /opt/x."""
+    r = MuslRoot(tmp_path / "mroot", path_file=None)
+    r.mkdir("/usr/local/musl/etc")
+    r.install_loader(LOCAL_LDSO)
+    for d in ("/lib", "/usr/lib", "/usr/local/lib", "/opt/x"):
+        r.mmklib(f"{d}/libp.so", "libp.so")
+    r.mmkexe("/bin/exe", needed=["libp.so"])
+    assert not r.exists(PATH_FILE)
+    return r
+
+
+def test_m7_no_path_file_default(m7: MuslRoot) -> None:
+    check(m7, "/bin/exe", f"""
+        {INTERP}
+        libp.so => /lib/libp.so  # default
+        {LIBC}
+        [rc=0]
+        """)
+
+
+def test_m7_no_path_file_default_second_dir(m7: MuslRoot) -> None:
+    m7.remove("/lib/libp.so")
+    check(m7, "/bin/exe", f"""
+        {INTERP}
+        libp.so => /usr/local/lib/libp.so  # default
+        {LIBC}
+        [rc=0]
+        """)
+
+
+def test_m7_path_file_lines(m7: MuslRoot) -> None:
+    m7.remove("/lib/libp.so")
+    m7.write(PATH_FILE, "/opt/x\n/usr/lib\n")
+    check(m7, "/bin/exe", f"""
+        {INTERP}
+        libp.so => /opt/x/libp.so  # default
+        {LIBC}
+        [rc=0]
+        """)
+
+
+def test_m7_empty_path_file(m7: MuslRoot) -> None:
+    m7.remove("/lib/libp.so")
+    m7.write(PATH_FILE, "")
+    check(m7, "/bin/exe", f"""
+        {INTERP}
+        Error loading shared library libp.so: No error information (needed by /bin/exe)
+        {LIBC}
+        [rc=127]
+        """)
+
+
+@pytest.mark.parametrize(
+    "loader",
+    [
+        pytest.param(MUSL_LDSO, id="spec-run-via-lib"),
+        pytest.param(LOCAL_LDSO, id="run-via-its-pt-interp"),
+    ],
+)
+def test_m7_pt_interp_prefix(m7: MuslRoot, loader: str) -> None:
+    m7.remove("/lib/libp.so")
+    m7.copy("/bin/exe", "/bin/exe2")
+    m7.set_interpreter("/bin/exe2", LOCAL_LDSO)
+    m7.write("/usr/local/musl/etc/ld-musl-x86_64.path", "/opt/x\n")
+    m7.write(PATH_FILE, "/usr/lib\n")
+    check(m7, "/bin/exe2", f"""
+        {LOCAL_LDSO}
+        libp.so => /opt/x/libp.so  # default
+        libc.so => {LOCAL_LDSO}
+        [rc=0]
+        """, ldso=loader)
+
+
+# --------------------------------------------------------------------------------------------
+# M8 a bare-name preload does not use the executable's RPATH
+
+
+def test_m8_bare_preload_ignores_exe_rpath(mroot: MuslRoot) -> None:
+    mroot.mmklib("/m8/A/libpre.so", "libpre.so")
+    mroot.mmkexe("/m8/exe", rpath="/m8/A")
+    check(mroot, "./exe", f"""
+        {INTERP}
+        {LIBC}
+        [rc=0]
+        """, cwd="/m8", env={"LD_PRELOAD": "libpre.so"})
