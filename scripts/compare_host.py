@@ -147,12 +147,14 @@ def glibc_loader_problem(interp: str) -> str | None:
         return problem
 
 
-def discover(dirs: Sequence[str] = DEFAULT_DIRS, *,
-             follow_outside: bool = False) -> tuple[list[Program], list[Skipped]]:
+def discover(dirs: Sequence[str] = DEFAULT_DIRS, *, follow_outside: bool = False,
+             libraries: bool = False) -> tuple[list[Program], list[Skipped]]:
     """The programs to compare in ``dirs`` (sorted), and every file skipped with its reason.
 
     With ``follow_outside``, a symlink to a regular file outside ``dirs`` is compared too,
     under the symlink's own path (as ``ldd SYMLINK`` would; the first symlink to each target).
+    With ``libraries``, shared libraries (``*.so*`` without PT_INTERP) are compared too, as
+    ``ldd LIB`` does it: the standard loader, ``/lib64/ld-linux-x86-64.so.2``, traces them.
     """
     entries: list[tuple[str, os.stat_result]] = []
     for d in dirs:
@@ -176,7 +178,7 @@ def discover(dirs: Sequence[str] = DEFAULT_DIRS, *,
                 skipped.append(Skipped(path, "symlink", f"symlink to {target}, covered"))
             elif follow_outside and os.path.isfile(target):
                 regular.add(target)
-                _classify(path, programs, skipped)
+                _classify(path, programs, skipped, libraries)
             elif os.path.exists(target):
                 skipped.append(Skipped(path, "symlink-outside",
                                        f"symlink to {target}, outside the scanned directories"))
@@ -186,11 +188,12 @@ def discover(dirs: Sequence[str] = DEFAULT_DIRS, *,
         if not stat.S_ISREG(st.st_mode):
             skipped.append(Skipped(path, "not-regular", "not a regular file"))
             continue
-        _classify(path, programs, skipped)
+        _classify(path, programs, skipped, libraries)
     return programs, skipped
 
 
-def _classify(path: str, programs: list[Program], skipped: list[Skipped]) -> None:
+def _classify(path: str, programs: list[Program], skipped: list[Skipped],
+              libraries: bool = False) -> None:
     """Append ``path`` to ``programs`` if it is a glibc-dynamic ELF program, else skip it."""
     try:
         is_elf, interp = elf_interp(path)
@@ -199,6 +202,8 @@ def _classify(path: str, programs: list[Program], skipped: list[Skipped]) -> Non
         return
     if not is_elf:
         skipped.append(Skipped(path, "not-elf", "not ELF (script or data)"))
+    elif interp is None and libraries and ".so" in os.path.basename(path):
+        programs.append(Program(path, DEFAULT_LOADER))
     elif interp is None:
         skipped.append(Skipped(path, "static", "no PT_INTERP (static program)"))
     elif (problem := glibc_loader_problem(interp)) is not None:
@@ -631,17 +636,18 @@ def compare_programs(programs: Iterable[Program], *, jobs: int | None = None,
 
 def run_comparison(dirs: Sequence[str] = DEFAULT_DIRS, *, programs: Sequence[str] = (),
                    jobs: int | None = None, use_cli: bool = False,
-                   follow_outside: bool = False, threshold: float = DEFAULT_THRESHOLD) -> Report:
+                   follow_outside: bool = False, libraries: bool = False,
+                   threshold: float = DEFAULT_THRESHOLD) -> Report:
     """Discover (or take the given programs), compare, and time the whole run."""
     start = time.perf_counter()
     if programs:
         progs: list[Program] = []
         skipped: list[Skipped] = []
         for path in programs:
-            _classify(path, progs, skipped)
+            _classify(path, progs, skipped, libraries)
         dirs = ["(given programs)"]
     else:
-        progs, skipped = discover(dirs, follow_outside=follow_outside)
+        progs, skipped = discover(dirs, follow_outside=follow_outside, libraries=libraries)
     comparisons = compare_programs(progs, jobs=jobs, use_cli=use_cli)
     return Report(list(dirs), comparisons, skipped, time.perf_counter() - start, threshold)
 
@@ -659,6 +665,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--follow-outside", action="store_true",
                    help="also compare symlinks in the directories that lead to programs "
                    "elsewhere (e.g. /usr/lib/llvm-14/bin), under the symlink's path")
+    p.add_argument("--libraries", action="store_true",
+                   help="also compare shared libraries (*.so* without PT_INTERP), traced by "
+                   "/lib64/ld-linux-x86-64.so.2 as `ldd LIB` does")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.add_argument("--cli", action="store_true",
                    help="run `python -m ldsim explain` per program instead of in-process")
@@ -670,7 +679,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(argv)
     report = run_comparison(tuple(args.dirs or DEFAULT_DIRS), programs=args.programs,
                             jobs=args.jobs, use_cli=args.cli, follow_outside=args.follow_outside,
-                            threshold=args.threshold)
+                            libraries=args.libraries, threshold=args.threshold)
     if args.json:
         sys.stdout.write(json.dumps(report.to_json(), indent=2) + "\n")
     else:

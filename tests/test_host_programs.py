@@ -43,6 +43,14 @@ def test_host_programs_agree_with_the_loader() -> None:
 
 
 @needs_loader
+def test_host_libraries_agree_with_ldd() -> None:
+    """``ldd LIB``: the standard loader traces a library that names no interpreter."""
+    report = ch.run_comparison(("/usr/lib/x86_64-linux-gnu",), libraries=True)
+    assert report.comparisons, "no library compared"
+    assert report.passed, report.format_text()
+
+
+@needs_loader
 def test_in_process_matches_the_command_line() -> None:
     """The fast in-process path sees exactly what `ldsim explain --json` prints."""
     sim = ch.InProcessLdsim()

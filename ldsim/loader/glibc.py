@@ -57,8 +57,9 @@ class GlibcModel(Walk):
 
     def __init__(self, view: View, env: LoaderEnv, profile: GlibcProfile,
                  cache: LdSoCache | None, files: FileCache | None = None,
-                 preload_file: str | None = None) -> None:
+                 preload_file: str | None = None, interp: str | None = None) -> None:
         super().__init__(view, env, files)
+        self.interp_path = interp  # PT_INTERP, or the loader `ldd` runs on a library
         self.profile = profile
         self.cache = cache
         self.preload_file = preload_file  # contents of /etc/ld.so.preload, if any
@@ -122,7 +123,8 @@ class GlibcModel(Walk):
         return dirname(exe_path if exe_path.startswith("/") else join(cwd, exe_path))
 
     def start(self) -> None:
-        interp = self.main.facts.interp if self.main.facts else None
+        interp = self.interp_path or (self.main.facts.interp if self.main.facts else None)
+        self.res.interpreter = interp
         self.interp: LoadedObject | None = None
         if interp is not None:
             self.interp = self._make_interpreter(interp)

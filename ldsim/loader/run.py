@@ -82,31 +82,42 @@ def choose_loader(facts: ElfFacts) -> str:
     return "musl" if interp.rsplit("/", 1)[-1].startswith("ld-musl-") else "glibc"
 
 
+# The loader `ldd` runs on an object that names none (Debian's ldd: RTLDLIST), per machine.
+LDD_LOADERS = {62: "/lib64/ld-linux-x86-64.so.2", 183: "/lib/ld-linux-aarch64.so.1",
+               3: "/lib/ld-linux.so.2"}
+
+
 def resolve(view: View, exe: str, env: LoaderEnv, config: RootConfig | None = None,
             facts: ElfFacts | None = None, loader: str | None = None) -> Resolution:
     config = config or RootConfig(view)
     if facts is None:
         facts = read_program(view, exe, env.cwd)
     flavour = loader or choose_loader(facts)
+    interp = facts.interp
+    notes: list[Diagnostic] = []
+    if interp is None and facts.needed and flavour == "glibc":
+        interp = LDD_LOADERS.get(facts.machine)
+        if interp is not None:
+            notes.append(Diagnostic(
+                Severity.INFO, f"{exe} has no PT_INTERP: the kernel cannot start it as a "
+                f"program; modelled as `ldd {exe}`, which runs {interp} on it", exe))
     if flavour == "musl":
         res = MuslModel(view, env, config.files).run(exe, facts)
-        if facts.interp and res.error is None and not view.exists(facts.interp):
-            res.error = LoadError(facts.interp, facts.interp, None,
-                                  "interpreter not found (the kernel cannot start the program)",
-                                  f"{facts.interp}: No such file or directory")
-        return res
-    profile = config.glibc_profile(facts.interp, facts.machine)
-    model = GlibcModel(view, env, profile, config.cache, config.files, config.preload_file)
-    res = model.run(exe, facts)
-    res.diagnostics[:0] = config.diagnostics
-    if profile.source == "fallback" and facts.interp:
-        res.diagnostics.append(Diagnostic(
-            Severity.WARNING, f"{facts.interp}: cannot read the loader's built-in search "
-            f"directories; assuming {':'.join(profile.system_dirs)}", facts.interp))
-    if facts.interp and res.error is None and not view.exists(facts.interp):
-        res.error = LoadError(facts.interp, facts.interp, None,
+    else:
+        profile = config.glibc_profile(interp, facts.machine)
+        model = GlibcModel(view, env, profile, config.cache, config.files, config.preload_file,
+                           interp=interp)
+        res = model.run(exe, facts)
+        res.diagnostics[:0] = config.diagnostics
+        if profile.source == "fallback" and interp:
+            notes.append(Diagnostic(
+                Severity.WARNING, f"{interp}: cannot read the loader's built-in search "
+                f"directories; assuming {':'.join(profile.system_dirs)}", interp))
+    res.diagnostics.extend(notes)
+    if interp and res.error is None and not view.exists(interp):
+        res.error = LoadError(interp, interp, None,
                               "interpreter not found (the kernel cannot start the program)",
-                              f"{facts.interp}: No such file or directory")
+                              f"{interp}: No such file or directory")
     return res
 
 

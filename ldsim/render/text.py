@@ -80,7 +80,7 @@ def render_findings(findings: list[Finding]) -> list[str]:
 def render_explain_text(res: Resolution, *, verbose: bool = False,
                         findings: list[Finding] | None = None) -> str:
     out: list[str] = []
-    interp = res.interpreter or "none (static)"
+    interp = res.interpreter or ("none (static)" if res.static else "none")
     out.append(f"{res.executable}: {res.loader} loader {interp}, root {res.root}")
     if res.static:
         out.append("  statically linked: the kernel maps no loader and no libraries")
