@@ -17,10 +17,12 @@ nothing ldsim reads can lie outside the root it was given.
 from __future__ import annotations
 
 import errno
+import mmap
 import os
 import stat as stat_mod
 from dataclasses import dataclass
 
+from ldsim.elf.reader import Buffer
 from ldsim.errors import FsError, RootError
 
 MAXSYMLINKS = 40
@@ -36,12 +38,13 @@ _ERRNO_TEXT = {
 
 @dataclass(frozen=True, slots=True)
 class FileStat:
-    """What ldsim needs from ``stat(2)`` of a resolved file."""
+    """What ldsim needs from ``lstat(2)``/``stat(2)`` of a file in a view."""
 
     dev: int
     ino: int
     mode: int
     size: int
+    mtime_ns: int = 0
 
     @property
     def is_dir(self) -> bool:
@@ -50,6 +53,14 @@ class FileStat:
     @property
     def is_reg(self) -> bool:
         return stat_mod.S_ISREG(self.mode)
+
+    @property
+    def is_link(self) -> bool:
+        return stat_mod.S_ISLNK(self.mode)
+
+    @classmethod
+    def of(cls, st: os.stat_result) -> FileStat:
+        return cls(st.st_dev, st.st_ino, st.st_mode, st.st_size, st.st_mtime_ns)
 
 
 def fs_error(path: str, errno_name: str) -> FsError:
@@ -84,14 +95,15 @@ class View:
 
     name: str
 
-    # -- primitives ------------------------------------------------------------------
-    def _lstat(self, parts: tuple[str, ...]) -> os.stat_result:
+    # -- primitives (on canonical component tuples; raise OSError like the kernel) -------
+    def _lstat(self, parts: tuple[str, ...]) -> FileStat:
         raise NotImplementedError
 
     def _readlink(self, parts: tuple[str, ...]) -> str:
         raise NotImplementedError
 
-    def _open(self, parts: tuple[str, ...]) -> int:
+    def _read(self, parts: tuple[str, ...]) -> Buffer:
+        """The whole content of a regular file (EISDIR for a directory)."""
         raise NotImplementedError
 
     def _listdir(self, parts: tuple[str, ...]) -> list[str]:
@@ -126,7 +138,7 @@ class View:
             except OSError as exc:
                 raise fs_error(path, _errno_name(exc)) from None
             is_last = not any(c not in ("", ".") for c in pending)
-            if stat_mod.S_ISLNK(st.st_mode) and (follow or not is_last):
+            if st.is_link and (follow or not is_last):
                 links += 1
                 if links > MAXSYMLINKS:
                     raise fs_error(path, "ELOOP")
@@ -135,7 +147,7 @@ class View:
                     stack = []
                 pending.extend([c for c in target.split("/")][::-1])
                 continue
-            if not is_last and not stat_mod.S_ISDIR(st.st_mode):
+            if not is_last and not st.is_dir:
                 raise fs_error(path, "ENOTDIR")
             stack.append(comp)
         return tuple(stack)
@@ -145,36 +157,25 @@ class View:
         return "/" + "/".join(self.resolve_parts(path, cwd=cwd, follow=follow))
 
     # -- conveniences on guest paths -------------------------------------------------
-    def stat(self, path: str, *, cwd: str = "/") -> FileStat:
-        parts = self.resolve_parts(path, cwd=cwd)
+    def lstat_parts(self, parts: tuple[str, ...], path: str = "") -> FileStat:
         try:
-            st = self._lstat(parts)
+            return self._lstat(parts)
         except OSError as exc:
-            raise fs_error(path, _errno_name(exc)) from None
-        return FileStat(st.st_dev, st.st_ino, st.st_mode, st.st_size)
+            raise fs_error(path or "/" + "/".join(parts), _errno_name(exc)) from None
+
+    def read_parts(self, parts: tuple[str, ...], path: str = "") -> Buffer:
+        try:
+            return self._read(parts)
+        except OSError as exc:
+            raise fs_error(path or "/" + "/".join(parts), _errno_name(exc)) from None
+
+    def stat(self, path: str, *, cwd: str = "/") -> FileStat:
+        return self.lstat_parts(self.resolve_parts(path, cwd=cwd), path)
 
     def read(self, path: str, *, cwd: str = "/", limit: int | None = None) -> bytes:
         """Read a file (at most ``limit`` bytes). Errors as :class:`FsError`."""
-        parts = self.resolve_parts(path, cwd=cwd)
-        try:
-            fd = self._open(parts)
-        except OSError as exc:
-            raise fs_error(path, _errno_name(exc)) from None
-        try:
-            chunks = []
-            remaining = limit if limit is not None else -1
-            while remaining != 0:
-                chunk = os.read(fd, 1 << 20 if remaining < 0 else min(remaining, 1 << 20))
-                if not chunk:
-                    break
-                chunks.append(chunk)
-                if remaining > 0:
-                    remaining -= len(chunk)
-            return b"".join(chunks)
-        except OSError as exc:
-            raise fs_error(path, _errno_name(exc)) from None
-        finally:
-            os.close(fd)
+        data = self.read_parts(self.resolve_parts(path, cwd=cwd), path)
+        return bytes(data[:limit] if limit is not None else data)
 
     def exists(self, path: str, *, cwd: str = "/") -> bool:
         try:
@@ -202,16 +203,16 @@ class HostDirView(View):
             raise RootError(root, "root is not a directory")
         self.root = os.path.realpath(root)
         self.name = root
-        self._lstat_cache: dict[tuple[str, ...], os.stat_result | OSError] = {}
+        self._lstat_cache: dict[tuple[str, ...], FileStat | OSError] = {}
 
     def _host(self, parts: tuple[str, ...]) -> str:
         return os.path.join(self.root, *parts) if parts else self.root
 
-    def _lstat(self, parts: tuple[str, ...]) -> os.stat_result:
+    def _lstat(self, parts: tuple[str, ...]) -> FileStat:
         hit = self._lstat_cache.get(parts)
         if hit is None:
             try:
-                hit = os.lstat(self._host(parts))
+                hit = FileStat.of(os.lstat(self._host(parts)))
             except OSError as exc:
                 hit = exc
             self._lstat_cache[parts] = hit
@@ -222,8 +223,17 @@ class HostDirView(View):
     def _readlink(self, parts: tuple[str, ...]) -> str:
         return os.readlink(self._host(parts))
 
-    def _open(self, parts: tuple[str, ...]) -> int:
-        return os.open(self._host(parts), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    def _read(self, parts: tuple[str, ...]) -> Buffer:
+        fd = os.open(self._host(parts), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            st = os.fstat(fd)
+            if stat_mod.S_ISDIR(st.st_mode):
+                os.read(fd, 1)  # raises EISDIR, as read(2) does for the loader
+            if st.st_size == 0 or not stat_mod.S_ISREG(st.st_mode):
+                return os.read(fd, 1 << 20)
+            return mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+        finally:
+            os.close(fd)
 
     def _listdir(self, parts: tuple[str, ...]) -> list[str]:
         return os.listdir(self._host(parts))

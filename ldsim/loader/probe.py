@@ -12,7 +12,7 @@ import struct
 from dataclasses import dataclass
 
 from ldsim.elf.facts import ElfFacts, ElfIdent
-from ldsim.elf.reader import Buffer, ehdr_size, map_file, parse_elf, parse_ident
+from ldsim.elf.reader import Buffer, ehdr_size, parse_elf, parse_ident
 from ldsim.errors import ElfError, FsError
 from ldsim.fs.view import FileStat, View
 from ldsim.result import Outcome
@@ -37,11 +37,10 @@ class FileCache:
     def __init__(self, view: View) -> None:
         self.view = view
         self._facts: dict[tuple[int, int, int, int], ElfFacts | ElfError] = {}
-        self._mtime: dict[tuple[int, int], int] = {}
 
     def facts(self, st: FileStat, buf: Buffer, path: str) -> ElfFacts:
         """``parse_elf`` once per file identity (device, inode, size, mtime)."""
-        key = (st.dev, st.ino, st.size, self._mtime.get((st.dev, st.ino), 0))
+        key = (st.dev, st.ino, st.size, st.mtime_ns)
         hit = self._facts.get(key)
         if hit is None:
             try:
@@ -54,19 +53,11 @@ class FileCache:
         return hit
 
     def load(self, parts: tuple[str, ...], path: str) -> tuple[FileStat, Buffer]:
-        st_raw = self.view._lstat(parts)
-        st = FileStat(st_raw.st_dev, st_raw.st_ino, st_raw.st_mode, st_raw.st_size)
-        self._mtime[(st.dev, st.ino)] = st_raw.st_mtime_ns
-        fd = self.view._open(parts)
+        st = self.view.lstat_parts(parts, path)
         try:
-            if st.is_dir:
-                try:
-                    os.read(fd, 1)
-                except OSError as exc:
-                    raise _ReadError(f"cannot read file data: Error {exc.errno}") from None
-            return st, map_file(fd, st.size) if st.size else b""
-        finally:
-            os.close(fd)
+            return st, self.view._read(parts)
+        except IsADirectoryError as exc:
+            raise _ReadError(f"cannot read file data: Error {exc.errno}") from None
 
 
 class _ReadError(Exception):
@@ -128,6 +119,10 @@ def glibc_open_verify(view: View, cache: FileCache, path: str, cwd: str,
         st, buf = cache.load(parts, path)
     except _ReadError as exc:
         return Probe(path, Outcome.FATAL, str(exc), real)
+    except FsError as exc:
+        if exc.errno_name == "EACCES":
+            return Probe(path, Outcome.UNREADABLE, "permission denied", real)
+        return Probe(path, Outcome.LOOP, exc.reason, real)
     except OSError as exc:
         if exc.errno == 13:
             return Probe(path, Outcome.UNREADABLE, "permission denied", real)
