@@ -44,3 +44,12 @@ class ElfError(LdsimError):
 
 class CacheFormatError(LdsimError):
     """An ``ld.so.cache`` that is not in any format the loader reads."""
+
+
+class SquashFsError(LdsimError):
+    """A file that is not a SquashFS image ldsim can read (bad magic, corrupt tables,
+    an unsupported compressor)."""
+
+
+class SnapError(LdsimError):
+    """A snap that cannot be modelled: missing or invalid meta/snap.yaml, unknown app."""

@@ -86,9 +86,7 @@ DT_NEEDED: Final = 1
 DT_RPATH: Final = 15
 DT_RUNPATH: Final = 29
 
-VIAS: Final = frozenset(
-    {"ld_library_path", "rpath", "runpath", "default", "direct", "preload"}
-)
+VIAS: Final = frozenset({"ld_library_path", "rpath", "runpath", "default", "direct", "preload"})
 """ldsim ``objects[*].via`` values a loaded (non-interpreter) object may have under musl."""
 
 REPO: Final = Path(__file__).resolve().parent.parent
@@ -137,7 +135,9 @@ def unavailable_reason() -> str | None:
         return "the musl oracle needs root (chroot, mount namespaces)"
     missing = [tool for tool in _REQUIRED_TOOLS if _which(tool) is None]
     if missing:
-        return f"the musl oracle needs these tools: {', '.join(missing)} (apt-get install musl-tools)"
+        return (
+            f"the musl oracle needs these tools: {', '.join(missing)} (apt-get install musl-tools)"
+        )
     libc = host_musl_libc()
     if libc is None:
         return f"the musl oracle needs musl's libc.so at one of {HOST_MUSL_LIBC_CANDIDATES}"
@@ -342,15 +342,18 @@ class MuslRoot:
         needed: Sequence[str] = (),
         rpath: str | None = None,
         runpath: str | None = None,
+        source: str | None = None,
     ) -> None:
         """The spec's ``mmklib OUT SONAME [args]``: a musl shared library defining
-        ``f_<basename>``, DT_NEEDED ``[*needed, libc.so]``."""
-        sym = re.sub(r"[^a-zA-Z0-9]", "_", os.path.basename(guest_out))
+        ``f_<basename>`` (or built from ``source``), DT_NEEDED ``[*needed, libc.so]``."""
+        if source is None:
+            sym = re.sub(r"[^a-zA-Z0-9]", "_", os.path.basename(guest_out))
+            source = f"int f_{sym}(void){{return 1;}}\n"
         args = ["-shared", "-fPIC"]
         if soname:
             args.append(f"-Wl,-soname,{soname}")
         args += ["-Wl,--no-as-needed", *gcc_args, *self._path_args(rpath, runpath)]
-        self._musl_gcc(guest_out, f"int f_{sym}(void){{return 1;}}\n", args)
+        self._musl_gcc(guest_out, source, args)
         if needed:
             self.addneeded(guest_out, *needed)
 
@@ -452,7 +455,9 @@ class Failure:
     needed_by: str
 
     def line(self) -> str:
-        return f"Error loading shared library {self.name}: {self.reason} (needed by {self.needed_by})"
+        return (
+            f"Error loading shared library {self.name}: {self.reason} (needed by {self.needed_by})"
+        )
 
 
 @dataclass
@@ -688,6 +693,10 @@ def _listing_line(name: str, path: str, interp: str | None) -> str:
     return name if name == interp and path == interp else f"{name} => {path}"
 
 
+def _outcome(failed: bool) -> str:
+    return "[something failed]" if failed else "[everything loaded]"
+
+
 def _indent(text: str) -> str:
     return "\n".join("  " + line for line in text.splitlines()) if text.strip() else "  (nothing)"
 
@@ -726,7 +735,10 @@ def compare(real: MuslRun, sim: LdsimResult, vias: Sequence[tuple[str, str, str]
     objects = sim.objects
     if not objects or objects[0].get("via") != "executable":
         problems.append("objects[0] is not the executable")
-    if len(objects) < 2 or (objects[1].get("via"), objects[1].get("path")) != ("interpreter", interp):
+    if len(objects) < 2 or (objects[1].get("via"), objects[1].get("path")) != (
+        "interpreter",
+        interp,
+    ):
         problems.append(f"objects[1] is not the interpreter {interp}")
     loaded = [(str(o.get("name")), str(o.get("path")), str(o.get("via"))) for o in objects[2:]]
     real_loaded = [(n, p) for n, p in real.listing[1:] if p != interp]
@@ -749,18 +761,18 @@ def compare(real: MuslRun, sim: LdsimResult, vias: Sequence[tuple[str, str, str]
 
     if problems:
         real_lines = [_listing_line(n, p, interp) for n, p in real.listing]
-        real_lines += [f.line() for f in real.failures] + [f"[rc={real.status}]"]
+        real_lines += [f.line() for f in real.failures] + [_outcome(real.status != 0)]
         by_path = {(n, p): v for n, p, v in loaded}
         sim_lines = [
             _listing_line(n, p, interp) + (f"  [{by_path[(n, p)]}]" if (n, p) in by_path else "")
             for n, p in sim.listing
         ]
-        sim_lines += [f.line() for f in sim.failures] + [f"[rc={sim.status}]"]
+        sim_lines += [f.line() for f in sim.failures] + [_outcome(sim.status != 0)]
         diagnostics = [str(d) for d in doc.get("diagnostics") or []]
         raise LdsimDisagrees(
             "ldsim disagrees with the real musl loader: "
             + "; ".join(problems)
-            + f"\n{header}\n-- listing, then load errors, then exit status:\n"
+            + f"\n{header}\n-- listing, then load errors, then the outcome (exit status 127 = 1):\n"
             + _side_by_side(real_lines, sim_lines, "real musl loader (chroot)", "ldsim  [via]")
             + f"\n-- ldsim diagnostics:\n{_indent(chr(10).join(diagnostics))}"
             + f"\n-- ldsim stderr:\n{_indent(sim.stderr)}"
