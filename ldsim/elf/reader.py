@@ -58,18 +58,22 @@ def ehdr_size(elf_class: int) -> int:
     return 52 if elf_class == 1 else 64
 
 
-def parse_ident(buf: Buffer, path: str) -> ElfIdent:
+def parse_ident(buf: Buffer, path: str, assume: tuple[int, int] | None = None) -> ElfIdent:
     """The identification bytes and the header fields ``open_verify`` checks.
 
     Raises :class:`ElfError` when the file is not ELF or shorter than its header.
+    ``assume=(class, data)`` reads the header with that layout whatever ``e_ident`` says,
+    as musl's ``map_library`` does (it never looks at the identification bytes).
     """
     mv = memoryview(buf)
-    if len(mv) >= 4 and bytes(mv[:4]) != ELFMAG:
+    if assume is None and len(mv) >= 4 and bytes(mv[:4]) != ELFMAG:
         raise ElfError(path, "not an ELF file (bad magic)")
     if len(mv) < 16:
         raise ElfError(path, "file too short")
     ei_class, ei_data, ei_version, osabi, abiversion = mv[4], mv[5], mv[6], mv[7], mv[8]
     padding_zero = not any(mv[9:16])
+    if assume is not None:
+        ei_class, ei_data = assume
     if ei_class not in (1, 2):
         raise ElfError(path, f"invalid ELF class {ei_class}")
     if ei_data not in (1, 2):
@@ -118,9 +122,12 @@ class _Image:
         return raw[:nul].decode("utf-8", "surrogateescape")
 
 
-def parse_elf(buf: Buffer, path: str) -> ElfFacts:
-    """Parse the facts of one ELF file. Raises :class:`ElfError` naming ``path`` and the reason."""
-    ident = parse_ident(buf, path)
+def parse_elf(buf: Buffer, path: str, assume: tuple[int, int] | None = None) -> ElfFacts:
+    """Parse the facts of one ELF file. Raises :class:`ElfError` naming ``path`` and the reason.
+
+    ``assume``: see :func:`parse_ident`.
+    """
+    ident = parse_ident(buf, path, assume)
     img = _Image(buf, path, ident)
     if img.is64:
         phoff, = img.unpack("Q", 32)

@@ -101,15 +101,15 @@ class MuslModel(Walk):
         if interp:
             try:
                 self.interp.real_path = self.view.resolve(interp)
-                st = self.view.stat(interp)
-                self.interp.file_id = (st.dev, st.ino)
+                # musl never records its own device and inode (14.5): no file_id.
                 self.interp.facts = parse_elf(self.view.read(interp), interp)
             except (FsError, ElfError):
                 pass
         self.chain.append(self.interp)
         self.res.listing.append((self.interp.path, self.interp.path))
         self.reported: set[str] = set()
-        self.system_path, self.system_source = self._system_path(interp or "")
+        self.errno = ""  # musl reports the errno of the last failed call ("" = 0)
+        self._sys: tuple[str, str] | None = None
         if self.env.preload and not self.env.secure:
             for name in re.split(r"[\s:]+", self.env.preload):
                 if name:
@@ -126,15 +126,25 @@ class MuslModel(Walk):
             self.chain.append(Unresolved(name, requester, lk.note))
 
     # -- configuration -----------------------------------------------------------------
-    def _system_path(self, interp: str) -> tuple[str, str]:
-        path_file = path_file_for(interp)
-        try:
-            data = self.view.read(path_file)
-        except FsError as exc:
-            if exc.errno_name == "ENOENT":
-                return DEFAULT_SYSTEM_PATH, "system path (built-in default)"
-            return "", f"system path ({path_file} unreadable)"
-        return data.decode("utf-8", "surrogateescape"), f"system path ({path_file})"
+    def _system_path(self) -> tuple[str, str]:
+        """Read once, when a search first needs it (the failed open sets errno, as in musl)."""
+        if self._sys is None:
+            path_file = path_file_for(self.interp.path)
+            try:
+                data = self.view.read(path_file)
+                self._sys = (data.decode("utf-8", "surrogateescape"),
+                             f"system path ({path_file})")
+            except FsError as exc:
+                self.errno = exc.errno_name
+                if exc.errno_name == "ENOENT":
+                    self._sys = (DEFAULT_SYSTEM_PATH, "system path (built-in default)")
+                else:
+                    self._sys = ("", f"system path ({path_file} unreadable)")
+        return self._sys
+
+    def _fail(self, errno_name: str) -> _Failed:
+        self.errno = errno_name
+        return _Failed(errno_name)
 
     def _rpath_of(self, obj: LoadedObject) -> tuple[str | None, Via]:
         """``fixup_rpath``: RUNPATH else RPATH; only ``$ORIGIN``; any other ``$`` drops it."""
@@ -198,7 +208,7 @@ class MuslModel(Walk):
                         lk.target, lk.via = obj, Via.ALREADY_LOADED
                         return
                 if len(name.encode()) > 255:
-                    raise _Failed("ENAMETOOLONG")
+                    raise _Failed(self.errno)  # musl returns without touching errno
                 path, via = self._search(lk, name, needed_by)
             st = self.view.stat(path, cwd=self.env.cwd)
             for obj in self.chain[1:]:
@@ -234,7 +244,7 @@ class MuslModel(Walk):
             self.view.resolve_parts(name, cwd=self.env.cwd)
         except FsError as exc:
             lk.attempts.append(Attempt(name, "direct", Via.DIRECT, _outcome(exc.errno_name)))
-            raise _Failed(exc.errno_name) from None
+            raise self._fail(exc.errno_name) from None
         lk.attempts.append(Attempt(name, "direct", Via.DIRECT, Outcome.FOUND))
         return name
 
@@ -253,10 +263,11 @@ class MuslModel(Walk):
                 if hit is not None:
                     return hit, via
             p = p.needed_by
-        hit = self._path_open(lk, name, self.system_path, self.system_source, Via.DEFAULT)
+        system_path, system_source = self._system_path()
+        hit = self._path_open(lk, name, system_path, system_source, Via.DEFAULT)
         if hit is not None:
             return hit, Via.DEFAULT
-        raise _Failed("ENOENT" if self.system_path.strip(":\n") else "")
+        raise _Failed(self.errno)
 
     def _path_open(self, lk: Lookup, name: str, value: str, source: str,
                    via: Via) -> str | None:
@@ -269,6 +280,7 @@ class MuslModel(Walk):
             except FsError as exc:
                 lk.attempts.append(Attempt(cand, source, via, _outcome(exc.errno_name),
                                            exc.reason))
+                self.errno = exc.errno_name
                 if exc.errno_name in _SOFT:
                     continue
                 raise _Failed(exc.errno_name) from None
@@ -281,18 +293,19 @@ class MuslModel(Walk):
         last = lk.attempts[-1]
         if st.is_dir:
             lk.attempts[-1] = Attempt(path, last.source, last.via, Outcome.FATAL, "EISDIR")
-            raise _Failed("EISDIR")
+            raise self._fail("EISDIR")
         try:
             data = self.view.read(path, cwd=self.env.cwd)
-            if len(data) < 64 or data[16] not in (2, 3) or data[17] != 0 or data[4] != 2:
+            # map_library reads a native Elf64_Ehdr and never looks at e_ident (14.8).
+            if len(data) < 64 or data[16] not in (2, 3) or data[17] != 0:
                 raise ElfError(path, "not a loadable ELF object")
-            facts = parse_elf(data, path)
+            facts = parse_elf(data, path, assume=(2, 1))
             if not facts.has_dynamic:
                 raise ElfError(path, "no PT_DYNAMIC")
         except (ElfError, FsError) as exc:
             lk.attempts[-1] = Attempt(path, last.source, last.via, Outcome.NOT_ELF,
                                       getattr(exc, "reason", str(exc)))
-            raise _Failed("ENOEXEC") from None
+            raise self._fail("ENOEXEC") from None
         return facts
 
 
@@ -306,13 +319,17 @@ def _outcome(errno_name: str) -> Outcome:
 
 def _defines_libc(view: View, path: str, cwd: str, facts: ElfFacts) -> bool:
     """musl replaces any library defining both ``__libc_start_main`` and ``stdin``."""
-    if facts.soname not in (None, "libc.so.6") and not (facts.soname or "").startswith("libc."):
+    try:
+        data = view.read(path, cwd=cwd)
+    except FsError:
         return False
+    if b"__libc_start_main\0" not in data or b"\0stdin\0" not in data:
+        return False  # cheap test before reading the symbol table
     from ldsim.elf.symbols import defined_names
 
     try:
-        names = defined_names(view.read(path, cwd=cwd))
-    except (ElfError, FsError):
+        names = defined_names(data)
+    except ElfError:
         return False
     return "__libc_start_main" in names and "stdin" in names
 

@@ -10,9 +10,11 @@ is always run as ``/lib/ld-musl-x86_64.so.1 --list PROG`` (ldd mode), ldsim with
 
 Tests named ``test_x_*`` go beyond the recipes: consequences of rule 14 read against musl's
 ``ldso/dynlink.c``, with the output musl 1.2.3 printed here. Those where ldsim disagrees with the
-real loader are ``xfail(strict=True, raises=LdsimDisagrees)``: they document the disagreement
-and start failing (XPASS) once ldsim is fixed. A real output that does not match a test's
-expected block raises ``SpecMismatch`` instead and is never hidden by those marks.
+real loader were first marked ``xfail``; ldsim's musl model was fixed to pass all of them
+(errno of the last failed call as the reason, no inode identity for the loader itself, the
+other-libc replacement for any library, no e_ident checks in map_library). A real output that
+does not match a test's expected block raises ``SpecMismatch``, so a fixture mistake is never
+blamed on ldsim.
 """
 
 from __future__ import annotations
@@ -544,15 +546,6 @@ def test_m8_bare_preload_ignores_exe_rpath(mroot: MuslRoot) -> None:
 # The spec has no expected block for these; each block below is what the real musl 1.2.3
 # loader printed in this oracle (the sanity check pins it, so a fixture change is noticed).
 
-ERRNO_REASON = (
-    "ldsim derives the reason of a failed search from the system path alone ('No error "
-    "information' when it is empty, else 'No such file or directory'); musl prints "
-    "strerror(errno) of the last failed open() (load_library/path_open), which may come from "
-    "LD_LIBRARY_PATH, an rpath, an ENOTDIR element, or an earlier lookup (spec 14.4/14.8)"
-)
-
-
-@pytest.mark.xfail(strict=True, raises=muslroot.LdsimDisagrees, reason=ERRNO_REASON)
 def test_x_empty_path_file_reason_from_rpath(tmp_path: Path) -> None:
     r = MuslRoot(tmp_path / "root", path_file="")
     r.mmkexe("/bin/exe", rpath="/nonexistent", needed=["libp.so"])
@@ -568,7 +561,6 @@ def test_x_empty_path_file_reason_from_rpath(tmp_path: Path) -> None:
     )
 
 
-@pytest.mark.xfail(strict=True, raises=muslroot.LdsimDisagrees, reason=ERRNO_REASON)
 def test_x_empty_path_file_reason_from_llp(tmp_path: Path) -> None:
     r = MuslRoot(tmp_path / "root", path_file="")
     r.mmkexe("/bin/exe", needed=["libp.so"])
@@ -585,7 +577,6 @@ def test_x_empty_path_file_reason_from_llp(tmp_path: Path) -> None:
     )
 
 
-@pytest.mark.xfail(strict=True, raises=muslroot.LdsimDisagrees, reason=ERRNO_REASON)
 def test_x_reason_enotdir_from_last_system_dir(tmp_path: Path) -> None:
     r = MuslRoot(tmp_path / "root", path_file="/opt/x\n/bin/exe\n")
     r.mmkexe("/bin/exe", needed=["libp.so"])
@@ -601,7 +592,6 @@ def test_x_reason_enotdir_from_last_system_dir(tmp_path: Path) -> None:
     )
 
 
-@pytest.mark.xfail(strict=True, raises=muslroot.LdsimDisagrees, reason=ERRNO_REASON)
 def test_x_reason_stale_errno_from_previous_lookup(tmp_path: Path) -> None:
     r = MuslRoot(tmp_path / "root", path_file="")
     r.mmkexe("/bin/exe", needed=["/nonexistent/libq.so", "libp.so"])
@@ -624,14 +614,6 @@ def test_x_reason_stale_errno_from_previous_lookup(tmp_path: Path) -> None:
         pytest.param("dot-path", id="same-file-other-spelling"),
         pytest.param("debian-symlink", id="debian-layout-libc-path"),
     ],
-)
-@pytest.mark.xfail(
-    strict=True,
-    raises=muslroot.LdsimDisagrees,
-    reason="ldsim matches a DT_NEEDED path naming the loader's file (other spelling) to the "
-    "interpreter by (dev, inode) and lists nothing; musl never records dev/ino for itself, maps "
-    'the file, sees __libc_start_main+stdin and calls load_library("libc.so"), which prints '
-    "'libc.so => LOADER' right there (spec 14.5)",
 )
 def test_x_loader_file_by_another_path(mroot: MuslRoot, layout: str) -> None:
     if layout == "dot-path":
@@ -678,13 +660,6 @@ def test_x_other_libc_by_absolute_path_is_replaced(mroot: MuslRoot) -> None:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=muslroot.LdsimDisagrees,
-    reason="ldsim only applies the other-libc replacement to objects whose SONAME is absent "
-    "or starts with 'libc.'; musl replaces any mapped library that defines both "
-    "__libc_start_main and stdin, whatever its SONAME (spec 14.5)",
-)
 def test_x_library_defining_libc_symbols_is_replaced(mroot: MuslRoot) -> None:
     fake = "int __libc_start_main(void){return 0;}\nvoid *stdin;\n"
     mroot.mmklib("/d/libfake.so", "libfake.so", source=fake)
@@ -820,13 +795,6 @@ def test_x_short_name_from_inode_match(mroot: MuslRoot) -> None:
     )
 
 
-E_IDENT_REASON = (
-    "ldsim's musl map_library parses e_ident (magic, EI_CLASS, EI_DATA) and rejects the file "
-    "with ENOEXEC; musl's map_library never looks at e_ident: it reads the header as native "
-    "Elf64_Ehdr and only checks e_type, the program headers and PT_DYNAMIC (spec 14.8)"
-)
-
-
 @pytest.mark.parametrize(
     ("offset", "data", "line"),
     [
@@ -835,27 +803,18 @@ E_IDENT_REASON = (
             b"\x01",
             "libbad.so => /x/D1/libbad.so  # rpath",
             id="class-32",
-            marks=pytest.mark.xfail(
-                strict=True, raises=muslroot.LdsimDisagrees, reason=E_IDENT_REASON
-            ),
         ),
         pytest.param(
             0,
             b"X",
             "libbad.so => /x/D1/libbad.so  # rpath",
             id="bad-magic",
-            marks=pytest.mark.xfail(
-                strict=True, raises=muslroot.LdsimDisagrees, reason=E_IDENT_REASON
-            ),
         ),
         pytest.param(
             5,
             b"\x02",
             "libbad.so => /x/D1/libbad.so  # rpath",
             id="big-endian",
-            marks=pytest.mark.xfail(
-                strict=True, raises=muslroot.LdsimDisagrees, reason=E_IDENT_REASON
-            ),
         ),
         pytest.param(7, b"\x09", "libbad.so => /x/D1/libbad.so  # rpath", id="osabi-freebsd"),
         pytest.param(
