@@ -73,6 +73,7 @@ class LoadedObject:
     origin: str | None
     names: list[str] = field(default_factory=list)
     file_id: tuple[int, int] | None = None
+    realm: str = "root"  # payload | base | host in a snap's runtime view, "root" otherwise
 
 
 @dataclass(slots=True)

@@ -9,6 +9,7 @@ from typing import Any
 
 from ldsim.config.env import X86_64_HWCAPS, Invocation, LoaderEnv, cpu_defaults
 from ldsim.errors import UsageError
+from ldsim.result import Resolution
 
 
 def add_target_options(p: argparse.ArgumentParser) -> None:
@@ -29,6 +30,18 @@ def add_target_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--secure", action="store_true",
                    help="simulate a set-uid/set-gid program (AT_SECURE): LD_LIBRARY_PATH "
                    "ignored, $ORIGIN restricted, preloads restricted")
+    snap = p.add_argument_group(
+        "snap target", "explain a snap's program in its runtime view instead of a plain root")
+    snap.add_argument("--snap", metavar="SNAP", default=None,
+                      help="the snap: a prime directory, an unpacked snap, or a .snap file")
+    snap.add_argument("--base", metavar="BASE", default=None,
+                      help="its base snap (directory or .snap; default: HOST/snap/BASE/current)")
+    snap.add_argument("--host", metavar="DIR", default="/",
+                      help="the host root filesystem (default: /)")
+    snap.add_argument("--confinement", choices=["classic", "strict"], default=None,
+                      help="which runtime view (default: the snap's own; devmode is strict)")
+    snap.add_argument("--app", metavar="NAME", default=None,
+                      help="the app whose program to explain (default: the only app)")
     p.add_argument("--loader", choices=["glibc", "musl"], default=None,
                    help="loader model (default: from PT_INTERP: ld-musl-* is musl, else glibc)")
     p.add_argument("--invocation", choices=[i.value for i in Invocation],
@@ -57,8 +70,9 @@ def add_parser(sub: Any) -> None:
                    "interposed-symbol findings; slower)")
     p.add_argument("--abi-only", action="store_true",
                    help="print only the ABI findings (as `ldsim check`); exit 1 on any error")
-    p.add_argument("executable", metavar="EXECUTABLE",
-                   help="the program's path inside the root")
+    p.add_argument("executable", metavar="EXECUTABLE", nargs="?", default=None,
+                   help="the program's path inside the root (with --snap: optional, relative "
+                   "to $SNAP or absolute in the snap's view)")
     p.set_defaults(func=run, check=False)
     c = sub.add_parser(
         "check", help="ABI hazards only: libc mixing, symbol versions, symbol binding",
@@ -70,7 +84,8 @@ def add_parser(sub: Any) -> None:
     c.add_argument("--json", action="store_true", help="print the ldsim.explain/1 document")
     c.add_argument("--no-symbols", dest="symbols", action="store_false",
                    help="skip symbol binding (faster; version and libc checks only)")
-    c.add_argument("executable", metavar="EXECUTABLE", help="the program's path inside the root")
+    c.add_argument("executable", metavar="EXECUTABLE", nargs="?", default=None,
+                   help="the program's path inside the root")
     c.set_defaults(func=run, check=True, tree=False, verbose=False, abi_only=True)
 
 
@@ -104,21 +119,62 @@ def loader_env(args: argparse.Namespace) -> LoaderEnv:
     )
 
 
-def run(args: argparse.Namespace) -> int:
-    from ldsim.analysis.abi import analyse
+def resolve_target(args: argparse.Namespace) -> tuple[Any, Resolution, Any]:
+    """(view, resolution, snap context or None) for a plain root or a snap's runtime view."""
     from ldsim.fs.view import HostDirView
     from ldsim.loader.run import resolve
 
     env = loader_env(args)
-    view = HostDirView(args.root)
-    res = resolve(view, args.executable, env, loader=args.loader)
+    if args.snap is None:
+        for opt in ("base", "app", "confinement"):
+            if getattr(args, opt) is not None:
+                raise UsageError(f"--{opt}", "only makes sense with --snap")
+        if args.executable is None:
+            raise UsageError("EXECUTABLE", "missing: the program's path inside the root")
+        root = HostDirView(args.root)
+        return root, resolve(root, args.executable, env, loader=args.loader), None
+    from ldsim.analysis.compare import attribute_realms
+    from ldsim.snap import compose
+
+    if args.root != "/":
+        raise UsageError("--root", "use --host with --snap (the snap's view is built from it)")
+    target = compose.load_target(args.snap, args.base, args.host)
+    confinement = args.confinement or (
+        "classic" if target.meta.confinement == "classic" else "strict")
+    app = None
+    if args.executable is not None:
+        exe = compose.payload_path(target, args.executable)
+    else:
+        apps = compose.pick_apps(target, args.app)
+        if len(apps) != 1:
+            names = ", ".join(a.name for a in apps) or "none"
+            raise UsageError("--app", f"snap '{target.name}' has {len(apps)} apps ({names}): "
+                             "choose one with --app NAME or give a PATH")
+        app = apps[0]
+        exe = compose.program_path(target, app)
+    snap_view = compose.runtime_view(target, confinement)
+    res = resolve(snap_view, exe, compose.app_env(target, app, confinement, env),
+                  loader=args.loader)
+    attribute_realms(res, snap_view)
+    return snap_view, res, (target, confinement)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ldsim.analysis.abi import analyse
+
+    view, res, snap = resolve_target(args)
     symbols = args.symbols or (args.abi_only and not args.check)
     findings = analyse(res, view if symbols else None)
     has_error = any(f.severity.value == "error" for f in findings)
     if args.json:
         from ldsim.render.json import render_explain_json
 
-        sys.stdout.write(render_explain_json(res, findings))
+        extra = None
+        if snap is not None:
+            target, confinement = snap
+            extra = {"snap": {"name": target.name, "base": target.meta.base,
+                              "confinement": confinement, "revision": target.revision}}
+        sys.stdout.write(render_explain_json(res, findings, extra))
     elif args.abi_only:
         from ldsim.render.text import render_findings
 
@@ -130,7 +186,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         from ldsim.render.text import render_explain_text
 
-        sys.stdout.write(render_explain_text(res, verbose=args.verbose, findings=findings))
+        sys.stdout.write(render_explain_text(res, verbose=args.verbose, findings=findings,
+                                             realms=snap is not None))
     if args.abi_only:
         return 1 if has_error else 0
     return 0 if res.ok else 1

@@ -41,7 +41,7 @@ def explain_dict(res: Resolution, findings: list[Finding] | None = None) -> dict
     objects = [
         {"name": o.name, "path": o.path, "real_path": o.real_path,
          "needed_by": _path(o.needed_by), "via": o.via.value,
-         "soname": o.facts.soname if o.facts else None}
+         "soname": o.facts.soname if o.facts else None, "realm": o.realm}
         for o in res.objects
     ]
     err = res.error
@@ -70,5 +70,9 @@ def explain_dict(res: Resolution, findings: list[Finding] | None = None) -> dict
     }
 
 
-def render_explain_json(res: Resolution, findings: list[Finding] | None = None) -> str:
-    return json.dumps(explain_dict(res, findings), indent=2) + "\n"
+def render_explain_json(res: Resolution, findings: list[Finding] | None = None,
+                        extra: dict[str, Any] | None = None) -> str:
+    doc = explain_dict(res, findings)
+    if extra:
+        doc.update(extra)
+    return json.dumps(doc, indent=2) + "\n"

@@ -19,15 +19,16 @@ _VIA_WORDS = {
 }
 
 
-def _entry_line(e: LoadedObject | Unresolved) -> str:
+def _entry_line(e: LoadedObject | Unresolved, realms: bool = False) -> str:
     if isinstance(e, Unresolved):
         who = e.needed_by.path if e.needed_by else "?"
-        return f"  !! {e.name} => NOT FOUND  (needed by {who})"
+        why = f", {e.reason}" if e.reason else ""
+        return f"  !! {e.name} => NOT FOUND  (needed by {who}{why})"
     head = e.name if e.name == e.path else f"{e.name} => {e.path}"
-    via = _VIA_WORDS[e.via]
-    if e.via is Via.RPATH or e.via is Via.RUNPATH:
-        via = f"{via}"
-    return f"  {e.index:>2} {head}  [{via}]"
+    realm = ""
+    if realms:
+        realm = f"{e.realm:<8}" + (" LEAK " if e.realm == "host" else " ")
+    return f"  {e.index:>2} {realm}{head}  [{_VIA_WORDS[e.via]}]"
 
 
 def _lookup_lines(lk: Lookup, verbose: bool) -> list[str]:
@@ -78,7 +79,7 @@ def render_findings(findings: list[Finding]) -> list[str]:
 
 
 def render_explain_text(res: Resolution, *, verbose: bool = False,
-                        findings: list[Finding] | None = None) -> str:
+                        findings: list[Finding] | None = None, realms: bool = False) -> str:
     out: list[str] = []
     interp = res.interpreter or ("none (static)" if res.static else "none")
     out.append(f"{res.executable}: {res.loader} loader {interp}, root {res.root}")
@@ -87,7 +88,7 @@ def render_explain_text(res: Resolution, *, verbose: bool = False,
     out.append("")
     out.append("Objects in link-map order:")
     for e in res.link_map:
-        out.append(_entry_line(e))
+        out.append(_entry_line(e, realms))
     if res.error is not None:
         out.append("")
         out.append(f"LOAD ABORTED: {res.error.loader_message}")

@@ -1,0 +1,122 @@
+"""Views mounted on top of each other, without copying: a snap's runtime namespace.
+
+An :class:`OverlayView` has a lower view at ``/`` and views (or a directory or file of a
+view) bind-mounted at canonical prefixes, plus synthetic symlinks (``/snap/NAME/current``
+-> the revision). Lookups go to the mount with the longest matching prefix, as the kernel's
+mount table does; directories leading to a mount point exist even where the lower view
+lacks them (snapd creates them). Symlinks are resolved by the shared walk in
+:class:`~ldsim.fs.view.View` against the overlay's own root, so an absolute link inside a
+mounted payload resolves in the namespace, exactly as at run time. Every mount carries a
+*realm* (``payload``, ``base``, ``host``), and :meth:`OverlayView.realm_of` says which realm a
+canonical path lies in.
+"""
+
+from __future__ import annotations
+
+import errno
+import stat as stat_mod
+import zlib
+from dataclasses import dataclass
+
+from ldsim.elf.reader import Buffer
+from ldsim.fs.view import FileStat, View
+
+_SYNTH_DEV = 0x7FFF0000
+
+
+@dataclass(frozen=True, slots=True)
+class Mount:
+    prefix: tuple[str, ...]
+    view: View
+    sub: tuple[str, ...]  # canonical parts inside ``view`` that appear at ``prefix``
+    realm: str
+
+
+def split(path: str) -> tuple[str, ...]:
+    return tuple(p for p in path.split("/") if p and p != ".")
+
+
+class OverlayView(View):
+    def __init__(self, lower: View, realm: str, name: str = "") -> None:
+        self.lower = lower
+        self.lower_realm = realm
+        self.name = name or lower.name
+        self.mounts: list[Mount] = []
+        self.links: dict[tuple[str, ...], str] = {}
+
+    # -- building ----------------------------------------------------------------------
+    def mount(self, prefix: str, view: View, realm: str, sub: str = "/") -> None:
+        """Bind-mount ``sub`` of ``view`` (resolved inside ``view``) at ``prefix``."""
+        self.mounts.append(Mount(split(prefix), view, view.resolve_parts(sub), realm))
+        self.mounts.sort(key=lambda m: len(m.prefix), reverse=True)
+
+    def symlink(self, path: str, target: str) -> None:
+        self.links[split(path)] = target
+
+    # -- lookups -----------------------------------------------------------------------
+    def _where(self, parts: tuple[str, ...]) -> tuple[View, tuple[str, ...], Mount | None]:
+        for m in self.mounts:
+            n = len(m.prefix)
+            if parts[:n] == m.prefix:
+                return m.view, m.sub + parts[n:], m
+        return self.lower, parts, None
+
+    def realm_of(self, path: str) -> str:
+        _view, _inner, mount = self._where(split(path))
+        return mount.realm if mount is not None else self.lower_realm
+
+    def _leads_to_mount(self, parts: tuple[str, ...]) -> bool:
+        n = len(parts)
+        return any(len(p) > n and p[:n] == parts
+                   for p in [m.prefix for m in self.mounts] + list(self.links))
+
+    def _synthetic_dir(self, parts: tuple[str, ...]) -> FileStat:
+        return FileStat(_SYNTH_DEV, zlib.crc32("/".join(parts).encode()) + 1,
+                        stat_mod.S_IFDIR | 0o755, 0)
+
+    def _lstat(self, parts: tuple[str, ...]) -> FileStat:
+        if parts in self.links:
+            target = self.links[parts]
+            return FileStat(_SYNTH_DEV, zlib.crc32(("L" + "/".join(parts)).encode()) + 1,
+                            stat_mod.S_IFLNK | 0o777, len(target))
+        view, inner, _m = self._where(parts)
+        try:
+            st = view._lstat(inner)
+        except OSError:
+            if self._leads_to_mount(parts):
+                return self._synthetic_dir(parts)
+            raise
+        if self._leads_to_mount(parts) and not st.is_dir:
+            return self._synthetic_dir(parts)
+        return st
+
+    def _readlink(self, parts: tuple[str, ...]) -> str:
+        if parts in self.links:
+            return self.links[parts]
+        view, inner, _m = self._where(parts)
+        return view._readlink(inner)
+
+    def _read(self, parts: tuple[str, ...]) -> Buffer:
+        if parts in self.links:
+            raise OSError(errno.ELOOP, "symbolic link")
+        view, inner, _m = self._where(parts)
+        try:
+            return view._read(inner)
+        except FileNotFoundError:
+            if self._leads_to_mount(parts):
+                raise IsADirectoryError(errno.EISDIR, "is a directory") from None
+            raise
+
+    def _listdir(self, parts: tuple[str, ...]) -> list[str]:
+        view, inner, _m = self._where(parts)
+        try:
+            names = set(view._listdir(inner))
+        except OSError:
+            if not self._leads_to_mount(parts):
+                raise
+            names = set()
+        n = len(parts)
+        for p in [m.prefix for m in self.mounts] + list(self.links):
+            if len(p) > n and p[:n] == parts:
+                names.add(p[n])
+        return sorted(names)

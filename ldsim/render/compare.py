@@ -1,0 +1,75 @@
+"""``ldsim compare`` output: a table for people, ``ldsim.compare/1`` JSON for programs."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ldsim.analysis.compare import BinaryComparison
+
+SCHEMA = "ldsim.compare/1"
+
+
+def _summary(results: list[BinaryComparison]) -> dict[str, int]:
+    rows = [r for b in results for r in b.rows]
+    return {"binaries": len(results), "rows": len(rows), "leaks": sum(r.leak for r in rows),
+            "differences": sum(not r.same for r in rows),
+            "missing": sum(r.classic.realm == "missing" for r in rows)}
+
+
+def compare_dict(snap: dict[str, str], results: list[BinaryComparison]) -> dict[str, Any]:
+    return {
+        "schema": SCHEMA,
+        "snap": snap,
+        "binaries": [
+            {"path": b.path,
+             **({"classic_error": b.classic_error} if b.classic_error else {}),
+             **({"strict_error": b.strict_error} if b.strict_error else {}),
+             "rows": [{"name": r.name, "classic": r.classic.as_dict(),
+                       "strict": r.strict.as_dict(), "same": r.same, "leak": r.leak,
+                       "shadowed": r.shadowed} for r in b.rows]}
+            for b in results
+        ],
+        "summary": _summary(results),
+    }
+
+
+def render_compare_json(snap: dict[str, str], results: list[BinaryComparison]) -> str:
+    return json.dumps(compare_dict(snap, results), indent=2) + "\n"
+
+
+def _cell(path: str | None, realm: str) -> str:
+    return f"{realm:<8} {path if path is not None else '-'}"
+
+
+def render_compare_text(snap: dict[str, str], results: list[BinaryComparison]) -> str:
+    out = [f"snap {snap['name']} (base {snap['base']}, {snap['confinement']}): classic view "
+           "beside strict view"]
+    for b in results:
+        out.append("")
+        out.append(b.path)
+        for label, err in (("classic", b.classic_error), ("strict", b.strict_error)):
+            if err:
+                out.append(f"  {label} view: LOAD ABORTED: {err}")
+        if not b.rows:
+            out.append("  (no dependencies)")
+            continue
+        w_name = max(len(r.name) for r in b.rows)
+        w_c = max(len(_cell(r.classic.path, r.classic.realm)) for r in b.rows)
+        out.append(f"  {'NAME':<{w_name}}  {'CLASSIC':<{w_c}}  STRICT")
+        for r in b.rows:
+            flags = []
+            if r.leak:
+                flags.append("LEAK" + (" (shadows the snap's copy)" if r.shadowed else ""))
+            if r.classic.realm == "missing":
+                flags.append("MISSING")
+            if not r.same:
+                flags.append("differs")
+            out.append(f"  {r.name:<{w_name}}  {_cell(r.classic.path, r.classic.realm):<{w_c}}  "
+                       f"{_cell(r.strict.path, r.strict.realm)}"
+                       + (f"   {', '.join(flags)}" if flags else ""))
+    s = _summary(results)
+    out.append("")
+    out.append(f"Summary: {s['binaries']} binaries, {s['rows']} rows, {s['leaks']} leaks, "
+               f"{s['missing']} missing in classic, {s['differences']} differences")
+    return "\n".join(out) + "\n"

@@ -1,0 +1,150 @@
+"""A snap's runtime views: payload + base + host, as the loader sees them per confinement.
+
+Follows the loader spec's companion ``snaps.md`` §3 (snapd ``snap-confine``
+``mount-support.c``, ``snap-exec``): in *classic* confinement ``/`` is the host, the payload
+is at ``/snap/NAME/REV`` (``current`` links to it) and the base at ``/snap/BASE/current``;
+the user's LD_LIBRARY_PATH and LD_PRELOAD pass through. In *strict* confinement ``/`` is the
+base, with the host's ``/etc`` (and ``/var/lib/snapd``) over it; for bases other than core,
+core18, core20, core22 and core24 snap-confine mounts the base's ``ld.so.cache``,
+``ld.so.conf`` and ``ld.so.conf.d`` back; the user's LD_* variables are dropped and the
+environment comes from snap.yaml. Views are overlays of the inputs: nothing is copied.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, replace
+
+from ldsim.config.env import LoaderEnv
+from ldsim.errors import FsError, SnapError
+from ldsim.fs.overlay import OverlayView
+from ldsim.fs.view import HostDirView, View
+from ldsim.snap.meta import App, SnapMeta, app_environment, parse_snap_yaml
+
+LEGACY_CACHE_BASES = ("core", "core18", "core20", "core22", "core24")
+SNAP_LIBRARY_PATH = "/var/lib/snapd/lib/gl:/var/lib/snapd/lib/gl32"
+REALMS = ("payload", "base", "host", "missing")
+
+
+def open_tree(path: str, what: str) -> View:
+    """A directory, or a SquashFS image (a .snap), as a view."""
+    if os.path.isdir(path):
+        return HostDirView(path)
+    if not os.path.exists(path):
+        raise SnapError(path, f"{what} does not exist")
+    from ldsim.fs.squashfs import SquashFsView, is_squashfs
+
+    if not is_squashfs(path):
+        raise SnapError(path, f"{what} is neither a directory nor a SquashFS image (.snap)")
+    return SquashFsView(path)
+
+
+@dataclass(slots=True)
+class SnapTarget:
+    payload: View
+    meta: SnapMeta
+    revision: str
+    base: View | None
+    base_source: str
+    host: View
+    source: str
+
+    @property
+    def name(self) -> str:
+        return self.meta.name
+
+    @property
+    def snap_dir(self) -> str:
+        """``$SNAP``."""
+        return f"/snap/{self.meta.name}/{self.revision}"
+
+
+def _revision(path: str) -> str:
+    m = re.match(r"^[a-z0-9-]+_(x?\d+)\.snap$", os.path.basename(path))
+    return m.group(1) if m else "x1"
+
+
+def load_target(snap: str, base: str | None = None, host: str = "/") -> SnapTarget:
+    payload = open_tree(snap, "snap")
+    try:
+        text = payload.read("/meta/snap.yaml").decode("utf-8", "replace")
+    except FsError:
+        raise SnapError(snap, "no meta/snap.yaml in the snap (is this a prime directory or "
+                        "an unpacked snap?)") from None
+    meta = parse_snap_yaml(text, f"{snap}/meta/snap.yaml")
+    host_view = HostDirView(host)
+    base_view: View | None = None
+    base_source = ""
+    if base is not None:
+        base_view = open_tree(base, "base")
+        base_source = base
+    elif meta.base != "bare" and host_view.exists(f"/snap/{meta.base}/current/"):
+        sub = host_view.resolve(f"/snap/{meta.base}/current")
+        base_view = OverlayView(host_view, "base", f"{host}{sub}")
+        base_view.mount("/", host_view, "base", sub)  # the base tree as its own root
+        base_source = f"{host} {sub}"
+    return SnapTarget(payload, meta, _revision(snap), base_view, base_source, host_view, snap)
+
+
+def runtime_view(t: SnapTarget, confinement: str) -> OverlayView:
+    name, rev = t.meta.name, t.revision
+    if confinement == "classic":
+        view = OverlayView(t.host, "host", f"{t.source} (classic on {t.host.name})")
+    else:
+        if t.base is None:
+            raise SnapError(t.source, f"the strict view needs the base snap '{t.meta.base}': "
+                            "give it with --base DIR|FILE.snap")
+        view = OverlayView(t.base, "base", f"{t.source} (strict on {t.meta.base})")
+        if t.host.exists("/etc/"):
+            view.mount("/etc", t.host, "host", "/etc")
+            if t.meta.base not in LEGACY_CACHE_BASES:
+                for item in ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d"):
+                    if t.base.exists(item) and t.host.exists(item):
+                        view.mount(item, t.base, "base", item)
+        if t.host.exists("/var/lib/snapd/"):
+            view.mount("/var/lib/snapd", t.host, "host", "/var/lib/snapd")
+    view.mount(f"/snap/{name}/{rev}", t.payload, "payload")
+    view.symlink(f"/snap/{name}/current", rev)
+    if t.base is not None:
+        view.mount(f"/snap/{t.meta.base}/current", t.base, "base")
+    return view
+
+
+def app_env(t: SnapTarget, app: App | None, confinement: str, user: LoaderEnv) -> LoaderEnv:
+    """The simulated process of an app: snap.yaml's environment over what snapd sets."""
+    start = {
+        "SNAP": t.snap_dir, "SNAP_NAME": t.meta.name, "SNAP_REVISION": t.revision,
+        "SNAP_ARCH": "amd64", "SNAP_LIBRARY_PATH": SNAP_LIBRARY_PATH,
+        "SNAP_DATA": f"/var/snap/{t.meta.name}/{t.revision}",
+        "SNAP_COMMON": f"/var/snap/{t.meta.name}/common",
+    }
+    classic = confinement == "classic"
+    if classic and user.ld_library_path is not None:
+        start["LD_LIBRARY_PATH"] = user.ld_library_path
+    env = app_environment(t.meta, app, start)
+    llp = env.get("LD_LIBRARY_PATH")
+    if llp is None and classic:
+        llp = user.ld_library_path
+    return replace(user, ld_library_path=llp, preload=user.preload if classic else None,
+                   secure=False)
+
+
+def pick_apps(t: SnapTarget, app: str | None) -> list[App]:
+    if app is not None:
+        if app not in t.meta.apps:
+            names = ", ".join(sorted(t.meta.apps)) or "none"
+            raise SnapError(t.source, f"no app '{app}' in snap '{t.meta.name}' (apps: {names})")
+        return [t.meta.apps[app]]
+    return [t.meta.apps[n] for n in sorted(t.meta.apps)]
+
+
+def program_path(t: SnapTarget, app: App) -> str:
+    return f"/snap/{t.meta.name}/current/{app.program}"
+
+
+def payload_path(t: SnapTarget, path: str) -> str:
+    """A program given by path: relative to ``$SNAP``, or absolute in the namespace."""
+    if path.startswith("/"):
+        return path
+    return f"/snap/{t.meta.name}/current/{path}"
