@@ -1,19 +1,21 @@
 """``ldsim``: the command line. One parser, one error boundary, documented exit codes.
 
 Exit status: 0 the program would load; 1 something is unresolved or the load would abort;
-2 bad usage or unreadable input (one line on stderr, no traceback).
+2 bad usage or unreadable input (one line on stderr, no traceback); 3 an internal error
+(a bug in ldsim: one line on stderr; set LDSIM_DEBUG=1 for the traceback).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
 from ldsim import __version__
 from ldsim.errors import LdsimError
 
-EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
 
 class _Parser(argparse.ArgumentParser):
@@ -56,6 +58,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("ldsim: interrupted\n")
         return 130
+    except Exception as exc:
+        if os.environ.get("LDSIM_DEBUG"):
+            raise
+        sys.stderr.write(f"ldsim: internal error: {type(exc).__name__}: {exc} (this is a bug "
+                         "in ldsim; LDSIM_DEBUG=1 shows the traceback)\n")
+        return EXIT_INTERNAL
 
 
 def entry() -> None:
