@@ -83,7 +83,11 @@ def run(args: argparse.Namespace) -> int:
     shipped = file_names(target.payload) | (file_names(target.base) if target.base else set())
     results = []
     problems: list[str] = []
-    for exe, app in programs:
+    progress = sys.stderr.isatty() and len(programs) > 3
+    for n, (exe, app) in enumerate(programs, 1):
+        if progress:
+            sys.stderr.write(f"\r\033[K[{n}/{len(programs)}] {exe}")
+            sys.stderr.flush()
         res: dict[str, Any] = {}
         for c, view in views.items():
             try:
@@ -98,6 +102,8 @@ def run(args: argparse.Namespace) -> int:
         if res["classic"] is None and res["strict"] is None:
             continue
         results.append(compare_resolutions(exe, res["classic"], res["strict"], shipped))
+    if progress:
+        sys.stderr.write("\r\033[K")
     for line in problems:
         sys.stderr.write(f"ldsim: warning: {line}\n")
     snap = {"name": target.name, "base": target.meta.base,
