@@ -53,7 +53,7 @@ def _extended_length(src: bytes, ip: int, base: int) -> tuple[int, int]:
     return base + 255 * (ip - start) + src[ip], ip + 1
 
 
-def _decompress(src: bytes, max_out: int) -> bytes:  # noqa: C901 - one state machine
+def _decompress(src: bytes, max_out: int) -> bytes:
     n = len(src)
     if n < 3:
         raise LzoError("input overrun")
