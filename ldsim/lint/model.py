@@ -1,0 +1,82 @@
+"""What the classic-confinement linter produces: findings with stable ids and concrete fixes.
+
+Rule ids (stable, used by ``--ignore RULE[:GLOB]`` and in JSON/SARIF):
+
+* Snapcraft's (``snapcraft/linters/classic_linter.py``, ``library_linter.py``):
+  ``classic`` (the OK line), ``interpreter``, ``rpath``, ``missing-library``,
+  ``unused-library``.
+* ldsim's own, from the simulated classic view: ``host-leak``, ``runpath-not-inherited``,
+  ``cache-shadowing``, ``nodefaultlib``, and the ABI findings ``libc-mix``,
+  ``version-missing``, ``unversioned-provider``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ldsim.elf.facts import ElfFacts
+from ldsim.result import Resolution, Severity
+
+SNAPCRAFT_RULES = ("classic", "interpreter", "rpath", "missing-library", "unused-library")
+LDSIM_RULES = ("host-leak", "runpath-not-inherited", "cache-shadowing", "nodefaultlib",
+               "libc-mix", "version-missing", "unversioned-provider")
+ALL_RULES = SNAPCRAFT_RULES + LDSIM_RULES
+CLASSIC_URL = ("https://documentation.ubuntu.com/snapcraft/stable/how-to/debugging/"
+               "use-the-classic-linter")
+LIBRARY_URL = ("https://documentation.ubuntu.com/snapcraft/stable/how-to/debugging/"
+               "use-the-library-linter")
+
+
+@dataclass(frozen=True, slots=True)
+class Fix:
+    """The patchelf edits that resolve a finding (None: leave as is)."""
+
+    interpreter: str | None = None  # patchelf --set-interpreter VALUE
+    rpath: str | None = None  # patchelf --force-rpath --set-rpath VALUE
+    no_default_lib: bool = False  # patchelf --no-default-lib
+
+    def as_dict(self) -> dict[str, object]:
+        return {"interpreter": self.interpreter, "rpath": self.rpath,
+                "no_default_lib": self.no_default_lib}
+
+
+@dataclass(frozen=True, slots=True)
+class LintFinding:
+    id: str
+    severity: Severity
+    file: str | None  # payload-relative path (the soname for unused-library), None: the snap
+    message: str
+    fix: Fix | None = None
+    ok: bool = False  # one of Snapcraft's "Lint OK" lines
+
+    def sort_key(self) -> tuple[int, str, str]:
+        order = ALL_RULES.index(self.id) if self.id in ALL_RULES else len(ALL_RULES)
+        return (0 if self.ok else 1, self.file or "", f"{order:02d}{self.id}")
+
+
+@dataclass(slots=True)
+class FileLint:
+    """One ELF file of the payload and everything the rules need to judge it."""
+
+    path: str  # payload-relative, e.g. "usr/bin/toilet"
+    guest: str  # its path in the classic view, /snap/NAME/current/...
+    facts: ElfFacts
+    expected_interpreter: str | None  # the linker Snapcraft wants (None: classic rules off)
+    current_rpath: list[str]  # what `patchelf --print-rpath` prints (RUNPATH else RPATH)
+    proposed_rpath: list[str]  # Snapcraft's get_proposed_rpath
+    dependencies: list[tuple[str, str, str]] = field(default_factory=list)  # (name, path, realm)
+    classic: Resolution | None = None  # the real loader in the classic view
+    refused: str | None = None  # why `fix` must not patch this file, if so
+
+
+@dataclass(slots=True)
+class LintReport:
+    snap: dict[str, str]
+    findings: list[LintFinding] = field(default_factory=list)
+    files: list[FileLint] = field(default_factory=list)
+
+    def worst(self) -> Severity | None:
+        for sev in (Severity.ERROR, Severity.WARNING, Severity.INFO):
+            if any(f.severity is sev and not f.ok for f in self.findings):
+                return sev
+        return None
