@@ -35,10 +35,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"ldsim {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    from ldsim.cli import compare, explain
+    from ldsim.cli import compare, explain, lint
 
     explain.add_parser(sub)
     compare.add_parser(sub)
+    lint.add_parser(sub)
     return parser
 
 

@@ -88,12 +88,15 @@ LDD_LOADERS = {62: "/lib64/ld-linux-x86-64.so.2", 183: "/lib/ld-linux-aarch64.so
 
 
 def resolve(view: View, exe: str, env: LoaderEnv, config: RootConfig | None = None,
-            facts: ElfFacts | None = None, loader: str | None = None) -> Resolution:
+            facts: ElfFacts | None = None, loader: str | None = None,
+            ldd_loader: str | None = None) -> Resolution:
+    """Resolve ``exe``. ``ldd_loader`` models ``ldd``: that glibc loader traces the file,
+    whatever its PT_INTERP says (glibc's ldd script runs the loaders of RTLDLIST)."""
     config = config or RootConfig(view)
     if facts is None:
         facts = read_program(view, exe, env.cwd)
-    flavour = loader or choose_loader(facts)
-    interp = facts.interp
+    flavour = "glibc" if ldd_loader else (loader or choose_loader(facts))
+    interp = ldd_loader or facts.interp
     notes: list[Diagnostic] = []
     if interp is None and facts.needed and flavour == "glibc":
         interp = LDD_LOADERS.get(facts.machine)
