@@ -6,8 +6,8 @@ Snapcraft's rules reproduce ``classic_linter.py`` and ``library_linter.py`` (mes
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Callable, Iterable
+from pathlib import PurePosixPath
 
 from ldsim.analysis.abi import analyse
 from ldsim.errors import LdsimError
@@ -18,8 +18,8 @@ from ldsim.result import LoadedObject, Resolution, Severity, Via
 
 W, E, INFO = Severity.WARNING, Severity.ERROR, Severity.INFO
 HOST_LINKER_BASENAME = "ld-linux-x86-64.so.2"
-LIB_PATH_PATTERNS = ("lib/*", "lib32/*", "lib64/*", f"lib/{TRIPLET}/*", "usr/lib/*",
-                     "usr/lib32/*", "usr/lib64/*", f"usr/lib/{TRIPLET}/*")
+# ``_is_library_path``: pathlib's right-anchored ``PurePath.match`` on these patterns.
+LIB_PATH_PATTERNS = ("lib/*", "lib32/*", "lib64/*", f"lib/{TRIPLET}/*")
 
 
 def _rel(ctx: Context, path: str) -> str:
@@ -79,7 +79,7 @@ def unused_libraries(ctx: Context, report: LintReport, ignores: Ignores) -> list
     payload = ctx.target.payload
     libraries: dict[str, str] = {}
     for f in report.files:
-        if f.facts.soname and any(fnmatch.fnmatch(f.path, p) for p in LIB_PATH_PATTERNS):
+        if f.facts.soname and any(PurePosixPath(f.path).match(p) for p in LIB_PATH_PATTERNS):
             libraries[payload.resolve("/" + f.path)] = f.facts.soname
     used: set[str] = set()
     for f in report.files:
