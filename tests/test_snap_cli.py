@@ -102,19 +102,11 @@ def test_truncated_snap_file(snap: Path, tmp_path: Path) -> None:
     one_line_error(ldsim("compare", "--snap", str(cut)), str(cut))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "ldsim compare exits 0 with binaries: [] when the app's program is absent from the payload "
-    "(it only prints 'ldsim: warning: /snap/x/current/bin/a (classic): no such file or "
-    "directory'): its contract is exit 0 only when nothing leaks or is missing in the classic "
-    "view, and explain exits 2 on the same input"))
 def test_compare_does_not_succeed_without_the_program(snap: Path, base: Path) -> None:
     proc = ldsim("compare", "--json", "--snap", str(snap), "--base", str(base))
     assert proc.returncode != 0, proc.stdout
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "ldsim compare --all on a payload with no ELF file says \"snap 'x' has no apps: give PATHs "
-    "or --all\" although the snap has app 'a' and --all was given"))
 def test_compare_all_without_elf_files_says_so(snap: Path, base: Path) -> None:
     line = one_line_error(ldsim("compare", "--all", "--snap", str(snap), "--base", str(base)))
     assert "no apps" not in line

@@ -75,11 +75,13 @@ def run(args: argparse.Namespace) -> int:
     elif args.all:
         programs = [(compose.payload_path(target, p.lstrip("/")), None)
                     for p in _elf_files(target.payload, "/")]
+        if not programs:
+            raise UsageError(args.snap, f"snap '{target.name}' has no ELF file in its payload")
     else:
         programs = [(compose.program_path(target, a), a)
                     for a in compose.pick_apps(target, args.app)]
-    if not programs:
-        raise UsageError("--snap", f"snap '{target.name}' has no apps: give PATHs or --all")
+        if not programs:
+            raise UsageError(args.snap, f"snap '{target.name}' has no apps: give PATHs or --all")
     shipped = file_names(target.payload) | (file_names(target.base) if target.base else set())
     results = []
     problems: list[str] = []
@@ -99,9 +101,14 @@ def run(args: argparse.Namespace) -> int:
                 continue
             attribute_realms(r, view)
             res[c] = r
-        if res["classic"] is None and res["strict"] is None:
-            continue
-        results.append(compare_resolutions(exe, res["classic"], res["strict"], shipped))
+        comparison = compare_resolutions(exe, res["classic"], res["strict"], shipped)
+        for c in ("classic", "strict"):
+            failed = next((p for p in problems if p.startswith(f"{exe} ({c}): ")), None)
+            if res[c] is None and failed:
+                setattr(comparison, f"{c}_error", failed.split(": ", 1)[1])
+        results.append(comparison)
+    if all(b.classic_error and b.strict_error and not b.rows for b in results):
+        raise UsageError(args.snap, "; ".join(problems) or "nothing to compare")
     if progress:
         sys.stderr.write("\r\033[K")
     for line in problems:

@@ -23,6 +23,14 @@ from ldsim.fs.view import HostDirView, View
 from ldsim.snap.meta import App, SnapMeta, app_environment, parse_snap_yaml
 
 LEGACY_CACHE_BASES = ("core", "core18", "core20", "core22", "core24")
+# Host directories snap-confine bind-mounts over the base (mount-support.c, §3.2).
+HOST_BINDS = ("/dev", "/etc", "/home", "/root", "/sys", "/tmp", "/var/snap", "/var/lib/snapd",
+              "/var/tmp", "/run", "/usr/src", "/var/log", "/media", "/mnt", "/lib/modules",
+              "/lib/firmware", "/var/lib/extrausers")
+# ... and what it mounts back from the base over the host's /etc, when both sides exist
+# with the same type.
+ETC_FROM_BASE = ("/etc/alternatives", "/etc/nsswitch.conf", "/etc/apparmor", "/etc/apparmor.d")
+LD_SO_FROM_BASE = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d")
 SNAP_LIBRARY_PATH = "/var/lib/snapd/lib/gl:/var/lib/snapd/lib/gl32"
 REALMS = ("payload", "base", "host", "missing")
 
@@ -96,19 +104,27 @@ def runtime_view(t: SnapTarget, confinement: str) -> OverlayView:
             raise SnapError(t.source, f"the strict view needs the base snap '{t.meta.base}': "
                             "give it with --base DIR|FILE.snap")
         view = OverlayView(t.base, "base", f"{t.source} (strict on {t.meta.base})")
-        if t.host.exists("/etc/"):
-            view.mount("/etc", t.host, "host", "/etc")
-            if t.meta.base not in LEGACY_CACHE_BASES:
-                for item in ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d"):
-                    if t.base.exists(item) and t.host.exists(item):
-                        view.mount(item, t.base, "base", item)
-        if t.host.exists("/var/lib/snapd/"):
-            view.mount("/var/lib/snapd", t.host, "host", "/var/lib/snapd")
+        for d in HOST_BINDS:
+            if t.host.exists(d + "/"):
+                view.mount(d, t.host, "host", d)
+        back = ETC_FROM_BASE + (LD_SO_FROM_BASE if t.meta.base not in LEGACY_CACHE_BASES
+                                else ())
+        for item in back:
+            if _same_type(t.base, t.host, item):
+                view.mount(item, t.base, "base", item)
     view.mount(f"/snap/{name}/{rev}", t.payload, "payload")
     view.symlink(f"/snap/{name}/current", rev)
     if t.base is not None:
         view.mount(f"/snap/{t.meta.base}/current", t.base, "base")
     return view
+
+
+def _same_type(a: View, b: View, path: str) -> bool:
+    """Both sides exist (symlinks followed) and are both directories or both not."""
+    try:
+        return a.stat(path).is_dir == b.stat(path).is_dir
+    except FsError:
+        return False
 
 
 def app_env(t: SnapTarget, app: App | None, confinement: str, user: LoaderEnv) -> LoaderEnv:

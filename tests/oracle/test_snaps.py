@@ -98,23 +98,9 @@ DEBIAN_CASES = [("zstd", "zstd"), ("zstd", "unpatched")]
 CASES = [*SYNTHETIC_CASES, *DEBIAN_CASES]
 
 GAPS: dict[tuple[str, str], str] = {
-    ("alternatives", "strict"): (
-        "strict view: snap-confine mounts the base's /etc/alternatives back over the host's /etc "
-        "(snaps.md §3.2) but ldsim's compose.runtime_view mounts only the host's /etc (and, for "
-        "non-legacy bases, ld.so.*): the base's usr/lib/x86_64-linux-gnu/libalt.so.1 -> "
-        "/etc/alternatives/libalt.so.1 follows the host's alternative "
-        "(/usr/lib/x86_64-linux-gnu/hostalt/libalt.so.1, absent from the base) and ldsim reports "
-        "libalt.so.1 unresolved; the real loader loads "
-        "/snap/core22/current/lib/x86_64-linux-gnu/libalt.so.1 [rpath] = the base's "
-        "alt/libalt.so.1"),
-    ("snap-data", "strict"): (
-        "strict view: snap-confine bind-mounts the host's /var/snap (and /home, /tmp, /run, /mnt, "
-        "/media, /var/log, /usr/src, /var/tmp, ...) over the base (snaps.md §3.2, §3.3) but "
-        "ldsim's strict view mounts only /etc and /var/lib/snapd: with snap.yaml's "
-        "LD_LIBRARY_PATH=$SNAP_COMMON/lib ldsim reports libplugin.so.1 unresolved; the real "
-        "loader loads /var/snap/snap-data/common/lib/libplugin.so.1 [ld_library_path] (host)"),
 }
-"""Known disagreements: (snap, view) -> what ldsim gets wrong (tests are strict xfails)."""
+"""Known disagreements: (snap, view) -> what ldsim gets wrong (tests are strict xfails). The
+/etc/alternatives and host-bind gaps this once held are fixed in compose.runtime_view."""
 
 
 def _gap_params(cases: list[tuple[str, str]]) -> list[Any]:
