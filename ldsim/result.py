@@ -141,3 +141,15 @@ class Resolution:
     @property
     def ok(self) -> bool:
         return self.error is None and not self.unresolved
+
+    # A notebook shows a resolution as its dependency graph (the renderers are imported
+    # only here, so nothing else pays for networkx).
+    def _repr_svg_(self) -> str | None:
+        from ldsim.render.graphviz import resolution_svg
+
+        return resolution_svg(self)
+
+    def _repr_html_(self) -> str | None:
+        from ldsim.render.graphviz import resolution_html
+
+        return resolution_html(self)

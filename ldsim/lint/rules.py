@@ -109,7 +109,7 @@ def rule_host_leak(ctx: Context, f: FileLint) -> Iterable[LintFinding]:
     if res is None or not ctx.classic_rules:
         return
     fix = None
-    if f.expected_interpreter and f.facts.interp != f.expected_interpreter:
+    if f.expected_interpreter and f.facts.interp and f.facts.interp != f.expected_interpreter:
         fix = Fix(interpreter=f.expected_interpreter)
     rfix = _rpath_fix(f)
     if rfix is not None:
@@ -117,6 +117,8 @@ def rule_host_leak(ctx: Context, f: FileLint) -> Iterable[LintFinding]:
     for obj in res.objects[1:]:
         if obj.realm != "host":
             continue
+        if obj.via is Via.INTERPRETER and f.facts.interp is None:
+            continue  # a library runs under its program's loader, not the one ldd picks
         what = "the interpreter" if obj.via is Via.INTERPRETER else obj.name
         yield LintFinding(
             "host-leak", E, f.path,

@@ -1,0 +1,124 @@
+"""Pictures (SVG, PNG, PDF) from DOT text through Graphviz's ``dot`` program.
+
+``dot`` is run as a subprocess on the DOT text of :mod:`ldsim.render.dot` (nothing else of
+Graphviz is needed); when it is not installed, :class:`GraphvizMissing` says how to get it.
+:class:`Picture` shows itself in a notebook (``_repr_svg_``).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from typing import TYPE_CHECKING
+
+from ldsim.errors import LdsimError
+
+if TYPE_CHECKING:
+    from ldsim.graph import Graph
+    from ldsim.result import Resolution
+
+IMAGE_FORMATS = ("svg", "png", "pdf")
+INSTALL_HINT = ("install Graphviz (Debian/Ubuntu: apt-get install graphviz; Fedora: dnf "
+                "install graphviz; macOS: brew install graphviz), or use --format dot")
+
+
+class GraphvizMissing(LdsimError):
+    """Graphviz's ``dot`` program is not on PATH."""
+
+
+class GraphvizFailed(LdsimError):
+    """``dot`` rejected the input or crashed."""
+
+
+def dot_program() -> str | None:
+    return shutil.which("dot")
+
+
+def render_image(dot_text: str, fmt: str = "svg", *, dot: str | None = None) -> bytes:
+    """``dot -T FMT`` of ``dot_text``. Raises GraphvizMissing without Graphviz."""
+    if fmt not in IMAGE_FORMATS:
+        raise ValueError(f"not an image format: {fmt!r}")
+    exe = dot or dot_program()
+    if exe is None:
+        raise GraphvizMissing(f"--format {fmt}",
+                              f"needs Graphviz's 'dot' program, which is not installed: "
+                              f"{INSTALL_HINT}")
+    try:
+        proc = subprocess.run([exe, f"-T{fmt}"], input=dot_text.encode("utf-8"),
+                              capture_output=True, check=False)
+    except OSError as exc:
+        raise GraphvizMissing(exe, f"cannot run Graphviz's dot ({exc.strerror}): "
+                              f"{INSTALL_HINT}") from None
+    if proc.returncode != 0 or not proc.stdout:
+        err = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise GraphvizFailed(exe, f"dot -T{fmt} failed (exit {proc.returncode}): "
+                             f"{err[0] if err else 'no output'}")
+    return proc.stdout
+
+
+def render_svg(g: Graph, *, legend: bool = True, reuse: str = "auto") -> str:
+    from ldsim.render.dot import render_dot
+
+    return render_image(render_dot(g, legend=legend, reuse=reuse), "svg").decode("utf-8")
+
+
+class Picture:
+    """DOT text that shows itself as SVG in a notebook, and can be saved in any format."""
+
+    def __init__(self, dot_text: str) -> None:
+        self.dot = dot_text
+        self._svg: str | None = None
+
+    def svg(self) -> str:
+        if self._svg is None:
+            self._svg = render_image(self.dot, "svg").decode("utf-8")
+        return self._svg
+
+    def image(self, fmt: str) -> bytes:
+        return self.svg().encode("utf-8") if fmt == "svg" else render_image(self.dot, fmt)
+
+    def save(self, path: str) -> None:
+        """Write the picture; the format is the file name's extension (.dot, .svg, ...)."""
+        fmt = path.rsplit(".", 1)[-1].lower() if "." in path else "svg"
+        data = self.dot.encode("utf-8") if fmt in ("dot", "gv") else self.image(fmt)
+        with open(path, "wb") as fh:
+            fh.write(data)
+
+    def _repr_svg_(self) -> str | None:
+        if dot_program() is None:
+            return None
+        return self.svg()
+
+    def _repr_markdown_(self) -> str | None:
+        if dot_program() is not None:
+            return None
+        return f"Graphviz's `dot` is not installed: {INSTALL_HINT}.\n\n```dot\n{self.dot}```\n"
+
+
+def picture(g: Graph, *, legend: bool = True, reuse: str = "auto") -> Picture:
+    """The picture of a dependency graph, for a notebook: ``picture(g)`` shows it."""
+    from ldsim.render.dot import render_dot
+
+    return Picture(render_dot(g, legend=legend, reuse=reuse))
+
+
+def resolution_svg(res: Resolution) -> str | None:
+    """A resolution's dependency graph as SVG, or None without Graphviz (notebook repr)."""
+    if dot_program() is None:
+        return None
+    from ldsim.graph import dependency_graph
+
+    return render_svg(dependency_graph(res))
+
+
+def resolution_html(res: Resolution) -> str | None:
+    """Without Graphviz, the text explanation instead of the picture (notebook repr)."""
+    if dot_program() is not None:
+        return None
+    from html import escape
+
+    from ldsim.render.text import render_explain_text
+
+    text = render_explain_text(res, realms=any(o.realm != "root" for o in res.objects))
+    return (f"<p><i>Graphviz's <code>dot</code> is not installed, so no picture: "
+            f"{escape(INSTALL_HINT)}.</i></p><pre>{escape(text)}</pre>")
