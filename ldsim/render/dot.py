@@ -5,8 +5,9 @@ root, not found) coloured with a legend below; host objects (leaks into a snap) 
 unresolved names as dashed red boxes, an aborted load as a red octagon. Edge labels say how
 each DT_NEEDED was found (and how many places were probed when more than one). Edges to an
 object that was already loaded are light, dotted, unlabelled and do not constrain the
-layout, so the ranks follow the loading tree and a graph of 100+ objects stays a readable
-tree rather than a hairball. A graph holding two views of a snap (``classic`` and
+layout, so the ranks follow the loading tree; above :data:`BIG` objects they are left out
+(counted in the legend) and the commonest way of finding goes unlabelled, so a graph of
+100+ objects stays a readable tree rather than a hairball. A graph holding two views of a snap (``classic`` and
 ``strict``) marks what only one view has: edges in the view's colour, objects with a double
 border. Everything is sorted: the same graph always gives the same bytes.
 """
@@ -47,12 +48,18 @@ def quote(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
+class Html(str):
+    """An HTML-like label, written between ``<`` and ``>`` instead of quoted."""
+
+    __slots__ = ()
+
+
 def _attrs(items: Mapping[str, str | float | int]) -> str:
     out = []
     for k in sorted(items):
         v = items[k]
-        if isinstance(v, str) and v.startswith("<") and v.endswith(">"):
-            out.append(f"{k}={v}")  # an HTML-like label
+        if isinstance(v, Html):
+            out.append(f"{k}=<{v}>")
         elif isinstance(v, str):
             out.append(f"{k}={quote(v)}")
         else:
@@ -64,7 +71,7 @@ def _h(text: str) -> str:
     return escape(text, quote=True)
 
 
-def _where(a: dict[str, Any]) -> str:
+def shown_path(a: dict[str, Any]) -> str:
     """The path to show: inside its realm's tree when located, else as the loader opened it."""
     loc = a.get("location")
     if loc:
@@ -77,10 +84,10 @@ def _split(path: str) -> tuple[str, str]:
     return (d or "/") if "/" in path else "", b or path
 
 
-def _title_of(a: dict[str, Any]) -> str:
+def node_title(a: dict[str, Any]) -> str:
     if a.get("kind") != "object":
         return str(a.get("name"))
-    base = _split(_where(a))[1]
+    base = _split(shown_path(a))[1]
     soname = a.get("soname")
     return base if a.get("program") or not soname else str(soname)
 
@@ -111,14 +118,14 @@ class _Dot:
         realm = str(a.get("realm") or "root")
         fill, border, _bg, _t = REALMS.get(realm, REALMS["root"])
         kind = a.get("kind")
-        title = _title_of(a)
+        title = node_title(a)
         lines: list[str] = []
         tip = [n]
         out: dict[str, str | float | int] = {"class": f"realm-{realm} kind-{kind}"}
         if kind == "object":
-            directory, base = _split(_where(a))
+            directory, base = _split(shown_path(a))
             if base != title:
-                directory = _where(a)
+                directory = shown_path(a)
             if directory:
                 lines.append(directory)
             tags = []
@@ -158,7 +165,7 @@ class _Dot:
         tip.append("programs: " + " ".join(str(p) for p in a.get("programs") or []))
         label = f"<B>{_h(title)}</B>" + "".join(
             f'<BR/><FONT POINT-SIZE="8">{_h(x)}</FONT>' for x in lines)
-        out.update(label=f"<{label}>", tooltip="\n".join(tip))
+        out.update(label=Html(label), tooltip="\n".join(tip))
         return out
 
     # -- edges -----------------------------------------------------------------------
@@ -180,7 +187,7 @@ class _Dot:
         loaded = [x for x in vias if x and x != ALREADY]
         out: dict[str, str | float | int] = {}
         words: list[str] = []
-        if name not in (target.get("soname"), target.get("name"), _title_of(target),
+        if name not in (target.get("soname"), target.get("name"), node_title(target),
                         target.get("path")):
             words.append(name)
         if kind == "PT_INTERP":
@@ -222,7 +229,7 @@ class _Dot:
         return out
 
     # -- the legend (the graph's own label: it does not move any node) -------------------
-    def legend_label(self, realms: list[str], shown_reuse: int) -> str:
+    def legend_label(self, realms: list[str], shown_reuse: int) -> Html:
         title = str(self.g.graph.get("title") or "")
         kinds = {a.get("kind") for _n, a in self.g.nodes(data=True)}
         notes = ["arrow label: how the loader found the file (N tried: places it probed)"]
@@ -253,8 +260,8 @@ class _Dot:
             if i < len(notes):
                 note = f'<TD ALIGN="LEFT"><FONT POINT-SIZE="9">{_h(notes[i])}</FONT></TD>'
             rows.append(f"<TR>{swatch}{note}</TR>")
-        return ('<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="3" CELLPADDING="2">'
-                + "".join(rows) + "</TABLE>>")
+        return Html('<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="3" CELLPADDING="2">'
+                    + "".join(rows) + "</TABLE>")
 
     def _choose_quiet_via(self, groups: list[tuple[str, str, str, str,
                                                    list[dict[str, Any]]]]) -> None:

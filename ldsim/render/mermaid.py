@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from ldsim.render.dot import ALREADY, REALMS, RED, VIEW_COLOURS, _title_of, _where
+from ldsim.render.dot import ALREADY, REALMS, RED, VIEW_COLOURS, node_title, shown_path
 
 if TYPE_CHECKING:
     from ldsim.graph import Graph
@@ -38,10 +38,10 @@ def render_mermaid(g: Graph) -> str:
         lines.append(f'  subgraph {realm}["{_text(REALMS.get(realm, REALMS["root"])[3])}"]')
         for n in sorted(by_realm[realm]):
             a: dict[str, Any] = g.nodes[n]
-            label = _text(_title_of(a))
+            label = _text(node_title(a))
             kind = a.get("kind")
             if kind == "object":
-                label += f"<br/><small>{_text(_where(a))}</small>"
+                label += f"<br/><small>{_text(shown_path(a))}</small>"
             elif kind == "missing":
                 label += "<br/><small>not found</small>"
             else:
