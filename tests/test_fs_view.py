@@ -128,3 +128,13 @@ def test_join_and_dirname_are_the_loaders() -> None:
     assert dirname("/a/b/c") == "/a/b"
     assert dirname("/c") == "/"
     assert dirname("c") == ""
+
+
+def test_walk_is_sorted_and_does_not_follow_links(root: Path) -> None:
+    os.symlink("/usr", root / "usrlink")
+    (root / "usr/lib/real/z").write_text("")
+    view = HostDirView(str(root))
+    entries = [p for p, _st in view.walk()]
+    assert entries == ["/etc", "/etc/secret", "/usr", "/usr/lib", "/usr/lib/real",
+                       "/usr/lib/real/libx.so.1", "/usr/lib/real/z", "/usrlink"]
+    assert [st.is_link for p, st in view.walk() if p == "/usrlink"] == [True]

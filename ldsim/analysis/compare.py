@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ldsim.errors import LdsimError
 from ldsim.fs.overlay import OverlayView
 from ldsim.fs.view import View
 from ldsim.result import Resolution
@@ -23,29 +22,9 @@ def attribute_realms(res: Resolution, view: OverlayView) -> None:
         obj.realm = view.realm_of(obj.real_path)
 
 
-def file_names(view: View, limit: int = 200_000) -> set[str]:
-    """Basenames of every non-directory entry of a tree (for shadowing), sorted walk."""
-    names: set[str] = set()
-    stack = ["/"]
-    seen = 0
-    while stack and seen < limit:
-        d = stack.pop()
-        try:
-            entries = view.listdir(d)
-        except LdsimError:  # an unreadable directory only hides names
-            continue
-        for e in entries:
-            seen += 1
-            p = d.rstrip("/") + "/" + e
-            try:
-                st = view.lstat_parts(view.resolve_parts(p, follow=False))
-            except LdsimError:
-                continue
-            if st.is_dir:
-                stack.append(p)
-            else:
-                names.add(e)
-    return names
+def file_names(view: View) -> set[str]:
+    """Basenames of every non-directory entry of a tree (for shadowing)."""
+    return {p.rsplit("/", 1)[-1] for p, st in view.walk() if not st.is_dir}
 
 
 @dataclass(frozen=True, slots=True)

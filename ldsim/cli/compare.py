@@ -31,28 +31,14 @@ def add_parser(sub: Any) -> None:
 
 def _elf_files(view: Any, top: str) -> list[str]:
     out: list[str] = []
-    stack = [top]
-    while stack:
-        d = stack.pop()
-        try:
-            names = view.listdir(d)
-        except LdsimError:
-            continue
-        for n in names:
-            p = d.rstrip("/") + "/" + n
+    for p, st in view.walk(top):
+        if st.is_reg and st.size >= 64:
             try:
-                st = view.lstat_parts(view.resolve_parts(p, follow=False))
+                head = view.read(p, limit=18)
             except LdsimError:
                 continue
-            if st.is_dir:
-                stack.append(p)
-            elif st.is_reg and st.size >= 64:
-                try:
-                    head = view.read(p, limit=18)
-                except LdsimError:
-                    continue
-                if head[:4] == b"\x7fELF" and head[16] in (2, 3):
-                    out.append(p)
+            if head[:4] == b"\x7fELF" and head[16] in (2, 3):
+                out.append(p)
     return sorted(out)
 
 

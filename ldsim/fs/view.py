@@ -20,6 +20,7 @@ import errno
 import mmap
 import os
 import stat as stat_mod
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from ldsim.elf.reader import Buffer
@@ -183,6 +184,28 @@ class View:
         except FsError:
             return False
         return True
+
+    def walk(self, top: str = "/") -> Iterator[tuple[str, FileStat]]:
+        """Every entry below ``top`` (symlinks not followed), depth first, sorted; an
+        unreadable directory only hides what is inside it."""
+        stack = [top]
+        while stack:
+            d = stack.pop()
+            try:
+                names = self.listdir(d)
+            except FsError:
+                continue
+            subdirs = []
+            for n in names:
+                p = d.rstrip("/") + "/" + n
+                try:
+                    st = self.lstat_parts(self.resolve_parts(p, follow=False), p)
+                except FsError:
+                    continue
+                yield p, st
+                if st.is_dir:
+                    subdirs.append(p)
+            stack.extend(reversed(subdirs))
 
     def listdir(self, path: str) -> list[str]:
         """Directory entries, sorted (output must not depend on the host's readdir order)."""

@@ -37,25 +37,7 @@ LIBRARY_DIR_PATTERNS = ("lib/*", "lib32/*", "lib64/*", f"lib/{TRIPLET}/*",
 
 def walk_files(view: View, top: str = "/") -> list[tuple[str, bool]]:
     """(payload-relative path, is_symlink) of every non-directory entry, sorted."""
-    out: list[tuple[str, bool]] = []
-    stack = [top]
-    while stack:
-        d = stack.pop()
-        try:
-            names = view.listdir(d)
-        except LdsimError:
-            continue
-        for n in names:
-            p = d.rstrip("/") + "/" + n
-            try:
-                st = view.lstat_parts(view.resolve_parts(p, follow=False))
-            except LdsimError:
-                continue
-            if st.is_dir:
-                stack.append(p)
-            else:
-                out.append((p.lstrip("/"), st.is_link))
-    return sorted(out)
+    return sorted((p.lstrip("/"), st.is_link) for p, st in view.walk(top) if not st.is_dir)
 
 
 def elf_files(payload: View, diagnostics: list[Diagnostic]) -> list[tuple[str, ElfFacts]]:
