@@ -186,8 +186,9 @@ class View:
         return True
 
     def walk(self, top: str = "/") -> Iterator[tuple[str, FileStat]]:
-        """Every entry below ``top`` (symlinks not followed), depth first, sorted; an
-        unreadable directory only hides what is inside it."""
+        """Every entry below ``top`` (symlinks not followed): a directory's entries in sorted
+        order, then its subdirectories' in turn. An unreadable directory only hides what is
+        inside it."""
         stack = [top]
         while stack:
             d = stack.pop()
