@@ -93,8 +93,9 @@ def run(args: argparse.Namespace) -> int:
             if res[c] is None and failed:
                 setattr(comparison, f"{c}_error", failed.split(": ", 1)[1])
         results.append(comparison)
-    if all(b.classic_error and b.strict_error and not b.rows for b in results):
-        raise UsageError(args.snap, "; ".join(problems) or "nothing to compare")
+    unreadable = {p.split(" (", 1)[0] for p in problems}
+    if problems and all(b.path in unreadable and not b.rows for b in results):
+        raise UsageError(args.snap, "; ".join(problems))
     if progress:
         sys.stderr.write("\r\033[K")
     for line in problems:
