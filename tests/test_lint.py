@@ -329,3 +329,52 @@ def test_exit_status_and_fail_on(world: dict[str, Path]) -> None:
     assert rc == 0 and doc["schema"] == "ldsim.lint/1"
     rc, _doc = lint(world, p, "--fail-on", "info")
     assert rc == 0  # nothing at all to report but the OK line
+
+
+def _ids(doc: dict[str, Any], file: str) -> set[str]:
+    return {f["id"] for f in doc["findings"] if f["file"] == file}
+
+
+def test_ldsim_rules_fire_on_a_leaky_snap_and_stay_quiet_on_a_fixed_one(
+        world: dict[str, Path]) -> None:
+    leaky = payload(world, "leaky")
+    exe(leaky, "bin/app")
+    leaky.addneeded("/bin/app", "libshared.so.1")  # the base ships it; the host cache wins
+    _rc, doc = lint(world, leaky)
+    assert {"host-leak", "cache-shadowing", "nodefaultlib"} <= _ids(doc, "bin/app")
+    fixed = payload(world, "fixedrules")
+    exe(fixed, "bin/app", f"-Wl,--dynamic-linker={LINKER}", "-Wl,--disable-new-dtags",
+        f"-Wl,-rpath,{BASELIB}")
+    fixed.addneeded("/bin/app", "libshared.so.1")
+    rc, doc = lint(world, fixed)
+    assert _ids(doc, "bin/app") == set() and rc == 0
+
+
+def test_version_missing_against_the_base(world: dict[str, Path],
+                                          tmp_path: Path) -> None:
+    """A payload binary needing a version the base's library does not define (§6.5 48)."""
+    base = Path(shutil.copytree(world["base"], tmp_path / "oldbase", symlinks=True))
+    src = tmp_path / "v.c"
+    src.write_text("int f(void){return 0;} int g(void){return 0;}\n")
+    vmap = tmp_path / "v.map"
+    vmap.write_text("OLD_1 { global: f; g; local: *; };\n")
+    libdir = base / "usr/lib/x86_64-linux-gnu"
+    subprocess.run(["gcc", "-shared", "-fPIC", "-o", str(libdir / "libv.so.1"), str(src),
+                    "-Wl,-soname,libv.so.1", f"-Wl,--version-script={vmap}"], check=True)
+    newer = tmp_path / "new"
+    newer.mkdir()
+    vmap.write_text("OLD_1 { global: g; local: *; };\nNEW_2 { global: f; } OLD_1;\n")
+    subprocess.run(["gcc", "-shared", "-fPIC", "-o", str(newer / "libv.so.1"), str(src),
+                    "-Wl,-soname,libv.so.1", f"-Wl,--version-script={vmap}"], check=True)
+    p = payload(world, "newer")
+    p.compile("/bin/app", "int f(void); int main(void){return f();}\n", f"-L{newer}",
+              "-l:libv.so.1", f"-Wl,--dynamic-linker={LINKER}", "-Wl,--disable-new-dtags",
+              f"-Wl,-rpath,{BASELIB}")
+    proc = subprocess.run(
+        [sys.executable, "-m", "ldsim", "lint", str(p.path), "--base", str(base),
+         "--host", str(world["host"]), "--format", "json"],
+        capture_output=True, text=True, cwd=REPO, check=False)
+    doc = json.loads(proc.stdout)
+    found = [f for f in doc["findings"] if f["id"] == "version-missing"]
+    assert len(found) == 1 and "NEW_2" in found[0]["message"], doc["findings"]
+    assert proc.returncode == 1

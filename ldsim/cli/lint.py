@@ -54,7 +54,16 @@ def run(args: argparse.Namespace) -> int:
 
     ignores = parse_ignores(args.ignore)
     target = compose.load_target(args.snap, args.base, args.host)
-    report = lint_snap(target, ignore=ignores)
+    tty = sys.stderr.isatty()
+
+    def progress(n: int, total: int, path: str) -> None:
+        if tty and total > 3:
+            sys.stderr.write(f"\r\033[K[{n}/{total}] {path}" if n <= total else "")
+            sys.stderr.flush()
+
+    report = lint_snap(target, ignore=ignores, progress=progress)
+    if tty and len(report.files) > 3:
+        sys.stderr.write("\r\033[K")
     if args.format == "json":
         from ldsim.render.lint import render_lint_json
 

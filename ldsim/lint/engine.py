@@ -12,7 +12,7 @@ program's own PT_INTERP), whose host objects are the leaks Snapcraft cannot see.
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from ldsim.analysis.compare import attribute_realms
@@ -213,7 +213,8 @@ def make_context(target: compose.SnapTarget, user_env: LoaderEnv) -> Context:
 
 def lint_snap(target: compose.SnapTarget, *,
               ignore: Sequence[tuple[str, list[str] | None]] = (),
-              user_env: LoaderEnv | None = None) -> LintReport:
+              user_env: LoaderEnv | None = None,
+              progress: Callable[[int, int, str], None] | None = None) -> LintReport:
     from ldsim.lint import rules
 
     ctx = make_context(target, user_env or LoaderEnv())
@@ -223,7 +224,10 @@ def lint_snap(target: compose.SnapTarget, *,
     report = LintReport(snap={"name": target.meta.name, "base": target.meta.base,
                               "confinement": target.meta.confinement})
     diagnostics: list[Diagnostic] = []
-    for rel, facts in elf_files(target.payload, diagnostics):
+    files = elf_files(target.payload, diagnostics)
+    for n, (rel, facts) in enumerate(files, 1):
+        if progress is not None:
+            progress(n, len(files), rel)
         guest = f"{ctx.snap_dir}/{rel}"
         deps = snapcraft_dependencies(ctx, guest, facts)
         payload_deps = [p[len(ctx.snap_dir) + 1:] for _n, p in deps
