@@ -58,7 +58,6 @@ import platform
 import re
 import shlex
 import shutil
-import struct
 import subprocess
 import sys
 import tempfile
@@ -66,6 +65,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
+
+import glibcroot
 
 # --------------------------------------------------------------------------------------------
 # Constants
@@ -82,9 +83,7 @@ HOST_MUSL_LIBC_CANDIDATES: Final = (
 PATH_FILE: Final = "/etc/ld-musl-x86_64.path"
 DEBIAN_PATH_FILE_TEXT: Final = "/lib/x86_64-linux-musl\n/usr/lib/x86_64-linux-musl\n"
 """What Debian 12's ``ld-musl-config`` writes to :data:`PATH_FILE`."""
-DT_NEEDED: Final = 1
-DT_RPATH: Final = 15
-DT_RUNPATH: Final = 29
+DT_NEEDED, DT_RPATH, DT_RUNPATH = glibcroot.DT_NEEDED, glibcroot.DT_RPATH, glibcroot.DT_RUNPATH
 
 VIAS: Final = frozenset({"ld_library_path", "rpath", "runpath", "default", "direct", "preload"})
 """ldsim ``objects[*].via`` values a loaded (non-interpreter) object may have under musl."""
@@ -216,8 +215,12 @@ def _launcher_binary() -> Path:
 # The root builder
 
 
-class MuslRoot:
-    """A temporary musl root file system; every ``guest`` argument is a path inside it."""
+class MuslRoot(glibcroot.Root):
+    """A temporary musl root file system; every ``guest`` argument is a path inside it.
+
+    The file and ELF-patching helpers are glibcroot's; this adds the musl loader, the path
+    file, the static launcher, and ``musl-gcc`` builds.
+    """
 
     def __init__(
         self,
@@ -227,12 +230,7 @@ class MuslRoot:
     ) -> None:
         """``path_file``: the content of ``/etc/ld-musl-x86_64.path`` (``None``: no file, so
         the loader falls back to its built-in ``/lib:/usr/local/lib:/usr/lib``)."""
-        self.path = Path(path).absolute()
-        self.path.mkdir(parents=True, exist_ok=True)
-        self.path.chmod(0o755)
-        self._src = self.path.parent / f".{self.path.name}-src"
-        self._src.mkdir(exist_ok=True)
-        self._counter = 0
+        super().__init__(path, base=False)
         self.mkdir("/lib", "/usr/lib", "/etc", "/proc", "/bin", os.path.dirname(LAUNCHER))
         self.install_loader(MUSL_LDSO)
         shutil.copy2(_launcher_binary(), self.host(LAUNCHER))
@@ -240,67 +238,8 @@ class MuslRoot:
             self.mkdir("/lib/x86_64-linux-musl", "/usr/lib/x86_64-linux-musl")
             self.write(PATH_FILE, path_file)
 
-    def __fspath__(self) -> str:
-        return str(self.path)
-
     def __repr__(self) -> str:
         return f"MuslRoot({str(self.path)!r})"
-
-    # -- paths and plain files ---------------------------------------------------------------
-
-    def host(self, guest: str) -> Path:
-        """The host path of ``guest`` (an absolute path inside the root; symlinks not followed)."""
-        if not guest.startswith("/"):
-            raise ValueError(f"not an absolute path inside the root: {guest!r}")
-        return self.path / guest.lstrip("/")
-
-    def exists(self, guest: str) -> bool:
-        return os.path.lexists(self.host(guest))
-
-    def mkdir(self, *guests: str) -> None:
-        for guest in guests:
-            self.host(guest).mkdir(parents=True, exist_ok=True)
-
-    def write(self, guest: str, content: str | bytes, mode: int | None = None) -> None:
-        target = self.host(guest)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, str):
-            target.write_text(content)
-        else:
-            target.write_bytes(content)
-        if mode is not None:
-            target.chmod(mode)
-
-    def read_bytes(self, guest: str) -> bytes:
-        return self.host(guest).read_bytes()
-
-    def symlink(self, guest_link: str, target: str) -> None:
-        """``ln -s TARGET LINK``; ``target`` is stored verbatim (relative or a guest path)."""
-        link = self.host(guest_link)
-        link.parent.mkdir(parents=True, exist_ok=True)
-        os.symlink(target, link)
-
-    def copy(self, guest_src: str, guest_dst: str) -> None:
-        self.host(guest_dst).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(self.host(guest_src), self.host(guest_dst))
-
-    def move(self, guest_src: str, guest_dst: str) -> None:
-        self.host(guest_dst).parent.mkdir(parents=True, exist_ok=True)
-        os.rename(self.host(guest_src), self.host(guest_dst))
-
-    def remove(self, guest: str) -> None:
-        """``rm -rf``: a file, a symlink (not its target) or a directory tree; absent is fine."""
-        target = self.host(guest)
-        if target.is_dir() and not target.is_symlink():
-            shutil.rmtree(target)
-        elif os.path.lexists(target):
-            target.unlink()
-
-    def patch(self, guest: str, offset: int, data: bytes) -> None:
-        """Overwrite bytes in place."""
-        with open(self.host(guest), "r+b") as f:
-            f.seek(offset)
-            f.write(data)
 
     def install_loader(self, guest: str) -> None:
         """Copy the host's musl ``libc.so`` (the dynamic loader) to ``guest``."""
@@ -313,12 +252,6 @@ class MuslRoot:
         target.chmod(0o755)
 
     # -- compiling -----------------------------------------------------------------------------
-
-    def _source(self, text: str, suffix: str = ".c") -> Path:
-        self._counter += 1
-        src = self._src / f"src{self._counter}{suffix}"
-        src.write_text(text)
-        return src
 
     @staticmethod
     def _path_args(rpath: str | None, runpath: str | None) -> list[str]:
@@ -371,69 +304,8 @@ class MuslRoot:
         if needed:
             self.addneeded(guest_out, *needed)
 
-    def mklib32(self, guest_out: str, soname: str) -> None:
-        """A real ELFCLASS32 (i386) shared library with one function ``f`` (spec M5)."""
-        src = self._source(".globl f\nf: ret\n", ".s")
-        obj = src.with_suffix(".o")
-        _run(["as", "--32", "-o", obj, src])
-        self.host(guest_out).parent.mkdir(parents=True, exist_ok=True)
-        _run(
-            ["ld", "-m", "elf_i386", "-shared", "-soname", soname, "-o", self.host(guest_out), obj]
-        )
-
-    # -- patching ELF files ----------------------------------------------------------------------
-
-    def addneeded(self, guest: str, *names: str) -> None:
-        """The spec's ``addneeded``: DT_NEEDED becomes ``[*names, <previous entries>]``
-        (one ``patchelf --add-needed`` per name, last name first: patchelf 0.14 sorts several)."""
-        for name in reversed(names):
-            _run(["patchelf", "--add-needed", name, self.host(guest)])
-
     def set_interpreter(self, guest: str, interp: str) -> None:
         _run(["patchelf", "--set-interpreter", interp, self.host(guest)])
-
-    def retag(self, guest: str, string: str, tag: int = DT_RUNPATH) -> None:
-        """The spec's ``retag``: turn the DT_NEEDED entry naming ``string`` into ``tag``
-        (with :meth:`addneeded` this gives an object both DT_RPATH and DT_RUNPATH)."""
-        data = bytearray(self.read_bytes(guest))
-        sections = _sections(data)
-        dynamic = next(s for s in sections if s[1] == 6)  # SHT_DYNAMIC
-        strtab = sections[dynamic[6]][4]
-        for i in range(dynamic[5] // 16):
-            off = dynamic[4] + 16 * i
-            d_tag, d_val = struct.unpack_from("<qQ", data, off)
-            if d_tag == DT_NEEDED and _cstr(data, strtab + d_val) == string.encode():
-                struct.pack_into("<q", data, off, tag)
-                self.write(guest, bytes(data))
-                return
-        raise ValueError(f"{guest}: no DT_NEEDED {string!r}")
-
-    def dynamic_strings(self, guest: str) -> list[tuple[int, str]]:
-        """``(tag, string)`` for DT_NEEDED, DT_RPATH and DT_RUNPATH, in dynamic-section order."""
-        data = self.read_bytes(guest)
-        sections = _sections(data)
-        dynamic = next(s for s in sections if s[1] == 6)
-        strtab = sections[dynamic[6]][4]
-        out: list[tuple[int, str]] = []
-        for i in range(dynamic[5] // 16):
-            d_tag, d_val = struct.unpack_from("<qQ", data, dynamic[4] + 16 * i)
-            if d_tag in (DT_NEEDED, DT_RPATH, DT_RUNPATH):
-                out.append((d_tag, _cstr(data, strtab + d_val).decode(errors="surrogateescape")))
-        return out
-
-    def needed(self, guest: str) -> list[str]:
-        """DT_NEEDED entries of ``guest`` in order."""
-        return [v for t, v in self.dynamic_strings(guest) if t == DT_NEEDED]
-
-
-def _sections(data: bytes | bytearray) -> list[tuple[int, ...]]:
-    shoff = struct.unpack_from("<Q", data, 0x28)[0]
-    shentsize, shnum = struct.unpack_from("<HH", data, 0x3A)
-    return [struct.unpack_from("<IIQQQQIIQQ", data, shoff + i * shentsize) for i in range(shnum)]
-
-
-def _cstr(data: bytes | bytearray, off: int) -> bytes:
-    return bytes(data[off : data.index(b"\0", off)])
 
 
 # --------------------------------------------------------------------------------------------
