@@ -122,3 +122,39 @@ def test_tree_view(root: Path) -> None:
     assert proc.returncode == 0
     assert proc.stdout.splitlines()[0] == "/bin/true"
     assert "└── libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6" in proc.stdout
+
+
+def test_fifo_candidate_does_not_hang(root: Path) -> None:
+    (root / "opt").mkdir()
+    os.mkfifo(root / "opt/libc.so.6")
+    proc = subprocess.run([sys.executable, "-m", "ldsim", "explain", "--root", str(root),
+                           "--ld-library-path", "/opt", "/bin/true"],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 1 and "not a regular file" in proc.stdout
+
+
+def test_empty_ld_library_path_is_ignored_like_glibc(root: Path) -> None:
+    shutil.copy(LIBC, root / "libc.so.6")  # in the cwd (/): found only if "" meant "."
+    (root / "lib/x86_64-linux-gnu/libc.so.6").unlink()
+    proc = ldsim("explain", "--json", "--root", str(root), "--ld-library-path", "",
+                 "/bin/true")
+    doc = json.loads(proc.stdout)
+    assert [u["name"] for u in doc["unresolved"]] == ["libc.so.6"]
+    proc = ldsim("explain", "--json", "--root", str(root), "--ld-library-path", ":",
+                 "/bin/true")
+    assert json.loads(proc.stdout)["objects"][1]["path"] == "libc.so.6"
+
+
+def test_note_segment_past_the_end_is_not_a_crash(root: Path) -> None:
+    import struct
+
+    data = bytearray((root / "bin/true").read_bytes())
+    phoff, = struct.unpack_from("<Q", data, 32)
+    phnum, = struct.unpack_from("<H", data, 56)
+    for i in range(phnum):
+        off = phoff + 56 * i
+        if struct.unpack_from("<I", data, off)[0] == 4:  # PT_NOTE
+            struct.pack_into("<Q", data, off + 8, 1 << 63)
+    (root / "lib/x86_64-linux-gnu/libc.so.6").write_bytes(bytes(data))
+    proc = ldsim("explain", "--root", str(root), "/bin/true")
+    assert proc.returncode in (0, 1) and "internal error" not in proc.stderr

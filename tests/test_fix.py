@@ -421,3 +421,17 @@ def test_bad_input(world: dict[str, Path], tmp_path: Path) -> None:
     fake.write_bytes(b"not a snap")
     proc = ldsim(world, fake, "--apply")
     assert proc.returncode == 2 and "--apply needs the snap as a directory" in proc.stderr
+
+
+def test_printed_plan_cannot_run_what_a_file_name_smuggles(tmp_path: Path) -> None:
+    """A payload file name with a newline must stay inside its comment line."""
+    p = Root(tmp_path / "inj", base=False)
+    p.write("/meta/snap.yaml", snap_yaml("inj", "core22", "classic", {"t": "bin/t"}))
+    p.compile("/bin/x\ntouch PWNED\n", "int main(void){return 0;}\n", "-static")
+    p.compile("/bin/t", "int main(void){return 0;}\n")
+    proc = subprocess.run([sys.executable, "-m", "ldsim", "fix", str(p.path), "--host",
+                           str(tmp_path)], capture_output=True, text=True, cwd=REPO,
+                          check=False)
+    assert proc.returncode in (0, 1), proc.stderr
+    for line in proc.stdout.splitlines():
+        assert line.startswith(("#", "set -e", "cd -- ", "patchelf ")), line

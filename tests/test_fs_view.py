@@ -139,3 +139,25 @@ def test_walk_is_sorted_and_does_not_follow_links(root: Path) -> None:
     assert sorted(entries) == ["/etc", "/etc/secret", "/usr", "/usr/lib", "/usr/lib/real",
                        "/usr/lib/real/libx.so.1", "/usr/lib/real/z", "/usrlink"]
     assert [st.is_link for p, st in view.walk() if p == "/usrlink"] == [True]
+
+
+def test_trailing_slash_wants_a_directory_and_empty_path_is_enoent(root: Path) -> None:
+    view = HostDirView(str(root))
+    with pytest.raises(FsError) as info:
+        view.resolve("/usr/lib/real/libx.so.1/")
+    assert info.value.errno_name == "ENOTDIR"
+    os.symlink("real", root / "usr/lib/dirlink")
+    assert view.resolve("/usr/lib/dirlink/", follow=False) == "/usr/lib/real"
+    with pytest.raises(FsError) as info:
+        view.resolve("")
+    assert info.value.errno_name == "ENOENT"
+
+
+def test_fifo_is_never_opened(root: Path) -> None:
+    os.mkfifo(root / "fifo")
+    view = HostDirView(str(root))
+    with pytest.raises(FsError) as info:
+        view.read("/fifo")  # would block forever if it were opened
+    assert info.value.errno_name == "ENXIO"
+    with pytest.raises(FsError):
+        view.read("/fifo", limit=4)

@@ -50,6 +50,8 @@ def test_defaults() -> None:
     ("name: x\napps: {a: {}}\n", "missing 'command'"),
     ("name: x\napps: {a: {command: x, command-chain: x}}\n", "command-chain"),
     ("name: x\nenvironment: [a]\n", "environment must be a mapping"),
+    ("name: x\nbase: \"core22\\ntouch /tmp/x #\"\n", "invalid base"),
+    ("name: x\nbase: ../..\n", "invalid base"),
 ])
 def test_invalid_snap_yaml_says_what(text: str, words: str) -> None:
     with pytest.raises(SnapError) as info:

@@ -66,6 +66,12 @@ def _q(path: str) -> str:
     return shlex.quote("./" + path if path.startswith("-") else path)
 
 
+def _c(value: object) -> str:
+    """A value safe inside a ``#`` comment line: no line break can end the comment."""
+    text = str(value)
+    return text if text.isprintable() else repr(text)
+
+
 def render_plan(plan: FixPlan, snap_dir: str) -> str:
     from ldsim.lint.fix import FixStatus
 
@@ -73,8 +79,8 @@ def render_plan(plan: FixPlan, snap_dir: str) -> str:
     refused = plan.with_status(FixStatus.REFUSED)
     skipped = plan.with_status(FixStatus.SKIPPED)
     snap = plan.snap
-    out = [f"# ldsim fix: snap {snap.get('name')} (base {snap.get('base') or 'none'}, "
-           f"{snap.get('confinement')} confinement): {len(todo)} to patch, "
+    out = [f"# ldsim fix: snap {_c(snap.get('name'))} (base {_c(snap.get('base') or 'none')}, "
+           f"{_c(snap.get('confinement'))} confinement): {len(todo)} to patch, "
            f"{len(refused)} refused, {len(skipped)} left alone"]
     if not plan.classic_rules:
         out.append("# the classic rules do not apply (strict snap without staged libc): "
@@ -90,9 +96,9 @@ def render_plan(plan: FixPlan, snap_dir: str) -> str:
             out.extend(shlex.join(["patchelf", *c.options]) + " " + _q(fp.path)
                        for c in fp.calls)
     for fp in refused:
-        out.append(f"# refused: {fp.path}: {fp.reason}")
+        out.append(f"# refused: {_c(fp.path)}: {_c(fp.reason)}")
     for fp in skipped:
-        out.append(f"# left alone: {fp.path}: {fp.reason}")
+        out.append(f"# left alone: {_c(fp.path)}: {_c(fp.reason)}")
     if not todo and not refused:
         out.append("# nothing to do")
     return "\n".join(out) + "\n"

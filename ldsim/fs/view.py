@@ -34,6 +34,8 @@ _ERRNO_TEXT = {
     "EACCES": "permission denied",
     "EISDIR": "is a directory",
     "ENAMETOOLONG": "file name too long",
+    "ENXIO": "not a regular file (a FIFO, socket or device: not read, a loader would block "
+             "or fail on it)",
 }
 
 
@@ -110,6 +112,10 @@ class View:
     def _listdir(self, parts: tuple[str, ...]) -> list[str]:
         raise NotImplementedError
 
+    def _read_head(self, parts: tuple[str, ...], size: int) -> bytes:
+        """The first ``size`` bytes (views that can read less than the whole file override)."""
+        return bytes(self._read(parts)[:size])
+
     # -- the one symlink walk ----------------------------------------------------------
     def resolve_parts(self, path: str, *, cwd: str = "/", follow: bool = True) -> tuple[str, ...]:
         """Canonical components of ``path`` (relative paths start at ``cwd``).
@@ -117,6 +123,9 @@ class View:
         Raises :class:`FsError` with the errno the kernel would give (ENOENT, ENOTDIR,
         ELOOP, EACCES, ENAMETOOLONG).
         """
+        if not path:
+            raise fs_error("''", "ENOENT")
+        must_be_dir = path.endswith("/")  # the kernel follows a final link and wants a dir
         if path.startswith("/"):
             stack: list[str] = []
         else:
@@ -139,7 +148,7 @@ class View:
             except OSError as exc:
                 raise fs_error(path, _errno_name(exc)) from None
             is_last = not any(c not in ("", ".") for c in pending)
-            if st.is_link and (follow or not is_last):
+            if st.is_link and (follow or must_be_dir or not is_last):
                 links += 1
                 if links > MAXSYMLINKS:
                     raise fs_error(path, "ELOOP")
@@ -148,7 +157,7 @@ class View:
                     stack = []
                 pending.extend([c for c in target.split("/")][::-1])
                 continue
-            if not is_last and not st.is_dir:
+            if (not is_last or must_be_dir) and not st.is_dir:
                 raise fs_error(path, "ENOTDIR")
             stack.append(comp)
         return tuple(stack)
@@ -175,8 +184,13 @@ class View:
 
     def read(self, path: str, *, cwd: str = "/", limit: int | None = None) -> bytes:
         """Read a file (at most ``limit`` bytes). Errors as :class:`FsError`."""
-        data = self.read_parts(self.resolve_parts(path, cwd=cwd), path)
-        return bytes(data[:limit] if limit is not None else data)
+        parts = self.resolve_parts(path, cwd=cwd)
+        if limit is not None:
+            try:
+                return self._read_head(parts, limit)
+            except OSError as exc:
+                raise fs_error(path, _errno_name(exc)) from None
+        return bytes(self.read_parts(parts, path))
 
     def exists(self, path: str, *, cwd: str = "/") -> bool:
         try:
@@ -247,8 +261,21 @@ class HostDirView(View):
     def _readlink(self, parts: tuple[str, ...]) -> str:
         return os.readlink(self._host(parts))
 
+    def _open_checked(self, parts: tuple[str, ...]) -> int:
+        st = self._lstat(parts)
+        if not (st.is_reg or st.is_dir):  # a FIFO would block open(2); a device may too
+            raise OSError(errno.ENXIO, "not a regular file")
+        return os.open(self._host(parts), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+
+    def _read_head(self, parts: tuple[str, ...], size: int) -> bytes:
+        fd = self._open_checked(parts)
+        try:
+            return os.read(fd, size)
+        finally:
+            os.close(fd)
+
     def _read(self, parts: tuple[str, ...]) -> Buffer:
-        fd = os.open(self._host(parts), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd = self._open_checked(parts)
         try:
             st = os.fstat(fd)
             if stat_mod.S_ISDIR(st.st_mode):

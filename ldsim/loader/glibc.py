@@ -163,7 +163,12 @@ class GlibcModel(Walk):
 
     # -- one request -------------------------------------------------------------------
     def _match_loaded(self, name: str) -> LoadedObject | None:
-        """``_dl_map_object``'s scan: names as opened or requested, then DT_SONAME."""
+        """``_dl_map_object``'s scan: names as opened or requested, then DT_SONAME.
+
+        The main program's ``l_name`` is ``""`` after a kernel exec, so an empty DT_NEEDED
+        matches it and nothing is searched."""
+        if name == "" and self.env.invocation is Invocation.EXEC:
+            return self.main
         candidates: Iterable[LoadedObject] = (
             [self.main, *([self.interp] if self.interp else []),
              *(e for e in self.chain[1:] if isinstance(e, LoadedObject))])
@@ -197,7 +202,9 @@ class GlibcModel(Walk):
         if env.preload:
             lists.append(("LD_PRELOAD", [p for p in _split(env.preload, " :") if p]))
         if self.preload_file is not None:
-            text = "\n".join(line.split("#", 1)[0] for line in self.preload_file.splitlines())
+            # rtld.c: the file ends at its first NUL; "#" starts a comment up to "\n"
+            text = self.preload_file.split("\0", 1)[0]
+            text = "\n".join(line.split("#", 1)[0] for line in text.split("\n"))
             lists.append(("/etc/ld.so.preload", [p for p in _split(text, " \t\n:") if p]))
         for kind, names in lists:
             for name in names:
@@ -284,7 +291,7 @@ class GlibcModel(Walk):
                     found = self._open_path(lookup_, name, dirs, secure_preload)
                     if found:
                         return found, Via.RPATH
-        if env.ld_library_path is not None and not env.secure:
+        if env.ld_library_path and not env.secure:  # _dl_init_paths ignores an empty value
             dirs = self._dirs(env.ld_library_path, ":;", self.main, "LD_LIBRARY_PATH",
                               Via.LD_LIBRARY_PATH)
             found = self._open_path(lookup_, name, dirs, secure_preload)

@@ -42,6 +42,7 @@ _STRERROR = {
     "ENOENT": "No such file or directory", "ELOOP": "Symbolic link loop",
     "EISDIR": "Is a directory", "ENOEXEC": "Exec format error", "EACCES": "Permission denied",
     "ENOTDIR": "Not a directory", "ENAMETOOLONG": "Filename too long",
+    "EINVAL": "Invalid argument", "ENXIO": "No such device or address",
     "": "No error information",
 }
 _ARCH = re.compile(r"ld-musl-([A-Za-z0-9_]+)\.so")
@@ -188,6 +189,10 @@ class MuslModel(Walk):
 
     def _load_library(self, lk: Lookup, name: str, needed_by: LoadedObject | None,
                       preload: bool = False) -> None:
+        if not name:
+            self.errno = "EINVAL"  # load_library: an empty name is EINVAL
+            lk.note = "Invalid argument"
+            return
         kind = reserved_kind(name)
         if kind is not None or name == self.interp.path:
             if kind is not None and kind not in self.reported:

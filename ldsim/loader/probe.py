@@ -7,7 +7,7 @@ Facts are parsed once per file and cached by identity (device, inode, size, mtim
 
 from __future__ import annotations
 
-import os
+import errno
 import struct
 from dataclasses import dataclass
 
@@ -99,8 +99,8 @@ def _abi_note_os(buf: Buffer, ident: ElfIdent) -> int | None:
                     os_field, = struct.unpack_from(end + "I", mv, desc_off)
                     return int(os_field)
                 off = desc_off + ((descsz + 3) & ~3)
-    except struct.error:
-        return None
+    except (struct.error, OverflowError, ValueError):
+        return None  # notes out of the file: glibc's pread fails and it skips the check
     return None
 
 
@@ -119,14 +119,15 @@ def glibc_open_verify(view: View, cache: FileCache, path: str, cwd: str,
         st, buf = cache.load(parts, path)
     except _ReadError as exc:
         return Probe(path, Outcome.FATAL, str(exc), real)
-    except FsError as exc:
-        if exc.errno_name == "EACCES":
+    except (OSError, FsError) as exc:  # from the view, or the primitive's own OSError
+        name = exc.errno_name if isinstance(exc, FsError) else errno.errorcode.get(
+            exc.errno or 5, "EIO")
+        if name == "EACCES":
             return Probe(path, Outcome.UNREADABLE, "permission denied", real)
-        return Probe(path, Outcome.LOOP, exc.reason, real)
-    except OSError as exc:
-        if exc.errno == 13:
-            return Probe(path, Outcome.UNREADABLE, "permission denied", real)
-        return Probe(path, Outcome.LOOP, os.strerror(exc.errno or 5), real)
+        if name == "ENXIO":  # a FIFO or device: glibc would block or fail; never read it
+            return Probe(path, Outcome.FATAL, "not a regular file (a FIFO, socket or device)",
+                         real)
+        return Probe(path, Outcome.LOOP, str(exc), real)
     ehdr = ehdr_size(expected.elf_class)
     if len(buf) < ehdr:
         return Probe(path, Outcome.NOT_ELF, "file too short", real, st)

@@ -82,8 +82,8 @@ def parse_snap_yaml(text: str, path: str = "meta/snap.yaml") -> SnapMeta:
         raise SnapError(path, f"invalid confinement {confinement!r} (expected one of "
                         f"{', '.join(CONFINEMENTS)})")
     base = doc.get("base") or "core"
-    if not isinstance(base, str):
-        raise SnapError(path, f"invalid base {base!r}")
+    if not isinstance(base, str) or not _NAME.match(base) or len(base) > 40:
+        raise SnapError(path, f"invalid base {base!r} (a snap name, such as core22 or bare)")
     apps_raw = doc.get("apps") or {}
     if not isinstance(apps_raw, dict):
         raise SnapError(path, "'apps' must be a mapping")
