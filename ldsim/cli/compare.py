@@ -29,19 +29,6 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(func=run, executable=None, check=False)
 
 
-def _elf_files(view: Any, top: str) -> list[str]:
-    out: list[str] = []
-    for p, st in view.walk(top):
-        if st.is_reg and st.size >= 64:
-            try:
-                head = view.read(p, limit=18)
-            except LdsimError:
-                continue
-            if head[:4] == b"\x7fELF" and head[16] in (2, 3):
-                out.append(p)
-    return sorted(out)
-
-
 def run(args: argparse.Namespace) -> int:
     from ldsim.analysis.compare import attribute_realms, compare_resolutions, file_names
     from ldsim.cli.explain import loader_env
@@ -59,8 +46,8 @@ def run(args: argparse.Namespace) -> int:
     if args.paths:
         programs = [(compose.payload_path(target, p), None) for p in args.paths]
     elif args.all:
-        programs = [(compose.payload_path(target, p.lstrip("/")), None)
-                    for p in _elf_files(target.payload, "/")]
+        programs = [(compose.payload_path(target, rel), None)
+                    for rel, etype in compose.elf_files(target.payload) if etype in (2, 3)]
         if not programs:
             raise UsageError(args.snap, f"snap '{target.name}' has no ELF file in its payload")
     else:
@@ -70,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(args.snap, f"snap '{target.name}' has no apps: give PATHs or --all")
     shipped = file_names(target.payload) | (file_names(target.base) if target.base else set())
     results = []
-    problems: list[str] = []
+    failures: dict[tuple[str, str], LdsimError] = {}  # (program, view) -> why it was not read
     progress = sys.stderr.isatty() and len(programs) > 3
     for n, (exe, app) in enumerate(programs, 1):
         if progress:
@@ -82,23 +69,24 @@ def run(args: argparse.Namespace) -> int:
                 r = resolve(view, exe, compose.app_env(target, app, c, env), configs[c],
                             loader=args.loader)
             except LdsimError as exc:
-                problems.append(f"{exe} ({c}): {exc.reason}")
+                failures[(exe, c)] = exc
                 res[c] = None
                 continue
             attribute_realms(r, view)
             res[c] = r
         comparison = compare_resolutions(exe, res["classic"], res["strict"], shipped)
-        for c in ("classic", "strict"):
-            failed = next((p for p in problems if p.startswith(f"{exe} ({c}): ")), None)
-            if res[c] is None and failed:
-                setattr(comparison, f"{c}_error", failed.split(": ", 1)[1])
+        if (exe, "classic") in failures:
+            comparison.classic_error = failures[(exe, "classic")].reason
+        if (exe, "strict") in failures:
+            comparison.strict_error = failures[(exe, "strict")].reason
         results.append(comparison)
-    unreadable = {p.split(" (", 1)[0] for p in problems}
-    if problems and all(b.path in unreadable and not b.rows for b in results):
-        raise UsageError(args.snap, "; ".join(problems))
     if progress:
         sys.stderr.write("\r\033[K")
-    for line in problems:
+    messages = [f"{exe} ({c}): {exc.reason}" for (exe, c), exc in failures.items()]
+    if failures and all((b.path, "classic") in failures and (b.path, "strict") in failures
+                        for b in results):
+        raise UsageError(args.snap, "; ".join(messages))
+    for line in messages:
         sys.stderr.write(f"ldsim: warning: {line}\n")
     snap = {"name": target.name, "base": target.meta.base,
             "confinement": target.meta.confinement}

@@ -43,14 +43,8 @@ def walk_files(view: View, top: str = "/") -> list[tuple[str, bool]]:
 def elf_files(payload: View, diagnostics: list[Diagnostic]) -> list[tuple[str, ElfFacts]]:
     """§1.2: regular ELF files with at least one DT_NEEDED, no ``*.o``, no symlinks."""
     out: list[tuple[str, ElfFacts]] = []
-    for rel, is_link in walk_files(payload):
-        if is_link or rel.endswith(".o"):
-            continue
-        try:
-            head = payload.read("/" + rel, limit=4)
-        except LdsimError:
-            continue
-        if head != b"\x7fELF":
+    for rel, _etype in compose.elf_files(payload):
+        if rel.endswith(".o"):
             continue
         try:
             facts = parse_elf(payload.read("/" + rel), rel)

@@ -363,16 +363,13 @@ def plan_file(report: LintReport, f: FileLint, data: bytes, options: FixOptions)
 
 def _other_elf_files(payload: View, known: set[str]) -> list[tuple[str, ElfFacts]]:
     """ELF executables and libraries the report leaves out (no DT_NEEDED, §1.2)."""
-    from ldsim.lint.engine import walk_files
+    from ldsim.snap.compose import elf_files
 
     out: list[tuple[str, ElfFacts]] = []
-    for rel, is_link in walk_files(payload):
-        if is_link or rel in known or rel.endswith(".o"):
+    for rel, etype in elf_files(payload):
+        if rel in known or rel.endswith(".o") or etype not in (2, 3):
             continue
         try:
-            head = payload.read("/" + rel, limit=18)
-            if head[:4] != b"\x7fELF" or len(head) < 18 or head[16] not in (2, 3):
-                continue
             out.append((rel, parse_elf(payload.read("/" + rel), rel)))
         except LdsimError:
             continue

@@ -37,6 +37,9 @@ class FileCache:
     def __init__(self, view: View) -> None:
         self.view = view
         self._facts: dict[tuple[int, int, int, int], ElfFacts | ElfError] = {}
+        # Verdicts of glibc_open_verify per (file identity, expected ident), so a file that
+        # several lookups probe is read (and, in a .snap, decompressed) once.
+        self.verdicts: dict[tuple[tuple[int, int, int, int], ElfIdent], Probe] = {}
 
     def facts(self, st: FileStat, buf: Buffer, path: str) -> ElfFacts:
         """``parse_elf`` once per file identity (device, inode, size, mtime)."""
@@ -109,11 +112,23 @@ def glibc_open_verify(view: View, cache: FileCache, path: str, cwd: str,
     """Probe ``path`` (relative paths against ``cwd``) like glibc's ``open_verify``."""
     try:
         parts = view.resolve_parts(path, cwd=cwd)
+        st0 = view.lstat_parts(parts, path)
     except FsError as exc:
         soft = _SOFT_ERRNOS.get(exc.errno_name)
         if soft is not None:
             return Probe(path, soft, exc.reason)
         return Probe(path, Outcome.LOOP, exc.reason)
+    key = ((st0.dev, st0.ino, st0.size, st0.mtime_ns), expected)
+    hit = cache.verdicts.get(key)
+    if hit is None:
+        hit = cache.verdicts[key] = _open_verify(view, cache, path, parts, expected)
+    real = "/" + "/".join(parts)  # this spelling's, not the first probe's (bind mounts)
+    return Probe(path, hit.outcome, hit.reason, real if hit.real_path else None, hit.stat,
+                 hit.facts)
+
+
+def _open_verify(view: View, cache: FileCache, path: str, parts: tuple[str, ...],
+                 expected: ElfIdent) -> Probe:
     real = "/" + "/".join(parts)
     try:
         st, buf = cache.load(parts, path)

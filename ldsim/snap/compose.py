@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass, replace
 
 from ldsim.config.env import LoaderEnv
-from ldsim.errors import FsError, SnapError
+from ldsim.errors import FsError, LdsimError, SnapError
 from ldsim.fs.overlay import OverlayView
 from ldsim.fs.view import HostDirView, View
 from ldsim.snap.meta import App, SnapMeta, app_environment, parse_snap_yaml
@@ -164,3 +164,19 @@ def payload_path(t: SnapTarget, path: str) -> str:
     if path.startswith("/"):
         return path
     return f"/snap/{t.meta.name}/current/{path}"
+
+
+def elf_files(view: View) -> list[tuple[str, int]]:
+    """(path relative to the tree's root, e_type) of every regular file that starts with the
+    ELF magic, symlinks not followed, sorted. Callers apply their own selection on top."""
+    out: list[tuple[str, int]] = []
+    for path, st in view.walk():
+        if not st.is_reg or st.size < 18:
+            continue
+        try:
+            head = view.read(path, limit=18)
+        except LdsimError:
+            continue
+        if head[:4] == b"\x7fELF":
+            out.append((path.lstrip("/"), int.from_bytes(head[16:18], "little")))
+    return sorted(out)
