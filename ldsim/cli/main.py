@@ -30,8 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="ldsim",
         description="Show, without running anything, which file the Linux dynamic loader "
         "opens for every DT_NEEDED of a program, in which order, and why.",
-        epilog="Exit status: 0 the program would load, 1 something is unresolved or the "
-        "load would abort, 2 bad usage or unreadable input.",
+        epilog="Exit status: 0 success (the program would load; nothing to report), 1 "
+        "something is unresolved, aborts, leaks or is reported (each command's help says "
+        "what), 2 bad usage or unreadable input, 3 an internal error.",
     )
     parser.add_argument("--version", action="version", version=f"ldsim {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
