@@ -97,6 +97,7 @@ def _provider(res: Resolution, file: str) -> LoadedObject | None:
 def version_findings(res: Resolution) -> list[Finding]:
     out: list[Finding] = []
     glibc = process_flavour(res) is Libc.GLIBC
+    unresolved = {u.name for u in res.unresolved}
     for obj in res.objects:
         facts = obj.facts
         if facts is None:
@@ -110,6 +111,14 @@ def version_findings(res: Resolution) -> list[Finding]:
             continue
         for need in facts.version_needs or ():
             prov = _provider(res, need.file)
+            if prov is None and need.file not in unresolved:
+                out.append(Finding(
+                    "version-provider-missing", Severity.ERROR, obj.path, need.file,
+                    need.file,
+                    f"{obj.path} requires versions {', '.join(v for v, _ in need.versions)} "
+                    f"from {need.file}, which no DT_NEEDED loads: the real loader aborts "
+                    "(assertion in dl-version.c, _dl_check_map_versions), even under ldd"))
+                continue
             if prov is None or prov.facts is None:
                 continue
             defs = prov.facts.version_defs

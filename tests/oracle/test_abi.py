@@ -203,3 +203,20 @@ def test_musl_library_in_a_glibc_process(tmp_path: Path) -> None:
     status, doc = ldsim_check(root, "/bin/exe", "--no-symbols")
     assert status == 1
     assert [(f["id"], f["object"]) for f in doc["findings"]] == [("libc-mix", "/opt/m/libm1.so")]
+
+
+def test_version_provider_not_loaded_at_all(tmp_path: Path) -> None:
+    """The program's Verneed names libc.so.6, but no DT_NEEDED loads it any more."""
+    root = Root(tmp_path / "root")
+    root.mkdir("/opt/o")
+    subprocess.run(["gcc", "-shared", "-fPIC", "-nostdlib", "-o",
+                    str(root.host("/opt/o/libother.so")), "-x", "c", "-",
+                    "-Wl,-soname,libother.so"], input="int o(void){return 1;}\n", text=True,
+                   check=True)
+    root.mkexe("/bin/exe", needed=["/opt/o/libother.so"])
+    root.retag("/bin/exe", "libc.so.6", 21)  # DT_NEEDED libc.so.6 -> DT_DEBUG: not loaded
+    traced = run_real_loader(root, "/bin/exe")
+    assert traced.status != 0 and "_dl_check_map_versions" in traced.stderr
+    status, doc = ldsim_check(root, "/bin/exe", "--no-symbols")
+    assert status == 1
+    assert ids(doc) == [("version-provider-missing", "error", "libc.so.6")]
