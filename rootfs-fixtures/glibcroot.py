@@ -604,8 +604,11 @@ def run_real_loader(
     explicit: bool = False,
     ldso_args: Sequence[str] = (),
     ldso: str = LDSO,
+    user: str | None = None,
 ) -> OracleResult:
     """Run glibc's loader in trace mode on ``exe`` inside a chroot of ``root`` and parse it.
+
+    ``user`` (``UID:GID``) runs it as that user (``chroot --userspec``).
 
     ``exe`` is the program as it is started (absolute, or relative to ``cwd``; it must contain a
     ``/`` so that ``env`` does not search PATH). ``env`` is the program's whole environment
@@ -621,6 +624,7 @@ def run_real_loader(
         "--mount",
         f"--mount-proc={root_path / 'proc'}",
         "chroot",
+        *([f"--userspec={user}"] if user else []),
         str(root_path),
         "/usr/bin/env",
         "-i",

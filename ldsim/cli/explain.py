@@ -44,6 +44,9 @@ def add_target_options(p: argparse.ArgumentParser) -> None:
                       help="the app whose program to explain (default: the only app)")
     p.add_argument("--loader", choices=["glibc", "musl"], default=None,
                    help="loader model (default: from PT_INTERP: ld-musl-* is musl, else glibc)")
+    p.add_argument("--user", metavar="UID[:GID]", default=None,
+                   help="the simulated caller, for file read permissions (default: root, who "
+                   "reads everything); glibc skips a candidate it may not open (EACCES)")
     p.add_argument("--invocation", choices=[i.value for i in Invocation],
                    default=Invocation.EXEC.value,
                    help="exec (default): the kernel runs the program, $ORIGIN of the program "
@@ -112,8 +115,14 @@ def loader_env(args: argparse.Namespace) -> LoaderEnv:
         cwd = os.getcwd() if os.path.realpath(args.root) == "/" else "/"
     if not cwd.startswith("/"):
         raise UsageError("--cwd", f"must be an absolute path inside the root, got {cwd!r}")
+    user = None
+    if getattr(args, "user", None):
+        uid_s, _, gid_s = args.user.partition(":")
+        if not uid_s.isdigit() or (gid_s and not gid_s.isdigit()):
+            raise UsageError("--user", f"expected UID or UID:GID (numbers), got {args.user!r}")
+        user = (int(uid_s), int(gid_s or uid_s))
     return LoaderEnv(
-        ld_library_path=args.ld_library_path, preload=args.preload, cwd=cwd,
+        ld_library_path=args.ld_library_path, preload=args.preload, cwd=cwd, user=user,
         hwcaps=levels, platform=platform, legacy_hwcap_names=legacy, secure=args.secure,
         invocation=Invocation(args.invocation),
     )

@@ -25,6 +25,7 @@ class LoaderEnv:
     legacy_hwcap_names: tuple[str, ...] = ("x86_64",)  # names of set dl_hwcap bits
     secure: bool = False  # AT_SECURE: set-uid, set-gid or file capabilities
     invocation: Invocation = Invocation.EXEC
+    user: tuple[int, int] | None = None  # (uid, gid) whose read permission applies; None: any
     extra: dict[str, str] = field(default_factory=dict)
 
 
@@ -60,3 +61,15 @@ def cpu_defaults(cpuinfo: str) -> tuple[tuple[str, ...], str, tuple[str, ...]]:
                                      "fma"} <= flags:
             platform = "haswell"
     return levels, platform, tuple(legacy)
+
+
+def may_read(mode: int, owner: int, group: int, user: tuple[int, int] | None) -> bool:
+    """Whether ``user`` (uid, gid) may open a file of ``mode`` for reading (root always may)."""
+    if user is None or user[0] == 0:
+        return True
+    uid, gid = user
+    if uid == owner:
+        return bool(mode & 0o400)
+    if gid == group:
+        return bool(mode & 0o040)
+    return bool(mode & 0o004)

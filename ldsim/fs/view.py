@@ -48,6 +48,8 @@ class FileStat:
     mode: int
     size: int
     mtime_ns: int = 0
+    uid: int = 0
+    gid: int = 0
 
     @property
     def is_dir(self) -> bool:
@@ -63,7 +65,8 @@ class FileStat:
 
     @classmethod
     def of(cls, st: os.stat_result) -> FileStat:
-        return cls(st.st_dev, st.st_ino, st.st_mode, st.st_size, st.st_mtime_ns)
+        return cls(st.st_dev, st.st_ino, st.st_mode, st.st_size, st.st_mtime_ns, st.st_uid,
+                   st.st_gid)
 
 
 def fs_error(path: str, errno_name: str) -> FsError:

@@ -258,7 +258,8 @@ class GlibcModel(Walk):
 
     def _probe(self, lookup_: Lookup, path: str, source: str, via: Via,
                secure_preload: bool) -> Probe:
-        probe = glibc_open_verify(self.view, self.files, path, self.env.cwd, self.expected)
+        probe = glibc_open_verify(self.view, self.files, path, self.env.cwd, self.expected,
+                                  self.env.user)
         outcome = probe.outcome
         if outcome is Outcome.FOUND and secure_preload and self.env.secure and probe.stat \
                 and not probe.stat.mode & stat_mod.S_ISUID:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 
-from ldsim.config.env import Invocation, LoaderEnv
+from ldsim.config.env import Invocation, LoaderEnv, may_read
 from ldsim.elf.facts import ElfFacts
 from ldsim.elf.reader import parse_elf
 from ldsim.errors import ElfError, FsError
@@ -244,9 +244,15 @@ class MuslModel(Walk):
         self.res.listing.append((name, path))
         lk.target, lk.via = obj, obj.via
 
+    def _check_open(self, path: str) -> None:
+        """Raise the FsError ``open(path, O_RDONLY)`` would fail with for the caller."""
+        st = self.view.stat(path, cwd=self.env.cwd)
+        if not st.is_dir and not may_read(st.mode, st.uid, st.gid, self.env.user):
+            raise FsError(path, "permission denied", "EACCES")
+
     def _open_direct(self, lk: Lookup, name: str) -> str:
         try:
-            self.view.resolve_parts(name, cwd=self.env.cwd)
+            self._check_open(name)
         except FsError as exc:
             lk.attempts.append(Attempt(name, "direct", Via.DIRECT, _outcome(exc.errno_name)))
             raise self._fail(exc.errno_name) from None
@@ -281,7 +287,7 @@ class MuslModel(Walk):
                 continue
             cand = f"{d}/{name}"
             try:
-                self.view.resolve_parts(cand, cwd=self.env.cwd)
+                self._check_open(cand)
             except FsError as exc:
                 lk.attempts.append(Attempt(cand, source, via, _outcome(exc.errno_name),
                                            exc.reason))

@@ -11,6 +11,7 @@ import errno
 import struct
 from dataclasses import dataclass
 
+from ldsim.config.env import may_read
 from ldsim.elf.facts import ElfFacts, ElfIdent
 from ldsim.elf.reader import Buffer, ehdr_size, parse_elf, parse_ident
 from ldsim.errors import ElfError, FsError
@@ -108,8 +109,9 @@ def _abi_note_os(buf: Buffer, ident: ElfIdent) -> int | None:
 
 
 def glibc_open_verify(view: View, cache: FileCache, path: str, cwd: str,
-                      expected: ElfIdent) -> Probe:
-    """Probe ``path`` (relative paths against ``cwd``) like glibc's ``open_verify``."""
+                      expected: ElfIdent, user: tuple[int, int] | None = None) -> Probe:
+    """Probe ``path`` (relative paths against ``cwd``) like glibc's ``open_verify``;
+    ``user`` (uid, gid) is the caller whose read permission open(2) checks."""
     try:
         parts = view.resolve_parts(path, cwd=cwd)
         st0 = view.lstat_parts(parts, path)
@@ -118,6 +120,9 @@ def glibc_open_verify(view: View, cache: FileCache, path: str, cwd: str,
         if soft is not None:
             return Probe(path, soft, exc.reason)
         return Probe(path, Outcome.LOOP, exc.reason)
+    if not st0.is_dir and not may_read(st0.mode, st0.uid, st0.gid, user):
+        return Probe(path, Outcome.UNREADABLE, "permission denied (EACCES)",
+                     "/" + "/".join(parts))
     key = ((st0.dev, st0.ino, st0.size, st0.mtime_ns), expected)
     hit = cache.verdicts.get(key)
     if hit is None:

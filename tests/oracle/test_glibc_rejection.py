@@ -138,8 +138,15 @@ def test_s11_truncated_with_headers_intact_crashes_real_loader_only(s11: Root, s
     assert real.entries == [] and real.error is None
 
 
-def test_s11_unreadable_candidate() -> None:
-    pytest.skip(
-        "mode-000 row: needs the loader to run as a non-root user, and ldsim has no option to "
-        "model the caller's uid (root reads mode-000 files)"
-    )
+def test_s11_unreadable_candidate(s11: Root) -> None:
+    """The mode-000 row: run as uid 65534, the loader cannot open D1's copy (EACCES) and goes
+    on to D2; ldsim models the caller with ``--user``."""
+    b = make_row(s11, "mode000", lambda r, target: (r.copy(GOOD, target), r.chmod(target, 0)))
+    s11.make_world_readable()
+    s11.chmod(f"{b}/D1/libbad.so", 0)
+    real = run_real_loader(s11, "bin/exe", cwd=b, user="65534:65534")
+    expect(real, f"libbad.so => {b}/D2/libbad.so  # rpath\n{LIBC_DEFAULT}\n{INTERP}")
+    compare(real, s11, extra_args=["--user", "65534:65534"])
+    as_root = run_real_loader(s11, "bin/exe", cwd=b)  # root opens mode-000 files
+    assert as_root.found[0].path == f"{b}/D1/libbad.so"
+    compare(as_root, s11)
