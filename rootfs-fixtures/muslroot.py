@@ -52,7 +52,6 @@ from __future__ import annotations
 
 import atexit
 import functools
-import json
 import os
 import platform
 import re
@@ -64,7 +63,7 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 import glibcroot
 
@@ -475,18 +474,8 @@ def expect(real: MuslRun, expected: Expected) -> None:
 # ldsim
 
 
-@dataclass
-class LdsimResult:
-    argv: list[str]
-    status: int
-    stdout: str
-    stderr: str
-    doc: dict[str, Any] | None
-    """The parsed JSON document, or ``None`` if stdout was not one JSON object."""
-
-    @property
-    def objects(self) -> list[dict[str, Any]]:
-        return list(self.doc.get("objects") or []) if self.doc else []
+class LdsimResult(glibcroot.LdsimResult):
+    """glibcroot's result, plus the musl listing and musl's failure lines."""
 
     @property
     def listing(self) -> list[tuple[str, str]]:
@@ -520,33 +509,8 @@ def run_ldsim(
             args += ["--preload", value]
         else:
             raise ValueError(f"no ldsim option models the environment variable {key}")
-    argv = [
-        sys.executable,
-        "-m",
-        "ldsim",
-        "explain",
-        "--json",
-        "--root",
-        str(Path(root).absolute()),
-        *args,
-        exe,
-    ]
-    proc = subprocess.run(
-        argv,
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        env={**_host_env(), "PYTHONPATH": str(REPO)},
-        timeout=_TIMEOUT,
-        check=False,
-    )
-    doc: dict[str, Any] | None
-    try:
-        loaded = json.loads(proc.stdout)
-        doc = loaded if isinstance(loaded, dict) else None
-    except json.JSONDecodeError:
-        doc = None
-    return LdsimResult(argv, proc.returncode, proc.stdout, proc.stderr, doc)
+    r = glibcroot.run_ldsim(root, exe, *args)
+    return LdsimResult(r.argv, r.status, r.stdout, r.stderr, r.doc)
 
 
 def _side_by_side(
