@@ -1,0 +1,5 @@
+# exit 0
+# stdout
+# ldsim fix: snap abs-loader (base core20, classic confinement): 0 to patch, 0 refused, 0 left alone
+# nothing to do
+# stderr
