@@ -156,19 +156,13 @@ def time_hyperfine(hyperfine: str, tools: list[Tool], runs: int, warmup: int) ->
 
 
 def time_in_process(program: str, runs: int, warmup: int) -> Timing:
-    """ldsim's resolution alone, in this process: fresh RootConfig and view every run."""
-    from ldsim.cli.explain import loader_env
-    from ldsim.fs.view import HostDirView
-    from ldsim.loader.run import RootConfig, resolve
-    from ldsim.render.text import render_explain_text
+    """ldsim's resolution alone, in this process: a freshly opened root every run."""
+    import ldsim
 
-    env = loader_env(argparse.Namespace(ld_library_path=None, preload=None, cwd="/",
-                                        hwcaps=None, platform=None, secure=False,
-                                        invocation="exec"))
+    env = ldsim.host_env(cwd="/")
 
     def once() -> None:
-        view = HostDirView("/")
-        render_explain_text(resolve(view, program, env, RootConfig(view)), verbose=False)
+        ldsim.render(ldsim.resolve(ldsim.open_root("/"), program, env), "text")
 
     for _ in range(warmup):
         once()

@@ -1,7 +1,187 @@
 """ldsim: a static model of the Linux dynamic loader.
 
 It answers, without running anything, which file the loader opens for every DT_NEEDED of a
-program in a root filesystem, in which order, and why.
+program in a root filesystem (this machine's, a container's, a chroot, or a snap's runtime
+view), in which order, and why::
+
+    import ldsim
+
+    root = ldsim.open_root("/")
+    res = ldsim.resolve(root, "/usr/bin/ssh")
+    print(ldsim.render(res, "text"))
+
+The public API is :mod:`ldsim.api`, re-exported here (see ``__all__``); the names are loaded
+on first use, so ``import ldsim`` stays cheap.
 """
 
-__version__ = "0.1.0"
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ldsim._version import __version__
+
+if TYPE_CHECKING:
+    from ldsim.api import (
+        ALL_RULES,
+        ApplyOutcome,
+        ApplyResult,
+        Attempt,
+        BinaryComparison,
+        Comparison,
+        Confinement,
+        Diagnostic,
+        ElfError,
+        ElfFacts,
+        Explanation,
+        FilePlan,
+        Finding,
+        Fix,
+        FixOptions,
+        FixPlan,
+        FixRun,
+        FixStatus,
+        FsError,
+        GraphRun,
+        Invocation,
+        LdsimError,
+        Libc,
+        LintFinding,
+        LintReport,
+        LoadedObject,
+        LoaderEnv,
+        LoadError,
+        Lookup,
+        LookupKind,
+        Outcome,
+        Picture,
+        Program,
+        ProgramFailure,
+        Progress,
+        Realm,
+        Resolution,
+        RootError,
+        RootTarget,
+        Row,
+        RuleIgnore,
+        Severity,
+        Side,
+        SnapError,
+        SnapTarget,
+        SquashFsError,
+        Target,
+        Unresolved,
+        UsageError,
+        Via,
+        View,
+        check,
+        compare,
+        dependency_graph,
+        dependents,
+        explain,
+        find_patchelf,
+        fix,
+        formats,
+        graph,
+        host_env,
+        leak_paths,
+        leaks,
+        lint,
+        load_chain,
+        open_root,
+        open_snap,
+        picture,
+        plan_fix,
+        render,
+        resolve,
+        why,
+    )
+
+__all__ = [
+    "ALL_RULES",
+    "ApplyOutcome",
+    "ApplyResult",
+    "Attempt",
+    "BinaryComparison",
+    "Comparison",
+    "Confinement",
+    "Diagnostic",
+    "ElfError",
+    "ElfFacts",
+    "Explanation",
+    "FilePlan",
+    "Finding",
+    "Fix",
+    "FixOptions",
+    "FixPlan",
+    "FixRun",
+    "FixStatus",
+    "FsError",
+    "GraphRun",
+    "Invocation",
+    "LdsimError",
+    "Libc",
+    "LintFinding",
+    "LintReport",
+    "LoadError",
+    "LoadedObject",
+    "LoaderEnv",
+    "Lookup",
+    "LookupKind",
+    "Outcome",
+    "Picture",
+    "Program",
+    "ProgramFailure",
+    "Progress",
+    "Realm",
+    "Resolution",
+    "RootError",
+    "RootTarget",
+    "Row",
+    "RuleIgnore",
+    "Severity",
+    "Side",
+    "SnapError",
+    "SnapTarget",
+    "SquashFsError",
+    "Target",
+    "Unresolved",
+    "UsageError",
+    "Via",
+    "View",
+    "__version__",
+    "check",
+    "compare",
+    "dependency_graph",
+    "dependents",
+    "explain",
+    "find_patchelf",
+    "fix",
+    "formats",
+    "graph",
+    "host_env",
+    "leak_paths",
+    "leaks",
+    "lint",
+    "load_chain",
+    "open_root",
+    "open_snap",
+    "picture",
+    "plan_fix",
+    "render",
+    "resolve",
+    "why",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        from ldsim import api
+
+        value = getattr(api, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'ldsim' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -6,10 +6,13 @@ enums are the JSON contract (schema ``ldsim.explain/1``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 
 from ldsim.elf.facts import ElfFacts
+from ldsim.elf.flavour import Libc
+from ldsim.fs.view import Realm
+from ldsim.registry import display
 
 
 class Via(StrEnum):
@@ -45,9 +48,31 @@ class Outcome(StrEnum):
 
 
 class Severity(StrEnum):
+    """How bad a finding or diagnostic is; the order (error, warning, info) is defined here
+    only: :attr:`rank` (0 is the worst) and :meth:`at_least`."""
+
     ERROR = "error"
     WARNING = "warning"
     INFO = "info"
+
+    @property
+    def rank(self) -> int:
+        return _SEVERITY_RANK[self]
+
+    def at_least(self, threshold: Severity) -> bool:
+        """Whether this severity is ``threshold`` or worse."""
+        return self.rank <= threshold.rank
+
+
+_SEVERITY_RANK = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
+
+
+class LookupKind(StrEnum):
+    """What made the loader look a name up."""
+
+    NEEDED = "needed"  # a DT_NEEDED entry
+    LD_PRELOAD = "LD_PRELOAD"
+    PRELOAD_FILE = "/etc/ld.so.preload"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,8 +86,10 @@ class Attempt:
     detail: str = ""
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class LoadedObject:
+    """One object in the process: how it was found and what it is. Compared by identity."""
+
     index: int  # load order (0 = executable)
     name: str  # the (expanded) request that first loaded it
     path: str  # the path string as the loader opened it (unnormalised)
@@ -71,12 +98,12 @@ class LoadedObject:
     needed_by: LoadedObject | None
     facts: ElfFacts | None
     origin: str | None
-    names: list[str] = field(default_factory=list)
+    names: tuple[str, ...] = ()  # every name it answered to (requests, SONAME matches)
     file_id: tuple[int, int] | None = None
-    realm: str = "root"  # payload | base | host in a snap's runtime view, "root" otherwise
+    realm: Realm = Realm.ROOT  # payload | base | host in a snap's runtime view
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Lookup:
     """One DT_NEEDED entry (or preload) of one object and how it was resolved."""
 
@@ -85,8 +112,8 @@ class Lookup:
     request: str  # after dynamic string token expansion
     target: LoadedObject | None
     via: Via | None
-    attempts: list[Attempt] = field(default_factory=list)
-    kind: str = "needed"  # "needed" | "LD_PRELOAD" | "/etc/ld.so.preload"
+    attempts: tuple[Attempt, ...] = ()
+    kind: LookupKind = LookupKind.NEEDED
     note: str = ""
 
 
@@ -115,20 +142,23 @@ class Diagnostic:
     path: str | None = None
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Resolution:
+    """A finished model run: every object in link-map order, every lookup with every probe,
+    the load error if the load aborts, and what the model noticed on the way. Immutable."""
+
     root: str
-    loader: str  # "glibc" | "musl"
+    loader: Libc  # the loader model that ran: glibc or musl
     executable: str
     interpreter: str | None
-    link_map: list[LoadedObject | Unresolved] = field(default_factory=list)
-    lookups: list[Lookup] = field(default_factory=list)
+    link_map: tuple[LoadedObject | Unresolved, ...] = ()
+    lookups: tuple[Lookup, ...] = ()
     error: LoadError | None = None
-    diagnostics: list[Diagnostic] = field(default_factory=list)
+    diagnostics: tuple[Diagnostic, ...] = ()
     static: bool = False
     # What the loader's trace/list mode prints, in order (vDSO and main program left out):
     # (name, path) or (name, None) for glibc's "NAME => not found".
-    listing: list[tuple[str, str | None]] = field(default_factory=list)
+    listing: tuple[tuple[str, str | None], ...] = ()
 
     @property
     def objects(self) -> list[LoadedObject]:
@@ -142,14 +172,10 @@ class Resolution:
     def ok(self) -> bool:
         return self.error is None and not self.unresolved
 
-    # A notebook shows a resolution as its dependency graph (the renderers are imported
-    # only here, so nothing else pays for networkx).
+    # A notebook shows a resolution as its dependency graph, through the renderer registry
+    # (filled by ldsim.renderers; nothing here imports a renderer).
     def _repr_svg_(self) -> str | None:
-        from ldsim.render.graphviz import resolution_svg
-
-        return resolution_svg(self)
+        return display(self, "image/svg+xml")
 
     def _repr_html_(self) -> str | None:
-        from ldsim.render.graphviz import resolution_html
-
-        return resolution_html(self)
+        return display(self, "text/html")

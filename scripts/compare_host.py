@@ -363,25 +363,18 @@ class InProcessLdsim:
     """ldsim's resolver, in this process, with one RootConfig shared by every program."""
 
     def __init__(self, root: str = "/") -> None:
-        from ldsim.cli.explain import loader_env
-        from ldsim.fs.view import HostDirView
-        from ldsim.loader.run import RootConfig
+        import ldsim
 
-        self.view = HostDirView(root)
-        self.config = RootConfig(self.view)
+        self.target = ldsim.open_root(root)
         # The CLI's own defaults (this machine's CPU), as `ldsim explain --invocation ldd`.
-        self.env = loader_env(argparse.Namespace(
-            ld_library_path=None, preload=None, cwd="/", hwcaps=None, platform=None,
-            secure=False, invocation="ldd"))
+        self.env = ldsim.host_env(cwd="/", invocation=ldsim.Invocation.LDD)
 
     def explain(self, program: str) -> Listing:
-        from ldsim.errors import LdsimError
-        from ldsim.loader.run import resolve
-        from ldsim.render.json import explain_dict
+        import ldsim
 
         try:
-            doc = explain_dict(resolve(self.view, program, self.env, self.config))
-        except LdsimError as exc:
+            doc = json.loads(ldsim.render(ldsim.resolve(self.target, program, self.env), "json"))
+        except ldsim.LdsimError as exc:
             return Listing(crash=f"ldsim: error: {exc}")
         except Exception as exc:  # a bug in ldsim is one disagreement, not the end of the run
             return Listing(crash=f"ldsim raised {type(exc).__name__}: {exc}")

@@ -39,10 +39,18 @@ CPU = ["--hwcaps", "none", "--platform", "x86_64"]
 # The CLI takes its legacy hwcap names from /proc/cpuinfo; pin them (and the rest of the CPU)
 # so that the outputs are the same on every x86-64 machine.
 BOOT = (
-    "import sys\n"
-    "import ldsim.config.env as env\n"
-    "env.cpu_defaults = lambda text: (('x86-64-v3', 'x86-64-v2'), 'x86_64', ('x86_64',))\n"
-    "from ldsim.cli.main import main\n"
+    "import importlib, sys\n"
+    "from ldsim.cli.main import build_parser, main\n"
+    "build_parser()\n"
+    "for name in ('ldsim.api', 'ldsim.cli.options'):\n"
+    "    try:\n"
+    "        importlib.import_module(name)\n"
+    "    except ImportError:\n"
+    "        pass\n"
+    "def cpu(text): return (('x86-64-v3', 'x86-64-v2'), 'x86_64', ('x86_64',))\n"
+    "for name, mod in list(sys.modules.items()):\n"
+    "    if name.startswith('ldsim') and hasattr(mod, 'cpu_defaults'):\n"
+    "        mod.cpu_defaults = cpu\n"
     "sys.exit(main(sys.argv[1:]))\n"
 )
 

@@ -28,29 +28,17 @@ import pytest
 from glibcroot import REPO, Root
 from snaproots import build_base, build_host, interp_of, libdir_of, patch_elf, snap_yaml
 
-from ldsim.analysis.compare import attribute_realms
-from ldsim.config.env import LoaderEnv
-from ldsim.fs.view import HostDirView
-from ldsim.graph import (
-    add_resolution,
-    dependency_graph,
-    dependents,
+import ldsim
+from ldsim import LoaderEnv, Resolution, dependency_graph, dependents, leak_paths, leaks, why
+from ldsim.depgraph import (
     graph_from_document,
-    leak_paths,
-    leaks,
     load_chain,
     new_graph,
     programs,
-    realm_locator,
-    render_graph_json,
-    render_graphml,
-    why,
 )
-from ldsim.loader.run import RootConfig, resolve
-from ldsim.render.dot import BIG, REALMS, render_dot
-from ldsim.render.mermaid import render_mermaid
-from ldsim.result import Resolution
-from ldsim.snap import compose
+from ldsim.fs.view import HostDirView
+from ldsim.renderers.dot import BIG, REALMS, render_dot
+from ldsim.renderers.mermaid import render_mermaid
 
 pytestmark = pytest.mark.skipif(shutil.which("gcc") is None or shutil.which("patchelf") is None,
                                 reason="needs gcc and patchelf")
@@ -116,26 +104,16 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def plain_resolution(root: Path, exe: str) -> Resolution:
-    return resolve(HostDirView(str(root)), exe, ENV)
+    return ldsim.resolve(ldsim.open_root(str(root)), exe, ENV)
 
 
 def snap_graph(world: dict[str, Path], views: tuple[str, ...] = ("classic", "strict"),
                apps: tuple[str, ...] = ("app",)) -> Any:
     """The graph ``ldsim graph --snap`` builds (with --compare for two views)."""
-    target = compose.load_target(str(world["snap"]), str(world["base"]), str(world["host"]))
-    compare = len(views) > 1
-    g = new_graph("snap leaky: classic and strict views (base core22)" if compare
-                  else f"snap leaky, {views[0]} view (base core22)")
-    for c in views:
-        view = compose.runtime_view(target, c)
-        config = RootConfig(view)
-        for name in apps:
-            app = target.meta.apps[name]
-            res = resolve(view, compose.program_path(target, app),
-                          compose.app_env(target, app, c, ENV), config)
-            attribute_realms(res, view)
-            add_resolution(g, res, view=c if compare else "", locate=realm_locator(view))
-    return g
+    target = ldsim.open_snap(str(world["snap"]), base=str(world["base"]),
+                             host=str(world["host"]))
+    progs = [p for name in apps for p in target.app_programs(name)]
+    return ldsim.graph(target, progs, ENV, views=[ldsim.Confinement(v) for v in views]).graph
 
 
 # -- the model and its queries -------------------------------------------------------------------
@@ -193,9 +171,8 @@ def test_abort_is_a_node(plain: Path) -> None:
 
 
 def test_programs_share_one_graph(plain: Path) -> None:
-    view = HostDirView(str(plain))
-    config = RootConfig(view)
-    g = dependency_graph([resolve(view, e, ENV, config)
+    root = ldsim.open_root(str(plain))
+    g = dependency_graph([ldsim.resolve(root, e, ENV)
                           for e in ("/usr/bin/app", "/usr/bin/other")], title="two")
     assert programs(g) == ["/usr/bin/app", "/usr/bin/other"]
     bar = g.nodes[f"{LIBDIR}/libbar.so.1"]
@@ -213,7 +190,7 @@ def test_musl_program(tmp_path: Path) -> None:
     r = muslroot.MuslRoot(tmp_path / "musl")
     r.mmklib("/lib/x86_64-linux-musl/libm1.so", "libm1.so")
     r.mmkexe("/bin/app", needed=["libm1.so", "libnope.so"])
-    g = dependency_graph(resolve(HostDirView(str(r.path)), "/bin/app", ENV))
+    g = dependency_graph(ldsim.resolve(ldsim.open_root(str(r.path)), "/bin/app", ENV))
     loader = "/lib/ld-musl-x86_64.so.1"
     assert g.nodes["/bin/app"]["libc"] == "musl" and g.nodes[loader]["libc"] == "musl"
     # musl's loader is its libc: "libc.so" is served by the interpreter itself
@@ -373,7 +350,10 @@ def _svg_nodes(svg: str) -> dict[str, tuple[str, str]]:
 
 @needs_dot
 def test_svg_has_every_object_coloured_by_realm(world: dict[str, Path]) -> None:
-    from ldsim.render.graphviz import render_svg
+    def render_svg(g: Any) -> str:
+        out = ldsim.render(g, "svg")
+        assert isinstance(out, str)
+        return out
 
     for g in (snap_graph(world, ("classic",), ("app", "tool")), snap_graph(world)):
         nodes = _svg_nodes(render_svg(g))
@@ -392,15 +372,13 @@ def test_svg_has_every_object_coloured_by_realm(world: dict[str, Path]) -> None:
 
 @needs_dot
 def test_png_and_pdf(plain: Path) -> None:
-    from ldsim.render.graphviz import picture, render_image
-
-    dot = render_dot(dependency_graph(plain_resolution(plain, "/usr/bin/app")))
-    png = render_image(dot, "png")
+    g = dependency_graph(plain_resolution(plain, "/usr/bin/app"))
+    png = ldsim.render(g, "png")
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = struct.unpack(">II", png[16:24])
     assert 200 < width < 4000 and 100 < height < 4000
-    assert render_image(dot, "pdf")[:5] == b"%PDF-"
-    pic = picture(dependency_graph(plain_resolution(plain, "/usr/bin/app")))
+    assert ldsim.render(g, "pdf")[:5] == b"%PDF-"
+    pic = ldsim.picture(g)
     assert pic._repr_svg_() is not None and "<svg" in (pic._repr_svg_() or "")
 
 
@@ -414,17 +392,18 @@ def _shape(g: Any) -> tuple[list[str], list[tuple[str, str, str]]]:
 def test_graphml_round_trip(world: dict[str, Path], tmp_path: Path) -> None:
     g = snap_graph(world)
     path = tmp_path / "g.graphml"
-    path.write_bytes(render_graphml(g))
+    path.write_bytes(ldsim.render(g, "graphml"))  # type: ignore[arg-type]
     back = nx.read_graphml(path, force_multigraph=True)
     assert _shape(back) == _shape(g)
     assert back.nodes[f"host:{LIBDIR}/libshared.so.1"]["realm"] == "host"
     assert back.nodes["payload:/lib/libpay.so.1"]["views"] == "classic strict"
-    assert render_graphml(g) == render_graphml(snap_graph(world))
+    assert ldsim.render(g, "graphml") == ldsim.render(snap_graph(world), "graphml")
 
 
 def test_json_round_trip(world: dict[str, Path], plain: Path) -> None:
     for g in (snap_graph(world), dependency_graph(plain_resolution(plain, "/usr/bin/broken"))):
-        text = render_graph_json(g)
+        text = ldsim.render(g, "json")
+        assert isinstance(text, str)
         doc = json.loads(text)
         assert doc["schema"] == "ldsim.graph/1"
         back = graph_from_document(text)
@@ -456,9 +435,9 @@ def test_resolution_shows_itself_as_svg(plain: Path) -> None:
 
 
 def test_resolution_without_graphviz(plain: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import ldsim.render.graphviz as gv
+    import ldsim.renderers.graphviz as gv
 
-    monkeypatch.setattr(gv, "dot_program", lambda: None)
+    monkeypatch.setattr(gv, "dot_available", lambda: False)
     res = plain_resolution(plain, "/usr/bin/app")
     assert res._repr_svg_() is None
     html = res._repr_html_()
@@ -468,37 +447,37 @@ def test_resolution_without_graphviz(plain: Path, monkeypatch: pytest.MonkeyPatc
 # -- the command line -----------------------------------------------------------------------------
 
 
-def ldsim(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run([sys.executable, "-m", "ldsim", *args], capture_output=True,
                           cwd=REPO, env=env, check=False)
 
 
 def test_cli_dot_and_formats(plain: Path, tmp_path: Path) -> None:
-    proc = ldsim("graph", "--root", str(plain), "--hwcaps", "none", "/usr/bin/app")
+    proc = run_cli("graph", "--root", str(plain), "--hwcaps", "none", "/usr/bin/app")
     assert proc.returncode == 1, proc.stderr  # libmissing.so.1 is not found
     text = proc.stdout.decode()
     assert text.startswith("digraph ldsim {") and '"missing:libmissing.so.1"' in text
     assert str(plain) not in text  # guest paths only
-    proc = ldsim("graph", "--root", str(plain), "-f", "json", "/usr/bin/other", "/usr/bin/app")
+    proc = run_cli("graph", "--root", str(plain), "-f", "json", "/usr/bin/other", "/usr/bin/app")
     doc = json.loads(proc.stdout)
     assert doc["graph"]["programs"] == ["/usr/bin/app", "/usr/bin/other"]
     assert proc.returncode == 1
-    assert ldsim("graph", "--root", str(plain), "/usr/bin/other").returncode == 0
+    assert run_cli("graph", "--root", str(plain), "/usr/bin/other").returncode == 0
     out = tmp_path / "g.graphml"
-    assert ldsim("graph", "--root", str(plain), "-o", str(out), "/usr/bin/other").returncode == 0
+    assert run_cli("graph", "--root", str(plain), "-o", str(out), "/usr/bin/other").returncode == 0
     assert _shape(nx.read_graphml(out, force_multigraph=True))[0] == sorted(
         dependency_graph(plain_resolution(plain, "/usr/bin/other")))
-    mmd = ldsim("graph", "--root", str(plain), "-f", "mermaid", "/usr/bin/other")
+    mmd = run_cli("graph", "--root", str(plain), "-f", "mermaid", "/usr/bin/other")
     assert b"flowchart LR" in mmd.stdout
 
 
 @needs_dot
 def test_cli_pictures(plain: Path, tmp_path: Path) -> None:
     svg = tmp_path / "app.svg"
-    proc = ldsim("graph", "--root", str(plain), "-o", str(svg), "/usr/bin/app")
+    proc = run_cli("graph", "--root", str(plain), "-o", str(svg), "/usr/bin/app")
     assert proc.returncode == 1 and svg.read_bytes().lstrip().startswith(b"<?xml")
     png = tmp_path / "app.out"
-    assert ldsim("graph", "--root", str(plain), "-f", "png", "-o", str(png),
+    assert run_cli("graph", "--root", str(plain), "-f", "png", "-o", str(png),
                  "/usr/bin/other").returncode == 0
     assert png.read_bytes()[:4] == b"\x89PNG"
 
@@ -506,18 +485,18 @@ def test_cli_pictures(plain: Path, tmp_path: Path) -> None:
 def test_cli_without_graphviz(plain: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "PATH"}
     env["PATH"] = "/nonexistent"
-    proc = ldsim("graph", "--root", str(plain), "-f", "svg", "/usr/bin/app", env=env)
+    proc = run_cli("graph", "--root", str(plain), "-f", "svg", "/usr/bin/app", env=env)
     lines = proc.stderr.decode().strip().splitlines()
     assert proc.returncode == 2 and len(lines) == 1, proc.stderr
     assert lines[0].startswith("ldsim: error: --format svg: needs Graphviz's 'dot'")
     assert "apt-get install graphviz" in lines[0]
     # DOT needs no Graphviz
-    assert ldsim("graph", "--root", str(plain), "/usr/bin/other", env=env).returncode == 0
+    assert run_cli("graph", "--root", str(plain), "/usr/bin/other", env=env).returncode == 0
 
 
 def test_cli_usage_errors(plain: Path) -> None:
     for args in (("--compare", "/usr/bin/app"), ("--app", "x", "/usr/bin/app"), ()):
-        proc = ldsim("graph", "--root", str(plain), *args)
+        proc = run_cli("graph", "--root", str(plain), *args)
         assert proc.returncode == 2, args
         assert proc.stderr.decode().strip().splitlines()[-1].startswith("ldsim: error: ")
 
@@ -525,17 +504,17 @@ def test_cli_usage_errors(plain: Path) -> None:
 def test_cli_snap(world: dict[str, Path]) -> None:
     snap = ("--snap", str(world["snap"]), "--base", str(world["base"]), "--host",
             str(world["host"]))
-    proc = ldsim("graph", *snap, "-f", "json")
+    proc = run_cli("graph", *snap, "-f", "json")
     doc = json.loads(proc.stdout)
     assert doc["graph"]["programs"] == ["/snap/leaky/current/bin/app",
                                         "/snap/leaky/current/bin/tool"]
     assert proc.returncode == 0  # classic view: everything loads (from the host, too)
-    proc = ldsim("graph", *snap, "--compare", "--app", "app")
+    proc = run_cli("graph", *snap, "--compare", "--app", "app")
     assert proc.returncode == 1  # it leaks in classic
     text = proc.stdout.decode()
     assert set(re.findall(r'^    "(.*)" \[', text, re.MULTILINE)) == set(snap_graph(world))
     assert "snap leaky: classic and strict views (base core22)" in text
-    proc = ldsim("graph", *snap, "--compare", "--confinement", "strict")
+    proc = run_cli("graph", *snap, "--compare", "--confinement", "strict")
     assert proc.returncode == 2
 
 

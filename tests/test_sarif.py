@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from ldsim.elf.facts import ElfFacts, ElfIdent
-from ldsim.lint.model import (
+from ldsim.linter.model import (
     ALL_RULES,
     CLASSIC_URL,
     LIBRARY_URL,
@@ -28,7 +28,7 @@ from ldsim.lint.model import (
     LintFinding,
     LintReport,
 )
-from ldsim.render.sarif import render_sarif, sarif_dict
+from ldsim.renderers.sarif import render_sarif, sarif_dict
 from ldsim.result import Severity
 
 jsonschema = pytest.importorskip("jsonschema")
@@ -155,8 +155,7 @@ def test_real_lint_run(validator: Any, tmp_path: Path) -> None:
     from glibcroot import REPO, Root
     from snaproots import build_base, build_host, snap_yaml
 
-    from ldsim.lint.engine import lint_snap
-    from ldsim.snap import compose
+    import ldsim
 
     build_base(tmp_path / "core22")
     build_host(tmp_path / "host")
@@ -165,9 +164,10 @@ def test_real_lint_run(validator: Any, tmp_path: Path) -> None:
     p.mklib("/lib/libpay.so.1", "libpay.so.1")
     p.mklib("/lib/libunused.so.1", "libunused.so.1")
     p.mkexe("/bin/app", link=("/lib/libpay.so.1",), needed=["libhostonly.so.1"])
-    target = compose.load_target(str(p.path), str(tmp_path / "core22"), str(tmp_path / "host"))
-    report = lint_snap(target)
-    doc = validate(validator, render_sarif(report))
+    target = ldsim.open_snap(str(p.path), base=str(tmp_path / "core22"),
+                             host=str(tmp_path / "host"))
+    report = ldsim.lint(target)
+    doc = validate(validator, str(ldsim.render(report, "sarif")))
     results = doc["runs"][0]["results"]
     assert len(results) == sum(1 for f in report.findings if not f.ok)
     got = {r["ruleId"] for r in results}

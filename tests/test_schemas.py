@@ -2,7 +2,7 @@
 
 ``ldsim/schemas/ldsim.NAME-1.json`` are Draft-07 schemas of the four documents
 (``ldsim.explain/1`` from ``explain --json`` and ``check --json``, ``ldsim.compare/1``,
-``ldsim.lint/1``, ``ldsim.graph/1``), fetched with :func:`ldsim.render.schema.load_schema`.
+``ldsim.lint/1``, ``ldsim.graph/1``), fetched with :func:`ldsim.renderers.schema.load_schema`.
 Real runs of the CLI are validated against them: this machine's ``/usr/bin/ls``, tiny glibc
 roots with an unresolved library, preloads and an aborted load (``rootfs-fixtures/glibcroot.py``),
 a musl root and an Alpine-like libc mix when ``musl-gcc`` exists, and a small classic snap
@@ -26,12 +26,12 @@ from typing import Any
 import pytest
 
 from ldsim.analysis.compare import BinaryComparison, Row, Side
+from ldsim.depgraph import REALM_ORDER, dependency_graph, graph_document
 from ldsim.errors import LdsimError
-from ldsim.graph import REALM_ORDER, dependency_graph, graph_document
-from ldsim.lint.model import ALL_RULES, Fix, LintFinding, LintReport
-from ldsim.render.compare import compare_dict
-from ldsim.render.lint import lint_dict
-from ldsim.render.schema import SCHEMAS, load_schema, schema_file_name
+from ldsim.linter.model import ALL_RULES, Fix, LintFinding, LintReport
+from ldsim.renderers.compare import compare_dict
+from ldsim.renderers.lint import lint_dict
+from ldsim.renderers.schema import SCHEMAS, load_schema, schema_file_name
 from ldsim.result import Outcome, Resolution, Severity, Via
 from ldsim.snap.meta import CONFINEMENTS
 
@@ -99,9 +99,9 @@ def test_schema_is_valid_draft_07(name: str) -> None:
 
 
 def test_schema_names_are_the_renderers() -> None:
-    from ldsim import graph
-    from ldsim.render import compare, lint
-    from ldsim.render import json as explain
+    from ldsim import depgraph as graph
+    from ldsim.renderers import compare, lint
+    from ldsim.renderers import json as explain
 
     assert set(SCHEMAS) == {explain.SCHEMA, compare.SCHEMA, lint.SCHEMA, graph.SCHEMA}
 
@@ -165,7 +165,7 @@ def test_a_build_of_the_package_ships_the_schemas(tmp_path: Path) -> None:
         built = out / "ldsim" / "schemas" / file_name
         assert built.read_bytes() == (REPO / "ldsim" / "schemas" / file_name).read_bytes()
     assert (out / "ldsim" / "py.typed").is_file()
-    assert (out / "ldsim" / "render" / "schema.py").is_file()
+    assert (out / "ldsim" / "renderers" / "schema.py").is_file()
 
 
 def test_load_schema_by_document_or_file_name() -> None:
@@ -179,7 +179,7 @@ def test_load_schema_by_document_or_file_name() -> None:
 
 
 def test_load_schema_is_import_light() -> None:
-    code = ("import sys; from ldsim.render.schema import load_schema; "
+    code = ("import sys; from ldsim.renderers.schema import load_schema; "
             "load_schema('ldsim.graph/1'); "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in "
             "('networkx', 'elftools', 'graphviz', 'yaml', 'jsonschema')))")

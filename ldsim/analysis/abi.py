@@ -1,13 +1,13 @@
 """ABI hazards in a resolved process: libc flavours, symbol versions, symbol binding.
 
-* Flavour of an object (glibc, musl, or none) from PT_INTERP, DT_NEEDED (``libc.so.6``
-  versus ``libc.so``/``libc.musl-ARCH.so.1``) and ``GLIBC_*`` version needs (loader spec
-  14.11); the process's flavour is its loader's.
-* Version checks as glibc's ``_dl_check_all_versions`` does them (``elf/dl-version.c``,
-  rule 13): the provider is found by the Verneed file name among the loaded objects' names;
+* Flavour of an object (glibc, musl, or none): :func:`ldsim.elf.flavour.flavour_of`; the
+  process's flavour is its loader's.
+* Version checks as glibc's ``_dl_check_all_versions`` does them (``elf/dl-version.c``):
+  the provider is found by the Verneed file name among the loaded objects' names;
   a provider without DT_VERDEF gets ``no version information available`` at load time and an
   assertion in ``dl-lookup.c`` (``check_match``) at the first binding; a missing version is
-  fatal unless the reference is weak. musl never checks versions (14.9).
+  fatal unless the reference is weak. musl never checks versions (``ldso/dynlink.c`` has no
+  version check at all; it binds by name, ``do_dlsym``/``find_sym``).
 * Symbol binding (beyond ``ldd -r``): every undefined dynamic symbol of every loaded object
   is looked up through the global scope in link-map order, honouring versions for glibc
   (``do_lookup_x``/``check_match``), by name for musl.
@@ -17,25 +17,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from ldsim.elf.facts import ElfFacts
+from ldsim.elf.facts import VER_FLG_WEAK
+from ldsim.elf.flavour import Libc, flavour_of
 from ldsim.fs.view import View
-from ldsim.result import LoadedObject, Resolution, Severity, Via
+from ldsim.result import LoadedObject, LookupKind, Resolution, Severity, Via
 
 if TYPE_CHECKING:
     from ldsim.elf.symbols import DynSymbol
 
 
-class Libc(StrEnum):
-    GLIBC = "glibc"
-    MUSL = "musl"
-    NONE = "none"
-
-
-_SEVERITY_ORDER = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
-VER_FLG_WEAK = 0x2
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,41 +40,13 @@ class Finding:
     message: str
 
     def sort_key(self) -> tuple[int, str, str, str, str]:
-        return (_SEVERITY_ORDER[self.severity], self.id, self.object, self.library or "",
+        return (self.severity.rank, self.id, self.object, self.library or "",
                 self.detail)
 
 
-def flavour_of(facts: ElfFacts | None, path: str = "") -> tuple[Libc, str]:
-    """(flavour, the evidence in words). ``path`` is the file's real path, if known."""
-    if facts is None:
-        return Libc.NONE, "unreadable"
-    base = path.rsplit("/", 1)[-1]
-    if base.startswith("ld-musl-"):
-        return Libc.MUSL, f"it is musl's loader and libc ({path})"
-    interp = (facts.interp or "").rsplit("/", 1)[-1]
-    if interp.startswith("ld-musl-"):
-        return Libc.MUSL, f"interpreter {facts.interp or path}"
-    if interp.startswith("ld-linux") or (facts.soname or "").startswith("ld-linux"):
-        return Libc.GLIBC, f"interpreter {facts.interp or facts.soname}"
-    if facts.soname == "libc.so.6":
-        return Libc.GLIBC, "it is glibc's libc.so.6"
-    if (facts.soname or "").startswith("libc.musl-"):
-        return Libc.MUSL, f"it is musl's {facts.soname}"
-    for name in facts.needed:
-        if name == "libc.so.6":
-            return Libc.GLIBC, "needs libc.so.6"
-        if name == "libc.so" or name.startswith("libc.musl-"):
-            return Libc.MUSL, f"needs {name}"
-    for need in facts.version_needs or ():
-        if any(v.startswith("GLIBC_") for v, _flags in need.versions):
-            return Libc.GLIBC, f"requires GLIBC_* versions from {need.file}"
-    if facts.version_defs and any(v.startswith("GLIBC_2.") for v in facts.version_defs):
-        return Libc.GLIBC, "defines GLIBC_* versions"
-    return Libc.NONE, "needs no libc"
-
-
 def process_flavour(res: Resolution) -> Libc:
-    return Libc.MUSL if res.loader == "musl" else Libc.GLIBC
+    """A process's flavour is its loader's."""
+    return Libc.MUSL if res.loader is Libc.MUSL else Libc.GLIBC
 
 
 def _provider(res: Resolution, file: str) -> LoadedObject | None:
@@ -211,7 +175,8 @@ def symbol_findings(res: Resolution, read: Callable[[LoadedObject], tuple[DynSym
 
     for obj in scope:
         direct = [lk.target for lk in res.lookups
-                  if lk.requester is obj and lk.kind == "needed" and lk.target is not None]
+                  if lk.requester is obj and lk.kind is LookupKind.NEEDED
+                  and lk.target is not None]
         for ref in tables[id(obj)]:
             if ref.defined or ref.binding == "STB_LOCAL":
                 continue

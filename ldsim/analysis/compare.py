@@ -8,18 +8,18 @@ ships a library of that name.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from ldsim.fs.overlay import OverlayView
-from ldsim.fs.view import View
-from ldsim.result import Resolution
+from ldsim.config.env import LoaderEnv
+from ldsim.elf.flavour import Libc
+from ldsim.errors import LdsimError
+from ldsim.fs.view import Realm, View
+from ldsim.result import Resolution, Via
+from ldsim.snap.meta import Confinement
+from ldsim.target import Program, Progress, SnapTarget
 
-MISSING = "missing"
-
-
-def attribute_realms(res: Resolution, view: OverlayView) -> None:
-    for obj in res.objects:
-        obj.realm = view.realm_of(obj.real_path)
+MISSING = Realm.MISSING
+VIEWS = (Confinement.CLASSIC, Confinement.STRICT)
 
 
 def file_names(view: View) -> set[str]:
@@ -29,9 +29,11 @@ def file_names(view: View) -> set[str]:
 
 @dataclass(frozen=True, slots=True)
 class Side:
+    """What one view resolved a name to."""
+
     path: str | None
-    realm: str
-    via: str | None
+    realm: Realm
+    via: Via | None
     file_id: tuple[int, int] | None = None
 
     def as_dict(self) -> dict[str, str | None]:
@@ -53,18 +55,49 @@ def _sides(res: Resolution | None) -> dict[str, Side]:
     if res is None:
         return out
     for obj in res.objects[1:]:
-        out.setdefault(obj.name, Side(obj.path, obj.realm, obj.via.value, obj.file_id))
+        out.setdefault(obj.name, Side(obj.path, obj.realm, obj.via, obj.file_id))
     for u in res.unresolved:
         out.setdefault(u.name, Side(None, MISSING, None))
     return out
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class BinaryComparison:
+    """One program in the classic view beside the strict view."""
+
     path: str
-    rows: list[Row] = field(default_factory=list)
-    classic_error: str | None = None
+    rows: tuple[Row, ...] = ()
+    classic_error: str | None = None  # the load aborts, or the program cannot be read
     strict_error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ProgramFailure:
+    """A program one view could not read at all (missing, not ELF)."""
+
+    path: str
+    view: Confinement
+    error: LdsimError
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """A snap's programs, classic view beside strict view."""
+
+    snap: dict[str, str]
+    binaries: tuple[BinaryComparison, ...]
+    failures: tuple[ProgramFailure, ...] = ()
+
+    @property
+    def rows(self) -> list[Row]:
+        return [r for b in self.binaries for r in b.rows]
+
+    @property
+    def all_failed(self) -> bool:
+        """No program could be read in either view."""
+        failed = {(f.path, f.view) for f in self.failures}
+        return bool(self.failures) and all(
+            (b.path, v) in failed for b in self.binaries for v in VIEWS)
 
 
 def compare_resolutions(path: str, classic: Resolution | None, strict: Resolution | None,
@@ -72,11 +105,12 @@ def compare_resolutions(path: str, classic: Resolution | None, strict: Resolutio
     """One row per loaded object or DT_NEEDED name, classic order first."""
     c, s = _sides(classic), _sides(strict)
     names = list(c) + [n for n in s if n not in c]
-    out = BinaryComparison(path)
+    classic_error = strict_error = None
     if classic is not None and classic.error is not None:
-        out.classic_error = classic.error.loader_message
+        classic_error = classic.error.loader_message
     if strict is not None and strict.error is not None:
-        out.strict_error = strict.error.loader_message
+        strict_error = strict.error.loader_message
+    rows: list[Row] = []
     for name in names:
         a = c.get(name, Side(None, MISSING, None))
         b = s.get(name, Side(None, MISSING, None))
@@ -86,8 +120,38 @@ def compare_resolutions(path: str, classic: Resolution | None, strict: Resolutio
             same = a.file_id == b.file_id
         else:
             same = a.realm == b.realm and a.path == b.path
-        leak = a.realm == "host"
+        leak = a.realm is Realm.HOST
         shadowed = leak and shipped is not None and (name in shipped or
                                                      (a.path or "").rsplit("/", 1)[-1] in shipped)
-        out.rows.append(Row(name, a, b, same, leak, shadowed))
-    return out
+        rows.append(Row(name, a, b, same, leak, shadowed))
+    return BinaryComparison(path, tuple(rows), classic_error, strict_error)
+
+
+def compare_snap(target: SnapTarget, programs: list[Program], env: LoaderEnv | None = None, *,
+                 loader: Libc | None = None, progress: Progress | None = None) -> Comparison:
+    """Resolve every program in both views and compare them. A program a view cannot read
+    is a :class:`ProgramFailure` (the batch goes on)."""
+    snap = target.snap
+    shipped = file_names(snap.payload) | (file_names(snap.base) if snap.base else set())
+    binaries: list[BinaryComparison] = []
+    failures: list[ProgramFailure] = []
+    for n, prog in enumerate(programs, 1):
+        if progress is not None:
+            progress(n, len(programs), prog.path)
+        res: dict[Confinement, Resolution | None] = {}
+        errors: dict[Confinement, str] = {}
+        for view in VIEWS:
+            try:
+                res[view] = target.resolve(prog, env, confinement=view, loader=loader)
+            except LdsimError as exc:
+                failures.append(ProgramFailure(prog.path, view, exc))
+                errors[view] = exc.reason
+                res[view] = None
+        b = compare_resolutions(prog.path, res[Confinement.CLASSIC], res[Confinement.STRICT],
+                                shipped)
+        if errors:
+            b = BinaryComparison(b.path, b.rows,
+                                 errors.get(Confinement.CLASSIC, b.classic_error),
+                                 errors.get(Confinement.STRICT, b.strict_error))
+        binaries.append(b)
+    return Comparison(target.info(), tuple(binaries), tuple(failures))

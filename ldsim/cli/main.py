@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from ldsim import __version__
+from ldsim._version import __version__
 from ldsim.errors import LdsimError
 
 EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3

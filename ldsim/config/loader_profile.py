@@ -12,15 +12,18 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ldsim.elf.facts import Machine
+
 _DIR_RUN = re.compile(rb"(?:/[A-Za-z0-9_.+\-/]*/\x00){2,}")
 _LIB_TOKEN = re.compile(rb"ORIGIN\x00PLATFORM\x00LIB\x00([A-Za-z0-9_./+\-]+)\x00")
 _RELEASE = re.compile(rb"release version 2\.(\d+)")
 
 # Fallbacks when the root's loader gives no answer (ELF machine -> system dirs).
-_FALLBACK_DIRS = {
-    62: ("/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib", "/usr/lib"),
-    183: ("/lib/aarch64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/lib", "/usr/lib"),
-    3: ("/lib/i386-linux-gnu", "/usr/lib/i386-linux-gnu", "/lib", "/usr/lib"),
+_FALLBACK_DIRS: dict[int, tuple[str, ...]] = {
+    Machine.X86_64: ("/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib", "/usr/lib"),
+    Machine.AARCH64: ("/lib/aarch64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/lib",
+                      "/usr/lib"),
+    Machine.I386: ("/lib/i386-linux-gnu", "/usr/lib/i386-linux-gnu", "/lib", "/usr/lib"),
 }
 
 

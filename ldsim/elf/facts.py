@@ -12,16 +12,22 @@ from enum import IntEnum
 
 
 class ElfClass(IntEnum):
+    """``e_ident[EI_CLASS]``."""
+
     ELF32 = 1
     ELF64 = 2
 
 
 class ElfData(IntEnum):
+    """``e_ident[EI_DATA]``: the byte order."""
+
     LSB = 1
     MSB = 2
 
 
 class ElfType(IntEnum):
+    """``e_type``."""
+
     NONE = 0
     REL = 1
     EXEC = 2
@@ -30,6 +36,8 @@ class ElfType(IntEnum):
 
 
 class OsAbi(IntEnum):
+    """``e_ident[EI_OSABI]``."""
+
     SYSV = 0
     HPUX = 1
     NETBSD = 2
@@ -40,6 +48,45 @@ class OsAbi(IntEnum):
     FREEBSD = 9
     OPENBSD = 12
 
+
+class Machine(IntEnum):
+    """``e_machine`` values of the architectures Linux distributions and snaps ship for."""
+
+    I386 = 3
+    MIPS = 8
+    PPC = 20
+    PPC64 = 21
+    S390 = 22
+    ARM = 40
+    X86_64 = 62
+    AARCH64 = 183
+    RISCV = 243
+    LOONGARCH = 258
+
+
+class SegmentType(IntEnum):
+    """``p_type`` of the program headers the loaders (and the fixer) read."""
+
+    LOAD = 1
+    DYNAMIC = 2
+    INTERP = 3
+    NOTE = 4
+
+
+class SectionType(IntEnum):
+    """``sh_type`` values the fixer's layout checks need."""
+
+    NOTE = 7
+    NOBITS = 8
+
+
+ELFMAG = b"\x7fELF"
+EV_CURRENT = 1
+NT_GNU_ABI_TAG = 1  # owner "GNU": the OS and minimum kernel (glibc open_verify)
+NT_GO_BUILDID = 4  # owner "Go"
+SHN_XINDEX = 0xFFFF
+PN_XNUM = 0xFFFF
+VER_FLG_WEAK = 0x2  # vna_flags: a weak version reference
 
 # Dynamic tags and flags this project reads (elf/elf.h).
 DT_NEEDED = 1
@@ -61,12 +108,32 @@ DF_1_NODEFLIB = 0x800
 DF_1_ORIGIN = 0x80
 DF_1_PIE = 0x08000000
 
-EM_NAMES = {3: "i386", 8: "mips", 20: "ppc", 21: "ppc64", 22: "s390", 40: "arm", 62: "x86_64",
-            183: "aarch64", 243: "riscv", 258: "loongarch"}
 
 
 def machine_name(machine: int) -> str:
-    return EM_NAMES.get(machine, f"machine {machine}")
+    """``x86_64``, ``aarch64``...; ``machine N`` for a value ldsim has no name for."""
+    try:
+        return Machine(machine).name.lower()
+    except ValueError:
+        return f"machine {machine}"
+
+
+def class_name(elf_class: int) -> str:
+    """``ELF32``, ``ELF64``; ``class N`` for anything else."""
+    try:
+        return ElfClass(elf_class).name
+    except ValueError:
+        return f"class {elf_class}"
+
+
+def phentsize_of(elf_class: int) -> int:
+    """The size of one program header of this class (``sizeof (ElfW(Phdr))``)."""
+    return 56 if elf_class == ElfClass.ELF64 else 32
+
+
+def ehdr_size(elf_class: int) -> int:
+    """The size of the ELF header of this class."""
+    return 64 if elf_class == ElfClass.ELF64 else 52
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +190,11 @@ class ElfFacts:
     @property
     def e_type(self) -> int:
         return self.ident.e_type
+
+    @property
+    def is_executable(self) -> bool:
+        """``ET_EXEC``: a non-PIE executable (no loader maps it as a dependency)."""
+        return self.ident.e_type == ElfType.EXEC
 
     @property
     def is_pie(self) -> bool:

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import mmap
 import os
-import struct
-from typing import TypeAlias
+from collections.abc import Callable
 
+from ldsim.buffers import Buffer
 from ldsim.elf.facts import (
     DT_FLAGS,
     DT_FLAGS_1,
@@ -35,14 +35,13 @@ from ldsim.elf.facts import (
     DT_VERSYM,
     ElfFacts,
     ElfIdent,
+    SegmentType,
     VersionNeed,
+    phentsize_of,
 )
+from ldsim.elf.layout import ElfImage, parse_ident
 from ldsim.errors import ElfError
 
-Buffer: TypeAlias = bytes | bytearray | memoryview | mmap.mmap
-
-ELFMAG = b"\x7fELF"
-PT_LOAD, PT_DYNAMIC, PT_INTERP = 1, 2, 3
 MAX_DYN_ENTRIES = 1 << 16
 MAX_VERSION_RECORDS = 1 << 14
 
@@ -54,111 +53,32 @@ def map_file(fd: int, size: int) -> Buffer:
     return mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
 
 
-def ehdr_size(elf_class: int) -> int:
-    return 52 if elf_class == 1 else 64
-
-
-def parse_ident(buf: Buffer, path: str, assume: tuple[int, int] | None = None) -> ElfIdent:
-    """The identification bytes and the header fields ``open_verify`` checks.
-
-    Raises :class:`ElfError` when the file is not ELF or shorter than its header.
-    ``assume=(class, data)`` reads the header with that layout whatever ``e_ident`` says,
-    as musl's ``map_library`` does (it never looks at the identification bytes).
-    """
-    mv = memoryview(buf)
-    if assume is None and len(mv) >= 4 and bytes(mv[:4]) != ELFMAG:
-        raise ElfError(path, "not an ELF file (bad magic)")
-    if len(mv) < 16:
-        raise ElfError(path, "file too short")
-    ei_class, ei_data, ei_version, osabi, abiversion = mv[4], mv[5], mv[6], mv[7], mv[8]
-    padding_zero = not any(mv[9:16])
-    if assume is not None:
-        ei_class, ei_data = assume
-    if ei_class not in (1, 2):
-        raise ElfError(path, f"invalid ELF class {ei_class}")
-    if ei_data not in (1, 2):
-        raise ElfError(path, f"invalid ELF data encoding {ei_data}")
-    if len(mv) < ehdr_size(ei_class):
-        raise ElfError(path, "file too short")
-    end = "<" if ei_data == 1 else ">"
-    e_type, e_machine, e_version = struct.unpack_from(end + "HHI", mv, 16)
-    phentsize_off = 42 if ei_class == 1 else 54
-    (phentsize,) = struct.unpack_from(end + "H", mv, phentsize_off)
-    return ElfIdent(ei_class, ei_data, ei_version, osabi, abiversion, padding_zero,
-                    e_type, e_machine, e_version, phentsize)
-
-
-class _Image:
-    """Address-to-offset mapping and bounded reads for one ELF file."""
-
-    def __init__(self, buf: Buffer, path: str, ident: ElfIdent) -> None:
-        self.mv = memoryview(buf)
-        self.path = path
-        self.end = "<" if ident.data == 1 else ">"
-        self.is64 = ident.elf_class == 2
-        self.loads: list[tuple[int, int, int]] = []  # (vaddr, offset, filesz)
-
-    def unpack(self, fmt: str, offset: int) -> tuple[int, ...]:
-        size = struct.calcsize(self.end + fmt)
-        if offset < 0 or offset + size > len(self.mv):
-            raise ElfError(self.path, f"truncated: a structure at offset {offset:#x} runs past "
-                           f"the end of the file ({len(self.mv)} bytes)")
-        return struct.unpack_from(self.end + fmt, self.mv, offset)
-
-    def offset_of(self, vaddr: int, what: str) -> int:
-        for p_vaddr, p_offset, p_filesz in self.loads:
-            if p_vaddr <= vaddr < p_vaddr + p_filesz:
-                return vaddr - p_vaddr + p_offset
-        raise ElfError(self.path, f"{what} address {vaddr:#x} is not inside any PT_LOAD segment")
-
-    def cstring(self, offset: int, limit: int | None = None) -> str:
-        stop = len(self.mv) if limit is None else min(len(self.mv), limit)
-        if offset < 0 or offset >= stop:
-            raise ElfError(self.path, f"string offset {offset:#x} is outside the string table")
-        raw = bytes(self.mv[offset:stop])
-        nul = raw.find(b"\0")
-        if nul < 0:
-            raise ElfError(self.path, f"unterminated string at offset {offset:#x}")
-        return raw[:nul].decode("utf-8", "surrogateescape")
-
-
 def parse_elf(buf: Buffer, path: str, assume: tuple[int, int] | None = None) -> ElfFacts:
     """Parse the facts of one ELF file. Raises :class:`ElfError` naming ``path`` and the reason.
 
-    ``assume``: see :func:`parse_ident`.
+    ``assume``: see :func:`~ldsim.elf.layout.parse_ident`.
     """
     ident = parse_ident(buf, path, assume)
-    img = _Image(buf, path, ident)
-    if img.is64:
-        phoff, = img.unpack("Q", 32)
-        phnum, = img.unpack("H", 56)
-        phfmt, phsize = "IIQQQQQQ", 56
-    else:
-        phoff, = img.unpack("I", 28)
-        phnum, = img.unpack("H", 44)
-        phfmt, phsize = "IIIIIIII", 32
+    img = ElfImage(buf, path, ident)
+    hdr = img.header()
     interp: str | None = None
     dynamic: tuple[int, int] | None = None
     load_extent = 0
-    for i in range(phnum):
-        ph = img.unpack(phfmt, phoff + i * phsize)
-        if img.is64:
-            p_type, _flags, p_offset, p_vaddr, _paddr, p_filesz = ph[:6]
-        else:
-            p_type, p_offset, p_vaddr, _paddr, p_filesz = ph[:5]
-        if p_type == PT_LOAD:
-            img.loads.append((p_vaddr, p_offset, p_filesz))
-            load_extent = max(load_extent, p_offset + p_filesz)
-        elif p_type == PT_INTERP:
-            interp = img.cstring(p_offset, p_offset + p_filesz)
-        elif p_type == PT_DYNAMIC:
-            dynamic = (p_offset, p_filesz)
+    # The loader walks sizeof (ElfW(Phdr)) apart, whatever e_phentsize says.
+    for ph in img.program_headers(hdr.phoff, hdr.phnum, phentsize_of(ident.elf_class)):
+        if ph.type == SegmentType.LOAD:
+            img.loads.append((ph.vaddr, ph.offset, ph.filesz))
+            load_extent = max(load_extent, ph.offset + ph.filesz)
+        elif ph.type == SegmentType.INTERP:
+            interp = img.cstring(ph.offset, ph.offset + ph.filesz)
+        elif ph.type == SegmentType.DYNAMIC:
+            dynamic = (ph.offset, ph.filesz)
     if dynamic is None:
         return ElfFacts(ident, interp, False, (), None, None, None, 0, 0, None, None, load_extent)
     return _parse_dynamic(img, ident, interp, dynamic, load_extent)
 
 
-def _parse_dynamic(img: _Image, ident: ElfIdent, interp: str | None,
+def _parse_dynamic(img: ElfImage, ident: ElfIdent, interp: str | None,
                    dynamic: tuple[int, int], load_extent: int) -> ElfFacts:
     d_off, d_size = dynamic
     entfmt, entsize = ("qQ", 16) if img.is64 else ("iI", 8)
@@ -218,9 +138,8 @@ def _parse_dynamic(img: _Image, ident: ElfIdent, interp: str | None,
     )
 
 
-def _parse_verneed(img: _Image, vaddr: int, count: int,
-                   string: object) -> tuple[VersionNeed, ...]:
-    assert callable(string)
+def _parse_verneed(img: ElfImage, vaddr: int, count: int,
+                   string: Callable[[int], str]) -> tuple[VersionNeed, ...]:
     off = img.offset_of(vaddr, "DT_VERNEED")
     needs: list[VersionNeed] = []
     for _ in range(min(count, MAX_VERSION_RECORDS)):
@@ -242,8 +161,8 @@ def _parse_verneed(img: _Image, vaddr: int, count: int,
     return tuple(needs)
 
 
-def _parse_verdef(img: _Image, vaddr: int, count: int, string: object) -> tuple[str, ...]:
-    assert callable(string)
+def _parse_verdef(img: ElfImage, vaddr: int, count: int,
+                  string: Callable[[int], str]) -> tuple[str, ...]:
     off = img.offset_of(vaddr, "DT_VERDEF")
     names: list[str] = []
     for _ in range(min(count, MAX_VERSION_RECORDS)):

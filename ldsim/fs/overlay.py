@@ -7,7 +7,7 @@ mount table does; directories leading to a mount point exist even where the lowe
 lacks them (snapd creates them). Symlinks are resolved by the shared walk in
 :class:`~ldsim.fs.view.View` against the overlay's own root, so an absolute link inside a
 mounted payload resolves in the namespace, exactly as at run time. Every mount carries a
-*realm* (``payload``, ``base``, ``host``), and :meth:`OverlayView.realm_of` says which realm a
+*realm* (:class:`~ldsim.fs.view.Realm`: payload, base, host), and :meth:`OverlayView.realm_of` says which realm a
 canonical path lies in.
 """
 
@@ -18,8 +18,8 @@ import stat as stat_mod
 import zlib
 from dataclasses import dataclass
 
-from ldsim.elf.reader import Buffer
-from ldsim.fs.view import FileStat, View
+from ldsim.buffers import Buffer
+from ldsim.fs.view import FileStat, Realm, View
 
 _SYNTH_DEV = 0x7FFF0000
 
@@ -29,7 +29,7 @@ class Mount:
     prefix: tuple[str, ...]
     view: View
     sub: tuple[str, ...]  # canonical parts inside ``view`` that appear at ``prefix``
-    realm: str
+    realm: Realm
 
 
 def split(path: str) -> tuple[str, ...]:
@@ -37,7 +37,7 @@ def split(path: str) -> tuple[str, ...]:
 
 
 class OverlayView(View):
-    def __init__(self, lower: View, realm: str, name: str = "") -> None:
+    def __init__(self, lower: View, realm: Realm, name: str = "") -> None:
         self.lower = lower
         self.lower_realm = realm
         self.name = name or lower.name
@@ -45,7 +45,7 @@ class OverlayView(View):
         self.links: dict[tuple[str, ...], str] = {}
 
     # -- building ----------------------------------------------------------------------
-    def mount(self, prefix: str, view: View, realm: str, sub: str = "/") -> None:
+    def mount(self, prefix: str, view: View, realm: Realm, sub: str = "/") -> None:
         """Bind-mount ``sub`` of ``view`` (resolved inside ``view``) at ``prefix``."""
         self.mounts.append(Mount(split(prefix), view, view.resolve_parts(sub), realm))
         self.mounts.sort(key=lambda m: len(m.prefix), reverse=True)
@@ -61,9 +61,18 @@ class OverlayView(View):
                 return m.view, m.sub + parts[n:], m
         return self.lower, parts, None
 
-    def realm_of(self, path: str) -> str:
-        _view, _inner, mount = self._where(split(path))
-        return mount.realm if mount is not None else self.lower_realm
+    def realm_of(self, path: str) -> Realm:
+        return self.locate(path)[0]
+
+    def locate(self, path: str) -> tuple[Realm, str]:
+        """Where a canonical path lies: the realm of the mount it is in and the path inside
+        that mount's own tree (the same file of a base seen at ``/usr/lib/...`` in the strict
+        view and at ``/snap/BASE/current/usr/lib/...`` in the classic view is one place)."""
+        parts = split(path)
+        _view, inner, mount = self._where(parts)
+        if mount is None:
+            return self.lower_realm, "/" + "/".join(parts)
+        return mount.realm, "/" + "/".join(inner)
 
     def _leads_to_mount(self, parts: tuple[str, ...]) -> bool:
         n = len(parts)

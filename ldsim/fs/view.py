@@ -22,11 +22,26 @@ import os
 import stat as stat_mod
 from collections.abc import Iterator
 from dataclasses import dataclass
+from enum import StrEnum
 
-from ldsim.elf.reader import Buffer
+from ldsim.buffers import Buffer
 from ldsim.errors import FsError, RootError
 
 MAXSYMLINKS = 40
+
+
+class Realm(StrEnum):
+    """Which tree a file comes from. A plain root is one realm; a snap's runtime view mounts
+    three (the payload, the base snap, the host), and a name nothing was found for is
+    ``missing``."""
+
+    ROOT = "root"
+    PAYLOAD = "payload"
+    BASE = "base"
+    HOST = "host"
+    MISSING = "missing"
+
+
 _ERRNO_TEXT = {
     "ENOENT": "no such file or directory",
     "ENOTDIR": "a path component is not a directory",
@@ -100,6 +115,10 @@ class View:
     """
 
     name: str
+
+    def realm_of(self, path: str) -> Realm:
+        """The realm a canonical path of this view lies in (one realm for a plain tree)."""
+        return Realm.ROOT
 
     # -- primitives (on canonical component tuples; raise OSError like the kernel) -------
     def _lstat(self, parts: tuple[str, ...]) -> FileStat:

@@ -24,21 +24,20 @@ from ldsim.config.env import Invocation, LoaderEnv
 from ldsim.config.ld_so_cache import LdSoCache, lookup
 from ldsim.config.loader_profile import GlibcProfile
 from ldsim.elf.facts import ElfFacts
+from ldsim.elf.flavour import Libc
 from ldsim.errors import LdsimError
 from ldsim.fs.view import View, dirname, join
 from ldsim.loader.probe import FileCache, Probe, glibc_open_verify
 from ldsim.loader.tokens import TokenValues, count_dst, substitute
-from ldsim.loader.walk import Abort, Walk
-from ldsim.result import (
-    Attempt,
-    Diagnostic,
-    LoadedObject,
-    Lookup,
-    Outcome,
-    Severity,
-    Unresolved,
-    Via,
+from ldsim.loader.walk import (
+    Abort,
+    Entry,
+    LookupRecord,
+    ObjectRecord,
+    UnresolvedRecord,
+    Walk,
 )
+from ldsim.result import Attempt, Diagnostic, LookupKind, Outcome, Severity, Via
 
 _FATAL = (Outcome.NOT_ELF, Outcome.FATAL)
 
@@ -53,7 +52,7 @@ class SearchDir:
 class GlibcModel(Walk):
     """Resolve one executable. Construct once per run; call :meth:`run`."""
 
-    flavour = "glibc"
+    flavour = Libc.GLIBC
 
     def __init__(self, view: View, env: LoaderEnv, profile: GlibcProfile,
                  cache: LdSoCache | None, files: FileCache | None = None,
@@ -81,7 +80,7 @@ class GlibcModel(Walk):
         subs.append("")
         return tuple(subs)
 
-    def _tokens(self, owner: LoadedObject | None) -> TokenValues:
+    def _tokens(self, owner: ObjectRecord | None) -> TokenValues:
         return TokenValues(
             origin=owner.origin if owner is not None else None,
             platform=self.env.platform or None,
@@ -91,7 +90,7 @@ class GlibcModel(Walk):
             trusted_dirs=self.profile.system_dirs,
         )
 
-    def _dirs(self, value: str, seps: str, owner: LoadedObject | None, source: str,
+    def _dirs(self, value: str, seps: str, owner: ObjectRecord | None, source: str,
               via: Via) -> list[SearchDir]:
         """``fillin_rpath``: split, expand tokens, fix slashes, drop duplicates in one list."""
         out: list[SearchDir] = []
@@ -124,21 +123,21 @@ class GlibcModel(Walk):
 
     def start(self) -> None:
         interp = self.interp_path or (self.main.facts.interp if self.main.facts else None)
-        self.res.interpreter = interp
-        self.interp: LoadedObject | None = None
+        self.interpreter = interp
+        self.interp: ObjectRecord | None = None
         if interp is not None:
             self.interp = self._make_interpreter(interp)
         self._preloads()
 
-    def finish(self) -> list[LoadedObject | Unresolved]:
+    def finish(self) -> list[Entry]:
         chain = self._final_link_map()
-        if self.res.error is None:
-            self.res.listing = [
-                (e.name, None) if isinstance(e, Unresolved) else (e.name, e.path)
+        if self.error is None:
+            self.listing = [
+                (e.name, None) if isinstance(e, UnresolvedRecord) else (e.name, e.path)
                 for e in chain[1:]]
         return chain
 
-    def _make_interpreter(self, interp: str) -> LoadedObject:
+    def _make_interpreter(self, interp: str) -> ObjectRecord:
         facts: ElfFacts | None = None
         real = interp
         try:
@@ -147,11 +146,10 @@ class GlibcModel(Walk):
             facts = probe.facts
         except LdsimError:  # a missing interpreter is reported by loader.run
             facts = None
-        obj = LoadedObject(-1, interp, interp, real, Via.INTERPRETER, None, facts, None,
-                           names=[interp])
-        return obj
+        return ObjectRecord(-1, interp, interp, real, Via.INTERPRETER, None, facts, None,
+                            names=[interp])
 
-    def _final_link_map(self) -> list[LoadedObject | Unresolved]:
+    def _final_link_map(self) -> list[Entry]:
         """``dl_main``: re-link the interpreter after its predecessor in the search list."""
         chain = list(self.chain)
         interp = self.interp
@@ -162,16 +160,16 @@ class GlibcModel(Walk):
         return self.number(chain)
 
     # -- one request -------------------------------------------------------------------
-    def _match_loaded(self, name: str) -> LoadedObject | None:
+    def _match_loaded(self, name: str) -> ObjectRecord | None:
         """``_dl_map_object``'s scan: names as opened or requested, then DT_SONAME.
 
         The main program's ``l_name`` is ``""`` after a kernel exec, so an empty DT_NEEDED
         matches it and nothing is searched."""
         if name == "" and self.env.invocation is Invocation.EXEC:
             return self.main
-        candidates: Iterable[LoadedObject] = (
+        candidates: Iterable[ObjectRecord] = (
             [self.main, *([self.interp] if self.interp else []),
-             *(e for e in self.chain[1:] if isinstance(e, LoadedObject))])
+             *(e for e in self.chain[1:] if isinstance(e, ObjectRecord))])
         for obj in candidates:
             if obj is not self.main and (name == obj.path or name in obj.names):
                 return obj
@@ -181,9 +179,8 @@ class GlibcModel(Walk):
                 return obj
         return None
 
-    def needed(self, requester: LoadedObject, raw: str) -> None:
-        lookup_ = Lookup(requester, raw, raw, None, None)
-        self.res.lookups.append(lookup_)
+    def needed(self, requester: ObjectRecord, raw: str) -> None:
+        lookup_ = self.lookup(requester, raw)
         name = raw
         if count_dst(raw):
             if self.env.secure:
@@ -198,23 +195,22 @@ class GlibcModel(Walk):
 
     def _preloads(self) -> None:
         env = self.env
-        lists: list[tuple[str, list[str]]] = []
+        lists: list[tuple[LookupKind, list[str]]] = []
         if env.preload:
-            lists.append(("LD_PRELOAD", [p for p in _split(env.preload, " :") if p]))
+            lists.append((LookupKind.LD_PRELOAD, [p for p in _split(env.preload, " :") if p]))
         if self.preload_file is not None:
             # rtld.c: the file ends at its first NUL; "#" starts a comment up to "\n"
             text = self.preload_file.split("\0", 1)[0]
             text = "\n".join(line.split("#", 1)[0] for line in text.split("\n"))
-            lists.append(("/etc/ld.so.preload", [p for p in _split(text, " \t\n:") if p]))
+            lists.append((LookupKind.PRELOAD_FILE, [p for p in _split(text, " \t\n:") if p]))
         for kind, names in lists:
             for name in names:
-                if kind == "LD_PRELOAD" and env.secure and "/" in name:
-                    self.res.diagnostics.append(Diagnostic(
+                if kind is LookupKind.LD_PRELOAD and env.secure and "/" in name:
+                    self.diagnostics.append(Diagnostic(
                         Severity.INFO, f"LD_PRELOAD entry '{name}' ignored in secure mode "
                         "(names with a slash are not allowed)"))
                     continue
-                lookup_ = Lookup(self.main, name, name, None, None, kind=kind)
-                self.res.lookups.append(lookup_)
+                lookup_ = self.lookup(self.main, name, kind)
                 request = name
                 if "/" in name and count_dst(name):
                     request = substitute(name, self._tokens(self.main))
@@ -227,13 +223,13 @@ class GlibcModel(Walk):
                     lookup_.note = abort.error.reason
                 if target is None:
                     reason = lookup_.note or "cannot open shared object file"
-                    self.res.diagnostics.append(Diagnostic(
+                    self.diagnostics.append(Diagnostic(
                         Severity.WARNING,
                         f"ERROR: ld.so: object '{name}' from {kind} cannot be preloaded "
                         f"({reason}): ignored."))
 
-    def _map_object(self, lookup_: Lookup, requester: LoadedObject, name: str, *,
-                    secure_preload: bool, preload: bool = False) -> LoadedObject | None:
+    def _map_object(self, lookup_: LookupRecord, requester: ObjectRecord, name: str, *,
+                    secure_preload: bool, preload: bool = False) -> ObjectRecord | None:
         hit = self._match_loaded(name)
         if hit is not None:
             lookup_.target = hit
@@ -251,12 +247,11 @@ class GlibcModel(Walk):
         if found is None:
             if preload:
                 return None
-            fake = Unresolved(name, requester)
-            self.chain.append(fake)
+            self.chain.append(UnresolvedRecord(name, requester))
             return None
         return self._load(lookup_, requester, name, found, Via.PRELOAD if preload else via)
 
-    def _probe(self, lookup_: Lookup, path: str, source: str, via: Via,
+    def _probe(self, lookup_: LookupRecord, path: str, source: str, via: Via,
                secure_preload: bool) -> Probe:
         probe = glibc_open_verify(self.view, self.files, path, self.env.cwd, self.expected,
                                   self.env.user)
@@ -271,13 +266,13 @@ class GlibcModel(Walk):
                         f"{path}: {probe.reason}")
         return probe
 
-    def _search(self, lookup_: Lookup, requester: LoadedObject, name: str,
+    def _search(self, lookup_: LookupRecord, requester: ObjectRecord, name: str,
                 secure_preload: bool) -> tuple[Probe | None, Via]:
         env = self.env
         # DT_RPATH of the requester and its chain of loaders, then of the executable.
         if requester.facts is None or requester.facts.runpath is None:
             did_main = False
-            obj: LoadedObject | None = requester
+            obj: ObjectRecord | None = requester
             while obj is not None:
                 dirs = self._rpath_dirs(obj)
                 if dirs:
@@ -327,14 +322,14 @@ class GlibcModel(Walk):
                 return found, Via.DEFAULT
         return None, Via.DEFAULT
 
-    def _rpath_dirs(self, obj: LoadedObject) -> list[SearchDir]:
+    def _rpath_dirs(self, obj: ObjectRecord) -> list[SearchDir]:
         facts = obj.facts
         if facts is None or facts.rpath is None or facts.runpath is not None:
             return []
         return self._dirs(facts.effective_rpath or "", ":", obj, f"RPATH from file {obj.path}",
                           Via.RPATH)
 
-    def _open_path(self, lookup_: Lookup, name: str, dirs: list[SearchDir],
+    def _open_path(self, lookup_: LookupRecord, name: str, dirs: list[SearchDir],
                    secure_preload: bool) -> Probe | None:
         """``open_path``: every subdirectory of every directory; ELOOP & co end the list."""
         for d in dirs:
@@ -347,12 +342,12 @@ class GlibcModel(Walk):
                     return None
         return None
 
-    def _load(self, lookup_: Lookup, requester: LoadedObject, name: str, probe: Probe,
-              via: Via) -> LoadedObject | None:
+    def _load(self, lookup_: LookupRecord, requester: ObjectRecord, name: str, probe: Probe,
+              via: Via) -> ObjectRecord | None:
         assert probe.stat is not None and probe.facts is not None
         file_id = (probe.stat.dev, probe.stat.ino)
         for entry in self.chain[1:]:
-            if isinstance(entry, LoadedObject) and entry.file_id == file_id:
+            if isinstance(entry, ObjectRecord) and entry.file_id == file_id:
                 if name not in entry.names:
                     entry.names.append(name)
                 lookup_.target = entry
@@ -361,7 +356,7 @@ class GlibcModel(Walk):
                                                lookup_.attempts[-1].via, Outcome.SAME_FILE)
                 return entry
         facts = probe.facts
-        if facts.e_type == 2:
+        if facts.is_executable:
             self.abort(name, probe.path, requester, "cannot dynamically load executable",
                         f"{name}: cannot dynamically load executable")
         if not facts.has_dynamic:
@@ -377,7 +372,7 @@ class GlibcModel(Walk):
                         "with SIGBUS)", f"{name}: truncated file")
         path = probe.path
         origin = dirname(path if path.startswith("/") else join(self.env.cwd, path))
-        obj = LoadedObject(len(self.chain), name, path, probe.real_path or path, via, requester,
+        obj = ObjectRecord(len(self.chain), name, path, probe.real_path or path, via, requester,
                            facts, origin, names=[name], file_id=file_id)
         self.add_object(obj)
         lookup_.target = obj

@@ -18,22 +18,13 @@ from __future__ import annotations
 import re
 
 from ldsim.config.env import Invocation, LoaderEnv, may_read
-from ldsim.elf.facts import ElfFacts
-from ldsim.elf.reader import parse_elf
+from ldsim.elf.facts import ElfClass, ElfData, ElfFacts, ElfType, ehdr_size
+from ldsim.elf.flavour import Libc
 from ldsim.errors import ElfError, FsError
 from ldsim.fs.view import FileStat, View, dirname, join
 from ldsim.loader.probe import FileCache
-from ldsim.loader.walk import Walk
-from ldsim.result import (
-    Attempt,
-    Diagnostic,
-    LoadedObject,
-    Lookup,
-    Outcome,
-    Severity,
-    Unresolved,
-    Via,
-)
+from ldsim.loader.walk import Entry, LookupRecord, ObjectRecord, UnresolvedRecord, Walk
+from ldsim.result import Attempt, Diagnostic, LookupKind, Outcome, Severity, Via
 
 RESERVED = ("c.", "pthread.", "rt.", "m.", "dl.", "util.", "xnet.")
 DEFAULT_SYSTEM_PATH = "/lib:/usr/local/lib:/usr/lib"
@@ -78,12 +69,12 @@ class _Failed(Exception):
 class MuslModel(Walk):
     """musl's ``__dls3``/``load_deps``/``load_library`` on a root, in ``ldd`` mode."""
 
-    flavour = "musl"
+    flavour = Libc.MUSL
 
     def __init__(self, view: View, env: LoaderEnv, files: FileCache | None = None) -> None:
         super().__init__(view, env, files)
-        self._rpaths: dict[int, tuple[str | None, Via]] = {}
-        self.shortnames: dict[int, str] = {}  # id(object) -> basename of a searched path
+        self._rpaths: dict[ObjectRecord, tuple[str | None, Via]] = {}
+        self.shortnames: dict[ObjectRecord, str] = {}  # object -> basename of a searched path
 
     # -- hooks -------------------------------------------------------------------------
     def main_origin(self, exe_path: str, real_exe: str) -> str | None:
@@ -96,18 +87,20 @@ class MuslModel(Walk):
     def start(self) -> None:
         facts = self.main.facts
         interp = facts.interp if facts else None
-        self.interp = LoadedObject(1, interp or "ld-musl", interp or "ld-musl",
+        self.interp = ObjectRecord(1, interp or "ld-musl", interp or "ld-musl",
                                    interp or "ld-musl", Via.INTERPRETER, None, None, None,
                                    names=[])
         if interp:
             try:
-                self.interp.real_path = self.view.resolve(interp)
-                # musl never records its own device and inode (14.5): no file_id.
-                self.interp.facts = parse_elf(self.view.read(interp), interp)
+                parts = self.view.resolve_parts(interp)
+                self.interp.real_path = "/" + "/".join(parts)
+                # musl never records its own device and inode (__dls2b): no file_id.
+                st, data = self.files.read(parts, interp)
+                self.interp.facts = self.files.facts(st, data, interp)
             except (FsError, ElfError):
                 pass
         self.chain.append(self.interp)
-        self.res.listing.append((self.interp.path, self.interp.path))
+        self.listing.append((self.interp.path, self.interp.path))
         self.reported: set[str] = set()
         self.errno = ""  # musl reports the errno of the last failed call ("" = 0)
         self._sys: tuple[str, str] | None = None
@@ -116,15 +109,14 @@ class MuslModel(Walk):
                 if name:
                     self._preload(name)
 
-    def finish(self) -> list[LoadedObject | Unresolved]:
+    def finish(self) -> list[Entry]:
         return self.number(self.chain)
 
-    def needed(self, requester: LoadedObject, name: str) -> None:
-        lk = Lookup(requester, name, name, None, None)
-        self.res.lookups.append(lk)
+    def needed(self, requester: ObjectRecord, name: str) -> None:
+        lk = self.lookup(requester, name)
         self._load_library(lk, name, requester)
         if lk.target is None:
-            self.chain.append(Unresolved(name, requester, lk.note))
+            self.chain.append(UnresolvedRecord(name, requester, lk.note))
 
     # -- configuration -----------------------------------------------------------------
     def _system_path(self) -> tuple[str, str]:
@@ -147,10 +139,9 @@ class MuslModel(Walk):
         self.errno = errno_name
         return _Failed(errno_name)
 
-    def _rpath_of(self, obj: LoadedObject) -> tuple[str | None, Via]:
+    def _rpath_of(self, obj: ObjectRecord) -> tuple[str | None, Via]:
         """``fixup_rpath``: RUNPATH else RPATH; only ``$ORIGIN``; any other ``$`` drops it."""
-        key = id(obj)
-        hit = self._rpaths.get(key)
+        hit = self._rpaths.get(obj)
         if hit is not None:
             return hit
         facts = obj.facts
@@ -164,7 +155,10 @@ class MuslModel(Walk):
         value = raw
         if raw is not None and "$" in raw:
             parts = raw.split("$")
-            if any(not (p.startswith("ORIGIN") or p.startswith("{ORIGIN}")) for p in parts[1:]) or (obj is self.main and self.env.secure and self.env.invocation is Invocation.EXEC):
+            other = any(not (p.startswith("ORIGIN") or p.startswith("{ORIGIN}"))
+                        for p in parts[1:])
+            if other or (obj is self.main and self.env.secure
+                         and self.env.invocation is Invocation.EXEC):
                 value = None
             else:
                 origin = obj.origin if obj is self.main else dirname(obj.path)
@@ -174,20 +168,19 @@ class MuslModel(Walk):
                     value = None
                 else:
                     value = re.sub(r"\$(\{ORIGIN\}|ORIGIN)", lambda _m: origin, raw)
-        self._rpaths[key] = (value, via)
+        self._rpaths[obj] = (value, via)
         return value, via
 
     # -- load_library ------------------------------------------------------------------
     def _preload(self, name: str) -> None:
-        lk = Lookup(None, name, name, None, None, kind="LD_PRELOAD")
-        self.res.lookups.append(lk)
+        lk = self.lookup(None, name, LookupKind.LD_PRELOAD)
         self._load_library(lk, name, None, preload=True)
         if lk.target is None:
-            self.res.diagnostics.append(Diagnostic(
+            self.diagnostics.append(Diagnostic(
                 Severity.WARNING, f"LD_PRELOAD entry '{name}' not loaded ({lk.note}); musl "
                 "ignores it silently"))
 
-    def _load_library(self, lk: Lookup, name: str, needed_by: LoadedObject | None,
+    def _load_library(self, lk: LookupRecord, name: str, needed_by: ObjectRecord | None,
                       preload: bool = False) -> None:
         if not name:
             self.errno = "EINVAL"  # load_library: an empty name is EINVAL
@@ -197,7 +190,7 @@ class MuslModel(Walk):
         if kind is not None or name == self.interp.path:
             if kind is not None and kind not in self.reported:
                 self.reported.add(kind)
-                self.res.listing.append((name, self.interp.path))
+                self.listing.append((name, self.interp.path))
             lk.target, lk.via = self.interp, Via.INTERPRETER
             if self.interp.needed_by is None and needed_by is not None:
                 self.interp.needed_by = needed_by
@@ -209,7 +202,7 @@ class MuslModel(Walk):
                 path, st, via = self._open_direct(lk, name), None, Via.DIRECT
             else:
                 for obj in self.chain[1:]:
-                    if isinstance(obj, LoadedObject) and self.shortnames.get(id(obj)) == name:
+                    if isinstance(obj, ObjectRecord) and self.shortnames.get(obj) == name:
                         lk.target, lk.via = obj, Via.ALREADY_LOADED
                         return
                 if len(name.encode()) > 255:
@@ -217,12 +210,12 @@ class MuslModel(Walk):
                 path, via = self._search(lk, name, needed_by)
             st = self.view.stat(path, cwd=self.env.cwd)
             for obj in self.chain[1:]:
-                if isinstance(obj, LoadedObject) and obj.file_id == (st.dev, st.ino):
+                if isinstance(obj, ObjectRecord) and obj.file_id == (st.dev, st.ino):
                     lk.target, lk.via = obj, Via.ALREADY_LOADED
                     lk.attempts[-1] = Attempt(path, lk.attempts[-1].source,
                                               lk.attempts[-1].via, Outcome.SAME_FILE)
-                    if "/" not in name and id(obj) not in self.shortnames:
-                        self.shortnames[id(obj)] = obj.path.rsplit("/", 1)[-1]
+                    if "/" not in name and obj not in self.shortnames:
+                        self.shortnames[obj] = obj.path.rsplit("/", 1)[-1]
                     if name not in obj.names:
                         obj.names.append(name)
                     return
@@ -230,18 +223,18 @@ class MuslModel(Walk):
         except _Failed as failed:
             lk.note = _STRERROR.get(failed.errno_name, failed.errno_name)
             return
-        if _defines_libc(self.view, path, self.env.cwd, facts):
+        if self._defines_libc(path):
             lk.note = "another libc: replaced by the loader itself"
             self._load_library(lk, "libc.so", needed_by)
             return
         origin = dirname(path) or "."
-        obj = LoadedObject(len(self.chain), name, path, self.view.resolve(path, cwd=self.env.cwd),
+        obj = ObjectRecord(len(self.chain), name, path, self.view.resolve(path, cwd=self.env.cwd),
                            Via.PRELOAD if preload else via, needed_by, facts, origin,
                            names=[name], file_id=(st.dev, st.ino))
         self.add_object(obj)
         if "/" not in name:
-            self.shortnames[id(obj)] = path.rsplit("/", 1)[-1]
-        self.res.listing.append((name, path))
+            self.shortnames[obj] = path.rsplit("/", 1)[-1]
+        self.listing.append((name, path))
         lk.target, lk.via = obj, obj.via
 
     def _check_open(self, path: str) -> None:
@@ -250,7 +243,7 @@ class MuslModel(Walk):
         if not st.is_dir and not may_read(st.mode, st.uid, st.gid, self.env.user):
             raise FsError(path, "permission denied", "EACCES")
 
-    def _open_direct(self, lk: Lookup, name: str) -> str:
+    def _open_direct(self, lk: LookupRecord, name: str) -> str:
         try:
             self._check_open(name)
         except FsError as exc:
@@ -259,7 +252,8 @@ class MuslModel(Walk):
         lk.attempts.append(Attempt(name, "direct", Via.DIRECT, Outcome.FOUND))
         return name
 
-    def _search(self, lk: Lookup, name: str, needed_by: LoadedObject | None) -> tuple[str, Via]:
+    def _search(self, lk: LookupRecord, name: str,
+                needed_by: ObjectRecord | None) -> tuple[str, Via]:
         if self.env.ld_library_path is not None and not self.env.secure:
             hit = self._path_open(lk, name, self.env.ld_library_path, "LD_LIBRARY_PATH",
                                   Via.LD_LIBRARY_PATH)
@@ -280,7 +274,7 @@ class MuslModel(Walk):
             return hit, Via.DEFAULT
         raise _Failed(self.errno)
 
-    def _path_open(self, lk: Lookup, name: str, value: str, source: str,
+    def _path_open(self, lk: LookupRecord, name: str, value: str, source: str,
                    via: Via) -> str | None:
         for d in re.split(r"[:\n]", value):
             if not d:
@@ -299,25 +293,36 @@ class MuslModel(Walk):
             return cand
         return None
 
-    def _map_library(self, lk: Lookup, path: str, st: FileStat) -> ElfFacts:
+    def _map_library(self, lk: LookupRecord, path: str, st: FileStat) -> ElfFacts:
         """``map_library``: the first file that opened is final; no class/machine check."""
         last = lk.attempts[-1]
         if st.is_dir:
             lk.attempts[-1] = Attempt(path, last.source, last.via, Outcome.FATAL, "EISDIR")
             raise self._fail("EISDIR")
         try:
-            data = self.view.read(path, cwd=self.env.cwd)
-            # map_library reads a native Elf64_Ehdr and never looks at e_ident (14.8).
-            if len(data) < 64 or data[16] not in (2, 3) or data[17] != 0:
+            parts = self.view.resolve_parts(path, cwd=self.env.cwd)
+            st, data = self.files.read(parts, path)
+            # map_library reads a native Elf64_Ehdr and never looks at e_ident.
+            if len(data) < ehdr_size(ElfClass.ELF64) or int.from_bytes(
+                    data[16:18], "little") not in (ElfType.EXEC, ElfType.DYN):
                 raise ElfError(path, "not a loadable ELF object")
-            facts = parse_elf(data, path, assume=(2, 1))
+            facts = self.files.facts(st, data, path, assume=(ElfClass.ELF64, ElfData.LSB))
             if not facts.has_dynamic:
                 raise ElfError(path, "no PT_DYNAMIC")
         except (ElfError, FsError) as exc:
-            lk.attempts[-1] = Attempt(path, last.source, last.via, Outcome.NOT_ELF,
-                                      getattr(exc, "reason", str(exc)))
+            lk.attempts[-1] = Attempt(path, last.source, last.via, Outcome.NOT_ELF, exc.reason)
             raise self._fail("ENOEXEC") from None
         return facts
+
+    def _defines_libc(self, path: str) -> bool:
+        """musl replaces any library defining both ``__libc_start_main`` and ``stdin``
+        (``load_library``: the check on the symbols of a newly mapped object)."""
+        try:
+            parts = self.view.resolve_parts(path, cwd=self.env.cwd)
+            st, data = self.files.read(parts, path)
+        except FsError:
+            return False
+        return self.files.defines(st, data, path, ("__libc_start_main", "stdin"))
 
 
 def _outcome(errno_name: str) -> Outcome:
@@ -326,23 +331,6 @@ def _outcome(errno_name: str) -> Outcome:
     if errno_name == "EACCES":
         return Outcome.UNREADABLE
     return Outcome.LOOP
-
-
-def _defines_libc(view: View, path: str, cwd: str, facts: ElfFacts) -> bool:
-    """musl replaces any library defining both ``__libc_start_main`` and ``stdin``."""
-    try:
-        data = view.read(path, cwd=cwd)
-    except FsError:
-        return False
-    if b"__libc_start_main\0" not in data or b"\0stdin\0" not in data:
-        return False  # cheap test before reading the symbol table
-    from ldsim.elf.symbols import defined_names
-
-    try:
-        names = defined_names(data)
-    except ElfError:
-        return False
-    return "__libc_start_main" in names and "stdin" in names
 
 
 __all__ = ["MuslModel", "join", "path_file_for"]

@@ -8,18 +8,30 @@ Facts are parsed once per file and cached by identity (device, inode, size, mtim
 from __future__ import annotations
 
 import errno
-import struct
 from dataclasses import dataclass
 
+from ldsim.buffers import Buffer
 from ldsim.config.env import may_read
-from ldsim.elf.facts import ElfFacts, ElfIdent
-from ldsim.elf.reader import Buffer, ehdr_size, parse_elf, parse_ident
+from ldsim.elf.facts import (
+    ELFMAG,
+    EV_CURRENT,
+    NT_GNU_ABI_TAG,
+    ElfData,
+    ElfFacts,
+    ElfIdent,
+    ElfType,
+    OsAbi,
+    SegmentType,
+    ehdr_size,
+    phentsize_of,
+)
+from ldsim.elf.layout import ElfImage, parse_ident
+from ldsim.elf.reader import parse_elf
 from ldsim.errors import ElfError, FsError
 from ldsim.fs.view import FileStat, View
 from ldsim.result import Outcome
 
 _SOFT_ERRNOS = {"ENOENT": Outcome.ABSENT, "ENOTDIR": Outcome.ABSENT, "EACCES": Outcome.UNREADABLE}
-PT_NOTE = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,22 +45,26 @@ class Probe:
 
 
 class FileCache:
-    """Parsed facts per file identity, shared by every lookup of one run (and across runs)."""
+    """What is known about each file, per file identity (device, inode, size, mtime), shared
+    by every lookup of one run and across runs: parsed facts, probe verdicts, symbol checks.
+    A file that several lookups probe is read (and, in a .snap, decompressed) once."""
 
     def __init__(self, view: View) -> None:
         self.view = view
-        self._facts: dict[tuple[int, int, int, int], ElfFacts | ElfError] = {}
-        # Verdicts of glibc_open_verify per (file identity, expected ident), so a file that
-        # several lookups probe is read (and, in a .snap, decompressed) once.
-        self.verdicts: dict[tuple[tuple[int, int, int, int], ElfIdent], Probe] = {}
+        self._facts: dict[tuple[Identity, tuple[int, int] | None], ElfFacts | ElfError] = {}
+        # Verdicts of glibc_open_verify per (file identity, expected ident).
+        self.verdicts: dict[tuple[Identity, ElfIdent], Probe] = {}
+        self._defines: dict[tuple[Identity, tuple[str, ...]], bool] = {}
 
-    def facts(self, st: FileStat, buf: Buffer, path: str) -> ElfFacts:
-        """``parse_elf`` once per file identity (device, inode, size, mtime)."""
-        key = (st.dev, st.ino, st.size, st.mtime_ns)
+    def facts(self, st: FileStat, buf: Buffer, path: str,
+              assume: tuple[int, int] | None = None) -> ElfFacts:
+        r"""``parse_elf`` once per file identity (and layout ``assume``\ d, see
+        :func:`~ldsim.elf.layout.parse_ident`)."""
+        key = (identity(st), assume)
         hit = self._facts.get(key)
         if hit is None:
             try:
-                hit = parse_elf(buf, path)
+                hit = parse_elf(buf, path, assume)
             except ElfError as exc:
                 hit = exc
             self._facts[key] = hit
@@ -56,54 +72,67 @@ class FileCache:
             raise ElfError(path, hit.reason)
         return hit
 
+    def defines(self, st: FileStat, buf: Buffer, path: str, names: tuple[str, ...]) -> bool:
+        """Whether the file's dynamic symbol table defines every one of ``names``."""
+        key = (identity(st), names)
+        hit = self._defines.get(key)
+        if hit is None:
+            hit = self._defines[key] = _defines_all(buf, path, names)
+        return hit
+
     def load(self, parts: tuple[str, ...], path: str) -> tuple[FileStat, Buffer]:
+        """The file's status and content; a directory is a :class:`_ReadError` (read(2)
+        fails with EISDIR), anything else the view's own OSError."""
         st = self.view.lstat_parts(parts, path)
         try:
             return st, self.view._read(parts)
         except IsADirectoryError as exc:
             raise _ReadError(f"cannot read file data: Error {exc.errno}") from None
 
+    def read(self, parts: tuple[str, ...], path: str) -> tuple[FileStat, Buffer]:
+        """The file's status and content; any failure is an :class:`FsError` naming ``path``."""
+        return self.view.lstat_parts(parts, path), self.view.read_parts(parts, path)
+
+
+Identity = tuple[int, int, int, int]
+
+
+def identity(st: FileStat) -> Identity:
+    """What tells one version of one file from another: device, inode, size, mtime."""
+    return (st.dev, st.ino, st.size, st.mtime_ns)
+
+
+def _defines_all(buf: Buffer, path: str, names: tuple[str, ...]) -> bool:
+    data = bytes(buf)
+    if any(n.encode() + b"\0" not in data for n in names):
+        return False  # cheap test before reading the symbol table
+    from ldsim.elf.symbols import defined_names
+
+    try:
+        defined = defined_names(data)
+    except ElfError:
+        return False
+    return all(n in defined for n in names)
+
 
 class _ReadError(Exception):
     pass
 
 
-def expected_phentsize(elf_class: int) -> int:
-    return 56 if elf_class == 2 else 32
-
-
 def _abi_note_os(buf: Buffer, ident: ElfIdent) -> int | None:
     """The OS field of a PT_NOTE ``NT_GNU_ABI_TAG`` (0 = Linux), as ``open_verify`` reads it."""
-    end = "<" if ident.data == 1 else ">"
-    mv = memoryview(buf)
+    img = ElfImage(buf, "", ident)
     try:
-        if ident.elf_class == 2:
-            phoff, = struct.unpack_from(end + "Q", mv, 32)
-            phnum, = struct.unpack_from(end + "H", mv, 56)
-            fmt, size = end + "IIQQQQQQ", 56
-        else:
-            phoff, = struct.unpack_from(end + "I", mv, 28)
-            phnum, = struct.unpack_from(end + "H", mv, 44)
-            fmt, size = end + "IIIIIIII", 32
-        for i in range(phnum):
-            ph = struct.unpack_from(fmt, mv, phoff + i * size)
-            if ident.elf_class == 2:
-                p_type, p_offset, p_filesz, p_align = ph[0], ph[2], ph[5], ph[7]
-            else:
-                p_type, p_offset, p_filesz, p_align = ph[0], ph[1], ph[4], ph[7]
-            if p_type != PT_NOTE or p_filesz < 32 or p_align < 4:
+        hdr = img.header()
+        for ph in img.program_headers(hdr.phoff, hdr.phnum, phentsize_of(ident.elf_class)):
+            if ph.type != SegmentType.NOTE or ph.filesz < 32 or ph.align < 4:
                 continue
-            off, stop = p_offset, p_offset + p_filesz
-            while off + 12 <= stop:
-                namesz, descsz, ntype = struct.unpack_from(end + "III", mv, off)
-                name_off = off + 12
-                desc_off = name_off + ((namesz + 3) & ~3)
-                if ntype == 1 and namesz == 4 and bytes(mv[name_off:name_off + 4]) == b"GNU\0" \
-                        and descsz >= 16:
-                    os_field, = struct.unpack_from(end + "I", mv, desc_off)
+            for note in img.notes(ph.offset, ph.filesz):
+                if note.type == NT_GNU_ABI_TAG and note.name == b"GNU\0" \
+                        and note.desc_size >= 16:
+                    os_field, = img.unpack("I", note.desc_offset)
                     return int(os_field)
-                off = desc_off + ((descsz + 3) & ~3)
-    except (struct.error, OverflowError, ValueError):
+    except ElfError:
         return None  # notes out of the file: glibc's pread fails and it skips the check
     return None
 
@@ -123,7 +152,7 @@ def glibc_open_verify(view: View, cache: FileCache, path: str, cwd: str,
     if not st0.is_dir and not may_read(st0.mode, st0.uid, st0.gid, user):
         return Probe(path, Outcome.UNREADABLE, "permission denied (EACCES)",
                      "/" + "/".join(parts))
-    key = ((st0.dev, st0.ino, st0.size, st0.mtime_ns), expected)
+    key = (identity(st0), expected)
     hit = cache.verdicts.get(key)
     if hit is None:
         hit = cache.verdicts[key] = _open_verify(view, cache, path, parts, expected)
@@ -148,11 +177,10 @@ def _open_verify(view: View, cache: FileCache, path: str, parts: tuple[str, ...]
             return Probe(path, Outcome.FATAL, "not a regular file (a FIFO, socket or device)",
                          real)
         return Probe(path, Outcome.LOOP, str(exc), real)
-    ehdr = ehdr_size(expected.elf_class)
-    if len(buf) < ehdr:
+    if len(buf) < ehdr_size(expected.elf_class):
         return Probe(path, Outcome.NOT_ELF, "file too short", real, st)
     mv = memoryview(buf)
-    if bytes(mv[:4]) != b"\x7fELF":
+    if bytes(mv[:4]) != ELFMAG:
         return Probe(path, Outcome.NOT_ELF, "invalid ELF header", real, st)
     if mv[4] != expected.elf_class:
         return Probe(path, Outcome.WRONG_CLASS, f"wrong ELF class: ELFCLASS{32 * mv[4]}", real, st)
@@ -162,25 +190,25 @@ def _open_verify(view: View, cache: FileCache, path: str, parts: tuple[str, ...]
         return Probe(path, Outcome.NOT_ELF, exc.reason, real, st)
     reason = ""
     if ident.data != expected.data:
-        reason = ("ELF file data encoding not little-endian" if expected.data == 1
+        reason = ("ELF file data encoding not little-endian" if expected.data == ElfData.LSB
                   else "ELF file data encoding not big-endian")
-    elif ident.ident_version != 1:
+    elif ident.ident_version != EV_CURRENT:
         reason = "ELF file version ident does not match current one"
-    elif ident.osabi not in (0, 3):
+    elif ident.osabi not in (OsAbi.SYSV, OsAbi.GNU):
         reason = "ELF file OS ABI invalid"
-    elif not (ident.abiversion == 0 or (ident.osabi == 3 and ident.abiversion < 4)):
+    elif not (ident.abiversion == 0 or (ident.osabi == OsAbi.GNU and ident.abiversion < 4)):
         reason = "ELF file ABI version invalid"
     elif not ident.padding_zero:
         reason = "nonzero padding in e_ident"
-    elif ident.version != 1:
+    elif ident.version != EV_CURRENT:
         reason = "ELF file version does not match current one"
     if reason:
         return Probe(path, Outcome.FATAL, reason, real, st)
     if ident.machine != expected.machine:
         return Probe(path, Outcome.WRONG_MACHINE, f"wrong machine {ident.machine}", real, st)
-    if ident.e_type not in (2, 3):
+    if ident.e_type not in (ElfType.EXEC, ElfType.DYN):
         return Probe(path, Outcome.FATAL, "only ET_DYN and ET_EXEC can be loaded", real, st)
-    if ident.phentsize != expected_phentsize(ident.elf_class):
+    if ident.phentsize != phentsize_of(ident.elf_class):
         return Probe(path, Outcome.FATAL, "ELF file's phentsize not the expected size", real, st)
     try:
         facts = cache.facts(st, buf, path)

@@ -12,14 +12,15 @@ import contextlib
 from ldsim.config.env import LoaderEnv
 from ldsim.config.ld_so_cache import LdSoCache, parse_ld_so_cache
 from ldsim.config.loader_profile import GlibcProfile, fallback_profile, glibc_profile_from_bytes
-from ldsim.elf.facts import ElfFacts
+from ldsim.elf.facts import ElfFacts, Machine
+from ldsim.elf.flavour import Libc, loader_flavour
 from ldsim.elf.reader import parse_elf
-from ldsim.errors import CacheFormatError, ElfError, FsError
+from ldsim.errors import CacheFormatError, FsError
 from ldsim.fs.view import View
 from ldsim.loader.glibc import GlibcModel
 from ldsim.loader.musl import MuslModel
 from ldsim.loader.probe import FileCache
-from ldsim.result import Diagnostic, LoadError, Resolution, Severity
+from ldsim.result import Diagnostic, Resolution, Severity
 
 CACHE_PATH = "/etc/ld.so.cache"
 PRELOAD_PATH = "/etc/ld.so.preload"
@@ -76,52 +77,42 @@ def read_program(view: View, path: str, cwd: str = "/") -> ElfFacts:
     return parse_elf(data, path)
 
 
-def choose_loader(facts: ElfFacts) -> str:
-    """musl when PT_INTERP's basename starts with ``ld-musl-`` (spec 14.11), else glibc."""
-    interp = facts.interp or ""
-    return "musl" if interp.rsplit("/", 1)[-1].startswith("ld-musl-") else "glibc"
-
-
 # The loader `ldd` runs on an object that names none (Debian's ldd: RTLDLIST), per machine.
-LDD_LOADERS = {62: "/lib64/ld-linux-x86-64.so.2", 183: "/lib/ld-linux-aarch64.so.1",
-               3: "/lib/ld-linux.so.2"}
+LDD_LOADERS: dict[int, str] = {Machine.X86_64: "/lib64/ld-linux-x86-64.so.2",
+               Machine.AARCH64: "/lib/ld-linux-aarch64.so.1",
+               Machine.I386: "/lib/ld-linux.so.2"}
 
 
 def resolve(view: View, exe: str, env: LoaderEnv, config: RootConfig | None = None,
-            facts: ElfFacts | None = None, loader: str | None = None,
+            facts: ElfFacts | None = None, loader: Libc | None = None,
             ldd_loader: str | None = None) -> Resolution:
-    """Resolve ``exe``. ``ldd_loader`` models ``ldd``: that glibc loader traces the file,
-    whatever its PT_INTERP says (glibc's ldd script runs the loaders of RTLDLIST)."""
+    """Resolve ``exe`` in ``view`` as the process ``env`` would load it: a finished
+    :class:`~ldsim.result.Resolution`. ``loader`` forces a model (default: from PT_INTERP);
+    ``ldd_loader`` models ``ldd``: that glibc loader traces the file, whatever its PT_INTERP
+    says (glibc's ldd script runs the loaders of RTLDLIST)."""
     config = config or RootConfig(view)
     if facts is None:
         facts = read_program(view, exe, env.cwd)
-    flavour = "glibc" if ldd_loader else (loader or choose_loader(facts))
+    flavour = Libc.GLIBC if ldd_loader else (loader or loader_flavour(facts))
     interp = ldd_loader or facts.interp
     notes: list[Diagnostic] = []
-    if interp is None and facts.needed and flavour == "glibc":
+    if interp is None and facts.needed and flavour is Libc.GLIBC:
         interp = LDD_LOADERS.get(facts.machine)
         if interp is not None:
             notes.append(Diagnostic(
                 Severity.INFO, f"{exe} has no PT_INTERP: the kernel cannot start it as a "
                 f"program; modelled as `ldd {exe}`, which runs {interp} on it", exe))
-    if flavour == "musl":
-        res = MuslModel(view, env, config.files).run(exe, facts)
-    else:
-        profile = config.glibc_profile(interp, facts.machine)
-        model = GlibcModel(view, env, profile, config.cache, config.files, config.preload_file,
-                           interp=interp)
-        res = model.run(exe, facts)
-        res.diagnostics[:0] = config.diagnostics
-        if profile.source == "fallback" and interp:
-            notes.append(Diagnostic(
-                Severity.WARNING, f"{interp}: cannot read the loader's built-in search "
-                f"directories; assuming {':'.join(profile.system_dirs)}", interp))
-    res.diagnostics.extend(notes)
-    if interp and res.error is None and not view.exists(interp):
-        res.error = LoadError(interp, interp, None,
-                              "interpreter not found (the kernel cannot start the program)",
-                              f"{interp}: No such file or directory")
-    return res
+    if flavour is Libc.MUSL:
+        return MuslModel(view, env, config.files).run(exe, facts, after=notes,
+                                                       interpreter=interp)
+    profile = config.glibc_profile(interp, facts.machine)
+    if profile.source == "fallback" and interp:
+        notes.append(Diagnostic(
+            Severity.WARNING, f"{interp}: cannot read the loader's built-in search "
+            f"directories; assuming {':'.join(profile.system_dirs)}", interp))
+    model = GlibcModel(view, env, profile, config.cache, config.files, config.preload_file,
+                       interp=interp)
+    return model.run(exe, facts, before=config.diagnostics, after=notes, interpreter=interp)
 
 
-__all__ = ["ElfError", "RootConfig", "choose_loader", "read_program", "resolve"]
+__all__ = ["LDD_LOADERS", "RootConfig", "read_program", "resolve"]

@@ -1,49 +1,124 @@
 """The breadth-first walk both loaders share, and the hooks each flavour fills in.
 
-Both glibc (``elf/dl-deps.c``) and musl (``load_deps`` in ``ldso/dynlink.c``) walk a work
-list from the main program onwards, resolve each object's DT_NEEDED in dynamic-section
-order, and append each newly loaded object at the tail. What differs (how a name is
-matched and searched, which files are acceptable, what preloads see, where the interpreter
-is listed) is each model's business.
+Both glibc (``elf/dl-deps.c``, ``_dl_map_object_deps``) and musl (``load_deps`` in
+``ldso/dynlink.c``) walk a work list from the main program onwards, resolve each object's
+DT_NEEDED in dynamic-section order, and append each newly loaded object at the tail. What
+differs (how a name is matched and searched, which files are acceptable, what preloads see,
+where the interpreter is listed) is each model's business.
+
+During the walk the models work on mutable *records* (an object's names grow as later
+requests match it, a lookup's attempts accumulate); :meth:`Walk.run` returns them frozen as
+one finished :class:`~ldsim.result.Resolution`, with every object's realm taken from the view
+and every diagnostic and the load error in place.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
 from ldsim.config.env import LoaderEnv
 from ldsim.elf.facts import ElfFacts
+from ldsim.elf.flavour import Libc
 from ldsim.fs.view import View
 from ldsim.loader.probe import FileCache
-from ldsim.result import LoadedObject, LoadError, Resolution, Unresolved, Via
+from ldsim.result import (
+    Attempt,
+    Diagnostic,
+    LoadedObject,
+    LoadError,
+    Lookup,
+    LookupKind,
+    Resolution,
+    Unresolved,
+    Via,
+)
+
+
+@dataclass(slots=True, eq=False)
+class ObjectRecord:
+    """A loaded object while the walk is under way (see :class:`~ldsim.result.LoadedObject`)."""
+
+    index: int
+    name: str
+    path: str
+    real_path: str
+    via: Via
+    needed_by: ObjectRecord | None
+    facts: ElfFacts | None
+    origin: str | None
+    names: list[str] = field(default_factory=list)
+    file_id: tuple[int, int] | None = None
+
+
+@dataclass(slots=True, eq=False)
+class LookupRecord:
+    """A lookup while the walk is under way (see :class:`~ldsim.result.Lookup`)."""
+
+    requester: ObjectRecord | None
+    name: str
+    request: str
+    target: ObjectRecord | None
+    via: Via | None
+    attempts: list[Attempt] = field(default_factory=list)
+    kind: LookupKind = LookupKind.NEEDED
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class UnresolvedRecord:
+    name: str
+    needed_by: ObjectRecord | None
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorRecord:
+    name: str
+    path: str | None
+    needed_by: ObjectRecord | None
+    reason: str
+    loader_message: str
+
+
+Entry = ObjectRecord | UnresolvedRecord
 
 
 class Abort(Exception):
     """A hard rejection: the real loader stops the whole program."""
 
-    def __init__(self, error: LoadError) -> None:
+    def __init__(self, error: ErrorRecord) -> None:
         super().__init__(error.loader_message)
         self.error = error
 
 
 class Walk:
-    """Template for one run: set up, preload, breadth-first over DT_NEEDED, finish."""
+    """Template for one run: set up, preload, breadth-first over DT_NEEDED, finish, freeze."""
 
-    flavour = ""
+    flavour = Libc.NONE
 
     def __init__(self, view: View, env: LoaderEnv, files: FileCache | None = None) -> None:
         self.view = view
         self.env = env
         self.files = files or FileCache(view)
 
-    def run(self, exe_path: str, exe_facts: ElfFacts) -> Resolution:
-        self.res = Resolution(root=self.view.name, loader=self.flavour, executable=exe_path,
-                              interpreter=exe_facts.interp)
+    def run(self, exe_path: str, exe_facts: ElfFacts, *,
+            before: Sequence[Diagnostic] = (), after: Sequence[Diagnostic] = (),
+            interpreter: str | None = None) -> Resolution:
+        """Resolve ``exe_path``. ``before`` and ``after`` are diagnostics about the run's
+        inputs, placed around the model's own; ``interpreter`` is the loader the kernel (or
+        ``ldd``) must find for the program to start at all."""
+        self.interpreter = exe_facts.interp
+        self.lookups: list[LookupRecord] = []
+        self.diagnostics: list[Diagnostic] = list(before)
+        self.listing: list[tuple[str, str | None]] = []
+        self.error: ErrorRecord | None = None
         self.expected = exe_facts.ident
         real_exe = self.view.resolve(exe_path, cwd=self.env.cwd)
-        self.main = LoadedObject(0, exe_path, exe_path, real_exe, Via.EXECUTABLE, None,
+        self.main = ObjectRecord(0, exe_path, exe_path, real_exe, Via.EXECUTABLE, None,
                                  exe_facts, self.main_origin(exe_path, real_exe))
-        self.chain: list[LoadedObject | Unresolved] = [self.main]
-        self.search_list: list[LoadedObject] = [self.main]
-        self.res.static = exe_facts.interp is None and not exe_facts.needed
+        self.chain: list[Entry] = [self.main]
+        self.search_list: list[ObjectRecord] = [self.main]
         try:
             self.start()
             i = 0
@@ -55,9 +130,15 @@ class Walk:
                 for name in obj.facts.needed:
                     self.needed(obj, name)
         except Abort as abort:
-            self.res.error = abort.error
-        self.res.link_map = self.finish()
-        return self.res
+            self.error = abort.error
+        link_map = self.finish()
+        self.diagnostics.extend(after)
+        if interpreter and self.error is None and not self.view.exists(interpreter):
+            self.error = ErrorRecord(
+                interpreter, interpreter, None,
+                "interpreter not found (the kernel cannot start the program)",
+                f"{interpreter}: No such file or directory")
+        return self._freeze(exe_path, exe_facts, link_map)
 
     # -- hooks -------------------------------------------------------------------------
     def main_origin(self, exe_path: str, real_exe: str) -> str | None:
@@ -67,24 +148,72 @@ class Walk:
         """Interpreter and preloads, before the main program's dependencies."""
         raise NotImplementedError
 
-    def needed(self, requester: LoadedObject, name: str) -> None:
+    def needed(self, requester: ObjectRecord, name: str) -> None:
         raise NotImplementedError
 
-    def finish(self) -> list[LoadedObject | Unresolved]:
+    def finish(self) -> list[Entry]:
+        """The link map, in order (indexes numbered)."""
         raise NotImplementedError
 
     # -- shared bookkeeping ------------------------------------------------------------
-    def add_object(self, obj: LoadedObject) -> LoadedObject:
+    def add_object(self, obj: ObjectRecord) -> ObjectRecord:
         self.chain.append(obj)
         self.search_list.append(obj)
         return obj
 
-    def abort(self, name: str, path: str | None, requester: LoadedObject | None, reason: str,
+    def lookup(self, requester: ObjectRecord | None, name: str,
+               kind: LookupKind = LookupKind.NEEDED) -> LookupRecord:
+        """A new lookup, recorded in the order the loader makes them."""
+        lk = LookupRecord(requester, name, name, None, None, kind=kind)
+        self.lookups.append(lk)
+        return lk
+
+    def abort(self, name: str, path: str | None, requester: ObjectRecord | None, reason: str,
               message: str) -> None:
-        raise Abort(LoadError(name, path, requester, reason, message))
+        raise Abort(ErrorRecord(name, path, requester, reason, message))
 
     @staticmethod
-    def number(chain: list[LoadedObject | Unresolved]) -> list[LoadedObject | Unresolved]:
-        for idx, entry in enumerate(e for e in chain if isinstance(e, LoadedObject)):
+    def number(chain: list[Entry]) -> list[Entry]:
+        for idx, entry in enumerate(e for e in chain if isinstance(e, ObjectRecord)):
             entry.index = idx
         return chain
+
+    # -- the finished value ------------------------------------------------------------
+    def _freeze(self, exe_path: str, exe_facts: ElfFacts, link_map: list[Entry]) -> Resolution:
+        frozen: dict[ObjectRecord, LoadedObject] = {}
+
+        def obj(rec: ObjectRecord | None) -> LoadedObject | None:
+            if rec is None:
+                return None
+            pending: list[ObjectRecord] = []
+            cur: ObjectRecord | None = rec
+            while cur is not None and cur not in frozen:  # ancestors first, no recursion
+                pending.append(cur)
+                cur = cur.needed_by
+            for r in reversed(pending):
+                parent = frozen[r.needed_by] if r.needed_by is not None else None
+                frozen[r] = LoadedObject(
+                    r.index, r.name, r.path, r.real_path, r.via, parent, r.facts, r.origin,
+                    tuple(r.names), r.file_id, self.view.realm_of(r.real_path))
+            return frozen[rec]
+
+        entries: list[LoadedObject | Unresolved] = []
+        for e in link_map:
+            if isinstance(e, ObjectRecord):
+                done = obj(e)
+                assert done is not None
+                entries.append(done)
+            else:
+                entries.append(Unresolved(e.name, obj(e.needed_by), e.reason))
+        lookups = tuple(
+            Lookup(obj(lk.requester), lk.name, lk.request, obj(lk.target), lk.via,
+                   tuple(lk.attempts), lk.kind, lk.note) for lk in self.lookups)
+        err = self.error
+        error = None if err is None else LoadError(err.name, err.path, obj(err.needed_by),
+                                                   err.reason, err.loader_message)
+        return Resolution(
+            root=self.view.name, loader=self.flavour, executable=exe_path,
+            interpreter=self.interpreter, link_map=tuple(entries), lookups=lookups,
+            error=error, diagnostics=tuple(self.diagnostics),
+            static=exe_facts.interp is None and not exe_facts.needed,
+            listing=tuple(self.listing))

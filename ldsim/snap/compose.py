@@ -1,13 +1,14 @@
 """A snap's runtime views: payload + base + host, as the loader sees them per confinement.
 
-Follows the loader spec's companion ``snaps.md`` §3 (snapd ``snap-confine``
-``mount-support.c``, ``snap-exec``): in *classic* confinement ``/`` is the host, the payload
-is at ``/snap/NAME/REV`` (``current`` links to it) and the base at ``/snap/BASE/current``;
-the user's LD_LIBRARY_PATH and LD_PRELOAD pass through. In *strict* confinement ``/`` is the
-base, with the host's ``/etc`` (and ``/var/lib/snapd``) over it; for bases other than core,
+Follows snapd's ``cmd/snap-confine/mount-support.c`` (the mount namespace) and
+``cmd/snap-exec`` (the environment): in *classic* confinement ``/`` is the host, the payload is
+at ``/snap/NAME/REV`` (``current`` links to it) and the base at ``/snap/BASE/current``; the
+user's LD_LIBRARY_PATH and LD_PRELOAD pass through. In *strict* confinement ``/`` is the base,
+with the host's ``/etc`` (and ``/var/lib/snapd``...) over it; for bases other than core,
 core18, core20, core22 and core24 snap-confine mounts the base's ``ld.so.cache``,
 ``ld.so.conf`` and ``ld.so.conf.d`` back; the user's LD_* variables are dropped and the
 environment comes from snap.yaml. Views are overlays of the inputs: nothing is copied.
+``docs/loader-model.md`` lists what is modelled.
 """
 
 from __future__ import annotations
@@ -17,13 +18,14 @@ import re
 from dataclasses import dataclass, replace
 
 from ldsim.config.env import LoaderEnv
+from ldsim.elf.layout import sniff_type
 from ldsim.errors import FsError, LdsimError, SnapError
 from ldsim.fs.overlay import OverlayView
-from ldsim.fs.view import HostDirView, View
-from ldsim.snap.meta import App, SnapMeta, app_environment, parse_snap_yaml
+from ldsim.fs.view import HostDirView, Realm, View
+from ldsim.snap.meta import App, Confinement, SnapMeta, app_environment, parse_snap_yaml
 
 LEGACY_CACHE_BASES = ("core", "core18", "core20", "core22", "core24")
-# Host directories snap-confine bind-mounts over the base (mount-support.c, §3.2).
+# Host directories snap-confine bind-mounts over the base (mount-support.c).
 HOST_BINDS = ("/dev", "/etc", "/home", "/root", "/sys", "/tmp", "/var/snap", "/var/lib/snapd",
               "/var/tmp", "/run", "/usr/src", "/var/log", "/media", "/mnt", "/lib/modules",
               "/lib/firmware", "/var/lib/extrausers")
@@ -32,7 +34,6 @@ HOST_BINDS = ("/dev", "/etc", "/home", "/root", "/sys", "/tmp", "/var/snap", "/v
 ETC_FROM_BASE = ("/etc/alternatives", "/etc/nsswitch.conf", "/etc/apparmor", "/etc/apparmor.d")
 LD_SO_FROM_BASE = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d")
 SNAP_LIBRARY_PATH = "/var/lib/snapd/lib/gl:/var/lib/snapd/lib/gl32"
-REALMS = ("payload", "base", "host", "missing")
 
 
 def open_tree(path: str, what: str) -> View:
@@ -49,7 +50,9 @@ def open_tree(path: str, what: str) -> View:
 
 
 @dataclass(slots=True)
-class SnapTarget:
+class Snap:
+    """The three trees a snap runs from, opened: its payload, its base, the host."""
+
     payload: View
     meta: SnapMeta
     revision: str
@@ -57,6 +60,7 @@ class SnapTarget:
     base_source: str
     host: View
     source: str
+    opened_with: tuple[str | None, str | View] = (None, "/")  # load_snap's base and host
 
     @property
     def name(self) -> str:
@@ -67,13 +71,40 @@ class SnapTarget:
         """``$SNAP``."""
         return f"/snap/{self.meta.name}/{self.revision}"
 
+    @property
+    def confinement(self) -> Confinement:
+        """The view the snap's apps run in: classic, or strict (devmode runs as strict)."""
+        return self.meta.confinement.view
+
+    def apps(self, app: str | None = None) -> list[App]:
+        """The app named ``app``, or every app, sorted by name."""
+        if app is not None:
+            if app not in self.meta.apps:
+                names = ", ".join(sorted(self.meta.apps)) or "none"
+                raise SnapError(self.source, f"no app '{app}' in snap '{self.meta.name}' "
+                                f"(apps: {names})")
+            return [self.meta.apps[app]]
+        return [self.meta.apps[n] for n in sorted(self.meta.apps)]
+
+    def program_path(self, app: App) -> str:
+        """The app's program as ``snap run`` starts it (through ``current``)."""
+        return f"/snap/{self.meta.name}/current/{app.program}"
+
+    def payload_path(self, path: str) -> str:
+        """A program given by path: relative to ``$SNAP``, or absolute in the namespace."""
+        if path.startswith("/"):
+            return path
+        return f"/snap/{self.meta.name}/current/{path}"
+
 
 def _revision(path: str) -> str:
     m = re.match(r"^[a-z0-9-]+_(x?\d+)\.snap$", os.path.basename(path))
     return m.group(1) if m else "x1"
 
 
-def load_target(snap: str, base: str | None = None, host: str = "/") -> SnapTarget:
+def load_snap(snap: str, base: str | None = None, host: str | View = "/") -> Snap:
+    """Open a snap (a prime directory, an unpacked snap or a ``.snap`` file), its base (a
+    directory or ``.snap``; default: ``HOST/snap/BASE/current``) and the host root."""
     payload = open_tree(snap, "snap")
     try:
         text = payload.read("/meta/snap.yaml").decode("utf-8", "replace")
@@ -81,7 +112,7 @@ def load_target(snap: str, base: str | None = None, host: str = "/") -> SnapTarg
         raise SnapError(snap, "no meta/snap.yaml in the snap (is this a prime directory or "
                         "an unpacked snap?)") from None
     meta = parse_snap_yaml(text, f"{snap}/meta/snap.yaml")
-    host_view = HostDirView(host)
+    host_view = host if isinstance(host, View) else HostDirView(host)
     base_view: View | None = None
     base_source = ""
     if base is not None:
@@ -89,33 +120,35 @@ def load_target(snap: str, base: str | None = None, host: str = "/") -> SnapTarg
         base_source = base
     elif meta.base != "bare" and host_view.exists(f"/snap/{meta.base}/current/"):
         sub = host_view.resolve(f"/snap/{meta.base}/current")
-        base_view = OverlayView(host_view, "base", f"{host}{sub}")
-        base_view.mount("/", host_view, "base", sub)  # the base tree as its own root
-        base_source = f"{host} {sub}"
-    return SnapTarget(payload, meta, _revision(snap), base_view, base_source, host_view, snap)
+        base_view = OverlayView(host_view, Realm.BASE, f"{host_view.name}{sub}")
+        base_view.mount("/", host_view, Realm.BASE, sub)  # the base tree as its own root
+        base_source = f"{host_view.name} {sub}"
+    return Snap(payload, meta, _revision(snap), base_view, base_source, host_view, snap,
+                (base, host))
 
 
-def runtime_view(t: SnapTarget, confinement: str) -> OverlayView:
+def runtime_view(t: Snap, confinement: Confinement) -> OverlayView:
+    """The mount namespace a program of the snap runs in, for ``confinement``'s view."""
     name, rev = t.meta.name, t.revision
-    if confinement == "classic":
-        view = OverlayView(t.host, "host", f"{t.source} (classic on {t.host.name})")
+    if confinement.view is Confinement.CLASSIC:
+        view = OverlayView(t.host, Realm.HOST, f"{t.source} (classic on {t.host.name})")
     else:
         if t.base is None:
             raise SnapError(t.source, f"the strict view needs the base snap '{t.meta.base}': "
                             "give it with --base DIR|FILE.snap")
-        view = OverlayView(t.base, "base", f"{t.source} (strict on {t.meta.base})")
+        view = OverlayView(t.base, Realm.BASE, f"{t.source} (strict on {t.meta.base})")
         for d in HOST_BINDS:
             if t.host.exists(d + "/"):
-                view.mount(d, t.host, "host", d)
+                view.mount(d, t.host, Realm.HOST, d)
         back = ETC_FROM_BASE + (LD_SO_FROM_BASE if t.meta.base not in LEGACY_CACHE_BASES
                                 else ())
         for item in back:
             if _same_type(t.base, t.host, item):
-                view.mount(item, t.base, "base", item)
-    view.mount(f"/snap/{name}/{rev}", t.payload, "payload")
+                view.mount(item, t.base, Realm.BASE, item)
+    view.mount(f"/snap/{name}/{rev}", t.payload, Realm.PAYLOAD)
     view.symlink(f"/snap/{name}/current", rev)
     if t.base is not None:
-        view.mount(f"/snap/{t.meta.base}/current", t.base, "base")
+        view.mount(f"/snap/{t.meta.base}/current", t.base, Realm.BASE)
     return view
 
 
@@ -127,7 +160,7 @@ def _same_type(a: View, b: View, path: str) -> bool:
         return False
 
 
-def app_env(t: SnapTarget, app: App | None, confinement: str, user: LoaderEnv) -> LoaderEnv:
+def app_env(t: Snap, app: App | None, confinement: Confinement, user: LoaderEnv) -> LoaderEnv:
     """The simulated process of an app: snap.yaml's environment over what snapd sets."""
     start = {
         "SNAP": t.snap_dir, "SNAP_NAME": t.meta.name, "SNAP_REVISION": t.revision,
@@ -135,7 +168,7 @@ def app_env(t: SnapTarget, app: App | None, confinement: str, user: LoaderEnv) -
         "SNAP_DATA": f"/var/snap/{t.meta.name}/{t.revision}",
         "SNAP_COMMON": f"/var/snap/{t.meta.name}/common",
     }
-    classic = confinement == "classic"
+    classic = confinement.view is Confinement.CLASSIC
     if classic and user.ld_library_path is not None:
         start["LD_LIBRARY_PATH"] = user.ld_library_path
     env = app_environment(t.meta, app, start)
@@ -144,26 +177,6 @@ def app_env(t: SnapTarget, app: App | None, confinement: str, user: LoaderEnv) -
         llp = user.ld_library_path
     return replace(user, ld_library_path=llp, preload=user.preload if classic else None,
                    secure=False)
-
-
-def pick_apps(t: SnapTarget, app: str | None) -> list[App]:
-    if app is not None:
-        if app not in t.meta.apps:
-            names = ", ".join(sorted(t.meta.apps)) or "none"
-            raise SnapError(t.source, f"no app '{app}' in snap '{t.meta.name}' (apps: {names})")
-        return [t.meta.apps[app]]
-    return [t.meta.apps[n] for n in sorted(t.meta.apps)]
-
-
-def program_path(t: SnapTarget, app: App) -> str:
-    return f"/snap/{t.meta.name}/current/{app.program}"
-
-
-def payload_path(t: SnapTarget, path: str) -> str:
-    """A program given by path: relative to ``$SNAP``, or absolute in the namespace."""
-    if path.startswith("/"):
-        return path
-    return f"/snap/{t.meta.name}/current/{path}"
 
 
 def elf_files(view: View) -> list[tuple[str, int]]:
@@ -177,6 +190,7 @@ def elf_files(view: View) -> list[tuple[str, int]]:
             head = view.read(path, limit=18)
         except LdsimError:
             continue
-        if head[:4] == b"\x7fELF":
-            out.append((path.lstrip("/"), int.from_bytes(head[16:18], "little")))
+        e_type = sniff_type(head)
+        if e_type is not None:
+            out.append((path.lstrip("/"), e_type))
     return sorted(out)

@@ -10,12 +10,29 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from ldsim.errors import SnapError
 
 _NAME = re.compile(r"^[a-z0-9](?:-?[a-z0-9])*$")
-CONFINEMENTS = ("strict", "devmode", "classic")
+
+
+class Confinement(StrEnum):
+    """A snap's confinement (``snap.yaml``), and the runtime view it runs in: ``classic`` on
+    the host's root, ``strict`` (and ``devmode``, the same mount namespace) on the base's."""
+
+    STRICT = "strict"
+    DEVMODE = "devmode"
+    CLASSIC = "classic"
+
+    @property
+    def view(self) -> Confinement:
+        """The runtime view: classic, or strict for strict and devmode."""
+        return Confinement.CLASSIC if self is Confinement.CLASSIC else Confinement.STRICT
+
+
+CONFINEMENTS = tuple(c.value for c in Confinement)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +57,7 @@ class SnapMeta:
     name: str
     version: str
     base: str
-    confinement: str
+    confinement: Confinement
     type: str
     apps: dict[str, App] = field(default_factory=dict)
     environment: tuple[tuple[str, str], ...] = ()
@@ -78,7 +95,7 @@ def parse_snap_yaml(text: str, path: str = "meta/snap.yaml") -> SnapMeta:
     if not _NAME.match(name) or len(name) > 40:
         raise SnapError(path, f"invalid snap name {name!r}")
     confinement = doc.get("confinement", "strict")
-    if confinement not in CONFINEMENTS:
+    if not isinstance(confinement, str) or confinement not in CONFINEMENTS:
         raise SnapError(path, f"invalid confinement {confinement!r} (expected one of "
                         f"{', '.join(CONFINEMENTS)})")
     base = doc.get("base") or "core"
@@ -100,7 +117,7 @@ def parse_snap_yaml(text: str, path: str = "meta/snap.yaml") -> SnapMeta:
         apps[str(app_name)] = App(str(app_name), command, tuple(chain),
                                   _env(spec.get("environment"), path, f"app {app_name!r}"))
     return SnapMeta(name=name, version=str(doc.get("version", "")), base=base,
-                    confinement=confinement, type=str(doc.get("type", "app")), apps=apps,
+                    confinement=Confinement(confinement), type=str(doc.get("type", "app")), apps=apps,
                     environment=_env(doc.get("environment"), path, "snap"))
 
 

@@ -1,19 +1,21 @@
 """The lint rules: one small function each, with a stable id, a severity, a message, a fix.
 
-Snapcraft's rules reproduce ``classic_linter.py`` and ``library_linter.py`` (messages as in
-``snaps.md`` §1.6); ldsim's own are decided by the simulated classic view.
+Snapcraft's rules reproduce ``snapcraft/linters/classic_linter.py`` and
+``linters/library_linter.py`` (the same messages); ldsim's own are decided by the simulated
+classic view.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import PurePosixPath
 
 from ldsim.analysis.abi import analyse
 from ldsim.errors import LdsimError
-from ldsim.lint.engine import TRIPLET, Context, Ignores
-from ldsim.lint.model import CLASSIC_URL, LIBRARY_URL, FileLint, Fix, LintFinding, LintReport
-from ldsim.lint.rpath import covered
+from ldsim.fs.view import Realm
+from ldsim.linter.context import TRIPLET, Context, Ignores
+from ldsim.linter.model import CLASSIC_URL, LIBRARY_URL, FileLint, Fix, LintFinding
+from ldsim.linter.rpath import covered
 from ldsim.result import LoadedObject, Resolution, Severity, Via
 
 W, E, INFO = Severity.WARNING, Severity.ERROR, Severity.INFO
@@ -58,7 +60,7 @@ def rule_rpath(ctx: Context, f: FileLint) -> Iterable[LintFinding]:
 
 # -- Snapcraft's library linter ------------------------------------------------------------
 def rule_missing_library(ctx: Context, f: FileLint) -> Iterable[LintFinding]:
-    if ctx.target.meta.type not in ("app", ""):
+    if ctx.snap.meta.type not in ("app", ""):
         return
     missing = sorted((p, n) for n, p, _realm in f.dependencies
                      if not (ctx.base_dir and p.startswith(ctx.base_dir + "/"))
@@ -73,16 +75,17 @@ def rule_missing_library(ctx: Context, f: FileLint) -> Iterable[LintFinding]:
                           f"{where} ({LIBRARY_URL})")
 
 
-def unused_libraries(ctx: Context, report: LintReport, ignores: Ignores) -> list[LintFinding]:
-    if ctx.target.meta.type not in ("app", ""):
+def unused_libraries(ctx: Context, files: Sequence[FileLint],
+                     ignores: Ignores) -> list[LintFinding]:
+    if ctx.snap.meta.type not in ("app", ""):
         return []
-    payload = ctx.target.payload
+    payload = ctx.snap.payload
     libraries: dict[str, str] = {}
-    for f in report.files:
+    for f in files:
         if f.facts.soname and any(PurePosixPath(f.path).match(p) for p in LIB_PATH_PATTERNS):
             libraries[payload.resolve("/" + f.path)] = f.facts.soname
     used: set[str] = set()
-    for f in report.files:
+    for f in files:
         for _n, p, _realm in f.dependencies:
             if p.startswith(ctx.snap_dir + "/"):
                 try:
@@ -115,7 +118,7 @@ def rule_host_leak(ctx: Context, f: FileLint) -> Iterable[LintFinding]:
     if rfix is not None:
         fix = Fix(interpreter=fix.interpreter if fix else None, rpath=rfix.rpath)
     for obj in res.objects[1:]:
-        if obj.realm != "host":
+        if obj.realm is not Realm.HOST:
             continue
         if obj.via is Via.INTERPRETER and f.facts.interp is None:
             continue  # a library runs under its program's loader, not the one ldd picks
@@ -123,7 +126,7 @@ def rule_host_leak(ctx: Context, f: FileLint) -> Iterable[LintFinding]:
         yield LintFinding(
             "host-leak", E, f.path,
             f"in the classic view, {what} is loaded from the host: {obj.path} "
-            f"(found via {obj.via.value}; {_chain(obj, ctx)}); it differs from machine to "
+            f"(found via {obj.via}; {_chain(obj, ctx)}); it differs from machine to "
             "machine", fix)
 
 
@@ -137,7 +140,7 @@ def rule_runpath_not_inherited(ctx: Context, f: FileLint) -> Iterable[LintFindin
         if requester is None or requester.index == 0:
             continue
         if isinstance(entry, LoadedObject):
-            if entry.realm != "host" or entry.via is Via.INTERPRETER:
+            if entry.realm is not Realm.HOST or entry.via is Via.INTERPRETER:
                 continue
             where = f"comes from the host ({entry.path})"
         else:
@@ -157,7 +160,7 @@ def rule_cache_shadowing(ctx: Context, f: FileLint) -> Iterable[LintFinding]:
     if res is None:
         return
     for obj in res.objects[1:]:
-        if obj.realm == "host" and obj.via is Via.CACHE and obj.name in ctx.by_name:
+        if obj.realm is Realm.HOST and obj.via is Via.CACHE and obj.name in ctx.by_name:
             ships = ", ".join(sorted(ctx.by_name[obj.name])[:3])
             yield LintFinding(
                 "cache-shadowing", W, f.path,
@@ -171,12 +174,12 @@ def rule_nodefaultlib(ctx: Context, f: FileLint) -> Iterable[LintFinding]:
         return
     prefixes = ("/lib/", "/usr/lib/", "/lib64/", "/usr/lib64/")
     for obj in res.objects[1:]:
-        if obj.realm != "host" or obj.needed_by is not res.objects[0]:
+        if obj.realm is not Realm.HOST or obj.needed_by is not res.objects[0]:
             continue
         if obj.via is Via.DEFAULT or (obj.via is Via.CACHE and obj.path.startswith(prefixes)):
             yield LintFinding(
                 "nodefaultlib", INFO, f.path,
-                f"{obj.name} reaches the host through the {obj.via.value} step; "
+                f"{obj.name} reaches the host through the {obj.via} step; "
                 "DF_1_NODEFLIB (patchelf --no-default-lib, as Snapcraft does for core24+ "
                 "classic snaps) would stop that lookup on the host", Fix(no_default_lib=True))
 
@@ -204,13 +207,13 @@ FILE_RULES: tuple[tuple[str, tuple[str, ...], Callable[[Context, FileLint],
 )
 
 
-def run_rules(ctx: Context, report: LintReport, ignores: Ignores) -> list[LintFinding]:
+def run_rules(ctx: Context, files: Sequence[FileLint], ignores: Ignores) -> list[LintFinding]:
     out: list[LintFinding] = []
     if ctx.classic_rules and not ignores.all_ignored("classic"):
         text = "Snap contains staged libc." if ctx.staged_libc else \
             "Snap confinement is set to classic."
         out.append(LintFinding("classic", INFO, None, text, ok=True))
-    for f in report.files:
+    for f in files:
         for rule_id, parents, fn in FILE_RULES:
             if rule_id in ("interpreter", "rpath") and (not ctx.classic_rules or
                                                         ignores.all_ignored("classic")):
@@ -218,6 +221,6 @@ def run_rules(ctx: Context, report: LintReport, ignores: Ignores) -> list[LintFi
             for finding in fn(ctx, f):
                 if not ignores.ignored(finding.id, f.path, *parents):
                     out.append(finding)
-    out += unused_libraries(ctx, report, ignores)
+    out += unused_libraries(ctx, files, ignores)
     unique = {(x.id, x.file, x.message): x for x in out}
     return sorted(unique.values(), key=LintFinding.sort_key)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ldsim.lint.model import LintFinding, LintReport
+from ldsim.linter.model import LintFinding, LintReport
 from ldsim.result import Severity
 
 SCHEMA = "ldsim.lint/1"

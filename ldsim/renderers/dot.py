@@ -1,4 +1,4 @@
-"""Graphviz DOT for a dependency graph (:mod:`ldsim.graph`): plain text, no graphviz needed.
+"""Graphviz DOT for a dependency graph (:mod:`ldsim.depgraph`): plain text, no graphviz needed.
 
 The picture: left to right from the program, one cluster per realm (payload, base, host,
 root, not found) coloured with a legend below; host objects (leaks into a snap) in red;
@@ -19,7 +19,7 @@ from html import escape
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ldsim.graph import Graph
+    from ldsim.depgraph import Graph
 
 ALREADY = "already_loaded"
 FONT = "Helvetica,Arial,sans-serif"

@@ -35,23 +35,31 @@ it); type names are only for the checker.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ldsim.analysis.abi import flavour_of
-from ldsim.result import LoadedObject, Lookup, Resolution, Via
+from ldsim.config.env import LoaderEnv
+from ldsim.elf.flavour import Libc, flavour_of
+from ldsim.errors import LdsimError
+from ldsim.fs.overlay import OverlayView
+from ldsim.fs.view import Realm
+from ldsim.registry import GRAPH_SCHEMA
+from ldsim.result import LoadedObject, Lookup, LookupKind, Resolution, Via
+from ldsim.snap.meta import Confinement
+from ldsim.target import Program, SnapTarget, Target
 
 if TYPE_CHECKING:
     import networkx as nx
 
-    from ldsim.fs.overlay import OverlayView
-
     Graph = nx.MultiDiGraph[str]
 
-SCHEMA = "ldsim.graph/1"
-MISSING = "missing"
-REALM_ORDER = ("payload", "base", "host", "root", MISSING)
+SCHEMA = GRAPH_SCHEMA
+MISSING = Realm.MISSING.value
+REALM_ORDER = tuple(r.value for r in (Realm.PAYLOAD, Realm.BASE, Realm.HOST, Realm.ROOT,
+                                      Realm.MISSING))
 ALREADY = Via.ALREADY_LOADED.value
+PT_INTERP = "PT_INTERP"  # the edge from a program to its interpreter
 Locate = Callable[[str], tuple[str, str]]
 """A real path inside a view → (realm, the path inside that realm's own tree)."""
 
@@ -65,20 +73,8 @@ def new_graph(title: str = "") -> Graph:
 
 
 def realm_locator(view: OverlayView) -> Locate:
-    """Where a canonical path of a snap's runtime view lies: the realm of the mount it is
-    in and the path inside that mount's tree (the same file seen at ``/usr/lib/...`` in the
-    strict view and at ``/snap/BASE/current/usr/lib/...`` in the classic view gives one
-    answer)."""
-
-    def locate(real_path: str) -> tuple[str, str]:
-        parts = tuple(p for p in real_path.split("/") if p and p != ".")
-        for m in view.mounts:  # longest prefix first, as the kernel's mount table
-            n = len(m.prefix)
-            if parts[:n] == m.prefix:
-                return m.realm, "/" + "/".join(m.sub + parts[n:])
-        return view.lower_realm, "/" + "/".join(parts)
-
-    return locate
+    """Where a canonical path of a snap's runtime view lies: (realm, path in its tree)."""
+    return view.locate
 
 
 def _append(attrs: dict[str, Any], key: str, value: str) -> None:
@@ -106,11 +102,11 @@ class _Builder:
             nid = obj.real_path
         self.ids[id(obj)] = nid
         if nid not in self.g:
-            libc = flavour_of(obj.facts, obj.real_path)[0].value if obj.facts else None
+            libc = str(flavour_of(obj.facts, obj.real_path)[0]) if obj.facts else None
             self.g.add_node(
                 nid, kind="object", name=obj.name, path=obj.path, real_path=obj.real_path,
-                soname=obj.facts.soname if obj.facts else None, realm=obj.realm, libc=libc,
-                via=obj.via.value, program=False, leak=obj.realm == "host",
+                soname=obj.facts.soname if obj.facts else None, realm=str(obj.realm),
+                libc=libc, via=str(obj.via), program=False, leak=obj.realm is Realm.HOST,
                 location=location, programs=[], views=[])
         attrs = self.g.nodes[nid]
         if obj.via is Via.EXECUTABLE:
@@ -151,9 +147,9 @@ class _Builder:
         unresolved = {u.name for u in res.unresolved}
         for lk in res.lookups:
             src = self.obj(lk.requester) if lk.requester is not None else exe
-            kind = lk.kind
+            kind = str(lk.kind)
             if lk.target is not None:
-                via = lk.via.value if lk.via is not None else None
+                via = str(lk.via) if lk.via is not None else None
                 self.edge(src, self.obj(lk.target), kind, lk.name, lk.request, via,
                           len(lk.attempts))
             elif err is not None and not err_used and _aborts(lk, err.name, err.needed_by):
@@ -162,22 +158,22 @@ class _Builder:
                                    message=err.loader_message)
                 self.edge(src, dst, kind, lk.name, lk.request, None, len(lk.attempts))
             else:
-                reason = lk.note or ("ignored" if kind != "needed" else "")
+                reason = lk.note or ("ignored" if lk.kind is not LookupKind.NEEDED else "")
                 dst = self.special(MISSING, lk.request, reason=reason)
                 unresolved.discard(lk.request)
                 self.edge(src, dst, kind, lk.name, lk.request, None, len(lk.attempts))
         for u in res.unresolved:  # a name no lookup recorded (defensive: models record all)
             if u.name in unresolved:
                 src = self.obj(u.needed_by) if u.needed_by is not None else exe
-                self.edge(src, self.special(MISSING, u.name, reason=u.reason), "needed",
-                          u.name, u.name, None, 0)
+                self.edge(src, self.special(MISSING, u.name, reason=u.reason),
+                          str(LookupKind.NEEDED), u.name, u.name, None, 0)
         interp = next((o for o in objects if o.via is Via.INTERPRETER), None)
         if interp is not None and res.interpreter:
-            self.edge(exe, self.obj(interp), "PT_INTERP", res.interpreter, res.interpreter,
-                      Via.INTERPRETER.value, 1)
+            self.edge(exe, self.obj(interp), PT_INTERP, res.interpreter, res.interpreter,
+                      str(Via.INTERPRETER), 1)
         if err is not None and not err_used:  # e.g. the interpreter itself is missing
             src = self.obj(err.needed_by) if err.needed_by is not None else exe
-            kind = "PT_INTERP" if err.name == res.interpreter else "needed"
+            kind = PT_INTERP if err.name == res.interpreter else str(LookupKind.NEEDED)
             dst = self.special("error", err.name, path=err.path, reason=err.reason,
                                message=err.loader_message)
             self.edge(src, dst, kind, err.name, err.name, None, 0)
@@ -195,7 +191,7 @@ def add_resolution(g: Graph, res: Resolution, *, view: str = "",
     nid = _Builder(g, res, view, locate).build()
     _append(g.graph, "programs", res.executable)
     _append(g.graph, "views", view)
-    _append(g.graph, "loaders", res.loader)
+    _append(g.graph, "loaders", str(res.loader))
     return nid
 
 
@@ -210,6 +206,77 @@ def dependency_graph(resolutions: Resolution | Iterable[Resolution], *, view: st
     for r in items:
         add_resolution(g, r, view=view, locate=locate)
     return g
+
+
+@dataclass(frozen=True, slots=True)
+class GraphRun:
+    """The graph of a run over several programs (and views), with each resolution and the
+    programs that could not be read at all (``label``, error)."""
+
+    graph: Graph
+    resolutions: tuple[tuple[str, Resolution], ...]  # (view, resolution); view "" for a root
+    failures: tuple[tuple[str, LdsimError], ...] = ()
+    compared: bool = False
+
+    @property
+    def problem(self) -> bool:
+        """A program does not load (with two views: something leaks or is missing in the
+        classic view)."""
+        if self.compared:
+            return any(v == Confinement.CLASSIC and (not r.ok or any(
+                o.realm is Realm.HOST for o in r.objects)) for v, r in self.resolutions)
+        return any(not r.ok for _v, r in self.resolutions)
+
+
+def graph_of(target: Target, programs: Sequence[Program], env: LoaderEnv | None = None, *,
+             views: Sequence[Confinement] = (), loader: Libc | None = None) -> GraphRun:
+    """Resolve every program (in every one of ``views`` of a snap; none: its own view) and put
+    them in one graph. With several programs a broken one is a failure and the rest go on;
+    a single broken program, or all of them, raise its :class:`~ldsim.errors.LdsimError`."""
+    snap = target if isinstance(target, SnapTarget) else None
+    if snap is not None:
+        unique = dict((p.path, p) for p in programs)
+        progs = [unique[path] for path in sorted(unique)]
+    else:
+        progs = [Program(path) for path in sorted(dict.fromkeys(p.path for p in programs))]
+    compared = len(views) > 1
+    if snap is None:
+        title = ""
+    elif compared:
+        title = (f"snap {snap.name}: classic and strict views (base {snap.snap.meta.base})")
+    else:
+        title = (f"snap {snap.name}, {(views[0] if views else snap.confinement).view} view "
+                 f"(base {snap.snap.meta.base})")
+    g = new_graph(title)
+    done: list[tuple[str, Resolution]] = []
+    failures: list[tuple[str, LdsimError]] = []
+    each: list[Confinement | None] = list(views) or [None]
+    for view in each:
+        locate = None
+        if snap is not None:
+            overlay = snap.view(view)
+            assert isinstance(overlay, OverlayView)
+            locate = realm_locator(overlay)  # one node per file, named inside its realm
+        for prog in progs:
+            label = prog.path if snap is None else \
+                f"{prog.path} ({(view or snap.confinement).view})"
+            try:
+                res = target.resolve(prog, env, confinement=view, loader=loader)
+            except LdsimError as exc:
+                if len(progs) == 1:
+                    raise
+                failures.append((label, exc))
+                continue
+            done.append((str(view.view) if compared and view else "", res))
+            add_resolution(g, res, view=str(view.view) if compared and view else "",
+                           locate=locate)
+    if not done and failures:
+        raise failures[0][1]
+    if snap is None:
+        first = next(r for _v, r in done)
+        g.graph["title"] = (f"{progs[0].path} ({first.loader})" if len(progs) == 1
+                            else f"{len(progs)} programs")
+    return GraphRun(g, tuple(done), tuple(failures), compared)
 
 
 # -- queries -------------------------------------------------------------------------------
@@ -377,8 +444,26 @@ def graph_from_document(doc: dict[str, Any] | str) -> Graph:
 
 
 __all__ = [
-    "MISSING", "REALM_ORDER", "SCHEMA", "Locate", "add_resolution", "dependency_graph",
-    "dependents", "find", "graph_document", "graph_from_document", "leak_paths", "leaks",
-    "load_chain", "new_graph", "node", "programs", "realm_locator", "render_graph_json",
-    "render_graphml", "why",
+    "MISSING",
+    "REALM_ORDER",
+    "SCHEMA",
+    "GraphRun",
+    "Locate",
+    "add_resolution",
+    "dependency_graph",
+    "dependents",
+    "find",
+    "graph_document",
+    "graph_from_document",
+    "graph_of",
+    "leak_paths",
+    "leaks",
+    "load_chain",
+    "new_graph",
+    "node",
+    "programs",
+    "realm_locator",
+    "render_graph_json",
+    "render_graphml",
+    "why",
 ]

@@ -14,8 +14,8 @@ import json
 from typing import Any
 from urllib.parse import quote
 
-from ldsim import __version__
-from ldsim.lint.model import (
+from ldsim._version import __version__
+from ldsim.linter.model import (
     ALL_RULES,
     CLASSIC_URL,
     LIBRARY_URL,

@@ -6,7 +6,8 @@ import json
 from typing import Any
 
 from ldsim.analysis.abi import Finding
-from ldsim.result import LoadedObject, Lookup, Resolution
+from ldsim.analysis.explain import Explanation
+from ldsim.result import LoadedObject, Lookup, LookupKind, Resolution
 
 SCHEMA = "ldsim.explain/1"
 
@@ -17,7 +18,7 @@ def _path(obj: LoadedObject | None) -> str | None:
 
 def lookup_dict(lk: Lookup) -> dict[str, Any]:
     d: dict[str, Any] = {
-        "from": _path(lk.requester) if lk.kind == "needed" else lk.kind,
+        "from": _path(lk.requester) if lk.kind is LookupKind.NEEDED else lk.kind.value,
         "name": lk.name,
         "to": _path(lk.target),
         "via": lk.via.value if lk.via is not None and lk.target is not None else None,
@@ -50,7 +51,7 @@ def explain_dict(res: Resolution, findings: list[Finding] | None = None) -> dict
         "root": res.root,
         "executable": res.executable,
         "interpreter": res.interpreter,
-        "loader": res.loader,
+        "loader": res.loader.value,
         "static": res.static,
         "objects": objects,
         "unresolved": [{"name": u.name, "needed_by": _path(u.needed_by),
@@ -60,8 +61,8 @@ def explain_dict(res: Resolution, findings: list[Finding] | None = None) -> dict
             "reason": err.reason, "loader_message": err.loader_message,
         },
         "listing": [{"name": n, "path": p} for n, p in res.listing],
-        "edges": [lookup_dict(lk) for lk in res.lookups if lk.kind == "needed"],
-        "preloads": [lookup_dict(lk) for lk in res.lookups if lk.kind != "needed"],
+        "edges": [lookup_dict(lk) for lk in res.lookups if lk.kind is LookupKind.NEEDED],
+        "preloads": [lookup_dict(lk) for lk in res.lookups if lk.kind is not LookupKind.NEEDED],
         "findings": [finding_dict(f) for f in findings or []],
         "diagnostics": [
             {"severity": d.severity.value, "message": d.message, "path": d.path}
@@ -76,3 +77,14 @@ def render_explain_json(res: Resolution, findings: list[Finding] | None = None,
     if extra:
         doc.update(extra)
     return json.dumps(doc, indent=2) + "\n"
+
+
+def explanation_json(e: Explanation) -> str:
+    """The ``ldsim.explain/1`` document of an explanation (with ``snap`` in a snap's view)."""
+    return render_explain_json(e.resolution, list(e.findings),
+                               {"snap": e.snap} if e.snap is not None else None)
+
+
+def resolution_json(res: Resolution) -> str:
+    """The ``ldsim.explain/1`` document of a resolution on its own (no findings)."""
+    return render_explain_json(res)

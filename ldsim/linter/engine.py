@@ -1,38 +1,36 @@
 """``ldsim lint``: Snapcraft's classic and library linters, decided by a faithful loader model,
 plus ldsim's own rules from the simulated classic view.
 
-Two engines, as ``snaps.md`` §7 asks: (a) the Snapcraft-compatible one (file selection §1.2,
-dependency discovery §1.3: ``ldd`` with the common library directories of the payload and
-the base as LD_LIBRARY_PATH, the crawl fallback and the first-wins soname cache; the proposed
-rpath §2.3), whose ``ldd`` here is ldsim's model of the host loader on the classic view
-instead of the build machine's real one; and (b) the real loader in the classic view (the
+Two engines: (a) the Snapcraft-compatible one (snapcraft ``linters/classic_linter.py`` and
+``linters/library_linter.py``: the ELF files it selects, dependencies from ``ldd`` with the
+common library directories of the payload and the base as LD_LIBRARY_PATH, the crawl fallback
+and the first-wins soname cache of ``elf/elf_utils.py``, the proposed rpath of
+``elf/_patcher.py``), whose ``ldd`` here is ldsim's model of the host loader on the classic
+view instead of the build machine's real one; and (b) the real loader in the classic view (the
 program's own PT_INTERP), whose host objects are the leaks Snapcraft cannot see.
 """
 
 from __future__ import annotations
 
-import fnmatch
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 
-from ldsim.analysis.compare import attribute_realms
 from ldsim.config.env import LoaderEnv
 from ldsim.elf.facts import ElfFacts
 from ldsim.elf.reader import parse_elf
 from ldsim.errors import LdsimError
-from ldsim.fs.overlay import OverlayView
-from ldsim.fs.view import View
-from ldsim.lint.model import FileLint, LintFinding, LintReport
-from ldsim.lint.rpath import current_rpath, proposed_rpath
-from ldsim.loader.run import RootConfig, resolve
-from ldsim.result import Diagnostic, Resolution, Severity
+from ldsim.fs.view import Realm, View
+from ldsim.linter import rules
+from ldsim.linter.context import TRIPLET, Context, Ignores
+from ldsim.linter.model import FileLint, LintReport
+from ldsim.linter.rpath import current_rpath, proposed_rpath
+from ldsim.result import Diagnostic, Resolution, Severity, Via
 from ldsim.snap import compose
+from ldsim.snap.meta import Confinement
+from ldsim.target import Progress, SnapTarget
 
-TRIPLET = "x86_64-linux-gnu"
+CLASSIC = Confinement.CLASSIC
 LINKER_REL = ("lib64/ld-linux-x86-64.so.2", "usr/lib64/ld-linux-x86-64.so.2")
 HOST_LDD_LOADER = "/lib64/ld-linux-x86-64.so.2"
-LIBRARY_DIR_PATTERNS = ("lib/*", "lib32/*", "lib64/*", f"lib/{TRIPLET}/*",
-                        "usr/lib/*", "usr/lib32/*", "usr/lib64/*", f"usr/lib/{TRIPLET}/*")
 
 
 def walk_files(view: View, top: str = "/") -> list[tuple[str, bool]]:
@@ -54,24 +52,6 @@ def elf_files(payload: View, diagnostics: list[Diagnostic]) -> list[tuple[str, E
         if facts.needed:
             out.append((rel, facts))
     return out
-
-
-@dataclass(slots=True)
-class Ignores:
-    """``--ignore RULE[:GLOB]`` and the snap's own ``lint: ignore:`` (later entries win)."""
-
-    patterns: dict[str, list[str]] = field(default_factory=dict)
-
-    def add(self, rule: str, globs: list[str] | None) -> None:
-        self.patterns[rule] = ["*"] if not globs else list(globs)
-
-    def all_ignored(self, rule: str) -> bool:
-        return self.patterns.get(rule) == ["*"]
-
-    def ignored(self, rule: str, path: str | None, *also: str) -> bool:
-        pats = [p for r in (rule, *also) for p in self.patterns.get(r, [])]
-        return (path is not None and any(fnmatch.fnmatch(path, p) for p in pats)) or \
-            any(self.all_ignored(r) for r in (rule, *also))
 
 
 def snap_lint_config(payload: View) -> list[tuple[str, list[str] | None]]:
@@ -96,21 +76,6 @@ def snap_lint_config(payload: View) -> list[tuple[str, list[str] | None]]:
             for k, v in item.items():
                 out.append((str(k), [str(g) for g in v] if isinstance(v, list) else None))
     return out
-
-
-@dataclass(slots=True)
-class Context:
-    target: compose.SnapTarget
-    view: OverlayView
-    config: RootConfig
-    snap_dir: str  # /snap/NAME/current
-    base_dir: str | None  # /snap/BASE/current
-    linker: str | None
-    staged_libc: bool
-    classic_rules: bool
-    user_env: LoaderEnv
-    soname_cache: dict[tuple[int, int, int, str], str] = field(default_factory=dict)
-    by_name: dict[str, list[str]] = field(default_factory=dict)
 
 
 def _arch(facts: ElfFacts) -> tuple[int, int, int]:
@@ -147,7 +112,8 @@ def snapcraft_dependencies(ctx: Context, guest: str, facts: ElfFacts) -> list[tu
                     platform=ctx.user_env.platform,
                     legacy_hwcap_names=ctx.user_env.legacy_hwcap_names)
     try:
-        res = resolve(ctx.view, guest, env, ctx.config, facts, ldd_loader=HOST_LDD_LOADER)
+        res = ctx.target.trace(guest, env, ldd_loader=HOST_LDD_LOADER, confinement=CLASSIC,
+                               facts=facts)
     except LdsimError:
         return []
     arch = _arch(facts)
@@ -155,7 +121,7 @@ def snapcraft_dependencies(ctx: Context, guest: str, facts: ElfFacts) -> list[tu
     out: list[tuple[str, str]] = []
     seen: set[str] = set()
     entries = [(o.name, o.path) for o in res.objects[1:]
-               if o.via.value not in ("interpreter", "direct")]
+               if o.via not in (Via.INTERPRETER, Via.DIRECT)]
     entries += [(u.name, u.name) for u in res.unresolved]
     for name, path in entries:
         if name in seen:
@@ -172,21 +138,20 @@ def snapcraft_dependencies(ctx: Context, guest: str, facts: ElfFacts) -> list[tu
 
 
 def classic_resolution(ctx: Context, guest: str, facts: ElfFacts) -> Resolution | None:
-    env = compose.app_env(ctx.target, None, "classic", ctx.user_env)
+    """The real loader in the classic view, as the kernel starts the file."""
     try:
-        res = resolve(ctx.view, guest, env, ctx.config, facts)
+        return ctx.target.resolve(guest, ctx.user_env, confinement=CLASSIC, facts=facts)
     except LdsimError:
         return None
-    attribute_realms(res, ctx.view)
-    return res
 
 
-def make_context(target: compose.SnapTarget, user_env: LoaderEnv) -> Context:
-    view = compose.runtime_view(target, "classic")
-    name, base = target.meta.name, target.meta.base
+def make_context(target: SnapTarget, user_env: LoaderEnv) -> Context:
+    snap = target.snap
+    view = target.view(CLASSIC)
+    name, base = snap.meta.name, snap.meta.base
     snap_dir = f"/snap/{name}/current"
-    base_dir = f"/snap/{base}/current" if base and base != "bare" and target.base else None
-    staged = next((rel for rel in LINKER_REL if target.payload.exists("/" + rel)), None)
+    base_dir = f"/snap/{base}/current" if base and base != "bare" and snap.base else None
+    staged = next((rel for rel in LINKER_REL if snap.payload.exists("/" + rel)), None)
     if staged is not None:
         linker: str | None = f"{snap_dir}/{staged}"
     elif base and base != "bare":
@@ -194,10 +159,10 @@ def make_context(target: compose.SnapTarget, user_env: LoaderEnv) -> Context:
     else:
         linker = None
     classic_rules = bool(base) and base != "bare" and (
-        staged is not None or target.meta.confinement == "classic")
-    ctx = Context(target, view, RootConfig(view), snap_dir, base_dir, linker, staged is not None,
+        staged is not None or snap.meta.confinement is Confinement.CLASSIC)
+    ctx = Context(target, snap, view, snap_dir, base_dir, linker, staged is not None,
                   classic_rules, user_env)
-    for tree, root in ((target.payload, snap_dir), (target.base, base_dir)):
+    for tree, root in ((snap.payload, snap_dir), (snap.base, base_dir)):
         if tree is None or root is None:
             continue
         for rel, _link in walk_files(tree):
@@ -205,20 +170,19 @@ def make_context(target: compose.SnapTarget, user_env: LoaderEnv) -> Context:
     return ctx
 
 
-def lint_snap(target: compose.SnapTarget, *,
+def lint_snap(target: SnapTarget, *,
               ignore: Sequence[tuple[str, list[str] | None]] = (),
               user_env: LoaderEnv | None = None,
-              progress: Callable[[int, int, str], None] | None = None) -> LintReport:
-    from ldsim.lint import rules
-
+              progress: Progress | None = None) -> LintReport:
+    """Lint every selected ELF file of the snap's payload; ``ignore`` holds
+    ``(rule, globs or None)`` pairs, after the snap's own ``lint: ignore:``."""
     ctx = make_context(target, user_env or LoaderEnv())
     ignores = Ignores()
-    for rule, globs in [*snap_lint_config(target.payload), *ignore]:
+    for rule, globs in [*snap_lint_config(target.snap.payload), *ignore]:
         ignores.add(rule, globs)
-    report = LintReport(snap={"name": target.meta.name, "base": target.meta.base,
-                              "confinement": target.meta.confinement})
     diagnostics: list[Diagnostic] = []
-    files = elf_files(target.payload, diagnostics)
+    files = elf_files(target.snap.payload, diagnostics)
+    linted: list[FileLint] = []
     for n, (rel, facts) in enumerate(files, 1):
         if progress is not None:
             progress(n, len(files), rel)
@@ -232,12 +196,12 @@ def lint_snap(target: compose.SnapTarget, *,
                                 facts.effective_rpath)
         fl = FileLint(rel, guest, facts, ctx.linker if ctx.classic_rules else None, current,
                       proposed_rpath(rel, current, payload_deps, base_dirs),
-                      [(n, p, ctx.view.realm_of(p) if p.startswith("/") else "missing")
-                       for n, p in deps],
+                      tuple((n, p, ctx.view.realm_of(p) if p.startswith("/") else Realm.MISSING)
+                            for n, p in deps),
                       classic_resolution(ctx, guest, facts))
-        report.files.append(fl)
-    report.findings = rules.run_rules(ctx, report, ignores)
-    return report
+        linted.append(fl)
+    findings = rules.run_rules(ctx, linted, ignores)
+    return LintReport(target.info(), tuple(findings), tuple(linted))
 
 
-__all__ = ["Context", "Ignores", "LintFinding", "lint_snap"]
+__all__ = ["Context", "Ignores", "lint_snap"]

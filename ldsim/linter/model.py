@@ -2,7 +2,7 @@
 
 Rule ids (stable, used by ``--ignore RULE[:GLOB]`` and in JSON/SARIF):
 
-* Snapcraft's (``snapcraft/linters/classic_linter.py``, ``library_linter.py``):
+* Snapcraft's (``snapcraft/linters/classic_linter.py``, ``linters/library_linter.py``):
   ``classic`` (the OK line), ``interpreter``, ``rpath``, ``missing-library``,
   ``unused-library``.
 * ldsim's own, from the simulated classic view: ``host-leak``, ``runpath-not-inherited``,
@@ -12,9 +12,10 @@ Rule ids (stable, used by ``--ignore RULE[:GLOB]`` and in JSON/SARIF):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ldsim.elf.facts import ElfFacts
+from ldsim.fs.view import Realm
 from ldsim.result import Resolution, Severity
 
 SNAPCRAFT_RULES = ("classic", "interpreter", "rpath", "missing-library", "unused-library")
@@ -50,11 +51,12 @@ class LintFinding:
     ok: bool = False  # one of Snapcraft's "Lint OK" lines
 
     def sort_key(self) -> tuple[int, str, str]:
+        """OK lines first, then by file, then in rule order."""
         order = ALL_RULES.index(self.id) if self.id in ALL_RULES else len(ALL_RULES)
         return (0 if self.ok else 1, self.file or "", f"{order:02d}{self.id}")
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class FileLint:
     """One ELF file of the payload and everything the rules need to judge it."""
 
@@ -64,19 +66,21 @@ class FileLint:
     expected_interpreter: str | None  # the linker Snapcraft wants (None: classic rules off)
     current_rpath: list[str]  # what `patchelf --print-rpath` prints (RUNPATH else RPATH)
     proposed_rpath: list[str]  # Snapcraft's get_proposed_rpath
-    dependencies: list[tuple[str, str, str]] = field(default_factory=list)  # (name, path, realm)
+    dependencies: tuple[tuple[str, str, Realm], ...] = ()  # (name, path, realm)
     classic: Resolution | None = None  # the real loader in the classic view
-    refused: str | None = None  # why `fix` must not patch this file, if so
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class LintReport:
     snap: dict[str, str]
-    findings: list[LintFinding] = field(default_factory=list)
-    files: list[FileLint] = field(default_factory=list)
+    findings: tuple[LintFinding, ...] = ()
+    files: tuple[FileLint, ...] = ()
 
     def worst(self) -> Severity | None:
-        for sev in (Severity.ERROR, Severity.WARNING, Severity.INFO):
-            if any(f.severity is sev and not f.ok for f in self.findings):
-                return sev
-        return None
+        """The worst severity of a finding (OK lines aside), or None."""
+        sevs = [f.severity for f in self.findings if not f.ok]
+        return min(sevs, key=lambda s: s.rank) if sevs else None
+
+    def fails(self, threshold: Severity) -> bool:
+        """Some finding (OK lines aside) is ``threshold`` or worse."""
+        return any(not f.ok and f.severity.at_least(threshold) for f in self.findings)

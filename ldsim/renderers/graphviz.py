@@ -1,20 +1,19 @@
-"""Pictures (SVG, PNG, PDF) from DOT text through Graphviz's ``dot`` program.
+"""Pictures (SVG, PNG, PDF) from DOT text, drawn by Graphviz through the ``graphviz`` package.
 
-``dot`` is run as a subprocess on the DOT text of :mod:`ldsim.render.dot` (nothing else of
-Graphviz is needed); when it is not installed, :class:`GraphvizMissing` says how to get it.
+The DOT text is :mod:`ldsim.renderers.dot`'s, deterministic and sorted; the ``graphviz`` package
+(imported only when a picture is drawn) runs Graphviz's ``dot`` on it and knows the output
+formats. When ``dot`` is not installed, :class:`GraphvizMissing` says how to get it.
 :class:`Picture` shows itself in a notebook (``_repr_svg_``).
 """
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from typing import TYPE_CHECKING
 
 from ldsim.errors import LdsimError
 
 if TYPE_CHECKING:
-    from ldsim.graph import Graph
+    from ldsim.depgraph import Graph
     from ldsim.result import Resolution
 
 IMAGE_FORMATS = ("svg", "png", "pdf")
@@ -23,41 +22,55 @@ INSTALL_HINT = ("install Graphviz (Debian/Ubuntu: apt-get install graphviz; Fedo
 
 
 class GraphvizMissing(LdsimError):
-    """Graphviz's ``dot`` program is not on PATH."""
+    """Graphviz's ``dot`` program is not installed (or cannot be run)."""
 
 
 class GraphvizFailed(LdsimError):
     """``dot`` rejected the input or crashed."""
 
 
-def dot_program() -> str | None:
-    return shutil.which("dot")
+def dot_available() -> bool:
+    """Whether Graphviz's ``dot`` can be run (asks it for its version)."""
+    import graphviz
+
+    try:
+        graphviz.version()
+    except (graphviz.ExecutableNotFound, OSError, RuntimeError):
+        return False
+    return True
 
 
-def render_image(dot_text: str, fmt: str = "svg", *, dot: str | None = None) -> bytes:
+def check_dot(fmt: str) -> None:
+    """Raise :class:`GraphvizMissing` (before any work) when ``fmt`` needs ``dot`` and it is
+    not installed."""
+    if fmt in IMAGE_FORMATS and not dot_available():
+        raise GraphvizMissing(f"--format {fmt}", "needs Graphviz's 'dot' program, which is "
+                              f"not installed: {INSTALL_HINT}")
+
+
+def render_image(dot_text: str, fmt: str = "svg") -> bytes:
     """``dot -T FMT`` of ``dot_text``. Raises GraphvizMissing without Graphviz."""
-    if fmt not in IMAGE_FORMATS:
+    import graphviz
+
+    if fmt not in IMAGE_FORMATS or fmt not in graphviz.FORMATS:
         raise ValueError(f"not an image format: {fmt!r}")
-    exe = dot or dot_program()
-    if exe is None:
+    try:
+        return bytes(graphviz.pipe("dot", fmt, dot_text.encode("utf-8"), quiet=True))
+    except graphviz.ExecutableNotFound:
         raise GraphvizMissing(f"--format {fmt}",
                               f"needs Graphviz's 'dot' program, which is not installed: "
-                              f"{INSTALL_HINT}")
-    try:
-        proc = subprocess.run([exe, f"-T{fmt}"], input=dot_text.encode("utf-8"),
-                              capture_output=True, check=False)
-    except OSError as exc:
-        raise GraphvizMissing(exe, f"cannot run Graphviz's dot ({exc.strerror}): "
                               f"{INSTALL_HINT}") from None
-    if proc.returncode != 0 or not proc.stdout:
-        err = proc.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise GraphvizFailed(exe, f"dot -T{fmt} failed (exit {proc.returncode}): "
-                             f"{err[0] if err else 'no output'}")
-    return proc.stdout
+    except graphviz.CalledProcessError as exc:
+        err = (exc.stderr or b"").decode("utf-8", "replace").strip().splitlines()
+        raise GraphvizFailed("dot", f"dot -T{fmt} failed (exit {exc.returncode}): "
+                             f"{err[0] if err else 'no output'}") from None
+    except OSError as exc:
+        raise GraphvizMissing("dot", f"cannot run Graphviz's dot ({exc.strerror}): "
+                              f"{INSTALL_HINT}") from None
 
 
 def render_svg(g: Graph, *, legend: bool = True, reuse: str = "auto") -> str:
-    from ldsim.render.dot import render_dot
+    from ldsim.renderers.dot import render_dot
 
     return render_image(render_dot(g, legend=legend, reuse=reuse), "svg").decode("utf-8")
 
@@ -85,40 +98,41 @@ class Picture:
             fh.write(data)
 
     def _repr_svg_(self) -> str | None:
-        if dot_program() is None:
+        if not dot_available():
             return None
         return self.svg()
 
     def _repr_markdown_(self) -> str | None:
-        if dot_program() is not None:
+        if dot_available():
             return None
         return f"Graphviz's `dot` is not installed: {INSTALL_HINT}.\n\n```dot\n{self.dot}```\n"
 
 
 def picture(g: Graph, *, legend: bool = True, reuse: str = "auto") -> Picture:
     """The picture of a dependency graph, for a notebook: ``picture(g)`` shows it."""
-    from ldsim.render.dot import render_dot
+    from ldsim.renderers.dot import render_dot
 
     return Picture(render_dot(g, legend=legend, reuse=reuse))
 
 
 def resolution_svg(res: Resolution) -> str | None:
     """A resolution's dependency graph as SVG, or None without Graphviz (notebook repr)."""
-    if dot_program() is None:
+    if not dot_available():
         return None
-    from ldsim.graph import dependency_graph
+    from ldsim.depgraph import dependency_graph
 
     return render_svg(dependency_graph(res))
 
 
 def resolution_html(res: Resolution) -> str | None:
     """Without Graphviz, the text explanation instead of the picture (notebook repr)."""
-    if dot_program() is not None:
+    if dot_available():
         return None
     from html import escape
 
-    from ldsim.render.text import render_explain_text
+    from ldsim.fs.view import Realm
+    from ldsim.renderers.text import render_explain_text
 
-    text = render_explain_text(res, realms=any(o.realm != "root" for o in res.objects))
+    text = render_explain_text(res, realms=any(o.realm is not Realm.ROOT for o in res.objects))
     return (f"<p><i>Graphviz's <code>dot</code> is not installed, so no picture: "
             f"{escape(INSTALL_HINT)}.</i></p><pre>{escape(text)}</pre>")

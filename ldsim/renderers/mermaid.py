@@ -1,6 +1,6 @@
 """Mermaid ``flowchart`` text for a dependency graph (GitHub and GitLab render it in Markdown).
 
-The same picture as :mod:`ldsim.render.dot` in Mermaid's vocabulary: left to right, one
+The same picture as :mod:`ldsim.renderers.dot` in Mermaid's vocabulary: left to right, one
 subgraph per realm, realm colours as classes, ``-->|via|`` for an object found, ``-.->`` for
 one already loaded, a red dashed link to a name not found. Sorted, so deterministic.
 """
@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from ldsim.render.dot import ALREADY, REALMS, RED, VIEW_COLOURS, node_title, shown_path
+from ldsim.renderers.dot import ALREADY, REALMS, RED, VIEW_COLOURS, node_title, shown_path
 
 if TYPE_CHECKING:
-    from ldsim.graph import Graph
+    from ldsim.depgraph import Graph
 
 
 def _text(s: str) -> str:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from ldsim.analysis.abi import Finding
-from ldsim.result import LoadedObject, Lookup, Outcome, Resolution, Unresolved, Via
+from ldsim.analysis.explain import Explanation
+from ldsim.fs.view import Realm
+from ldsim.result import LoadedObject, Lookup, LookupKind, Outcome, Resolution, Unresolved, Via
 
 _VIA_WORDS = {
     Via.EXECUTABLE: "the program",
@@ -27,12 +29,12 @@ def _entry_line(e: LoadedObject | Unresolved, realms: bool = False) -> str:
     head = e.name if e.name == e.path else f"{e.name} => {e.path}"
     realm = ""
     if realms:
-        realm = f"{e.realm:<8}" + (" LEAK " if e.realm == "host" else " ")
+        realm = f"{e.realm:<8}" + (" LEAK " if e.realm is Realm.HOST else " ")
     return f"  {e.index:>2} {realm}{head}  [{_VIA_WORDS[e.via]}]"
 
 
 def _lookup_lines(lk: Lookup, verbose: bool) -> list[str]:
-    who = lk.requester.path if lk.kind == "needed" and lk.requester else lk.kind
+    who = lk.requester.path if lk.kind is LookupKind.NEEDED and lk.requester else lk.kind
     head = f"{who} needs {lk.name}"
     if lk.request != lk.name:
         head += f" (expanded to {lk.request})"
@@ -123,7 +125,7 @@ def render_explain_tree(res: Resolution) -> str:
     """A dependency tree: each object expanded once, later references marked."""
     by_requester: dict[int, list[Lookup]] = {}
     for lk in res.lookups:
-        if lk.kind == "needed" and lk.requester is not None:
+        if lk.kind is LookupKind.NEEDED and lk.requester is not None:
             by_requester.setdefault(id(lk.requester), []).append(lk)
     out = [res.executable]
     seen: set[int] = set()
@@ -148,14 +150,37 @@ def render_explain_tree(res: Resolution) -> str:
     objects = res.objects
     if objects:
         for lk in res.lookups:
-            if lk.kind != "needed":
+            if lk.kind is not LookupKind.NEEDED:
                 tgt = lk.target
                 out.append(f"[{lk.kind}] {lk.name} => {tgt.path if tgt else 'NOT LOADED'}")
         walk(objects[0], "")
         for lk in res.lookups:
-            if lk.kind != "needed" and lk.target is not None and id(lk.target) not in seen:
+            if lk.kind is not LookupKind.NEEDED and lk.target is not None \
+                    and id(lk.target) not in seen:
                 out.append(f"{lk.target.path} (preload)")
                 walk(lk.target, "")
     if res.error is not None:
         out.append(f"LOAD ABORTED: {res.error.loader_message}")
     return "\n".join(out) + "\n"
+
+
+def explanation_text(e: Explanation, *, verbose: bool = False) -> str:
+    """``ldsim explain``'s text: objects, lookups, findings, notes, the result."""
+    return render_explain_text(e.resolution, verbose=verbose, findings=list(e.findings),
+                               realms=e.snap is not None)
+
+
+def explanation_tree(e: Explanation) -> str:
+    """``ldsim explain --tree``."""
+    return render_explain_tree(e.resolution)
+
+
+def explanation_findings(e: Explanation) -> str:
+    """``ldsim check``: the findings only."""
+    return "\n".join(render_findings(list(e.findings))) + "\n"
+
+
+def resolution_text(res: Resolution, *, verbose: bool = False) -> str:
+    """A resolution on its own: objects, lookups, notes, the result (no findings)."""
+    return render_explain_text(res, verbose=verbose,
+                               realms=any(o.realm is not Realm.ROOT for o in res.objects))

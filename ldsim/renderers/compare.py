@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
-from ldsim.analysis.compare import BinaryComparison
+from ldsim.analysis.compare import BinaryComparison, Comparison
+from ldsim.fs.view import Realm
 
 SCHEMA = "ldsim.compare/1"
 
 
-def _summary(results: list[BinaryComparison]) -> dict[str, int]:
+def _summary(results: Sequence[BinaryComparison]) -> dict[str, int]:
     rows = [r for b in results for r in b.rows]
     return {"binaries": len(results), "rows": len(rows), "leaks": sum(r.leak for r in rows),
             "differences": sum(not r.same for r in rows),
-            "missing": sum(r.classic.realm == "missing" for r in rows)}
+            "missing": sum(r.classic.realm is Realm.MISSING for r in rows)}
 
 
-def compare_dict(snap: dict[str, str], results: list[BinaryComparison]) -> dict[str, Any]:
+def compare_dict(snap: dict[str, str], results: Sequence[BinaryComparison]) -> dict[str, Any]:
     return {
         "schema": SCHEMA,
         "snap": snap,
@@ -34,15 +36,16 @@ def compare_dict(snap: dict[str, str], results: list[BinaryComparison]) -> dict[
     }
 
 
-def render_compare_json(snap: dict[str, str], results: list[BinaryComparison]) -> str:
-    return json.dumps(compare_dict(snap, results), indent=2) + "\n"
+def render_compare_json(c: Comparison) -> str:
+    return json.dumps(compare_dict(c.snap, c.binaries), indent=2) + "\n"
 
 
 def _cell(path: str | None, realm: str) -> str:
     return f"{realm:<8} {path if path is not None else '-'}"
 
 
-def render_compare_text(snap: dict[str, str], results: list[BinaryComparison]) -> str:
+def render_compare_text(c: Comparison) -> str:
+    snap, results = c.snap, c.binaries
     out = [f"snap {snap['name']} (base {snap['base']}, {snap['confinement']}): classic view "
            "beside strict view"]
     for b in results:
@@ -61,7 +64,7 @@ def render_compare_text(snap: dict[str, str], results: list[BinaryComparison]) -
             flags = []
             if r.leak:
                 flags.append("LEAK" + (" (shadows the snap's copy)" if r.shadowed else ""))
-            if r.classic.realm == "missing":
+            if r.classic.realm is Realm.MISSING:
                 flags.append("MISSING")
             if not r.same:
                 flags.append("differs")

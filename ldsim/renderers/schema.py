@@ -5,7 +5,7 @@ the schema itself ships with the package as ``ldsim/schemas/ldsim.explain-1.json
 program can validate what it reads against the contract of the ldsim that wrote it::
 
     import jsonschema
-    from ldsim.render.schema import load_schema
+    from ldsim.renderers.schema import load_schema
 
     jsonschema.validate(doc, load_schema(doc["schema"]))
 

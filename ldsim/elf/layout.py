@@ -1,0 +1,189 @@
+"""The one reader of ELF structure: the header, program headers, section headers and notes.
+
+Every part of ldsim that looks inside an ELF file goes through :class:`ElfImage`: the facts
+reader (what ``ld.so`` reads: program headers, the dynamic segment, strings found by address),
+the loader's ``open_verify`` probe (the ``NT_GNU_ABI_TAG`` note), and the fixer's layout checks
+(sections, notes, trailing bytes). Reads are bounded by the bytes really present; a structure
+that runs past the end of the file is an :class:`~ldsim.errors.ElfError` naming the file.
+
+Pure: bytes in, values out.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from ldsim.buffers import Buffer
+from ldsim.elf.facts import ELFMAG, ElfClass, ElfData, ElfIdent, ehdr_size
+from ldsim.errors import ElfError
+
+
+def parse_ident(buf: Buffer, path: str, assume: tuple[int, int] | None = None) -> ElfIdent:
+    """The identification bytes and the header fields ``open_verify`` checks.
+
+    Raises :class:`ElfError` when the file is not ELF or shorter than its header.
+    ``assume=(class, data)`` reads the header with that layout whatever ``e_ident`` says,
+    as musl's ``map_library`` does (it never looks at the identification bytes).
+    """
+    mv = memoryview(buf)
+    if assume is None and len(mv) >= 4 and bytes(mv[:4]) != ELFMAG:
+        raise ElfError(path, "not an ELF file (bad magic)")
+    if len(mv) < 16:
+        raise ElfError(path, "file too short")
+    ei_class, ei_data, ei_version, osabi, abiversion = mv[4], mv[5], mv[6], mv[7], mv[8]
+    padding_zero = not any(mv[9:16])
+    if assume is not None:
+        ei_class, ei_data = assume
+    if ei_class not in (ElfClass.ELF32, ElfClass.ELF64):
+        raise ElfError(path, f"invalid ELF class {ei_class}")
+    if ei_data not in (ElfData.LSB, ElfData.MSB):
+        raise ElfError(path, f"invalid ELF data encoding {ei_data}")
+    if len(mv) < ehdr_size(ei_class):
+        raise ElfError(path, "file too short")
+    end = "<" if ei_data == ElfData.LSB else ">"
+    e_type, e_machine, e_version = struct.unpack_from(end + "HHI", mv, 16)
+    phentsize_off = 42 if ei_class == ElfClass.ELF32 else 54
+    (phentsize,) = struct.unpack_from(end + "H", mv, phentsize_off)
+    return ElfIdent(ei_class, ei_data, ei_version, osabi, abiversion, padding_zero,
+                    e_type, e_machine, e_version, phentsize)
+
+
+def sniff_type(head: bytes) -> int | None:
+    """``e_type`` of a file that starts with the ELF magic (at least 18 bytes read), in the
+    byte order its ``e_ident`` names; None when it is not ELF."""
+    if len(head) < 18 or head[:4] != ELFMAG:
+        return None
+    return int.from_bytes(head[16:18], "big" if head[5] == ElfData.MSB else "little")
+
+
+@dataclass(frozen=True, slots=True)
+class ProgramHeader:
+    type: int
+    offset: int
+    vaddr: int
+    filesz: int
+    align: int
+
+
+@dataclass(frozen=True, slots=True)
+class SectionHeader:
+    name: int  # offset in the section name string table
+    type: int
+    offset: int
+    size: int
+    link: int
+    info: int
+    align: int
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    name: bytes  # as stored, NULs included
+    type: int
+    desc_offset: int
+    desc_size: int
+
+
+@dataclass(frozen=True, slots=True)
+class Header:
+    """The ELF header fields that locate the tables."""
+
+    phoff: int
+    shoff: int
+    ehsize: int
+    phentsize: int
+    phnum: int
+    shentsize: int
+    shnum: int
+    shstrndx: int
+
+
+class ElfImage:
+    """Bounded reads of one ELF file's structures, in the file's own class and byte order."""
+
+    def __init__(self, buf: Buffer, path: str, ident: ElfIdent) -> None:
+        self.mv = memoryview(buf)
+        self.path = path
+        self.ident = ident
+        self.end = "<" if ident.data == ElfData.LSB else ">"
+        self.is64 = ident.elf_class == ElfClass.ELF64
+        self.loads: list[tuple[int, int, int]] = []  # (vaddr, offset, filesz) for offset_of
+
+    @classmethod
+    def of(cls, buf: Buffer, path: str) -> ElfImage:
+        """Check the identification bytes, then read with the layout they name."""
+        return cls(buf, path, parse_ident(buf, path))
+
+    def __len__(self) -> int:
+        return len(self.mv)
+
+    def unpack(self, fmt: str, offset: int) -> tuple[int, ...]:
+        size = struct.calcsize(self.end + fmt)
+        if offset < 0 or offset + size > len(self.mv):
+            raise ElfError(self.path, f"truncated: a structure at offset {offset:#x} runs past "
+                           f"the end of the file ({len(self.mv)} bytes)")
+        return struct.unpack_from(self.end + fmt, self.mv, offset)
+
+    def header(self) -> Header:
+        if self.is64:
+            phoff, shoff = self.unpack("QQ", 32)
+            ehsize, phentsize, phnum, shentsize, shnum, shstrndx = self.unpack("HHHHHH", 52)
+        else:
+            phoff, shoff = self.unpack("II", 28)
+            ehsize, phentsize, phnum, shentsize, shnum, shstrndx = self.unpack("HHHHHH", 40)
+        return Header(phoff, shoff, ehsize, phentsize, phnum, shentsize, shnum, shstrndx)
+
+    def program_header(self, offset: int) -> ProgramHeader:
+        if self.is64:
+            p_type, _flags, p_offset, p_vaddr, _pa, p_filesz, _memsz, p_align = self.unpack(
+                "IIQQQQQQ", offset)
+        else:
+            p_type, p_offset, p_vaddr, _pa, p_filesz, _memsz, _flags, p_align = self.unpack(
+                "IIIIIIII", offset)
+        return ProgramHeader(p_type, p_offset, p_vaddr, p_filesz, p_align)
+
+    def program_headers(self, phoff: int, phnum: int, stride: int) -> Iterator[ProgramHeader]:
+        """``phnum`` program headers from ``phoff``, ``stride`` bytes apart (the loader uses
+        ``sizeof (ElfW(Phdr))``, tools ``e_phentsize``), read one at a time."""
+        for i in range(phnum):
+            yield self.program_header(phoff + i * stride)
+
+    def section_header(self, offset: int) -> SectionHeader:
+        fmt = "IIQQQQIIQQ" if self.is64 else "IIIIIIIIII"
+        name, sh_type, _flags, _addr, off, size, link, info, align, _ent = self.unpack(fmt, offset)
+        return SectionHeader(name, sh_type, off, size, link, info, align)
+
+    def notes(self, offset: int, size: int, align: int = 4) -> Iterator[Note]:
+        """The notes of a ``PT_NOTE`` segment or ``SHT_NOTE`` section (name and descriptor
+        padded to ``align``: 8 for 8-aligned note segments, else 4)."""
+        stop = min(offset + size, len(self.mv))
+        pos = offset
+        while pos + 12 <= stop:
+            namesz, descsz, ntype = self.unpack("III", pos)
+            name_off = pos + 12
+            desc_off = name_off + (namesz + align - 1) // align * align
+            yield Note(bytes(self.mv[name_off:name_off + namesz]), ntype, desc_off, descsz)
+            pos = desc_off + (descsz + align - 1) // align * align
+
+    def offset_of(self, vaddr: int, what: str) -> int:
+        """The file offset of a virtual address, through the PT_LOAD segments in ``loads``."""
+        for p_vaddr, p_offset, p_filesz in self.loads:
+            if p_vaddr <= vaddr < p_vaddr + p_filesz:
+                return vaddr - p_vaddr + p_offset
+        raise ElfError(self.path, f"{what} address {vaddr:#x} is not inside any PT_LOAD segment")
+
+    def cstring(self, offset: int, limit: int | None = None) -> str:
+        stop = len(self.mv) if limit is None else min(len(self.mv), limit)
+        if offset < 0 or offset >= stop:
+            raise ElfError(self.path, f"string offset {offset:#x} is outside the string table")
+        raw = bytes(self.mv[offset:stop])
+        nul = raw.find(b"\0")
+        if nul < 0:
+            raise ElfError(self.path, f"unterminated string at offset {offset:#x}")
+        return raw[:nul].decode("utf-8", "surrogateescape")
+
+
+__all__ = ["ElfImage", "Header", "Note", "ProgramHeader", "SectionHeader",
+           "parse_ident", "sniff_type"]

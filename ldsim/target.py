@@ -1,0 +1,181 @@
+"""What ldsim analyses, opened once: a root directory, or a snap with its base and a host.
+
+A target owns its views (a plain root has one; a snap has a classic and a strict runtime
+view), the loader configuration of each view (``/etc/ld.so.cache``, ``/etc/ld.so.preload``,
+the loaders' built-in directories) and the file cache that every program of a run shares, so
+that a batch of programs reads each file once.
+
+:meth:`Target.resolve` is the one place that turns a program and a simulated process
+(:class:`~ldsim.config.env.LoaderEnv`) into a finished :class:`~ldsim.result.Resolution`:
+for a snap it picks the runtime view and gives the process the environment snap-exec gives
+the app; for a plain root it resolves as is. Every command, the API and the linter go
+through it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ldsim.config.env import LoaderEnv
+from ldsim.elf.facts import ElfFacts, ElfType
+from ldsim.elf.flavour import Libc
+from ldsim.fs.view import HostDirView, View
+from ldsim.loader.run import RootConfig, resolve
+from ldsim.result import Resolution
+from ldsim.snap import compose
+from ldsim.snap.meta import App, Confinement
+
+
+@dataclass(frozen=True, slots=True)
+class Program:
+    """A program to resolve in a target: its path in the target's view, and for a snap the
+    app it is the program of (whose environment applies), if any."""
+
+    path: str
+    app: App | None = None
+
+
+class Target:
+    """A root or a snap, opened. Subclasses: :class:`RootTarget`, :class:`SnapTarget`."""
+
+    name: str
+
+    def view(self, confinement: Confinement | None = None) -> View:
+        """The filesystem the loader sees (for a snap: in ``confinement``'s view)."""
+        raise NotImplementedError
+
+    def config(self, confinement: Confinement | None = None) -> RootConfig:
+        """The loader configuration of that view, read once."""
+        raise NotImplementedError
+
+    def environment(self, env: LoaderEnv, confinement: Confinement | None = None,
+                    app: App | None = None) -> LoaderEnv:
+        """The process the loader runs in, from the user's ``env``."""
+        return env
+
+    def resolve(self, program: str | Program, env: LoaderEnv | None = None, *,
+                confinement: Confinement | None = None, loader: Libc | None = None,
+                facts: ElfFacts | None = None) -> Resolution:
+        """Resolve ``program`` (a path in the target's view, or a :class:`Program`) as the
+        loader of the view would load it for the process ``env`` (default: an unset
+        environment on an x86-64-v4 CPU, working directory ``/``)."""
+        prog = program if isinstance(program, Program) else Program(program)
+        process = self.environment(env or LoaderEnv(), confinement, prog.app)
+        return resolve(self.view(confinement), prog.path, process, self.config(confinement),
+                       facts, loader)
+
+    def trace(self, path: str, env: LoaderEnv, *, ldd_loader: str,
+              confinement: Confinement | None = None,
+              facts: ElfFacts | None = None) -> Resolution:
+        """``ldd PATH`` with exactly the process ``env`` (no app environment): the glibc
+        loader ``ldd_loader`` traces the file whatever its PT_INTERP says."""
+        return resolve(self.view(confinement), path, env, self.config(confinement), facts,
+                       ldd_loader=ldd_loader)
+
+
+class RootTarget(Target):
+    """A directory (or any view) presented as ``/``, with chroot semantics."""
+
+    def __init__(self, root: str | View = "/") -> None:
+        self._view = root if isinstance(root, View) else HostDirView(root)
+        self.name = self._view.name
+        self._config: RootConfig | None = None
+
+    def view(self, confinement: Confinement | None = None) -> View:
+        return self._view
+
+    def config(self, confinement: Confinement | None = None) -> RootConfig:
+        if self._config is None:
+            self._config = RootConfig(self._view)
+        return self._config
+
+
+class SnapTarget(Target):
+    """A snap: its payload, its base and the host, and the runtime views built from them."""
+
+    def __init__(self, snap: compose.Snap) -> None:
+        self.snap = snap
+        self.name = snap.name
+        self._views: dict[Confinement, View] = {}
+        self._configs: dict[Confinement, RootConfig] = {}
+
+    @classmethod
+    def open(cls, snap: str, base: str | None = None, host: str | View = "/") -> SnapTarget:
+        return cls(compose.load_snap(snap, base, host))
+
+    def reopen(self) -> SnapTarget:
+        """The same snap opened afresh (after its files changed: nothing cached is reused)."""
+        base, host = self.snap.opened_with
+        return SnapTarget.open(self.snap.source, base,
+                               host if not isinstance(host, HostDirView) else host.name)
+
+    @property
+    def confinement(self) -> Confinement:
+        """The view the snap's apps run in (classic, or strict for strict and devmode)."""
+        return self.snap.confinement
+
+    def _which(self, confinement: Confinement | None) -> Confinement:
+        return (confinement or self.confinement).view
+
+    def view(self, confinement: Confinement | None = None) -> View:
+        which = self._which(confinement)
+        hit = self._views.get(which)
+        if hit is None:
+            hit = self._views[which] = compose.runtime_view(self.snap, which)
+        return hit
+
+    def config(self, confinement: Confinement | None = None) -> RootConfig:
+        which = self._which(confinement)
+        hit = self._configs.get(which)
+        if hit is None:
+            hit = self._configs[which] = RootConfig(self.view(which))
+        return hit
+
+    def environment(self, env: LoaderEnv, confinement: Confinement | None = None,
+                    app: App | None = None) -> LoaderEnv:
+        return compose.app_env(self.snap, app, self._which(confinement), env)
+
+    # -- which programs --------------------------------------------------------------
+    def app_programs(self, app: str | None = None) -> list[Program]:
+        """The program of ``app``, or of every app (sorted by app name)."""
+        return [Program(self.snap.program_path(a), a) for a in self.snap.apps(app)]
+
+    def path_programs(self, paths: list[str]) -> list[Program]:
+        """Programs given by path (relative to ``$SNAP``, or absolute in the namespace)."""
+        return [Program(self.snap.payload_path(p)) for p in paths]
+
+    def elf_programs(self) -> list[Program]:
+        """Every executable and shared library of the payload (``ET_EXEC``, ``ET_DYN``)."""
+        return [Program(self.snap.payload_path(rel))
+                for rel, etype in compose.elf_files(self.snap.payload)
+                if etype in (ElfType.EXEC, ElfType.DYN)]
+
+    def info(self, confinement: Confinement | None = None) -> dict[str, str]:
+        """What documents say about the snap: name, base, confinement (with a view given:
+        that view, and the revision)."""
+        if confinement is None:
+            return {"name": self.name, "base": self.snap.meta.base,
+                    "confinement": self.snap.meta.confinement}
+        return {"name": self.name, "base": self.snap.meta.base,
+                "confinement": confinement.view, "revision": self.snap.revision}
+
+
+def open_root(root: str | View = "/") -> RootTarget:
+    """A root directory to analyse (default: this machine's ``/``). Raises
+    :class:`~ldsim.errors.RootError` when it is missing or not a directory."""
+    return RootTarget(root)
+
+
+def open_snap(snap: str, *, base: str | None = None, host: str | View = "/") -> SnapTarget:
+    """A snap to analyse: a prime directory, an unpacked snap or a ``.snap`` file; its base (a
+    directory or ``.snap``; default: ``HOST/snap/BASE/current``); the host root (default
+    ``/``). Raises :class:`~ldsim.errors.SnapError` naming what is wrong."""
+    return SnapTarget.open(snap, base, host)
+
+
+Progress = Callable[[int, int, str], None]
+"""Called as ``progress(n, total, what)`` before the n-th item of a batch (1-based)."""
+
+__all__ = ["Program", "Progress", "RootTarget", "SnapTarget", "Target", "open_root",
+           "open_snap"]
