@@ -23,27 +23,16 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from ldsim import renderers as _renderers  # noqa: F401  (registers the renderers)
 from ldsim.analysis.abi import Finding
-from ldsim.analysis.compare import BinaryComparison, Comparison, ProgramFailure, Row, Side
-from ldsim.analysis.compare import compare_snap as _compare_snap
 from ldsim.analysis.explain import Explanation
 from ldsim.analysis.explain import explain as _explain
 from ldsim.config.env import Invocation, LoaderEnv, cpu_defaults
-from ldsim.depgraph import (
-    GraphRun,
-    dependency_graph,
-    dependents,
-    graph_of,
-    leak_paths,
-    leaks,
-    load_chain,
-    why,
-)
 from ldsim.elf.facts import ElfFacts
 from ldsim.elf.flavour import Libc
 from ldsim.errors import (
@@ -56,22 +45,9 @@ from ldsim.errors import (
     UsageError,
 )
 from ldsim.fs.view import Realm, View
-from ldsim.linter.engine import lint_snap
-from ldsim.linter.fix import FilePlan, FixOptions, FixPlan, FixStatus, plan_fixes
-from ldsim.linter.model import ALL_RULES, Fix, LintFinding, LintReport
-from ldsim.patching import (
-    ApplyOutcome,
-    ApplyResult,
-    FixRun,
-    apply_plan,
-    find_patchelf,
-    patchelf_version,
-)
+from ldsim.registry import GRAPH_KIND, kind_of
 from ldsim.registry import formats as _formats
-from ldsim.registry import kind_of
 from ldsim.registry import renderer as _renderer
-from ldsim.renderers.graphviz import Picture
-from ldsim.renderers.graphviz import picture as _picture
 from ldsim.result import (
     Attempt,
     Diagnostic,
@@ -89,7 +65,82 @@ from ldsim.snap.meta import Confinement
 from ldsim.target import Program, Progress, RootTarget, SnapTarget, Target, open_root, open_snap
 
 if TYPE_CHECKING:
-    from ldsim.depgraph import Graph
+    from ldsim.analysis.compare import BinaryComparison, Comparison, ProgramFailure, Row, Side
+    from ldsim.depgraph import (
+        Graph,
+        GraphRun,
+        dependency_graph,
+        dependents,
+        leak_paths,
+        leaks,
+        load_chain,
+        why,
+    )
+    from ldsim.linter.fix import FilePlan, FixOptions, FixPlan, FixStatus
+    from ldsim.linter.model import ALL_RULES, Fix, LintFinding, LintReport
+    from ldsim.patching import ApplyOutcome, ApplyResult, FixRun, find_patchelf
+    from ldsim.renderers.graphviz import Picture
+
+
+# What only some commands need is imported when first used, so that `ldsim explain` does not
+# pay for the linter, the fixer, the graph and the comparison (each loader is a real import,
+# visible to import-linter).
+def _compare() -> ModuleType:
+    from ldsim.analysis import compare
+
+    return compare
+
+
+def _depgraph() -> ModuleType:
+    from ldsim import depgraph
+
+    return depgraph
+
+
+def _fix() -> ModuleType:
+    from ldsim.linter import fix
+
+    return fix
+
+
+def _model() -> ModuleType:
+    from ldsim.linter import model
+
+    return model
+
+
+def _patching() -> ModuleType:
+    from ldsim import patching
+
+    return patching
+
+
+def _graphviz() -> ModuleType:
+    from ldsim.renderers import graphviz
+
+    return graphviz
+
+
+_LAZY: dict[str, Callable[[], ModuleType]] = {
+    **dict.fromkeys(("BinaryComparison", "Comparison", "ProgramFailure", "Row", "Side"),
+                    _compare),
+    **dict.fromkeys(("GraphRun", "dependency_graph", "dependents", "leak_paths", "leaks",
+                     "load_chain", "why"), _depgraph),
+    **dict.fromkeys(("FilePlan", "FixOptions", "FixPlan", "FixStatus"), _fix),
+    **dict.fromkeys(("ALL_RULES", "Fix", "LintFinding", "LintReport"), _model),
+    **dict.fromkeys(("ApplyOutcome", "ApplyResult", "FixRun", "find_patchelf"), _patching),
+    "Picture": _graphviz,
+}
+
+
+def __getattr__(name: str) -> Any:
+    loader = _LAZY.get(name)
+    if loader is None:
+        raise AttributeError(f"module 'ldsim.api' has no attribute {name!r}")
+    value = getattr(loader(), name)
+    globals()[name] = value
+    return value
+
 
 RuleIgnore = tuple[str, "list[str] | None"]
 """``(rule, globs)``: skip ``rule`` for payload paths matching one of ``globs`` (None: all)."""
@@ -147,8 +198,10 @@ def compare(target: SnapTarget, programs: Sequence[Program] | None = None,
     """A snap's programs (default: every app's) in the classic view beside the strict view,
     one row per loaded object or DT_NEEDED name, host leaks and differences marked. A
     program a view cannot read is a :class:`ProgramFailure` in the result."""
+    from ldsim.analysis.compare import compare_snap
+
     progs = list(programs) if programs is not None else target.app_programs()
-    return _compare_snap(target, progs, env, loader=loader, progress=progress)
+    return compare_snap(target, progs, env, loader=loader, progress=progress)
 
 
 def lint(target: SnapTarget, *, ignore: Sequence[RuleIgnore] = (), env: LoaderEnv | None = None,
@@ -156,6 +209,8 @@ def lint(target: SnapTarget, *, ignore: Sequence[RuleIgnore] = (), env: LoaderEn
     """Snapcraft's classic and library linters on ldsim's loader model, and ldsim's own rules
     from the simulated classic view (rule ids: ``ALL_RULES``). ``ignore`` adds to the snap's
     own ``lint: ignore:``."""
+    from ldsim.linter.engine import lint_snap
+
     return lint_snap(target, ignore=ignore, user_env=env, progress=progress)
 
 
@@ -164,6 +219,8 @@ def plan_fix(target: SnapTarget, options: FixOptions | None = None, *,
     """The patchelf edits that resolve the ``interpreter`` and ``rpath`` findings of
     :func:`lint` (given as ``report``, or linted now), with the files that must not be
     patched refused."""
+    from ldsim.linter.fix import plan_fixes
+
     report = report if report is not None else lint(target)
     return plan_fixes(report, target.snap.payload, options)
 
@@ -174,6 +231,16 @@ def fix(target: SnapTarget, options: FixOptions | None = None, *, apply: bool = 
     temporary copy renamed over it) with ``patchelf`` (a program name or path; default:
     :func:`find_patchelf`), then lint the patched snap again. Raises :class:`UsageError` when
     something must be patched and no patchelf can be run."""
+    from ldsim.linter.fix import FixStatus, plan_fixes
+    from ldsim.patching import (
+        ApplyOutcome,
+        ApplyResult,
+        FixRun,
+        apply_plan,
+        find_patchelf,
+        patchelf_version,
+    )
+
     if apply and not os.path.isdir(target.snap.source):
         raise UsageError(target.snap.source, "applying needs the snap as a directory "
                          "(unsquashfs a .snap file first and patch the copy)")
@@ -202,6 +269,8 @@ def graph(target: Target, programs: Sequence[str | Program], env: LoaderEnv | No
     programs, in a snap's views (``views``: several draw them side by side; none: its own).
     Query it with :func:`why`, :func:`dependents`, :func:`load_chain`, :func:`leaks`,
     :func:`leak_paths`; draw it with :func:`render` or :func:`picture`."""
+    from ldsim.depgraph import graph_of
+
     progs = [p if isinstance(p, Program) else Program(p) for p in programs]
     return graph_of(target, progs, env, views=views, loader=loader)
 
@@ -219,10 +288,25 @@ def formats(result: object) -> tuple[str, ...]:
     return _formats(kind_of(result))
 
 
+def check_format(kind: str, fmt: str) -> None:
+    """Raise :class:`LdsimError` now, before any work, when a ``kind`` of result (``graph``,
+    ``Explanation``, ...) cannot be written as ``fmt``: no such format, or the program that
+    draws it (Graphviz's ``dot``) is not installed."""
+    if fmt not in _formats(kind):
+        known = ", ".join(_formats(kind)) or "none"
+        raise UsageError(fmt, f"no such output format for a {kind} (formats: {known})")
+    if kind == GRAPH_KIND:
+        from ldsim.renderers.graphviz import check_dot
+
+        check_dot(fmt)
+
+
 def picture(g: Graph, *, legend: bool = True, reuse: str = "auto") -> Picture:
     """A dependency graph as a picture that shows itself in a notebook (and ``.save()``\\ s
     to ``.svg``, ``.png``, ``.pdf`` or ``.dot``)."""
-    return _picture(g, legend=legend, reuse=reuse)
+    from ldsim.renderers.graphviz import picture as draw
+
+    return draw(g, legend=legend, reuse=reuse)
 
 
 __all__ = [
@@ -233,7 +317,7 @@ __all__ = [
     "LoadedObject", "LoaderEnv", "Lookup", "LookupKind", "Outcome", "Picture", "Program",
     "ProgramFailure", "Progress", "Realm", "Resolution", "RootError", "RootTarget", "Row",
     "RuleIgnore", "Severity", "Side", "SnapError", "SnapTarget", "SquashFsError", "Target",
-    "Unresolved", "UsageError", "Via", "View", "check", "compare", "dependency_graph",
+    "Unresolved", "UsageError", "Via", "View", "check", "check_format", "compare", "dependency_graph",
     "dependents", "explain", "find_patchelf", "fix", "formats", "graph", "host_env",
     "leak_paths", "leaks", "lint", "load_chain", "open_root", "open_snap", "picture",
     "plan_fix", "render", "resolve", "why",

@@ -31,6 +31,8 @@ from ldsim.linter.model import LintReport
 
 
 class ApplyOutcome(StrEnum):
+    """What happened to one planned file."""
+
     PATCHED = "patched"
     FAILED = "failed"
     NOT_REACHED = "not_reached"
@@ -40,6 +42,8 @@ class ApplyOutcome(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class FileResult:
+    """One file's outcome, with what went wrong."""
+
     path: str
     outcome: ApplyOutcome
     detail: str = ""
@@ -47,6 +51,8 @@ class FileResult:
 
 @dataclass(frozen=True, slots=True)
 class ApplyResult:
+    """Each planned file's outcome, in order; ``interrupted`` when the user stopped it."""
+
     results: tuple[FileResult, ...] = ()
     interrupted: bool = False
 

@@ -119,6 +119,8 @@ class Lookup:
 
 @dataclass(frozen=True, slots=True)
 class Unresolved:
+    """A DT_NEEDED name nothing was found for (glibc's ``NAME => not found``)."""
+
     name: str
     needed_by: LoadedObject | None
     reason: str = ""  # musl's error text ("No such file or directory", "Exec format error")
@@ -137,6 +139,8 @@ class LoadError:
 
 @dataclass(frozen=True, slots=True)
 class Diagnostic:
+    """Something worth knowing about the run's inputs (an unreadable cache, a fallback)."""
+
     severity: Severity
     message: str
     path: str | None = None

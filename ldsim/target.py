@@ -101,14 +101,14 @@ class SnapTarget(Target):
         self._configs: dict[Confinement, RootConfig] = {}
 
     @classmethod
-    def open(cls, snap: str, base: str | None = None, host: str | View = "/") -> SnapTarget:
+    def open(cls, snap: str | View, base: str | View | None = None,
+             host: str | View = "/") -> SnapTarget:
         return cls(compose.load_snap(snap, base, host))
 
     def reopen(self) -> SnapTarget:
-        """The same snap opened afresh (after its files changed: nothing cached is reused)."""
-        base, host = self.snap.opened_with
-        return SnapTarget.open(self.snap.source, base,
-                               host if not isinstance(host, HostDirView) else host.name)
+        """The same snap opened afresh (after its files changed: nothing cached is reused;
+        trees given as views are reused as they are)."""
+        return SnapTarget(compose.load_snap(*self.snap.opened_with))
 
     @property
     def confinement(self) -> Confinement:
@@ -167,10 +167,12 @@ def open_root(root: str | View = "/") -> RootTarget:
     return RootTarget(root)
 
 
-def open_snap(snap: str, *, base: str | None = None, host: str | View = "/") -> SnapTarget:
-    """A snap to analyse: a prime directory, an unpacked snap or a ``.snap`` file; its base (a
-    directory or ``.snap``; default: ``HOST/snap/BASE/current``); the host root (default
-    ``/``). Raises :class:`~ldsim.errors.SnapError` naming what is wrong."""
+def open_snap(snap: str | View, *, base: str | View | None = None,
+              host: str | View = "/") -> SnapTarget:
+    """A snap to analyse: a prime directory, an unpacked snap or a ``.snap`` file (or a view
+    of one); its base (the same kinds; default: ``HOST/snap/BASE/current``); the host root
+    (a directory or a view; default ``/``). Raises :class:`~ldsim.errors.SnapError` naming
+    what is wrong."""
     return SnapTarget.open(snap, base, host)
 
 

@@ -32,6 +32,9 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, slots=True)
 class Finding:
+    """An ABI hazard: a stable ``id``, its severity, the object it is about, the other
+    party (provider, interposer), the version or symbol concerned, and a message."""
+
     id: str
     severity: Severity
     object: str  # the object the finding is about (a path as the loader opened it)

@@ -42,6 +42,9 @@ class Side:
 
 @dataclass(frozen=True, slots=True)
 class Row:
+    """One loaded object or DT_NEEDED name: each view's side, and whether they are the same
+    file, whether the classic view leaks it from the host and shadows the snap's copy."""
+
     name: str
     classic: Side
     strict: Side

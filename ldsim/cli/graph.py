@@ -62,12 +62,7 @@ def run(args: argparse.Namespace) -> int:
     fmt = _format(args)
     if fmt in BINARY and args.output in (None, "-") and sys.stdout.isatty():
         raise api.UsageError(f"--format {fmt}", "is binary: write it to a file with -o FILE")
-    if fmt in ("svg", "png", "pdf"):
-        from ldsim.renderers.graphviz import INSTALL_HINT, dot_available
-
-        if not dot_available():  # say so before the work, not after
-            raise api.UsageError(f"--format {fmt}", "needs Graphviz's 'dot' program, which "
-                                 f"is not installed: {INSTALL_HINT}")
+    api.check_format("graph", fmt)  # say so before the work, not after
     env = options.loader_env(args)
     if args.snap is not None and args.root == "/" and args.compare \
             and args.confinement is not None:

@@ -12,8 +12,8 @@ import os
 import sys
 from collections.abc import Sequence
 
+from ldsim import api
 from ldsim._version import __version__
-from ldsim.errors import LdsimError
 
 EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
@@ -54,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         return int(args.func(args))
-    except LdsimError as exc:
+    except api.LdsimError as exc:
         sys.stderr.write(f"ldsim: error: {exc}\n")
         return EXIT_USAGE
     except BrokenPipeError:

@@ -9,6 +9,8 @@ X86_64_HWCAPS = ("x86-64-v4", "x86-64-v3", "x86-64-v2")
 
 
 class Invocation(StrEnum):
+    """How the program is started: by the kernel, or as ``ldd``/``ld.so PROGRAM``."""
+
     EXEC = "exec"  # the kernel runs the program: $ORIGIN of the program from its real path
     LDD = "ldd"  # ld.so PROGRAM / ldd: $ORIGIN from the path as given
 

@@ -84,6 +84,8 @@ class FixStatus(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class FixOptions:
+    """The fixer's opt-outs and opt-ins (``ldsim fix`` options)."""
+
     patch_interpreter: bool = True  # --no-patch-interpreter turns it off
     keep_rpath: bool = False  # add the missing entries to the existing rpath, keeping order
     no_default_lib: bool = False  # a second call, patchelf --no-default-lib
@@ -102,6 +104,8 @@ class PatchelfCall:
 
 @dataclass(frozen=True, slots=True)
 class FilePlan:
+    """What the fixer decided for one payload file, and the patchelf calls that do it."""
+
     path: str  # payload-relative
     status: FixStatus
     reason: str | None = None  # why refused or skipped
@@ -116,6 +120,8 @@ class FilePlan:
 
 @dataclass(frozen=True, slots=True)
 class FixPlan:
+    """The plan for a whole snap: one :class:`FilePlan` per ELF file, sorted by path."""
+
     snap: dict[str, str]
     classic_rules: bool  # False: strict snap without staged libc, nothing is ever planned
     files: tuple[FilePlan, ...] = ()

@@ -43,6 +43,9 @@ class Fix:
 
 @dataclass(frozen=True, slots=True)
 class LintFinding:
+    """One finding of a lint rule: stable rule ``id``, severity, payload file, message and
+    the fix (patchelf edits) that resolves it; ``ok`` for Snapcraft's "Lint OK" lines."""
+
     id: str
     severity: Severity
     file: str | None  # payload-relative path (the soname for unused-library), None: the snap
@@ -72,6 +75,8 @@ class FileLint:
 
 @dataclass(frozen=True, slots=True)
 class LintReport:
+    """A linted snap: its findings, sorted, and every ELF file with what the rules saw."""
+
     snap: dict[str, str]
     findings: tuple[LintFinding, ...] = ()
     files: tuple[FileLint, ...] = ()

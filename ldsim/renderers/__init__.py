@@ -21,72 +21,123 @@ Text formats return ``str``; ``png``, ``pdf`` and ``graphml`` return ``bytes``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
 
-from ldsim.registry import GRAPH_KIND, register, register_display
-from ldsim.renderers import compare, fix, json, lint, sarif, text
-from ldsim.renderers.dot import render_dot
-from ldsim.renderers.mermaid import render_mermaid
-
-if TYPE_CHECKING:
-    from ldsim.depgraph import Graph
+from ldsim.registry import GRAPH_KIND, Renderer, register, register_display
 
 
-def _image(fmt: str) -> Any:
-    def draw(g: Graph, *, legend: bool = True, reuse: str = "auto") -> str | bytes:
-        from ldsim.renderers.graphviz import render_image
+# Each renderer module is imported when its first document is written, so that importing the
+# registry costs nothing (each loader is a real import, visible to import-linter).
+def _text() -> ModuleType:
+    from ldsim.renderers import text
 
-        data = render_image(render_dot(g, legend=legend, reuse=reuse), fmt)
+    return text
+
+
+def _json() -> ModuleType:
+    from ldsim.renderers import json
+
+    return json
+
+
+def _compare() -> ModuleType:
+    from ldsim.renderers import compare
+
+    return compare
+
+
+def _lint() -> ModuleType:
+    from ldsim.renderers import lint
+
+    return lint
+
+
+def _sarif() -> ModuleType:
+    from ldsim.renderers import sarif
+
+    return sarif
+
+
+def _fix() -> ModuleType:
+    from ldsim.renderers import fix
+
+    return fix
+
+
+def _dot() -> ModuleType:
+    from ldsim.renderers import dot
+
+    return dot
+
+
+def _mermaid() -> ModuleType:
+    from ldsim.renderers import mermaid
+
+    return mermaid
+
+
+def _graphviz() -> ModuleType:
+    from ldsim.renderers import graphviz
+
+    return graphviz
+
+
+def _depgraph() -> ModuleType:
+    from ldsim import depgraph
+
+    return depgraph
+
+
+def _call(module: Callable[[], ModuleType], name: str) -> Renderer:
+    def render(obj: Any, **options: Any) -> str | bytes:
+        out: str | bytes = getattr(module(), name)(obj, **options)
+        return out
+
+    return render
+
+
+def _image(fmt: str) -> Renderer:
+    def draw(g: Any, *, legend: bool = True, reuse: str = "auto") -> str | bytes:
+        data: bytes = _graphviz().render_image(
+            _dot().render_dot(g, legend=legend, reuse=reuse), fmt)
         return data.decode("utf-8") if fmt == "svg" else data
 
     return draw
 
 
-def _graph_json(g: Graph) -> str:
-    from ldsim.depgraph import render_graph_json
+def _display(name: str) -> Callable[[Any], str | None]:
+    def show(obj: Any) -> str | None:
+        out: str | None = getattr(_graphviz(), name)(obj)
+        return out
 
-    return render_graph_json(g)
-
-
-def _graphml(g: Graph) -> bytes:
-    from ldsim.depgraph import render_graphml
-
-    return render_graphml(g)
+    return show
 
 
-def _svg_display(res: Any) -> str | None:
-    from ldsim.renderers.graphviz import resolution_svg
-
-    return resolution_svg(res)
-
-
-def _html_display(res: Any) -> str | None:
-    from ldsim.renderers.graphviz import resolution_html
-
-    return resolution_html(res)
-
-
-register("Explanation", "text", text.explanation_text)
-register("Explanation", "tree", text.explanation_tree)
-register("Explanation", "findings", text.explanation_findings)
-register("Explanation", "json", json.explanation_json)
-register("Resolution", "text", text.resolution_text)
-register("Resolution", "tree", text.render_explain_tree)
-register("Resolution", "json", json.resolution_json)
-register("Comparison", "text", compare.render_compare_text)
-register("Comparison", "json", compare.render_compare_json)
-register("LintReport", "text", lint.render_lint_text)
-register("LintReport", "json", lint.render_lint_json)
-register("LintReport", "sarif", sarif.render_sarif)
-register("FixPlan", "script", fix.render_plan)
-register("FixRun", "text", fix.render_fix_run)
-register(GRAPH_KIND, "dot", render_dot)
+for _kind, _fmt, _module, _name in (
+        ("Explanation", "text", _text, "explanation_text"),
+        ("Explanation", "tree", _text, "explanation_tree"),
+        ("Explanation", "findings", _text, "explanation_findings"),
+        ("Explanation", "json", _json, "explanation_json"),
+        ("Resolution", "text", _text, "resolution_text"),
+        ("Resolution", "tree", _text, "render_explain_tree"),
+        ("Resolution", "json", _json, "resolution_json"),
+        ("Comparison", "text", _compare, "render_compare_text"),
+        ("Comparison", "json", _compare, "render_compare_json"),
+        ("LintReport", "text", _lint, "render_lint_text"),
+        ("LintReport", "json", _lint, "render_lint_json"),
+        ("LintReport", "sarif", _sarif, "render_sarif"),
+        ("FixPlan", "script", _fix, "render_plan"),
+        ("FixRun", "text", _fix, "render_fix_run"),
+        (GRAPH_KIND, "dot", _dot, "render_dot")):
+    register(_kind, _fmt, _call(_module, _name))
 for _fmt in ("svg", "png", "pdf"):
     register(GRAPH_KIND, _fmt, _image(_fmt))
-register(GRAPH_KIND, "graphml", _graphml)
-register(GRAPH_KIND, "json", _graph_json)
-register(GRAPH_KIND, "mermaid", render_mermaid)
-register_display("Resolution", "image/svg+xml", _svg_display)
-register_display("Resolution", "text/html", _html_display)
+register(GRAPH_KIND, "graphml", _call(_depgraph, "render_graphml"))
+register(GRAPH_KIND, "json", _call(_depgraph, "render_graph_json"))
+register(GRAPH_KIND, "mermaid", _call(_mermaid, "render_mermaid"))
+register_display("Resolution", "image/svg+xml", _display("resolution_svg"))
+register_display("Resolution", "text/html", _display("resolution_html"))
 
 __all__: list[str] = []

@@ -60,7 +60,8 @@ class Snap:
     base_source: str
     host: View
     source: str
-    opened_with: tuple[str | None, str | View] = (None, "/")  # load_snap's base and host
+    opened_with: tuple[str | View, str | View | None, str | View] = ("", None, "/")
+    """What :func:`load_snap` was given (snap, base, host), to open it again afresh."""
 
     @property
     def name(self) -> str:
@@ -102,29 +103,31 @@ def _revision(path: str) -> str:
     return m.group(1) if m else "x1"
 
 
-def load_snap(snap: str, base: str | None = None, host: str | View = "/") -> Snap:
-    """Open a snap (a prime directory, an unpacked snap or a ``.snap`` file), its base (a
-    directory or ``.snap``; default: ``HOST/snap/BASE/current``) and the host root."""
-    payload = open_tree(snap, "snap")
+def load_snap(snap: str | View, base: str | View | None = None,
+              host: str | View = "/") -> Snap:
+    """Open a snap (a prime directory, an unpacked snap, a ``.snap`` file, or a view of one),
+    its base (the same kinds; default: ``HOST/snap/BASE/current``) and the host root."""
+    payload = snap if isinstance(snap, View) else open_tree(snap, "snap")
+    source = snap if isinstance(snap, str) else snap.name
     try:
         text = payload.read("/meta/snap.yaml").decode("utf-8", "replace")
     except FsError:
-        raise SnapError(snap, "no meta/snap.yaml in the snap (is this a prime directory or "
+        raise SnapError(source, "no meta/snap.yaml in the snap (is this a prime directory or "
                         "an unpacked snap?)") from None
-    meta = parse_snap_yaml(text, f"{snap}/meta/snap.yaml")
+    meta = parse_snap_yaml(text, f"{source}/meta/snap.yaml")
     host_view = host if isinstance(host, View) else HostDirView(host)
     base_view: View | None = None
     base_source = ""
     if base is not None:
-        base_view = open_tree(base, "base")
-        base_source = base
+        base_view = base if isinstance(base, View) else open_tree(base, "base")
+        base_source = base if isinstance(base, str) else base.name
     elif meta.base != "bare" and host_view.exists(f"/snap/{meta.base}/current/"):
         sub = host_view.resolve(f"/snap/{meta.base}/current")
         base_view = OverlayView(host_view, Realm.BASE, f"{host_view.name}{sub}")
         base_view.mount("/", host_view, Realm.BASE, sub)  # the base tree as its own root
         base_source = f"{host_view.name} {sub}"
-    return Snap(payload, meta, _revision(snap), base_view, base_source, host_view, snap,
-                (base, host))
+    return Snap(payload, meta, _revision(source), base_view, base_source, host_view, source,
+                (snap, base, host))
 
 
 def runtime_view(t: Snap, confinement: Confinement) -> OverlayView:

@@ -1,0 +1,2 @@
+"""Snapcraft's classic and library linters on ldsim's loader model, ldsim's own lint rules, and
+the patchelf fix plan."""
