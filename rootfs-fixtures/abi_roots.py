@@ -1,6 +1,6 @@
 """Roots for the ABI-hazard tests: symbol versions, and an Alpine-like glibc/musl mix.
 
-``version_root`` is the spec's S13 layout in a chroot: ``libv.so`` built with a version
+``version_root`` is the recipe's S13 layout in a chroot: ``libv.so`` built with a version
 script, a program linked against one version, and ways to swap the provider for a build
 with another version or with none.
 
@@ -70,7 +70,7 @@ def version_root(path: Path) -> Root:
 def rebuild_libv(root: Root, versions: str | None, *, versym: bool = False) -> None:
     """Replace /s13/lib/libv.so with a build defining only ``versions`` (None: no script).
 
-    Built as the spec builds it (plain ``gcc -shared``), so an unversioned build has no
+    Built as the recipe builds it (plain ``gcc -shared``), so an unversioned build has no
     DT_VERSYM at all; ``versym=True`` links it with ``--no-as-needed`` against libc, which
     gives it version *needs* (and so DT_VERSYM) but still no version definitions.
     """

@@ -1,12 +1,12 @@
 """Build tiny glibc root filesystems and ask the real loader what it does in them.
 
-This is the oracle of ldsim's fidelity tests (spec: ``shared/spec/loader-semantics.md``, Part D).
+This is the oracle of ldsim's fidelity tests (the recipes of ``docs/loader-model.md``).
 
 Building
     :class:`Root` lays out a chroot-able directory: copies of this host's
     ``/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2`` and ``libc.so.6``, the Debian
     ``/lib64/ld-linux-x86-64.so.2`` symlink, ``/usr/bin/env`` (needs only libc), an empty ``/proc``
-    and ``/etc/ld.so.conf``. Its helpers mirror the spec's ``common.sh`` (``mklib``, ``mkexe``,
+    and ``/etc/ld.so.conf``. Its helpers mirror the recipe's ``common.sh`` (``mklib``, ``mkexe``,
     ``addneeded``, ``retag``, ...) and take paths *inside* the root (``/opt/a/libfoo.so.1``).
 
 Asking the real loader (:func:`run_real_loader`)
@@ -15,7 +15,7 @@ Asking the real loader (:func:`run_real_loader`)
 
     * ``unshare`` gives the run its own mount namespace with a private ``/proc`` inside the root,
       so ``/proc/self/exe`` works and ``$ORIGIN`` of the main program is computed exactly as in a
-      normal start (the kernel-canonical path of the program; spec rule 9). Nothing leaks to the
+      normal start (the kernel-canonical path of the program; rule 9 of ``docs/loader-model.md``). Nothing leaks to the
       host's mount table.
     * ``chroot`` makes every absolute path the loader opens a path of the root, so the listing can
       be compared with ldsim's output verbatim.
@@ -39,7 +39,7 @@ Asking the real loader (:func:`run_real_loader`)
     program dropped) with each found entry's ``via``, the ``not found`` names, the fatal error
     (``... error while loading shared libraries: MESSAGE``), other stderr lines (version and
     preload messages) and the exit status. :func:`expect` / :func:`expect_error` check it against
-    a spec-style expected block. :func:`run_program` really runs a program instead (secure mode,
+    a recipe-style expected block. :func:`run_program` really runs a program instead (secure mode,
     where rtld refuses to trace).
 
 Comparing with ldsim
@@ -48,7 +48,7 @@ Comparing with ldsim
     unresolved names; the fatal error; ldsim's exit status), printing both listings side by side
     when they do not. :func:`compare_secure` does the same for :func:`run_program` output.
 
-The expected outputs of the spec were recorded with glibc 2.36-9+deb12u14 on Debian 12;
+The recipes' expected outputs were recorded with glibc 2.36-9+deb12u14 on Debian 12;
 :func:`unavailable_reason` says why the oracle cannot run elsewhere (tests skip with it).
 """
 
@@ -126,7 +126,7 @@ def unavailable_reason() -> str | None:
     except (ValueError, OSError):
         version = ""
     if version != "glibc 2.36":
-        return f"the spec's expected outputs were recorded with glibc 2.36, this is {version!r}"
+        return f"the recipe's expected outputs were recorded with glibc 2.36, this is {version!r}"
     probe = subprocess.run(
         ["unshare", "--mount", "true"],
         capture_output=True,
@@ -273,7 +273,7 @@ class Root:
         self.host(guest).chmod(mode)
 
     def make_world_readable(self) -> None:
-        """``chmod -R a+rX`` the whole root, as the spec does before runs as uid 65534."""
+        """``chmod -R a+rX`` the whole root, as the recipe does before runs as uid 65534."""
         for dirpath, dirnames, filenames in os.walk(self.path):
             for name in [*dirnames, *filenames]:
                 p = Path(dirpath, name)
@@ -284,7 +284,7 @@ class Root:
                 p.chmod(st.st_mode | extra)
 
     def patch(self, guest: str, offset: int, data: bytes) -> None:
-        """Overwrite bytes in place (the spec's ``flip``)."""
+        """Overwrite bytes in place (the recipe's ``flip``)."""
         with open(self.host(guest), "r+b") as f:
             f.seek(offset)
             f.write(data)
@@ -335,7 +335,7 @@ class Root:
         runpath: str | None = None,
         source: str | None = None,
     ) -> None:
-        """The spec's ``mklib OUT SONAME [args]``: a shared library defining ``f_<basename>``.
+        """The recipe's ``mklib OUT SONAME [args]``: a shared library defining ``f_<basename>``.
 
         ``link``: guest paths of libraries to link against (``-L DIR -l:NAME``, in order);
         ``needed``: names prepended to DT_NEEDED afterwards with :meth:`addneeded`;
@@ -362,7 +362,7 @@ class Root:
         runpath: str | None = None,
         source: str = "int main(void){return 0;}\n",
     ) -> None:
-        """The spec's ``mkexe OUT [args]``: a PIE with DT_NEEDED ``[<link>..., libc.so.6]``,
+        """The recipe's ``mkexe OUT [args]``: a PIE with DT_NEEDED ``[<link>..., libc.so.6]``,
         then ``needed`` prepended with :meth:`addneeded`."""
         args = ["-Wl,--no-as-needed", *gcc_args, *self._link_args(link, rpath, runpath)]
         self.compile(guest_out, source, *args)
@@ -382,7 +382,7 @@ class Root:
     # -- patching ELF files ----------------------------------------------------------------------
 
     def addneeded(self, guest: str, *names: str) -> None:
-        """The spec's ``addneeded``: DT_NEEDED becomes ``[*names, <previous entries>]``.
+        """The recipe's ``addneeded``: DT_NEEDED becomes ``[*names, <previous entries>]``.
 
         patchelf 0.14 sorts several ``--add-needed`` of one call, so they are added one at a time,
         last name first.
@@ -391,7 +391,7 @@ class Root:
             _run(["patchelf", "--add-needed", name, self.host(guest)])
 
     def retag(self, guest: str, string: str, tag: int = DT_RUNPATH) -> None:
-        """The spec's ``retag``: turn the DT_NEEDED entry naming ``string`` into ``tag``.
+        """The recipe's ``retag``: turn the DT_NEEDED entry naming ``string`` into ``tag``.
 
         With :meth:`addneeded` this gives an object both DT_RPATH and DT_RUNPATH.
         """
@@ -663,7 +663,7 @@ def run_real_loader(
 
 
 def _preload_names(root: Path, env: Mapping[str, str], ldso_args: Sequence[str]) -> tuple[str, ...]:
-    """Every preload request rtld would make, in order (spec rule 1): LD_PRELOAD and
+    """Every preload request rtld would make, in order (rule 1 of ``docs/loader-model.md``): LD_PRELOAD and
     ``--preload`` split on space and ``:``, then ``/etc/ld.so.preload`` split on whitespace and
     ``:`` with ``#`` comments."""
     names = re.split(r"[ :]", env.get("LD_PRELOAD", ""))
@@ -699,7 +699,7 @@ _MAPPED_RE: Final = re.compile(r"^file=(?P<name>.*) \[\d+\];  generating link ma
 
 
 def parse_listing(text: str) -> tuple[bool, list[OracleEntry]]:
-    """Parse rtld's trace listing (or a spec-style expected block).
+    """Parse rtld's trace listing (or a recipe-style expected block).
 
     Returns ``(statically_linked, entries)``; the vDSO is skipped. Lines are ``\\tNAME => PATH
     (0xADDR)``, ``\\tNAME (0xADDR)`` (path equals name), ``\\tNAME => not found`` or
@@ -971,11 +971,11 @@ def run_program(
     return ProgramResult(argv, proc.returncode, proc.stdout, proc.stderr)
 
 
-# -- expectations in the spec's notation ----------------------------------------------------------
+# -- expectations in the recipe's notation ----------------------------------------------------------
 
 
 def expected_entries(text: str) -> list[tuple[str, str | None, str | None]]:
-    """Parse an expected block in the spec's notation into ``(name, path, via)``.
+    """Parse an expected block in the recipe's notation into ``(name, path, via)``.
 
     One entry per non-blank line, leading whitespace ignored; ``linux-vdso.so.1`` lines are
     skipped; an optional trailing ``  # VIA`` also checks how the entry was found.
@@ -991,7 +991,7 @@ def expected_entries(text: str) -> list[tuple[str, str | None, str | None]]:
 
 
 def expect(real: OracleResult, listing: str, *, status: int = 0) -> None:
-    """Assert that the real loader printed ``listing`` (spec notation, see
+    """Assert that the real loader printed ``listing`` (the recipes' notation, see
     :func:`expected_entries`; ``statically linked`` allowed) and exited with ``status``."""
     problems: list[str] = []
     if real.status != status:
@@ -1016,7 +1016,7 @@ def expect(real: OracleResult, listing: str, *, status: int = 0) -> None:
             or "  statically linked"
         )
         raise AssertionError(
-            "real loader does not match the spec: "
+            "real loader does not match the recipe: "
             + "; ".join(problems)
             + f"\n$ {real.describe()}\n-- expected:\n{expected_block}\n-- real:\n"
             + _indent(real.listing())
@@ -1197,7 +1197,7 @@ def compare(
 
 
 def _is_listed_in_maps(path: str) -> bool:
-    """The filter of the spec's S9s test program (``pm.c``) over /proc/self/maps paths."""
+    """The filter of the recipe's S9s test program (``pm.c``) over /proc/self/maps paths."""
     return ".so" in path and "libc.so" not in path and "ld-linux" not in path
 
 

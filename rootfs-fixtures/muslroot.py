@@ -1,7 +1,6 @@
 """Build tiny musl root filesystems and ask the real musl loader what it does in them.
 
-This is the oracle of ldsim's musl model (spec: ``shared/spec/loader-semantics.md``, Part B rule
-14 and the recipes of Part D.4). It is self-contained on purpose: it shares no code with
+This is the oracle of ldsim's musl model (``docs/loader-model.md``, musl). It is self-contained on purpose: it shares no code with
 ``glibcroot`` (whose API may still move), only the conventions.
 
 Building
@@ -10,7 +9,7 @@ Building
     loader *is* musl's libc), Debian's ``/etc/ld-musl-x86_64.path``
     (``/lib/x86_64-linux-musl`` + ``/usr/lib/x86_64-linux-musl``, pass ``path_file=None`` for a
     root without it) and an empty ``/proc``. Nothing else: no glibc, no shell. Its helpers
-    mirror the spec's ``mmklib``/``mmkexe``/``addneeded``/``retag`` and take paths *inside* the
+    mirror the recipe's ``mmklib``/``mmkexe``/``addneeded``/``retag`` and take paths *inside* the
     root (``/m1/A/libx.so``). The only non-musl file is the static launcher ``/.oracle/env``.
 
 Asking the real loader (:func:`run_real_musl`)
@@ -31,7 +30,7 @@ Asking the real loader (:func:`run_real_musl`)
       which is what ``ldsim --invocation ldd`` models.
     * stdout and stderr go to one pipe: musl writes both unbuffered (``dprintf``), so the
       ``Error loading shared library`` lines keep their place among the listing lines, exactly
-      as in the spec's expected blocks.
+      as in the recipe's expected blocks.
 
     Output grammar (musl 1.2.3, ``ldso/dynlink.c``): first ``\\tLOADER (0xADDR)`` (the program's
     PT_INTERP string), then ``\\tNAME => PATH (0xADDR)`` for every newly loaded object and for
@@ -44,7 +43,7 @@ Comparing with ldsim
     --cwd CWD [--ld-library-path V] [--preload V] EXE``; :func:`compare` asserts that ldsim's
     ``listing``, ``unresolved``, ``objects`` and exit status agree with the real run (and with the
     ``via`` each scenario implies), printing both side by side when they do not. :func:`check`
-    does all of it, after :func:`expect` has checked the real output against the spec's
+    does all of it, after :func:`expect` has checked the real output against the recipe's
     expected block (so that a fixture mistake is not blamed on ldsim).
 """
 
@@ -73,7 +72,7 @@ import glibcroot
 MUSL_LDSO: Final = "/lib/ld-musl-x86_64.so.1"
 """The PT_INTERP of every program musl-gcc builds here (and where the root has the loader)."""
 MUSL_VERSION: Final = "1.2.3"
-"""The musl version the spec's expected outputs were recorded with."""
+"""The musl version the recipe's expected outputs were recorded with."""
 HOST_MUSL_LIBC_CANDIDATES: Final = (
     "/usr/lib/x86_64-linux-musl/libc.so",
     "/lib/x86_64-linux-musl/libc.so",
@@ -97,8 +96,8 @@ LAUNCHER: Final = "/.oracle/env"
 
 
 class SpecMismatch(AssertionError):
-    """The real musl loader did not print the spec's expected output (a fixture problem, or the
-    spec does not reproduce here)."""
+    """The real musl loader did not print the recipe's expected output (a fixture problem, or the
+    recipe does not reproduce here)."""
 
 
 class LdsimDisagrees(AssertionError):
@@ -145,7 +144,7 @@ def unavailable_reason() -> str | None:
     version = re.search(r"^Version (\S+)", banner.stdout + banner.stderr, re.MULTILINE)
     if version is None or version.group(1) != MUSL_VERSION:
         found = version.group(1) if version else "unknown"
-        return f"the spec's musl outputs were recorded with musl {MUSL_VERSION}, this is {found}"
+        return f"the recipe's musl outputs were recorded with musl {MUSL_VERSION}, this is {found}"
     probe = subprocess.run(
         [_which("unshare") or "unshare", "--mount", "true"],
         capture_output=True,
@@ -276,7 +275,7 @@ class MuslRoot(glibcroot.Root):
         runpath: str | None = None,
         source: str | None = None,
     ) -> None:
-        """The spec's ``mmklib OUT SONAME [args]``: a musl shared library defining
+        """The recipe's ``mmklib OUT SONAME [args]``: a musl shared library defining
         ``f_<basename>`` (or built from ``source``), DT_NEEDED ``[*needed, libc.so]``."""
         if source is None:
             sym = re.sub(r"[^a-zA-Z0-9]", "_", os.path.basename(guest_out))
@@ -297,7 +296,7 @@ class MuslRoot(glibcroot.Root):
         rpath: str | None = None,
         runpath: str | None = None,
     ) -> None:
-        """The spec's ``mmkexe OUT [args]``: a musl program, DT_NEEDED ``[*needed, libc.so]``."""
+        """The recipe's ``mmkexe OUT [args]``: a musl program, DT_NEEDED ``[*needed, libc.so]``."""
         args = ["-Wl,--no-as-needed", *gcc_args, *self._path_args(rpath, runpath)]
         self._musl_gcc(guest_out, "int main(void){return 0;}\n", args)
         if needed:
@@ -344,7 +343,7 @@ class MuslRun:
     output: str
     """stdout and stderr, merged in the order the loader wrote them."""
     transcript: list[str] = field(default_factory=list)
-    """The output lines without load addresses and leading tabs (the spec's notation)."""
+    """The output lines without load addresses and leading tabs (the recipe's notation)."""
     listing: list[tuple[str, str]] = field(default_factory=list)
     """``(name, path)`` per listing line; the first one is ``(interp, interp)``."""
     failures: list[Failure] = field(default_factory=list)
@@ -417,12 +416,12 @@ def run_real_musl(
 
 
 # --------------------------------------------------------------------------------------------
-# Expected blocks (the spec's notation)
+# Expected blocks (the recipe's notation)
 
 
 @dataclass(frozen=True)
 class Expected:
-    """A spec-style expected block, parsed.
+    """A recipe-style expected block, parsed.
 
     One output line per non-blank line, leading whitespace ignored, the last line ``[rc=N]``.
     A listing line ``NAME => PATH`` of a newly loaded object must end in ``  # VIA`` (the ldsim
@@ -461,12 +460,12 @@ class Expected:
 
 
 def expect(real: MuslRun, expected: Expected) -> None:
-    """Assert that the real loader printed the spec's expected block (addresses stripped)."""
+    """Assert that the real loader printed the recipe's expected block (addresses stripped)."""
     if real.transcript != expected.lines:
         raise SpecMismatch(
-            "the real musl loader does not print the spec's expected output (fixture mistake, "
-            f"or the spec does not reproduce)\n$ {real.describe()}\n"
-            + _side_by_side(expected.lines, real.transcript, "spec (expected)", "real musl loader")
+            "the real musl loader does not print the recipe's expected output (fixture mistake, "
+            f"or the recipe does not reproduce)\n$ {real.describe()}\n"
+            + _side_by_side(expected.lines, real.transcript, "recipe (expected)", "real musl loader")
         )
 
 
@@ -624,7 +623,7 @@ def check(
     env: Mapping[str, str] | None = None,
     ldso: str = MUSL_LDSO,
 ) -> tuple[MuslRun, LdsimResult]:
-    """Run the real loader, check it against the spec's ``expected`` block (:func:`expect`,
+    """Run the real loader, check it against the recipe's ``expected`` block (:func:`expect`,
     raises :class:`SpecMismatch`), then ask ldsim the same question and :func:`compare`
     (raises :class:`LdsimDisagrees`)."""
     want = Expected.parse(expected)

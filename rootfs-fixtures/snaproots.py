@@ -3,8 +3,7 @@
 The snap oracle (``tests/oracle/test_snaps.py``) asks two questions of every program and
 checks that ldsim, which composes a snap's runtime view from *separate* directories
 (``--snap PAYLOAD --base BASE --host HOST``), gives the answer the real loader gives when the
-same trees are *physically* laid out the way snapd mounts them (``shared/spec/snaps.md`` §3.2,
-§3.3):
+same trees are *physically* laid out the way snapd mounts them (snapd ``cmd/snap-confine/mount-support.c``; ``docs/loader-model.md``):
 
 classic (:func:`classic_layout`)
     the host root, with the payload at ``/snap/NAME/x1`` (``current -> x1``) and the base at
@@ -28,7 +27,7 @@ Trees
     link to ``../lib/x86_64-linux-gnu/ld-linux-x86-64.so.2``, libc and its own libraries in
     ``usr/lib/x86_64-linux-gnu``, snapd's mount points and its own ``ld.so.cache``.
     :func:`build_synthetic_snaps` compiles one small snap per situation and patches it with
-    patchelf as Snapcraft does (§2.4). :func:`build_debian_world` does the same from real
+    patchelf as Snapcraft does. :func:`build_debian_world` does the same from real
     Debian packages (``apt-get download``, ``dpkg-deb -x``).
 """
 
@@ -55,21 +54,21 @@ REVISION: Final = "x1"
 LEGACY_CACHE_BASES: Final = ("core", "core18", "core20", "core22", "core24")
 SNAP_LIBRARY_PATH: Final = "/var/lib/snapd/lib/gl:/var/lib/snapd/lib/gl32"
 STRICT_LD_LIBRARY_PATH: Final = "${SNAP_LIBRARY_PATH}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}:$SNAP/lib"
-"""What Snapcraft writes into a strict core22 snap.yaml when the prime has ``lib/`` (§3.3)."""
+"""What Snapcraft writes into a strict core22 snap.yaml when the prime has ``lib/``."""
 BASE_MOUNT_POINTS: Final = (
     "dev", "etc", "home", "root", "proc", "sys", "tmp", "var/snap", "var/lib/snapd", "var/tmp",
     "run", "usr/src", "var/log", "media", "usr/lib/snapd", "usr/share/fonts",
     "usr/local/share/fonts", "var/cache/fontconfig", "snap", "mnt",
 )
-"""review-tools' ``base_required_dirs`` plus ``/snap`` and ``/mnt`` (§3.5)."""
+"""review-tools' ``base_required_dirs`` plus ``/snap`` and ``/mnt``."""
 HOST_BINDS: Final = (
     "dev", "etc", "home", "root", "sys", "tmp", "var/snap", "var/lib/snapd", "var/tmp", "run",
     "usr/src", "var/log", "media", "mnt",
 )
-"""Host directories snap-confine bind-mounts over the base in the strict view (§3.2; /proc is
+"""Host directories snap-confine bind-mounts over the base in the strict view (/proc is
 the oracle's own, /snap is laid out separately)."""
 ETC_FROM_BASE: Final = ("alternatives", "nsswitch.conf", "apparmor", "apparmor.d")
-"""What snap-confine mounts back from the base after the host's /etc (§3.2; /etc/ssl stays the
+"""What snap-confine mounts back from the base after the host's /etc (/etc/ssl stays the
 host's on Debian-like hosts with core* bases)."""
 UBUNTU_LD_SO_CONF_D: Final = {
     "libc.conf": "# libc default configuration\n/usr/local/lib\n",
@@ -84,12 +83,12 @@ _TIMEOUT: Final = 120.0
 
 
 def interp_of(base: str) -> str:
-    """The interpreter Snapcraft patches in for a classic snap on ``base`` (§2.2)."""
+    """The interpreter Snapcraft patches in for a classic snap on ``base``."""
     return f"/snap/{base}/current/lib64/ld-linux-x86-64.so.2"
 
 
 def libdir_of(base: str) -> str:
-    """The base's library directory as Snapcraft spells it in rpaths (§1.3)."""
+    """The base's library directory as Snapcraft spells it in rpaths."""
     return f"/snap/{base}/current/lib/{TRIPLET}"
 
 
@@ -238,7 +237,7 @@ def build_base(path: Path, name: str = BASE_NAME, *, cache_only_dir: bool = Fals
     directory only the base's own ld.so.conf lists, so only the base's cache finds it.
     ``absolute_loader``: the loader link is ``usr/lib64/ld-linux-x86-64.so.2 ->
     /lib/x86_64-linux-gnu/ld-linux-x86-64.so.2``, as Debian's libc6 ships it and as the
-    regression canonical/core-base's 031-fix-ld-so-symlink guards against (§3.5).
+    regression canonical/core-base's 031-fix-ld-so-symlink guards against.
     """
     base = Root(path, base=False)
     libdir = f"/usr/lib/{TRIPLET}"
@@ -314,7 +313,7 @@ SYNTHETIC: Final = (
 BASE26: Final = "core26"
 """A non-legacy base name: snap-confine mounts its own ld.so.cache back in the strict view."""
 BASE20: Final = "core20"
-"""A base whose loader link is absolute (the fixture for §6.5 case 46)."""
+"""A base whose loader link is absolute (Snapcraft's linter must not be fooled by it)."""
 
 
 def build_synthetic_snaps(parent: Path, base: str = BASE_NAME) -> dict[str, SnapFixture]:
@@ -445,7 +444,7 @@ def _install_snaps(dest: Path, bases: Mapping[str, Path], snaps: Iterable[SnapFi
 def classic_layout(dest: Path, host: Path, bases: Mapping[str, Path],
                    snaps: Iterable[SnapFixture]) -> Path:
     """The host root with the payloads at ``/snap/NAME/x1`` and the bases at
-    ``/snap/BASE/current``: what a classic app sees (§3.2)."""
+    ``/snap/BASE/current``: what a classic app sees."""
     _tree(host, dest)
     _install_snaps(dest, bases, snaps)
     return dest
@@ -471,7 +470,7 @@ def _replace(src: Path, dst: Path) -> None:
 
 def strict_layout(dest: Path, host: Path, base_name: str, bases: Mapping[str, Path],
                   snaps: Iterable[SnapFixture]) -> Path:
-    """What a strict app sees (``mount-support.c``, §3.2): the base ``base_name`` as the root;
+    """What a strict app sees (``mount-support.c``): the base ``base_name`` as the root;
     the host's directories of :data:`HOST_BINDS` over it; then from the base again
     :data:`ETC_FROM_BASE` (and, for base names other than core..core24, the ld.so.cache, .conf
     and .conf.d), each only where both sides have it with the same type; the payloads and
@@ -495,7 +494,7 @@ def strict_layout(dest: Path, host: Path, base_name: str, bases: Mapping[str, Pa
 
 def mksquashfs(src: Path, dest: Path) -> Path:
     """``mksquashfs SRC DEST -noappend -comp xz -no-fragments -all-root -no-xattrs`` (an app
-    snap as snapd packs it, §4)."""
+    snap as snapd packs it)."""
     _run(["mksquashfs", src, dest, "-noappend", "-comp", "xz", "-no-fragments", "-all-root",
           "-no-xattrs", "-no-progress", "-quiet"])
     return dest

@@ -1,7 +1,8 @@
 """``ldsim fix``: the planner on hand-built lint reports and synthetic ELF bytes, then the
 command on real ELF files built with gcc (plan, ``--apply``, refusals, interrupted runs).
 
-The patchelf edits are Snapcraft's (``snaps.md`` §2.4); what is refused is §2.5.
+The patchelf edits are Snapcraft's (``snapcraft/elf/_patcher.py``); what is refused is in
+``ldsim/linter/fix.py``.
 """
 
 from __future__ import annotations

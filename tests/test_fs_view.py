@@ -48,7 +48,7 @@ def test_absolute_link_to_host_path_is_read_inside(root: Path, tmp_path: Path) -
 
 
 def test_dotdot_after_symlink_is_physical(root: Path) -> None:
-    # L/libdir_link -> real/sub ; L/libdir_link/../dep is L/real/dep, not L/dep (spec S9).
+    # L/libdir_link -> real/sub ; L/libdir_link/../dep is L/real/dep, not L/dep (recipe S9).
     (root / "L/real/sub").mkdir(parents=True)
     (root / "L/real/dep").mkdir()
     (root / "L/dep").mkdir()

@@ -1,7 +1,7 @@
 """Tests for ``ldsim.config.ld_so_cache``.
 
 Most tests use caches written by the real ``ldconfig -r ROOT`` in temporary roots with tiny
-libraries built by gcc (spec recipes S7a, S7d, S7f, S7g of loader-semantics.md); they skip
+libraries built by gcc (recipes S7a, S7d, S7f, S7g of ``docs/loader-model.md``); they skip
 when ldconfig or gcc is missing. Expected lookup results are those of glibc 2.36's ld.so,
 checked in a chroot (see ``test_oracle_chroot``, which needs root). Hand-built caches cover
 what ldconfig never writes (unsorted tables, big-endian, broken offsets).

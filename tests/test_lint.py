@@ -1,4 +1,4 @@
-"""``ldsim lint`` against Snapcraft's expected results (snaps.md §6.2-6.3).
+"""``ldsim lint`` against Snapcraft's expected results (the cases of its documentation and test suite).
 
 Real ELF files built with gcc, a core22-like base and a host root from
 ``rootfs-fixtures/snaproots.py``. Where Snapcraft's answer depends on its build machine's
@@ -352,7 +352,7 @@ def test_ldsim_rules_fire_on_a_leaky_snap_and_stay_quiet_on_a_fixed_one(
 
 def test_version_missing_against_the_base(world: dict[str, Path],
                                           tmp_path: Path) -> None:
-    """A payload binary needing a version the base's library does not define (§6.5 48)."""
+    """A payload binary needing a version the base's library does not define."""
     base = Path(shutil.copytree(world["base"], tmp_path / "oldbase", symlinks=True))
     src = tmp_path / "v.c"
     src.write_text("int f(void){return 0;} int g(void){return 0;}\n")

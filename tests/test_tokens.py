@@ -1,4 +1,4 @@
-"""Dynamic string tokens, glibc rules (Rule 9 of the loader spec)."""
+"""Dynamic string tokens, glibc rules (rule 9 of ``docs/loader-model.md``)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """What a glibc loader binary was built with, read from the file without running it.
 
-Part C of the loader spec: the default ("system") directories are the consecutive
+As ``docs/loader-model.md`` describes: the default ("system") directories are the consecutive
 NUL-terminated strings in the loader's read-only data that each start and end with ``/``
 (``trusted-dirs.h``, ``SYSTEM_DIRS``); ``$LIB`` follows the token names ``ORIGIN\\0PLATFORM\\0LIB\\0``
 (``DL_DST_LIB``); the release is in ``release version 2.NN``. When the loader cannot be read,

@@ -45,7 +45,6 @@ looking up or reading a file, the path inside it), never a low-level exception.
 from __future__ import annotations
 
 import errno
-import importlib
 import lzma
 import mmap
 import os
@@ -165,17 +164,17 @@ def _lzo(data: bytes, max_out: int) -> bytes:
         raise _Corrupt(f"lzo decompression failed ({exc})") from None
 
 
-def _load_module(image: str, name: str, package: str, comp: str) -> Any:
-    try:
-        return importlib.import_module(name)
-    except ImportError:
-        raise SquashFsError(
-            image, f"{comp}-compressed SquashFS image needs the Python package '{package}' "
-                   f"(pip install {package})") from None
+def _missing(image: str, package: str, comp: str) -> SquashFsError:
+    return SquashFsError(
+        image, f"{comp}-compressed SquashFS image needs the Python package '{package}' "
+               f"(pip install {package})")
 
 
 def _lz4(image: str) -> Decompressor:
-    block = _load_module(image, "lz4.block", "lz4", "lz4")
+    try:
+        import lz4.block as block
+    except ImportError:
+        raise _missing(image, "lz4", "lz4") from None
 
     def run(data: bytes, max_out: int) -> bytes:
         try:
@@ -188,7 +187,10 @@ def _lz4(image: str) -> Decompressor:
 
 
 def _zstd(image: str) -> Decompressor:
-    zstandard = _load_module(image, "zstandard", "zstandard", "zstd")
+    try:
+        import zstandard
+    except ImportError:
+        raise _missing(image, "zstandard", "zstd") from None
     dctx = zstandard.ZstdDecompressor()
 
     def run(data: bytes, max_out: int) -> bytes:

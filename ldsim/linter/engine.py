@@ -39,7 +39,8 @@ def walk_files(view: View, top: str = "/") -> list[tuple[str, bool]]:
 
 
 def elf_files(payload: View, diagnostics: list[Diagnostic]) -> list[tuple[str, ElfFacts]]:
-    """§1.2: regular ELF files with at least one DT_NEEDED, no ``*.o``, no symlinks."""
+    """The files Snapcraft's linters select (``linters/base.py``): regular ELF files with at
+    least one DT_NEEDED, no ``*.o``, no symlinks."""
     out: list[tuple[str, ElfFacts]] = []
     for rel, _etype in compose.elf_files(payload):
         if rel.endswith(".o"):
@@ -95,7 +96,8 @@ def _llp(ctx: Context) -> str:
 
 
 def _crawl(ctx: Context, name: str, arch: tuple[int, int, int]) -> str | None:
-    """§1.3 normalisation: a file named exactly like the soname under a search root."""
+    """Snapcraft's normalisation of ``ldd`` output (``elf/elf_utils.py``): a file named
+    exactly like the soname under a search root."""
     for guest in ctx.by_name.get(name, []):
         try:
             facts = parse_elf(ctx.view.read(guest), guest)

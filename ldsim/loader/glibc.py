@@ -6,8 +6,8 @@ DT_NEEDED), ``elf/dl-load.c`` (``_dl_map_object``: name matching, RPATH chain,
 LD_LIBRARY_PATH, RUNPATH, cache, default directories, NODEFLIB; ``open_path``: hwcaps
 subdirectories, abandoning a list on ELOOP & co; ``open_verify``: candidate rejection;
 ``_dl_map_object_from_fd``: reuse by device and inode, executables as dependencies) and
-``elf/dl-cache.c`` (one candidate per cache lookup). The rules and the experiments that pin
-them are in the loader spec, Part A; every rule has an oracle test in ``tests/oracle``.
+``elf/dl-cache.c`` (one candidate per cache lookup). ``docs/loader-model.md`` lists the rules;
+every rule has an oracle test in ``tests/oracle`` and a unit test in ``tests/unit``.
 
 The model runs in the loader's *trace* mode (what ``ldd`` and ``LD_TRACE_LOADED_OBJECTS=1``
 do): a missing library becomes an unresolved entry and the walk goes on; a hard rejection

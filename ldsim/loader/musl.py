@@ -10,7 +10,8 @@ ignored), then the system path from ``PREFIX/etc/ld-musl-ARCH.path``. ``path_ope
 the first file that opens (ENOENT, ENOTDIR, EACCES, ENAMETOOLONG go on; anything else
 ends the lookup); ``map_library`` then accepts or fails it without trying further
 directories and without checking class or machine. A failed dependency is reported and the
-walk goes on (``load_direct_deps``). Rules and experiments: loader spec, Part B (rule 14).
+walk goes on (``load_direct_deps``). ``docs/loader-model.md`` lists the rules and the oracle
+tests that pin them (``tests/oracle/test_musl.py``).
 """
 
 from __future__ import annotations

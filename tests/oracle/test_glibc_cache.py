@@ -1,7 +1,7 @@
 """Spec D.2 S7a–S7g (/etc/ld.so.cache and ldconfig, rule 7), S12 (DF_1_NODEFLIB, rule 12) and
 S1f (/etc/ld.so.preload, rule 1): chroot scenarios with a cache built by ``ldconfig -r``.
 
-Every test starts from a fresh root in the state the spec's S7a leaves it in. ld.so's
+Every test starts from a fresh root in the state the recipe's S7a leaves it in. ld.so's
 ``--inhibit-cache`` has no ldsim option; the real loader shows that it is the same as a root
 without ``/etc/ld.so.cache``, and ldsim is compared on such a root.
 """
@@ -36,7 +36,7 @@ def cache_lines(ldconfig_p: str, grep: str = "") -> list[str]:
 
 
 def build_s7a(r: Root) -> str:
-    """The spec's S7a setup; returns the output of ``ldconfig -v``."""
+    """The recipe's S7a setup; returns the output of ``ldconfig -v``."""
     r.mkdir("/opt/a", "/opt/b")
     r.write("/etc/ld.so.conf", "include /etc/ld.so.conf.d/*.conf\n")
     r.write("/etc/ld.so.conf.d/10-b.conf", "/opt/b\n")
@@ -194,7 +194,7 @@ def test_s7e_what_ldconfig_records(s7: Root) -> None:
         "libdev.so.1 (libc6,x86-64) => /opt/n/libdev.so.1",
         "libdev.so (libc6,x86-64) => /opt/n/libdev.so",
     ]
-    # Not in the spec: what the loader makes of that cache. libdev.so is the file libdev.so.1
+    # Not a recipe: what the loader makes of that cache. libdev.so is the file libdev.so.1
     # already loaded (same inode): no line of its own.
     s7.mkexe(
         "/bin/n",
@@ -323,7 +323,7 @@ def test_s12_nodeflib_program(s12: Root) -> None:
 
 
 def test_s12_nodeflib_program_with_llp(s12: Root) -> None:
-    """The spec uses ``--library-path /lib/x86_64-linux-gnu``; LD_LIBRARY_PATH is the same."""
+    """The recipe uses ``--library-path /lib/x86_64-linux-gnu``; LD_LIBRARY_PATH is the same."""
     real = run_real_loader(s12, "/bin/nodef", env={"LD_LIBRARY_PATH": "/lib/x86_64-linux-gnu"})
     expect(
         real,
@@ -386,7 +386,7 @@ S1F_LISTING = f"""
 
 
 def test_s1f_ld_so_preload_real_loader_only(s1f: Root) -> None:
-    """The spec's literal command: LD_PRELOAD, then ``--preload``, then /etc/ld.so.preload."""
+    """The recipe's literal command: LD_PRELOAD, then ``--preload``, then /etc/ld.so.preload."""
     real = run_real_loader(
         s1f,
         "/bin/exe",

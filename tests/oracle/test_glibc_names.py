@@ -33,7 +33,7 @@ def s2(module_root: Root) -> Root:
     ids=["cwd-s2", "cwd-other", "cwd-bin"],
 )
 def test_s2_slash_names_ldd_invocation(s2: Root, cwd: str, exe: str, libr: str, libn: str) -> None:
-    """As the spec ran it: ``ld.so EXE``, so ``$ORIGIN`` comes from the path as given."""
+    """As the recipe ran it: ``ld.so EXE``, so ``$ORIGIN`` comes from the path as given."""
     real = run_real_loader(s2, exe, cwd=cwd, explicit=True)
     expect(
         real,

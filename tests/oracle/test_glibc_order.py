@@ -1,6 +1,6 @@
 """Spec D.1 S1–S1e: load order, preloads, interpreter placement (rule 1), in a chroot.
 
-The spec ran these on the host under ``$T/s1``; here the same files live in ``/s1`` of a root.
+The recipes ran these on the host under ``$T/s1``; here the same files live in ``/s1`` of a root.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ INTERP = "/lib64/ld-linux-x86-64.so.2  # interpreter"
 
 @pytest.fixture(scope="module")
 def s1(module_root: Root) -> Root:
-    """The spec's S1 directory, all of S1–S1e's files (nothing is mutated later)."""
+    """The recipe's S1 directory, all of S1–S1e's files (nothing is mutated later)."""
     r = module_root
     r.mkdir("/s1")
     r.mklib("/s1/libx.so.1", "libx.so.1")
@@ -89,7 +89,7 @@ def test_s1c_ld_preload_order(s1: Root, separator: str) -> None:
 
 
 def test_s1c_ld_preload_then_preload_option_real_loader_only(s1: Root) -> None:
-    """The spec's literal S1c (ld.so ``--preload`` has no ldsim equivalent): real loader only."""
+    """The recipe's literal S1c (ld.so ``--preload`` has no ldsim equivalent): real loader only."""
     real = run_real_loader(
         s1,
         "./exe_s",

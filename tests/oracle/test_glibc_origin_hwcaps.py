@@ -36,7 +36,7 @@ S9_ORIGIN_CASES = {
 @pytest.mark.parametrize("case", list(S9_ORIGIN_CASES))
 def test_s9_origin_of_the_main_program(s9: Root, case: str) -> None:
     """``$ORIGIN`` of the program: the path as given under ``ld.so``/ldd, the real directory
-    (/proc/self/exe) under a kernel exec. (The last case is not in the spec; it follows from
+    (/proc/self/exe) under a kernel exec. (The last case is not a recipe; it follows from
     the same rule.)"""
     cwd, exe, explicit, libo = S9_ORIGIN_CASES[case]
     real = run_real_loader(s9, exe, cwd=cwd, explicit=explicit)
@@ -83,7 +83,7 @@ def test_s9_origin_of_a_library_reached_through_a_symlinked_dir(
 
 def test_s9_lib_platform_curly_origin_unknown_token(module_root: Root) -> None:
     """``$LIB`` = lib/x86_64-linux-gnu (Debian), ``$PLATFORM`` = this CPU's platform string
-    (x86_64 on the spec's AMD machine), ``${ORIGIN}`` works, ``$FOO`` stays literal."""
+    (x86_64 on the recipe's AMD machine), ``${ORIGIN}`` works, ``$FOO`` stays literal."""
     r = module_root
     plat, _hwcaps = glibcroot.host_loader_info()
     r.mkdir("/s9/D/bin", "/s9/D/lib/x86_64-linux-gnu", f"/s9/D/{plat}", "/s9/D/curly", "/s9/D/$FOO")
@@ -118,12 +118,12 @@ S10_COPIES = ["glibc-hwcaps/x86-64-v2", "tls", "x86_64", ""]
 
 @pytest.mark.parametrize("first", range(len(S10_COPIES)), ids=["v2", "tls", "x86_64", "plain"])
 def test_s10_subdirectory_order(module_root: Root, first: int) -> None:
-    """Copies of libh.so in D/glibc-hwcaps/x86-64-v2, D/tls, D/x86_64, D; the spec deletes them
+    """Copies of libh.so in D/glibc-hwcaps/x86-64-v2, D/tls, D/x86_64, D; the recipe deletes them
     one by one, here each step has its own D with the copies from ``first`` on."""
     if "x86-64-v2" not in glibcroot.host_loader_info()[1]:
         pytest.skip("this CPU does not support x86-64-v2")
     r, b = module_root, f"/s10/step{first}"
-    r.mkdir(*(f"{b}/D/{sub}" for sub in S10_COPIES))  # emptied directories stay, as in the spec
+    r.mkdir(*(f"{b}/D/{sub}" for sub in S10_COPIES))  # emptied directories stay, as in the recipe
     for sub in S10_COPIES[first:]:
         r.mklib(f"{b}/D/{sub}/libh.so".replace("//", "/"), "libh.so")
     r.mkexe(f"{b}/bin/exe", rpath=f"{b}/D", needed=["libh.so"])
@@ -198,7 +198,7 @@ def test_s10_hwcaps_mask(s10e: Root) -> None:
 
 
 def test_s10_hwcaps_mask_list_mode_real_loader_only(s10e: Root) -> None:
-    """The spec's literal command (``--library-path``, ``--list``)."""
+    """The recipe's literal command (``--library-path``, ``--list``)."""
     real = run_real_loader(
         s10e,
         "/s10/bin/exe2",

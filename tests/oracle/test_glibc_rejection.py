@@ -39,7 +39,7 @@ def make_row(r: Root, row: str, bad: Callable[[Root, str], None] | None) -> str:
 
 
 def flip(offset: int, data: bytes) -> Callable[[Root, str], None]:
-    """The spec's ``flip``: a copy of the good library with bytes overwritten."""
+    """The recipe's ``flip``: a copy of the good library with bytes overwritten."""
 
     def apply(r: Root, target: str) -> None:
         r.copy(GOOD, target)

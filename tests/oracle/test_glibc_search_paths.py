@@ -1,8 +1,8 @@
 """Spec D.1 S4a–S4h (DT_RPATH chain, rule 4), S5 (LD_LIBRARY_PATH, rule 5), S6 (DT_RUNPATH is
 not inherited, rule 6).
 
-The spec mutates one S4 directory step by step; here every step gets its own directory
-``/s4<step>`` built in the state the spec reaches at that step, so the tests are independent.
+The recipe mutates one S4 directory step by step; here every step gets its own directory
+``/s4<step>`` built in the state the recipe reaches at that step, so the tests are independent.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ def build_s4(r: Root, base: str, *, liba: str, libb_dir: str, libcc_dir: str) ->
     """exe (RPATH D1) → D1/liba.so → libb.so → libcc.so.
 
     ``liba``: ``rpath`` (DT_RPATH D2), ``runpath`` (DT_RUNPATH D2) or ``both``
-    (DT_RPATH D3 and DT_RUNPATH D2, made with the spec's ``retag``).
+    (DT_RPATH D3 and DT_RUNPATH D2, made with the recipe's ``retag``).
     """
     r.mkdir(f"{base}/D1", f"{base}/D2", f"{base}/D3", f"{base}/bin")
     r.mklib(f"{base}/{libcc_dir}/libcc.so", "libcc.so")
@@ -184,7 +184,7 @@ def s5(module_root: Root) -> Root:
     r.mkexe("/s5/bin/exe", needed=["libp.so", "libq.so", "libr.so"])
     r.mkexe("/s5/bin/exe_r", rpath="/s5/A:/s5/B", needed=["libp.so"])
     r.mkexe("/s5/bin/exe_u", runpath="/s5/A:/s5/B", needed=["libp.so"])
-    r.copy("/s5/A/libp.so", "/s5/C/libp.so")  # the spec copies it before the RPATH/RUNPATH cases
+    r.copy("/s5/A/libp.so", "/s5/C/libp.so")  # the recipe copies it before the RPATH/RUNPATH cases
     return r
 
 

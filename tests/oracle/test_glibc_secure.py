@@ -22,7 +22,7 @@ while(fgets(b,512,f)){char*p=strchr(b,47);if(p&&strstr(p,".so")&&!strstr(p,"libc
 
 
 def build_s7a(r: Root) -> None:
-    """The part of the spec's S7a state S9s relies on (libbar.so.2 in the cache, /opt/b)."""
+    """The part of the recipe's S7a state S9s relies on (libbar.so.2 in the cache, /opt/b)."""
     r.mkdir("/opt/a", "/opt/b")
     r.write("/etc/ld.so.conf.d/10-b.conf", "/opt/b\n")
     r.write("/etc/ld.so.conf.d/05-a.conf", "/opt/a   # comment\n")
@@ -101,12 +101,12 @@ def test_s9s_secure_mode(s9s: Root, case: str) -> None:
         want_status,
         sorted(stdout),
         stderr,
-    ), f"real run does not match the spec: $ {' '.join(run.argv)}\n{run.stdout}{run.stderr}"
+    ), f"real run does not match the recipe: $ {' '.join(run.argv)}\n{run.stdout}{run.stderr}"
     compare_secure(run, s9s, exe, env=env, secure=secure)
 
 
 def test_s9s_trace_of_a_secure_program_is_refused(s9s: Root) -> None:
-    """Why S9s cannot use trace mode: rtld exits with status 5 (spec A.14)."""
+    """Why S9s cannot use trace mode: rtld exits with status 5 (rule 14 of ``docs/loader-model.md``)."""
     run = run_program(
         s9s, "/usr/lib/myapp/bin/exe", env={"LD_TRACE_LOADED_OBJECTS": "1"}, user=NOBODY
     )

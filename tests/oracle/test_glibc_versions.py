@@ -1,5 +1,5 @@
 """Spec D.3 S13: symbol-version checks (rule 13). They never change which files are loaded; the
-listing is compared with ldsim, the version messages only with the spec."""
+listing is compared with ldsim, the version messages only with the recipe's expected output."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def build(r: Root, base: str, provider_script: str | None, weak: bool) -> str:
     """``base/lib/libv.so`` (first built with VERS_1, then as the case wants) and the program
     ``base/bin/exe`` linked against the VERS_1 build; returns the program's path.
 
-    The provider is built with plain gcc as in the spec (no ``--no-as-needed``: it then has no
+    The provider is built with plain gcc as in the recipe (no ``--no-as-needed``: it then has no
     DT_NEEDED and, without a version script, no version sections at all, which is what makes a
     real run trip rtld's assertion).
     """

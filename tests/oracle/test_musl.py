@@ -1,9 +1,9 @@
 """Spec D.4 M1–M8: ldsim's musl model against the real musl 1.2.3 loader in a chroot (rule 14).
 
-The spec ran M1–M6 and M8 on the host under ``$T/mN`` (where Debian's
+The recipes ran M1–M6 and M8 on the host under ``$T/mN`` (where Debian's
 ``/etc/ld-musl-x86_64.path`` exists); here the same files live in ``/mN`` of a musl root that has
 that path file too. M7 (the path file itself) uses roots without it. Each test builds its own
-root and states the real loader's output as the spec recorded it, translated to paths inside the
+root and states the real loader's output as the recipe recorded it, translated to paths inside the
 root, with the ``via`` ldsim must report for each loaded object (``  # VIA``). The real loader
 is always run as ``/lib/ld-musl-x86_64.so.1 --list PROG`` (ldd mode), ldsim with
 ``--invocation ldd``.
@@ -42,7 +42,7 @@ def _musl_available() -> None:
 
 @pytest.fixture
 def mroot(tmp_path: Path) -> MuslRoot:
-    """A musl root with Debian's path file (as on the host where the spec ran M1–M6, M8)."""
+    """A musl root with Debian's path file (as on the host where the recipes M1–M6, M8 ran)."""
     return MuslRoot(tmp_path / "root")
 
 
@@ -427,7 +427,7 @@ LOCAL_LDSO = "/usr/local/musl/lib/ld-musl-x86_64.so.1"
 
 @pytest.fixture
 def m7(tmp_path: Path) -> MuslRoot:
-    """The spec's ``$M``: no path file; ``libp.so`` in /lib, /usr/lib, /usr/local/lib, /opt/x."""
+    """The recipe's ``$M``: no path file; ``libp.so`` in /lib, /usr/lib, /usr/local/lib, /opt/x."""
     r = MuslRoot(tmp_path / "mroot", path_file=None)
     r.mkdir("/usr/local/musl/etc")
     r.install_loader(LOCAL_LDSO)
@@ -543,7 +543,7 @@ def test_m8_bare_preload_ignores_exe_rpath(mroot: MuslRoot) -> None:
 
 # ============================================================================================
 # Beyond the recipes: consequences of rule 14 read against musl 1.2.3's ``ldso/dynlink.c``.
-# The spec has no expected block for these; each block below is what the real musl 1.2.3
+# No recipe has an expected block for these; each block below is what the real musl 1.2.3
 # loader printed in this oracle (the sanity check pins it, so a fixture change is noticed).
 
 def test_x_empty_path_file_reason_from_rpath(tmp_path: Path) -> None:
@@ -637,7 +637,7 @@ def test_x_loader_file_by_another_path(mroot: MuslRoot, layout: str) -> None:
 
 
 def test_x_other_libc_by_absolute_path_is_replaced(mroot: MuslRoot) -> None:
-    """A copy of musl's libc and a glibc libc.so.6, both by absolute path (spec 14.5)."""
+    """A copy of musl's libc and a glibc libc.so.6, both by absolute path (musl rules of ``docs/loader-model.md``)."""
     mroot.install_loader("/opt/musl/libc.so")
     mroot.mkdir("/opt/glibc")
     glibc = Path("/lib/x86_64-linux-gnu/libc.so.6")
@@ -692,7 +692,7 @@ def test_x_bare_program_name_origin_is_dot(mroot: MuslRoot) -> None:
 
 
 def test_x_origin_is_a_plain_prefix(mroot: MuslRoot) -> None:
-    """``$ORIGINX`` is ORIGIN followed by ``X`` (spec 14.6)."""
+    """``$ORIGINX`` is ORIGIN followed by ``X`` (musl rules of ``docs/loader-model.md``)."""
     mroot.mkdir("/m/binX")
     mroot.mmklib("/m/lib/libo.so", "libo.so")
     mroot.mmkexe("/m/bin/exe", rpath="$ORIGINX/../lib", needed=["libo.so"])
@@ -711,7 +711,7 @@ def test_x_origin_is_a_plain_prefix(mroot: MuslRoot) -> None:
 
 def test_x_library_origin_and_inherited_rpath(mroot: MuslRoot) -> None:
     """A library found through a relative rpath has a relative ORIGIN; its own rpath comes
-    before the program's (spec 14.2, 14.6)."""
+    before the program's (musl rules of ``docs/loader-model.md``)."""
     mroot.mmklib("/m/lib/dep/libd.so", "libd.so")
     mroot.mmklib("/m/lib/libe.so", "libe.so")
     mroot.mmklib("/m/lib/libo.so", "libo.so", rpath="$ORIGIN/dep", needed=["libd.so", "libe.so"])
@@ -733,7 +733,7 @@ def test_x_library_origin_and_inherited_rpath(mroot: MuslRoot) -> None:
 
 def test_x_preload_separators_reserved_and_deps(mroot: MuslRoot) -> None:
     """LD_PRELOAD split on ':' and white space, a reserved name preloaded, a preload's missing
-    dependency; LD_LIBRARY_PATH split on newline (spec 14.1, 14.5, 14.7)."""
+    dependency; LD_LIBRARY_PATH split on newline (musl rules of ``docs/loader-model.md``)."""
     mroot.mmklib("/d/liba.so", "liba.so", needed=["libmiss.so"])
     mroot.mmklib("/d/libb.so", "libb.so")
     mroot.mmkexe("/bin/exe", needed=["libb.so"])
@@ -754,7 +754,7 @@ def test_x_preload_separators_reserved_and_deps(mroot: MuslRoot) -> None:
 
 def test_x_enotdir_continues_loop_stops(mroot: MuslRoot) -> None:
     """ENOTDIR in an rpath goes on; a slash name under a file fails with ENOTDIR; ELOOP in
-    LD_LIBRARY_PATH ends the lookup before the rpath (spec 14.8)."""
+    LD_LIBRARY_PATH ends the lookup before the rpath (musl rules of ``docs/loader-model.md``)."""
     mroot.mmklib("/d/liba.so", "liba.so")
     mroot.mmklib("/d/libc2.so", "libc2.so")
     mroot.symlink("/loop/libc2.so", "libc2.so")
@@ -778,7 +778,7 @@ def test_x_enotdir_continues_loop_stops(mroot: MuslRoot) -> None:
 
 def test_x_short_name_from_inode_match(mroot: MuslRoot) -> None:
     """An object loaded by path gets, on a later inode match, the basename of *its own* path as
-    short name, which then hides another file of that name (spec 14.5)."""
+    short name, which then hides another file of that name (musl rules of ``docs/loader-model.md``)."""
     mroot.mmklib("/d/libabs.so", "libabs.so")
     mroot.symlink("/e/liblink.so", "/d/libabs.so")
     mroot.mmklib("/e/libabs.so", "libabs.so")

@@ -1,4 +1,4 @@
-"""Snaps (``shared/spec/snaps.md`` §3): ldsim's composed classic and strict views against the
+"""Snaps (``docs/loader-model.md``): ldsim's composed classic and strict views against the
 real loader run in the same trees laid out physically.
 
 For every fixture snap of ``rootfs-fixtures/snaproots.py`` and every view:
@@ -456,7 +456,7 @@ USER_LLP_CASES: dict[str, tuple[dict[str, str], str, str]] = {
 @pytest.mark.parametrize("snap", sorted(USER_LLP_CASES))
 def test_user_ld_library_path_kept_in_classic_dropped_in_strict(synthetic: World,
                                                                 snap: str) -> None:
-    """§3.3: the user's LD_LIBRARY_PATH reaches a classic app (snap.yaml's
+    """The user's LD_LIBRARY_PATH reaches a classic app (snap.yaml's
     ``${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}`` splices it in), a strict app never sees it."""
     classic_env, realm, via = USER_LLP_CASES[snap]
     envs = {"classic": classic_env, "strict": synthetic.snaps[snap].env}
