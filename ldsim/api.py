@@ -317,8 +317,8 @@ __all__ = [
     "LoadedObject", "LoaderEnv", "Lookup", "LookupKind", "Outcome", "Picture", "Program",
     "ProgramFailure", "Progress", "Realm", "Resolution", "RootError", "RootTarget", "Row",
     "RuleIgnore", "Severity", "Side", "SnapError", "SnapTarget", "SquashFsError", "Target",
-    "Unresolved", "UsageError", "Via", "View", "check", "check_format", "compare", "dependency_graph",
-    "dependents", "explain", "find_patchelf", "fix", "formats", "graph", "host_env",
+    "Unresolved", "UsageError", "Via", "View", "check", "check_format", "compare",
+    "dependency_graph", "dependents", "explain", "find_patchelf", "fix", "formats", "graph", "host_env",
     "leak_paths", "leaks", "lint", "load_chain", "open_root", "open_snap", "picture",
     "plan_fix", "render", "resolve", "why",
 ]

@@ -37,6 +37,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from ldsim.config.env import LoaderEnv
@@ -59,7 +60,15 @@ MISSING = Realm.MISSING.value
 REALM_ORDER = tuple(r.value for r in (Realm.PAYLOAD, Realm.BASE, Realm.HOST, Realm.ROOT,
                                       Realm.MISSING))
 ALREADY = Via.ALREADY_LOADED.value
-PT_INTERP = "PT_INTERP"  # the edge from a program to its interpreter
+PT_INTERP = "PT_INTERP"  # the kind of the edge from a program to its interpreter
+
+
+class NodeKind(StrEnum):
+    """What a node of the graph stands for."""
+
+    OBJECT = "object"  # a loaded file
+    MISSING = "missing"  # a name nothing was found for
+    ERROR = "error"  # the object whose rejection aborts the load
 Locate = Callable[[str], tuple[str, str]]
 """A real path inside a view → (realm, the path inside that realm's own tree)."""
 
@@ -104,7 +113,8 @@ class _Builder:
         if nid not in self.g:
             libc = str(flavour_of(obj.facts, obj.real_path)[0]) if obj.facts else None
             self.g.add_node(
-                nid, kind="object", name=obj.name, path=obj.path, real_path=obj.real_path,
+                nid, kind=str(NodeKind.OBJECT), name=obj.name, path=obj.path,
+                real_path=obj.real_path,
                 soname=obj.facts.soname if obj.facts else None, realm=str(obj.realm),
                 libc=libc, via=str(obj.via), program=False, leak=obj.realm is Realm.HOST,
                 location=location, programs=[], views=[])
@@ -114,10 +124,10 @@ class _Builder:
         self._mark(attrs)
         return nid
 
-    def special(self, kind: str, name: str, **extra: Any) -> str:
-        nid = f"{'error' if kind == 'error' else MISSING}:{name}"
+    def special(self, kind: NodeKind, name: str, **extra: Any) -> str:
+        nid = f"{kind}:{name}"
         if nid not in self.g:
-            self.g.add_node(nid, kind=kind, name=name, realm=MISSING, leak=False, programs=[],
+            self.g.add_node(nid, kind=str(kind), name=name, realm=MISSING, leak=False, programs=[],
                             views=[], **extra)
         self._mark(self.g.nodes[nid])
         return nid
@@ -141,7 +151,7 @@ class _Builder:
         for o in objects:
             self.obj(o)
         exe = self.obj(objects[0]) if objects else self.special(
-            "error", res.executable, reason="no program", message="")
+            NodeKind.ERROR, res.executable, reason="no program", message="")
         err = res.error
         err_used = False
         unresolved = {u.name for u in res.unresolved}
@@ -154,18 +164,18 @@ class _Builder:
                           len(lk.attempts))
             elif err is not None and not err_used and _aborts(lk, err.name, err.needed_by):
                 err_used = True
-                dst = self.special("error", err.name, path=err.path, reason=err.reason,
+                dst = self.special(NodeKind.ERROR, err.name, path=err.path, reason=err.reason,
                                    message=err.loader_message)
                 self.edge(src, dst, kind, lk.name, lk.request, None, len(lk.attempts))
             else:
                 reason = lk.note or ("ignored" if lk.kind is not LookupKind.NEEDED else "")
-                dst = self.special(MISSING, lk.request, reason=reason)
+                dst = self.special(NodeKind.MISSING, lk.request, reason=reason)
                 unresolved.discard(lk.request)
                 self.edge(src, dst, kind, lk.name, lk.request, None, len(lk.attempts))
         for u in res.unresolved:  # a name no lookup recorded (defensive: models record all)
             if u.name in unresolved:
                 src = self.obj(u.needed_by) if u.needed_by is not None else exe
-                self.edge(src, self.special(MISSING, u.name, reason=u.reason),
+                self.edge(src, self.special(NodeKind.MISSING, u.name, reason=u.reason),
                           str(LookupKind.NEEDED), u.name, u.name, None, 0)
         interp = next((o for o in objects if o.via is Via.INTERPRETER), None)
         if interp is not None and res.interpreter:
@@ -174,7 +184,7 @@ class _Builder:
         if err is not None and not err_used:  # e.g. the interpreter itself is missing
             src = self.obj(err.needed_by) if err.needed_by is not None else exe
             kind = PT_INTERP if err.name == res.interpreter else str(LookupKind.NEEDED)
-            dst = self.special("error", err.name, path=err.path, reason=err.reason,
+            dst = self.special(NodeKind.ERROR, err.name, path=err.path, reason=err.reason,
                                message=err.loader_message)
             self.edge(src, dst, kind, err.name, err.name, None, 0)
         return exe
@@ -445,10 +455,12 @@ def graph_from_document(doc: dict[str, Any] | str) -> Graph:
 
 __all__ = [
     "MISSING",
+    "PT_INTERP",
     "REALM_ORDER",
     "SCHEMA",
     "GraphRun",
     "Locate",
+    "NodeKind",
     "add_resolution",
     "dependency_graph",
     "dependents",

@@ -15,8 +15,8 @@ Asking the real loader (:func:`run_real_loader`)
 
     * ``unshare`` gives the run its own mount namespace with a private ``/proc`` inside the root,
       so ``/proc/self/exe`` works and ``$ORIGIN`` of the main program is computed exactly as in a
-      normal start (the kernel-canonical path of the program; rule 9 of ``docs/loader-model.md``). Nothing leaks to the
-      host's mount table.
+      normal start (the kernel-canonical path of the program; rule 9 of
+      ``docs/loader-model.md``). Nothing leaks to the host's mount table.
     * ``chroot`` makes every absolute path the loader opens a path of the root, so the listing can
       be compared with ldsim's output verbatim.
     * The program is started through the kernel (``execve`` by ``env``), so the interpreter is its
@@ -663,7 +663,8 @@ def run_real_loader(
 
 
 def _preload_names(root: Path, env: Mapping[str, str], ldso_args: Sequence[str]) -> tuple[str, ...]:
-    """Every preload request rtld would make, in order (rule 1 of ``docs/loader-model.md``): LD_PRELOAD and
+    """Every preload request rtld would make, in order (rule 1 of ``docs/loader-model.md``):
+    LD_PRELOAD and
     ``--preload`` split on space and ``:``, then ``/etc/ld.so.preload`` split on whitespace and
     ``:`` with ``#`` comments."""
     names = re.split(r"[ :]", env.get("LD_PRELOAD", ""))
@@ -971,7 +972,7 @@ def run_program(
     return ProgramResult(argv, proc.returncode, proc.stdout, proc.stderr)
 
 
-# -- expectations in the recipe's notation ----------------------------------------------------------
+# -- expectations in the recipe's notation ------------------------------------------------------
 
 
 def expected_entries(text: str) -> list[tuple[str, str | None, str | None]]:

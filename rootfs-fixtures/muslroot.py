@@ -1,6 +1,7 @@
 """Build tiny musl root filesystems and ask the real musl loader what it does in them.
 
-This is the oracle of ldsim's musl model (``docs/loader-model.md``, musl). It is self-contained on purpose: it shares no code with
+This is the oracle of ldsim's musl model (``docs/loader-model.md``, musl). It is
+self-contained on purpose: it shares no code with
 ``glibcroot`` (whose API may still move), only the conventions.
 
 Building

@@ -3,7 +3,8 @@
 The snap oracle (``tests/oracle/test_snaps.py``) asks two questions of every program and
 checks that ldsim, which composes a snap's runtime view from *separate* directories
 (``--snap PAYLOAD --base BASE --host HOST``), gives the answer the real loader gives when the
-same trees are *physically* laid out the way snapd mounts them (snapd ``cmd/snap-confine/mount-support.c``; ``docs/loader-model.md``):
+same trees are *physically* laid out the way snapd mounts them (snapd
+``cmd/snap-confine/mount-support.c``; ``docs/loader-model.md``):
 
 classic (:func:`classic_layout`)
     the host root, with the payload at ``/snap/NAME/x1`` (``current -> x1``) and the base at

@@ -1,4 +1,4 @@
-"""``ldsim lint`` against Snapcraft's expected results (the cases of its documentation and test suite).
+"""``ldsim lint`` against Snapcraft's expected results (the cases of its documentation and tests).
 
 Real ELF files built with gcc, a core22-like base and a host root from
 ``rootfs-fixtures/snaproots.py``. Where Snapcraft's answer depends on its build machine's

@@ -7,8 +7,8 @@ mount table does; directories leading to a mount point exist even where the lowe
 lacks them (snapd creates them). Symlinks are resolved by the shared walk in
 :class:`~ldsim.fs.view.View` against the overlay's own root, so an absolute link inside a
 mounted payload resolves in the namespace, exactly as at run time. Every mount carries a
-*realm* (:class:`~ldsim.fs.view.Realm`: payload, base, host), and :meth:`OverlayView.realm_of` says which realm a
-canonical path lies in.
+*realm* (:class:`~ldsim.fs.view.Realm`: payload, base, host), and
+:meth:`OverlayView.realm_of` says which realm a canonical path lies in.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """``ldsim fix``: the patchelf edits that resolve the classic linter's findings, planned from a
 :class:`~ldsim.linter.model.LintReport` (:mod:`ldsim.patching` applies a plan).
 
-The edits are Snapcraft's (``snapcraft/elf/_patcher.py``, ``Patcher.patch``): per file **one** ``patchelf`` call with ``--set-interpreter LINKER`` and
+The edits are Snapcraft's (``snapcraft/elf/_patcher.py``, ``Patcher.patch``): per file
+**one** ``patchelf`` call with ``--set-interpreter LINKER`` and
 ``--force-rpath --set-rpath RPATH`` (DT_RPATH, which the loader also applies to the
 libraries' own DT_NEEDED; a DT_RUNPATH is converted), then, opted in, a second call
 ``patchelf --no-default-lib`` (after the rpath change, patchelf issue 223). The values come from

@@ -18,6 +18,10 @@ from collections.abc import Mapping
 from html import escape
 from typing import TYPE_CHECKING, Any
 
+from ldsim.depgraph import PT_INTERP, NodeKind
+from ldsim.fs.view import Realm
+from ldsim.result import LookupKind
+
 if TYPE_CHECKING:
     from ldsim.depgraph import Graph
 
@@ -26,11 +30,11 @@ FONT = "Helvetica,Arial,sans-serif"
 RED = "#cb181d"
 # realm -> (node fill, node border, cluster background, title)
 REALMS: dict[str, tuple[str, str, str, str]] = {
-    "payload": ("#d9f0d3", "#1b7837", "#f4fbf2", "payload ($SNAP)"),
-    "base": ("#d6e6f5", "#2171b5", "#f3f8fd", "base snap"),
-    "host": ("#fcbba1", RED, "#fff3ee", "host: leaks into the snap"),
-    "root": ("#ececec", "#525252", "#fbfbfb", "root"),
-    "missing": ("#ffffff", RED, "#ffffff", "not loaded"),
+    Realm.PAYLOAD: ("#d9f0d3", "#1b7837", "#f4fbf2", "payload ($SNAP)"),
+    Realm.BASE: ("#d6e6f5", "#2171b5", "#f3f8fd", "base snap"),
+    Realm.HOST: ("#fcbba1", RED, "#fff3ee", "host: leaks into the snap"),
+    Realm.ROOT: ("#ececec", "#525252", "#fbfbfb", "root"),
+    Realm.MISSING: ("#ffffff", RED, "#ffffff", "not loaded"),
 }
 VIEW_COLOURS = {"classic": "#e6550d", "strict": "#6a51a3"}
 _OTHER_VIEW = "#238b45"
@@ -75,7 +79,7 @@ def shown_path(a: dict[str, Any]) -> str:
     """The path to show: inside its realm's tree when located, else as the loader opened it."""
     loc = a.get("location")
     if loc:
-        return "$SNAP" + loc if a.get("realm") == "payload" else str(loc)
+        return "$SNAP" + loc if a.get("realm") == Realm.PAYLOAD else str(loc)
     return str(a.get("path") or "")
 
 
@@ -85,7 +89,7 @@ def _split(path: str) -> tuple[str, str]:
 
 
 def node_title(a: dict[str, Any]) -> str:
-    if a.get("kind") != "object":
+    if a.get("kind") != NodeKind.OBJECT:
         return str(a.get("name"))
     base = _split(shown_path(a))[1]
     soname = a.get("soname")
@@ -105,9 +109,10 @@ class _Dot:
         self.legend = legend
         self.all_views = [str(v) for v in g.graph.get("views") or [] if v]
         self.compare = len(self.all_views) > 1
-        flavours = {a.get("libc") for _n, a in g.nodes(data=True) if a.get("kind") == "object"}
+        flavours = {a.get("libc") for _n, a in g.nodes(data=True)
+                    if a.get("kind") == NodeKind.OBJECT}
         self.mixed_libc = len(flavours - {None, "none"}) > 1
-        objects = sum(1 for _n, a in g.nodes(data=True) if a.get("kind") == "object")
+        objects = sum(1 for _n, a in g.nodes(data=True) if a.get("kind") == NodeKind.OBJECT)
         self.big = objects > BIG
         self.show_reuse = reuse == "show" or (reuse == "auto" and not self.big)
         self.hidden = 0
@@ -122,7 +127,7 @@ class _Dot:
         lines: list[str] = []
         tip = [n]
         out: dict[str, str | float | int] = {"class": f"realm-{realm} kind-{kind}"}
-        if kind == "object":
+        if kind == NodeKind.OBJECT:
             directory, base = _split(shown_path(a))
             if base != title:
                 directory = shown_path(a)
@@ -145,7 +150,7 @@ class _Dot:
             if a.get("leak"):
                 out["class"] = f"{out['class']} leak"
                 out.update(penwidth=2.0, fontcolor="#67000d")
-        elif kind == "missing":
+        elif kind == NodeKind.MISSING:
             reason = str(a.get("reason") or "")
             lines.append(f"not found{': ' + reason if reason else ''}")
             out.update(shape="box", style="rounded,dashed,filled", fillcolor=fill, color=RED,
@@ -190,15 +195,15 @@ class _Dot:
         if name not in (target.get("soname"), target.get("name"), node_title(target),
                         target.get("path")):
             words.append(name)
-        if kind == "PT_INTERP":
-            words.append("PT_INTERP")
-        elif kind != "needed":
+        if kind == PT_INTERP:
+            words.append(PT_INTERP)
+        elif kind != LookupKind.NEEDED:
             words.append(kind)
         leak = bool(target.get("leak"))
-        if target.get("kind") == "missing":
+        if target.get("kind") == NodeKind.MISSING:
             words.append(f"not found ({tried} tried)" if tried else "not found")
             out.update(color=RED, fontcolor=RED, style="dashed", penwidth=1.5)
-        elif target.get("kind") == "error":
+        elif target.get("kind") == NodeKind.ERROR:
             words.append("aborts the load")
             out.update(color=RED, fontcolor=RED, penwidth=2.0)
         elif not loaded:
@@ -208,17 +213,18 @@ class _Dot:
                 out.update(penwidth=0.5, arrowsize=0.3)
             words = [w for w in words if w != name]
         else:
-            if kind != "PT_INTERP" and (vias != [self.quiet_via] or leak or kind != "needed"):
+            if kind != PT_INTERP and (vias != [self.quiet_via] or leak
+                                      or kind != LookupKind.NEEDED):
                 via = " / ".join(loaded + ([ALREADY] if ALREADY in vias else []))
                 words.append(f"{via} ({tried} tried)" if tried > 1 else via)
             out.update(color=RED if leak else EDGE, fontcolor=RED if leak else EDGE,
                        penwidth=2.0 if leak else 1.2)
-            if kind == "PT_INTERP":
+            if kind == PT_INTERP:
                 out.update(style="dashed")
         if self.compare and len(views) < len(self.all_views):
             colour = VIEW_COLOURS.get(views[0], _OTHER_VIEW) if len(views) == 1 else _OTHER_VIEW
             out.update(color=colour, fontcolor=colour)
-            if loaded or target.get("kind") != "object":  # reuse edges: the colour says it
+            if loaded or target.get("kind") != NodeKind.OBJECT:  # reuse edges: the colour says it
                 words.insert(0, " and ".join(views) + " only")
                 out.update(penwidth=2.2)
         if words:
@@ -241,9 +247,9 @@ class _Dot:
             notes.append(f"not drawn: {self.hidden} arrows to objects already loaded")
         if any(a.get("leak") for _n, a in self.g.nodes(data=True)):
             notes.append("red: comes from the host, a leak into the snap")
-        if "missing" in kinds:
+        if NodeKind.MISSING in kinds:
             notes.append("dashed red: no file found for the name")
-        if "error" in kinds:
+        if NodeKind.ERROR in kinds:
             notes.append("red octagon: the file that makes the whole load abort")
         if self.compare:
             notes.append(f"orange: {self.all_views[0]} view only; purple: "
@@ -268,7 +274,7 @@ class _Dot:
         counts: dict[str, int] = {}
         for _u, _v, kind, _name, items in groups:
             vias = sorted({str(a.get("via") or "") for a in items})
-            if kind == "needed" and len(vias) == 1 and vias[0] not in ("", ALREADY):
+            if kind == LookupKind.NEEDED and len(vias) == 1 and vias[0] not in ("", ALREADY):
                 counts[vias[0]] = counts.get(vias[0], 0) + 1
         if counts:
             top = min(counts, key=lambda k: (-counts[k], k))
@@ -310,7 +316,7 @@ class _Dot:
         for realm in order:
             _fill, border, bg, title = REALMS.get(realm, REALMS["root"])
             cluster: dict[str, str | float | int] = {
-                "label": title, "style": "rounded,dashed" if realm == "missing"
+                "label": title, "style": "rounded,dashed" if realm == Realm.MISSING
                 else "rounded,filled", "color": border, "fillcolor": bg, "fontcolor": border,
                 "fontsize": 10, "labeljust": "l", "labelloc": "t"}
             lines.append(f"  subgraph {quote('cluster_' + realm)} {{")

@@ -10,7 +10,10 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from ldsim.depgraph import PT_INTERP, NodeKind
+from ldsim.fs.view import Realm
 from ldsim.renderers.dot import ALREADY, REALMS, RED, VIEW_COLOURS, node_title, shown_path
+from ldsim.result import LookupKind
 
 if TYPE_CHECKING:
     from ldsim.depgraph import Graph
@@ -40,16 +43,16 @@ def render_mermaid(g: Graph) -> str:
             a: dict[str, Any] = g.nodes[n]
             label = _text(node_title(a))
             kind = a.get("kind")
-            if kind == "object":
+            if kind == NodeKind.OBJECT:
                 label += f"<br/><small>{_text(shown_path(a))}</small>"
-            elif kind == "missing":
+            elif kind == NodeKind.MISSING:
                 label += "<br/><small>not found</small>"
             else:
                 label += f"<br/><small>load aborts: {_text(str(a.get('reason')))}</small>"
             views = [str(v) for v in a.get("views") or []]
             if compare and len(views) < len(all_views):
                 label += f"<br/><small>{' and '.join(views)} only</small>"
-            shape = ('{{"', '"}}') if kind == "error" else ('("', '")')
+            shape = ('{{"', '"}}') if kind == NodeKind.ERROR else ('("', '")')
             lines.append(f"    {ids[n]}{shape[0]}{label}{shape[1]}")
         lines.append("  end")
     styles: list[str] = []
@@ -62,19 +65,19 @@ def render_mermaid(g: Graph) -> str:
         vias = sorted({str(e.get("via") or "") for e in items})
         views = sorted({str(e.get("view")) for e in items if e.get("view")})
         loaded = [x for x in vias if x and x != ALREADY]
-        words = [] if kind == "needed" else [kind]
+        words = [] if kind == LookupKind.NEEDED else [kind]
         style = ""
-        if target.get("kind") == "missing":
+        if target.get("kind") == NodeKind.MISSING:
             arrow, style = "-.->", f"stroke:{RED},stroke-dasharray:4"
             words.append("not found")
-        elif target.get("kind") == "error":
+        elif target.get("kind") == NodeKind.ERROR:
             arrow, style = "==>", f"stroke:{RED}"
             words.append("aborts the load")
         elif not loaded:
             arrow = "-.->"
         else:
             arrow = "-->"
-            if kind != "PT_INTERP":
+            if kind != PT_INTERP:
                 words.append(" / ".join(loaded))
             if target.get("leak"):
                 style = f"stroke:{RED},stroke-width:2px"
@@ -89,7 +92,7 @@ def render_mermaid(g: Graph) -> str:
     lines += styles
     for realm in order:
         fill, border, _bg, _t = REALMS.get(realm, REALMS["root"])
-        dash = ",stroke-dasharray:4" if realm == "missing" else ""
+        dash = ",stroke-dasharray:4" if realm == Realm.MISSING else ""
         lines.append(f"  classDef {realm} fill:{fill},stroke:{border}{dash}")
         lines.append(f"  class {','.join(ids[n] for n in sorted(by_realm[realm]))} {realm}")
     return "\n".join(lines) + "\n"

@@ -106,7 +106,8 @@ def test_s9s_secure_mode(s9s: Root, case: str) -> None:
 
 
 def test_s9s_trace_of_a_secure_program_is_refused(s9s: Root) -> None:
-    """Why S9s cannot use trace mode: rtld exits with status 5 (rule 14 of ``docs/loader-model.md``)."""
+    """Why S9s cannot use trace mode: rtld exits with status 5 (rule 14 of
+    ``docs/loader-model.md``)."""
     run = run_program(
         s9s, "/usr/lib/myapp/bin/exe", env={"LD_TRACE_LOADED_OBJECTS": "1"}, user=NOBODY
     )

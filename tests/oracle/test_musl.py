@@ -637,7 +637,8 @@ def test_x_loader_file_by_another_path(mroot: MuslRoot, layout: str) -> None:
 
 
 def test_x_other_libc_by_absolute_path_is_replaced(mroot: MuslRoot) -> None:
-    """A copy of musl's libc and a glibc libc.so.6, both by absolute path (musl rules of ``docs/loader-model.md``)."""
+    """A copy of musl's libc and a glibc libc.so.6, both by absolute path (musl rules of
+    ``docs/loader-model.md``)."""
     mroot.install_loader("/opt/musl/libc.so")
     mroot.mkdir("/opt/glibc")
     glibc = Path("/lib/x86_64-linux-gnu/libc.so.6")
@@ -778,7 +779,8 @@ def test_x_enotdir_continues_loop_stops(mroot: MuslRoot) -> None:
 
 def test_x_short_name_from_inode_match(mroot: MuslRoot) -> None:
     """An object loaded by path gets, on a later inode match, the basename of *its own* path as
-    short name, which then hides another file of that name (musl rules of ``docs/loader-model.md``)."""
+    short name, which then hides another file of that name (musl rules of
+    ``docs/loader-model.md``)."""
     mroot.mmklib("/d/libabs.so", "libabs.so")
     mroot.symlink("/e/liblink.so", "/d/libabs.so")
     mroot.mmklib("/e/libabs.so", "libabs.so")
