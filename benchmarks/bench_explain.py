@@ -76,7 +76,12 @@ def tools_for(program: str) -> list[Tool]:
     """ldsim and its peers on ``program``; peers that are absent carry an install hint."""
     out = [Tool("ldsim", [*_ldsim_argv(), "explain", program])]
     lddtree = shutil.which("lddtree")
-    out.append(Tool("lddtree (pax-utils)", [lddtree, program]) if lddtree else
+    # Debian's lddtree is a script for Debian's python3 (with python3-pyelftools); run it
+    # with that interpreter, not whichever python3 comes first on PATH.
+    system_python = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else None
+    argv = ([system_python, lddtree, program] if system_python else [lddtree, program]) \
+        if lddtree else None
+    out.append(Tool("lddtree (pax-utils)", argv) if argv else
                Tool("lddtree (pax-utils)", None, "not installed (apt-get install pax-utils)"))
     libtree = shutil.which("libtree")
     out.append(Tool("libtree", [libtree, program]) if libtree else
