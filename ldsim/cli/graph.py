@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from typing import Any
 
 from ldsim import api
@@ -57,8 +58,6 @@ def _format(args: argparse.Namespace) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    import sys
-
     fmt = _format(args)
     if fmt in BINARY and args.output in (None, "-") and sys.stdout.isatty():
         raise api.UsageError(f"--format {fmt}", "is binary: write it to a file with -o FILE")

@@ -78,9 +78,11 @@ def read_program(view: View, path: str, cwd: str = "/") -> ElfFacts:
 
 
 # The loader `ldd` runs on an object that names none (Debian's ldd: RTLDLIST), per machine.
-LDD_LOADERS: dict[int, str] = {Machine.X86_64: "/lib64/ld-linux-x86-64.so.2",
-               Machine.AARCH64: "/lib/ld-linux-aarch64.so.1",
-               Machine.I386: "/lib/ld-linux.so.2"}
+LDD_LOADERS: dict[int, str] = {
+    Machine.X86_64: "/lib64/ld-linux-x86-64.so.2",
+    Machine.AARCH64: "/lib/ld-linux-aarch64.so.1",
+    Machine.I386: "/lib/ld-linux.so.2",
+}
 
 
 def resolve(view: View, exe: str, env: LoaderEnv, config: RootConfig | None = None,
