@@ -66,9 +66,10 @@ from ldsim.target import Program, Progress, RootTarget, SnapTarget, Target, open
 
 if TYPE_CHECKING:
     from ldsim.analysis.compare import BinaryComparison, Comparison, ProgramFailure, Row, Side
+    from ldsim.analysis.graphs import GraphRun
+    from ldsim.analysis.verdict import Verdict, VerdictStatus
     from ldsim.depgraph import (
         Graph,
-        GraphRun,
         dependency_graph,
         dependents,
         leak_paths,
@@ -95,6 +96,18 @@ def _depgraph() -> ModuleType:
     from ldsim import depgraph
 
     return depgraph
+
+
+def _graphs() -> ModuleType:
+    from ldsim.analysis import graphs
+
+    return graphs
+
+
+def _verdict() -> ModuleType:
+    from ldsim.analysis import verdict
+
+    return verdict
 
 
 def _fix() -> ModuleType:
@@ -124,8 +137,10 @@ def _graphviz() -> ModuleType:
 _LAZY: dict[str, Callable[[], ModuleType]] = {
     **dict.fromkeys(("BinaryComparison", "Comparison", "ProgramFailure", "Row", "Side"),
                     _compare),
-    **dict.fromkeys(("GraphRun", "dependency_graph", "dependents", "leak_paths", "leaks",
-                     "load_chain", "why"), _depgraph),
+    **dict.fromkeys(("dependency_graph", "dependents", "leak_paths", "leaks", "load_chain",
+                     "why"), _depgraph),
+    "GraphRun": _graphs,
+    **dict.fromkeys(("Verdict", "VerdictStatus"), _verdict),
     **dict.fromkeys(("FilePlan", "FixOptions", "FixPlan", "FixStatus"), _fix),
     **dict.fromkeys(("ALL_RULES", "Fix", "LintFinding", "LintReport"), _model),
     **dict.fromkeys(("ApplyOutcome", "ApplyResult", "FixRun", "find_patchelf"), _patching),
@@ -269,7 +284,7 @@ def graph(target: Target, programs: Sequence[str | Program], env: LoaderEnv | No
     programs, in a snap's views (``views``: several draw them side by side; none: its own).
     Query it with :func:`why`, :func:`dependents`, :func:`load_chain`, :func:`leaks`,
     :func:`leak_paths`; draw it with :func:`render` or :func:`picture`."""
-    from ldsim.depgraph import graph_of
+    from ldsim.analysis.graphs import graph_of
 
     progs = [p if isinstance(p, Program) else Program(p) for p in programs]
     return graph_of(target, progs, env, views=views, loader=loader)
@@ -317,7 +332,7 @@ __all__ = [
     "LoadedObject", "LoaderEnv", "Lookup", "LookupKind", "Outcome", "Picture", "Program",
     "ProgramFailure", "Progress", "Realm", "Resolution", "RootError", "RootTarget", "Row",
     "RuleIgnore", "Severity", "Side", "SnapError", "SnapTarget", "SquashFsError", "Target",
-    "Unresolved", "UsageError", "Via", "View", "check", "check_format", "compare",
+    "Unresolved", "UsageError", "Verdict", "VerdictStatus", "Via", "View", "check", "check_format", "compare",
     "dependency_graph", "dependents", "explain", "find_patchelf", "fix", "formats", "graph", "host_env",
     "leak_paths", "leaks", "lint", "load_chain", "open_root", "open_snap", "picture",
     "plan_fix", "render", "resolve", "why",

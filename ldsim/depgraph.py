@@ -35,20 +35,15 @@ it); type names are only for the checker.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from ldsim.config.env import LoaderEnv
-from ldsim.elf.flavour import Libc, flavour_of
-from ldsim.errors import LdsimError
+from ldsim.elf.flavour import flavour_of
 from ldsim.fs.overlay import OverlayView
 from ldsim.fs.view import Realm
 from ldsim.registry import GRAPH_SCHEMA
 from ldsim.result import LoadedObject, Lookup, LookupKind, Resolution, Via
-from ldsim.snap.meta import Confinement
-from ldsim.target import Program, SnapTarget, Target
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -216,77 +211,6 @@ def dependency_graph(resolutions: Resolution | Iterable[Resolution], *, view: st
     for r in items:
         add_resolution(g, r, view=view, locate=locate)
     return g
-
-
-@dataclass(frozen=True, slots=True)
-class GraphRun:
-    """The graph of a run over several programs (and views), with each resolution and the
-    programs that could not be read at all (``label``, error)."""
-
-    graph: Graph
-    resolutions: tuple[tuple[str, Resolution], ...]  # (view, resolution); view "" for a root
-    failures: tuple[tuple[str, LdsimError], ...] = ()
-    compared: bool = False
-
-    @property
-    def problem(self) -> bool:
-        """A program does not load (with two views: something leaks or is missing in the
-        classic view)."""
-        if self.compared:
-            return any(v == Confinement.CLASSIC and (not r.ok or any(
-                o.realm is Realm.HOST for o in r.objects)) for v, r in self.resolutions)
-        return any(not r.ok for _v, r in self.resolutions)
-
-
-def graph_of(target: Target, programs: Sequence[Program], env: LoaderEnv | None = None, *,
-             views: Sequence[Confinement] = (), loader: Libc | None = None) -> GraphRun:
-    """Resolve every program (in every one of ``views`` of a snap; none: its own view) and put
-    them in one graph. With several programs a broken one is a failure and the rest go on;
-    a single broken program, or all of them, raise its :class:`~ldsim.errors.LdsimError`."""
-    snap = target if isinstance(target, SnapTarget) else None
-    if snap is not None:
-        unique = dict((p.path, p) for p in programs)
-        progs = [unique[path] for path in sorted(unique)]
-    else:
-        progs = [Program(path) for path in sorted(dict.fromkeys(p.path for p in programs))]
-    compared = len(views) > 1
-    if snap is None:
-        title = ""
-    elif compared:
-        title = (f"snap {snap.name}: classic and strict views (base {snap.snap.meta.base})")
-    else:
-        title = (f"snap {snap.name}, {(views[0] if views else snap.confinement).view} view "
-                 f"(base {snap.snap.meta.base})")
-    g = new_graph(title)
-    done: list[tuple[str, Resolution]] = []
-    failures: list[tuple[str, LdsimError]] = []
-    each: list[Confinement | None] = list(views) or [None]
-    for view in each:
-        locate = None
-        if snap is not None:
-            overlay = snap.view(view)
-            assert isinstance(overlay, OverlayView)
-            locate = realm_locator(overlay)  # one node per file, named inside its realm
-        for prog in progs:
-            label = prog.path if snap is None else \
-                f"{prog.path} ({(view or snap.confinement).view})"
-            try:
-                res = target.resolve(prog, env, confinement=view, loader=loader)
-            except LdsimError as exc:
-                if len(progs) == 1:
-                    raise
-                failures.append((label, exc))
-                continue
-            done.append((str(view.view) if compared and view else "", res))
-            add_resolution(g, res, view=str(view.view) if compared and view else "",
-                           locate=locate)
-    if not done and failures:
-        raise failures[0][1]
-    if snap is None:
-        first = next(r for _v, r in done)
-        g.graph["title"] = (f"{progs[0].path} ({first.loader})" if len(progs) == 1
-                            else f"{len(progs)} programs")
-    return GraphRun(g, tuple(done), tuple(failures), compared)
 
 
 # -- queries -------------------------------------------------------------------------------
@@ -458,7 +382,6 @@ __all__ = [
     "PT_INTERP",
     "REALM_ORDER",
     "SCHEMA",
-    "GraphRun",
     "Locate",
     "NodeKind",
     "add_resolution",
@@ -467,7 +390,6 @@ __all__ = [
     "find",
     "graph_document",
     "graph_from_document",
-    "graph_of",
     "leak_paths",
     "leaks",
     "load_chain",

@@ -381,6 +381,10 @@ class Root:
 
     # -- patching ELF files ----------------------------------------------------------------------
 
+    def set_interpreter(self, guest: str, interp: str) -> None:
+        """``patchelf --set-interpreter INTERP`` on the file."""
+        _run(["patchelf", "--set-interpreter", interp, self.host(guest)])
+
     def addneeded(self, guest: str, *names: str) -> None:
         """The recipe's ``addneeded``: DT_NEEDED becomes ``[*names, <previous entries>]``.
 
@@ -1150,14 +1154,16 @@ def compare(
     *,
     platform_name: str | None = None,
     extra_args: Sequence[str] = (),
+    run_status: int | None = None,
 ) -> LdsimResult:
     """Ask ldsim the same question as ``real`` and assert that it gives the same answer.
 
     Compared: the found objects in order with ``name``, ``path`` and ``via`` (ldsim's
     ``objects[1:]``; ``objects[0]`` must be the executable), the unresolved names in order, the
-    fatal error (``error.loader_message``), and ldsim's exit status (0 when everything loads,
-    1 otherwise). When the real load aborts, rtld prints no listing, so only the error and the
-    status are compared.
+    fatal error (``error.loader_message``), and ldsim's exit status: 0 when everything loads,
+    1 otherwise, or, given ``run_status`` (the exit status of a real run of the program), 0
+    exactly when the real run succeeded. When the real load aborts, rtld prints no listing, so
+    only the error and the status are compared.
     """
     sim = run_ldsim(root, real.exe, *ldsim_args_for(real, platform_name=platform_name), *extra_args)
     header = f"$ {real.describe()}\n$ {shlex.join(sim.argv)}  [rc={sim.status}]"
@@ -1180,6 +1186,8 @@ def compare(
     if real.error != sim.loader_message:
         problems.append("fatal error differs")
     want_status = 1 if (real.error or real.unresolved) else 0
+    if run_status is not None:
+        want_status = 0 if run_status == 0 else 1
     if sim.status != want_status:
         problems.append(f"ldsim exit status {sim.status}, expected {want_status}")
     if problems:

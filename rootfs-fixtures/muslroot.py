@@ -303,9 +303,6 @@ class MuslRoot(glibcroot.Root):
         if needed:
             self.addneeded(guest_out, *needed)
 
-    def set_interpreter(self, guest: str, interp: str) -> None:
-        _run(["patchelf", "--set-interpreter", interp, self.host(guest)])
-
 
 # --------------------------------------------------------------------------------------------
 # The real loader

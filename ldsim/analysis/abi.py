@@ -237,12 +237,19 @@ def symbols_from(view: View) -> Callable[[LoadedObject], tuple[DynSymbol, ...]]:
 
 
 def analyse(res: Resolution, view: View | None = None) -> list[Finding]:
-    """Findings, sorted. With a ``view``, also bind every symbol (undefined/interposed)."""
+    """Findings, sorted. With a ``view``, also bind every symbol (undefined/interposed).
+
+    A load that aborts never reaches the version checks nor any binding (``dl_main`` stops at
+    the error): then only what is known of the objects loaded so far is reported."""
+    if res.error is not None:
+        return sorted(flavour_findings(res), key=Finding.sort_key)
     versions = version_findings(res)
     findings = flavour_findings(res) + versions
     if view is not None:
+        # a missing version aborts the start (reported once); a *weak* one only warns at
+        # start, and each non-weak reference to it then fails to bind: those are reported
         explained = frozenset((f.object, f.detail) for f in versions
-                              if f.id == "version-missing")
+                              if f.id == "version-missing" and f.severity is Severity.ERROR)
         findings += symbol_findings(res, symbols_from(view), explained)
     unique = {(f.id, f.object, f.library, f.detail): f for f in findings}
     return sorted(unique.values(), key=Finding.sort_key)

@@ -9,9 +9,11 @@ bound through the global scope as well).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ldsim.analysis.abi import Finding, analyse
+from ldsim.analysis.verdict import Verdict, judge
 from ldsim.config.env import LoaderEnv
 from ldsim.elf.flavour import Libc
 from ldsim.result import Resolution, Severity
@@ -21,11 +23,12 @@ from ldsim.target import Program, SnapTarget, Target
 
 @dataclass(frozen=True, slots=True)
 class Explanation:
-    """A program's resolution and the ABI findings on it; ``snap`` says which snap and view
-    it ran in (``None`` for a plain root)."""
+    """A program's resolution, the ABI findings on it, and the verdict they give; ``snap``
+    says which snap and view it ran in (``None`` for a plain root)."""
 
     resolution: Resolution
-    findings: tuple[Finding, ...] = ()
+    findings: tuple[Finding, ...]
+    verdict: Verdict
     snap: dict[str, str] | None = None
 
     @property
@@ -49,7 +52,13 @@ def explain(target: Target, program: str | Program, env: LoaderEnv | None = None
     findings = analyse(res, view if symbols else None)
     snap = target.info(confinement or target.confinement) if isinstance(target, SnapTarget) \
         else None
-    return Explanation(res, tuple(findings), snap)
+    return explanation_of(res, findings, snap)
 
 
-__all__ = ["Explanation", "explain"]
+def explanation_of(res: Resolution, findings: Sequence[Finding] = (),
+                   snap: dict[str, str] | None = None) -> Explanation:
+    """An explanation of a resolution made elsewhere (its verdict judged here)."""
+    return Explanation(res, tuple(findings), judge(res, findings), snap)
+
+
+__all__ = ["Explanation", "explain", "explanation_of"]

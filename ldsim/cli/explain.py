@@ -9,14 +9,19 @@ from typing import Any
 from ldsim import api
 from ldsim.cli import options
 
+EXIT_STATUS = (
+    "Exit status: 0 the program starts; 1 it does not (a dependency is found nowhere, the "
+    "load aborts, its interpreter does not exist) or it loads but a real run fails (an "
+    "error-level finding: a missing symbol version, an unversioned provider, an undefined "
+    "symbol with --symbols, ...); 2 bad usage or unreadable input; 3 a bug in ldsim.")
+
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "explain", help="explain which file the loader opens for every DT_NEEDED",
         description="Resolve EXECUTABLE's dependencies as the dynamic loader of the root "
         "would (glibc ld.so, in trace mode like ldd) and explain every lookup.",
-        epilog="Exit status: 0 the program would load, 1 something is unresolved or the "
-        "load would abort, 2 bad usage or unreadable input.")
+        epilog=EXIT_STATUS)
     options.add_target_options(p)
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true",
@@ -37,8 +42,7 @@ def add_parser(sub: Any) -> None:
         "check", help="ABI hazards only: libc mixing, symbol versions, symbol binding",
         description="Resolve EXECUTABLE like `explain`, then report only the ABI findings: "
         "libc-mix, version-missing, unversioned-provider, undefined-symbol, interposed-symbol.",
-        epilog="Exit status: 0 no error-level finding, 1 at least one, 2 bad usage or "
-        "unreadable input.")
+        epilog=EXIT_STATUS)
     options.add_target_options(c)
     c.add_argument("--json", action="store_true", help="print the ldsim.explain/1 document")
     c.add_argument("--no-symbols", dest="symbols", action="store_false",
@@ -79,6 +83,4 @@ def run(args: argparse.Namespace) -> int:
         fmt = "text"
     opts = {"verbose": args.verbose} if fmt == "text" else {}
     options.write(api.render(expl, fmt, **opts))
-    if args.abi_only:
-        return 1 if expl.has_error else 0
-    return 0 if expl.resolution.ok else 1
+    return expl.verdict.exit_status

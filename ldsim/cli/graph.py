@@ -24,9 +24,10 @@ def add_parser(sub: Any) -> None:
         "programs share one graph: give several EXECUTABLEs, or a snap (every app by "
         "default). --compare draws a snap's classic and strict views in one picture.",
         epilog="svg, png and pdf need Graphviz's `dot`; dot, graphml, json and mermaid do not. "
-        "Exit status: 0 every program loads (with --compare: nothing leaks or is missing in "
-        "the classic view), 1 something is unresolved or a load aborts (the graph is still "
-        "written), 2 bad usage or unreadable input.")
+        "Exit status: 0 every program starts (with --compare: and nothing comes from the host "
+        "in the classic view); 1 some program does not start or a real run of it fails, as "
+        "`ldsim explain` judges it (the graph is still written); 2 bad usage or unreadable "
+        "input; 3 a bug in ldsim.")
     options.add_target_options(p)
     p.add_argument("--format", "-f", choices=FORMATS, default=None,
                    help="output format (default: from the -o file name's extension, else dot)")

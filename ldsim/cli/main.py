@@ -1,6 +1,6 @@
 """``ldsim``: the command line. One parser, one error boundary, documented exit codes.
 
-Exit status: 0 the program would load; 1 something is unresolved or the load would abort;
+Exit status: 0 the program starts; 1 it does not, or a real run of it fails;
 2 bad usage or unreadable input (one line on stderr, no traceback); 3 an internal error
 (a bug in ldsim: one line on stderr; set LDSIM_DEBUG=1 for the traceback).
 """
@@ -30,9 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="ldsim",
         description="Show, without running anything, which file the Linux dynamic loader "
         "opens for every DT_NEEDED of a program, in which order, and why.",
-        epilog="Exit status: 0 success (the program would load; nothing to report), 1 "
-        "something is unresolved, aborts, leaks or is reported (each command's help says "
-        "what), 2 bad usage or unreadable input, 3 an internal error.",
+        epilog="Exit status: 0 success (the program starts; nothing to report), 1 a program "
+        "does not start, a real run of it fails, something leaks or is reported (each "
+        "command's help says what), 2 bad usage or unreadable input, 3 an internal error.",
     )
     parser.add_argument("--version", action="version", version=f"ldsim {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)

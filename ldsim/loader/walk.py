@@ -107,7 +107,8 @@ class Walk:
             interpreter: str | None = None) -> Resolution:
         """Resolve ``exe_path``. ``before`` and ``after`` are diagnostics about the run's
         inputs, placed around the model's own; ``interpreter`` is the loader the kernel (or
-        ``ldd``) must find for the program to start at all."""
+        ``ldd``) must find for the program to start at all: when it does not exist, nothing
+        is loaded (execve fails with ENOENT)."""
         self.interpreter = exe_facts.interp
         self.lookups: list[LookupRecord] = []
         self.diagnostics: list[Diagnostic] = list(before)
@@ -119,6 +120,14 @@ class Walk:
                                  exe_facts, self.main_origin(exe_path, real_exe))
         self.chain: list[Entry] = [self.main]
         self.search_list: list[ObjectRecord] = [self.main]
+        if interpreter and not self.view.exists(interpreter):
+            # execve fails before any loader runs: nothing is loaded, nothing searched.
+            self.error = ErrorRecord(
+                interpreter, interpreter, None,
+                "interpreter not found (the kernel cannot start the program)",
+                f"{interpreter}: No such file or directory")
+            self.diagnostics.extend(after)
+            return self._freeze(exe_path, exe_facts, self.number(self.chain))
         try:
             self.start()
             i = 0
@@ -133,11 +142,6 @@ class Walk:
             self.error = abort.error
         link_map = self.finish()
         self.diagnostics.extend(after)
-        if interpreter and self.error is None and not self.view.exists(interpreter):
-            self.error = ErrorRecord(
-                interpreter, interpreter, None,
-                "interpreter not found (the kernel cannot start the program)",
-                f"{interpreter}: No such file or directory")
         return self._freeze(exe_path, exe_facts, link_map)
 
     # -- hooks -------------------------------------------------------------------------

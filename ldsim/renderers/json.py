@@ -7,6 +7,7 @@ from typing import Any
 
 from ldsim.analysis.abi import Finding
 from ldsim.analysis.explain import Explanation
+from ldsim.analysis.verdict import Verdict, judge
 from ldsim.result import LoadedObject, Lookup, LookupKind, Resolution
 
 SCHEMA = "ldsim.explain/1"
@@ -38,7 +39,8 @@ def finding_dict(f: Finding) -> dict[str, Any]:
             "detail": f.detail, "message": f.message}
 
 
-def explain_dict(res: Resolution, findings: list[Finding] | None = None) -> dict[str, Any]:
+def explain_dict(res: Resolution, findings: list[Finding] | None = None,
+                 verdict: Verdict | None = None) -> dict[str, Any]:
     objects = [
         {"name": o.name, "path": o.path, "real_path": o.real_path,
          "needed_by": _path(o.needed_by), "via": o.via.value,
@@ -46,6 +48,7 @@ def explain_dict(res: Resolution, findings: list[Finding] | None = None) -> dict
         for o in res.objects
     ]
     err = res.error
+    verdict = verdict if verdict is not None else judge(res, findings or [])
     return {
         "schema": SCHEMA,
         "root": res.root,
@@ -60,6 +63,7 @@ def explain_dict(res: Resolution, findings: list[Finding] | None = None) -> dict
             "name": err.name, "path": err.path, "needed_by": _path(err.needed_by),
             "reason": err.reason, "loader_message": err.loader_message,
         },
+        "verdict": verdict.as_dict(),
         "listing": [{"name": n, "path": p} for n, p in res.listing],
         "edges": [lookup_dict(lk) for lk in res.lookups if lk.kind is LookupKind.NEEDED],
         "preloads": [lookup_dict(lk) for lk in res.lookups if lk.kind is not LookupKind.NEEDED],
@@ -72,8 +76,9 @@ def explain_dict(res: Resolution, findings: list[Finding] | None = None) -> dict
 
 
 def render_explain_json(res: Resolution, findings: list[Finding] | None = None,
-                        extra: dict[str, Any] | None = None) -> str:
-    doc = explain_dict(res, findings)
+                        extra: dict[str, Any] | None = None,
+                        verdict: Verdict | None = None) -> str:
+    doc = explain_dict(res, findings, verdict)
     if extra:
         doc.update(extra)
     return json.dumps(doc, indent=2) + "\n"
@@ -82,7 +87,7 @@ def render_explain_json(res: Resolution, findings: list[Finding] | None = None,
 def explanation_json(e: Explanation) -> str:
     """The ``ldsim.explain/1`` document of an explanation (with ``snap`` in a snap's view)."""
     return render_explain_json(e.resolution, list(e.findings),
-                               {"snap": e.snap} if e.snap is not None else None)
+                               {"snap": e.snap} if e.snap is not None else None, e.verdict)
 
 
 def resolution_json(res: Resolution) -> str:

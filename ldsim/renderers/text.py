@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ldsim.analysis.abi import Finding
 from ldsim.analysis.explain import Explanation
+from ldsim.analysis.verdict import Verdict, VerdictStatus
 from ldsim.fs.view import Realm
 from ldsim.result import LoadedObject, Lookup, LookupKind, Outcome, Resolution, Unresolved, Via
 
@@ -80,8 +81,27 @@ def render_findings(findings: list[Finding]) -> list[str]:
     return out
 
 
+def result_line(res: Resolution, verdict: Verdict | None = None) -> str:
+    """The last line: what the loader does with the program, and with a verdict, whether a
+    real run of it starts."""
+    unresolved = res.unresolved
+    if res.error is not None:
+        return "Result: the program would not start (load aborted)."
+    if unresolved:
+        names = ", ".join(sorted({u.name for u in unresolved}))
+        return f"Result: {len(unresolved)} unresolved: {names}"
+    n = len(res.objects) - 1
+    if verdict is not None and verdict.status is VerdictStatus.FAILS_AT_RUN_TIME:
+        ids = ", ".join(sorted({r.split(":", 1)[0] for r in verdict.reasons}))
+        return (f"Result: all {n} dependencies resolve, but a real run fails "
+                f"({len(verdict.reasons)} error finding{'s' if len(verdict.reasons) != 1 else ''}"
+                f": {ids}).")
+    return f"Result: all {n} dependencies resolve."
+
+
 def render_explain_text(res: Resolution, *, verbose: bool = False,
-                        findings: list[Finding] | None = None, realms: bool = False) -> str:
+                        findings: list[Finding] | None = None, realms: bool = False,
+                        verdict: Verdict | None = None) -> str:
     out: list[str] = []
     interp = res.interpreter or ("none (static)" if res.static else "none")
     out.append(f"{res.executable}: {res.loader} loader {interp}, root {res.root}")
@@ -109,15 +129,8 @@ def render_explain_text(res: Resolution, *, verbose: bool = False,
         out.append("Notes:")
         for d in res.diagnostics:
             out.append(f"  {d.severity.value}: {d.message}")
-    unresolved = res.unresolved
     out.append("")
-    if res.error is not None:
-        out.append("Result: the program would not start (load aborted).")
-    elif unresolved:
-        names = ", ".join(sorted({u.name for u in unresolved}))
-        out.append(f"Result: {len(unresolved)} unresolved: {names}")
-    else:
-        out.append(f"Result: all {len(res.objects) - 1} dependencies resolve.")
+    out.append(result_line(res, verdict))
     return "\n".join(out) + "\n"
 
 
@@ -167,17 +180,25 @@ def render_explain_tree(res: Resolution) -> str:
 def explanation_text(e: Explanation, *, verbose: bool = False) -> str:
     """``ldsim explain``'s text: objects, lookups, findings, notes, the result."""
     return render_explain_text(e.resolution, verbose=verbose, findings=list(e.findings),
-                               realms=e.snap is not None)
+                               realms=e.snap is not None, verdict=e.verdict)
 
 
 def explanation_tree(e: Explanation) -> str:
-    """``ldsim explain --tree``."""
-    return render_explain_tree(e.resolution)
+    """``ldsim explain --tree``: the tree, then the findings and the result that decide the
+    exit status."""
+    out = [render_explain_tree(e.resolution).rstrip("\n")]
+    if e.findings:
+        out += ["", *render_findings(list(e.findings))]
+    out += ["", result_line(e.resolution, e.verdict)]
+    return "\n".join(out) + "\n"
 
 
 def explanation_findings(e: Explanation) -> str:
-    """``ldsim check``: the findings only."""
-    return "\n".join(render_findings(list(e.findings))) + "\n"
+    """``ldsim check``: the findings, and the result when the program does not start."""
+    out = render_findings(list(e.findings))
+    if not e.verdict.starts:
+        out += ["", result_line(e.resolution, e.verdict)]
+    return "\n".join(out) + "\n"
 
 
 def resolution_text(res: Resolution, *, verbose: bool = False) -> str:

@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 import pytest
-from glibcroot import Root, compare, run_real_loader
+from glibcroot import Root, compare, run_ldsim, run_program, run_real_loader
 
 pytestmark = pytest.mark.oracle
 
@@ -47,3 +47,40 @@ def test_trailing_slash_on_a_needed_path(edge: Root) -> None:
     real = run_real_loader(edge, "/bin/slash")
     assert real.unresolved == ["/w/libfoo.so/"], real.listing()
     compare(real, edge)
+
+
+# -- nothing after an abort ----------------------------------------------------------------------
+
+def test_missing_interpreter_loads_nothing(edge: Root) -> None:
+    """execve fails (ENOENT) when PT_INTERP names no file: no loader runs, nothing is searched
+    (an aarch64 program on an x86-64 root is the common case)."""
+    edge.mkexe("/bin/foreign", needed=["libfoo.so"], runpath="/w")
+    edge.set_interpreter("/bin/foreign", "/lib/ld-linux-aarch64.so.1")
+    ran = run_program(edge, "/bin/foreign")
+    assert ran.status == 127 and "No such file or directory" in ran.stderr, ran
+    sim = run_ldsim(edge, "/bin/foreign")
+    assert sim.status == 1 and sim.doc is not None
+    assert [o["path"] for o in sim.doc["objects"]] == ["/bin/foreign"]
+    assert sim.doc["edges"] == [] and sim.doc["findings"] == []
+    assert sim.loader_message == "/lib/ld-linux-aarch64.so.1: No such file or directory"
+    assert sim.doc["verdict"]["status"] == "does_not_start"
+
+
+def test_an_abort_reports_nothing_about_objects_never_loaded(edge: Root) -> None:
+    """A junk file found first aborts the load before the version checks: no version finding
+    about the libraries the loader never reached."""
+    script = edge.host("/w/v.map")
+    script.write_text("VERS_1 { global: f; local: *; };\n")
+    edge.mklib("/w/libv.so", "libv.so", f"-Wl,--version-script={script}",
+               source="int f(void){return 0;}\n")
+    edge.mkexe("/bin/versioned", link=["/w/libv.so"], rpath="/w",
+               source="int f(void); int main(void){return f();}\n")
+    edge.addneeded("/bin/versioned", "libjunk.so.1")
+    edge.mkdir("/junk")
+    edge.write("/junk/libjunk.so.1", "too short")
+    real = run_real_loader(edge, "/bin/versioned", env={"LD_LIBRARY_PATH": "/junk"})
+    assert real.error is not None and "too short" in real.error, real.stderr
+    sim = compare(real, edge)
+    assert sim.doc is not None and sim.doc["findings"] == []
+    assert sim.doc["verdict"] == {"status": "does_not_start",
+                                  "reasons": [f"load aborted: {real.error}"]}

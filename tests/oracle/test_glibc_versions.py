@@ -1,5 +1,6 @@
-"""Spec D.3 S13: symbol-version checks (rule 13). They never change which files are loaded; the
-listing is compared with ldsim, the version messages only with the recipe's expected output."""
+"""Recipe S13: symbol-version checks (rule 13). They never change which files are loaded; the
+listing is compared with ldsim, the version messages with the recipe's expected output, and
+ldsim's verdict (its exit status, with every symbol bound) with a real run of the program."""
 
 from __future__ import annotations
 
@@ -73,4 +74,7 @@ def test_s13_symbol_versions(module_root: Root, case: str) -> None:
     assert [m.split(": ", 1)[1] for m in real.messages] == want, real.messages
     ran = run_program(module_root, exe)
     assert ran.status == run_status, ran
-    compare(real, module_root)
+    sim = compare(real, module_root, extra_args=["--symbols"], run_status=ran.status)
+    assert sim.doc is not None
+    want = "starts" if run_status == 0 else "fails_at_run_time"
+    assert sim.doc["verdict"]["status"] == want, sim.doc["verdict"]
