@@ -420,9 +420,11 @@ def test_printed_plan_cannot_run_what_a_file_name_smuggles(tmp_path: Path) -> No
     p.write("/meta/snap.yaml", snap_yaml("inj", "core22", "classic", {"t": "bin/t"}))
     p.compile("/bin/x\ntouch PWNED\n", "int main(void){return 0;}\n", "-static")
     p.compile("/bin/t", "int main(void){return 0;}\n")
+    base = Root(tmp_path / "core22", base=False)
+    base.write("/meta/snap.yaml", "name: core22\ntype: base\n")
     proc = subprocess.run([sys.executable, "-m", "ldsim", "fix", str(p.path), "--host",
-                           str(tmp_path)], capture_output=True, text=True, cwd=REPO,
-                          check=False)
+                           str(tmp_path), "--base", str(base.path)], capture_output=True,
+                          text=True, cwd=REPO, check=False)
     assert proc.returncode in (0, 1), proc.stderr
     for line in proc.stdout.splitlines():
         assert line.startswith(("#", "set -e", "cd -- ", "patchelf ")), line

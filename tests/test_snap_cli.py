@@ -110,3 +110,21 @@ def test_compare_does_not_succeed_without_the_program(snap: Path, base: Path) ->
 def test_compare_all_without_elf_files_says_so(snap: Path, base: Path) -> None:
     line = one_line_error(ldsim("compare", "--all", "--snap", str(snap), "--base", str(base)))
     assert "no apps" not in line
+
+
+def test_missing_base_names_it_and_where_it_looked(snap: Path, tmp_path: Path) -> None:
+    host = tmp_path / "host"
+    host.mkdir()
+    for command in (["explain", "--snap", str(snap)], ["compare", "--snap", str(snap)],
+                    ["lint", str(snap)], ["fix", str(snap)], ["graph", "--snap", str(snap)]):
+        one_line_error(ldsim(*command, "--host", str(host)), "'core22'",
+                       f"{host}/snap/core22/current", "--base")
+
+
+def test_a_base_that_is_another_snap_is_refused(snap: Path, tmp_path: Path) -> None:
+    other = make_snap(tmp_path, "core20", "name: core20\ntype: base\n")
+    line = one_line_error(ldsim("explain", "--snap", str(snap), "--base", str(other)))
+    assert "'core20'" in line and "'core22'" in line
+    app = make_snap(tmp_path, "notbase", "name: core22\napps: {a: {command: bin/a}}\n")
+    line = one_line_error(ldsim("lint", str(snap), "--base", str(app)))
+    assert "type: app" in line and "'core22'" in line

@@ -95,8 +95,11 @@ def test_cli_bad_snaps(tmp_path: Path) -> None:
     (snap / "meta/snap.yaml").write_text("name: [broken\n")
     _one_line(ldsim("explain", "--snap", str(snap)), "snap.yaml", "invalid YAML")
     (snap / "meta/snap.yaml").write_text("name: x\nbase: core22\napps: {a: {command: bin/a}}\n")
-    _one_line(ldsim("explain", "--snap", str(snap), "--app", "nope"), "no app 'nope'",
-              "apps: a")
+    base = tmp_path / "core22"
+    (base / "meta").mkdir(parents=True)
+    (base / "meta/snap.yaml").write_text("name: core22\ntype: base\n")
+    _one_line(ldsim("explain", "--snap", str(snap), "--base", str(base), "--app", "nope"),
+              "no app 'nope'", "apps: a")
     notsquash = tmp_path / "x.snap"
     notsquash.write_bytes(b"PK\x03\x04 this is a zip, not squashfs" * 4)
     _one_line(ldsim("explain", "--snap", str(notsquash)), "x.snap")

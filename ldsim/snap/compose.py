@@ -121,13 +121,35 @@ def load_snap(snap: str | View, base: str | View | None = None,
     if base is not None:
         base_view = base if isinstance(base, View) else open_tree(base, "base")
         base_source = base if isinstance(base, str) else base.name
-    elif meta.base != "bare" and host_view.exists(f"/snap/{meta.base}/current/"):
-        sub = host_view.resolve(f"/snap/{meta.base}/current")
+        _check_base(base_view, base_source, meta, source)
+    elif meta.base != "bare":
+        where = f"/snap/{meta.base}/current"
+        if not host_view.exists(where + "/"):
+            raise SnapError(source, f"its base snap '{meta.base}' (meta/snap.yaml) is not at "
+                            f"{host_view.name.rstrip('/')}{where} on the host: give it with "
+                            "--base DIR|FILE.snap")
+        sub = host_view.resolve(where)
         base_view = OverlayView(host_view, Realm.BASE, f"{host_view.name}{sub}")
         base_view.mount("/", host_view, Realm.BASE, sub)  # the base tree as its own root
         base_source = f"{host_view.name} {sub}"
+        _check_base(base_view, base_source, meta, source)
     return Snap(payload, meta, _revision(source), base_view, base_source, host_view, source,
                 (snap, base, host))
+
+
+def _check_base(base: View, base_source: str, meta: SnapMeta, source: str) -> None:
+    """A base that says who it is must be the base the snap names (a tree without
+    ``meta/snap.yaml``, such as an unpacked root file system, is taken as it is)."""
+    try:
+        text = base.read("/meta/snap.yaml").decode("utf-8", "replace")
+    except FsError:
+        return
+    if meta.base == "bare":
+        return  # a bare snap names no base to compare with
+    info = parse_snap_yaml(text, f"{base_source}/meta/snap.yaml")
+    if info.type != "base" or info.name != meta.base:
+        raise SnapError(base_source, f"this is the snap '{info.name}' (type: {info.type}), but "
+                        f"{source} names the base '{meta.base}' in its meta/snap.yaml")
 
 
 def runtime_view(t: Snap, confinement: Confinement) -> OverlayView:
