@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from ldsim.config.env import LoaderEnv
 from ldsim.elf.facts import ElfFacts
 from ldsim.elf.flavour import Libc
 from ldsim.fs.view import Realm
@@ -163,6 +164,7 @@ class Resolution:
     # What the loader's trace/list mode prints, in order (vDSO and main program left out):
     # (name, path) or (name, None) for glibc's "NAME => not found".
     listing: tuple[tuple[str, str | None], ...] = ()
+    env: LoaderEnv | None = None  # the simulated process the loader ran in
 
     @property
     def objects(self) -> list[LoadedObject]:

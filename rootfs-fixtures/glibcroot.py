@@ -412,6 +412,17 @@ class Root:
                 return
         raise ValueError(f"{guest}: no DT_NEEDED {string!r}")
 
+    def set_x86_isa_needed(self, guest: str, value: int) -> None:
+        """Overwrite the GNU_PROPERTY_X86_ISA_1_NEEDED value of a file linked with
+        ``-Wl,-z,x86-64-vN`` (the property's type and size, then the 4 bytes of the value)."""
+        data = bytearray(self.read_bytes(guest))
+        mark = struct.pack("<II", 0xC0008002, 4)
+        at = data.find(mark)
+        if at < 0 or data.find(mark, at + 1) >= 0:
+            raise ValueError(f"{guest}: not exactly one x86 ISA property")
+        struct.pack_into("<I", data, at + 8, value)
+        self.write(guest, bytes(data))
+
     def set_vernaux_weak(self, guest: str, version: str) -> None:
         """Set VER_FLG_WEAK on every Vernaux (version reference) named ``version`` (S13)."""
         data = bytearray(self.read_bytes(guest))

@@ -38,7 +38,8 @@ MUSL_LOADER = "/lib/ld-musl-x86_64.so.1"
 def elf(*, e_type: int = ET_DYN, machine: int = EM_X86_64, elf_class: int = 64,
         interp: str | None = None, needed: Sequence[str] = (), soname: str | None = None,
         rpath: str | None = None, runpath: str | None = None, flags_1: int = 0,
-        abi_note_os: int | None = None, dynamic: bool = True, extra: bytes = b"") -> bytes:
+        abi_note_os: int | None = None, isa_needed: int | None = None, dynamic: bool = True,
+        extra: bytes = b"") -> bytes:
     """A little-endian ELF file of ``elf_class`` (32 or 64) bits, one PT_LOAD over the whole
     file at address 0 (so addresses are file offsets)."""
     is64 = elf_class == 64
@@ -63,13 +64,20 @@ def elf(*, e_type: int = ET_DYN, machine: int = EM_X86_64, elf_class: int = 64,
     if abi_note_os is not None:
         note = struct.pack("<III", 4, 16, 1) + b"GNU\0" + struct.pack("<IIII", abi_note_os, 3,
                                                                        2, 0)
+    prop = b""
+    if isa_needed is not None:  # .note.gnu.property: GNU_PROPERTY_X86_ISA_1_NEEDED
+        prop = struct.pack("<III", 4, 16, 5) + b"GNU\0" + struct.pack(
+            "<IIII", 0xC0008002, 4, isa_needed, 0)
     interp_bytes = interp.encode() + b"\0" if interp is not None else b""
-    nph = 1 + (1 if dynamic else 0) + (1 if interp is not None else 0) + (1 if note else 0)
+    nph = (1 + (1 if dynamic else 0) + (1 if interp is not None else 0) + (1 if note else 0)
+           + (1 if prop else 0))
     off = ehsize + phsize * nph
     interp_off = off
     off += len(interp_bytes)
     note_off = (off + 3) & ~3
     off = note_off + len(note)
+    prop_off = (off + 7) & ~7
+    off = prop_off + len(prop)
     str_off = off
     off += len(strtab)
     dyn_off = (off + 7) & ~7
@@ -90,6 +98,8 @@ def elf(*, e_type: int = ET_DYN, machine: int = EM_X86_64, elf_class: int = 64,
         phdrs.append(phdr(PT_INTERP, interp_off, len(interp_bytes), 1))
     if note:
         phdrs.append(phdr(PT_NOTE, note_off, len(note), 4))
+    if prop:
+        phdrs.append(phdr(PT_NOTE, prop_off, len(prop), 8))
     if dynamic:
         phdrs.append(phdr(PT_DYNAMIC, dyn_off, dyn_size, 8))
     ident = b"\x7fELF" + bytes([2 if is64 else 1, 1, 1, 0]) + bytes(8)
@@ -100,7 +110,8 @@ def elf(*, e_type: int = ET_DYN, machine: int = EM_X86_64, elf_class: int = 64,
         ehdr = ident + struct.pack("<HHIIIIIHHHHHH", e_type, machine, 1, 0, ehsize, 0, 0,
                                    ehsize, phsize, nph, 40, 0, 0)
     out = bytearray(ehdr + b"".join(phdrs) + interp_bytes)
-    out += bytes(note_off - len(out)) + note + strtab
+    out += bytes(note_off - len(out)) + note
+    out += bytes(prop_off - len(out)) + prop + strtab
     out += bytes(dyn_off - len(out))
     if dynamic:
         fmt = "<qQ" if is64 else "<iI"

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ldsim.elf.facts import VER_FLG_WEAK
+from ldsim.elf.facts import VER_FLG_WEAK, X86Isa
 from ldsim.elf.flavour import Libc, flavour_of
 from ldsim.fs.view import View
 from ldsim.result import LoadedObject, LookupKind, Resolution, Severity, Via
@@ -236,6 +236,47 @@ def symbols_from(view: View) -> Callable[[LoadedObject], tuple[DynSymbol, ...]]:
     return read
 
 
+_LEVELS = ((X86Isa.V2, "x86-64-v2"), (X86Isa.V3, "x86-64-v3"), (X86Isa.V4, "x86-64-v4"))
+
+
+def cpu_isa(hwcaps: tuple[str, ...]) -> int:
+    """The ``isa_1`` bits of a CPU whose glibc-hwcaps levels are ``hwcaps`` (baseline always)."""
+    return X86Isa.BASELINE | sum(bit for bit, name in _LEVELS if name in hwcaps)
+
+
+def isa_names(bits: int) -> str:
+    names = [name for bit, name in _LEVELS if bits & bit]
+    if bits & X86Isa.BASELINE:
+        names.insert(0, "baseline")
+    unknown = bits & ~(X86Isa.BASELINE | X86Isa.V2 | X86Isa.V3 | X86Isa.V4)
+    if unknown:
+        names.append(f"unknown bits {unknown:#x}")
+    return ", ".join(names)
+
+
+def isa_findings(res: Resolution) -> list[Finding]:
+    """glibc's ``dl_isa_level_check`` (``sysdeps/x86/dl-prop.h``): before relocation, every
+    loaded object but the loader itself must need no x86 ISA level the CPU lacks, else a real
+    run aborts ("CPU ISA level is lower than required"); trace mode (ldd) exits before the
+    check."""
+    if process_flavour(res) is not Libc.GLIBC or res.env is None:
+        return []
+    have = cpu_isa(res.env.hwcaps)
+    out: list[Finding] = []
+    for obj in res.objects:
+        needed = obj.facts.x86_isa_needed if obj.facts is not None else 0
+        if obj.via is Via.INTERPRETER or not needed or needed & have == needed:
+            continue
+        missing = needed & ~have
+        out.append(Finding(
+            "isa-level", Severity.ERROR, obj.path, None, isa_names(missing),
+            f"{obj.path} needs x86 ISA level {isa_names(needed)} "
+            f"(GNU_PROPERTY_X86_ISA_1_NEEDED), but the simulated CPU offers "
+            f"{isa_names(have)} (--hwcaps): a real run aborts with 'CPU ISA level is lower "
+            "than required' (ldd does not check it)"))
+    return out
+
+
 def analyse(res: Resolution, view: View | None = None) -> list[Finding]:
     """Findings, sorted. With a ``view``, also bind every symbol (undefined/interposed).
 
@@ -244,7 +285,7 @@ def analyse(res: Resolution, view: View | None = None) -> list[Finding]:
     if res.error is not None:
         return sorted(flavour_findings(res), key=Finding.sort_key)
     versions = version_findings(res)
-    findings = flavour_findings(res) + versions
+    findings = flavour_findings(res) + versions + isa_findings(res)
     if view is not None:
         # a missing version aborts the start (reported once); a *weak* one only warns at
         # start, and each non-weak reference to it then fails to bind: those are reported

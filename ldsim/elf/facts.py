@@ -80,10 +80,22 @@ class SectionType(IntEnum):
     NOBITS = 8
 
 
+class X86Isa(IntEnum):
+    """The x86 ISA level bits of ``GNU_PROPERTY_X86_ISA_1_NEEDED`` (``elf/elf.h``) and of a
+    CPU's ``isa_1`` (``sysdeps/x86/get-isa-level.h``)."""
+
+    BASELINE = 1 << 0
+    V2 = 1 << 1
+    V3 = 1 << 2
+    V4 = 1 << 3
+
+
 ELFMAG = b"\x7fELF"
 EV_CURRENT = 1
 NT_GNU_ABI_TAG = 1  # owner "GNU": the OS and minimum kernel (glibc open_verify)
 NT_GO_BUILDID = 4  # owner "Go"
+NT_GNU_PROPERTY_TYPE_0 = 5  # owner "GNU": .note.gnu.property
+GNU_PROPERTY_X86_ISA_1_NEEDED = 0xC0008002
 SHN_XINDEX = 0xFFFF
 PN_XNUM = 0xFFFF
 VER_FLG_WEAK = 0x2  # vna_flags: a weak version reference
@@ -178,6 +190,7 @@ class ElfFacts:
     load_extent: int  # largest p_offset + p_filesz over PT_LOAD: the file must be this long
     version_error: str | None = None  # a malformed DT_VERNEED/DT_VERDEF, said in words
     has_versym: bool = False  # DT_VERSYM present (a version index for every dynamic symbol)
+    x86_isa_needed: int = 0  # GNU_PROPERTY_X86_ISA_1_NEEDED as glibc reads it (0: none)
 
     @property
     def elf_class(self) -> int:

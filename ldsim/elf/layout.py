@@ -156,14 +156,16 @@ class ElfImage:
         return SectionHeader(name, sh_type, off, size, link, info, align)
 
     def notes(self, offset: int, size: int, align: int = 4) -> Iterator[Note]:
-        """The notes of a ``PT_NOTE`` segment or ``SHT_NOTE`` section (name and descriptor
-        padded to ``align``: 8 for 8-aligned note segments, else 4)."""
+        """The notes of a ``PT_NOTE`` segment or ``SHT_NOTE`` section, laid out as glibc's
+        ``ELF_NOTE_DESC_OFFSET``/``ELF_NOTE_NEXT_OFFSET`` say: the descriptor starts at the
+        header and name rounded up to ``align`` (8 for 8-aligned note segments, else 4), the
+        next note after the descriptor rounded up likewise."""
         stop = min(offset + size, len(self.mv))
         pos = offset
         while pos + 12 <= stop:
             namesz, descsz, ntype = self.unpack("III", pos)
             name_off = pos + 12
-            desc_off = name_off + (namesz + align - 1) // align * align
+            desc_off = pos + (12 + namesz + align - 1) // align * align
             yield Note(bytes(self.mv[name_off:name_off + namesz]), ntype, desc_off, descsz)
             pos = desc_off + (descsz + align - 1) // align * align
 

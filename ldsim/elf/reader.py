@@ -17,6 +17,7 @@ from __future__ import annotations
 import mmap
 import os
 from collections.abc import Callable
+from dataclasses import replace
 
 from ldsim.buffers import Buffer
 from ldsim.elf.facts import (
@@ -33,13 +34,16 @@ from ldsim.elf.facts import (
     DT_VERNEED,
     DT_VERNEEDNUM,
     DT_VERSYM,
+    GNU_PROPERTY_X86_ISA_1_NEEDED,
+    NT_GNU_PROPERTY_TYPE_0,
     ElfFacts,
     ElfIdent,
+    Machine,
     SegmentType,
     VersionNeed,
     phentsize_of,
 )
-from ldsim.elf.layout import ElfImage, parse_ident
+from ldsim.elf.layout import ElfImage, ProgramHeader, parse_ident
 from ldsim.errors import ElfError
 
 MAX_DYN_ENTRIES = 1 << 16
@@ -64,6 +68,7 @@ def parse_elf(buf: Buffer, path: str, assume: tuple[int, int] | None = None) -> 
     interp: str | None = None
     dynamic: tuple[int, int] | None = None
     load_extent = 0
+    notes: list[ProgramHeader] = []
     # The loader walks sizeof (ElfW(Phdr)) apart, whatever e_phentsize says.
     for ph in img.program_headers(hdr.phoff, hdr.phnum, phentsize_of(ident.elf_class)):
         if ph.type == SegmentType.LOAD:
@@ -73,9 +78,60 @@ def parse_elf(buf: Buffer, path: str, assume: tuple[int, int] | None = None) -> 
             interp = img.cstring(ph.offset, ph.offset + ph.filesz)
         elif ph.type == SegmentType.DYNAMIC:
             dynamic = (ph.offset, ph.filesz)
+        elif ph.type == SegmentType.NOTE:
+            notes.append(ph)
+    isa = x86_isa_needed(img, notes)
     if dynamic is None:
-        return ElfFacts(ident, interp, False, (), None, None, None, 0, 0, None, None, load_extent)
-    return _parse_dynamic(img, ident, interp, dynamic, load_extent)
+        return ElfFacts(ident, interp, False, (), None, None, None, 0, 0, None, None, load_extent,
+                        x86_isa_needed=isa)
+    return replace(_parse_dynamic(img, ident, interp, dynamic, load_extent), x86_isa_needed=isa)
+
+
+def x86_isa_needed(img: ElfImage, notes: list[ProgramHeader]) -> int:
+    """``GNU_PROPERTY_X86_ISA_1_NEEDED`` as glibc 2.36 reads it (``sysdeps/x86/dl-prop.h``,
+    ``_dl_process_property_note``): the PT_NOTE segments from the last to the first, only
+    those aligned to the class's word size; the first segment holding an
+    ``NT_GNU_PROPERTY_TYPE_0`` note decides; properties in ascending order; a second such note
+    in that segment (an older linker's) voids them all. 0 when there is none, or the file is
+    not an x86 one."""
+    if img.ident.machine not in (Machine.X86_64, Machine.I386):
+        return 0
+    word = 8 if img.is64 else 4
+    for ph in reversed(notes):
+        if ph.align != word:
+            continue
+        found = False
+        isa = 0
+        try:
+            for note in img.notes(ph.offset, ph.filesz, word):
+                if note.type != NT_GNU_PROPERTY_TYPE_0 or note.name != b"GNU\0":
+                    continue
+                if found:
+                    return 0  # a second property note: glibc returns without using any
+                found = True
+                if note.desc_size < 8 or note.desc_size % word:
+                    break
+                isa = _isa_property(img, note.desc_offset, note.desc_size, word)
+        except ElfError:
+            return 0  # glibc reads the mapped segment; out of the file there is nothing
+        if found:
+            return isa
+    return 0
+
+
+def _isa_property(img: ElfImage, start: int, size: int, word: int) -> int:
+    pos, end, last = start, start + size, 0
+    while end - pos >= 8:
+        ptype, datasz = img.unpack("II", pos)
+        if ptype < last or pos + 8 + datasz > end:
+            return 0
+        last = ptype
+        if ptype == GNU_PROPERTY_X86_ISA_1_NEEDED:
+            return img.unpack("I", pos + 8)[0] if datasz == 4 else 0
+        if ptype > GNU_PROPERTY_X86_ISA_1_NEEDED:
+            return 0
+        pos += 8 + (datasz + word - 1) // word * word
+    return 0
 
 
 def _parse_dynamic(img: ElfImage, ident: ElfIdent, interp: str | None,

@@ -220,4 +220,4 @@ class Walk:
             interpreter=self.interpreter, link_map=tuple(entries), lookups=lookups,
             error=error, diagnostics=tuple(self.diagnostics),
             static=exe_facts.interp is None and not exe_facts.needed,
-            listing=tuple(self.listing))
+            listing=tuple(self.listing), env=self.env)

@@ -256,3 +256,16 @@ def test_breadth_first_link_map(root: MemRoot) -> None:
     root.exe("/usr/bin/app2", needed=["libb.so.1"])
     assert [name for name, _p, _v in found(resolve(root, "/usr/bin/app2"))] == [
         "libb.so.1", "libc.so.6", m.GLIBC_LOADER]
+
+
+# -- x86 ISA levels (a real run, not the search) -------------------------------------------------
+
+@pytest.mark.parametrize(("cpu", "fires"), [(("x86-64-v2",), True),
+                                            (("x86-64-v3", "x86-64-v2"), False)])
+def test_isa_level_above_the_cpus(root: MemRoot, cpu: tuple[str, ...], fires: bool) -> None:
+    root.lib(f"{USRLIBDIR}/libv3.so.1", soname="libv3.so.1", isa_needed=1 << 2)
+    root.exe("/usr/bin/app", needed=["libv3.so.1"])
+    expl = ldsim.explain(root.open(), "/usr/bin/app", dataclasses.replace(ENV, hwcaps=cpu))
+    assert [f.id for f in expl.findings] == (["isa-level"] if fires else [])
+    assert expl.verdict.status is (ldsim.VerdictStatus.FAILS_AT_RUN_TIME if fires
+                                   else ldsim.VerdictStatus.STARTS)
