@@ -87,6 +87,26 @@ class Attempt:
     detail: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class SearchMark:
+    """Where glibc's ``LD_DEBUG=libs`` prints a search line, before attempt ``at``: a
+    ``search path=`` line (``dirs``: every directory, hwcaps subdirectories included, not yet
+    known to be missing, as glibc prints them; ``label``: the list that created the first of
+    them, ``RPATH from file X``, ``LD_LIBRARY_PATH``, ``system search path``...) or, with
+    ``dirs`` None, the ``search cache=`` line (``label``: the cache file)."""
+
+    at: int
+    dirs: tuple[str, ...] | None
+    label: str
+
+    @property
+    def line(self) -> str:
+        """The line as ``LD_DEBUG=libs`` prints it (without its pid prefix)."""
+        if self.dirs is None:
+            return f"search cache={self.label}"
+        return f"search path={':'.join(self.dirs)}\t\t({self.label})"
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class LoadedObject:
     """One object in the process: how it was found and what it is. Compared by identity."""
@@ -116,6 +136,7 @@ class Lookup:
     attempts: tuple[Attempt, ...] = ()
     kind: LookupKind = LookupKind.NEEDED
     note: str = ""
+    searches: tuple[SearchMark, ...] = ()  # glibc's LD_DEBUG search lines, among attempts
 
 
 @dataclass(frozen=True, slots=True)

@@ -54,6 +54,7 @@ The recipes' expected outputs were recorded with glibc 2.36-9+deb12u14 on Debian
 
 from __future__ import annotations
 
+import difflib
 import functools
 import json
 import os
@@ -1083,6 +1084,12 @@ class LdsimResult:
     def unresolved(self) -> list[str]:
         return [str(u.get("name")) for u in (self.doc.get("unresolved") or [])] if self.doc else []
 
+    def trail(self) -> list[str]:
+        """The LD_DEBUG=libs search lines the document gives, in order."""
+        from ldsim.renderers.json import trail_lines
+
+        return trail_lines(self.doc or {})
+
     @property
     def loader_message(self) -> str | None:
         error = self.doc.get("error") if self.doc else None
@@ -1166,6 +1173,7 @@ def compare(
     platform_name: str | None = None,
     extra_args: Sequence[str] = (),
     run_status: int | None = None,
+    trail: bool = True,
 ) -> LdsimResult:
     """Ask ldsim the same question as ``real`` and assert that it gives the same answer.
 
@@ -1174,7 +1182,9 @@ def compare(
     fatal error (``error.loader_message``), and ldsim's exit status: 0 when everything loads,
     1 otherwise, or, given ``run_status`` (the exit status of a real run of the program), 0
     exactly when the real run succeeded. When the real load aborts, rtld prints no listing, so
-    only the error and the status are compared.
+    only the error and the status are compared. With ``trail``, the ``search path=``,
+    ``search cache=`` and ``trying file=`` lines of ``LD_DEBUG=libs`` must equal, in order,
+    the ones ldsim's document gives (``explain -v`` prints them).
     """
     sim = run_ldsim(root, real.exe, *ldsim_args_for(real, platform_name=platform_name), *extra_args)
     header = f"$ {real.describe()}\n$ {shlex.join(sim.argv)}  [rc={sim.status}]"
@@ -1196,6 +1206,9 @@ def compare(
             problems.append("unresolved names differ")
     if real.error != sim.loader_message:
         problems.append("fatal error differs")
+    real_trail, sim_trail = trail_of_debug(real.stderr), sim.trail()
+    if trail and real_trail != sim_trail:
+        problems.append("the LD_DEBUG trail differs")
     want_status = 1 if (real.error or real.unresolved) else 0
     if run_status is not None:
         want_status = 0 if run_status == 0 else 1
@@ -1207,13 +1220,32 @@ def compare(
             [f"{n} => not found" for n in sim.unresolved],
         )
         errors = _side_by_side([repr(real.error)], [repr(sim.loader_message)])
+        trails = ""
+        if real_trail != sim_trail:
+            diff = difflib.unified_diff(real_trail, sim_trail, "real LD_DEBUG=libs", "ldsim",
+                                        lineterm="", n=2)
+            trails = "-- trail (unified diff):\n" + _indent("\n".join(diff)) + "\n"
         raise AssertionError(
             "ldsim disagrees with the real loader: " + "; ".join(problems) + f"\n{header}\n"
             f"-- found objects:\n{_side_by_side(real_lines, sim_lines)}\n"
-            f"-- unresolved:\n{unresolved}\n-- fatal error:\n{errors}\n"
+            f"-- unresolved:\n{unresolved}\n-- fatal error:\n{errors}\n{trails}"
             f"-- ldsim stderr:\n{_indent(sim.stderr)}"
         )
     return sim
+
+
+def trail_of_debug(stderr: str) -> list[str]:
+    """The ``search path=``, ``search cache=`` and ``trying file=`` lines of LD_DEBUG=libs,
+    in order, without the pid prefix and the leading spaces."""
+    out: list[str] = []
+    for line in stderr.splitlines():
+        m = _DEBUG_RE.match(line)
+        if m is None:
+            continue
+        msg = m["msg"].lstrip(" ")
+        if msg.startswith(("search path=", "search cache=", "trying file=")):
+            out.append(msg)
+    return out
 
 
 def _is_listed_in_maps(path: str) -> bool:

@@ -57,6 +57,8 @@ PT_INTERP = 3
 _VDSO_NAMES = frozenset({"linux-vdso.so.1", "linux-vdso64.so.1", "linux-vdso32.so.1",
                          "linux-gate.so.1"})
 _ERROR_MARK = ": error while loading shared libraries: "
+_DEBUG_LINE = re.compile(r"^ *\d+:\t(.*)$")
+_TRAIL_STARTS = ("search path=", "search cache=", "trying file=")
 _ARROW_LINE = re.compile(r"^\t(?P<name>.*?) => (?P<path>.*) \(0x[0-9a-fA-F]+\)$")
 _NOT_FOUND_LINE = re.compile(r"^\t(?P<name>.*) => not found$")
 _PLAIN_LINE = re.compile(r"^\t(?P<name>.*) \(0x[0-9a-fA-F]+\)$")
@@ -227,6 +229,8 @@ class Listing:
     via: dict[str, str] = field(default_factory=dict)  # ldsim only: name -> how found
     searches: dict[str, list[str]] = field(default_factory=dict)  # name -> candidates tried
     crash: str | None = None  # ldsim raised, or the loader could not be run
+    # the LD_DEBUG=libs search lines (search path=, search cache=, trying file=), in order
+    trail: list[str] | None = None
 
     def lines(self) -> list[str]:
         seq: list[tuple[str, str | None]]
@@ -281,6 +285,10 @@ def parse_trace(stdout: str, stderr: str, returncode: int) -> Listing:
                 listing.sequence.append((m["name"], m["name"]))
             continue
         listing.unparsed.append(line)
+    # None when the loader printed no debug output at all (LD_DEBUG not honoured)
+    listing.trail = [m[1].lstrip(" ") for m in (_DEBUG_LINE.match(x) for x in
+                                               stderr.splitlines()) if m
+                     and m[1].lstrip(" ").startswith(_TRAIL_STARTS)] or None
     if returncode != 0:
         for line in stderr.splitlines():
             if _ERROR_MARK in line:
@@ -296,7 +304,8 @@ def run_loader(program: Program, timeout: float = LOADER_TIMEOUT) -> Listing:
     """Run the program's glibc loader in trace mode on it (never the program itself)."""
     try:
         proc = subprocess.run(
-            [program.interp, program.path], env={"LD_TRACE_LOADED_OBJECTS": "1"}, cwd="/",
+            [program.interp, program.path],
+            env={"LD_TRACE_LOADED_OBJECTS": "1", "LD_DEBUG": "libs"}, cwd="/",
             stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
         return Listing(crash=f"cannot run the loader: {exc}")
@@ -325,8 +334,10 @@ def listing_from_json(doc: dict[str, Any]) -> Listing:
     if isinstance(doc.get("listing"), list) and error is None:
         sequence = [(str(e["name"]), None if e.get("path") is None else str(e["path"]))
                     for e in doc["listing"]]
+    from ldsim.renderers.json import trail_lines
+
     return Listing(found=found, unresolved=unresolved, error=error, via=via,
-                   searches=searches, sequence=sequence)
+                   searches=searches, sequence=sequence, trail=trail_lines(doc))
 
 
 def loader_searches(program: Program, names: Iterable[str],
@@ -513,8 +524,20 @@ def _found_differences(loader: Listing, ldsim: Listing) -> list[tuple[str, str]]
     return out
 
 
+def _trail_difference(loader: Listing, ldsim: Listing) -> list[tuple[str, str]]:
+    a, b = loader.trail, ldsim.trail
+    if a is None or b is None or a == b or loader.error is not None:
+        return []
+    i = next((k for k, (x, y) in enumerate(zip(a, b, strict=False)) if x != y),
+             min(len(a), len(b)))
+    first = (f"loader {a[i]!r}" if i < len(a) else "loader: no more lines") + ", " + (
+        f"ldsim {b[i]!r}" if i < len(b) else "ldsim: no more lines")
+    return [("trail-differs", f"the LD_DEBUG=libs search lines differ from line {i + 1} on "
+                              f"({len(a)} against {len(b)} lines): {first}")]
+
+
 def compare_one(program: Program, loader: Listing, ldsim: Listing) -> Comparison:
-    found = diagnose(loader, ldsim)
+    found = diagnose(loader, ldsim) + _trail_difference(loader, ldsim)
     return Comparison(program, loader, ldsim, [r for _, r in found], [k for k, _ in found])
 
 

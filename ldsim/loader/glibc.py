@@ -18,15 +18,15 @@ from __future__ import annotations
 
 import stat as stat_mod
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from ldsim.config.env import Invocation, LoaderEnv
 from ldsim.config.ld_so_cache import LdSoCache, lookup
 from ldsim.config.loader_profile import GlibcProfile
 from ldsim.elf.facts import ElfFacts
 from ldsim.elf.flavour import Libc
-from ldsim.errors import LdsimError
+from ldsim.errors import FsError, LdsimError
 from ldsim.fs.view import View, dirname, join
+from ldsim.loader.dirs import Directories, DirStatus, SearchList, search_mark
 from ldsim.loader.probe import FileCache, Probe, glibc_open_verify
 from ldsim.loader.tokens import TokenValues, count_dst, substitute
 from ldsim.loader.walk import (
@@ -37,16 +37,10 @@ from ldsim.loader.walk import (
     UnresolvedRecord,
     Walk,
 )
-from ldsim.result import Attempt, Diagnostic, LookupKind, Outcome, Severity, Via
+from ldsim.result import Attempt, Diagnostic, LookupKind, Outcome, SearchMark, Severity, Via
 
 _FATAL = (Outcome.NOT_ELF, Outcome.FATAL)
-
-
-@dataclass(frozen=True, slots=True)
-class SearchDir:
-    dirname: str  # with exactly one trailing "/" ("" for the current directory)
-    source: str  # LD_DEBUG's words: "RPATH from file X", "LD_LIBRARY_PATH", ...
-    via: Via
+CACHE_FILE = "/etc/ld.so.cache"
 
 
 class GlibcModel(Walk):
@@ -90,11 +84,10 @@ class GlibcModel(Walk):
             trusted_dirs=self.profile.system_dirs,
         )
 
-    def _dirs(self, value: str, seps: str, owner: ObjectRecord | None, source: str,
-              via: Via) -> list[SearchDir]:
-        """``fillin_rpath``: split, expand tokens, fix slashes, drop duplicates in one list."""
-        out: list[SearchDir] = []
-        seen: set[str] = set()
+    def _dirnames(self, value: str, seps: str, owner: ObjectRecord | None) -> list[str]:
+        """``fillin_rpath``: split, expand tokens, one trailing slash (``""``: the working
+        directory); an element whose tokens have no value is dropped."""
+        out: list[str] = []
         elements = [value]
         for sep in seps:
             elements = [piece for e in elements for piece in e.split(sep)]
@@ -107,11 +100,35 @@ class GlibcModel(Walk):
                 d = d.rstrip("/") or "/"
                 if not d.endswith("/"):
                     d += "/"
-            if d in seen:
-                continue
-            seen.add(d)
-            out.append(SearchDir(d, source, via))
+            out.append(d)
         return out
+
+    def _decompose(self, obj: ObjectRecord, value: str | None, tag: str,
+                   via: Via) -> SearchList | None:
+        """``decompose_rpath``: the object's RPATH or RUNPATH list (None: absent or empty)."""
+        if not value:
+            return None
+        return self.dirs.search_list(self._dirnames(value, ":", obj), tag, obj.path, via,
+                                     f"{tag} from file {obj.path}", droppable=True)
+
+    def _rpath_list(self, obj: ObjectRecord) -> SearchList | None:
+        """``cache_rpath (l, &l->l_rpath_dirs, DT_RPATH, "RPATH")``: made when first needed
+        (the program's at start-up); none when the object has a RUNPATH."""
+        if obj not in self.rpaths:
+            facts = obj.facts
+            value = facts.effective_rpath if facts is not None and facts.runpath is None \
+                else None
+            self.rpaths[obj] = self._decompose(obj, value, "RPATH", Via.RPATH)
+        lst = self.rpaths[obj]
+        return None if lst is None or lst.dropped else lst
+
+    def _runpath_list(self, obj: ObjectRecord) -> SearchList | None:
+        if obj not in self.runpaths:
+            facts = obj.facts
+            value = facts.effective_runpath if facts is not None else None
+            self.runpaths[obj] = self._decompose(obj, value, "RUNPATH", Via.RUNPATH)
+        lst = self.runpaths[obj]
+        return None if lst is None or lst.dropped else lst
 
     # -- the walk (hooks of loader.walk.Walk) ---------------------------------------------
     def main_origin(self, exe_path: str, real_exe: str) -> str | None:
@@ -122,6 +139,24 @@ class GlibcModel(Walk):
         return dirname(exe_path if exe_path.startswith("/") else join(cwd, exe_path))
 
     def start(self) -> None:
+        # _dl_init_paths: the system directories, then the program's RUNPATH or RPATH, then
+        # LD_LIBRARY_PATH (ignored when empty, and in secure mode) get their records first
+        self.dirs = Directories(len(self.capstr))
+        system = self.dirs.search_list(
+            [d.rstrip("/") + "/" for d in self.profile.system_dirs], "system search path",
+            None, Via.DEFAULT, "system search path", droppable=False)
+        self.system = system
+        self.rpaths: dict[ObjectRecord, SearchList | None] = {}
+        self.runpaths: dict[ObjectRecord, SearchList | None] = {}
+        if self.main.facts is not None and self.main.facts.runpath is not None:
+            self._runpath_list(self.main)
+        else:
+            self._rpath_list(self.main)
+        llp = self.env.ld_library_path
+        self.llp = self.dirs.search_list(
+            self._dirnames(llp, ":;", self.main), "LD_LIBRARY_PATH", None,
+            Via.LD_LIBRARY_PATH, "LD_LIBRARY_PATH", droppable=False) \
+            if llp and not self.env.secure else None
         interp = self.interp_path or (self.main.facts.interp if self.main.facts else None)
         self.interpreter = interp
         self.interp: ObjectRecord | None = None
@@ -258,8 +293,9 @@ class GlibcModel(Walk):
         outcome = probe.outcome
         if outcome is Outcome.FOUND and secure_preload and self.env.secure and probe.stat \
                 and not probe.stat.mode & stat_mod.S_ISUID:
-            outcome = Outcome.NOT_SUID
-            probe = Probe(path, outcome, "set-uid bit not set", probe.real_path, probe.stat)
+            outcome = Outcome.NOT_SUID  # open_path then sets errno to ENOENT
+            probe = Probe(path, outcome, "set-uid bit not set", probe.real_path, probe.stat,
+                          errno="ENOENT")
         lookup_.attempts.append(Attempt(path, source, via, outcome, probe.reason))
         if outcome in _FATAL:
             self.abort(lookup_.request, path, lookup_.requester, probe.reason,
@@ -268,42 +304,44 @@ class GlibcModel(Walk):
 
     def _search(self, lookup_: LookupRecord, requester: ObjectRecord, name: str,
                 secure_preload: bool) -> tuple[Probe | None, Via]:
+        """``_dl_map_object`` for a bare name: RPATH chain, LD_LIBRARY_PATH, RUNPATH, cache,
+        default directories."""
         env = self.env
         # DT_RPATH of the requester and its chain of loaders, then of the executable.
         if requester.facts is None or requester.facts.runpath is None:
             did_main = False
             obj: ObjectRecord | None = requester
             while obj is not None:
-                dirs = self._rpath_dirs(obj)
-                if dirs:
-                    found = self._open_path(lookup_, name, dirs, secure_preload)
+                rpath = self._rpath_list(obj)
+                if rpath is not None:
+                    found = self._open_path(lookup_, name, rpath, secure_preload)
                     if found:
                         return found, Via.RPATH
                     did_main |= obj is self.main
                 obj = obj.needed_by
             if not did_main:
-                dirs = self._rpath_dirs(self.main)
-                if dirs:
-                    found = self._open_path(lookup_, name, dirs, secure_preload)
+                rpath = self._rpath_list(self.main)
+                if rpath is not None:
+                    found = self._open_path(lookup_, name, rpath, secure_preload)
                     if found:
                         return found, Via.RPATH
-        if env.ld_library_path and not env.secure:  # _dl_init_paths ignores an empty value
-            dirs = self._dirs(env.ld_library_path, ":;", self.main, "LD_LIBRARY_PATH",
-                              Via.LD_LIBRARY_PATH)
-            found = self._open_path(lookup_, name, dirs, secure_preload)
+        if self.llp is not None:
+            found = self._open_path(lookup_, name, self.llp, secure_preload)
             if found:
                 return found, Via.LD_LIBRARY_PATH
-        if requester.facts is not None and requester.facts.runpath is not None:
-            runpath = requester.facts.effective_runpath or ""
-            dirs = self._dirs(runpath, ":", requester, f"RUNPATH from file {requester.path}",
-                              Via.RUNPATH)
-            found = self._open_path(lookup_, name, dirs, secure_preload)
+        runpath = self._runpath_list(requester)
+        if runpath is not None:
+            found = self._open_path(lookup_, name, runpath, secure_preload)
             if found:
                 return found, Via.RUNPATH
         nodeflib = requester.facts is not None and requester.facts.nodeflib
-        if not (secure_preload and env.secure) and self.cache is not None:
-            entry = lookup(self.cache, name, hwcaps_subdirs=env.hwcaps, platform=env.platform,
-                           hwcap_bits=_hwcap_bits(env.legacy_hwcap_names))
+        if not (secure_preload and env.secure):
+            # _dl_load_cache_lookup prints its line and its one candidate even when the
+            # candidate is then dropped for DF_1_NODEFLIB
+            lookup_.searches.append(SearchMark(len(lookup_.attempts), None, CACHE_FILE))
+            entry = None if self.cache is None else lookup(
+                self.cache, name, hwcaps_subdirs=env.hwcaps, platform=env.platform,
+                hwcap_bits=_hwcap_bits(env.legacy_hwcap_names))
             if entry is not None:
                 cached = entry.value
                 if nodeflib and any(cached.startswith(p) for p in self.system_prefixes):
@@ -314,33 +352,58 @@ class GlibcModel(Walk):
                                         secure_preload)
                     if probe.outcome is Outcome.FOUND:
                         return probe, Via.CACHE
-        if not nodeflib:
-            dirs = [SearchDir(d.rstrip("/") + "/", "system search path", Via.DEFAULT)
-                    for d in self.profile.system_dirs]
-            found = self._open_path(lookup_, name, dirs, secure_preload)
+        if not nodeflib and self.system is not None:
+            found = self._open_path(lookup_, name, self.system, secure_preload)
             if found:
                 return found, Via.DEFAULT
         return None, Via.DEFAULT
 
-    def _rpath_dirs(self, obj: ObjectRecord) -> list[SearchDir]:
-        facts = obj.facts
-        if facts is None or facts.rpath is None or facts.runpath is not None:
-            return []
-        return self._dirs(facts.effective_rpath or "", ":", obj, f"RPATH from file {obj.path}",
-                          Via.RPATH)
-
-    def _open_path(self, lookup_: LookupRecord, name: str, dirs: list[SearchDir],
+    def _open_path(self, lookup_: LookupRecord, name: str, slist: SearchList,
                    secure_preload: bool) -> Probe | None:
-        """``open_path``: every subdirectory of every directory; ELOOP & co end the list."""
-        for d in dirs:
-            for sub in self.capstr:
-                probe = self._probe(lookup_, d.dirname + sub + name, d.source, d.via,
+        """``open_path``: every hwcaps subdirectory of every directory not known to be
+        missing, learning which exist; a ``search path=`` line whenever the creating list
+        changes; after a directory, an errno other than ENOENT and EACCES ends the list; a
+        list of an object none of whose directories exists is dropped."""
+        current_what = None
+        any_dir = False
+        for i, d in enumerate(slist.dirs):
+            if d.what != current_what:
+                current_what = d.what
+                lookup_.searches.append(
+                    search_mark(len(lookup_.attempts), slist.dirs[i:], self.capstr))
+            here_any = False
+            err = ""
+            for cnt, sub in enumerate(self.capstr):
+                if d.status[cnt] is DirStatus.NONEXISTING:
+                    continue
+                probe = self._probe(lookup_, d.dirname + sub + name, slist.source, slist.via,
                                     secure_preload)
-                if probe.outcome is Outcome.FOUND:
+                found = probe.outcome is Outcome.FOUND
+                err = probe.errno
+                if d.status[cnt] is DirStatus.UNKNOWN:
+                    if found:
+                        d.status[cnt] = DirStatus.EXISTING
+                    else:
+                        exists, stat_err = self._is_dir(d.dirname + sub)
+                        d.status[cnt] = DirStatus.EXISTING if exists else DirStatus.NONEXISTING
+                        err = stat_err or err
+                here_any |= d.status[cnt] is not DirStatus.NONEXISTING
+                if found:
                     return probe
-                if probe.outcome is Outcome.LOOP:
-                    return None
+            if here_any and err not in ("ENOENT", "EACCES"):
+                return None  # the file exists but cannot be used: the rest of the list goes
+            any_dir |= here_any
+        if not any_dir and slist.droppable:
+            slist.dropped = True
         return None
+
+    def _is_dir(self, directory: str) -> tuple[bool, str]:
+        """``stat (dir)`` and ``S_ISDIR``: (is a directory, the errno of a failed stat)."""
+        try:
+            st = self.view.stat(directory or ".", cwd=self.env.cwd)
+        except FsError as exc:
+            return False, exc.errno_name
+        return st.is_dir, ""
 
     def _load(self, lookup_: LookupRecord, requester: ObjectRecord, name: str, probe: Probe,
               via: Via) -> ObjectRecord | None:

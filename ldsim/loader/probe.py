@@ -42,6 +42,8 @@ class Probe:
     real_path: str | None = None
     stat: FileStat | None = None
     facts: ElfFacts | None = None
+    errno: str = ""  # what errno is after a failed probe (open_verify sets ENOENT on
+    # the soft rejections it makes itself); "" when the file is usable
 
 
 class FileCache:
@@ -147,18 +149,18 @@ def glibc_open_verify(view: View, cache: FileCache, path: str, cwd: str,
     except FsError as exc:
         soft = _SOFT_ERRNOS.get(exc.errno_name)
         if soft is not None:
-            return Probe(path, soft, exc.reason)
-        return Probe(path, Outcome.LOOP, exc.reason)
+            return Probe(path, soft, exc.reason, errno=exc.errno_name)
+        return Probe(path, Outcome.LOOP, exc.reason, errno=exc.errno_name)
     if not st0.is_dir and not may_read(st0.mode, st0.uid, st0.gid, user):
         return Probe(path, Outcome.UNREADABLE, "permission denied (EACCES)",
-                     "/" + "/".join(parts))
+                     "/" + "/".join(parts), errno="EACCES")
     key = (identity(st0), expected)
     hit = cache.verdicts.get(key)
     if hit is None:
         hit = cache.verdicts[key] = _open_verify(view, cache, path, parts, expected)
     real = "/" + "/".join(parts)  # this spelling's, not the first probe's (bind mounts)
     return Probe(path, hit.outcome, hit.reason, real if hit.real_path else None, hit.stat,
-                 hit.facts)
+                 hit.facts, hit.errno)
 
 
 def _open_verify(view: View, cache: FileCache, path: str, parts: tuple[str, ...],
@@ -172,18 +174,19 @@ def _open_verify(view: View, cache: FileCache, path: str, parts: tuple[str, ...]
         name = exc.errno_name if isinstance(exc, FsError) else errno.errorcode.get(
             exc.errno or 5, "EIO")
         if name == "EACCES":
-            return Probe(path, Outcome.UNREADABLE, "permission denied", real)
+            return Probe(path, Outcome.UNREADABLE, "permission denied", real, errno=name)
         if name == "ENXIO":  # a FIFO or device: glibc would block or fail; never read it
             return Probe(path, Outcome.FATAL, "not a regular file (a FIFO, socket or device)",
                          real)
-        return Probe(path, Outcome.LOOP, str(exc), real)
+        return Probe(path, Outcome.LOOP, str(exc), real, errno=name)
     if len(buf) < ehdr_size(expected.elf_class):
         return Probe(path, Outcome.NOT_ELF, "file too short", real, st)
     mv = memoryview(buf)
     if bytes(mv[:4]) != ELFMAG:
         return Probe(path, Outcome.NOT_ELF, "invalid ELF header", real, st)
     if mv[4] != expected.elf_class:
-        return Probe(path, Outcome.WRONG_CLASS, f"wrong ELF class: ELFCLASS{32 * mv[4]}", real, st)
+        return Probe(path, Outcome.WRONG_CLASS, f"wrong ELF class: ELFCLASS{32 * mv[4]}", real, st,
+                     errno="ENOENT")
     try:
         ident = parse_ident(buf, path)
     except ElfError as exc:
@@ -205,7 +208,8 @@ def _open_verify(view: View, cache: FileCache, path: str, parts: tuple[str, ...]
     if reason:
         return Probe(path, Outcome.FATAL, reason, real, st)
     if ident.machine != expected.machine:
-        return Probe(path, Outcome.WRONG_MACHINE, f"wrong machine {ident.machine}", real, st)
+        return Probe(path, Outcome.WRONG_MACHINE, f"wrong machine {ident.machine}", real, st,
+                     errno="ENOENT")
     if ident.e_type not in (ElfType.EXEC, ElfType.DYN):
         return Probe(path, Outcome.FATAL, "only ET_DYN and ET_EXEC can be loaded", real, st)
     if ident.phentsize != phentsize_of(ident.elf_class):
@@ -218,5 +222,6 @@ def _open_verify(view: View, cache: FileCache, path: str, parts: tuple[str, ...]
         return Probe(path, Outcome.FATAL, exc.reason, real, st)
     note_os = _abi_note_os(buf, ident)
     if note_os not in (None, 0):
-        return Probe(path, Outcome.ABI_NOTE, f"ABI note for OS {note_os}", real, st, facts)
+        return Probe(path, Outcome.ABI_NOTE, f"ABI note for OS {note_os}", real, st, facts,
+                     "ENOENT")
     return Probe(path, Outcome.FOUND, "", real, st, facts)

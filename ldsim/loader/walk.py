@@ -30,6 +30,7 @@ from ldsim.result import (
     Lookup,
     LookupKind,
     Resolution,
+    SearchMark,
     Unresolved,
     Via,
 )
@@ -63,6 +64,7 @@ class LookupRecord:
     attempts: list[Attempt] = field(default_factory=list)
     kind: LookupKind = LookupKind.NEEDED
     note: str = ""
+    searches: list[SearchMark] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,7 +213,8 @@ class Walk:
                 entries.append(Unresolved(e.name, obj(e.needed_by), e.reason))
         lookups = tuple(
             Lookup(obj(lk.requester), lk.name, lk.request, obj(lk.target), lk.via,
-                   tuple(lk.attempts), lk.kind, lk.note) for lk in self.lookups)
+                   tuple(lk.attempts), lk.kind, lk.note, tuple(lk.searches))
+            for lk in self.lookups)
         err = self.error
         error = None if err is None else LoadError(err.name, err.path, obj(err.needed_by),
                                                    err.reason, err.loader_message)

@@ -31,6 +31,9 @@ def lookup_dict(lk: Lookup) -> dict[str, Any]:
     }
     if lk.request != lk.name:
         d["request"] = lk.request
+    if lk.searches:
+        d["searches"] = [{"before": m.at, "dirs": list(m.dirs) if m.dirs is not None else None,
+                          "label": m.label} for m in lk.searches]
     return d
 
 
@@ -93,3 +96,25 @@ def explanation_json(e: Explanation) -> str:
 def resolution_json(res: Resolution) -> str:
     """The ``ldsim.explain/1`` document of a resolution on its own (no findings)."""
     return render_explain_json(res)
+
+
+def trail_lines(doc: dict[str, Any]) -> list[str]:
+    """From an ``ldsim.explain/1`` document of a glibc program, what ``LD_DEBUG=libs`` would
+    print of the searches, in order: every ``search path=``, ``search cache=`` and
+    ``trying file=`` line (without the pid prefix and the leading spaces). Preloads come first,
+    as the loader makes them first; a name with a slash prints none."""
+    out: list[str] = []
+    for lk in [*doc.get("preloads", []), *doc.get("edges", [])]:
+        marks: dict[int, list[str]] = {}
+        for m in lk.get("searches", []):
+            line = (f"search cache={m['label']}" if m["dirs"] is None
+                    else f"search path={':'.join(m['dirs'])}\t\t({m['label']})")
+            marks.setdefault(int(m["before"]), []).append(line)
+        for i, step in enumerate(lk["trail"]):
+            out += marks.pop(i, [])
+            if step["source"] != "direct":
+                out.append(f"trying file={step['path']}")
+        for at in sorted(marks):
+            out += marks[at]
+    return out
+

@@ -46,6 +46,44 @@ def _lookup_lines(lk: Lookup, verbose: bool) -> list[str]:
     if lk.via is Via.INTERPRETER and lk.target is not None:
         lines.append(f"    served by the loader itself => {lk.target.path}")
         return lines
+    if verbose and lk.searches:
+        lines += _debug_lines(lk)
+    else:
+        lines += _grouped_lines(lk, verbose)
+    if lk.target is None:
+        lines.append("    => NOT FOUND" + (f" ({lk.note})" if lk.note else ""))
+    elif lk.via is Via.ALREADY_LOADED:
+        lines.append(f"    => same file as already loaded {lk.target.path}")
+    else:
+        lines.append(f"    => {lk.target.path}")
+    return lines
+
+
+def _debug_lines(lk: Lookup) -> list[str]:
+    """glibc's own words: the ``search path=``, ``search cache=`` and ``trying file=`` lines
+    of ``LD_DEBUG=libs``, verbatim and in its order, each probe's outcome below it when it is
+    more than "absent"."""
+    lines: list[str] = []
+    marks: dict[int, list[str]] = {}
+    for m in lk.searches:
+        marks.setdefault(m.at, []).append(f"     {m.line}")
+    for i, a in enumerate(lk.attempts):
+        lines += marks.pop(i, [])
+        if a.via is Via.DIRECT:
+            lines.append("    name contains a slash: opened directly")
+            lines.append(f"      {a.path}  -> {a.outcome.value}")
+            continue
+        lines.append(f"      trying file={a.path}")
+        if a.outcome not in (Outcome.ABSENT, Outcome.FOUND):
+            lines.append(f"        -> {a.outcome.value}" + (f" ({a.detail})" if a.detail else ""))
+    for at in sorted(marks):
+        lines += marks[at]
+    return lines
+
+
+def _grouped_lines(lk: Lookup, verbose: bool) -> list[str]:
+    """Probes grouped by search list, absent candidates counted unless ``verbose``."""
+    lines: list[str] = []
     current = None
     hidden = 0
     for a in lk.attempts:
@@ -63,12 +101,6 @@ def _lookup_lines(lk: Lookup, verbose: bool) -> list[str]:
         lines.append(f"      trying file={a.path}  -> {a.outcome.value}{extra}")
     if hidden:
         lines.append(f"      ... {hidden} more candidate(s) absent")
-    if lk.target is None:
-        lines.append("    => NOT FOUND" + (f" ({lk.note})" if lk.note else ""))
-    elif lk.via is Via.ALREADY_LOADED:
-        lines.append(f"    => same file as already loaded {lk.target.path}")
-    else:
-        lines.append(f"    => {lk.target.path}")
     return lines
 
 

@@ -84,3 +84,23 @@ def test_an_abort_reports_nothing_about_objects_never_loaded(edge: Root) -> None
     assert sim.doc is not None and sim.doc["findings"] == []
     assert sim.doc["verdict"] == {"status": "does_not_start",
                                   "reasons": [f"load aborted: {real.error}"]}
+
+
+# -- the LD_DEBUG trail: what the loader remembers about directories -----------------------------
+
+def test_trail_remembers_missing_directories(edge: Root) -> None:
+    """A missing LD_LIBRARY_PATH directory is tried once per hwcaps subdirectory, then skipped
+    (its ``search path=`` shrinks to nothing); an RPATH none of whose directories exists is
+    dropped after its first search; a directory that exists keeps only the subdirectories
+    that do. ``compare`` checks every ``search path=``/``trying file=`` line."""
+    edge.mkdir("/w/glibc-hwcaps/x86-64-v2", "/w/x86_64")
+    edge.mklib("/w/liba.so", "liba.so")
+    edge.mklib("/w/libb.so", "libb.so")
+    edge.mkexe("/bin/many", needed=["liba.so", "libb.so", "libfoo.so"],
+               rpath="/gone/one:/gone/two")
+    real = run_real_loader(edge, "/bin/many", env={"LD_LIBRARY_PATH": "/missing:/w"})
+    searches = [line for line in real.stderr.splitlines() if "search path=" in line]
+    assert any(line.endswith("\t\t(LD_LIBRARY_PATH)") and "/missing" not in line
+               for line in searches), searches
+    assert sum("(RPATH from file /bin/many)" in line for line in searches) == 1, searches
+    compare(real, edge)
