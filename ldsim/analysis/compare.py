@@ -66,12 +66,25 @@ def _sides(res: Resolution | None) -> dict[str, Side]:
 
 @dataclass(frozen=True, slots=True)
 class BinaryComparison:
-    """One program in the classic view beside the strict view."""
+    """One program in the classic view beside the strict view.
+
+    In program context (:func:`compare_snap` with ``in_context``) a library that programs of
+    the batch load has no rows of its own (``loaded_by`` names those programs: their rows
+    show where its dependencies resolve, with the RPATH chain the loader inherits); a
+    library no program loads is compared on its own, as ``ldd LIB`` would (``alone``), and
+    does not decide :attr:`Comparison.clean`."""
 
     path: str
     rows: tuple[Row, ...] = ()
     classic_error: str | None = None  # the load aborts, or the program cannot be read
     strict_error: str | None = None
+    loaded_by: tuple[str, ...] = ()
+    alone: bool = False
+
+    @property
+    def decides(self) -> bool:
+        """Whether this entry counts for the exit status and the summary."""
+        return not self.alone and not self.loaded_by
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +107,18 @@ class Comparison:
     @property
     def rows(self) -> list[Row]:
         return [r for b in self.binaries for r in b.rows]
+
+    @property
+    def deciding_rows(self) -> list[Row]:
+        """The rows of the entries that decide (programs; every entry out of context)."""
+        return [r for b in self.binaries if b.decides for r in b.rows]
+
+    @property
+    def clean(self) -> bool:
+        """Nothing leaks from the host, nothing is missing and no load aborts in the classic
+        view of the entries that decide: ``ldsim compare`` exits 0 exactly then."""
+        return not any(r.leak or r.classic.realm is MISSING for r in self.deciding_rows) \
+            and not any(b.classic_error for b in self.binaries if b.decides)
 
     @property
     def all_failed(self) -> bool:
@@ -130,13 +155,51 @@ def compare_resolutions(path: str, classic: Resolution | None, strict: Resolutio
     return BinaryComparison(path, tuple(rows), classic_error, strict_error)
 
 
+def _in_context(binaries: list[BinaryComparison],
+                loads: list[dict[Confinement, Resolution | None]]) -> list[BinaryComparison]:
+    """Programs stay as they are; a library that a program's load (either view) maps is
+    ``loaded_by`` those programs; any other library is ``alone``."""
+    def subject(res: dict[Confinement, Resolution | None]) -> Resolution | None:
+        return res[Confinement.CLASSIC] or res[Confinement.STRICT]
+
+    programs: dict[str, set[str]] = {}  # real path (the same in both views) -> programs
+    is_program: list[bool] = []
+    for b, res in zip(binaries, loads, strict=True):
+        top = subject(res)
+        facts = top.objects[0].facts if top is not None else None
+        is_program.append(facts is not None and facts.is_program)
+        if not is_program[-1]:
+            continue
+        for r in res.values():
+            for obj in (r.objects[1:] if r is not None else ()):
+                programs.setdefault(obj.real_path, set()).add(b.path)
+    out: list[BinaryComparison] = []
+    for b, res, prog in zip(binaries, loads, is_program, strict=True):
+        top = subject(res)
+        users = programs.get(top.objects[0].real_path, set()) - {b.path} \
+            if top is not None else set()
+        if prog:
+            out.append(b)
+        elif users:
+            out.append(BinaryComparison(b.path, (), b.classic_error, b.strict_error,
+                                        loaded_by=tuple(sorted(users))))
+        else:
+            out.append(BinaryComparison(b.path, b.rows, b.classic_error, b.strict_error,
+                                        alone=True))
+    return out
+
+
 def compare_snap(target: SnapTarget, programs: list[Program], env: LoaderEnv | None = None, *,
-                 loader: Libc | None = None, progress: Progress | None = None) -> Comparison:
+                 loader: Libc | None = None, progress: Progress | None = None,
+                 in_context: bool = False) -> Comparison:
     """Resolve every program in both views and compare them. A program a view cannot read
-    is a :class:`ProgramFailure` (the batch goes on)."""
+    is a :class:`ProgramFailure` (the batch goes on). With ``in_context`` (the whole payload)
+    each library is judged where the loader meets it: in the loads of the programs of the
+    batch that map it, or on its own when none does (:class:`BinaryComparison`)."""
     snap = target.snap
     shipped = file_names(snap.payload) | (file_names(snap.base) if snap.base else set())
     binaries: list[BinaryComparison] = []
+    loads: list[dict[Confinement, Resolution | None]] = []
     failures: list[ProgramFailure] = []
     for n, prog in enumerate(programs, 1):
         if progress is not None:
@@ -157,4 +220,7 @@ def compare_snap(target: SnapTarget, programs: list[Program], env: LoaderEnv | N
                                  errors.get(Confinement.CLASSIC, b.classic_error),
                                  errors.get(Confinement.STRICT, b.strict_error))
         binaries.append(b)
+        loads.append(res)
+    if in_context:
+        binaries = _in_context(binaries, loads)
     return Comparison(target.info(), tuple(binaries), tuple(failures))

@@ -17,11 +17,16 @@ def add_parser(sub: Any) -> None:
         "base under /snap) and in the strict view (the base as root) and show, per loaded "
         "object or DT_NEEDED name, the file each view resolves, its realm and how it was "
         "found, and where the views differ or the host leaks in.",
-        epilog="Exit status: 0 nothing leaks or is missing in the classic view, 1 something "
-        "does, 2 bad usage or unreadable input.")
+        epilog="With --all, each library is judged where the loader meets it: in the load of "
+        "the payload's programs that map it (its dependencies are in their rows, the RPATH "
+        "chain inherited as ld.so inherits it), or on its own, as `ldd LIB` would, when no "
+        "program loads it (shown, but not counted). Exit status: 0 nothing leaks, is missing "
+        "or aborts in the classic view of the programs, 1 something does, 2 bad usage or "
+        "unreadable input (a missing base included), 3 a bug in ldsim.")
     options.add_target_options(p)
     p.add_argument("--all", action="store_true",
-                   help="every ELF file of the payload, not only the apps' programs")
+                   help="every ELF file of the payload, not only the apps' programs; "
+                   "libraries judged in the programs' loads")
     p.add_argument("--json", action="store_true", help="print the ldsim.compare/1 document")
     p.add_argument("paths", metavar="PATH", nargs="*",
                    help="programs to compare (relative to $SNAP), instead of the apps'")
@@ -46,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
             raise api.UsageError(args.snap, f"snap '{target.name}' has no apps: give PATHs "
                                  "or --all")
     show, clear = options.progress_line()
-    result = api.compare(target, programs, env, loader=options.loader(args), progress=show)
+    result = api.compare(target, programs, env, loader=options.loader(args), progress=show,
+                         in_context=bool(args.all and not args.paths))
     clear()
     messages = [f"{f.path} ({f.view}): {f.error.reason}" for f in result.failures]
     if result.all_failed:
@@ -54,6 +60,4 @@ def run(args: argparse.Namespace) -> int:
     for line in messages:
         sys.stderr.write(f"ldsim: warning: {line}\n")
     options.write(api.render(result, "json" if args.json else "text"))
-    bad = any(r.leak or r.classic.realm is api.Realm.MISSING for r in result.rows)
-    bad = bad or any(b.classic_error for b in result.binaries)
-    return 1 if bad else 0
+    return 0 if result.clean else 1

@@ -214,6 +214,13 @@ class ElfFacts:
         return bool(self.flags_1 & DF_1_PIE)
 
     @property
+    def is_program(self) -> bool:
+        """A program: it names an interpreter and is an executable, a PIE, or has no SONAME
+        (a library that also runs, such as a staged ``libc.so.6``, is a library)."""
+        return self.interp is not None and (self.is_executable or self.is_pie
+                                            or self.soname is None)
+
+    @property
     def nodeflib(self) -> bool:
         return bool(self.flags_1 & DF_1_NODEFLIB)
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from ldsim.config.env import LoaderEnv
 from ldsim.fs.view import View
+from ldsim.linter.model import FileLint
 from ldsim.snap.compose import Snap
 from ldsim.target import SnapTarget
 
@@ -45,6 +46,7 @@ class Context:
     user_env: LoaderEnv
     soname_cache: dict[tuple[int, int, int, str], str] = field(default_factory=dict)
     by_name: dict[str, list[str]] = field(default_factory=dict)
+    files: dict[str, FileLint] = field(default_factory=dict)  # the linted files by path
 
 
 __all__ = ["TRIPLET", "Context", "Ignores"]

@@ -200,8 +200,9 @@ def lint_snap(target: SnapTarget, *,
                       proposed_rpath(rel, current, payload_deps, base_dirs),
                       tuple((n, p, ctx.view.realm_of(p) if p.startswith("/") else Realm.MISSING)
                             for n, p in deps),
-                      classic_resolution(ctx, guest, facts))
+                      classic_resolution(ctx, guest, facts), facts.is_program)
         linted.append(fl)
+        ctx.files[rel] = fl
     findings = rules.run_rules(ctx, linted, ignores)
     return LintReport(target.info(), tuple(findings), tuple(linted))
 

@@ -5,7 +5,9 @@ Rule ids (stable, used by ``--ignore RULE[:GLOB]`` and in JSON/SARIF):
 * Snapcraft's (``snapcraft/linters/classic_linter.py``, ``linters/library_linter.py``):
   ``classic`` (the OK line), ``interpreter``, ``rpath``, ``missing-library``,
   ``unused-library``.
-* ldsim's own, from the simulated classic view: ``host-leak``, ``runpath-not-inherited``,
+* ldsim's own, from the simulated classic view of the payload's programs: ``host-leak``,
+  ``missing-library`` (as an error: a name found nowhere), ``load-abort``,
+  ``runpath-not-inherited``,
   ``cache-shadowing``, ``nodefaultlib``, and the ABI findings ``libc-mix``,
   ``version-missing``, ``unversioned-provider``.
 """
@@ -19,7 +21,8 @@ from ldsim.fs.view import Realm
 from ldsim.result import Resolution, Severity
 
 SNAPCRAFT_RULES = ("classic", "interpreter", "rpath", "missing-library", "unused-library")
-LDSIM_RULES = ("host-leak", "runpath-not-inherited", "cache-shadowing", "nodefaultlib",
+LDSIM_RULES = ("host-leak", "load-abort", "runpath-not-inherited", "cache-shadowing",
+               "nodefaultlib",
                "libc-mix", "version-missing", "unversioned-provider")
 ALL_RULES = SNAPCRAFT_RULES + LDSIM_RULES
 CLASSIC_URL = ("https://documentation.ubuntu.com/snapcraft/stable/how-to/debugging/"
@@ -71,6 +74,7 @@ class FileLint:
     proposed_rpath: list[str]  # Snapcraft's get_proposed_rpath
     dependencies: tuple[tuple[str, str, Realm], ...] = ()  # (name, path, realm)
     classic: Resolution | None = None  # the real loader in the classic view
+    program: bool = False  # a program (PT_INTERP; not a library that also runs)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,10 +8,12 @@ classic view.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from ldsim.analysis.abi import analyse
 from ldsim.errors import LdsimError
+from ldsim.fs.overlay import OverlayView
 from ldsim.fs.view import Realm
 from ldsim.linter.context import TRIPLET, Context, Ignores
 from ldsim.linter.model import CLASSIC_URL, LIBRARY_URL, FileLint, Fix, LintFinding
@@ -103,107 +105,213 @@ def unused_libraries(ctx: Context, files: Sequence[FileLint],
 
 
 # -- ldsim's own, from the simulated classic view -------------------------------------------
-def _classic(f: FileLint) -> Resolution | None:
-    return f.classic
+# Each is judged where the loader judges it: a library some program of the payload loads, in
+# the classic-view load of that program (the RPATH chain inherited as the loader inherits it);
+# a library no program loads, on its own (as `ldd LIB` would), at a lower severity since its
+# real context is unknown. A finding is about the payload file whose change resolves it.
+
+@dataclass(frozen=True, slots=True)
+class Judgement:
+    subject: FileLint  # the program, or a library no program loads
+    res: Resolution  # its classic-view load
+    alone: bool  # a library judged on its own
 
 
-def rule_host_leak(ctx: Context, f: FileLint) -> Iterable[LintFinding]:
-    res = _classic(f)
-    if res is None or not ctx.classic_rules:
-        return
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One rule's finding in one judgement, before the judgements are merged."""
+
+    id: str
+    severity: Severity
+    file: FileLint
+    key: str  # what it is about (an object, a name): one finding per (id, file, key)
+    message: str
+    fix: Fix | None = None
+
+
+def judgements(ctx: Context, files: Sequence[FileLint]) -> list[Judgement]:
+    """Every program's load, then every library that none of them loads."""
+    programs = [f for f in files if f.program and f.classic is not None]
+    loaded = {rel for p in programs for o in (p.classic.objects if p.classic else ())
+              if (rel := _payload_rel(ctx, o)) is not None}
+    out = [Judgement(p, p.classic, False) for p in programs if p.classic is not None]
+    out += [Judgement(f, f.classic, True) for f in files
+            if not f.program and f.classic is not None and f.path not in loaded]
+    return out
+
+
+def _payload_rel(ctx: Context, obj: LoadedObject) -> str | None:
+    """The object's path inside the payload, when it comes from the payload."""
+    if not isinstance(ctx.view, OverlayView):
+        return None
+    realm, inner = ctx.view.locate(obj.real_path)
+    return inner.lstrip("/") or None if realm is Realm.PAYLOAD else None
+
+
+def _owner(ctx: Context, obj: LoadedObject | None, j: Judgement) -> FileLint:
+    """The nearest payload file on the way from ``obj`` up to the program (``obj``
+    included), else the subject."""
+    by_rel = ctx.files
+    cur = obj
+    while cur is not None:
+        rel = _payload_rel(ctx, cur)
+        if rel is not None and rel in by_rel:
+            return by_rel[rel]
+        cur = cur.needed_by
+    return j.subject
+
+
+def _fix_for(f: FileLint) -> Fix | None:
     fix = None
     if f.expected_interpreter and f.facts.interp and f.facts.interp != f.expected_interpreter:
         fix = Fix(interpreter=f.expected_interpreter)
     rfix = _rpath_fix(f)
     if rfix is not None:
         fix = Fix(interpreter=fix.interpreter if fix else None, rpath=rfix.rpath)
-    for obj in res.objects[1:]:
+    return fix
+
+
+def rule_host_leak(ctx: Context, j: Judgement) -> Iterable[Hit]:
+    if not ctx.classic_rules:
+        return
+    for obj in j.res.objects[1:]:
         if obj.realm is not Realm.HOST:
             continue
-        if obj.via is Via.INTERPRETER and f.facts.interp is None:
+        if obj.via is Via.INTERPRETER and j.subject.facts.interp is None:
             continue  # a library runs under its program's loader, not the one ldd picks
+        owner = _owner(ctx, obj.needed_by, j)
         what = "the interpreter" if obj.via is Via.INTERPRETER else obj.name
-        yield LintFinding(
-            "host-leak", E, f.path,
-            f"in the classic view, {what} is loaded from the host: {obj.path} "
-            f"(found via {obj.via}; {_chain(obj, ctx)}); it differs from machine to "
-            "machine", fix)
+        yield Hit("host-leak", E, owner, obj.path,
+                  f"in the classic view, {what} is loaded from the host: {obj.path} "
+                  f"(found via {obj.via}; {_chain(obj, ctx)}); it differs from machine to "
+                  "machine", _fix_for(owner))
 
 
-def rule_runpath_not_inherited(ctx: Context, f: FileLint) -> Iterable[LintFinding]:
-    res = _classic(f)
-    if res is None or f.facts.runpath is None:
-        return
+def rule_missing(ctx: Context, j: Judgement) -> Iterable[Hit]:
+    """A name found nowhere in the classic view, or a load that aborts: it does not start."""
+    if not ctx.classic_rules:
+        return  # the program does not run in the classic view
+    for u in j.res.unresolved:
+        owner = _owner(ctx, u.needed_by, j)
+        who = u.needed_by.name if u.needed_by is not None and u.needed_by.index else \
+            j.subject.path
+        yield Hit("missing-library", E, owner, u.name,
+                  f"{u.name}, needed by {who}, is found nowhere in the classic view (neither "
+                  "in the snap, its base nor on the host): the program does not start")
+    err = j.res.error
+    if err is not None:
+        yield Hit("load-abort", E, _owner(ctx, err.needed_by, j), err.name,
+                  f"the classic-view load aborts: {err.loader_message} ({err.reason})")
+
+
+def rule_runpath_not_inherited(ctx: Context, j: Judgement) -> Iterable[Hit]:
+    """An object with DT_RUNPATH whose libraries' own DT_NEEDED leave the snap."""
     shipped = ctx.by_name
-    for entry in res.link_map[1:]:
-        requester = entry.needed_by
-        if requester is None or requester.index == 0:
+    for holder in j.res.objects:
+        if holder.facts is None or holder.facts.runpath is None:
             continue
-        if isinstance(entry, LoadedObject):
-            if entry.realm is not Realm.HOST or entry.via is Via.INTERPRETER:
+        f = _owner(ctx, holder, j)
+        if _payload_rel(ctx, holder) != f.path:
+            continue
+        for entry in j.res.link_map[1:]:
+            requester = entry.needed_by
+            if requester is None or requester is holder or not _descends(requester, holder):
                 continue
-            where = f"comes from the host ({entry.path})"
-        else:
-            where = "is not found"
-        if entry.name in shipped:
-            rfix = _rpath_fix(f)
-            yield LintFinding(
-                "runpath-not-inherited", W, f.path,
-                f"{f.path} has DT_RUNPATH, which the loader applies only to its own "
-                f"DT_NEEDED: {entry.name}, needed by {requester.name}, {where} although the "
-                "snap ships it; use DT_RPATH (patchelf --force-rpath --set-rpath), which is "
-                "inherited", rfix or Fix(rpath=":".join(f.current_rpath)))
+            if isinstance(entry, LoadedObject):
+                if entry.realm is not Realm.HOST or entry.via is Via.INTERPRETER:
+                    continue
+                where = f"comes from the host ({entry.path})"
+            else:
+                where = "is not found"
+            if entry.name in shipped:
+                yield Hit(
+                    "runpath-not-inherited", W, f, entry.name,
+                    f"{f.path} has DT_RUNPATH, which the loader applies only to its own "
+                    f"DT_NEEDED: {entry.name}, needed by {requester.name}, {where} although "
+                    "the snap ships it; use DT_RPATH (patchelf --force-rpath --set-rpath), "
+                    "which is inherited", _rpath_fix(f) or Fix(rpath=":".join(f.current_rpath)))
 
 
-def rule_cache_shadowing(ctx: Context, f: FileLint) -> Iterable[LintFinding]:
-    res = _classic(f)
-    if res is None:
-        return
-    for obj in res.objects[1:]:
+def _descends(obj: LoadedObject, ancestor: LoadedObject) -> bool:
+    cur: LoadedObject | None = obj
+    while cur is not None:
+        if cur is ancestor:
+            return True
+        cur = cur.needed_by
+    return False
+
+
+def rule_cache_shadowing(ctx: Context, j: Judgement) -> Iterable[Hit]:
+    for obj in j.res.objects[1:]:
         if obj.realm is Realm.HOST and obj.via is Via.CACHE and obj.name in ctx.by_name:
+            owner = _owner(ctx, obj.needed_by, j)
             ships = ", ".join(sorted(ctx.by_name[obj.name])[:3])
-            yield LintFinding(
-                "cache-shadowing", W, f.path,
-                f"the host's /etc/ld.so.cache sends {obj.name} to {obj.path} although the "
-                f"snap or its base ships it ({ships})", _rpath_fix(f))
+            yield Hit("cache-shadowing", W, owner, obj.path,
+                      f"the host's /etc/ld.so.cache sends {obj.name} to {obj.path} although "
+                      f"the snap or its base ships it ({ships})", _rpath_fix(owner))
 
 
-def rule_nodefaultlib(ctx: Context, f: FileLint) -> Iterable[LintFinding]:
-    res = _classic(f)
-    if res is None or f.facts.nodeflib or not ctx.classic_rules:
+def rule_nodefaultlib(ctx: Context, j: Judgement) -> Iterable[Hit]:
+    f = j.subject
+    if f.facts.nodeflib or not ctx.classic_rules:
         return
     prefixes = ("/lib/", "/usr/lib/", "/lib64/", "/usr/lib64/")
-    for obj in res.objects[1:]:
-        if obj.realm is not Realm.HOST or obj.needed_by is not res.objects[0]:
+    for obj in j.res.objects[1:]:
+        if obj.realm is not Realm.HOST or obj.needed_by is not j.res.objects[0]:
             continue
         if obj.via is Via.DEFAULT or (obj.via is Via.CACHE and obj.path.startswith(prefixes)):
-            yield LintFinding(
-                "nodefaultlib", INFO, f.path,
+            yield Hit(
+                "nodefaultlib", INFO, f, obj.name,
                 f"{obj.name} reaches the host through the {obj.via} step; "
                 "DF_1_NODEFLIB (patchelf --no-default-lib, as Snapcraft does for core24+ "
                 "classic snaps) would stop that lookup on the host", Fix(no_default_lib=True))
 
 
-def rule_abi(ctx: Context, f: FileLint) -> Iterable[LintFinding]:
-    res = _classic(f)
-    if res is None:
-        return
-    for a in analyse(res):
+def rule_abi(ctx: Context, j: Judgement) -> Iterable[Hit]:
+    by_path = {o.path: o for o in j.res.objects}
+    for a in analyse(j.res):
         if a.id not in ("libc-mix", "version-missing", "unversioned-provider"):
             continue
-        yield LintFinding(a.id, a.severity, f.path, a.message)
+        owner = _owner(ctx, by_path.get(a.object), j)
+        yield Hit(a.id, a.severity, owner, f"{a.object} {a.detail}", a.message)
 
 
-FILE_RULES: tuple[tuple[str, tuple[str, ...], Callable[[Context, FileLint],
-                                                       Iterable[LintFinding]]], ...] = (
+CONTEXT_RULES: tuple[Callable[[Context, Judgement], Iterable[Hit]], ...] = (
+    rule_host_leak, rule_missing, rule_runpath_not_inherited, rule_cache_shadowing,
+    rule_nodefaultlib, rule_abi)
+_LOWER = {E: W, W: INFO, INFO: INFO}
+
+
+def context_findings(ctx: Context, files: Sequence[FileLint]) -> list[LintFinding]:
+    """ldsim's rules over every judgement, one finding per (rule, file, subject of it),
+    naming the programs in whose load it happens."""
+    merged: dict[tuple[str, str, str], tuple[Hit, list[Judgement]]] = {}
+    for j in judgements(ctx, files):
+        for rule in CONTEXT_RULES:
+            for hit in rule(ctx, j):
+                slot = merged.setdefault((hit.id, hit.file.path, hit.key), (hit, []))
+                slot[1].append(j)
+    out: list[LintFinding] = []
+    for hit, js in merged.values():
+        if js[0].alone:
+            out.append(LintFinding(
+                hit.id, _LOWER[hit.severity], hit.file.path,
+                f"{hit.message} (no program of the snap loads {hit.file.path}: judged on its "
+                f"own, as `ldd {hit.file.path}` would)", hit.fix))
+            continue
+        progs = sorted({j.subject.path for j in js})
+        out.append(LintFinding(hit.id, hit.severity, hit.file.path,
+                               f"{hit.message} (when {', '.join(progs)} start"
+                               f"{'s' if len(progs) == 1 else ''})", hit.fix))
+    return out
+
+
+SNAPCRAFT_FILE_RULES: tuple[tuple[str, tuple[str, ...], Callable[[Context, FileLint],
+                                                                 Iterable[LintFinding]]],
+                            ...] = (
     ("interpreter", ("classic",), rule_interpreter),
     ("rpath", ("classic",), rule_rpath),
     ("missing-library", ("library",), rule_missing_library),
-    ("host-leak", (), rule_host_leak),
-    ("runpath-not-inherited", (), rule_runpath_not_inherited),
-    ("cache-shadowing", (), rule_cache_shadowing),
-    ("nodefaultlib", (), rule_nodefaultlib),
-    ("libc-mix", (), rule_abi),
 )
 
 
@@ -214,13 +322,14 @@ def run_rules(ctx: Context, files: Sequence[FileLint], ignores: Ignores) -> list
             "Snap confinement is set to classic."
         out.append(LintFinding("classic", INFO, None, text, ok=True))
     for f in files:
-        for rule_id, parents, fn in FILE_RULES:
+        for rule_id, parents, fn in SNAPCRAFT_FILE_RULES:
             if rule_id in ("interpreter", "rpath") and (not ctx.classic_rules or
                                                         ignores.all_ignored("classic")):
                 continue
             for finding in fn(ctx, f):
                 if not ignores.ignored(finding.id, f.path, *parents):
                     out.append(finding)
+    out += [x for x in context_findings(ctx, files) if not ignores.ignored(x.id, x.file)]
     out += unused_libraries(ctx, files, ignores)
     unique = {(x.id, x.file, x.message): x for x in out}
     return sorted(unique.values(), key=LintFinding.sort_key)

@@ -13,10 +13,12 @@ SCHEMA = "ldsim.compare/1"
 
 
 def _summary(results: Sequence[BinaryComparison]) -> dict[str, int]:
-    rows = [r for b in results for r in b.rows]
+    rows = [r for b in results if b.decides for r in b.rows]
     return {"binaries": len(results), "rows": len(rows), "leaks": sum(r.leak for r in rows),
             "differences": sum(not r.same for r in rows),
-            "missing": sum(r.classic.realm is Realm.MISSING for r in rows)}
+            "missing": sum(r.classic.realm is Realm.MISSING for r in rows),
+            "loaded": sum(bool(b.loaded_by) for b in results),
+            "alone": sum(b.alone for b in results)}
 
 
 def compare_dict(snap: dict[str, str], results: Sequence[BinaryComparison]) -> dict[str, Any]:
@@ -27,6 +29,8 @@ def compare_dict(snap: dict[str, str], results: Sequence[BinaryComparison]) -> d
             {"path": b.path,
              **({"classic_error": b.classic_error} if b.classic_error else {}),
              **({"strict_error": b.strict_error} if b.strict_error else {}),
+             **({"loaded_by": list(b.loaded_by)} if b.loaded_by else {}),
+             **({"alone": True} if b.alone else {}),
              "rows": [{"name": r.name, "classic": r.classic.as_dict(),
                        "strict": r.strict.as_dict(), "same": r.same, "leak": r.leak,
                        "shadowed": r.shadowed} for r in b.rows]}
@@ -51,6 +55,14 @@ def render_compare_text(c: Comparison) -> str:
     for b in results:
         out.append("")
         out.append(b.path)
+        if b.loaded_by:
+            whose = "that program's load" if len(b.loaded_by) == 1 else "those programs' loads"
+            out.append(f"  loaded by {', '.join(b.loaded_by)}: judged in {whose} (its "
+                       "dependencies are in the rows there)")
+            continue
+        if b.alone:
+            out.append("  no program of the snap loads it: compared on its own, as `ldd` "
+                       "would (not counted)")
         for label, err in (("classic", b.classic_error), ("strict", b.strict_error)):
             if err:
                 out.append(f"  {label} view: LOAD ABORTED: {err}")
@@ -73,6 +85,11 @@ def render_compare_text(c: Comparison) -> str:
                        + (f"   {', '.join(flags)}" if flags else ""))
     s = _summary(results)
     out.append("")
-    out.append(f"Summary: {s['binaries']} binaries, {s['rows']} rows, {s['leaks']} leaks, "
-               f"{s['missing']} missing in classic, {s['differences']} differences")
+    context = ""
+    if s["loaded"] or s["alone"]:
+        context = (f" ({s['loaded']} libraries judged in their programs' loads, "
+                   f"{s['alone']} on their own and not counted)")
+    out.append(f"Summary: {s['binaries']} binaries{context}, {s['rows']} rows, "
+               f"{s['leaks']} leaks, {s['missing']} missing in classic, "
+               f"{s['differences']} differences")
     return "\n".join(out) + "\n"

@@ -30,7 +30,9 @@ def render_lint_json(report: LintReport) -> str:
 
 
 def _line(f: LintFinding) -> str:
-    linter = _LINTER.get(f.id, f.id)
+    # Snapcraft's linters only warn: their findings keep Snapcraft's label ("library",
+    # "classic"); an error is ldsim's own judgement and shows its rule id.
+    linter = f.id if f.severity is Severity.ERROR else _LINTER.get(f.id, f.id)
     where = f"{f.file}: " if f.file else ""
     return f"- {linter}: {where}{f.message}"
 

@@ -35,9 +35,11 @@ DESCRIPTIONS = {
     "one).",
     "rpath": "The ELF rpath does not list every directory of the snap and its base that "
     "holds a dependency.",
-    "missing-library": "A dependency is found neither in the snap nor in its base.",
+    "missing-library": "A dependency is found neither in the snap nor in its base (an error "
+    "when a program's classic-view load finds it nowhere at all).",
     "unused-library": "A library the snap ships is needed by none of its ELF files.",
     "host-leak": "In the classic view the real loader loads an object from the host.",
+    "load-abort": "In the classic view the real loader aborts the load of a program.",
     "runpath-not-inherited": "DT_RUNPATH applies only to the file's own DT_NEEDED, not to "
     "its libraries' dependencies.",
     "cache-shadowing": "The host's ld.so.cache sends a name the snap or its base ships to a "

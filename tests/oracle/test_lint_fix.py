@@ -120,3 +120,63 @@ def test_fixed_snap_lints_clean(world: dict[str, Any],
     left = [f for f in findings if not f.get("ok") and f["severity"] in ("error", "warning")]
     assert left == [], json.dumps(left, indent=2)
     assert rc == 0
+
+
+# -- lint judges libraries where programs load them -----------------------------------------------
+
+def _program_context_snap(world: dict[str, Any], name: str, needed: list[str]) -> Path:
+    """``bin/app`` with the base's interpreter and an RPATH over ``$ORIGIN/../lib`` and the
+    base; ``lib/libpay.so.1`` has no RPATH of its own and needs ``lib/libpaydep.so.1``
+    (payload) and ``libshared.so.1`` (base; the host has another build)."""
+    p = Root(world["top"] / "snaps" / name, base=False)
+    p.write("/meta/snap.yaml", snap_yaml(name, BASE_NAME, "classic", {"app": "bin/app"}))
+    p.mklib("/lib/libpaydep.so.1", "libpaydep.so.1", source=lib_source("libpaydep", "payload"))
+    p.mklib("/lib/libpay.so.1", "libpay.so.1", needed=["libshared.so.1", "libpaydep.so.1"],
+            source=lib_source("libpay", "payload"))
+    p.mkexe("/bin/app", needed=["libpay.so.1", "libbase.so.1", *needed])
+    subprocess.run(["patchelf", "--set-interpreter", interp_of(BASE_NAME), "--force-rpath",
+                    "--set-rpath", "$ORIGIN/../lib:/snap/core22/current/lib/x86_64-linux-gnu",
+                    str(p.host("/bin/app"))], check=True)
+    return p.path
+
+
+def test_a_library_without_rpath_is_judged_in_its_programs_load(world: dict[str, Any]) -> None:
+    payload = _program_context_snap(world, "ctx", [])
+    snap = SnapFixture("ctx", payload, BASE_NAME, "classic", {"app": "bin/app"})
+    root = classic_layout(world["top"] / "classic-ctx", world["host"],
+                          {BASE_NAME: world["base"]}, [snap])
+    real = run_real_loader(root, "/snap/ctx/current/bin/app")
+    assert not real.unresolved and real.error is None, real.listing()
+    found = [e.path for e in real.found if e.path]
+    assert {p: r for p, r in realms(root, found).items() if r == "host"} == {}, real.listing()
+    rc, findings = lint(world, payload)
+    errors = [f for f in findings if f["severity"] == "error"]
+    assert errors == [] and rc == 0, json.dumps(findings, indent=2)
+    assert not [f for f in findings if f["id"] in ("host-leak", "missing-library")]
+    # compare --all judges the library in the same place: in bin/app's load, nothing leaks
+    proc = ldsim("compare", "--all", "--json", "--snap", str(payload), "--base",
+                 str(world["base"]), "--host", str(world["host"]))
+    doc = json.loads(proc.stdout)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    by_path = {b["path"].rsplit("/current/", 1)[1]: b for b in doc["binaries"]}
+    assert by_path["lib/libpay.so.1"]["loaded_by"] == ["/snap/ctx/current/bin/app"]
+    assert by_path["lib/libpay.so.1"]["rows"] == []
+    assert doc["summary"]["leaks"] == 0 and doc["summary"]["loaded"] == 2
+    # on its own (as `ldd lib/libpay.so.1` would) the library does leak: the old verdict
+    alone = ldsim("compare", "--json", "--snap", str(payload), "--base", str(world["base"]),
+                  "--host", str(world["host"]), "lib/libpay.so.1")
+    assert alone.returncode == 1 and json.loads(alone.stdout)["summary"]["leaks"] > 0
+
+
+def test_a_name_found_nowhere_is_a_missing_library_error(world: dict[str, Any]) -> None:
+    payload = _program_context_snap(world, "nowhere", ["libnowhere.so.9"])
+    snap = SnapFixture("nowhere", payload, BASE_NAME, "classic", {"app": "bin/app"})
+    root = classic_layout(world["top"] / "classic-nowhere", world["host"],
+                          {BASE_NAME: world["base"]}, [snap])
+    real = run_real_loader(root, "/snap/nowhere/current/bin/app")
+    assert real.unresolved == ["libnowhere.so.9"], real.listing()
+    rc, findings = lint(world, payload)
+    missing = [f for f in findings if f["id"] == "missing-library" and f["severity"] == "error"]
+    assert rc == 1 and len(missing) == 1, json.dumps(findings, indent=2)
+    assert missing[0]["file"] == "bin/app" and "libnowhere.so.9" in missing[0]["message"]
+    assert "when bin/app starts" in missing[0]["message"]
