@@ -117,6 +117,14 @@ def test_bad_usage_exit_2() -> None:
     assert_one_line_error(proc, "--cwd")
 
 
+@pytest.mark.parametrize("command", ["explain", "check", "compare", "graph", "lint", "fix"])
+def test_every_command_states_its_exit_statuses(command: str) -> None:
+    text = " ".join(ldsim(command, "--help").stdout.split())
+    tail = text[text.index("Exit status:"):]
+    for status in ("0 ", "1 ", "2 bad usage or unreadable input", "3 a bug in ldsim"):
+        assert status in tail, (command, tail)
+
+
 def test_tree_view(root: Path) -> None:
     proc = ldsim("explain", "--tree", "--root", str(root), "/bin/true")
     assert proc.returncode == 0

@@ -30,7 +30,8 @@ def add_parser(sub: Any) -> None:
         "safely are refused and left untouched: static, Go-linked, signed or with an "
         "appended payload, or with a foreign interpreter, class or machine.",
         epilog="Exit status: 0 nothing to do or everything applied, 1 a file was refused or "
-        "failed to patch, 2 bad usage or unreadable input.")
+        "failed to patch, 2 bad usage or unreadable input (a missing base included), 3 a bug "
+        "in ldsim.")
     p.add_argument("snap", metavar="SNAPDIR",
                    help="the snap: a prime directory or unpacked snap (a .snap file can be "
                    "planned but not patched)")

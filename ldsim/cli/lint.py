@@ -17,8 +17,12 @@ def add_parser(sub: Any) -> None:
         "decided by ldsim's loader model instead of the build machine's ldd, and add what "
         "the simulated classic view shows: host leaks, RUNPATH that is not inherited, host "
         "cache entries shadowing the snap's libraries, NODEFLIB advice, ABI hazards.",
-        epilog="Rules: " + ", ".join(api.ALL_RULES) + ". Exit status: 0 no finding at or above "
-        "--fail-on, 1 some, 2 bad usage or unreadable input.")
+        epilog="Rules: " + ", ".join(api.ALL_RULES) + ". ldsim's rules judge each file in the "
+        "classic-view load of the payload's programs that load it (RPATH inherited as ld.so "
+        "inherits it; the finding says '(when bin/app starts)'); a library no program loads "
+        "is judged on its own, one severity lower, and the finding says so. Exit status: 0 "
+        "no finding at or above --fail-on, 1 some, 2 bad usage or unreadable input (a "
+        "missing base included), 3 a bug in ldsim.")
     options.add_snap_options(p, positional=True)
     p.add_argument("--ignore", metavar="RULE[:GLOB]", action="append", default=[],
                    help="skip a rule, or a rule for payload paths matching GLOB (fnmatch, "

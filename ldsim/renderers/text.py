@@ -150,7 +150,7 @@ def render_explain_text(res: Resolution, *, verbose: bool = False,
             out.append(f"  while loading {res.error.name} for {res.error.needed_by.path}")
         out.append(f"  ({res.error.reason}; the real loader stops the whole program here)")
     out.append("")
-    out.append("Lookups:")
+    out.append("Lookups:" if res.lookups else "Lookups: none (nothing was searched)")
     for lk in res.lookups:
         out.extend("  " + line for line in _lookup_lines(lk, verbose))
     if findings is not None:
