@@ -53,3 +53,23 @@ class SquashFsError(LdsimError):
 
 class SnapError(LdsimError):
     """A snap that cannot be modelled: missing or invalid meta/snap.yaml, unknown app."""
+
+
+class InternalError(LdsimError):
+    """An unexpected exception (a bug in ldsim) while handling one input of a batch. The
+    batch goes on without that input; the command then exits 3. Made by :func:`contained`."""
+
+
+def contained(path: str, exc: BaseException) -> LdsimError:
+    """What a batch records for one input that raised ``exc``: ldsim's own error as it is,
+    anything else as an :class:`InternalError` naming the input (``LDSIM_DEBUG=1`` re-raises
+    it instead, for the traceback). ``MemoryError`` and ``RecursionError`` are internal
+    errors too: no input may cause them."""
+    if isinstance(exc, LdsimError):
+        return exc
+    import os
+
+    if os.environ.get("LDSIM_DEBUG"):
+        raise exc
+    return InternalError(path, f"internal error: {type(exc).__name__}: {exc} (a bug in ldsim; "
+                         "LDSIM_DEBUG=1 shows the traceback)")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -26,6 +27,7 @@ from enum import StrEnum
 from ldsim.elf.facts import ElfFacts
 from ldsim.elf.reader import read_file_facts
 from ldsim.errors import LdsimError
+from ldsim.fs.view import FIX_TEMP_SUFFIX
 from ldsim.linter.fix import FilePlan, FixPlan, FixStatus
 from ldsim.linter.model import LintReport
 
@@ -51,10 +53,12 @@ class FileResult:
 
 @dataclass(frozen=True, slots=True)
 class ApplyResult:
-    """Each planned file's outcome, in order; ``interrupted`` when the user stopped it."""
+    """Each planned file's outcome, in order; ``interrupted`` when the user stopped it;
+    ``cleaned``: temporary copies an earlier, killed run left behind, removed first."""
 
     results: tuple[FileResult, ...] = ()
     interrupted: bool = False
+    cleaned: tuple[str, ...] = ()
 
     def of(self, outcome: ApplyOutcome) -> list[FileResult]:
         return [r for r in self.results if r.outcome is outcome]
@@ -118,6 +122,28 @@ def _inside(root: str, path: str) -> bool:
     return os.path.realpath(path).startswith(real_root.rstrip("/") + "/")
 
 
+# tempfile.mkstemp's names: prefix, 8 characters of [a-z0-9_], suffix (see apply_file)
+_LEFTOVER = re.compile(r"\..+\.[a-z0-9_]{8}" + re.escape(FIX_TEMP_SUFFIX) + r"\Z", re.DOTALL)
+
+
+def clean_leftovers(snap_dir: str) -> list[str]:
+    """Remove the temporary copies (``.NAME.XXXXXXXX.ldsim-fix``) that a run killed between
+    copying and renaming left in the snap directory; they are ldsim's own and nothing else
+    has that name. Symlinks are not followed. Returns what was removed (relative paths)."""
+    removed: list[str] = []
+    top = os.path.realpath(snap_dir)
+    for dirpath, dirnames, filenames in os.walk(top, followlinks=False):
+        for name in filenames:
+            if _LEFTOVER.match(name):
+                path = os.path.join(dirpath, name)
+                if os.path.isfile(path) and not os.path.islink(path):
+                    with contextlib.suppress(OSError):
+                        os.unlink(path)
+                        removed.append(os.path.relpath(path, top))
+        dirnames.sort()
+    return sorted(removed)
+
+
 def apply_file(snap_dir: str, plan: FilePlan, patchelf: str, runner: Runner) -> None:
     """Patch one file through a temporary copy. Raises ``_Failed`` (original untouched)."""
     target = os.path.join(snap_dir, plan.path)
@@ -126,8 +152,8 @@ def apply_file(snap_dir: str, plan: FilePlan, patchelf: str, runner: Runner) -> 
     st = os.lstat(target)
     if not os.path.isfile(target) or os.path.islink(target):
         raise _Failed("not a regular file any more")
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".ldsim-fix",
-                               dir=os.path.dirname(target))
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.",
+                               suffix=FIX_TEMP_SUFFIX, dir=os.path.dirname(target))
     os.close(fd)
     try:
         shutil.copy2(target, tmp)
@@ -167,10 +193,12 @@ class _Failed(Exception):
 
 def apply_plan(plan: FixPlan, snap_dir: str, patchelf: str,
                runner: Runner = run_command) -> ApplyResult:
-    """Apply every planned file in order; stop at the first failure or interruption (the files
-    after it are reported as not reached)."""
+    """Remove what a killed earlier run left (:func:`clean_leftovers`), then apply every
+    planned file in order; stop at the first failure or interruption (the files after it
+    are reported as not reached)."""
     results: list[FileResult] = []
     todo = plan.with_status(FixStatus.PATCH)
+    cleaned = tuple(clean_leftovers(snap_dir)) if todo else ()
     stopped = interrupted = False
     for fp in todo:
         if stopped:
@@ -192,7 +220,7 @@ def apply_plan(plan: FixPlan, snap_dir: str, patchelf: str,
             interrupted = stopped = True
             continue
         results.append(FileResult(fp.path, ApplyOutcome.PATCHED))
-    return ApplyResult(tuple(results), interrupted)
+    return ApplyResult(tuple(results), interrupted, cleaned)
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,6 +253,7 @@ __all__ = [
     "FixRun",
     "Runner",
     "apply_plan",
+    "clean_leftovers",
     "find_patchelf",
     "patchelf_version",
     "run_command",

@@ -18,6 +18,7 @@ import os
 import resource
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Sequence
@@ -63,16 +64,53 @@ class Capped:
                 f"{', TIMED OUT' if self.timed_out else ''}\nstderr: {self.err[-2000:]}")
 
 
+# The child's own peak: VmHWM of its address space, written when it exits. (wait4's
+# ru_maxrss is no use here: Linux carries the parent's peak over fork and exec, so a child of
+# a large pytest process would report pytest's size.)
+_BOOT = """import atexit as _a, os as _o
+def _hwm(path=_o.environ.pop("LDSIM_HWM_FILE", "")):
+    try:
+        with open("/proc/self/status") as f:
+            kib = next(int(x.split()[1]) for x in f if x.startswith("VmHWM:"))
+        with open(path, "w") as f:
+            f.write(str(kib))
+    except Exception:
+        pass
+_a.register(_hwm)
+"""
+_LDSIM = ("import runpy, sys\nsys.argv = ['ldsim', *sys.argv[1:]]\n"
+          "runpy.run_module('ldsim', run_name='__main__', alter_sys=True)\n")
+
+
 def _limit(memory: int) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
 def _run(argv: Sequence[str], memory: int, timeout: float, env: dict[str, str] | None,
-         stdin: bytes | None = None, cwd: str | Path | None = None) -> Capped:
+         stdin: bytes | None = None, cwd: str | Path | None = None,
+         shown: Sequence[str] | None = None) -> Capped:
     start = time.monotonic()
     child_env = dict(os.environ if env is None else env)
     child_env.setdefault("PYTHONPATH", str(REPO))
+    hwm_fd, hwm_file = tempfile.mkstemp(prefix="ldsim-hwm-")
+    os.close(hwm_fd)
+    child_env["LDSIM_HWM_FILE"] = hwm_file
+    try:
+        r = _spawn(argv, memory, timeout, child_env, stdin, cwd, start)
+        try:
+            peak = int(Path(hwm_file).read_text() or 0)
+        except ValueError:
+            peak = 0
+    finally:
+        os.unlink(hwm_file)
+    return Capped(tuple(shown or argv), r[0], r[1], r[2], time.monotonic() - start,
+                  peak or r[3], r[4])
+
+
+def _spawn(argv: Sequence[str], memory: int, timeout: float, child_env: dict[str, str],
+           stdin: bytes | None, cwd: str | Path | None,
+           start: float) -> tuple[int, bytes, bytes, int, bool]:
     proc = subprocess.Popen(list(argv), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, preexec_fn=lambda: _limit(memory),
                             env=child_env, cwd=str(cwd or REPO))
@@ -94,7 +132,7 @@ def _run(argv: Sequence[str], memory: int, timeout: float, env: dict[str, str] |
     timed_out = False
     status, usage = 0, None
     deadline = start + timeout
-    while True:  # wait4 gives this child's own peak RSS (RUSAGE_CHILDREN would be the max)
+    while True:
         pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
         if pid:
             break
@@ -107,23 +145,24 @@ def _run(argv: Sequence[str], memory: int, timeout: float, env: dict[str, str] |
     proc.returncode = os.waitstatus_to_exitcode(status)
     for t in readers:
         t.join()
-    seconds = time.monotonic() - start
-    return Capped(tuple(argv), proc.returncode, chunks.get("out", b""), chunks.get("err", b""),
-                  seconds, usage.ru_maxrss if usage else 0, timed_out)
+    return (proc.returncode, chunks.get("out", b""), chunks.get("err", b""),
+            usage.ru_maxrss if usage else 0, timed_out)
 
 
 def run_capped(args: Sequence[str], *, memory: int = DEFAULT_MEMORY,
                timeout: float = DEFAULT_TIMEOUT, env: dict[str, str] | None = None,
                stdin: bytes | None = None, cwd: str | Path | None = None) -> Capped:
     """``python -m ldsim ARGS`` under the caps."""
-    return _run([sys.executable, "-m", "ldsim", *map(str, args)], memory, timeout, env,
-                stdin, cwd)
+    words = list(map(str, args))
+    return _run([sys.executable, "-c", _BOOT + _LDSIM, *words], memory, timeout, env, stdin,
+                cwd, shown=[sys.executable, "-m", "ldsim", *words])
 
 
 def run_python(code: str, *, memory: int = DEFAULT_MEMORY, timeout: float = DEFAULT_TIMEOUT,
                env: dict[str, str] | None = None) -> Capped:
     """``python -c CODE`` under the caps (``ldsim`` importable)."""
-    return _run([sys.executable, "-c", code], memory, timeout, env)
+    return _run([sys.executable, "-c", _BOOT + code], memory, timeout, env,
+                shown=[sys.executable, "-c", code])
 
 
 __all__ = ["REPO", "Capped", "GiB", "run_capped", "run_python"]

@@ -373,6 +373,44 @@ def test_interrupted_apply_is_all_or_nothing_per_file(world: dict[str, Path]) ->
     assert set(after) == set(before)
 
 
+KILLER = """#!/bin/sh
+# patchelf that kills the ldsim process calling it (SIGKILL: no cleanup can run)
+if [ "$1" = "--version" ]; then exec {real} "$@"; fi
+kill -9 $PPID
+sleep 5
+"""
+
+
+@needs_tools
+def test_a_killed_apply_leaves_nothing_a_later_run_counts(world: dict[str, Path]) -> None:
+    """SIGKILL between copying a file and renaming the patched copy leaves the copy
+    (``.app.XXXXXXXX.ldsim-fix``, a whole executable) in the payload: no walk counts it, and
+    the next ``fix --apply`` removes it."""
+    p = new_snap(world, "killed")
+    root = p.path
+    before = snapshot(root)
+    lint = [sys.executable, "-m", "ldsim", "lint", str(root), "--base", str(world["base"]),
+            "--host", str(world["host"]), "--format", "json"]
+    files_before = subprocess.run(lint, capture_output=True, text=True, cwd=REPO,
+                                  check=False).stdout
+    pe = ldsim.find_patchelf()
+    assert pe is not None
+    killer = root.parent / "patchelf-kills"
+    killer.write_text(KILLER.format(real=pe))
+    killer.chmod(0o755)
+    proc = run_fix(world, root, "--apply", "--patchelf", str(killer))
+    assert proc.returncode == -9, proc
+    leftovers = list(root.rglob("*.ldsim-fix"))
+    assert len(leftovers) == 1 and leftovers[0].read_bytes() == before["bin/app"]
+    assert all(snapshot(root)[k] == v for k, v in before.items())  # originals untouched
+    after_kill = subprocess.run(lint, capture_output=True, text=True, cwd=REPO, check=False)
+    assert after_kill.stdout == files_before  # the copy is not one more ELF file
+    proc = run_fix(world, root, "--apply")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert not list(root.rglob("*.ldsim-fix"))
+    assert leftovers[0].name in proc.stdout  # said what it removed
+
+
 @needs_tools
 def test_keyboard_interrupt_during_apply(world: dict[str, Path]) -> None:
     p = new_snap(world, "kbint")

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from ldsim.elf.facts import VER_FLG_WEAK, X86Isa
 from ldsim.elf.flavour import Libc, flavour_of
+from ldsim.errors import LdsimError
 from ldsim.fs.view import View
 from ldsim.result import LoadedObject, LookupKind, Resolution, Severity, Via
 
@@ -156,8 +157,9 @@ def symbol_findings(res: Resolution, read: Callable[[LoadedObject], tuple[DynSym
         try:
             tables[id(obj)] = read(obj)
         except Exception as exc:
+            why = exc.reason if isinstance(exc, LdsimError) else f"{type(exc).__name__}: {exc}"
             out.append(Finding("symbols-unreadable", Severity.WARNING, obj.path, None,
-                               str(exc), f"{obj.path}: cannot read dynamic symbols ({exc})"))
+                               why, f"{obj.path}: cannot read dynamic symbols ({why})"))
             tables[id(obj)] = ()
     index: dict[str, list[tuple[LoadedObject, DynSymbol]]] = {}
     for obj in scope:
@@ -229,7 +231,7 @@ def symbols_from(view: View) -> Callable[[LoadedObject], tuple[DynSymbol, ...]]:
     def read(obj: LoadedObject) -> tuple[DynSymbol, ...]:
         hit = cache.get(obj.real_path)
         if hit is None:
-            hit = cache[obj.real_path] = read_dynamic_symbols(view.read(obj.real_path),
+            hit = cache[obj.real_path] = read_dynamic_symbols(view.buffer(obj.real_path),
                                                               obj.path)
         return hit
 

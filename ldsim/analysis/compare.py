@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from ldsim.config.env import LoaderEnv
 from ldsim.elf.flavour import Libc
-from ldsim.errors import LdsimError
+from ldsim.errors import InternalError, LdsimError, contained
 from ldsim.fs.view import Realm, View
 from ldsim.result import Resolution, Via
 from ldsim.snap.meta import Confinement
@@ -121,6 +121,11 @@ class Comparison:
             and not any(b.classic_error for b in self.binaries if b.decides)
 
     @property
+    def internal_errors(self) -> bool:
+        """Some program failed on a bug in ldsim (the command exits 3 after the batch)."""
+        return any(isinstance(f.error, InternalError) for f in self.failures)
+
+    @property
     def all_failed(self) -> bool:
         """No program could be read in either view."""
         failed = {(f.path, f.view) for f in self.failures}
@@ -209,9 +214,10 @@ def compare_snap(target: SnapTarget, programs: list[Program], env: LoaderEnv | N
         for view in VIEWS:
             try:
                 res[view] = target.resolve(prog, env, confinement=view, loader=loader)
-            except LdsimError as exc:
-                failures.append(ProgramFailure(prog.path, view, exc))
-                errors[view] = exc.reason
+            except Exception as exc:  # one program's failure, even a bug, ends only its row
+                err = contained(prog.path, exc)
+                failures.append(ProgramFailure(prog.path, view, err))
+                errors[view] = err.reason
                 res[view] = None
         b = compare_resolutions(prog.path, res[Confinement.CLASSIC], res[Confinement.STRICT],
                                 shipped)

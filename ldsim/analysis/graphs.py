@@ -16,7 +16,7 @@ from ldsim.analysis.explain import Explanation, explanation_of
 from ldsim.config.env import LoaderEnv
 from ldsim.depgraph import add_resolution, new_graph, realm_locator
 from ldsim.elf.flavour import Libc
-from ldsim.errors import LdsimError
+from ldsim.errors import InternalError, LdsimError, contained
 from ldsim.fs.overlay import OverlayView
 from ldsim.fs.view import Realm
 from ldsim.result import Resolution
@@ -41,6 +41,11 @@ class GraphRun:
     @property
     def resolutions(self) -> tuple[tuple[str, Resolution], ...]:
         return tuple((v, e.resolution) for v, e in self.explanations)
+
+    @property
+    def internal_errors(self) -> bool:
+        """Some program failed on a bug in ldsim (the command exits 3 after the batch)."""
+        return any(isinstance(e, InternalError) for _label, e in self.failures)
 
     @property
     def problem(self) -> bool:
@@ -87,13 +92,14 @@ def graph_of(target: Target, programs: Sequence[Program], env: LoaderEnv | None 
                 f"{prog.path} ({(view or snap.confinement).view})"
             try:
                 res = target.resolve(prog, env, confinement=view, loader=loader)
-            except LdsimError as exc:
+                label_view = str(view.view) if compared and view else ""
+                expl = explanation_of(res, analyse(res))
+            except Exception as exc:  # one program's failure, even a bug, ends only its part
                 if len(progs) == 1:
                     raise
-                failures.append((label, exc))
+                failures.append((label, contained(label, exc)))
                 continue
-            label_view = str(view.view) if compared and view else ""
-            done.append((label_view, explanation_of(res, analyse(res))))
+            done.append((label_view, expl))
             add_resolution(g, res, view=label_view, locate=locate)
     if not done and failures:
         raise failures[0][1]

@@ -57,11 +57,13 @@ def judge(res: Resolution, findings: Sequence[Finding] = ()) -> Verdict:
         return Verdict(VerdictStatus.DOES_NOT_START,
                        (f"load aborted: {res.error.loader_message}",))
     if res.unresolved:
+        # once per (name, requester, reason): a file may repeat one DT_NEEDED many times
+        seen = dict.fromkeys((u.name, u.needed_by.path if u.needed_by is not None else None,
+                              u.reason) for u in res.unresolved)
         return Verdict(VerdictStatus.DOES_NOT_START, tuple(
-            f"{u.name}: not found (needed by "
-            f"{u.needed_by.path if u.needed_by is not None else 'a preload'})"
-            + (f": {u.reason}" if u.reason else "")
-            for u in res.unresolved))
+            f"{name}: not found (needed by {by if by is not None else 'a preload'})"
+            + (f": {reason}" if reason else "")
+            for name, by, reason in seen))
     errors = [f for f in findings if f.severity is Severity.ERROR]
     if errors:
         return Verdict(VerdictStatus.FAILS_AT_RUN_TIME,

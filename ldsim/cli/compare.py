@@ -8,6 +8,7 @@ from typing import Any
 
 from ldsim import api
 from ldsim.cli import options
+from ldsim.cli.options import shown
 
 
 def add_parser(sub: Any) -> None:
@@ -22,7 +23,9 @@ def add_parser(sub: Any) -> None:
         "chain inherited as ld.so inherits it), or on its own, as `ldd LIB` would, when no "
         "program loads it (shown, but not counted). Exit status: 0 nothing leaks, is missing "
         "or aborts in the classic view of the programs, 1 something does, 2 bad usage or "
-        "unreadable input (a missing base included), 3 a bug in ldsim.")
+        "unreadable input (a missing base included; a program that cannot be read is named "
+        "and the rest compared), 3 a bug in ldsim (the rest is still compared). The worst "
+        "applies.")
     options.add_target_options(p)
     p.add_argument("--all", action="store_true",
                    help="every ELF file of the payload, not only the apps' programs; "
@@ -57,7 +60,13 @@ def run(args: argparse.Namespace) -> int:
     messages = [f"{f.path} ({f.view}): {f.error.reason}" for f in result.failures]
     if result.all_failed:
         raise api.UsageError(args.snap, "; ".join(messages))
+    messages += [str(err) for err in target.snap.payload.skipped]  # what a walk could not use
     for line in messages:
-        sys.stderr.write(f"ldsim: warning: {line}\n")
+        sys.stderr.write(f"ldsim: warning: {shown(line)}\n")
     options.write(api.render(result, "json" if args.json else "text"))
+    # the worst status: a bug in ldsim, a program that could not be read, a leak
+    if result.internal_errors:
+        return options.EXIT_INTERNAL
+    if result.failures or target.snap.payload.skipped:
+        return options.EXIT_UNREADABLE
     return 0 if result.clean else 1

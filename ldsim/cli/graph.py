@@ -9,6 +9,7 @@ from typing import Any
 
 from ldsim import api
 from ldsim.cli import options
+from ldsim.cli.options import shown
 
 FORMATS = ("dot", "svg", "png", "pdf", "graphml", "json", "mermaid")
 BINARY = ("png", "pdf")
@@ -27,7 +28,8 @@ def add_parser(sub: Any) -> None:
         "Exit status: 0 every program starts (with --compare: and nothing comes from the host "
         "in the classic view); 1 some program does not start or a real run of it fails, as "
         "`ldsim explain` judges it (the graph is still written); 2 bad usage or unreadable "
-        "input; 3 a bug in ldsim.")
+        "input (a program that cannot be read is named and the rest drawn); 3 a bug in ldsim "
+        "(the rest is still drawn). The worst applies.")
     options.add_target_options(p)
     p.add_argument("--format", "-f", choices=FORMATS, default=None,
                    help="output format (default: from the -o file name's extension, else dot)")
@@ -85,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
         views = ()
     run_ = api.graph(target, programs, env, views=views, loader=options.loader(args))
     for label, exc in run_.failures:
-        sys.stderr.write(f"ldsim: warning: {label}: {exc}\n")
+        sys.stderr.write(f"ldsim: warning: {shown(label)}: {shown(str(exc))}\n")
     opts: dict[str, Any] = {}
     if fmt in ("dot", "svg", "png", "pdf"):
         opts = {"legend": args.legend, "reuse": args.reuse}
@@ -99,4 +101,9 @@ def run(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise api.UsageError(args.output, f"cannot write the graph: {exc.strerror}") \
                 from None
+    # the worst status: a bug in ldsim, a program that could not be read, one that fails
+    if run_.internal_errors:
+        return options.EXIT_INTERNAL
+    if run_.failures:
+        return options.EXIT_UNREADABLE
     return 1 if run_.problem else 0

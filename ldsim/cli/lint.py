@@ -22,7 +22,8 @@ def add_parser(sub: Any) -> None:
         "inherits it; the finding says '(when bin/app starts)'); a library no program loads "
         "is judged on its own, one severity lower, and the finding says so. Exit status: 0 "
         "no finding at or above --fail-on, 1 some, 2 bad usage or unreadable input (a "
-        "missing base included), 3 a bug in ldsim.")
+        "missing base included; a payload file that cannot be read is named and the rest "
+        "linted), 3 a bug in ldsim (the rest is still linted). The worst applies.")
     options.add_snap_options(p, positional=True)
     p.add_argument("--ignore", metavar="RULE[:GLOB]", action="append", default=[],
                    help="skip a rule, or a rule for payload paths matching GLOB (fnmatch, "
@@ -52,6 +53,11 @@ def run(args: argparse.Namespace) -> int:
     report = api.lint(target, ignore=ignores, progress=show)
     clear()
     options.write(api.render(report, args.format))
+    # the worst status: a bug in ldsim, a file that could not be linted, a finding
+    if report.internal_errors:
+        return options.EXIT_INTERNAL
+    if report.diagnostics:
+        return options.EXIT_UNREADABLE
     return 1 if report.fails(api.Severity(args.fail_on)) else 0
 
 

@@ -1,8 +1,13 @@
 """``ldsim``: the command line. One parser, one error boundary, documented exit codes.
 
 Exit status: 0 the program starts; 1 it does not, or a real run of it fails;
-2 bad usage or unreadable input (one line on stderr, no traceback); 3 an internal error
-(a bug in ldsim: one line on stderr; set LDSIM_DEBUG=1 for the traceback).
+2 bad usage or unreadable input, or the output cannot be written (a full disk, a closed
+pipe: one line on stderr, no traceback); 3 an internal error (a bug in ldsim: one line on
+stderr; set LDSIM_DEBUG=1 for the traceback).
+
+Messages quote input (paths, names): each is printed through :func:`ldsim.safetext.shown`,
+and standard output and error write what their encoding cannot hold as backslash escapes
+(a strict ``PYTHONIOENCODING=ascii`` or ``LC_ALL=C`` does not end the run).
 """
 
 from __future__ import annotations
@@ -11,17 +16,27 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from ldsim import api
 from ldsim._version import __version__
+from ldsim.cli.options import OutputError, flush_output, shown
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsWrite
 
 EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
 
 class _Parser(argparse.ArgumentParser):
+    def _print_message(self, message: str, file: SupportsWrite[str] | None = None) -> None:
+        # argparse drops an OSError of --help and --version: a full disk would exit 0
+        if message:
+            (file or sys.stderr).write(message)
+
     def error(self, message: str) -> None:  # type: ignore[override]
         self.print_usage(sys.stderr)
-        sys.stderr.write(f"ldsim: error: {message}\n")
+        sys.stderr.write(f"ldsim: error: {shown(message)}\n")
         raise SystemExit(EXIT_USAGE)
 
 
@@ -46,28 +61,87 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _tolerant_streams() -> None:
+    """Characters the encoding of stdout/stderr cannot hold (an undecodable byte of a file
+    name, any non-ASCII with ``PYTHONIOENCODING=ascii`` or in the C locale without UTF-8
+    mode) become backslash escapes, not a UnicodeEncodeError."""
+    for stream in (sys.stdout, sys.stderr):
+        if getattr(stream, "errors", "backslashreplace") != "backslashreplace":
+            reconfigure = getattr(stream, "reconfigure", None)
+            if reconfigure is not None:
+                reconfigure(errors="backslashreplace")
+
+
+def _error_line(exc: BaseException) -> str:
+    """``ldsim: error: PATH: REASON``, each part shown safely (and cut) on its own."""
+    if isinstance(exc, api.LdsimError) and str(exc) == f"{exc.path}: {exc.reason}":
+        return f"ldsim: error: {shown(exc.path)}: {shown(exc.reason)}\n"
+    return f"ldsim: error: {shown(str(exc))}\n"
+
+
+def _output_failed(exc: OutputError) -> int:
+    """One line on stderr, then stdout pointed at /dev/null so that the interpreter's own last
+    flush of what is still buffered cannot fail again (the idiom of the Python documentation,
+    ``signal``: "Note on SIGPIPE")."""
+    try:
+        sys.stderr.write(f"ldsim: error: cannot write the output: {exc.reason}\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, sys.stdout.fileno())
+        finally:
+            os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
+    return EXIT_USAGE
+
+
+def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except OSError as exc:  # --help or --version written to a full disk or closed pipe
+        raise OutputError(exc) from None
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     try:
         return int(args.func(args))
+    except OutputError:
+        raise
     except api.LdsimError as exc:
-        sys.stderr.write(f"ldsim: error: {exc}\n")
+        sys.stderr.write(_error_line(exc))
         return EXIT_USAGE
-    except BrokenPipeError:
-        return EXIT_OK
+    except BrokenPipeError as exc:  # a pipe closed under a write that is not options.write
+        raise OutputError(exc) from None
     except KeyboardInterrupt:
         sys.stderr.write("ldsim: interrupted\n")
         return 130
     except Exception as exc:
         if os.environ.get("LDSIM_DEBUG"):
             raise
-        sys.stderr.write(f"ldsim: internal error: {type(exc).__name__}: {exc} (this is a bug "
-                         "in ldsim; LDSIM_DEBUG=1 shows the traceback)\n")
+        sys.stderr.write(f"ldsim: internal error: {type(exc).__name__}: {shown(str(exc))} "
+                         "(this is a bug in ldsim; LDSIM_DEBUG=1 shows the traceback)\n")
         return EXIT_INTERNAL
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; any write error on standard output (ENOSPC, EPIPE, EIO) ends it with
+    one line on stderr and exit status 2."""
+    _tolerant_streams()
+    try:
+        try:
+            status = _run(argv)
+        except SystemExit:  # argparse: --help, --version, bad usage
+            flush_output()
+            raise
+        flush_output()
+    except OutputError as exc:
+        return _output_failed(exc)
+    return status
 
 
 def entry() -> None:

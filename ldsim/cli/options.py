@@ -17,6 +17,24 @@ from collections.abc import Callable
 from ldsim import api
 from ldsim.api import Invocation, UsageError
 
+# a batch's worst status (main.py: every command's exit statuses)
+EXIT_UNREADABLE, EXIT_INTERNAL = 2, 3
+
+
+def shown(text: str) -> str:
+    """A string from the input (a path, a name, a message quoting them) safe to print on a
+    terminal: control characters, bidi controls and undecodable bytes escaped, a huge one
+    cut (:func:`ldsim.render` of a ``str``, :mod:`ldsim.safetext`)."""
+    return str(api.render(str(text), "text"))
+
+
+class OutputError(Exception):
+    """Standard output cannot be written (a full disk, a closed pipe, an I/O error)."""
+
+    def __init__(self, exc: OSError) -> None:
+        super().__init__(exc)
+        self.reason = exc.strerror or str(exc)
+
 
 def add_target_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--root", default="/", metavar="DIR",
@@ -136,19 +154,20 @@ def open_snap(args: argparse.Namespace) -> api.SnapTarget:
 def progress_line(total_at_least: int = 4) -> tuple[Callable[[int, int, str], None],
                                                     Callable[[], None]]:
     """A ``[n/total] item`` line on a terminal's stderr for batches of ``total_at_least`` or
-    more (nothing elsewhere), and the function that clears it."""
+    more (nothing elsewhere), and the function that clears it. ``item`` (a path of the
+    input) is shown safely."""
     tty = sys.stderr.isatty()
-    shown = False
+    started = False
 
     def show(n: int, total: int, what: str) -> None:
-        nonlocal shown
+        nonlocal started
         if tty and total >= total_at_least:
-            sys.stderr.write(f"\r\033[K[{n}/{total}] {what}")
+            sys.stderr.write(f"\r\033[K[{n}/{total}] {shown(what)}")
             sys.stderr.flush()
-            shown = True
+            started = True
 
     def clear() -> None:
-        if shown:
+        if started:
             sys.stderr.write("\r\033[K")
             sys.stderr.flush()
 
@@ -156,14 +175,31 @@ def progress_line(total_at_least: int = 4) -> tuple[Callable[[int, int, str], No
 
 
 def write(data: str | bytes) -> None:
-    """Write a rendered result to standard output."""
-    if isinstance(data, str):
-        sys.stdout.write(data)
-    else:
+    """Write a rendered result to standard output, flushed: :class:`OutputError` when it
+    cannot be written."""
+    try:
+        if isinstance(data, str):
+            sys.stdout.write(data)
+            sys.stdout.flush()
+        else:
+            sys.stdout.flush()
+            sys.stdout.buffer.write(data)
+            sys.stdout.buffer.flush()
+    except OSError as exc:
+        raise OutputError(exc) from None
+
+
+def flush_output() -> None:
+    """Flush standard output (what argparse printed, say): :class:`OutputError` when it
+    cannot be written."""
+    try:
         sys.stdout.flush()
-        sys.stdout.buffer.write(data)
-        sys.stdout.buffer.flush()
+    except OSError as exc:
+        raise OutputError(exc) from None
+    except ValueError:  # closed
+        pass
 
 
-__all__ = ["add_snap_options", "add_target_options", "confinement", "loader", "loader_env",
-           "open_snap", "open_target", "progress_line", "write"]
+__all__ = ["OutputError", "add_snap_options", "add_target_options", "confinement",
+           "flush_output", "loader", "loader_env", "open_snap", "open_target", "progress_line",
+           "shown", "write"]

@@ -49,6 +49,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import overload
 
 from ldsim.errors import CacheFormatError
 
@@ -136,7 +137,7 @@ class LdSoCache:
     """
 
     format: str
-    entries: tuple[CacheEntry, ...]
+    entries: Sequence[CacheEntry]  # decoded when looked at (see _Entries)
     generator: str | None
     hwcaps_subdirs: tuple[str, ...]
     byte_order: str = "little"
@@ -233,6 +234,8 @@ class _Reader:
         self.path = path
         self.prefix = ">" if big else "<"
         self._strings: dict[int, str] = {}
+        self._raw: dict[int, bytes] = {}
+        self.last_nul = data.rfind(b"\0")  # any offset before it has a NUL at or after it
 
     def fail(self, reason: str) -> CacheFormatError:
         return CacheFormatError(self.path, reason)
@@ -245,24 +248,85 @@ class _Reader:
             )
         return struct.unpack_from(self.prefix + fmt, self.data, offset)
 
-    def string(self, offset: int, what: str, table: str) -> str:
-        cached = self._strings.get(offset)
-        if cached is not None:
-            return cached
+    def check_string(self, offset: int, what: str, table: str) -> int:
+        """``offset`` if a NUL-terminated string starts there (in constant time)."""
         size = len(self.data)
         if offset >= size:
             raise self.fail(
                 f"{what}: string offset {offset} is outside the file ({size} bytes; {table})"
             )
-        nul = self.data.find(b"\0", offset)
-        if nul < 0:
+        if offset > self.last_nul:
             raise self.fail(
                 f"{what}: string at offset {offset} has no terminating NUL before the end "
                 f"of the file ({size} bytes)"
             )
-        s = _decode(self.data[offset:nul])
-        self._strings[offset] = s
-        return s
+        return offset
+
+    def raw(self, offset: int) -> bytes:
+        """The bytes of a checked string (up to its NUL), read once."""
+        hit = self._raw.get(offset)
+        if hit is None:
+            hit = self._raw[offset] = self.data[offset:self.data.find(b"\0", offset)]
+        return hit
+
+    def text(self, offset: int) -> str:
+        """A checked string, decoded once."""
+        hit = self._strings.get(offset)
+        if hit is None:
+            hit = self._strings[offset] = _decode(self.raw(offset))
+        return hit
+
+    def string(self, offset: int, what: str, table: str) -> str:
+        return self.text(self.check_string(offset, what, table))
+
+
+class _Entries(Sequence[CacheEntry]):
+    """The entries of a cache, checked when the file is parsed and decoded when looked at:
+    the loader reads a handful of them per lookup (a binary search), and a hostile cache
+    whose thousands of entries point into one long string must not cost its square."""
+
+    def __init__(self, rd: _Reader,
+                 rows: list[tuple[int, int, int, int, str | None, int]]) -> None:
+        self._rd = rd
+        self._rows = rows  # flags, key offset, value offset, hwcap, subdir, isa level
+        self._made: dict[int, CacheEntry] = {}
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    @overload
+    def __getitem__(self, index: int) -> CacheEntry: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[CacheEntry, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> CacheEntry | tuple[CacheEntry, ...]:
+        if isinstance(index, slice):
+            return tuple(self[i] for i in range(*index.indices(len(self))))
+        if index < 0:
+            index += len(self._rows)
+        hit = self._made.get(index)
+        if hit is None:
+            flags, key, value, hwcap, subdir, isa = self._rows[index]
+            hit = self._made[index] = CacheEntry(self._rd.text(key), self._rd.text(value),
+                                                 flags, hwcap, subdir, isa)
+        return hit
+
+    def key_bytes(self, index: int) -> bytes:
+        """The key's bytes, as ``search_cache`` compares them."""
+        return self._rd.raw(self._rows[index][1])
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (tuple, _Entries)):
+            return len(self) == len(other) and all(
+                a == b for a, b in zip(self, other, strict=True))
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(tuple(self))
+
+    def __repr__(self) -> str:
+        return f"<{len(self)} ld.so.cache entries>"
 
 
 def _byte_order(flags: int, path: str, where: str) -> bool:
@@ -300,7 +364,7 @@ def _parse_new_part(data: bytes, base: int, path: str, fmt: str) -> LdSoCache:
         generator, hwcaps = _parse_extension(rd, extension_offset)
 
     table = f"offsets count from offset {base}"
-    entries = []
+    rows = []
     for i in range(nlibs):
         flags, key, value, _osversion, hwcap = rd.unpack(
             "iIIIQ", first + i * NEW_ENTRY_SIZE, f"entry {i}"
@@ -311,19 +375,12 @@ def _parse_new_part(data: bytes, base: int, path: str, fmt: str) -> LdSoCache:
             index = hwcap & _U32
             subdir = hwcaps[index] if index < len(hwcaps) else None
             isa_level = (hwcap >> 32) & DL_CACHE_HWCAP_ISA_LEVEL_MASK
-        entries.append(
-            CacheEntry(
-                key=rd.string(base + key, f"entry {i} key", table),
-                value=rd.string(base + value, f"entry {i} value", table),
-                flags=flags,
-                hwcap=hwcap,
-                hwcaps_subdir=subdir,
-                isa_level=isa_level,
-            )
-        )
+        rows.append((flags, rd.check_string(base + key, f"entry {i} key", table),
+                     rd.check_string(base + value, f"entry {i} value", table),
+                     hwcap, subdir, isa_level))
     return LdSoCache(
         format=fmt,
-        entries=tuple(entries),
+        entries=_Entries(rd, rows),
         generator=generator,
         hwcaps_subdirs=hwcaps,
         byte_order="big" if big else "little",
@@ -406,20 +463,13 @@ def _parse_old(data: bytes, path: str) -> LdSoCache:
 
     rd = _Reader(data, path, big=False)
     table = f"offsets count from the string table at offset {strings}"
-    entries = []
+    rows: list[tuple[int, int, int, int, str | None, int]] = []
     for i in range(nlibs):
         flags, key, value = rd.unpack("iII", OLD_HEADER_SIZE + i * OLD_ENTRY_SIZE, f"entry {i}")
-        entries.append(
-            CacheEntry(
-                key=rd.string(strings + key, f"entry {i} key", table),
-                value=rd.string(strings + value, f"entry {i} value", table),
-                flags=flags,
-                hwcap=0,
-                hwcaps_subdir=None,
-                isa_level=0,
-            )
-        )
-    return LdSoCache(format="old", entries=tuple(entries), generator=None, hwcaps_subdirs=())
+        rows.append((flags, rd.check_string(strings + key, f"entry {i} key", table),
+                     rd.check_string(strings + value, f"entry {i} value", table), 0, None, 0))
+    return LdSoCache(format="old", entries=_Entries(rd, rows), generator=None,
+                     hwcaps_subdirs=())
 
 
 def parse_ld_so_cache(data: bytes, path: str = "/etc/ld.so.cache") -> LdSoCache:
@@ -553,8 +603,11 @@ def lookup(
     platform_bit = _platform_bit(platform)
     priorities: list[int] | None = None
 
+    key_bytes = entries.key_bytes if isinstance(entries, _Entries) else (
+        lambda index: _encode(entries[index].key))
+
     def cmp(index: int) -> int:
-        return _libcmp_bytes(name_b, _encode(entries[index].key))
+        return _libcmp_bytes(name_b, key_bytes(index))
 
     best: CacheEntry | None = None
     best_priority = 0

@@ -14,9 +14,13 @@ from dataclasses import dataclass
 
 from ldsim.elf.facts import Machine
 
-_DIR_RUN = re.compile(rb"(?:/[A-Za-z0-9_.+\-/]*/\x00){2,}")
-_LIB_TOKEN = re.compile(rb"ORIGIN\x00PLATFORM\x00LIB\x00([A-Za-z0-9_./+\-]+)\x00")
-_RELEASE = re.compile(rb"release version 2\.(\d+)")
+# Linear time on any input: a run of directories starts right after a NUL, so a long stretch of '/a/a/a...' with no NUL is scanned once, not once per offset; the
+# character class cannot cross a NUL, so each attempt ends at the next one. Lengths are
+# bounded: a directory longer than PATH_MAX, a $LIB longer than NAME_MAX or a release of more
+# than 9 digits is not glibc's.
+_DIR_RUN = re.compile(rb"\x00(?=/)((?:/[A-Za-z0-9_.+\-/]{0,4094}/\x00){2,})")
+_LIB_TOKEN = re.compile(rb"ORIGIN\x00PLATFORM\x00LIB\x00([A-Za-z0-9_./+\-]{1,255})\x00")
+_RELEASE = re.compile(rb"release version 2\.(\d{1,9})(?!\d)")
 
 # Fallbacks when the root's loader gives no answer (ELF machine -> system dirs).
 _FALLBACK_DIRS: dict[int, tuple[str, ...]] = {
@@ -44,7 +48,7 @@ def glibc_profile_from_bytes(data: bytes, source: str, machine: int) -> GlibcPro
     dirs: tuple[str, ...] = ()
     m = _DIR_RUN.search(data)
     if m:
-        dirs = tuple(s.decode().rstrip("/") or "/" for s in m.group().split(b"\x00") if s)
+        dirs = tuple(s.decode().rstrip("/") or "/" for s in m.group(1).split(b"\x00") if s)
     lib_m = _LIB_TOKEN.search(data)
     rel = _RELEASE.search(data)
     minor = int(rel.group(1)) if rel else None

@@ -100,16 +100,41 @@ class Header:
     shstrndx: int
 
 
+# Work in proportion to the input: however the tables of a file point into each other
+# (records that overlap, counts that repeat the same bytes, strings that are suffixes of one
+# long run), one image reads at most READ_BASE + size / READ_RATIO structures and decodes at
+# most STRING_BASE + STRING_RATIO x size bytes of distinct strings. Real files use a small
+# fraction of either (a 2 MB libc: a few hundred structures, 30 KB of strings).
+READ_BASE, READ_RATIO = 1 << 16, 8
+STRING_BASE, STRING_RATIO = 1 << 20, 4
+_CHUNK = 4096
+NOTE_NAME_MAX = 64
+
+
 class ElfImage:
-    """Bounded reads of one ELF file's structures, in the file's own class and byte order."""
+    """Bounded reads of one ELF file's structures, in the file's own class and byte order.
+
+    Every structure read and every string decoded is counted against a budget proportional
+    to the file's size; a file whose tables make a reader exceed it is an
+    :class:`~ldsim.errors.ElfError` ("its tables overlap"), so no header can make ldsim do
+    more work, or hold more memory, than the bytes it really holds justify. Strings are
+    shared: the same offset decodes once."""
 
     def __init__(self, buf: Buffer, path: str, ident: ElfIdent) -> None:
+        self.buf = buf
         self.mv = memoryview(buf)
         self.path = path
         self.ident = ident
         self.end = "<" if ident.data == ElfData.LSB else ">"
         self.is64 = ident.elf_class == ElfClass.ELF64
         self.loads: list[tuple[int, int, int]] = []  # (vaddr, offset, filesz) for offset_of
+        self.reads_left = READ_BASE + len(self.mv) // READ_RATIO
+        self.string_bytes_left = STRING_BASE + STRING_RATIO * len(self.mv)
+        self._strings: dict[tuple[int, int], str] = {}
+
+    def _overlap(self, what: str) -> ElfError:
+        return ElfError(self.path, f"its tables overlap: reading them needs more {what} than "
+                        f"a file of {len(self.mv)} bytes can hold")
 
     @classmethod
     def of(cls, buf: Buffer, path: str) -> ElfImage:
@@ -120,6 +145,9 @@ class ElfImage:
         return len(self.mv)
 
     def unpack(self, fmt: str, offset: int) -> tuple[int, ...]:
+        self.reads_left -= 1
+        if self.reads_left < 0:
+            raise self._overlap("structure reads")
         size = struct.calcsize(self.end + fmt)
         if offset < 0 or offset + size > len(self.mv):
             raise ElfError(self.path, f"truncated: a structure at offset {offset:#x} runs past "
@@ -166,7 +194,10 @@ class ElfImage:
             namesz, descsz, ntype = self.unpack("III", pos)
             name_off = pos + 12
             desc_off = pos + (12 + namesz + align - 1) // align * align
-            yield Note(bytes(self.mv[name_off:name_off + namesz]), ntype, desc_off, descsz)
+            # Names longer than NOTE_NAME_MAX are kept cut (no note ldsim knows has one):
+            # overlapping notes must not copy the rest of the file once each.
+            name = bytes(self.mv[name_off:name_off + min(namesz, NOTE_NAME_MAX)])
+            yield Note(name, ntype, desc_off, descsz)
             pos = desc_off + (descsz + align - 1) // align * align
 
     def offset_of(self, vaddr: int, what: str) -> int:
@@ -177,14 +208,38 @@ class ElfImage:
         raise ElfError(self.path, f"{what} address {vaddr:#x} is not inside any PT_LOAD segment")
 
     def cstring(self, offset: int, limit: int | None = None) -> str:
+        """The NUL-terminated string at ``offset`` (before ``limit``), decoded with
+        ``surrogateescape``; the same string read twice is one object."""
         stop = len(self.mv) if limit is None else min(len(self.mv), limit)
         if offset < 0 or offset >= stop:
             raise ElfError(self.path, f"string offset {offset:#x} is outside the string table")
-        raw = bytes(self.mv[offset:stop])
-        nul = raw.find(b"\0")
+        key = (offset, stop)
+        known = self._strings.get(key)
+        if known is not None:
+            return known
+        nul = self._find_nul(offset, stop)
         if nul < 0:
             raise ElfError(self.path, f"unterminated string at offset {offset:#x}")
-        return raw[:nul].decode("utf-8", "surrogateescape")
+        self.string_bytes_left -= nul - offset
+        if self.string_bytes_left < 0:
+            raise self._overlap("bytes of strings")
+        text = bytes(self.mv[offset:nul]).decode("utf-8", "surrogateescape")
+        self._strings[key] = text
+        return text
+
+    def _find_nul(self, start: int, stop: int) -> int:
+        """The offset of the first NUL in [start, stop), or -1; costs the string's length."""
+        find = getattr(self.buf, "find", None)  # bytes, bytearray and mmap search in C
+        if find is not None:
+            return int(find(b"\0", start, stop))
+        pos = start
+        while pos < stop:
+            chunk = bytes(self.mv[pos:min(pos + _CHUNK, stop)])
+            at = chunk.find(b"\0")
+            if at >= 0:
+                return pos + at
+            pos += len(chunk)
+        return -1
 
 
 __all__ = ["ElfImage", "Header", "Note", "ProgramHeader", "SectionHeader",

@@ -10,10 +10,59 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from typing import Any
 
+from ldsim.buffers import Buffer
 from ldsim.errors import ElfError
 
 STB_GLOBAL, STB_WEAK, STB_GNU_UNIQUE = "STB_GLOBAL", "STB_WEAK", "STB_GNU_UNIQUE"
+# pyelftools trusts the counts in section headers (sh_info of a version section, sh_size of a
+# symbol table) and reads strings to their NUL; it reads everything through the stream it is
+# given, so a stream that stops after READ_RATIO x the file (+ READ_BASE) bounds its work by
+# what the file holds, whatever the headers claim. A real libc reads about a tenth of itself.
+READ_BASE, READ_RATIO = 1 << 20, 16
+
+
+class _BoundedStream(io.RawIOBase):
+    """A read-only stream over the file's bytes (no copy: a mapped file stays mapped) that
+    fails every read once the budget is spent (construct and pyelftools wrap the exception
+    in their own: ``exhausted`` says what really happened)."""
+
+    def __init__(self, data: Buffer) -> None:
+        super().__init__()
+        self.mv = memoryview(data).cast("B")
+        self.pos = 0
+        self.left = READ_BASE + READ_RATIO * len(self.mv)
+        self.exhausted = False
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.pos, io.SEEK_END: len(self.mv)}[whence]
+        self.pos = max(0, base + offset)
+        return self.pos
+
+    def tell(self) -> int:
+        return self.pos
+
+    def read(self, size: int | None = -1) -> bytes:
+        end = len(self.mv) if size is None or size < 0 else min(len(self.mv), self.pos + size)
+        out = bytes(self.mv[self.pos:end]) if self.pos < end else b""
+        self.pos += len(out)
+        self.left -= len(out)
+        if self.left < 0:
+            self.exhausted = True
+            raise OSError("read budget exhausted")
+        return out
+
+    def readinto(self, b: Any) -> int:
+        data = self.read(len(b))
+        b[:len(data)] = data
+        return len(data)
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,10 +77,9 @@ class DynSymbol:
     base: bool = False  # version index 1 (the object's base version) or 0 (local)
 
 
-def read_dynamic_symbols(data: bytes, path: str) -> tuple[DynSymbol, ...]:
+def read_dynamic_symbols(data: Buffer, path: str) -> tuple[DynSymbol, ...]:
     """All dynamic symbols of one file (index 0 skipped)."""
     try:
-        from elftools.common.exceptions import ELFError
         from elftools.elf.elffile import ELFFile
         from elftools.elf.gnuversions import (
             GNUVerDefSection,
@@ -41,8 +89,9 @@ def read_dynamic_symbols(data: bytes, path: str) -> tuple[DynSymbol, ...]:
         from elftools.elf.sections import SymbolTableSection
     except ImportError as exc:  # pragma: no cover - declared dependency
         raise ElfError(path, f"pyelftools is not installed ({exc})") from None
+    stream = _BoundedStream(data)
     try:
-        elf = ELFFile(io.BytesIO(bytes(data)))
+        elf = ELFFile(stream)  # type: ignore[arg-type]  # a readable, seekable stream
         dynsym = versym = None
         vdef: dict[int, str] = {}
         vneed: dict[int, tuple[str, str | None]] = {}
@@ -88,11 +137,13 @@ def read_dynamic_symbols(data: bytes, path: str) -> tuple[DynSymbol, ...]:
             out.append(DynSymbol(sym.name, defined, sym["st_info"]["bind"],
                                  sym["st_info"]["type"], version, vfile, hidden, base))
         return tuple(out)
-    except (ELFError, ValueError, KeyError, IndexError, AttributeError, TypeError) as exc:
-        raise ElfError(path, f"malformed dynamic symbol table: {exc}") from None
-    except Exception as exc:  # construct raises its own types on truncated data
-        raise ElfError(path, f"malformed dynamic symbol table: {exc}") from None
+    except Exception as exc:  # pyelftools and construct raise their own types on bad data
+        if stream.exhausted:
+            raise ElfError(path, "malformed dynamic symbol table: its tables overlap or claim "
+                           f"more entries than a file of {len(data)} bytes can hold") from None
+        raise ElfError(path, "malformed dynamic symbol table: "
+                       f"{exc or type(exc).__name__}") from None
 
 
-def defined_names(data: bytes) -> set[str]:
+def defined_names(data: Buffer) -> set[str]:
     return {s.name for s in read_dynamic_symbols(data, "<file>") if s.defined}

@@ -9,6 +9,11 @@ lacks them (snapd creates them). Symlinks are resolved by the shared walk in
 mounted payload resolves in the namespace, exactly as at run time. Every mount carries a
 *realm* (:class:`~ldsim.fs.view.Realm`: payload, base, host), and
 :meth:`OverlayView.realm_of` says which realm a canonical path lies in.
+
+A directory's identity for :meth:`~ldsim.fs.view.View.walk` is the mount it is seen through
+plus its device and inode in that mount's view: the base bind-mounted both at ``/`` and at
+``/snap/BASE/current`` is walked under both names (as ``find`` walks both bind mounts), while a
+cycle inside one mounted tree is still caught.
 """
 
 from __future__ import annotations
@@ -16,9 +21,11 @@ from __future__ import annotations
 import errno
 import stat as stat_mod
 import zlib
+from collections.abc import Hashable
 from dataclasses import dataclass
 
 from ldsim.buffers import Buffer
+from ldsim.errors import LdsimError
 from ldsim.fs.view import FileStat, Realm, View
 
 _SYNTH_DEV = 0x7FFF0000
@@ -115,6 +122,28 @@ class OverlayView(View):
             if self._leads_to_mount(parts):
                 raise IsADirectoryError(errno.EISDIR, "is a directory") from None
             raise
+
+    def _read_head(self, parts: tuple[str, ...], size: int) -> bytes:
+        if parts in self.links:
+            raise OSError(errno.ELOOP, "symbolic link")
+        view, inner, _m = self._where(parts)
+        try:
+            return view._read_head(inner, size)
+        except FileNotFoundError:
+            if self._leads_to_mount(parts):
+                raise IsADirectoryError(errno.EISDIR, "is a directory") from None
+            raise
+
+    def _dir_key(self, parts: tuple[str, ...], st: FileStat) -> Hashable:
+        if st.dev == _SYNTH_DEV:  # a directory snapd creates on the way to a mount point
+            return ("synthetic", parts)
+        view, inner, mount = self._where(parts)
+        where = None if mount is None else mount.prefix
+        return (where, view._dir_key(inner, st))
+
+    def _listing_problems(self, parts: tuple[str, ...]) -> list[LdsimError]:
+        view, inner, _m = self._where(parts)
+        return view._listing_problems(inner)
 
     def _listdir(self, parts: tuple[str, ...]) -> list[str]:
         view, inner, _m = self._where(parts)

@@ -40,10 +40,44 @@ would on the mounted image. The structural checks the kernel makes at mount, loo
 time are made here too (and a few stricter ones); anything wrong with the image raises
 :class:`~ldsim.errors.SquashFsError` naming the image (and, for a problem found while
 looking up or reading a file, the path inside it), never a low-level exception.
+
+Hostile images. Nothing a header *claims* is allocated or iterated before the bytes behind it
+are seen, so work and memory follow what the image really holds:
+
+* every decompression is bounded by the size its block may have (8 KiB of metadata, a data
+  block's expected size, a fragment's block size), and each decompressor stops there instead
+  of producing the rest: zlib and liblzma with ``max_length``, the LZO decoder and lz4 with an
+  output buffer of that size, zstd after checking the frame header (a declared content size
+  above the bound, or a window larger than the block size, is refused before anything is
+  allocated, as the kernel's ``zstd_wrapper.c`` sizes its window from the block size);
+* the LZMA and XZ decoders get a ``memlimit``: squashfs-tools writes dictionaries no larger
+  than the block size (the kernel's ``xz_wrapper.c`` preallocates exactly that and refuses
+  larger ones; squashfs-tools' own reader caps liblzma at ``MEMLIMIT``), so a stream header
+  claiming a 4 GiB dictionary is an error, not a 4 GiB allocation;
+* reading a file's first bytes (:meth:`SquashFsView._read_head`, how a walk sniffs ELF
+  headers) decompresses only the blocks, or the fragment, those bytes lie in;
+* a whole file is decompressed block by block into an anonymous private ``mmap`` of its size:
+  a sparse block (size 0 in the block list) is never written, so it costs no memory until
+  read, and only pages touched later count. Every caller that wants ``bytes``
+  (:meth:`~ldsim.fs.view.View.read`) copies it, though, so a file may not claim more than
+  :data:`MAX_EXPANSION` times the image (and at least :data:`EXPANSION_FLOOR` is always
+  allowed): a 32 KiB image declaring a 3 GiB file (holes, or a decompression bomb) is a
+  :class:`~ldsim.errors.SquashFsError` naming the file. Real ELF files compress about 3:1;
+* table counts (inodes, ids, fragments, export entries) are checked against the table's
+  bytes before anything is unpacked; metadata reads move strictly forward (a block's
+  successor starts after it), so a chain cannot loop and ends at its table's end; a symlink
+  target is at most 4 KiB, as the kernel allows;
+* a directory listing is read no further than the directory table holds; each run header in
+  the table belongs to one directory (two directory inodes sharing or overlapping a listing
+  would make a walk quadratic), an entry with a name the kernel never returns from
+  ``getdents`` (``/``, NUL, ``.``, ``..``), a duplicate name or a bad inode offset hides only
+  itself (:meth:`SquashFsView._listing_problems` says which), and a structurally corrupt
+  listing hides that directory only.
 """
 
 from __future__ import annotations
 
+import bisect
 import errno
 import lzma
 import mmap
@@ -52,12 +86,13 @@ import stat as stat_mod
 import struct
 import zlib
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
 
-from ldsim.errors import SquashFsError
+from ldsim.buffers import Buffer
+from ldsim.errors import LdsimError, SquashFsError
 from ldsim.fs import lzo
 from ldsim.fs.view import FileStat, View
 
@@ -105,6 +140,13 @@ COMPRESSORS = {1: "gzip", 2: "lzma", 3: "lzo", 4: "xz", 5: "lz4", 6: "zstd"}
 # Synthetic st_dev values start above every real dev_t (a 64-bit number).
 _DEV_BASE = 1 << 64
 _FRAGMENT_CACHE = 16
+_META_CACHE = 4096  # decompressed metadata blocks kept (at most 32 MiB)
+_SMALL_FILE = 64 * 1024  # files up to this size are read into bytes, larger ones mapped
+MAX_EXPANSION = 64
+"""A file read whole may be at most this many times the image's size..."""
+EXPANSION_FLOOR = 64 << 20
+"""...or this many bytes, whichever is more."""
+_LZMA_MARGIN = 1 << 20  # liblzma's decoder state beside the dictionary (about 30 KiB)
 
 
 class _Corrupt(Exception):
@@ -142,12 +184,15 @@ def _gzip(data: bytes, max_out: int) -> bytes:
     return out
 
 
-def _lzma_with(fmt: int, label: str) -> Decompressor:
+def _lzma_with(fmt: int, label: str, memlimit: int) -> Decompressor:
     def run(data: bytes, max_out: int) -> bytes:
         try:
-            d = lzma.LZMADecompressor(format=fmt)
+            d = lzma.LZMADecompressor(format=fmt, memlimit=memlimit)
             out = d.decompress(data, max_out + 1)
         except lzma.LZMAError as exc:
+            if "memory usage limit" in str(exc).lower():
+                raise _Corrupt(f"{label} stream needs more than {memlimit} bytes of memory "
+                               "(a dictionary larger than the image's block size)") from None
             raise _Corrupt(f"{label} decompression failed ({exc})") from None
         _check_len(out, max_out)
         if not d.eof:
@@ -186,16 +231,27 @@ def _lz4(image: str) -> Decompressor:
     return run
 
 
-def _zstd(image: str) -> Decompressor:
+def _zstd(image: str, max_window: int) -> Decompressor:
     try:
         import zstandard
     except ImportError:
         raise _missing(image, "zstandard", "zstd") from None
-    dctx = zstandard.ZstdDecompressor()
+    dctx = zstandard.ZstdDecompressor(max_window_size=max_window)
 
     def run(data: bytes, max_out: int) -> bytes:
         try:
+            # ZstdDecompressor.decompress() sizes its output from the frame header's content
+            # size when there is one, whatever max_output_size says: check it first.
+            params = zstandard.get_frame_parameters(data)
+            if params.content_size > max_out:  # -1 (ZSTD_CONTENTSIZE_UNKNOWN) passes
+                raise _Corrupt(f"zstd frame declares {params.content_size} bytes, more than "
+                               f"{max_out}")
+            if params.window_size > max_window:
+                raise _Corrupt(f"zstd frame window of {params.window_size} bytes is larger "
+                               f"than the block size")
             out = dctx.decompress(data, max_output_size=max_out)
+        except _Corrupt:
+            raise
         except Exception as exc:  # zstandard.ZstdError, or anything else it raises
             raise _Corrupt(f"zstd decompression failed ({exc})") from None
         return _check_len(bytes(out), max_out)
@@ -239,7 +295,9 @@ class SquashFsView(View):
 
     Opening reads the superblock and the id and fragment tables and checks every table's
     bounds; inodes and directory listings are decoded on first use and cached, file data is
-    decompressed only by :meth:`_read`. :meth:`close` (or ``with``) unmaps the image.
+    decompressed only by :meth:`_read` (the whole file, into an anonymous map) and
+    :meth:`_read_head` (the blocks a prefix needs). :meth:`close` (or ``with``) unmaps the
+    image.
     """
 
     dev: int  # the synthetic st_dev of every file in the image
@@ -261,7 +319,9 @@ class SquashFsView(View):
         self.image_path = image_path
         self._map: mmap.mmap | bytes = b""
         self._inodes: dict[int, _Inode] = {}
-        self._dirs: dict[int, dict[str, int]] = {}
+        self._dirs: dict[int, dict[str, int] | _Corrupt] = {}
+        self._bad_entries: dict[int, list[str]] = {}  # directory ref -> entries left out
+        self._listing_owner: dict[int, int] = {}  # run header position -> directory ref
         self._paths: dict[tuple[str, ...], tuple[int, _Inode]] = {}
         self._meta_cache: dict[int, tuple[bytes, int]] = {}
         self._frag_cache: OrderedDict[int, bytes] = OrderedDict()
@@ -340,6 +400,7 @@ class SquashFsView(View):
                 raise _Corrupt(f"{label} table start {pos} is beyond the filesystem's end")
         self.compressor_name = COMPRESSORS[comp]
         self._decompress = self._decompressor(comp)
+        self.max_file_size = max(EXPANSION_FLOOR, MAX_EXPANSION * self.bytes_used)
 
         # The tables' bounds, in the order and with the checks of the kernel's
         # squashfs_fill_super(): each table ends where the next one (in that order) starts.
@@ -388,17 +449,21 @@ class SquashFsView(View):
         self._paths[()] = (root_inode, root)
 
     def _decompressor(self, comp: int) -> Decompressor:
+        # The largest dictionary or window a stream of this image may use: the block size
+        # (metadata blocks use the same compressor settings; 8 KiB at least).
+        window = max(self.block_size, METADATA_SIZE)
+        memlimit = 2 * window + _LZMA_MARGIN
         if comp == 1:
             return _gzip
         if comp == 2:
-            return _lzma_with(lzma.FORMAT_ALONE, "lzma")
+            return _lzma_with(lzma.FORMAT_ALONE, "lzma", memlimit)
         if comp == 3:
             return _lzo
         if comp == 4:
-            return _lzma_with(lzma.FORMAT_XZ, "xz")
+            return _lzma_with(lzma.FORMAT_XZ, "xz", memlimit)
         if comp == 5:
             return _lz4(self.image_path)
-        return _zstd(self.image_path)
+        return _zstd(self.image_path, window)
 
     def _index(self, name: str, start: int, count: int, limit: int, lo: int) -> list[int]:
         """The ``count`` 64-bit block positions at ``start`` (kernel: squashfs_read_table)."""
@@ -456,22 +521,32 @@ class SquashFsView(View):
         if not data:
             raise _Corrupt(f"{table.name} table: empty metadata block at {pos}")
         hit = (data, end)
+        if len(self._meta_cache) >= _META_CACHE:
+            del self._meta_cache[next(iter(self._meta_cache))]  # the oldest
         self._meta_cache[pos] = hit
         return hit
 
-    def _read_meta(self, table: _Table, pos: int, offset: int,
-                   length: int) -> tuple[bytes, int, int]:
+    def _read_meta(self, table: _Table, pos: int, offset: int, length: int,
+                   spans: list[tuple[int, int]] | None = None) -> tuple[bytes, int, int]:
         """``length`` bytes from (block ``pos``, ``offset``) on, crossing blocks as needed.
 
         Returns the bytes and the position after them, moving to the next block as soon as
-        one is used up (kernel: squashfs_read_metadata).
+        one is used up (kernel: squashfs_read_metadata). The next block always starts after
+        the current one, so the chain cannot loop and stops at the table's end: a length
+        claimed beyond the table is an error after reading what the table holds. ``spans``,
+        when given, gets ``(index in the result, position)`` where each block's piece starts;
+        a position is ``block * METADATA_SIZE + offset``, unique in the image.
         """
         chunks = []
+        got = 0
         while length > 0:
             data, nxt = self._meta_block(table, pos)
             if offset >= len(data):
                 raise _Corrupt(f"{table.name} table: offset {offset} beyond the block at {pos}")
             piece = data[offset:offset + length]
+            if spans is not None:
+                spans.append((got, pos * METADATA_SIZE + offset))
+            got += len(piece)
             chunks.append(piece)
             length -= len(piece)
             offset += len(piece)
@@ -542,22 +617,45 @@ class SquashFsView(View):
     def _entries(self, ref: int, inode: _Inode) -> dict[str, int]:
         hit = self._dirs.get(ref)
         if hit is None:
-            hit = self._dirs[ref] = self._parse_dir(inode)
+            try:
+                hit = self._parse_dir(ref, inode)
+            except _Corrupt as exc:
+                hit = exc  # a corrupt listing is corrupt every time: parse it once
+            self._dirs[ref] = hit
+        if isinstance(hit, _Corrupt):
+            raise _Corrupt(str(hit))
         return hit
 
-    def _parse_dir(self, inode: _Inode) -> dict[str, int]:
+    def _parse_dir(self, ref: int, inode: _Inode) -> dict[str, int]:
+        """The entries of a directory's listing (kernel: squashfs_readdir, squashfs_lookup).
+
+        A structural problem (a truncated run, a run of more than 256 entries, a name longer
+        than 256 bytes, a listing that overlaps another directory's) makes the whole listing
+        corrupt, as the kernel fails the whole ``getdents``; an entry the kernel would show
+        but that cannot be a file name (``/`` or NUL in it, ``.``, ``..``), a second entry of
+        one name, or an inode offset out of range is left out and recorded in
+        ``_bad_entries``.
+        """
         entries: dict[str, int] = {}
+        bad: list[str] = []
         length = inode.size - 3
         if length <= 0:
             return entries
         table = self._dir_table
         if table.lo + inode.start >= table.hi:
             raise _Corrupt("directory listing out of range")
-        raw, _p, _o = self._read_meta(table, table.lo + inode.start, inode.offset, length)
+        spans: list[tuple[int, int]] = []
+        raw, _p, _o = self._read_meta(table, table.lo + inode.start, inode.offset, length,
+                                      spans)
+        starts = [s for s, _pos in spans]
         at = 0
         while at < length:
             if at + _DIR_HEADER.size > length:
                 raise _Corrupt("truncated directory header")
+            span = spans[bisect.bisect_right(starts, at) - 1]
+            where = span[1] + at - span[0]
+            if self._listing_owner.setdefault(where, ref) != ref:
+                raise _Corrupt("directory listing overlaps another directory's")
             count, block, _base = _DIR_HEADER.unpack_from(raw, at)
             at += _DIR_HEADER.size
             if count + 1 > _DIR_COUNT:
@@ -572,14 +670,23 @@ class SquashFsView(View):
                     raise _Corrupt("truncated directory entry name")
                 name_b = raw[at:at + size]
                 at += size
-                if b"/" in name_b or b"\0" in name_b or name_b in (b".", b".."):
-                    raise _Corrupt(f"bad name {name_b!r} in a directory")
-                if offset >= METADATA_SIZE:
-                    raise _Corrupt("directory entry's inode offset out of range")
                 name = name_b.decode("utf-8", "surrogateescape")
-                if name in entries:
-                    raise _Corrupt(f"duplicate name {name!r} in a directory")
-                entries[name] = (block << 16) | offset
+                if b"/" in name_b:
+                    problem = "a name containing '/'"
+                elif b"\0" in name_b:
+                    problem = "a name containing a NUL byte"
+                elif name_b in (b".", b".."):
+                    problem = "a directory entry named '.' or '..'"
+                elif offset >= METADATA_SIZE:
+                    problem = f"inode offset {offset} out of range"
+                elif name in entries:
+                    problem = "a second entry of that name"
+                else:
+                    entries[name] = (block << 16) | offset
+                    continue
+                bad.append(f"entry '{_printable(name_b)}': {problem}; skipped")
+        if bad:
+            self._bad_entries[ref] = bad
         return entries
 
     def _lookup(self, parts: tuple[str, ...]) -> tuple[int, _Inode]:
@@ -628,7 +735,18 @@ class SquashFsView(View):
         except _Corrupt as exc:
             raise self._fail(f"{_guest(parts)}: {exc}") from None
 
-    def _read(self, parts: tuple[str, ...]) -> bytes:
+    def _listing_problems(self, parts: tuple[str, ...]) -> list[LdsimError]:
+        try:
+            ref, inode = self._lookup(parts)
+            if inode.kind == DIR:
+                self._entries(ref, inode)
+        except (OSError, SquashFsError, _Corrupt):
+            return []
+        return [self._fail(f"{_guest(parts)}: {m}") for m in self._bad_entries.get(ref, ())]
+
+    def _open_file(self, parts: tuple[str, ...]) -> _Inode | None:
+        """The inode of a file ``open(2)`` would read: OSError as the kernel gives it, None
+        for devices and fifos (nothing to read statically)."""
         _ref, inode = self._lookup(parts)
         path = _guest(parts)
         if inode.kind == DIR:
@@ -637,56 +755,129 @@ class SquashFsView(View):
             raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), path)
         if inode.kind == SOCKET:  # open(2) on a socket
             raise OSError(errno.ENXIO, os.strerror(errno.ENXIO), path)
-        if inode.kind != REG:  # devices and fifos: nothing to read statically
+        return inode if inode.kind == REG else None
+
+    def _read(self, parts: tuple[str, ...]) -> Buffer:
+        inode = self._open_file(parts)
+        if inode is None:
             return b""
         try:
             return self._file_data(inode)
         except _Corrupt as exc:
-            raise self._fail(f"{path}: {exc}") from None
+            raise self._fail(f"{_guest(parts)}: {exc}") from None
+
+    def _read_head(self, parts: tuple[str, ...], size: int) -> bytes:
+        inode = self._open_file(parts)
+        if inode is None:
+            return b""
+        try:
+            return self._file_head(inode, size)
+        except _Corrupt as exc:
+            raise self._fail(f"{_guest(parts)}: {exc}") from None
 
     # -- file data -----------------------------------------------------------------------
-    def _file_data(self, inode: _Inode) -> bytes:
+    def _block_count(self, inode: _Inode) -> int:
+        """How many full-or-last data blocks the file has (the rest is in a fragment)."""
+        log = self.block_size.bit_length() - 1
+        if inode.fragment != INVALID_FRAG:
+            return inode.size >> log
+        return -(-inode.size >> log)
+
+    def _data_blocks(self, inode: _Inode, count: int) -> Iterator[tuple[int, bytes | None]]:
+        """The first ``count`` data blocks of a file, in order: each block's expected size
+        and its bytes, or None for a sparse block (that many zero bytes, never stored).
+
+        Only ``4 * count`` bytes of the block list are read, and each block is decompressed
+        into at most its expected size (kernel: squashfs_readpage, squashfs_read_data).
+        """
         size, bs = inode.size, self.block_size
-        log = bs.bit_length() - 1
+        nblocks = self._block_count(inode)
+        count = min(count, nblocks)
+        if count <= 0:
+            return
         has_frag = inode.fragment != INVALID_FRAG
-        nblocks = size >> log if has_frag else -(-size >> log)
-        sizes: tuple[int, ...] = ()
-        if nblocks:
-            raw, _p, _o = self._read_meta(self._inode_table, inode.list_pos, inode.list_off,
-                                          4 * nblocks)
-            sizes = struct.unpack(f"<{nblocks}I", raw)
-        out = bytearray()
+        raw, _p, _o = self._read_meta(self._inode_table, inode.list_pos, inode.list_off,
+                                      4 * count)
         pos = inode.start
         used = self.bytes_used
-        for i, word in enumerate(sizes):
+        for i, word in enumerate(struct.unpack(f"<{count}I", raw)):
             expected = bs if (i < nblocks - 1 or has_frag) else size - i * bs
             if word >> 25:
                 raise _Corrupt(f"data block {i}: bad size word {word:#x}")
             disk = word & ~_BLOCK_COMPRESSED_BIT
             if disk == 0:  # a sparse block
-                out += bytes(expected)
+                yield expected, None
                 continue
             if disk > bs or pos + disk > used:
                 raise _Corrupt(f"data block {i} out of range")
-            raw = bytes(self._map[pos:pos + disk])
+            raw_block = bytes(self._map[pos:pos + disk])
             pos += disk
             if word & _BLOCK_COMPRESSED_BIT:
-                data = raw
+                data = raw_block
             else:
                 try:
-                    data = self._decompress(raw, bs)
+                    data = self._decompress(raw_block, expected)
                 except _Corrupt as exc:
                     raise _Corrupt(f"data block {i}: {exc}") from None
             if len(data) != expected:
                 raise _Corrupt(f"data block {i} has {len(data)} bytes, expected {expected}")
-            out += data
-        if has_frag:
-            tail = size - nblocks * bs
-            frag = self._fragment(inode.fragment)
-            if inode.frag_offset + tail > len(frag):
-                raise _Corrupt(f"tail end out of range in fragment {inode.fragment}")
-            out += frag[inode.frag_offset:inode.frag_offset + tail]
-        return bytes(out)
+            yield expected, data
+
+    def _tail(self, inode: _Inode) -> bytes:
+        """The part of a file kept in a fragment block (empty without one)."""
+        if inode.fragment == INVALID_FRAG:
+            return b""
+        tail = inode.size - self._block_count(inode) * self.block_size
+        frag = self._fragment(inode.fragment)
+        if inode.frag_offset + tail > len(frag):
+            raise _Corrupt(f"tail end out of range in fragment {inode.fragment}")
+        return frag[inode.frag_offset:inode.frag_offset + tail]
+
+    def _file_head(self, inode: _Inode, size: int) -> bytes:
+        """The first ``size`` bytes of a file: only the blocks (or the fragment) they lie in
+        are read and decompressed, whatever size the inode claims."""
+        want = min(max(size, 0), inode.size)
+        out: list[bytes] = []
+        got = 0
+        for expected, data in self._data_blocks(inode, -(-want // self.block_size)):
+            take = min(expected, want - got)
+            out.append(bytes(take) if data is None else data[:take])
+            got += take
+        if got < want:
+            out.append(self._tail(inode)[:want - got])
+        return b"".join(out)
+
+    def _file_data(self, inode: _Inode) -> Buffer:
+        """The whole file: bytes for a small file, otherwise an anonymous private map of its
+        size that only real blocks are written into (a sparse block stays untouched, costing
+        nothing until read). A file claiming more than :attr:`max_file_size` is refused."""
+        size = inode.size
+        if size > self.max_file_size:
+            raise _Corrupt(f"a file of {size} bytes in an image of {self.bytes_used} bytes "
+                           f"(more than {MAX_EXPANSION} times its size, holes or a "
+                           "decompression bomb): not read")
+        nblocks = self._block_count(inode)
+        if size <= _SMALL_FILE:
+            parts = [bytes(expected) if data is None else data
+                     for expected, data in self._data_blocks(inode, nblocks)]
+            parts.append(self._tail(inode))
+            return b"".join(parts)
+        try:
+            out = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE)
+        except OSError as exc:
+            raise _Corrupt(f"cannot map {size} bytes of memory ({exc.strerror})") from None
+        try:
+            at = 0
+            for expected, data in self._data_blocks(inode, nblocks):
+                if data is not None:
+                    out[at:at + expected] = data
+                at += expected
+            tail = self._tail(inode)
+            out[at:at + len(tail)] = tail
+        except BaseException:
+            out.close()
+            raise
+        return out
 
     def _fragment(self, index: int) -> bytes:
         hit = self._frag_cache.get(index)

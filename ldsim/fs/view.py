@@ -12,6 +12,15 @@ component like the kernel's ``path_lookupat`` does inside a chroot:
 Host paths are only ever built from canonical component lists whose every prefix was
 ``lstat``-ed and found not to be a symlink, and files are opened with ``O_NOFOLLOW``; so
 nothing ldsim reads can lie outside the root it was given.
+
+:meth:`View.walk` lists a whole tree and must end on any input, however hostile: it lists each
+directory once (by identity: :meth:`View._dir_key`, device and inode number, so a directory
+entry leading back to an ancestor, or a directory reachable by two names, is not walked
+again), never descends past ``PATH_MAX``, and an entry or directory it cannot use (a name
+the kernel would never hand out, an unreadable listing, a corrupt inode in an image) hides
+only itself: it is reported to ``on_error`` and kept in :attr:`View.skipped`, and the walk goes
+on. Temporary copies ``ldsim fix`` leaves behind when it is killed (``.NAME.RANDOM.ldsim-fix``,
+:data:`FIX_TEMP_SUFFIX`) are not part of any tree.
 """
 
 from __future__ import annotations
@@ -20,14 +29,19 @@ import errno
 import mmap
 import os
 import stat as stat_mod
-from collections.abc import Iterator
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 
 from ldsim.buffers import Buffer
-from ldsim.errors import FsError, RootError
+from ldsim.errors import FsError, LdsimError, RootError
 
 MAXSYMLINKS = 40
+NAME_MAX = 255  # the longest file name component (Linux include/uapi/linux/limits.h)
+PATH_MAX = 4096  # the longest path, NUL included, the kernel's getname() accepts
+FIX_TEMP_SUFFIX = ".ldsim-fix"
+"""Suffix of the temporary copy ``ldsim fix --apply`` patches next to a file
+(``.BASENAME.RANDOM.ldsim-fix``); walks skip such names."""
 
 
 class Realm(StrEnum):
@@ -51,7 +65,18 @@ _ERRNO_TEXT = {
     "ENAMETOOLONG": "file name too long",
     "ENXIO": "not a regular file (a FIFO, socket or device: not read, a loader would block "
              "or fail on it)",
+    "ENOMEM": "too large to map into this process's memory (its address space is limited)",
+    "EIO": "input/output error",
 }
+
+
+def _errno_text(errno_name: str) -> str:
+    """What a failed call on a file means; errnos without a sentence get the C library's."""
+    text = _ERRNO_TEXT.get(errno_name)
+    if text is None:
+        code = getattr(errno, errno_name, None)
+        text = os.strerror(code).lower() if isinstance(code, int) else errno_name.lower()
+    return text
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +110,7 @@ class FileStat:
 
 
 def fs_error(path: str, errno_name: str) -> FsError:
-    return FsError(path, _ERRNO_TEXT.get(errno_name, errno_name.lower()), errno_name)
+    return FsError(path, _errno_text(errno_name), errno_name)
 
 
 def _errno_name(exc: OSError) -> str:
@@ -97,6 +122,32 @@ def join(directory: str, name: str) -> str:
     if not directory:
         return name
     return directory + name if directory.endswith("/") else directory + "/" + name
+
+
+def is_fix_temp(name: str) -> bool:
+    """Whether a directory entry is a temporary copy left by ``ldsim fix --apply``."""
+    return name.startswith(".") and name.endswith(FIX_TEMP_SUFFIX)
+
+
+def bad_name(name: str) -> str | None:
+    """Why ``name`` cannot be a directory entry the kernel hands out (``getdents(2)`` never
+    returns ``/``, NUL, an empty name, or ``.``/``..`` other than the directory's own), or
+    None. A corrupt image may hold such names; joined into a path they would name another
+    file."""
+    if not name:
+        return "empty file name"
+    if name in (".", ".."):
+        return f"a directory entry named '{name}'"
+    if "/" in name:
+        return "a file name containing '/'"
+    if "\0" in name:
+        return "a file name containing a NUL byte"
+    if len(name.encode("utf-8", "surrogateescape")) > NAME_MAX:
+        return f"a file name longer than {NAME_MAX} bytes"
+    return None
+
+
+OnError = Callable[[LdsimError], None]
 
 
 def dirname(path: str) -> str:
@@ -214,6 +265,11 @@ class View:
                 raise fs_error(path, _errno_name(exc)) from None
         return bytes(self.read_parts(parts, path))
 
+    def buffer(self, path: str, *, cwd: str = "/") -> Buffer:
+        """A whole file as the view holds it, not copied (a host or image file is mapped:
+        only what is looked at costs memory). Errors as :class:`FsError`."""
+        return self.read_parts(self.resolve_parts(path, cwd=cwd), path)
+
     def exists(self, path: str, *, cwd: str = "/") -> bool:
         try:
             self.resolve_parts(path, cwd=cwd)
@@ -221,36 +277,117 @@ class View:
             return False
         return True
 
-    def walk(self, top: str = "/") -> Iterator[tuple[str, FileStat]]:
+    def walk(self, top: str = "/", *,
+             on_error: OnError | None = None) -> Iterator[tuple[str, FileStat]]:
         """Every entry below ``top`` (symlinks not followed): a directory's entries in sorted
-        order, then its subdirectories' in turn. An unreadable directory only hides what is
-        inside it."""
-        stack = [top]
+        order, then its subdirectories' in turn.
+
+        Bounded on any tree: each directory is listed once (:meth:`_dir_key`; a directory met
+        again, through a cycle or a second name, is reported and not walked again), nothing
+        deeper than ``PATH_MAX`` is walked, and a problem hides only what it is about: an
+        unreadable or corrupt directory hides its contents, a bad entry (a name the kernel
+        would never return, a corrupt inode) hides itself. Each problem is passed to
+        ``on_error`` (when given) and kept in :attr:`skipped`. ``ldsim fix`` temporary copies
+        (:func:`is_fix_temp`) are left out silently.
+        """
+        def skip(err: LdsimError) -> None:
+            self._note_skipped(err)
+            if on_error is not None:
+                on_error(err)
+
+        try:
+            top_parts = self.resolve_parts(top)
+            top_st = self.lstat_parts(top_parts, top)
+        except FsError:
+            return  # no such directory: nothing below it
+        except LdsimError as exc:
+            skip(exc)
+            return
+        seen: set[Hashable] = set()
+        stack: list[tuple[str, tuple[str, ...], FileStat]] = [(top, top_parts, top_st)]
         while stack:
-            d = stack.pop()
-            try:
-                names = self.listdir(d)
-            except FsError:
+            d, parts, dst = stack.pop()
+            key = self._dir_key(parts, dst)
+            if key in seen:
+                skip(FsError(d, "directory already walked under another name (a directory "
+                                "cycle or a hard-linked directory); not walked again",
+                             "ELOOP"))
                 continue
+            seen.add(key)
+            try:
+                names = self._list_parts(parts, d)
+            except LdsimError as exc:
+                if not (d == top and isinstance(exc, FsError)
+                        and exc.errno_name in ("ENOENT", "ENOTDIR")):
+                    skip(exc)
+                continue
+            for problem in self._listing_problems(parts):
+                skip(problem)
+            base = d.rstrip("/")
             subdirs = []
             for n in names:
-                p = d.rstrip("/") + "/" + n
+                if is_fix_temp(n):
+                    continue
+                p = base + "/" + n
+                reason = bad_name(n)
+                if reason is not None:
+                    skip(FsError(base or "/", f"entry '{_printable_name(n)}': {reason}; "
+                                              "skipped", "EINVAL"))
+                    continue
+                child = (*parts, n)
                 try:
-                    st = self.lstat_parts(self.resolve_parts(p, follow=False), p)
-                except FsError:
+                    st = self.lstat_parts(child, p)
+                except LdsimError as exc:
+                    skip(exc)
                     continue
                 yield p, st
                 if st.is_dir:
-                    subdirs.append(p)
+                    if len(p.encode("utf-8", "surrogateescape")) + 1 >= PATH_MAX:
+                        skip(FsError(p, "path longer than PATH_MAX; not walked",
+                                     "ENAMETOOLONG"))
+                        continue
+                    subdirs.append((p, child, st))
             stack.extend(reversed(subdirs))
 
-    def listdir(self, path: str) -> list[str]:
-        """Directory entries, sorted (output must not depend on the host's readdir order)."""
-        parts = self.resolve_parts(path)
+    @property
+    def skipped(self) -> list[LdsimError]:
+        """What walks of this view skipped, each problem once, in the order met (for a
+        command to report in one line each: ``str(error)`` names the entry)."""
+        return list(self._skipped_map().values())
+
+    def _skipped_map(self) -> dict[str, LdsimError]:
+        found: dict[str, LdsimError] | None = self.__dict__.get("_skipped")
+        if found is None:
+            found = self.__dict__["_skipped"] = {}
+        return found
+
+    def _note_skipped(self, err: LdsimError) -> None:
+        self._skipped_map().setdefault(str(err), err)
+
+    def _dir_key(self, parts: tuple[str, ...], st: FileStat) -> Hashable:
+        """What identifies a directory for :meth:`walk`: its device and inode number (views
+        composed of several trees add which one it comes from)."""
+        return (st.dev, st.ino)
+
+    def _listing_problems(self, parts: tuple[str, ...]) -> list[LdsimError]:
+        """Entries of the (already listed) directory at ``parts`` that its listing left out as
+        unusable (views reading an image override; a real directory has none)."""
+        return []
+
+    def _list_parts(self, parts: tuple[str, ...], path: str) -> list[str]:
         try:
             return sorted(self._listdir(parts))
         except OSError as exc:
             raise fs_error(path, _errno_name(exc)) from None
+
+    def listdir(self, path: str) -> list[str]:
+        """Directory entries, sorted (output must not depend on the host's readdir order)."""
+        return self._list_parts(self.resolve_parts(path), path)
+
+
+def _printable_name(name: str) -> str:
+    raw = name.encode("utf-8", "surrogateescape")
+    return "".join(chr(b) if 32 <= b < 127 and b != 0x27 else f"\\x{b:02x}" for b in raw)
 
 
 class HostDirView(View):

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from ldsim.config.env import LoaderEnv
 from ldsim.elf.facts import ElfFacts
 from ldsim.elf.reader import parse_elf
-from ldsim.errors import LdsimError
+from ldsim.errors import InternalError, LdsimError, contained
 from ldsim.fs.view import Realm, View
 from ldsim.linter import rules
 from ldsim.linter.context import TRIPLET, Context, Ignores
@@ -38,7 +38,21 @@ def walk_files(view: View, top: str = "/") -> list[tuple[str, bool]]:
     return sorted((p.lstrip("/"), st.is_link) for p, st in view.walk(top) if not st.is_dir)
 
 
-def elf_files(payload: View, diagnostics: list[Diagnostic]) -> list[tuple[str, ElfFacts]]:
+class _Skips:
+    """Payload files that could not be linted: one diagnostic each; whether one was a bug."""
+
+    def __init__(self) -> None:
+        self.diagnostics: list[Diagnostic] = []
+        self.internal = False
+
+    def add(self, rel: str, exc: BaseException) -> None:
+        err = contained(rel, exc)
+        self.internal |= isinstance(err, InternalError)
+        self.diagnostics.append(Diagnostic(Severity.WARNING, f"{rel}: {err.reason}; skipped",
+                                           rel))
+
+
+def elf_files(payload: View, skips: _Skips) -> list[tuple[str, ElfFacts]]:
     """The files Snapcraft's linters select (``linters/base.py``): regular ELF files with at
     least one DT_NEEDED, no ``*.o``, no symlinks."""
     out: list[tuple[str, ElfFacts]] = []
@@ -46,9 +60,9 @@ def elf_files(payload: View, diagnostics: list[Diagnostic]) -> list[tuple[str, E
         if rel.endswith(".o"):
             continue
         try:
-            facts = parse_elf(payload.read("/" + rel), rel)
-        except LdsimError as exc:
-            diagnostics.append(Diagnostic(Severity.WARNING, f"{rel}: {exc.reason}; skipped", rel))
+            facts = parse_elf(payload.buffer("/" + rel), rel)
+        except Exception as exc:  # an unreadable file (or a bug) skips only that file
+            skips.add(rel, exc)
             continue
         if facts.needed:
             out.append((rel, facts))
@@ -57,20 +71,17 @@ def elf_files(payload: View, diagnostics: list[Diagnostic]) -> list[tuple[str, E
 
 def snap_lint_config(payload: View) -> list[tuple[str, list[str] | None]]:
     """``lint: ignore:`` from ``snap/snapcraft.yaml`` when the snap carries it."""
-    try:
-        text = payload.read("/snap/snapcraft.yaml").decode("utf-8", "replace")
-    except LdsimError:
-        return []
-    import yaml
+    from ldsim.snap.yamlload import MAX_BYTES, load_yaml
 
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError:
+    try:  # one byte past the limit is enough for load_yaml to refuse it
+        text = payload.read("/snap/snapcraft.yaml", limit=MAX_BYTES + 1).decode("utf-8", "replace")
+        doc = load_yaml(text, "snap/snapcraft.yaml")
+    except LdsimError:  # unreadable, invalid or over a limit: lint without its ignores
         return []
     lint = doc.get("lint") if isinstance(doc, dict) else None
     items = lint.get("ignore") if isinstance(lint, dict) else None
     out: list[tuple[str, list[str] | None]] = []
-    for item in items or []:
+    for item in items if isinstance(items, list) else []:  # (ignore: 5 is no list)
         if isinstance(item, str):
             out.append((item, None))
         elif isinstance(item, dict):
@@ -182,29 +193,41 @@ def lint_snap(target: SnapTarget, *,
     ignores = Ignores()
     for rule, globs in [*snap_lint_config(target.snap.payload), *ignore]:
         ignores.add(rule, globs)
-    diagnostics: list[Diagnostic] = []
-    files = elf_files(target.snap.payload, diagnostics)
+    skips = _Skips()
+    files = elf_files(target.snap.payload, skips)
+    for err in target.snap.payload.skipped:  # entries the walk could not use (a corrupt image)
+        skips.diagnostics.append(Diagnostic(Severity.WARNING, f"{err}; not linted", err.path))
     linted: list[FileLint] = []
     for n, (rel, facts) in enumerate(files, 1):
         if progress is not None:
             progress(n, len(files), rel)
-        guest = f"{ctx.snap_dir}/{rel}"
-        deps = snapcraft_dependencies(ctx, guest, facts)
-        payload_deps = [p[len(ctx.snap_dir) + 1:] for _n, p in deps
-                        if p.startswith(ctx.snap_dir + "/")]
-        base_dirs = [p.rsplit("/", 1)[0] for _n, p in deps
-                     if ctx.base_dir and p.startswith(ctx.base_dir + "/")]
-        current = current_rpath(facts.effective_runpath if facts.runpath is not None else None,
-                                facts.effective_rpath)
-        fl = FileLint(rel, guest, facts, ctx.linker if ctx.classic_rules else None, current,
-                      proposed_rpath(rel, current, payload_deps, base_dirs),
-                      tuple((n, p, ctx.view.realm_of(p) if p.startswith("/") else Realm.MISSING)
-                            for n, p in deps),
-                      classic_resolution(ctx, guest, facts), facts.is_program)
+        try:
+            fl = _lint_file(ctx, rel, facts)
+        except Exception as exc:  # one file's failure, even a bug, skips only that file
+            skips.add(rel, exc)
+            continue
         linted.append(fl)
         ctx.files[rel] = fl
     findings = rules.run_rules(ctx, linted, ignores)
-    return LintReport(target.info(), tuple(findings), tuple(linted))
+    return LintReport(target.info(), tuple(findings), tuple(linted), tuple(skips.diagnostics),
+                      skips.internal)
+
+
+def _lint_file(ctx: Context, rel: str, facts: ElfFacts) -> FileLint:
+    """What the rules need of one payload file."""
+    guest = f"{ctx.snap_dir}/{rel}"
+    deps = snapcraft_dependencies(ctx, guest, facts)
+    payload_deps = [p[len(ctx.snap_dir) + 1:] for _n, p in deps
+                    if p.startswith(ctx.snap_dir + "/")]
+    base_dirs = [p.rsplit("/", 1)[0] for _n, p in deps
+                 if ctx.base_dir and p.startswith(ctx.base_dir + "/")]
+    current = current_rpath(facts.effective_runpath if facts.runpath is not None else None,
+                            facts.effective_rpath)
+    return FileLint(rel, guest, facts, ctx.linker if ctx.classic_rules else None, current,
+                    proposed_rpath(rel, current, payload_deps, base_dirs),
+                    tuple((n, p, ctx.view.realm_of(p) if p.startswith("/") else Realm.MISSING)
+                          for n, p in deps),
+                    classic_resolution(ctx, guest, facts), facts.is_program)
 
 
 __all__ = ["Context", "Ignores", "lint_snap"]

@@ -46,7 +46,7 @@ from ldsim.elf.facts import (
 )
 from ldsim.elf.layout import ElfImage, SectionHeader
 from ldsim.elf.reader import parse_elf
-from ldsim.errors import ElfError, LdsimError
+from ldsim.errors import ElfError, contained
 from ldsim.fs.view import Realm, View
 from ldsim.linter.model import FileLint, LintReport
 from ldsim.result import Via
@@ -56,6 +56,7 @@ GO_SECTIONS = (".note.go.buildid", ".go.buildinfo")
 GO_TEXT_MARK = b'\xff Go build ID: "'
 SIGNATURE_SECTIONS = (".signature", ".sig", ".note.signature")
 MODULE_SIG_MAGIC = b"~Module signature appended~\n"
+NAME_SCAN = 256
 # glibc loader names (snapcraft's ``_ARCH_CONFIG`` and glibc's sysdeps) -> (EI_CLASS, e_machine)
 _64, _32 = ElfClass.ELF64, ElfClass.ELF32
 GLIBC_LOADERS: dict[str, tuple[int, int]] = {
@@ -146,6 +147,18 @@ class Layout:
         return self.size - self.data_end
 
 
+def _check_table(img: ElfImage, kind: str, offset: int, count: int, entsize: int,
+                 expected: int) -> None:
+    """A header table patchelf can rewrite: entries of the class's size, inside the file
+    (a count in a header is a claim; the file's length is what it holds)."""
+    if count and entsize != expected:
+        raise ElfError(img.path, f"e_{kind[0]}hentsize is {entsize}, but a {kind} header of "
+                       f"this class is {expected} bytes")
+    if count and offset + count * entsize > len(img):
+        raise ElfError(img.path, f"the {kind} header table ({count} entries at offset "
+                       f"{offset:#x}) runs past the end of the file ({len(img)} bytes)")
+
+
 def read_layout(data: bytes, path: str = "") -> Layout:
     """Parse the program and section header tables. Raises ElfError on a broken file."""
     img = ElfImage.of(data, path)
@@ -161,10 +174,12 @@ def read_layout(data: bytes, path: str = "") -> Layout:
             shstrndx = first.link  # sh_link of section 0
         if phnum == PN_XNUM:
             phnum = first.info  # sh_info of section 0
+        _check_table(img, "section", hdr.shoff, shnum, hdr.shentsize, 64 if img.is64 else 40)
         ends.append(hdr.shoff + shnum * hdr.shentsize)
         sections = [img.section_header(hdr.shoff + i * hdr.shentsize) for i in range(shnum)]
     notes: list[tuple[bytes, int]] = []
     if hdr.phoff:
+        _check_table(img, "program", hdr.phoff, phnum, hdr.phentsize, 56 if img.is64 else 32)
         ends.append(hdr.phoff + phnum * hdr.phentsize)
         for ph in img.program_headers(hdr.phoff, phnum, hdr.phentsize):
             if ph.filesz:
@@ -181,8 +196,10 @@ def read_layout(data: bytes, path: str = "") -> Layout:
         if sh.type != SectionType.NOBITS and sh.size:
             ends.append(sh.offset + sh.size)
         if strtab is not None and sh.name < strtab[1]:
+            # a name is looked for within NAME_SCAN bytes: no section ldsim knows has a longer
+            # one, and overlapping names must not cost the string table once each
             start = strtab[0] + sh.name
-            stop = data.find(b"\0", start, strtab[0] + strtab[1])
+            stop = data.find(b"\0", start, min(strtab[0] + strtab[1], start + NAME_SCAN))
             names.append(data[start:stop if stop >= 0 else start].decode("latin-1"))
         if sh.type == SectionType.NOTE:
             notes += [(n.name.rstrip(b"\0"), n.type)
@@ -312,7 +329,8 @@ def _other_elf_files(payload: View, known: set[str]) -> list[tuple[str, ElfFacts
             continue
         try:
             out.append((rel, parse_elf(payload.read("/" + rel), rel)))
-        except LdsimError:
+        except Exception as exc:  # reported by lint already (its "not linted" lines)
+            contained(rel, exc)
             continue
     return out
 
@@ -328,10 +346,10 @@ def plan_fixes(report: LintReport, payload: View, options: FixOptions | None = N
             continue
         try:
             data = payload.read("/" + f.path)
-        except LdsimError as exc:
-            files.append(FilePlan(f.path, FixStatus.REFUSED, f"cannot be read: {exc.reason}"))
-            continue
-        files.append(plan_file(report, f, data, options))
+            files.append(plan_file(report, f, data, options))
+        except Exception as exc:  # one file's failure, even a bug, refuses only that file
+            err = contained(f.path, exc)
+            files.append(FilePlan(f.path, FixStatus.REFUSED, f"cannot be read: {err.reason}"))
     known = {f.path for f in report.files}
     for rel, facts in _other_elf_files(payload, known):
         if not _selected(rel, options.only):

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from ldsim.elf.facts import ElfFacts
 from ldsim.fs.view import Realm
-from ldsim.result import Resolution, Severity
+from ldsim.result import Diagnostic, Resolution, Severity
 
 SNAPCRAFT_RULES = ("classic", "interpreter", "rpath", "missing-library", "unused-library")
 LDSIM_RULES = ("host-leak", "load-abort", "runpath-not-inherited", "cache-shadowing",
@@ -84,6 +84,9 @@ class LintReport:
     snap: dict[str, str]
     findings: tuple[LintFinding, ...] = ()
     files: tuple[FileLint, ...] = ()
+    # files that could not be linted (unreadable, refused), one line each: the rest is linted
+    diagnostics: tuple[Diagnostic, ...] = ()
+    internal_errors: bool = False  # one of them was a bug in ldsim (lint exits 3 after all)
 
     def worst(self) -> Severity | None:
         """The worst severity of a finding (OK lines aside), or None."""

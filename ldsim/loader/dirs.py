@@ -33,6 +33,21 @@ class DirElem:
     what: str  # "system search path", "RPATH", "RUNPATH", "LD_LIBRARY_PATH"
     where: str | None  # the object whose list created the record (RPATH/RUNPATH)
     status: list[DirStatus]
+    # what search_mark shows of it, per status snapshot (statuses change a few times a run)
+    shown: dict[tuple[int, ...], tuple[str, ...]] = field(default_factory=dict)
+
+    def texts(self, capstr: tuple[str, ...]) -> tuple[str, ...]:
+        """The subdirectories not known to be missing, without their trailing ``/``."""
+        key = tuple(map(id, self.status))  # members are singletons; Enum.__hash__ is slow
+        hit = self.shown.get(key)
+        if hit is None:
+            out = []
+            for status, sub in zip(self.status, capstr, strict=True):
+                if status is not DirStatus.NONEXISTING:
+                    text = self.dirname + sub
+                    out.append(text if text in ("", "/") else text[:-1])
+            hit = self.shown[key] = tuple(out)
+        return hit
 
 
 @dataclass(slots=True, eq=False)
@@ -80,17 +95,13 @@ def search_mark(at: int, dirs: list[DirElem], capstr: tuple[str, ...]) -> Search
     kind, each subdirectory not known to be missing, without its trailing ``/`` (``/`` and
     ``""`` stay as they are); labelled by the first record's list."""
     first = dirs[0]
-    shown: list[str] = []
+    shown: tuple[str, ...] = ()
     for d in dirs:
         if d.what != first.what:
             break
-        for status, sub in zip(d.status, capstr, strict=True):
-            if status is DirStatus.NONEXISTING:
-                continue
-            text = d.dirname + sub
-            shown.append(text if text in ("", "/") else text[:-1])
+        shown += d.texts(capstr)
     label = f"{first.what} from file {first.where}" if first.where is not None else first.what
-    return SearchMark(at, tuple(shown), label)
+    return SearchMark(at, shown, label)
 
 
 __all__ = ["DirElem", "DirStatus", "Directories", "SearchList", "search_mark"]

@@ -58,6 +58,10 @@ class GlibcModel(Walk):
         self.preload_file = preload_file  # contents of /etc/ld.so.preload, if any
         self.capstr = self._subdirs()
         self.system_prefixes = tuple(d.rstrip("/") + "/" for d in profile.system_dirs)
+        # One string per candidate path and one probe per path in a run: a name that many
+        # DT_NEEDED entries repeat (or a long one) costs its length once, not per lookup.
+        self._candidates: dict[tuple[str, str, str], str] = {}
+        self._probed: dict[str, Probe] = {}
 
     # -- search directories ------------------------------------------------------------
     def _subdirs(self) -> tuple[str, ...]:
@@ -203,8 +207,7 @@ class GlibcModel(Walk):
         if name == "" and self.env.invocation is Invocation.EXEC:
             return self.main
         candidates: Iterable[ObjectRecord] = (
-            [self.main, *([self.interp] if self.interp else []),
-             *(e for e in self.chain[1:] if isinstance(e, ObjectRecord))])
+            [self.main, *([self.interp] if self.interp else []), *self.loaded])
         for obj in candidates:
             if obj is not self.main and (name == obj.path or name in obj.names):
                 return obj
@@ -288,8 +291,10 @@ class GlibcModel(Walk):
 
     def _probe(self, lookup_: LookupRecord, path: str, source: str, via: Via,
                secure_preload: bool) -> Probe:
-        probe = glibc_open_verify(self.view, self.files, path, self.env.cwd, self.expected,
-                                  self.env.user)
+        probe = self._probed.get(path)
+        if probe is None:
+            probe = self._probed[path] = glibc_open_verify(
+                self.view, self.files, path, self.env.cwd, self.expected, self.env.user)
         outcome = probe.outcome
         if outcome is Outcome.FOUND and secure_preload and self.env.secure and probe.stat \
                 and not probe.stat.mode & stat_mod.S_ISUID:
@@ -376,8 +381,11 @@ class GlibcModel(Walk):
             for cnt, sub in enumerate(self.capstr):
                 if d.status[cnt] is DirStatus.NONEXISTING:
                     continue
-                probe = self._probe(lookup_, d.dirname + sub + name, slist.source, slist.via,
-                                    secure_preload)
+                key = (d.dirname, sub, name)
+                path = self._candidates.get(key)
+                if path is None:
+                    path = self._candidates[key] = d.dirname + sub + name
+                probe = self._probe(lookup_, path, slist.source, slist.via, secure_preload)
                 found = probe.outcome is Outcome.FOUND
                 err = probe.errno
                 if d.status[cnt] is DirStatus.UNKNOWN:

@@ -101,6 +101,7 @@ class MuslModel(Walk):
             except (FsError, ElfError):
                 pass
         self.chain.append(self.interp)
+        self.loaded.append(self.interp)
         self.listing.append((self.interp.path, self.interp.path))
         self.reported: set[str] = set()
         self.errno = ""  # musl reports the errno of the last failed call ("" = 0)
@@ -202,16 +203,16 @@ class MuslModel(Walk):
             if "/" in name:
                 path, st, via = self._open_direct(lk, name), None, Via.DIRECT
             else:
-                for obj in self.chain[1:]:
-                    if isinstance(obj, ObjectRecord) and self.shortnames.get(obj) == name:
+                for obj in self.loaded:
+                    if self.shortnames.get(obj) == name:
                         lk.target, lk.via = obj, Via.ALREADY_LOADED
                         return
                 if len(name.encode()) > 255:
                     raise _Failed(self.errno)  # musl returns without touching errno
                 path, via = self._search(lk, name, needed_by)
             st = self.view.stat(path, cwd=self.env.cwd)
-            for obj in self.chain[1:]:
-                if isinstance(obj, ObjectRecord) and obj.file_id == (st.dev, st.ino):
+            for obj in self.loaded:
+                if obj.file_id == (st.dev, st.ino):
                     lk.target, lk.via = obj, Via.ALREADY_LOADED
                     lk.attempts[-1] = Attempt(path, lk.attempts[-1].source,
                                               lk.attempts[-1].via, Outcome.SAME_FILE)

@@ -105,13 +105,13 @@ def identity(st: FileStat) -> Identity:
 
 
 def _defines_all(buf: Buffer, path: str, names: tuple[str, ...]) -> bool:
-    data = bytes(buf)
-    if any(n.encode() + b"\0" not in data for n in names):
-        return False  # cheap test before reading the symbol table
+    finder = buf if isinstance(buf, (bytes, bytearray)) or hasattr(buf, "find") else bytes(buf)
+    if any(finder.find(n.encode() + b"\0") < 0 for n in names):
+        return False  # cheap test before reading the symbol table (a mapped file: no copy)
     from ldsim.elf.symbols import defined_names
 
     try:
-        defined = defined_names(data)
+        defined = defined_names(buf)
     except ElfError:
         return False
     return all(n in defined for n in names)

@@ -122,6 +122,7 @@ class Walk:
                                  exe_facts, self.main_origin(exe_path, real_exe))
         self.chain: list[Entry] = [self.main]
         self.search_list: list[ObjectRecord] = [self.main]
+        self.loaded: list[ObjectRecord] = []  # the chain's objects after the main program
         if interpreter and not self.view.exists(interpreter):
             # execve fails before any loader runs: nothing is loaded, nothing searched.
             self.error = ErrorRecord(
@@ -164,6 +165,7 @@ class Walk:
     # -- shared bookkeeping ------------------------------------------------------------
     def add_object(self, obj: ObjectRecord) -> ObjectRecord:
         self.chain.append(obj)
+        self.loaded.append(obj)
         self.search_list.append(obj)
         return obj
 

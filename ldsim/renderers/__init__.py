@@ -14,6 +14,8 @@ FixPlan         ``script`` (``snap_dir=``)
 FixRun          ``text``
 graph           ``dot``, ``svg``, ``png``, ``pdf`` (``legend=``, ``reuse=``),
                 ``graphml``, ``json``, ``mermaid``
+str             ``text``: a string from the input, safe to print on a terminal
+                (:func:`ldsim.safetext.shown`; what the command line's messages use)
 =============== ==============================================================
 
 Text formats return ``str``; ``png``, ``pdf`` and ``graphml`` return ``bytes``.
@@ -84,6 +86,12 @@ def _graphviz() -> ModuleType:
     return graphviz
 
 
+def _safetext() -> ModuleType:
+    from ldsim import safetext
+
+    return safetext
+
+
 def _depgraph() -> ModuleType:
     from ldsim import depgraph
 
@@ -130,7 +138,8 @@ for _kind, _fmt, _module, _name in (
         ("LintReport", "sarif", _sarif, "render_sarif"),
         ("FixPlan", "script", _fix, "render_plan"),
         ("FixRun", "text", _fix, "render_fix_run"),
-        (GRAPH_KIND, "dot", _dot, "render_dot")):
+        (GRAPH_KIND, "dot", _dot, "render_dot"),
+        ("str", "text", _safetext, "shown")):
     register(_kind, _fmt, _call(_module, _name))
 for _fmt in ("svg", "png", "pdf"):
     register(GRAPH_KIND, _fmt, _image(_fmt))

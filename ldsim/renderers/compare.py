@@ -1,4 +1,7 @@
-"""``ldsim compare`` output: a table for people, ``ldsim.compare/1`` JSON for programs."""
+"""``ldsim compare`` output: a table for people, ``ldsim.compare/1`` JSON for programs.
+
+The table shows names and paths through :func:`ldsim.safetext.shown` (no control character
+of the input reaches the terminal; columns are as wide as what is shown)."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ from typing import Any
 
 from ldsim.analysis.compare import BinaryComparison, Comparison
 from ldsim.fs.view import Realm
+from ldsim.safetext import shown
 
 SCHEMA = "ldsim.compare/1"
 
@@ -45,34 +49,35 @@ def render_compare_json(c: Comparison) -> str:
 
 
 def _cell(path: str | None, realm: str) -> str:
-    return f"{realm:<8} {path if path is not None else '-'}"
+    return f"{realm:<8} {shown(path) if path is not None else '-'}"
 
 
 def render_compare_text(c: Comparison) -> str:
     snap, results = c.snap, c.binaries
-    out = [f"snap {snap['name']} (base {snap['base']}, {snap['confinement']}): classic view "
-           "beside strict view"]
+    out = [f"snap {shown(snap['name'])} (base {shown(snap['base'])}, "
+           f"{shown(snap['confinement'])}): classic view beside strict view"]
     for b in results:
         out.append("")
-        out.append(b.path)
+        out.append(shown(b.path))
         if b.loaded_by:
             whose = "that program's load" if len(b.loaded_by) == 1 else "those programs' loads"
-            out.append(f"  loaded by {', '.join(b.loaded_by)}: judged in {whose} (its "
-                       "dependencies are in the rows there)")
+            out.append(f"  loaded by {', '.join(map(shown, b.loaded_by))}: judged in {whose} "
+                       "(its dependencies are in the rows there)")
             continue
         if b.alone:
             out.append("  no program of the snap loads it: compared on its own, as `ldd` "
                        "would (not counted)")
         for label, err in (("classic", b.classic_error), ("strict", b.strict_error)):
             if err:
-                out.append(f"  {label} view: LOAD ABORTED: {err}")
+                out.append(f"  {label} view: LOAD ABORTED: {shown(err)}")
         if not b.rows:
             out.append("  (no dependencies)")
             continue
-        w_name = max(len(r.name) for r in b.rows)
+        names = [shown(r.name) for r in b.rows]
+        w_name = max(len(n) for n in names)
         w_c = max(len(_cell(r.classic.path, r.classic.realm)) for r in b.rows)
         out.append(f"  {'NAME':<{w_name}}  {'CLASSIC':<{w_c}}  STRICT")
-        for r in b.rows:
+        for r, name in zip(b.rows, names, strict=True):
             flags = []
             if r.leak:
                 flags.append("LEAK" + (" (shadows the snap's copy)" if r.shadowed else ""))
@@ -80,7 +85,7 @@ def render_compare_text(c: Comparison) -> str:
                 flags.append("MISSING")
             if not r.same:
                 flags.append("differs")
-            out.append(f"  {r.name:<{w_name}}  {_cell(r.classic.path, r.classic.realm):<{w_c}}  "
+            out.append(f"  {name:<{w_name}}  {_cell(r.classic.path, r.classic.realm):<{w_c}}  "
                        f"{_cell(r.strict.path, r.strict.realm)}"
                        + (f"   {', '.join(flags)}" if flags else ""))
     s = _summary(results)

@@ -10,6 +10,11 @@ layout, so the ranks follow the loading tree; above :data:`BIG` objects they are
 100+ objects stays a readable tree rather than a hairball. A graph holding two views of a snap (``classic`` and
 ``strict``) marks what only one view has: edges in the view's colour, objects with a double
 border. Everything is sorted: the same graph always gives the same bytes.
+
+Names and paths come from the input: node ids go through :func:`ldsim.safetext.escaped`
+(one-to-one), label and tooltip text through :func:`ldsim.safetext.shown`, then DOT's own
+quoting (``\\``, ``\"``, ``\n``; graphviz ``escString``) or XML escaping for HTML-like
+labels, so no label can end its string or carry a control character into the file.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from ldsim.depgraph import PT_INTERP, NodeKind
 from ldsim.fs.view import Realm
 from ldsim.result import LookupKind
+from ldsim.safetext import escaped, shown
 
 if TYPE_CHECKING:
     from ldsim.depgraph import Graph
@@ -48,8 +54,17 @@ REUSE = ("auto", "show", "hide")
 
 
 def quote(text: str) -> str:
-    """A DOT quoted string (ids, escString attributes)."""
+    """A DOT quoted string (ids, escString attributes); a line feed is DOT's ``\\n``. Input
+    in it is escaped already; any other control character that would still reach here is
+    escaped too, never written raw."""
+    if not text.isprintable():
+        text = "\n".join(p if p.isprintable() else escaped(p) for p in text.split("\n"))
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def _id(node: str) -> str:
+    """A node's DOT id: its name escaped one-to-one, quoted."""
+    return quote(escaped(node))
 
 
 class Html(str):
@@ -72,7 +87,12 @@ def _attrs(items: Mapping[str, str | float | int]) -> str:
 
 
 def _h(text: str) -> str:
-    return escape(text, quote=True)
+    """Text in an HTML-like label: shown safely, then XML-escaped."""
+    return escape(shown(text), quote=True)
+
+
+def _s(value: object) -> str:
+    return shown(str(value))
 
 
 def shown_path(a: dict[str, Any]) -> str:
@@ -125,7 +145,7 @@ class _Dot:
         kind = a.get("kind")
         title = node_title(a)
         lines: list[str] = []
-        tip = [n]
+        tip = [shown(n)]
         out: dict[str, str | float | int] = {"class": f"realm-{realm} kind-{kind}"}
         if kind == NodeKind.OBJECT:
             directory, base = _split(shown_path(a))
@@ -142,8 +162,8 @@ class _Dot:
                 tags.append(f"libc: {a.get('libc')}")
             if tags:
                 lines.append(", ".join(tags))
-            tip += [f"opened as {a.get('path')}", f"real path {a.get('real_path')}",
-                    f"found via {a.get('via')}", f"libc: {a.get('libc') or 'unknown'}"]
+            tip += [f"opened as {_s(a.get('path'))}", f"real path {_s(a.get('real_path'))}",
+                    f"found via {_s(a.get('via'))}", f"libc: {_s(a.get('libc') or 'unknown')}"]
             out.update(shape="box", style="rounded,filled", fillcolor=fill, color=border)
             if a.get("program"):
                 out.update(penwidth=2.5)
@@ -158,8 +178,8 @@ class _Dot:
         else:
             lines.append(f"load aborts: {a.get('reason')}")
             if a.get("path"):
-                tip.append(str(a.get("path")))
-            tip.append(str(a.get("message") or ""))
+                tip.append(_s(a.get("path")))
+            tip.append(_s(a.get("message") or ""))
             out.update(shape="octagon", style="filled", fillcolor="#fee0d2", color=RED,
                        fontcolor="#67000d", penwidth=2.0)
         if self.compare:
@@ -167,7 +187,7 @@ class _Dot:
             if len(views) < len(self.all_views):
                 lines.append(" and ".join(views) + " only")
                 out.update(peripheries=2)
-        tip.append("programs: " + " ".join(str(p) for p in a.get("programs") or []))
+        tip.append("programs: " + " ".join(_s(p) for p in a.get("programs") or []))
         label = f"<B>{_h(title)}</B>" + "".join(
             f'<BR/><FONT POINT-SIZE="8">{_h(x)}</FONT>' for x in lines)
         out.update(label=Html(label), tooltip="\n".join(tip))
@@ -194,11 +214,11 @@ class _Dot:
         words: list[str] = []
         if name not in (target.get("soname"), target.get("name"), node_title(target),
                         target.get("path")):
-            words.append(name)
+            words.append(shown(name))
         if kind == PT_INTERP:
             words.append(PT_INTERP)
         elif kind != LookupKind.NEEDED:
-            words.append(kind)
+            words.append(shown(kind))
         leak = bool(target.get("leak"))
         if target.get("kind") == NodeKind.MISSING:
             words.append(f"not found ({tried} tried)" if tried else "not found")
@@ -230,7 +250,7 @@ class _Dot:
         if words:
             out["label"] = "\n".join(words)
         out["class"] = f"kind-{kind.replace('/', '').replace('.', '-')}"
-        out["tooltip"] = f"{name}: " + ", ".join(x or "not found" for x in vias) + (
+        out["tooltip"] = f"{shown(name)}: " + ", ".join(x or "not found" for x in vias) + (
             f" in {', '.join(views)}" if views else "")
         return out
 
@@ -322,13 +342,13 @@ class _Dot:
             lines.append(f"  subgraph {quote('cluster_' + realm)} {{")
             lines.append(f"    graph {_attrs(cluster)};")
             for n in sorted(by_realm[realm]):
-                lines.append(f"    {quote(n)} {_attrs(self.node_attrs(n, g.nodes[n]))};")
+                lines.append(f"    {_id(n)} {_attrs(self.node_attrs(n, g.nodes[n]))};")
             progs = [n for n in sorted(by_realm[realm]) if g.nodes[n].get("program")]
             if len(progs) > 1:  # the programs side by side at the left edge
-                lines.append(f"    {{ rank=same; {' '.join(quote(n) + ';' for n in progs)} }}")
+                lines.append(f"    {{ rank=same; {' '.join(_id(n) + ';' for n in progs)} }}")
             lines.append("  }")
         for u, v, attrs in edges:
-            lines.append(f"  {quote(u)} -> {quote(v)} {_attrs(attrs)};")
+            lines.append(f"  {_id(u)} -> {_id(v)} {_attrs(attrs)};")
         lines.append("}")
         return "\n".join(lines) + "\n"
 

@@ -1,4 +1,7 @@
-"""``ldsim lint`` output: Snapcraft's report shape for people, ``ldsim.lint/1`` JSON."""
+"""``ldsim lint`` output: Snapcraft's report shape for people, ``ldsim.lint/1`` JSON.
+
+The text shows file names and messages through :func:`ldsim.safetext.shown` (no control
+character of the input reaches the terminal); JSON escapes them itself."""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ from typing import Any
 
 from ldsim.linter.model import LintFinding, LintReport
 from ldsim.result import Severity
+from ldsim.safetext import shown
 
 SCHEMA = "ldsim.lint/1"
 _LINTER = {"classic": "classic", "interpreter": "classic", "rpath": "classic",
@@ -22,6 +26,8 @@ def lint_dict(report: LintReport) -> dict[str, Any]:
              "fix": f.fix.as_dict() if f.fix else None, **({"ok": True} if f.ok else {})}
             for f in report.findings
         ],
+        **({"skipped": [{"file": d.path, "message": d.message} for d in report.diagnostics]}
+           if report.diagnostics else {}),
     }
 
 
@@ -33,8 +39,8 @@ def _line(f: LintFinding) -> str:
     # Snapcraft's linters only warn: their findings keep Snapcraft's label ("library",
     # "classic"); an error is ldsim's own judgement and shows its rule id.
     linter = f.id if f.severity is Severity.ERROR else _LINTER.get(f.id, f.id)
-    where = f"{f.file}: " if f.file else ""
-    return f"- {linter}: {where}{f.message}"
+    where = f"{shown(f.file)}: " if f.file else ""
+    return f"- {shown(linter)}: {where}{shown(f.message)}"
 
 
 def render_lint_text(report: LintReport) -> str:
@@ -52,6 +58,9 @@ def render_lint_text(report: LintReport) -> str:
         if items:
             out.append(title)
             out.extend(_line(f) for f in items)
+    if report.diagnostics:
+        out.append("Not linted:")
+        out.extend(f"- {shown(d.message)}" for d in report.diagnostics)
     counts = {s: sum(1 for f in report.findings if not f.ok and f.severity is s)
               for s in Severity}
     out.append(f"{len(report.files)} ELF files checked: {counts[Severity.ERROR]} errors, "

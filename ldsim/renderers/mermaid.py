@@ -3,6 +3,11 @@
 The same picture as :mod:`ldsim.renderers.dot` in Mermaid's vocabulary: left to right, one
 subgraph per realm, realm colours as classes, ``-->|via|`` for an object found, ``-.->`` for
 one already loaded, a red dashed link to a name not found. Sorted, so deterministic.
+
+Label text from the input goes through :func:`ldsim.safetext.shown` (no control character,
+no line break that would end the statement), then Mermaid's entity codes for the characters
+that would end the label or turn it into HTML or Markdown; the title is JSON in the YAML
+front matter (``ensure_ascii``: every non-ASCII character escaped).
 """
 
 from __future__ import annotations
@@ -14,15 +19,17 @@ from ldsim.depgraph import PT_INTERP, NodeKind
 from ldsim.fs.view import Realm
 from ldsim.renderers.dot import ALREADY, REALMS, RED, VIEW_COLOURS, node_title, shown_path
 from ldsim.result import LookupKind
+from ldsim.safetext import shown
 
 if TYPE_CHECKING:
     from ldsim.depgraph import Graph
 
 
 def _text(s: str) -> str:
-    """Mermaid label text inside double quotes (entity codes for what would break it)."""
-    return (s.replace("&", "#amp;").replace('"', "#quot;").replace("<", "#lt;")
-            .replace(">", "#gt;").replace("|", "#124;"))
+    """Mermaid label text inside double quotes: shown safely, entity codes for what would
+    break it (a backquote would start a Markdown string)."""
+    return (shown(s).replace("&", "#amp;").replace('"', "#quot;").replace("<", "#lt;")
+            .replace(">", "#gt;").replace("|", "#124;").replace("`", "#96;"))
 
 
 def render_mermaid(g: Graph) -> str:

@@ -102,7 +102,10 @@ def sarif_dict(report: LintReport) -> dict[str, Any]:
         uri = _artifact(report, f)
         if uri is not None:
             res["locations"] = [{"physicalLocation": {"artifactLocation": {
-                "uri": quote(uri, safe="/!$&'()*+,;=:@-._~"), "uriBaseId": BASE_ID}}}]
+                # a byte of the file name that is not UTF-8 (U+DCNN) is percent-encoded as
+                # that byte (RFC 3986 section 2.1), not an error
+                "uri": quote(uri, safe="/!$&'()*+,;=:@-._~", errors="surrogateescape"),
+                "uriBaseId": BASE_ID}}}]
         if f.fix is not None:
             res["properties"] = {"fix": f.fix.as_dict()}
         results.append(res)
@@ -118,6 +121,11 @@ def sarif_dict(report: LintReport) -> dict[str, Any]:
         "properties": {"snap": dict(sorted(report.snap.items())),
                        "files": len(report.files)},
     }
+    if report.diagnostics:  # files that could not be linted: the run is incomplete
+        run["invocations"] = [{"executionSuccessful": not report.internal_errors,
+                               "toolExecutionNotifications": [
+                                   {"level": "warning", "message": {"text": d.message}}
+                                   for d in report.diagnostics]}]
     return {"$schema": SARIF_SCHEMA, "version": SARIF_VERSION, "runs": [run]}
 
 
