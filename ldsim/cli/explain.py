@@ -38,18 +38,6 @@ def add_parser(sub: Any) -> None:
                    help="the program's path inside the root (with --snap: optional, relative "
                    "to $SNAP or absolute in the snap's view)")
     p.set_defaults(func=run, check=False)
-    c = sub.add_parser(
-        "check", help="ABI hazards only: libc mixing, symbol versions, symbol binding",
-        description="Resolve EXECUTABLE like `explain`, then report only the ABI findings: "
-        "libc-mix, version-missing, unversioned-provider, undefined-symbol, interposed-symbol.",
-        epilog=EXIT_STATUS)
-    options.add_target_options(c)
-    c.add_argument("--json", action="store_true", help="print the ldsim.explain/1 document")
-    c.add_argument("--no-symbols", dest="symbols", action="store_false",
-                   help="skip symbol binding (faster; version and libc checks only)")
-    c.add_argument("executable", metavar="EXECUTABLE", nargs="?", default=None,
-                   help="the program's path inside the root")
-    c.set_defaults(func=run, check=True, tree=False, verbose=False, abi_only=True)
 
 
 def program(args: argparse.Namespace, target: api.Target) -> api.Program:

@@ -51,13 +51,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"ldsim {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    from ldsim.cli import compare, explain, fix, graph, lint
+    from ldsim.cli import check, compare, completion, explain, fix, graph, lint, report
 
     explain.add_parser(sub)
+    check.add_parser(sub)
     compare.add_parser(sub)
     graph.add_parser(sub)
     lint.add_parser(sub)
     fix.add_parser(sub)
+    report.add_parser(sub)
+    completion.add_parser(sub)
     return parser
 
 

@@ -36,7 +36,63 @@ class OutputError(Exception):
         self.reason = exc.strerror or str(exc)
 
 
+def add_output_options(p: argparse.ArgumentParser) -> None:
+    """``--color`` and ``--width``: how text for people is drawn."""
+    g = p.add_argument_group("text output")
+    g.add_argument("--color", "--colour", choices=["auto", "always", "never"], default="auto",
+                   help="colour the text: auto (default) colours when standard output is a "
+                   "terminal and NO_COLOR is not set; the words say the same without colour")
+    g.add_argument("--width", metavar="COLUMNS", type=_width, default=None,
+                   help="wrap text to this many columns (0: never wrap; default: $COLUMNS, "
+                   "else the terminal's width, else 80)")
+
+
+def _width(value: str) -> int:
+    if not value.isdigit() or (int(value) and int(value) < 40) or len(value) > 5:
+        raise argparse.ArgumentTypeError(f"expected 0 or a number of columns of at least 40, "
+                                         f"got {value!r}")
+    return int(value)
+
+
+def use_color(args: argparse.Namespace, stream: object = None) -> bool:
+    """``--color``: always, never, or auto: standard output (or ``stream``) is a terminal,
+    ``NO_COLOR`` is unset or empty (https://no-color.org) and ``TERM`` is not ``dumb``."""
+    choice = getattr(args, "color", "auto")
+    if choice != "auto":
+        return bool(choice == "always")
+    if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
+        return False
+    isatty = getattr(stream or sys.stdout, "isatty", None)
+    try:
+        return bool(isatty and isatty())
+    except (OSError, ValueError):
+        return False
+
+
+def output_width(args: argparse.Namespace) -> int | None:
+    """``--width``, else ``COLUMNS`` (as ``ls`` reads it), else the terminal's width, else 80;
+    ``None`` (never wrap) for ``--width 0``."""
+    width = getattr(args, "width", None)
+    if width is not None:
+        return int(width) or None
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and 0 < len(columns) < 6 and int(columns) > 0:
+        return max(int(columns), 20)
+    try:
+        if sys.stdout.isatty():
+            return max(os.get_terminal_size(sys.stdout.fileno()).columns, 20)
+    except (OSError, ValueError, AttributeError):
+        pass
+    return 80
+
+
+def text_options(args: argparse.Namespace) -> dict[str, object]:
+    """The options of a text renderer: ``color`` and ``width``."""
+    return {"color": use_color(args), "width": output_width(args)}
+
+
 def add_target_options(p: argparse.ArgumentParser) -> None:
+    add_output_options(p)
     p.add_argument("--root", default="/", metavar="DIR",
                    help="directory the simulated process sees as / (default: /)")
     p.add_argument("--ld-library-path", metavar="V", default=None,
@@ -200,6 +256,21 @@ def flush_output() -> None:
         pass
 
 
-__all__ = ["OutputError", "add_snap_options", "add_target_options", "confinement",
-           "flush_output", "loader", "loader_env", "open_snap", "open_target", "progress_line",
-           "shown", "write"]
+__all__ = [
+    "OutputError",
+    "add_output_options",
+    "add_snap_options",
+    "add_target_options",
+    "confinement",
+    "flush_output",
+    "loader",
+    "loader_env",
+    "open_snap",
+    "open_target",
+    "output_width",
+    "progress_line",
+    "shown",
+    "text_options",
+    "use_color",
+    "write",
+]

@@ -1,0 +1,12 @@
+"""``ldsim report``: (being written)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def add_parser(sub: Any) -> None:
+    pass
+
+
+__all__ = ["add_parser"]
