@@ -81,6 +81,7 @@ if TYPE_CHECKING:
     from ldsim.linter.model import ALL_RULES, Fix, LintFinding, LintReport
     from ldsim.patching import ApplyOutcome, ApplyResult, FixRun, find_patchelf
     from ldsim.renderers.graphviz import Picture
+    from ldsim.reporting import ProgramReport, Report
 
 
 # What only some commands need is imported when first used, so that `ldsim explain` does not
@@ -134,6 +135,12 @@ def _graphviz() -> ModuleType:
     return graphviz
 
 
+def _reporting() -> ModuleType:
+    from ldsim import reporting
+
+    return reporting
+
+
 _LAZY: dict[str, Callable[[], ModuleType]] = {
     **dict.fromkeys(("BinaryComparison", "Comparison", "ProgramFailure", "Row", "Side"),
                     _compare),
@@ -145,6 +152,7 @@ _LAZY: dict[str, Callable[[], ModuleType]] = {
     **dict.fromkeys(("ALL_RULES", "Fix", "LintFinding", "LintReport"), _model),
     **dict.fromkeys(("ApplyOutcome", "ApplyResult", "FixRun", "find_patchelf"), _patching),
     "Picture": _graphviz,
+    **dict.fromkeys(("ProgramReport", "Report"), _reporting),
 }
 
 
@@ -283,7 +291,8 @@ def fix(target: SnapTarget, options: FixOptions | None = None, *, apply: bool = 
 
 
 def graph(target: Target, programs: Sequence[str | Program], env: LoaderEnv | None = None, *,
-          views: Sequence[Confinement] = (), loader: Libc | None = None) -> GraphRun:
+          views: Sequence[Confinement] = (), loader: Libc | None = None,
+          progress: Progress | None = None) -> GraphRun:
     """The dependency graph (a networkx ``MultiDiGraph``, :attr:`GraphRun.graph`) of several
     programs, in a snap's views (``views``: several draw them side by side; none: its own).
     Query it with :func:`why`, :func:`dependents`, :func:`load_chain`, :func:`leaks`,
@@ -291,7 +300,62 @@ def graph(target: Target, programs: Sequence[str | Program], env: LoaderEnv | No
     from ldsim.analysis.graphs import graph_of
 
     progs = [p if isinstance(p, Program) else Program(p) for p in programs]
-    return graph_of(target, progs, env, views=views, loader=loader)
+    return graph_of(target, progs, env, views=views, loader=loader, progress=progress)
+
+
+def report(target: Target, programs: Sequence[str | Program] | None = None,
+           env: LoaderEnv | None = None, *, confinement: Confinement | None = None,
+           loader: Libc | None = None, progress: Progress | None = None) -> Report:
+    """Everything a reviewer needs in one value (write it with ``render(r, "html")``): for a
+    snap, each app's verdict in the view it runs in (``confinement``: another), its programs
+    in the classic view beside the strict view (:func:`compare`), the :func:`lint` findings
+    with their fixes, and the :func:`graph` of both views; for a root, each of ``programs``
+    judged and their graph. ``programs``: a snap's apps by default; a root needs them. A
+    program that cannot be read is recorded in the report and the rest is done;
+    :attr:`Report.exit_status` is what ``ldsim report`` exits with. ``progress`` follows
+    the longest loop (the linter's over the payload; a root's programs)."""
+    from ldsim.errors import contained
+    from ldsim.reporting import ProgramReport, Report
+
+    snap = target if isinstance(target, SnapTarget) else None
+    if programs is not None:
+        progs = [p if isinstance(p, Program) else Program(p) for p in programs]
+    elif snap is not None:
+        progs = snap.app_programs()
+    else:
+        raise UsageError("PROGRAM", "missing: a root's report needs the programs to judge")
+    if not progs:
+        raise UsageError(target.name, f"snap '{target.name}' has no apps: give programs"
+                         if snap is not None else "no program to judge")
+    view = None if snap is None else (confinement or snap.confinement).view
+    label = None if view is None else str(view.value)
+    entries: list[ProgramReport] = []
+    for n, prog in enumerate(progs, 1):
+        if progress is not None and snap is None:
+            progress(n, len(progs), prog.path)
+        app = prog.app.name if prog.app is not None else None
+        try:
+            expl = explain(target, prog, env, confinement=view, loader=loader)
+        except Exception as exc:  # one program's failure, even a bug, ends only its row
+            entries.append(ProgramReport(prog.path, app, label,
+                                         error=contained(prog.path, exc)))
+            continue
+        entries.append(ProgramReport(prog.path, app, label, expl))
+    comparison = lint_report = None
+    skipped: tuple[str, ...] = ()
+    views: tuple[Confinement, ...] = ()
+    if snap is not None:
+        comparison = compare(snap, progs, env, loader=loader)
+        lint_report = lint(snap, env=env, progress=progress)
+        skipped = tuple(str(e) for e in snap.snap.payload.skipped)
+        views = (Confinement.CLASSIC, Confinement.STRICT)
+    run = graph_error = None
+    try:
+        run = graph(target, progs, env, views=views, loader=loader)
+    except Exception as exc:  # the graph of programs none of which can be read
+        graph_error = contained("graph", exc)
+    info = snap.info() if snap is not None else {"root": target.name}
+    return Report(info, tuple(entries), comparison, lint_report, run, graph_error, skipped)
 
 
 def render(result: object, fmt: str = "text", **options: object) -> str | bytes:
@@ -334,10 +398,10 @@ __all__ = [
     "Fix", "FixOptions", "FixPlan", "FixRun", "FixStatus", "FsError", "GraphRun",
     "Invocation", "LdsimError", "Libc", "LintFinding", "LintReport", "LoadError",
     "LoadedObject", "LoaderEnv", "Lookup", "LookupKind", "Outcome", "Picture", "Program",
-    "ProgramFailure", "Progress", "Realm", "Resolution", "RootError", "RootTarget", "Row",
+    "ProgramFailure", "ProgramReport", "Progress", "Realm", "Report", "Resolution", "RootError", "RootTarget", "Row",
     "RuleIgnore", "Severity", "Side", "SnapError", "SnapTarget", "SquashFsError", "Target",
     "Unresolved", "UsageError", "Verdict", "VerdictStatus", "Via", "View", "check", "check_format", "compare",
     "dependency_graph", "dependents", "explain", "find_patchelf", "fix", "formats", "graph", "host_env",
     "leak_paths", "leaks", "lint", "load_chain", "open_root", "open_snap", "picture",
-    "plan_fix", "render", "resolve", "why",
+    "plan_fix", "render", "report", "resolve", "why",
 ]

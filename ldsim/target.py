@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from ldsim.config.env import LoaderEnv
 from ldsim.elf.facts import ElfFacts, ElfType
 from ldsim.elf.flavour import Libc
+from ldsim.errors import FsError
 from ldsim.fs.view import HostDirView, View
 from ldsim.loader.run import RootConfig, resolve
 from ldsim.result import Resolution
@@ -62,8 +63,15 @@ class Target:
         environment on an x86-64-v4 CPU, working directory ``/``)."""
         prog = program if isinstance(program, Program) else Program(program)
         process = self.environment(env or LoaderEnv(), confinement, prog.app)
-        return resolve(self.view(confinement), prog.path, process, self.config(confinement),
-                       facts, loader)
+        view = self.view(confinement)
+        try:
+            return resolve(view, prog.path, process, self.config(confinement), facts, loader)
+        except FsError as exc:
+            if exc.path != prog.path or view.name in ("", "/"):
+                raise
+            # the program itself: say in which root it was looked for
+            raise FsError(exc.path, f"{exc.reason} (in the root {view.name})",
+                          exc.errno_name) from None
 
     def trace(self, path: str, env: LoaderEnv, *, ldd_loader: str,
               confinement: Confinement | None = None,

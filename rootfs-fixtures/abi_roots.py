@@ -171,3 +171,52 @@ def alpine_like_root(path: Path) -> Root:
     )
     shutil.rmtree(root.host("/build"))
     return root
+
+
+# C++ symbols under the names g++ gives them (set with asm labels: no C++ compiler needed).
+_CXX = """
+int answer(int x) __asm__("_ZN2ns6answerEi");
+int answer(int x) { return x; }
+void del(void *p) __asm__("_ZdaPv");
+void del(void *p) { (void)p; }
+"""
+_CXX_GONE = """
+int gone(void) __asm__("_ZN2ns4goneEv");
+int gone(void) { return 1; }
+"""
+_CXX_USER = """
+int answer(int x) __asm__("_ZN2ns6answerEi");
+void del(void *p) __asm__("_ZdaPv");
+int user(void) { del(0); return answer(2); }
+"""
+_CXX_APP = """
+int gone(void) __asm__("_ZN2ns4goneEv");
+void del(void *p) __asm__("_ZdaPv");
+void del(void *p) { (void)p; }
+int main(void) { return gone(); }
+"""
+
+
+def cxx_root(path: Path) -> Root:
+    """C++ symbol findings, for demangling (``ldsim check``).
+
+    ``libcxx.so.1`` (version ``CXX_1.0``) defines ``ns::answer(int)`` (``_ZN2ns6answerEi``)
+    and ``operator delete[](void*)`` (``_ZdaPv``); ``libuser.so.1`` is linked against it and
+    uses both. ``/usr/bin/app`` needs libuser and libcxx, defines ``operator delete[]``
+    itself (exported), which libuser then binds to (``interposed-symbol``, info), and calls
+    ``ns::gone()`` (``_ZN2ns4goneEv@CXX_1.0``), which libcxx was rebuilt without
+    (``undefined-symbol``, error). ``/usr/bin/clean`` needs the same libraries: no finding.
+    """
+    lib = "/usr/lib/x86_64-linux-gnu"
+    root = Root(path)
+    root.write("/build/cxx.map", "CXX_1.0 { global: _Z*; local: *; };\n")
+    vmap = f"-Wl,--version-script={root.host('/build/cxx.map')}"
+    both = [f"{lib}/libuser.so.1", f"{lib}/libcxx.so.1"]
+    root.mklib(f"{lib}/libcxx.so.1", "libcxx.so.1", vmap, source=_CXX + _CXX_GONE)
+    root.mklib(f"{lib}/libuser.so.1", "libuser.so.1", link=both[1:], source=_CXX_USER)
+    root.mkexe("/usr/bin/app", "-rdynamic", link=both, source=_CXX_APP)
+    root.mkexe("/usr/bin/clean", link=both)
+    root.mklib(f"{lib}/libcxx.so.1", "libcxx.so.1", vmap, source=_CXX)  # without ns::gone()
+    shutil.rmtree(root.host("/build"))
+    root.ldconfig()
+    return root

@@ -6,7 +6,7 @@
 # The oracle tests run the real loaders in chroots: they need root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PKGS="gcc libc6-dev binutils patchelf musl-tools graphviz squashfs-tools pax-utils libtree python3-venv util-linux"
+PKGS="gcc libc6-dev binutils patchelf musl-tools graphviz squashfs-tools pax-utils libtree python3-venv util-linux zsh groff-base chromium"
 missing=""
 for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then

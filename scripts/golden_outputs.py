@@ -229,7 +229,47 @@ def commands(plain: Path, versions: tuple[Path, Path], musl: Path | None,
         ("graph-snap-leaky-strict.mermaid", ["graph", *snap("leaky"), *CPU, "--confinement",
                                              "strict", "--format", "mermaid"]),
     ]
+    # for people: colour and no colour, at 80 and 120 columns (tests/test_text_output.py
+    # checks that no line of these is wider than its width)
+    lint_leaky = ["lint", str(snaps["leaky"]), "--base", str(snaps["base-of:leaky"]),
+                  "--host", host]
+    for width in ("80", "120"):
+        for color in ("never", "always"):
+            tag = f"{width}{'-color' if color == 'always' else ''}"
+            how = ["--width", width, "--color", color]
+            out += [
+                (f"people-explain-plain-app-{tag}.txt",
+                 ["explain", *how, "--root", P, *CPU, "/usr/bin/app"]),
+                (f"people-explain-plain-app-tree-{tag}.txt",
+                 ["explain", "--tree", *how, "--root", P, *CPU, "/usr/bin/app"]),
+                (f"people-explain-snap-leaky-tree-{tag}.txt",
+                 ["explain", "--tree", *how, *snap("leaky"), *CPU, "--app", "app"]),
+                (f"people-compare-leaky-all-{tag}.txt",
+                 ["compare", "--all", *how, *snap("leaky"), *CPU]),
+                (f"people-lint-leaky-{tag}.txt", [*lint_leaky, *how]),
+            ]
+    if musl is not None:
+        out.append(("people-explain-musl-tree-all-80.txt",
+                    ["explain", "--tree", "-a", "--root", str(musl), *CPU, "/bin/exe"]))
     return out
+
+
+def check_commands(versions: tuple[Path, Path], cxx: Path) -> list[Command]:
+    """``ldsim check`` on C++ findings (names demangled in the text, kept mangled in JSON)."""
+    X = ["--root", str(cxx), *CPU]
+    return [
+        ("check-versions-missing.json", ["check", "--json", "--root", str(versions[1]), *CPU,
+                                         "/s13/bin/exe"]),
+        ("check-cxx-app.txt", ["check", *X, "/usr/bin/app"]),
+        ("check-cxx-app.json", ["check", "--json", *X, "/usr/bin/app"]),
+        ("check-cxx-app-min-error.txt", ["check", "--min-severity", "error", *X,
+                                         "/usr/bin/app"]),
+        ("check-cxx-app-min-error.json", ["check", "--json", "--min-severity", "error", *X,
+                                          "/usr/bin/app"]),
+        ("check-cxx-app-60-color.txt", ["check", "--width", "60", "--color", "always", *X,
+                                        "/usr/bin/app"]),
+        ("check-cxx-clean.txt", ["check", *X, "/usr/bin/clean"]),
+    ]
 
 
 def run(argv: list[str], work: Path) -> str:
@@ -254,7 +294,9 @@ def build_all(work: Path, step: Callable[[str], None]) -> list[Command]:
         musl = build_musl(work)
     step("snaps")
     snaps = build_snaps(work)
-    return commands(plain, versions, musl, snaps)
+    step("C++ root")
+    cxx = abi_roots.cxx_root(work / "cxx").path
+    return commands(plain, versions, musl, snaps) + check_commands(versions, cxx)
 
 
 def main() -> int:

@@ -457,7 +457,7 @@ def test_fix_temporaries_are_not_part_of_a_tree(tmp_path: Path) -> None:
 def test_lint_does_not_count_a_stale_fix_temporary(images: Images) -> None:
     image = images.get("fix-temp")
     r = bounded(lint(images, image))
-    assert "1 ELF files checked" in r.text and "ldsim-fix" not in r.text, r.text
+    assert "1 ELF file checked" in r.text and "ldsim-fix" not in r.text, r.text
     r = bounded(compare_all(images, image))
     assert "bin/app" in r.text and "ldsim-fix" not in r.text
 

@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,8 @@ def test_the_wheel_installs_and_works_in_a_clean_venv(tmp_path: Path) -> None:
     _run(sys.executable, "-m", "build", "--wheel", "--outdir", dist, REPO, cwd=tmp_path)
     wheels = list(dist.glob("ldsim-*.whl"))
     assert len(wheels) == 1
+    with zipfile.ZipFile(wheels[0]) as whl:  # the man page ships (README: man -l ...)
+        assert "ldsim/man/ldsim.1" in whl.namelist()
     venv = tmp_path / "venv"
     _run(sys.executable, "-m", "venv", venv, cwd=tmp_path)
     py = venv / "bin" / "python"
@@ -40,6 +43,8 @@ def test_the_wheel_installs_and_works_in_a_clean_venv(tmp_path: Path) -> None:
     assert doc["schema"] == "ldsim.explain/1" and doc["objects"][0]["path"] == "/usr/bin/true"
     graph = _run(venv / "bin" / "ldsim", "graph", "-f", "svg", "/usr/bin/true", cwd=tmp_path)
     assert "<svg" in graph.stdout
+    completion = _run(venv / "bin" / "ldsim", "completion", "bash", cwd=tmp_path)
+    assert "complete -o bashdefault -F " in completion.stdout  # shtab is a dependency
     # the public API, the schemas and every subpackage come from the installed wheel
     code = (
         "import json, pkgutil, sys, ldsim, ldsim.renderers.schema as s\n"
@@ -50,6 +55,7 @@ def test_the_wheel_installs_and_works_in_a_clean_venv(tmp_path: Path) -> None:
         "mods = {m.name for m in pkgutil.walk_packages(ldsim.__path__, 'ldsim.')}\n"
         "assert {'ldsim.linter.rules', 'ldsim.renderers.sarif', 'ldsim.fs.memory',"
         " 'ldsim.patching'} <= mods, mods\n"
+        "import pathlib; assert (pathlib.Path(ldsim.__file__).parent / 'man/ldsim.1').is_file()\n"
         "print(doc['loader'], len(mods))\n")
     out = _run(py, "-c", code, str(venv), cwd=tmp_path)
     assert out.stdout.startswith("glibc ")

@@ -1,8 +1,8 @@
 """Every JSON document ldsim prints validates against the schema it ships (STYLE.md, 11).
 
-``ldsim/schemas/ldsim.NAME-1.json`` are Draft-07 schemas of the four documents
-(``ldsim.explain/1`` from ``explain --json`` and ``check --json``, ``ldsim.compare/1``,
-``ldsim.lint/1``, ``ldsim.graph/1``), fetched with :func:`ldsim.renderers.schema.load_schema`.
+``ldsim/schemas/ldsim.NAME-1.json`` are Draft-07 schemas of the five documents
+(``ldsim.explain/1`` from ``explain --json``, ``ldsim.check/1`` from ``check --json``,
+``ldsim.compare/1``, ``ldsim.lint/1``, ``ldsim.graph/1``), fetched with :func:`ldsim.renderers.schema.load_schema`.
 Real runs of the CLI are validated against them: this machine's ``/usr/bin/ls``, tiny glibc
 roots with an unresolved library, preloads and an aborted load (``rootfs-fixtures/glibcroot.py``),
 a musl root and an Alpine-like libc mix when ``musl-gcc`` exists, and a small classic snap
@@ -25,10 +25,15 @@ from typing import Any
 
 import pytest
 
+from ldsim.analysis.abi import Finding
 from ldsim.analysis.compare import BinaryComparison, Row, Side
+from ldsim.analysis.explain import explanation_of
+from ldsim.analysis.verdict import VerdictStatus
 from ldsim.depgraph import REALM_ORDER, dependency_graph, graph_document
+from ldsim.elf.flavour import Libc
 from ldsim.errors import LdsimError
 from ldsim.linter.model import ALL_RULES, Fix, LintFinding, LintReport
+from ldsim.renderers.check import check_dict
 from ldsim.renderers.compare import compare_dict
 from ldsim.renderers.lint import lint_dict
 from ldsim.renderers.schema import SCHEMAS, load_schema, schema_file_name
@@ -38,7 +43,8 @@ from ldsim.snap.meta import CONFINEMENTS
 jsonschema = pytest.importorskip("jsonschema")
 
 REPO = Path(__file__).resolve().parent.parent
-FILES = {"ldsim.explain/1": "ldsim.explain-1.json", "ldsim.compare/1": "ldsim.compare-1.json",
+FILES = {"ldsim.explain/1": "ldsim.explain-1.json", "ldsim.check/1": "ldsim.check-1.json",
+         "ldsim.compare/1": "ldsim.compare-1.json",
          "ldsim.lint/1": "ldsim.lint-1.json", "ldsim.graph/1": "ldsim.graph-1.json"}
 DRAFT_07 = "http://json-schema.org/draft-07/schema#"
 TEXT = "hello, this is a text file that is definitely longer than sixty-four bytes\n"
@@ -100,10 +106,11 @@ def test_schema_is_valid_draft_07(name: str) -> None:
 
 def test_schema_names_are_the_renderers() -> None:
     from ldsim import depgraph as graph
-    from ldsim.renderers import compare, lint
+    from ldsim.renderers import check, compare, lint
     from ldsim.renderers import json as explain
 
-    assert set(SCHEMAS) == {explain.SCHEMA, compare.SCHEMA, lint.SCHEMA, graph.SCHEMA}
+    assert set(SCHEMAS) == {explain.SCHEMA, check.SCHEMA, compare.SCHEMA, lint.SCHEMA,
+                            graph.SCHEMA}
 
 
 def test_vocabularies_follow_the_code() -> None:
@@ -131,6 +138,14 @@ def test_vocabularies_follow_the_code() -> None:
     assert gd["object_via"]["enum"] == object_vias
     assert gd["edge_via"]["enum"] == vias
     assert gd["object_node"]["properties"]["realm"]["enum"] == realms
+    cd = load_schema("ldsim.check/1")
+    assert cd["definitions"]["severity"]["enum"] == [s.value for s in Severity]
+    assert cd["definitions"]["finding"]["properties"]["id"] \
+        == ed["finding"]["properties"]["id"]
+    assert cd["properties"]["verdict"]["properties"]["status"]["enum"] \
+        == [v.value for v in VerdictStatus]
+    assert cd["properties"]["snap"] == {"$ref": "#/definitions/snap"}
+    assert cd["definitions"]["snap"] == ed["snap"]
 
 
 # -- shipped with the package ------------------------------------------------------------------
@@ -194,7 +209,7 @@ def test_load_schema_is_import_light() -> None:
 def test_explain_and_check_this_machine(validators: dict[str, Any]) -> None:
     doc = check(validators, ldsim("explain", "--json", "/usr/bin/ls"), "ldsim.explain/1")
     assert doc["objects"][0]["via"] == "executable"
-    check(validators, ldsim("check", "--json", "/usr/bin/ls"), "ldsim.explain/1")
+    check(validators, ldsim("check", "--json", "/usr/bin/ls"), "ldsim.check/1")
 
 
 @pytest.fixture(scope="module")
@@ -251,8 +266,9 @@ def test_explain_aborted_load(validators: dict[str, Any], glibc_root: Path) -> N
 
 @needs_gcc
 def test_check_json_on_a_root(validators: dict[str, Any], glibc_root: Path) -> None:
-    check(validators, ldsim("check", "--json", "--root", str(glibc_root), "/bin/exe"),
-          "ldsim.explain/1")
+    doc = check(validators, ldsim("check", "--json", "--root", str(glibc_root), "/bin/exe",
+                                  status=(1,)), "ldsim.check/1")
+    assert doc["verdict"]["status"] == "does_not_start" and doc["findings"] == []
 
 
 @pytest.fixture(scope="module")
@@ -296,7 +312,7 @@ def test_check_json_with_abi_findings(validators: dict[str, Any], tmp_path: Path
 
     root = alpine_like_root(tmp_path / "alpine")
     doc = check(validators, ldsim("check", "--json", "--root", str(root.path), "/usr/bin/app",
-                                  status=(1,)), "ldsim.explain/1")
+                                  status=(1,)), "ldsim.check/1")
     assert {f["id"] for f in doc["findings"]} >= {"libc-mix", "unversioned-provider"}
 
 
@@ -371,7 +387,9 @@ def test_explain_and_check_a_snap(validators: dict[str, Any], snap: list[str],
                                   status=(1,)), "ldsim.explain/1")
     assert doc["snap"]["confinement"] == view
     assert {o["realm"] for o in doc["objects"]} >= {"payload"}
-    check(validators, ldsim("check", "--json", *snap, "--confinement", view), "ldsim.explain/1")
+    doc = check(validators, ldsim("check", "--json", *snap, "--confinement", view),
+                "ldsim.check/1")
+    assert doc["snap"]["confinement"] == view
     doc = check(validators, ldsim("explain", "--json", *snap, "--confinement", view,
                                   "bin/broken", status=(1,)), "ldsim.explain/1")
     assert doc["error"] is not None
@@ -408,6 +426,29 @@ def test_hand_built_comparison_with_errors(validators: dict[str, Any]) -> None:
                 BinaryComparison("/snap/demo/current/bin/none")]
     doc = compare_dict({"name": "demo", "base": "core22", "confinement": "strict"}, binaries)
     check(validators, doc, "ldsim.compare/1")
+
+
+def hand_built_check_doc() -> dict[str, Any]:
+    """A snap's program whose findings are an undefined C++ symbol (its version kept,
+    ``demangled`` given) and an info, every key of ``ldsim.check/1`` present."""
+    res = Resolution(root="/", loader=Libc.GLIBC, executable="/snap/demo/current/bin/app",
+                     interpreter="/lib64/ld-linux-x86-64.so.2")
+    findings = [
+        Finding("undefined-symbol", Severity.ERROR, "/snap/demo/current/bin/app", None,
+                "_ZdaPv@GLIBCXX_3.4", "/snap/demo/current/bin/app: undefined symbol: _ZdaPv, "
+                "version GLIBCXX_3.4 (no loaded object defines it)"),
+        Finding("interposed-symbol", Severity.INFO, "/lib/libx.so", "/lib/liby.so", "frexpl",
+                "/lib/libx.so: frexpl binds to /lib/liby.so"),
+    ]
+    snap = {"name": "demo", "base": "core22", "confinement": "classic", "revision": "x1"}
+    return check_dict(explanation_of(res, findings, snap))
+
+
+def test_hand_built_check_document(validators: dict[str, Any]) -> None:
+    doc = check(validators, hand_built_check_doc(), "ldsim.check/1")
+    assert doc["findings"][0]["demangled"] == "operator delete[](void*)@GLIBCXX_3.4"
+    assert "demangled" not in doc["findings"][1]
+    assert doc["verdict"]["status"] == "fails_at_run_time"
 
 
 def test_hand_built_graph_of_a_program_that_cannot_load(validators: dict[str, Any]) -> None:
@@ -496,6 +537,22 @@ LINT: dict[str, Mutation] = {
     "snap-extra-key": lambda d: _set(d["snap"], "revision", "x1"),
 }
 
+CHECK: dict[str, Mutation] = {
+    "schema-version": lambda d: _set(d, "schema", "ldsim.check/2"),
+    "explain-document": lambda d: _set(d, "objects", []),
+    "finding-id": lambda d: _set(d["findings"][0], "id", "made-up"),
+    "finding-extra-key": lambda d: _set(d["findings"][0], "demangled_message", "m"),
+    "finding-without-message": lambda d: d["findings"][0].pop("message"),
+    "empty-demangled": lambda d: _set(d["findings"][0], "demangled", ""),
+    "min-severity-enum": lambda d: _set(d, "min_severity", "fatal"),
+    "negative-count": lambda d: _set(d["summary"], "errors", -1),
+    "count-missing": lambda d: d["summary"].pop("infos"),
+    "starts-with-reasons": lambda d: _set(d["verdict"], "status", "starts"),
+    "fails-without-reasons": lambda d: _set(d["verdict"], "reasons", []),
+    "loader-enum": lambda d: _set(d, "loader", "bionic"),
+    "snap-devmode-view": lambda d: _set(d["snap"], "confinement", "devmode"),
+}
+
 GRAPH: dict[str, Mutation] = {
     "schema-version": lambda d: _set(d, "schema", "ldsim.graph/2"),
     "undirected": lambda d: _set(d, "directed", False),
@@ -516,14 +573,14 @@ GRAPH: dict[str, Mutation] = {
 }
 
 MUTATIONS = [("explain", k) for k in EXPLAIN] + [("compare", k) for k in COMPARE] + \
-    [("lint", k) for k in LINT] + [("graph", k) for k in GRAPH]
+    [("lint", k) for k in LINT] + [("graph", k) for k in GRAPH] + [("check", k) for k in CHECK]
 
 
 @pytest.fixture(scope="module")
 def documents(unresolved_doc: dict[str, Any], compare_doc: dict[str, Any],
               lint_doc: dict[str, Any], graph_doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {"explain": unresolved_doc, "compare": compare_doc, "lint": lint_doc,
-            "graph": graph_doc}
+            "graph": graph_doc, "check": hand_built_check_doc()}
 
 
 @needs_gcc
@@ -535,7 +592,8 @@ def test_mutated_document_fails(validators: dict[str, Any],
     schema = f"ldsim.{kind}/1"
     assert not problems(validators, original, schema)
     doc = copy.deepcopy(original)
-    table = {"explain": EXPLAIN, "compare": COMPARE, "lint": LINT, "graph": GRAPH}[kind]
+    table = {"explain": EXPLAIN, "compare": COMPARE, "lint": LINT, "graph": GRAPH,
+             "check": CHECK}[kind]
     table[mutation](doc)
     assert doc != original
     assert not validators[schema].is_valid(doc), f"{kind}/{mutation} still validates"

@@ -21,7 +21,7 @@ from ldsim.fs.overlay import OverlayView
 from ldsim.fs.view import Realm
 from ldsim.result import Resolution
 from ldsim.snap.meta import Confinement
-from ldsim.target import Program, SnapTarget, Target
+from ldsim.target import Program, Progress, SnapTarget, Target
 
 if TYPE_CHECKING:
     from ldsim.depgraph import Graph
@@ -59,7 +59,8 @@ class GraphRun:
 
 
 def graph_of(target: Target, programs: Sequence[Program], env: LoaderEnv | None = None, *,
-             views: Sequence[Confinement] = (), loader: Libc | None = None) -> GraphRun:
+             views: Sequence[Confinement] = (), loader: Libc | None = None,
+             progress: Progress | None = None) -> GraphRun:
     """Resolve every program (in every one of ``views`` of a snap; none: its own view) and put
     them in one graph. With several programs a broken one is a failure and the rest go on;
     a single broken program, or all of them, raise its :class:`~ldsim.errors.LdsimError`."""
@@ -81,6 +82,7 @@ def graph_of(target: Target, programs: Sequence[Program], env: LoaderEnv | None 
     done: list[tuple[str, Explanation]] = []
     failures: list[tuple[str, LdsimError]] = []
     each: list[Confinement | None] = list(views) or [None]
+    n = 0
     for view in each:
         locate = None
         if snap is not None:
@@ -90,6 +92,9 @@ def graph_of(target: Target, programs: Sequence[Program], env: LoaderEnv | None 
         for prog in progs:
             label = prog.path if snap is None else \
                 f"{prog.path} ({(view or snap.confinement).view})"
+            n += 1
+            if progress is not None:
+                progress(n, len(each) * len(progs), label)
             try:
                 res = target.resolve(prog, env, confinement=view, loader=loader)
                 label_view = str(view.view) if compared and view else ""

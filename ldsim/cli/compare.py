@@ -41,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
         raise api.UsageError("--snap", "compare needs a snap (--snap SNAP)")
     env = options.loader_env(args)
     target = options.open_snap(args)
+    options.check_cwd(args, target)
     if args.paths:
         programs = target.path_programs(args.paths)
     elif args.all:
@@ -53,17 +54,22 @@ def run(args: argparse.Namespace) -> int:
         if not programs:
             raise api.UsageError(args.snap, f"snap '{target.name}' has no apps: give PATHs "
                                  "or --all")
-    show, clear = options.progress_line()
-    result = api.compare(target, programs, env, loader=options.loader(args), progress=show,
-                         in_context=bool(args.all and not args.paths))
-    clear()
+    show, clear = options.progress_line(label="compare ")
+    try:
+        result = api.compare(target, programs, env, loader=options.loader(args),
+                             progress=show, in_context=bool(args.all and not args.paths))
+    finally:
+        clear()
     messages = [f"{f.path} ({f.view}): {f.error.reason}" for f in result.failures]
     if result.all_failed:
         raise api.UsageError(args.snap, "; ".join(messages))
     messages += [str(err) for err in target.snap.payload.skipped]  # what a walk could not use
     for line in messages:
         sys.stderr.write(f"ldsim: warning: {shown(line)}\n")
-    options.write(api.render(result, "json" if args.json else "text"))
+    if args.json:
+        options.write(api.render(result, "json"))
+    else:
+        options.write(api.render(result, "text", **options.text_options(args)))
     # the worst status: a bug in ldsim, a program that could not be read, a leak
     if result.internal_errors:
         return options.EXIT_INTERNAL

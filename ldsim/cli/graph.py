@@ -11,20 +11,28 @@ from ldsim import api
 from ldsim.cli import options
 from ldsim.cli.options import shown
 
-FORMATS = ("dot", "svg", "png", "pdf", "graphml", "json", "mermaid")
-BINARY = ("png", "pdf")
-_SUFFIXES = {"gv": "dot", "mmd": "mermaid", "xml": "graphml"}
+FORMATS = ("dot", "svg", "png", "jpg", "pdf", "graphml", "json", "mermaid")
+BINARY = ("png", "jpg", "pdf")
+PICTURES = ("dot", "svg", "png", "jpg", "pdf")
+EXTENSIONS = {"dot": "dot", "gv": "dot", "svg": "svg", "png": "png", "jpg": "jpg",
+              "jpeg": "jpg", "pdf": "pdf", "graphml": "graphml", "xml": "graphml",
+              "json": "json", "mmd": "mermaid", "mermaid": "mermaid"}
+"""The -o file name's extension (any case) → the format written."""
 
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser(
-        "graph", help="draw the dependency graph (DOT, SVG, PNG, PDF, GraphML, JSON, Mermaid)",
+        "graph", help="draw the dependency graph (DOT, SVG, PNG, JPEG, PDF, GraphML, JSON, "
+        "Mermaid)",
         description="Resolve programs as `explain` does and write their dependency graph: "
         "one node per loaded object (coloured by realm: payload, base, host, root), one per "
         "name not found, edges for every DT_NEEDED labelled with how it was found. Several "
         "programs share one graph: give several EXECUTABLEs, or a snap (every app by "
         "default). --compare draws a snap's classic and strict views in one picture.",
-        epilog="svg, png and pdf need Graphviz's `dot`; dot, graphml, json and mermaid do not. "
+        epilog="svg, png, jpg and pdf need Graphviz's `dot`; dot, graphml, json and mermaid do "
+        "not. With -o FILE the format follows FILE's extension (" + _extensions_help() + "); "
+        "--format must agree with it, or name the format of a FILE whose extension is none of "
+        "these; a FILE without an extension gets DOT unless --format says otherwise. "
         "Exit status: 0 every program starts (with --compare: and nothing comes from the host "
         "in the classic view); 1 some program does not start or a real run of it fails, as "
         "`ldsim explain` judges it (the graph is still written); 2 bad usage or unreadable "
@@ -34,7 +42,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--format", "-f", choices=FORMATS, default=None,
                    help="output format (default: from the -o file name's extension, else dot)")
     p.add_argument("-o", "--output", metavar="FILE", default=None,
-                   help="write to FILE instead of standard output")
+                   help="write to FILE instead of standard output (- : standard output); its "
+                   "extension picks the format")
     p.add_argument("--compare", action="store_true",
                    help="with --snap: the classic and strict views in one graph, the "
                    "differences marked")
@@ -49,15 +58,37 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(func=run, executable=None)
 
 
+def _extensions_help() -> str:
+    by_format: dict[str, list[str]] = {}
+    for ext, fmt in EXTENSIONS.items():
+        by_format.setdefault(fmt, []).append("." + ext)
+    return ", ".join(f"{'/'.join(exts)} {fmt}" for fmt, exts in by_format.items())
+
+
 def _format(args: argparse.Namespace) -> str:
-    if args.format is not None:
-        return str(args.format)
-    if args.output:
-        ext = os.path.basename(str(args.output)).rpartition(".")[2].lower()
-        ext = _SUFFIXES.get(ext, ext)
-        if ext in FORMATS:
-            return ext
-    return "dot"
+    """The output format: --format, else the -o file's extension, else DOT. Checked before
+    any work: an extension that is none of :data:`EXTENSIONS` without --format, or one that
+    says another format than --format, is bad usage."""
+    given = None if args.format is None else str(args.format)
+    output = args.output
+    if output in (None, "-"):
+        return given or "dot"
+    stem, dot, ext = os.path.basename(str(output)).rpartition(".")
+    if not dot or not stem:  # no extension (a name like ".gv" is a hidden file's whole name)
+        return given or "dot"
+    implied = EXTENSIONS.get(ext.lower())
+    where = f"-o {output}"
+    formats = (f"formats: {', '.join(FORMATS)}; extensions: "
+               f"{', '.join('.' + e for e in EXTENSIONS)}")
+    if implied is None:
+        if given is not None:
+            return given  # the format is said; the extension is the user's business
+        raise api.UsageError(where, f"cannot tell the format from the extension '.{ext}': "
+                             f"use a known extension or give --format ({formats})")
+    if given is not None and given != implied:
+        raise api.UsageError(where, f"the extension '.{ext}' says {implied} but --format says "
+                             f"{given}: make them agree ({formats})")
+    return implied
 
 
 def run(args: argparse.Namespace) -> int:
@@ -85,11 +116,16 @@ def run(args: argparse.Namespace) -> int:
     else:
         programs = [api.Program(e) for e in args.executables]
         views = ()
-    run_ = api.graph(target, programs, env, views=views, loader=options.loader(args))
+    show, clear = options.progress_line(label="graph ")
+    try:
+        run_ = api.graph(target, programs, env, views=views, loader=options.loader(args),
+                         progress=show)
+    finally:
+        clear()
     for label, exc in run_.failures:
         sys.stderr.write(f"ldsim: warning: {shown(label)}: {shown(str(exc))}\n")
     opts: dict[str, Any] = {}
-    if fmt in ("dot", "svg", "png", "pdf"):
+    if fmt in PICTURES:
         opts = {"legend": args.legend, "reuse": args.reuse}
     data = api.render(run_.graph, fmt, **opts)
     if args.output in (None, "-"):

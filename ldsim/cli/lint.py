@@ -29,7 +29,10 @@ def add_parser(sub: Any) -> None:
                    help="skip a rule, or a rule for payload paths matching GLOB (fnmatch, "
                    "'*' crosses '/'); 'classic' and 'library' name Snapcraft's linters; "
                    "the snap's own snap/snapcraft.yaml lint: ignore: applies too")
-    p.add_argument("--format", choices=["text", "json", "sarif"], default="text")
+    p.add_argument("--format", choices=["text", "json", "sarif"], default="text",
+                   help="text for people (default: findings grouped by rule id, each with "
+                   "its fix), ldsim.lint/1 JSON, or SARIF 2.1.0 for code-scanning tools")
+    options.add_output_options(p)
     p.add_argument("--fail-on", choices=["error", "warning", "info"], default="error",
                    help="lowest severity that makes the exit status 1 (default: error)")
     p.set_defaults(func=run)
@@ -49,10 +52,13 @@ def parse_ignores(values: list[str]) -> list[api.RuleIgnore]:
 def run(args: argparse.Namespace) -> int:
     ignores = parse_ignores(args.ignore)
     target = options.open_snap(args)
-    show, clear = options.progress_line()
-    report = api.lint(target, ignore=ignores, progress=show)
-    clear()
-    options.write(api.render(report, args.format))
+    show, clear = options.progress_line(label="lint ")
+    try:
+        report = api.lint(target, ignore=ignores, progress=show)
+    finally:
+        clear()
+    opts = options.text_options(args) if args.format == "text" else {}
+    options.write(api.render(report, args.format, **opts))
     # the worst status: a bug in ldsim, a file that could not be linted, a finding
     if report.internal_errors:
         return options.EXIT_INTERNAL

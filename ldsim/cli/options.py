@@ -13,9 +13,15 @@ import argparse
 import os
 import sys
 from collections.abc import Callable
+from typing import Any
 
 from ldsim import api
 from ldsim.api import Invocation, UsageError
+
+# The glibc-hwcaps subdirectory names of glibc 2.36 (sysdeps/x86/dl-hwcaps-subdirs.c,
+# sysdeps/powerpc/powerpc64/le/dl-hwcaps-subdirs.c, sysdeps/s390/s390-64/dl-hwcaps-subdirs.c)
+KNOWN_HWCAPS = ("x86-64-v4", "x86-64-v3", "x86-64-v2", "power10", "power9", "z16", "z15",
+                "z14", "z13")
 
 # a batch's worst status (main.py: every command's exit statuses)
 EXIT_UNREADABLE, EXIT_INTERNAL = 2, 3
@@ -152,9 +158,13 @@ def loader_env(args: argparse.Namespace) -> api.LoaderEnv:
     if args.hwcaps is not None:
         value = args.hwcaps.strip()
         levels = () if value in ("", "none") else tuple(x for x in value.split(",") if x)
-        bad = [x for x in levels if not x.replace("-", "").replace("_", "").isalnum()]
+        bad = [x for x in levels if x not in KNOWN_HWCAPS]
         if bad:
-            raise UsageError("--hwcaps", f"invalid level name {bad[0]!r}")
+            raise UsageError("--hwcaps", f"unknown level {bad[0]!r}: glibc 2.36 knows "
+                             f"{', '.join(KNOWN_HWCAPS)} (best first, comma-separated), or "
+                             "'none'")
+        if len(set(levels)) != len(levels):
+            raise UsageError("--hwcaps", f"a level is given twice in {value!r}")
     if args.platform is not None:
         platform = args.platform
     cwd = args.cwd
@@ -197,35 +207,70 @@ def open_target(args: argparse.Namespace, *, snap_only: str | None = None,
             raise UsageError(snap_only, "compares a snap's two views: give --snap SNAP")
         if missing_program:
             raise UsageError("EXECUTABLE", "missing: the program's path inside the root")
-        return api.open_root(args.root)
-    if args.root != "/":
-        raise UsageError("--root", "use --host with --snap (the snap's view is built from it)")
-    return api.open_snap(args.snap, base=args.base, host=args.host)
+        target: api.Target = api.open_root(args.root)
+    else:
+        if args.root != "/":
+            raise UsageError("--root", "use --host with --snap (the snap's view is built "
+                             "from it)")
+        target = api.open_snap(args.snap, base=args.base, host=args.host)
+    check_cwd(args, target)
+    return target
+
+
+def check_cwd(args: argparse.Namespace, target: api.Target) -> None:
+    """``--cwd`` given: it must be a directory in the view the program runs in."""
+    cwd = getattr(args, "cwd", None)
+    if cwd is None:
+        return
+    view = target.view(confinement(args))
+    try:
+        st = view.stat(cwd)
+    except api.LdsimError as exc:
+        raise UsageError("--cwd", f"{cwd}: {exc.reason} (in {view.name})") from None
+    if not st.is_dir:
+        raise UsageError("--cwd", f"{cwd}: not a directory (in {view.name})")
 
 
 def open_snap(args: argparse.Namespace) -> api.SnapTarget:
     return api.open_snap(args.snap, base=args.base, host=args.host)
 
 
-def progress_line(total_at_least: int = 4) -> tuple[Callable[[int, int, str], None],
-                                                    Callable[[], None]]:
-    """A ``[n/total] item`` line on a terminal's stderr for batches of ``total_at_least`` or
-    more (nothing elsewhere), and the function that clears it. ``item`` (a path of the
-    input) is shown safely."""
-    tty = sys.stderr.isatty()
-    started = False
+def progress_line(total_at_least: int = 4, *, label: str = "") -> tuple[
+        Callable[[int, int, str], None], Callable[[], None]]:
+    """A progress bar on standard error for a batch of ``total_at_least`` items or more, and
+    the function that removes it. Only when standard error is a terminal (nothing at all is
+    written otherwise: a log or a CI job gets no control sequences); the bar is drawn by
+    ``tqdm``, imported only then, and leaves no line behind when it is removed. ``show(n,
+    total, what)`` is called before the n-th item (1-based); ``what`` (a path of the input)
+    is shown safely, its end kept when it is long."""
+    try:
+        tty = sys.stderr.isatty()
+    except (OSError, ValueError, AttributeError):
+        tty = False
+    bar: Any = None
 
     def show(n: int, total: int, what: str) -> None:
-        nonlocal started
-        if tty and total >= total_at_least:
-            sys.stderr.write(f"\r\033[K[{n}/{total}] {shown(what)}")
-            sys.stderr.flush()
-            started = True
+        nonlocal bar
+        if not tty or total < total_at_least:
+            return
+        if bar is None:
+            from tqdm import tqdm
+
+            bar = tqdm(total=total, file=sys.stderr, leave=False, dynamic_ncols=True,
+                       unit="file", desc=label or None, mininterval=0.1,
+                       bar_format="{desc}{percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} "
+                       "[{elapsed}<{remaining}] {postfix}")
+        item = shown(what)
+        if len(item) > 40:
+            item = "..." + item[-37:]
+        bar.set_postfix_str(item, refresh=False)
+        bar.update(max(0, n - 1 - bar.n))
 
     def clear() -> None:
-        if started:
-            sys.stderr.write("\r\033[K")
-            sys.stderr.flush()
+        nonlocal bar
+        if bar is not None:
+            bar.close()
+            bar = None
 
     return show, clear
 
@@ -261,6 +306,7 @@ __all__ = [
     "add_output_options",
     "add_snap_options",
     "add_target_options",
+    "check_cwd",
     "confinement",
     "flush_output",
     "loader",

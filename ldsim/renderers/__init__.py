@@ -6,19 +6,22 @@ API (:func:`ldsim.render`), the command line and the notebook representations fi
 =============== ==============================================================
 kind            formats
 =============== ==============================================================
-Explanation     ``text`` (``verbose=``), ``tree``, ``findings``, ``json``
+Explanation     ``text`` (``verbose=``), ``tree``, ``findings``, ``json``,
+                ``check-text`` (``min_severity=``, ``color=``, ``width=``),
+                ``check-json`` (``min_severity=``; ``ldsim.check/1``)
 Resolution      ``text`` (``verbose=``), ``tree``, ``json``
 Comparison      ``text``, ``json``
 LintReport      ``text``, ``json``, ``sarif``
 FixPlan         ``script`` (``snap_dir=``)
 FixRun          ``text``
-graph           ``dot``, ``svg``, ``png``, ``pdf`` (``legend=``, ``reuse=``),
+graph           ``dot``, ``svg``, ``png``, ``jpg``, ``pdf`` (``legend=``, ``reuse=``),
                 ``graphml``, ``json``, ``mermaid``
+Report          ``html``: one self-contained page (:func:`ldsim.report`; a notebook shows it)
 str             ``text``: a string from the input, safe to print on a terminal
                 (:func:`ldsim.safetext.shown`; what the command line's messages use)
 =============== ==============================================================
 
-Text formats return ``str``; ``png``, ``pdf`` and ``graphml`` return ``bytes``.
+Text formats return ``str``; ``png``, ``jpg``, ``pdf`` and ``graphml`` return ``bytes``.
 """
 
 from __future__ import annotations
@@ -42,6 +45,12 @@ def _json() -> ModuleType:
     from ldsim.renderers import json
 
     return json
+
+
+def _check() -> ModuleType:
+    from ldsim.renderers import check
+
+    return check
 
 
 def _compare() -> ModuleType:
@@ -86,6 +95,12 @@ def _graphviz() -> ModuleType:
     return graphviz
 
 
+def _html() -> ModuleType:
+    from ldsim.renderers import html
+
+    return html
+
+
 def _safetext() -> ModuleType:
     from ldsim import safetext
 
@@ -128,6 +143,8 @@ for _kind, _fmt, _module, _name in (
         ("Explanation", "tree", _text, "explanation_tree"),
         ("Explanation", "findings", _text, "explanation_findings"),
         ("Explanation", "json", _json, "explanation_json"),
+        ("Explanation", "check-text", _check, "check_text"),
+        ("Explanation", "check-json", _check, "check_json"),
         ("Resolution", "text", _text, "resolution_text"),
         ("Resolution", "tree", _text, "render_explain_tree"),
         ("Resolution", "json", _json, "resolution_json"),
@@ -138,15 +155,17 @@ for _kind, _fmt, _module, _name in (
         ("LintReport", "sarif", _sarif, "render_sarif"),
         ("FixPlan", "script", _fix, "render_plan"),
         ("FixRun", "text", _fix, "render_fix_run"),
+        ("Report", "html", _html, "render_report_html"),
         (GRAPH_KIND, "dot", _dot, "render_dot"),
         ("str", "text", _safetext, "shown")):
     register(_kind, _fmt, _call(_module, _name))
-for _fmt in ("svg", "png", "pdf"):
+for _fmt in ("svg", "png", "jpg", "pdf"):
     register(GRAPH_KIND, _fmt, _image(_fmt))
 register(GRAPH_KIND, "graphml", _call(_depgraph, "render_graphml"))
 register(GRAPH_KIND, "json", _call(_depgraph, "render_graph_json"))
 register(GRAPH_KIND, "mermaid", _call(_mermaid, "render_mermaid"))
 register_display("Resolution", "image/svg+xml", _display("resolution_svg"))
 register_display("Resolution", "text/html", _display("resolution_html"))
+register_display("Report", "text/html", lambda r: str(_html().report_display(r)))
 
 __all__: list[str] = []

@@ -16,6 +16,7 @@ import shlex
 from ldsim.linter.fix import FixPlan, FixStatus, host_objects
 from ldsim.linter.model import LintReport
 from ldsim.patching import ApplyOutcome, FixRun
+from ldsim.renderers.style import Style, plural
 from ldsim.result import Severity
 from ldsim.safetext import shown
 
@@ -88,23 +89,24 @@ def render_plan(plan: FixPlan, snap_dir: str) -> str:
 
 def _counts(report: LintReport) -> str:
     n = {s: sum(1 for f in report.findings if not f.ok and f.severity is s) for s in Severity}
-    return (f"{n[Severity.ERROR]} errors, {n[Severity.WARNING]} warnings, "
-            f"{n[Severity.INFO]} notes")
+    return (f"{plural(n[Severity.ERROR], 'error')}, {plural(n[Severity.WARNING], 'warning')}, "
+            f"{plural(n[Severity.INFO], 'note')}")
 
 
 def _leaks(names: list[str]) -> str:
     return f"{len(names)} ({', '.join(map(shown, names))})" if names else "0"
 
 
-def render_fix_run(run: FixRun) -> str:
+def render_fix_run(run: FixRun, *, color: bool = False, width: int | None = None) -> str:
     """What ``ldsim fix --apply`` prints: each file's outcome, the refused and skipped files,
     and the host objects of every patched file before and after."""
+    st = Style(color, width)
     plan, result = run.plan, run.result
     out: list[str] = []
     name = _c(plan.snap.get("name"))
     todo = plan.with_status(FixStatus.PATCH)
     if todo and run.patchelf is not None:
-        out.append(f"ldsim fix: snap {name}: patching {len(todo)} files with "
+        out.append(f"ldsim fix: snap {name}: patching {plural(len(todo), 'file')} with "
                    f"{_c(run.patchelf_version)} ({_c(run.patchelf)})")
     else:
         out.append(f"ldsim fix: snap {name}: nothing to patch")
@@ -113,9 +115,11 @@ def render_fix_run(run: FixRun) -> str:
     for r in result.results if result is not None else ():
         label = {ApplyOutcome.PATCHED: "patched", ApplyOutcome.FAILED: "failed",
                  ApplyOutcome.NOT_REACHED: "not reached"}[r.outcome]
-        out.append(f"{label}: {_c(r.path)}" + (f": {_c(r.detail)}" if r.detail else ""))
+        tag = st.paint("missing" if r.outcome is ApplyOutcome.FAILED else
+                       "found" if r.outcome is ApplyOutcome.PATCHED else "warning", label)
+        out.append(f"{tag}: {_c(r.path)}" + (f": {_c(r.detail)}" if r.detail else ""))
     for fp in plan.with_status(FixStatus.REFUSED):
-        out.append(f"refused: {_c(fp.path)}: {_c(fp.reason)}")
+        out.append(f"{st.paint('missing', 'refused')}: {_c(fp.path)}: {_c(fp.reason)}")
     for fp in plan.with_status(FixStatus.SKIPPED):
         out.append(f"left alone: {_c(fp.path)}: {_c(fp.reason)}")
     if run.after is not None and result is not None:
@@ -128,7 +132,7 @@ def render_fix_run(run: FixRun) -> str:
             now = host_objects(new[path]) if path in new else []
             out.append(f"  {_c(path)}: {_leaks(was)} -> {_leaks(now)}")
         out.append(f"lint before: {_counts(run.before)}; after: {_counts(run.after)}")
-    return "\n".join(out) + "\n"
+    return st.lines(out)
 
 
 __all__ = ["ANSI_C_CHECK", "render_fix_run", "render_plan", "sh_word"]

@@ -1,4 +1,4 @@
-"""Pictures (SVG, PNG, PDF) from DOT text, drawn by Graphviz through the ``graphviz`` package.
+"""Pictures (SVG, PNG, JPEG, PDF) from DOT text, drawn by Graphviz through the ``graphviz`` package.
 
 The DOT text is :mod:`ldsim.renderers.dot`'s, deterministic and sorted; the ``graphviz`` package
 (imported only when a picture is drawn) runs Graphviz's ``dot`` on it and knows the output
@@ -8,6 +8,7 @@ formats. When ``dot`` is not installed, :class:`GraphvizMissing` says how to get
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 from ldsim.errors import LdsimError
@@ -16,7 +17,10 @@ if TYPE_CHECKING:
     from ldsim.depgraph import Graph
     from ldsim.result import Resolution
 
-IMAGE_FORMATS = ("svg", "png", "pdf")
+IMAGE_FORMATS = ("svg", "png", "jpg", "pdf")
+EXTENSIONS = {"dot": "dot", "gv": "dot", "svg": "svg", "png": "png", "jpg": "jpg",
+              "jpeg": "jpg", "pdf": "pdf"}
+"""A picture file's extension (lower case, without the dot) → the format ``dot -T`` writes."""
 INSTALL_HINT = ("install Graphviz (Debian/Ubuntu: apt-get install graphviz; Fedora: dnf "
                 "install graphviz; macOS: brew install graphviz), or use --format dot")
 
@@ -91,9 +95,15 @@ class Picture:
         return self.svg().encode("utf-8") if fmt == "svg" else render_image(self.dot, fmt)
 
     def save(self, path: str) -> None:
-        """Write the picture; the format is the file name's extension (.dot, .svg, ...)."""
-        fmt = path.rsplit(".", 1)[-1].lower() if "." in path else "svg"
-        data = self.dot.encode("utf-8") if fmt in ("dot", "gv") else self.image(fmt)
+        """Write the picture; the format is the file name's extension (``.dot``/``.gv``,
+        ``.svg``, ``.png``, ``.jpg``/``.jpeg``, ``.pdf``; none: SVG). Raises ValueError for
+        another extension, before anything is drawn or written."""
+        stem, dot, ext = os.path.basename(path).rpartition(".")
+        fmt = EXTENSIONS.get(ext.lower()) if dot and stem else "svg"
+        if fmt is None:
+            raise ValueError(f"{path}: unknown picture extension '.{ext}' (known: "
+                             f"{', '.join('.' + e for e in EXTENSIONS)})")
+        data = self.dot.encode("utf-8") if fmt == "dot" else self.image(fmt)
         with open(path, "wb") as fh:
             fh.write(data)
 

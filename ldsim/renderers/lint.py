@@ -6,9 +6,12 @@ character of the input reaches the terminal); JSON escapes them itself."""
 from __future__ import annotations
 
 import json
+import re
+import shlex
 from typing import Any
 
-from ldsim.linter.model import LintFinding, LintReport
+from ldsim.linter.model import ALL_RULES, LintFinding, LintReport
+from ldsim.renderers.style import Style, plural
 from ldsim.result import Severity
 from ldsim.safetext import shown
 
@@ -35,34 +38,81 @@ def render_lint_json(report: LintReport) -> str:
     return json.dumps(lint_dict(report), indent=2) + "\n"
 
 
-def _line(f: LintFinding) -> str:
-    # Snapcraft's linters only warn: their findings keep Snapcraft's label ("library",
-    # "classic"); an error is ldsim's own judgement and shows its rule id.
-    linter = f.id if f.severity is Severity.ERROR else _LINTER.get(f.id, f.id)
-    where = f"{shown(f.file)}: " if f.file else ""
-    return f"- {shown(linter)}: {where}{shown(f.message)}"
+_LINTER_WORDS = {"classic": "Snapcraft's classic linter", "library": "Snapcraft's library linter"}
+_URL = re.compile(r" \((https://[^ )]+)\)$")
+_WORD = {Severity.ERROR: "ERROR", Severity.WARNING: "WARNING", Severity.INFO: "INFO"}
 
 
-def render_lint_text(report: LintReport) -> str:
-    groups = [
-        ("Lint OK:", [f for f in report.findings if f.ok]),
-        ("Lint warnings:", [f for f in report.findings
-                            if not f.ok and f.severity is Severity.WARNING]),
-        ("Lint errors:", [f for f in report.findings
-                          if not f.ok and f.severity is Severity.ERROR]),
-        ("Lint information:", [f for f in report.findings
-                               if not f.ok and f.severity is Severity.INFO]),
-    ]
+def _fix_command(f: LintFinding) -> str | None:
+    """The patchelf command that resolves a finding, for a person to read or run."""
+    if f.fix is None or not f.file:
+        return None
+    args = []
+    if f.fix.interpreter is not None:
+        args.append(f"--set-interpreter {shlex.quote(shown(f.fix.interpreter))}")
+    if f.fix.rpath is not None:
+        args.append(f"--force-rpath --set-rpath {shlex.quote(shown(f.fix.rpath))}")
+    if f.fix.no_default_lib:
+        args.append("--no-default-lib")
+    if not args:
+        return None
+    return f"patchelf {' '.join(args)} {shlex.quote(shown(f.file))}"
+
+
+def render_lint_text(report: LintReport, *, color: bool = False,
+                     width: int | None = None) -> str:
+    """Findings grouped by rule id (the id ``--ignore`` takes), worst severity first, each
+    finding once with its fix (the patchelf command) beside it; Snapcraft's "Lint OK" lines
+    first, files that could not be linted, then the counts."""
+    st = Style(color, width)
     out: list[str] = []
-    for title, items in groups:
-        if items:
-            out.append(title)
-            out.extend(_line(f) for f in items)
+    oks = list(dict.fromkeys(f"  {shown(f.message)}" for f in report.findings if f.ok))
+    if oks:
+        out.append(st.paint("found", "Lint OK:"))
+        out.extend(oks)
+    groups: dict[tuple[Severity, str], list[LintFinding]] = {}
+    seen: set[tuple[str, str, str | None, str]] = set()
+    for f in report.findings:
+        key = (f.id, f.severity.value, f.file, f.message)
+        if f.ok or key in seen:
+            continue
+        seen.add(key)
+        groups.setdefault((f.severity, f.id), []).append(f)
+
+    def order(k: tuple[Severity, str]) -> tuple[int, int, str]:
+        sev, rule = k
+        return (sev.rank, ALL_RULES.index(rule) if rule in ALL_RULES else len(ALL_RULES), rule)
+
+    for sev, rule in sorted(groups, key=order):
+        items = groups[(sev, rule)]
+        linter = _LINTER.get(rule)
+        about = f" ({_LINTER_WORDS[linter]})" if linter in _LINTER_WORDS else ""
+        urls = {m.group(1) for f in items if (m := _URL.search(f.message))}
+        out.append("")
+        out.append(f"{st.severity(sev.value, _WORD[sev])} {st.paint('heading', shown(rule))}"
+                   f"{about}: {plural(len(items), 'finding')}")
+        if len(urls) == 1:
+            out.append(f"  see {shown(urls.pop())}")
+            strip = True
+        else:
+            strip = False
+        for f in items:
+            message = _URL.sub("", f.message) if strip else f.message
+            where = f"{shown(f.file)}: " if f.file else ""
+            out.extend(st.fit(f"  - {where}{shown(message)}", 6))
+            cmd = _fix_command(f)
+            if cmd:
+                out.extend(st.fit(f"      fix: {cmd}", 11))
     if report.diagnostics:
-        out.append("Not linted:")
-        out.extend(f"- {shown(d.message)}" for d in report.diagnostics)
-    counts = {s: sum(1 for f in report.findings if not f.ok and f.severity is s)
-              for s in Severity}
-    out.append(f"{len(report.files)} ELF files checked: {counts[Severity.ERROR]} errors, "
-               f"{counts[Severity.WARNING]} warnings, {counts[Severity.INFO]} notes")
-    return "\n".join(out) + "\n"
+        out.append("")
+        out.append(st.paint("missing", "Not linted:"))
+        out.extend(f"  - {shown(d.message)}" for d in report.diagnostics)
+    counts = {s: sum(len(v) for (sev, _), v in groups.items() if sev is s) for s in Severity}
+    out.append("")
+    line = (f"{plural(len(report.files), 'ELF file')} checked: "
+            f"{plural(counts[Severity.ERROR], 'error')}, "
+            f"{plural(counts[Severity.WARNING], 'warning')}, "
+            f"{plural(counts[Severity.INFO], 'note')}")
+    out.append(st.paint("missing" if counts[Severity.ERROR] else
+                        "warning" if counts[Severity.WARNING] else "found", line))
+    return st.lines(out)

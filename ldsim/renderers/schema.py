@@ -20,7 +20,8 @@ from typing import Any
 
 from ldsim.errors import LdsimError
 
-SCHEMAS = ("ldsim.explain/1", "ldsim.compare/1", "ldsim.lint/1", "ldsim.graph/1")
+SCHEMAS = ("ldsim.explain/1", "ldsim.check/1", "ldsim.compare/1", "ldsim.lint/1",
+           "ldsim.graph/1")
 """The documents ldsim emits, by the name their ``schema`` key carries."""
 
 

@@ -54,9 +54,10 @@ class Style:
         """``text`` in the colour of a severity (``error``, ``warning``, ``info``)."""
         return self.paint(severity if severity in _CODES else "info", text)
 
-    def fit(self, line: str, indent: int | None = None) -> list[str]:
+    def fit(self, line: str, indent: int | None = None, *, cont: str | None = None
+            ) -> list[str]:
         """``line`` as one or more lines no wider than :attr:`width` (see :func:`fit`)."""
-        return fit(line, self.width, indent)
+        return fit(line, self.width, indent, cont=cont)
 
     def lines(self, lines: list[str]) -> str:
         """Every line fitted, joined, with a final newline."""
@@ -97,12 +98,14 @@ def _tokens(line: str) -> list[tuple[str, int]]:
     return out
 
 
-def fit(line: str, width: int | None, indent: int | None = None) -> list[str]:
+def fit(line: str, width: int | None, indent: int | None = None, *,
+        cont: str | None = None) -> list[str]:
     """Wrap ``line`` to ``width`` columns.
 
     It breaks after the last space that fits, or, in a word longer than a line (a path),
     after the last ``/`` that fits, or else anywhere. Continuation lines start with
-    ``indent`` spaces (default: the line's own indent plus four, at most half the width).
+    ``indent`` spaces (default: the line's own indent plus four, at most half the width), or
+    with ``cont`` (a tree's ``│   `` columns, say) when it is given.
     An open colour is closed at each break and reopened on the next line, so every line is
     whole on its own."""
     if width is None or width_of(line) <= width:
@@ -111,6 +114,10 @@ def fit(line: str, width: int | None, indent: int | None = None) -> list[str]:
     if indent is None:
         indent = lead + 4
     indent = max(0, min(indent, width // 2))
+    if cont is not None and width_of(cont) <= width // 2:
+        indent = width_of(cont)
+    else:
+        cont = " " * indent
     toks = _tokens(line)
     out: list[str] = []
     first = True
@@ -130,13 +137,20 @@ def fit(line: str, width: int | None, indent: int | None = None) -> list[str]:
         else:
             cut = len(toks)
         if cut < len(toks):
+            if space_cut > 0 and slash_cut > space_cut:
+                # a path after that space would not fit a line of its own either: break it
+                # here, at a slash, instead of leaving this line short
+                nxt = next((j for j in range(space_cut + 1, len(toks)) if toks[j][0] == " "),
+                           len(toks))
+                if sum(w for _, w in toks[space_cut + 1:nxt]) > width - indent:
+                    space_cut = -1
             if space_cut > 0:
                 cut = space_cut
             elif slash_cut > 0:
                 cut = slash_cut
             cut = max(cut, 1)
         piece_text = "".join(p for p, _ in toks[:cut])
-        prefix = "" if first else " " * indent
+        prefix = "" if first else cont
         text = prefix + active + piece_text
         for p, _ in toks[:cut]:
             if p.startswith("\x1b["):

@@ -7,10 +7,15 @@ reaches the terminal, and a huge name is cut.
 
 from __future__ import annotations
 
+import re
+
 from ldsim.analysis.abi import Finding
 from ldsim.analysis.explain import Explanation
 from ldsim.analysis.verdict import Verdict, VerdictStatus
+from ldsim.config.env import LoaderEnv
 from ldsim.fs.view import Realm
+from ldsim.renderers.demangle import demangle_all, demangled_message, finding_symbol
+from ldsim.renderers.style import Style, plural
 from ldsim.result import (
     LoadedObject,
     Lookup,
@@ -36,17 +41,129 @@ _VIA_WORDS = {
     Via.ALREADY_LOADED: "already loaded",
 }
 
+# how an object was found, in a list or a tree where every column counts
+_VIA_SHORT = {
+    Via.EXECUTABLE: "program",
+    Via.INTERPRETER: "interpreter",
+    Via.PRELOAD: "preload",
+    Via.RPATH: "RPATH",
+    Via.LD_LIBRARY_PATH: "LD_LIBRARY_PATH",
+    Via.RUNPATH: "RUNPATH",
+    Via.CACHE: "ld.so.cache",
+    Via.DEFAULT: "default dirs",
+    Via.DIRECT: "path",
+    Via.ALREADY_LOADED: "already loaded",
+}
 
-def _entry_line(e: LoadedObject | Unresolved, realms: bool = False) -> str:
+# The C library and compiler runtime that nearly every program loads: a tree hides them unless
+# asked (-a), as libtree does, but never when one is missing or comes from the host.
+_FAMILY = re.compile(
+    r"(ld-linux[-a-z0-9_]*\.so|ld64\.so|ld\.so|ld-musl-[a-z0-9_]+\.so|libc\.musl-[a-z0-9_]+\.so"
+    r"|libc\.so|libm\.so|libdl\.so|libpthread\.so|librt\.so|libutil\.so|libanl\.so"
+    r"|libgcc_s\.so|libstdc\+\+\.so)(\.[0-9.]*)?")
+
+
+def _family(obj: LoadedObject) -> bool:
+    base = obj.path.rpartition("/")[2]
+    return obj.realm is not Realm.HOST and bool(
+        _FAMILY.fullmatch(base) or _FAMILY.fullmatch(obj.name.rpartition("/")[2]))
+
+
+def _collapse(dirs: list[str], subdirs: frozenset[str]) -> list[str]:
+    """A search list without the hwcaps, tls and platform subdirectories the loader adds
+    to each of its directories (``glibc-hwcaps/x86-64-v3``, ``tls/x86_64``, ``haswell``):
+    what a person wrote in RPATH or ld.so.conf."""
+    keep = []
+    for d in dirs:
+        extra = next((d[len(e.rstrip("/")) + 1:] for e in dirs
+                      if e != d and d.startswith(e.rstrip("/") + "/")), None)
+        if extra is not None and (extra.startswith("glibc-hwcaps/")
+                                  or all(part in subdirs for part in extra.split("/"))):
+            continue
+        if d not in keep:
+            keep.append(d)
+    return keep
+
+
+def searched(lk: Lookup, env: LoaderEnv | None = None) -> list[tuple[str, str]]:
+    """Where a lookup looked, one (directories, which list) per search list, in order: the
+    loader's ``search path=`` lines when it has them (glibc), else the directories of the
+    candidates tried (musl)."""
+    out: list[tuple[str, str]] = []
+    subdirs = frozenset(("tls", *((*env.legacy_hwcap_names, env.platform) if env else ())))
+    if lk.searches:
+        for m in lk.searches:
+            if m.dirs is None:
+                out.append((_s(m.label), "cache"))
+            else:
+                out.append((", ".join(_s(d) for d in _collapse(list(m.dirs), subdirs)),
+                            _s(m.label)))
+        return out
+    groups: dict[str, list[str]] = {}
+    for a in lk.attempts:
+        if a.via is Via.DIRECT:
+            groups.setdefault("opened as is", []).append(a.path)
+        else:
+            groups.setdefault(a.source, []).append(a.path.rpartition("/")[0] or "/")
+    for source, dirs in groups.items():
+        out.append((", ".join(_s(d) for d in _collapse(dirs, subdirs)), _s(source)))
+    return out
+
+
+def _searched_lines(lk: Lookup | None, pad: str, env: LoaderEnv | None) -> list[str]:
+    if lk is None:
+        return []
+    found = searched(lk, env)
+    if not found:
+        return [f"{pad}searched nowhere" + (f" ({_s(lk.note)})" if lk.note else "")]
+    return [f"{pad}searched {dirs}" + ("" if label == "cache" else f"  ({label})")
+            for dirs, label in found]
+
+
+def _failed_lookups(res: Resolution) -> dict[tuple[int, str], Lookup]:
+    return {(id(lk.requester), lk.name): lk for lk in res.lookups if lk.target is None}
+
+
+def _entry_lines(e: LoadedObject | Unresolved, st: Style, realms: bool,
+                 failed: dict[tuple[int, str], Lookup], env: LoaderEnv | None) -> list[str]:
     if isinstance(e, Unresolved):
-        who = _s(e.needed_by.path) if e.needed_by else "?"
-        why = f", {_s(e.reason)}" if e.reason else ""
-        return f"  !! {_s(e.name)} => NOT FOUND  (needed by {who}{why})"
+        who = _s(e.needed_by.path) if e.needed_by else "a preload"
+        why = f": {_s(e.reason)}" if e.reason else ""
+        head = f"  {st.paint('missing', '!! NOT FOUND')} {_s(e.name)}  (needed by {who}{why})"
+        return [head, *_searched_lines(failed.get((id(e.needed_by), e.name)), "       ",
+                                       env)]
     head = _s(e.name) if e.name == e.path else f"{_s(e.name)} => {_s(e.path)}"
     realm = ""
     if realms:
-        realm = f"{e.realm:<8}" + (" LEAK " if e.realm is Realm.HOST else " ")
-    return f"  {e.index:>2} {realm}{head}  [{_VIA_WORDS[e.via]}]"
+        leak = e.realm is Realm.HOST
+        realm = st.paint("leak", "LEAK ") if leak else "     "
+        realm += f"{e.realm:<8}"
+    return [f"  {st.paint('dim', f'{e.index:>2}')} {realm}{head}  "
+            f"{st.paint('dim', '[' + _VIA_SHORT[e.via] + ']')}"]
+
+
+def _env_lines(res: Resolution) -> list[str]:
+    """What the simulated process was, and what secure mode dropped (``-v``)."""
+    env = res.env
+    if env is None:
+        return []
+    hw = ",".join(env.hwcaps) or "none"
+    out = [f"Simulated process: {env.invocation.value} invocation, cwd {_s(env.cwd)}, hwcaps "
+           f"{_s(hw)}, $PLATFORM {_s(env.platform)}"
+           + (f", uid:gid {env.user[0]}:{env.user[1]}" if env.user else ", root (reads all)")]
+    if env.ld_library_path is not None:
+        if env.secure:
+            out.append(f"  LD_LIBRARY_PATH={_s(env.ld_library_path)} IGNORED: secure mode "
+                       "(AT_SECURE) drops it")
+        else:
+            out.append(f"  LD_LIBRARY_PATH={_s(env.ld_library_path)}")
+    if env.preload is not None:
+        out.append(f"  LD_PRELOAD={_s(env.preload)}"
+                   + ("  (secure mode: only names without a slash, from the trusted "
+                      "directories, are preloaded)" if env.secure else ""))
+    if env.secure:
+        out.append("  secure mode (AT_SECURE): $ORIGIN only expands to trusted directories")
+    return out
 
 
 def _lookup_lines(lk: Lookup, verbose: bool) -> list[str]:
@@ -128,87 +245,150 @@ def _grouped_lines(lk: Lookup, verbose: bool) -> list[str]:
     return lines
 
 
-def render_findings(findings: list[Finding]) -> list[str]:
+def render_findings(findings: list[Finding], st: Style | None = None) -> list[str]:
+    st = st or Style()
     if not findings:
         return ["Findings: none"]
     out = [f"Findings ({len(findings)}):"]
+    names = demangle_all(finding_symbol(f) for f in findings)  # C++ names for people
     for f in findings:
-        out.append(f"  {f.severity.value.upper():7} {_s(f.id)}: {_s(f.message)}")
+        sev = f.severity.value
+        out.append(f"  {st.severity(sev, f'{sev.upper():7}')} {_s(f.id)}: "
+                   f"{_s(demangled_message(f, names))}")
     return out
 
 
-def result_line(res: Resolution, verdict: Verdict | None = None) -> str:
+def result_line(res: Resolution, verdict: Verdict | None = None,
+                st: Style | None = None) -> str:
     """The last line: what the loader does with the program, and with a verdict, whether a
     real run of it starts."""
+    st = st or Style()
     unresolved = res.unresolved
     if res.error is not None:
-        return "Result: the program would not start (load aborted)."
+        return st.paint("missing", "Result: the program would not start (load aborted).")
     if unresolved:
         names = ", ".join(sorted({_s(u.name) for u in unresolved}))
-        return f"Result: {len(unresolved)} unresolved: {names}"
+        return st.paint("missing", f"Result: {plural(len(unresolved), 'name')} not found, "
+                        f"the program would not start: {names}")
     n = len(res.objects) - 1
     if verdict is not None and verdict.status is VerdictStatus.FAILS_AT_RUN_TIME:
         ids = ", ".join(sorted({_s(r.split(":", 1)[0]) for r in verdict.reasons}))
-        return (f"Result: all {n} dependencies resolve, but a real run fails "
-                f"({len(verdict.reasons)} error finding{'s' if len(verdict.reasons) != 1 else ''}"
-                f": {ids}).")
-    return f"Result: all {n} dependencies resolve."
+        return st.paint("missing", f"Result: {_resolve_words(n)}, but a real run fails "
+                        f"({plural(len(verdict.reasons), 'error finding')}: {ids}).")
+    if res.static:
+        return st.paint("found", "Result: statically linked: nothing to load.")
+    return st.paint("found", f"Result: {_resolve_words(n)}.")
 
 
-def render_explain_text(res: Resolution, *, verbose: bool = False,
+def _resolve_words(n: int) -> str:
+    if n == 0:
+        return "no dependencies"
+    if n == 1:
+        return "the one dependency resolves"
+    return f"all {n} dependencies resolve"
+
+
+def render_explain_text(res: Resolution, *, verbose: int | bool = 0,
                         findings: list[Finding] | None = None, realms: bool = False,
-                        verdict: Verdict | None = None) -> str:
+                        verdict: Verdict | None = None, color: bool = False,
+                        width: int | None = None) -> str:
+    """The objects in link-map order with how each was found (a name not found with where it
+    was searched), the load error, the findings, notes and the result. ``verbose`` 1 adds
+    the simulated process and every lookup, its candidates grouped by search list; 2 prints
+    each lookup's trail as ``LD_DEBUG=libs`` does."""
+    st = Style(color, width)
+    level = int(verbose)
     out: list[str] = []
     interp = _s(res.interpreter) if res.interpreter else ("none (static)" if res.static
                                                            else "none")
     out.append(f"{_s(res.executable)}: {res.loader} loader {interp}, root {_s(res.root)}")
     if res.static:
         out.append("  statically linked: the kernel maps no loader and no libraries")
+    if level:
+        out.extend(_env_lines(res))
     out.append("")
-    out.append("Objects in link-map order:")
+    out.append("Objects in link-map order" + (":" if level else " (-v: every lookup):"))
+    failed = _failed_lookups(res)
     for e in res.link_map:
-        out.append(_entry_line(e, realms))
+        out.extend(_entry_lines(e, st, realms, failed, res.env))
     if res.error is not None:
         out.append("")
-        out.append(f"LOAD ABORTED: {_s(res.error.loader_message)}")
+        out.append(f"{st.paint('missing', 'LOAD ABORTED')}: {_s(res.error.loader_message)}")
         if res.error.needed_by is not None:
             out.append(f"  while loading {_s(res.error.name)} for "
                        f"{_s(res.error.needed_by.path)}")
         out.append(f"  ({_s(res.error.reason)}; the real loader stops the whole program here)")
-    out.append("")
-    out.append("Lookups:" if res.lookups else "Lookups: none (nothing was searched)")
-    for lk in res.lookups:
-        out.extend("  " + line for line in _lookup_lines(lk, verbose))
+    if level:
+        out.append("")
+        out.append("Lookups:" if res.lookups else "Lookups: none (nothing was searched)")
+        for lk in res.lookups:
+            out.extend("  " + line for line in _lookup_lines(lk, level > 1))
     if findings is not None:
         out.append("")
-        out.extend(render_findings(findings))
+        out.extend(render_findings(findings, st))
     if res.diagnostics:
         out.append("")
         out.append("Notes:")
         for d in res.diagnostics:
-            out.append(f"  {d.severity.value}: {_s(d.message)}")
+            out.append(f"  {st.severity(d.severity.value, d.severity.value)}: {_s(d.message)}")
     out.append("")
-    out.append(result_line(res, verdict))
-    return "\n".join(out) + "\n"
+    out.append(result_line(res, verdict, st))
+    return st.lines(out)
 
 
-def render_explain_tree(res: Resolution) -> str:
-    """A dependency tree: each object expanded once, later references marked.
+def _tree_label(lk: Lookup, st: Style, realms: bool) -> str:
+    tgt = lk.target
+    assert tgt is not None
+    leak = realms and tgt.realm is Realm.HOST
+    mark = st.paint("leak", "LEAK ") if leak else ""
+    if lk.name in (tgt.path, tgt.path.rpartition("/")[2]):
+        head = _s(tgt.path)  # the name is the file's: its path says both
+    else:
+        head = f"{_s(lk.name)} => {_s(tgt.path)}"
+    how = _VIA_SHORT[tgt.via] + (f", {tgt.realm}" if realms else "")
+    return f"{mark}{head} {st.paint('dim', '[' + how + ']')}"
+
+
+def render_explain_tree(res: Resolution, *, all: bool = False, color: bool = False,
+                        width: int | None = None, realms: bool | None = None) -> str:
+    """A dependency tree, libtree's shape with the loader's answers.
+
+    Drawn depth-first in DT_NEEDED order; each object is expanded once, where the tree first
+    reaches it, with the path the loader opened and how it was found; a later reference is
+    one short line marked ``(see above)``, so no marker ever precedes the object it refers
+    to. A name not found shows where it was searched. The C library family (``libc.so.6``,
+    ``ld-linux``, ``libm``, ``libgcc_s``, ``libstdc++``, musl's ``libc.so``, ...) is hidden
+    unless ``all``, except when it is missing or comes from the host; the last line says what
+    was hidden. In a snap's view (``realms``) each object shows its realm, and a host file
+    starts with ``LEAK``.
 
     Walked with an explicit stack, not recursion: a chain of thousands of libraries (each
     needing the next) is as deep as it is long."""
+    st = Style(color, width)
+    if realms is None:
+        realms = any(o.realm is not Realm.ROOT for o in res.objects)
     by_requester: dict[int, list[Lookup]] = {}
     for lk in res.lookups:
         if lk.kind is LookupKind.NEEDED and lk.requester is not None:
             by_requester.setdefault(id(lk.requester), []).append(lk)
-    out = [_s(res.executable)]
+    out: list[str] = []
     seen: set[int] = set()
+    hidden: dict[str, None] = {}
+
+    def emit(line: str, cont: str) -> None:
+        out.extend(st.fit(line, cont=cont + "    "))
+
+    def shown_here(lk: Lookup) -> bool:
+        tgt = lk.target
+        if all or tgt is None or not _family(tgt):
+            return True
+        hidden[_s(tgt.path.rpartition("/")[2])] = None
+        return False
 
     def walk(top: LoadedObject, prefix: str) -> None:
         seen.add(id(top))
-        # (the requester's lookups, the next one to show, the prefix of their lines)
-        stack: list[tuple[list[Lookup], int, str]] = [(by_requester.get(id(top), []), 0,
-                                                       prefix)]
+        stack: list[tuple[list[Lookup], int, str]] = [
+            ([lk for lk in by_requester.get(id(top), []) if shown_here(lk)], 0, prefix)]
         while stack:
             kids, i, pre = stack[-1]
             if i == len(kids):
@@ -218,62 +398,83 @@ def render_explain_tree(res: Resolution) -> str:
             lk = kids[i]
             last = i == len(kids) - 1
             branch = "└── " if last else "├── "
+            below = pre + ("    " if last else "│   ")
             tgt = lk.target
             if tgt is None:
-                line = f"{_s(lk.name)} => NOT FOUND"
-            elif id(tgt) in seen or lk.via is Via.ALREADY_LOADED:
-                line = f"{_s(lk.name)} => {_s(tgt.path)} (already loaded)"
+                emit(f"{pre}{branch}{st.paint('missing', 'NOT FOUND')} {_s(lk.name)}", below)
+                for line in _searched_lines(lk, "", res.env):
+                    emit(f"{below}  {line}", below + "  ")
+            elif id(tgt) in seen:
+                emit(f"{pre}{branch}{_s(lk.name)} {st.paint('reused', '(see above)')}", below)
             else:
-                line = f"{_s(lk.name)} => {_s(tgt.path)} [{_VIA_WORDS[tgt.via]}]"
-            out.append(pre + branch + line)
-            if tgt is not None and id(tgt) not in seen and lk.via is not Via.ALREADY_LOADED:
                 seen.add(id(tgt))
-                stack.append((by_requester.get(id(tgt), []), 0,
-                              pre + ("    " if last else "│   ")))
+                emit(f"{pre}{branch}{_tree_label(lk, st, realms)}", below)
+                stack.append(([k for k in by_requester.get(id(tgt), []) if shown_here(k)], 0,
+                              below))
 
     objects = res.objects
+    head = f"{_s(res.executable)}"
+    if res.static:
+        head += "  (statically linked: no loader, no libraries)"
+    out.append(head)
     if objects:
         for lk in res.lookups:
             if lk.kind is not LookupKind.NEEDED:
-                tgt = lk.target
-                out.append(f"[{lk.kind}] {_s(lk.name)} => "
-                           f"{_s(tgt.path) if tgt else 'NOT LOADED'}")
+                if lk.target is None:
+                    emit(f"[{lk.kind}] {st.paint('missing', 'NOT LOADED')} {_s(lk.name)}", "")
+                else:
+                    emit(f"[{lk.kind}] {_tree_label(lk, st, realms)}", "")
+                    if id(lk.target) not in seen:
+                        walk(lk.target, "    ")
         walk(objects[0], "")
-        for lk in res.lookups:
-            if lk.kind is not LookupKind.NEEDED and lk.target is not None \
-                    and id(lk.target) not in seen:
-                out.append(f"{_s(lk.target.path)} (preload)")
-                walk(lk.target, "")
+        rest = [o for o in objects if id(o) not in seen and (all or not _family(o))
+                and o.via is not Via.INTERPRETER]
+        for o in rest:
+            out.append(f"also loaded: {_s(o.path)} {st.paint('dim', '[' + _VIA_SHORT[o.via] + ']')}")
     if res.error is not None:
-        out.append(f"LOAD ABORTED: {_s(res.error.loader_message)}")
+        out.append(f"{st.paint('missing', 'LOAD ABORTED')}: {_s(res.error.loader_message)}")
+    if hidden:
+        names = ", ".join(hidden)
+        out.extend(st.fit(st.paint("dim", f"(not shown: {names}; -a shows the C library "
+                                   "family)")))
     return "\n".join(out) + "\n"
 
 
-def explanation_text(e: Explanation, *, verbose: bool = False) -> str:
-    """``ldsim explain``'s text: objects, lookups, findings, notes, the result."""
+def explanation_text(e: Explanation, *, verbose: int | bool = 0, color: bool = False,
+                     width: int | None = None) -> str:
+    """``ldsim explain``'s text: objects, findings, notes, the result (``verbose``: the
+    lookups too)."""
     return render_explain_text(e.resolution, verbose=verbose, findings=list(e.findings),
-                               realms=e.snap is not None, verdict=e.verdict)
+                               realms=e.snap is not None, verdict=e.verdict, color=color,
+                               width=width)
 
 
-def explanation_tree(e: Explanation) -> str:
+def explanation_tree(e: Explanation, *, all: bool = False, color: bool = False,
+                     width: int | None = None) -> str:
     """``ldsim explain --tree``: the tree, then the findings and the result that decide the
     exit status."""
-    out = [render_explain_tree(e.resolution).rstrip("\n")]
+    st = Style(color, width)
+    out = render_explain_tree(e.resolution, all=all, color=color, width=width,
+                              realms=e.snap is not None).rstrip("\n").split("\n")
     if e.findings:
-        out += ["", *render_findings(list(e.findings))]
-    out += ["", result_line(e.resolution, e.verdict)]
-    return "\n".join(out) + "\n"
+        out += ["", *render_findings(list(e.findings), st)]
+    out += ["", result_line(e.resolution, e.verdict, st)]
+    return st.lines(out)
 
 
-def explanation_findings(e: Explanation) -> str:
-    """``ldsim check``: the findings, and the result when the program does not start."""
-    out = render_findings(list(e.findings))
+def explanation_findings(e: Explanation, *, color: bool = False,
+                         width: int | None = None) -> str:
+    """``ldsim explain --abi-only``: the findings, and the result when the program does not
+    start."""
+    st = Style(color, width)
+    out = render_findings(list(e.findings), st)
     if not e.verdict.starts:
-        out += ["", result_line(e.resolution, e.verdict)]
-    return "\n".join(out) + "\n"
+        out += ["", result_line(e.resolution, e.verdict, st)]
+    return st.lines(out)
 
 
-def resolution_text(res: Resolution, *, verbose: bool = False) -> str:
-    """A resolution on its own: objects, lookups, notes, the result (no findings)."""
-    return render_explain_text(res, verbose=verbose,
+def resolution_text(res: Resolution, *, verbose: int | bool = 0, color: bool = False,
+                    width: int | None = None) -> str:
+    """A resolution on its own: objects, notes, the result (no findings)."""
+    return render_explain_text(res, verbose=verbose, color=color, width=width,
                                realms=any(o.realm is not Realm.ROOT for o in res.objects))

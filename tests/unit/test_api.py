@@ -54,7 +54,8 @@ def test_render_formats_and_errors() -> None:
     root.exe("/usr/bin/app")
     target = root.open()
     expl = ldsim.explain(target, "/usr/bin/app", ENV)
-    assert set(ldsim.formats(expl)) == {"text", "tree", "findings", "json"}
+    assert set(ldsim.formats(expl)) == {"text", "tree", "findings", "json", "check-text",
+                                        "check-json"}
     doc = json.loads(ldsim.render(expl, "json"))
     assert doc["schema"] == "ldsim.explain/1" and doc["findings"] == []
     assert "Result: all 2 dependencies resolve." in str(ldsim.render(expl, "text"))
