@@ -32,7 +32,8 @@ from ldsim import renderers as _renderers  # noqa: F401  (registers the renderer
 from ldsim.analysis.abi import Finding
 from ldsim.analysis.explain import Explanation
 from ldsim.analysis.explain import explain as _explain
-from ldsim.config.env import Invocation, LoaderEnv, cpu_defaults
+from ldsim.config.arch import ARCHES, KNOWN_HWCAPS
+from ldsim.config.env import Invocation, LoaderEnv
 from ldsim.elf.facts import ElfFacts
 from ldsim.elf.flavour import Libc
 from ldsim.errors import (
@@ -170,20 +171,19 @@ RuleIgnore = tuple[str, "list[str] | None"]
 
 
 def host_env(cpuinfo: str | None = None, **overrides: Any) -> LoaderEnv:
-    """A :class:`LoaderEnv` for this machine's CPU (glibc-hwcaps levels, ``$PLATFORM`` and
-    legacy hwcap names from ``/proc/cpuinfo``, or from the ``cpuinfo`` text given), with
-    ``overrides`` (any :class:`LoaderEnv` field) applied."""
+    """A :class:`LoaderEnv` for this machine's CPU, with ``overrides`` (any
+    :class:`LoaderEnv` field) applied. The CPU is ``/proc/cpuinfo`` (or the ``cpuinfo`` text
+    given): each program gets the glibc-hwcaps levels, ``$PLATFORM`` and legacy hwcap names
+    a program of its architecture sees on this machine (an x86-64 and an i386 program see
+    different ones), or, for an architecture this machine does not run, that
+    architecture's typical CPU (:data:`ldsim.config.arch.ARCHES`)."""
     if cpuinfo is None:
         try:
             with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
                 cpuinfo = fh.read()
         except OSError:
             cpuinfo = ""
-    env = LoaderEnv()
-    if cpuinfo:
-        levels, platform, legacy = cpu_defaults(cpuinfo)
-        env = replace(env, hwcaps=levels, platform=platform, legacy_hwcap_names=legacy)
-    return replace(env, **overrides)
+    return replace(LoaderEnv(cpuinfo=cpuinfo or None), **overrides)
 
 
 def resolve(target: Target, program: str | Program, env: LoaderEnv | None = None, *,
@@ -393,7 +393,7 @@ def picture(g: Graph, *, legend: bool = True, reuse: str = "auto") -> Picture:
 
 
 __all__ = [
-    "ALL_RULES", "ApplyOutcome", "ApplyResult", "Attempt", "BinaryComparison", "Comparison",
+    "ALL_RULES", "ARCHES", "KNOWN_HWCAPS", "ApplyOutcome", "ApplyResult", "Attempt", "BinaryComparison", "Comparison",
     "Confinement", "Diagnostic", "ElfError", "ElfFacts", "Explanation", "FilePlan", "Finding",
     "Fix", "FixOptions", "FixPlan", "FixRun", "FixStatus", "FsError", "GraphRun",
     "Invocation", "LdsimError", "Libc", "LintFinding", "LintReport", "LoadError",

@@ -39,7 +39,7 @@ def elf(*, e_type: int = ET_DYN, machine: int = EM_X86_64, elf_class: int = 64,
         interp: str | None = None, needed: Sequence[str] = (), soname: str | None = None,
         rpath: str | None = None, runpath: str | None = None, flags_1: int = 0,
         abi_note_os: int | None = None, isa_needed: int | None = None, dynamic: bool = True,
-        extra: bytes = b"") -> bytes:
+        extra: bytes = b"", e_flags: int = 0) -> bytes:
     """A little-endian ELF file of ``elf_class`` (32 or 64) bits, one PT_LOAD over the whole
     file at address 0 (so addresses are file offsets)."""
     is64 = elf_class == 64
@@ -104,11 +104,11 @@ def elf(*, e_type: int = ET_DYN, machine: int = EM_X86_64, elf_class: int = 64,
         phdrs.append(phdr(PT_DYNAMIC, dyn_off, dyn_size, 8))
     ident = b"\x7fELF" + bytes([2 if is64 else 1, 1, 1, 0]) + bytes(8)
     if is64:
-        ehdr = ident + struct.pack("<HHIQQQIHHHHHH", e_type, machine, 1, 0, ehsize, 0, 0,
-                                   ehsize, phsize, nph, 64, 0, 0)
+        ehdr = ident + struct.pack("<HHIQQQIHHHHHH", e_type, machine, 1, 0, ehsize, 0,
+                                   e_flags, ehsize, phsize, nph, 64, 0, 0)
     else:
-        ehdr = ident + struct.pack("<HHIIIIIHHHHHH", e_type, machine, 1, 0, ehsize, 0, 0,
-                                   ehsize, phsize, nph, 40, 0, 0)
+        ehdr = ident + struct.pack("<HHIIIIIHHHHHH", e_type, machine, 1, 0, ehsize, 0,
+                                   e_flags, ehsize, phsize, nph, 40, 0, 0)
     out = bytearray(ehdr + b"".join(phdrs) + interp_bytes)
     out += bytes(note_off - len(out)) + note
     out += bytes(prop_off - len(out)) + prop + strtab
@@ -122,23 +122,29 @@ def elf(*, e_type: int = ET_DYN, machine: int = EM_X86_64, elf_class: int = 64,
 
 
 def glibc_loader_bytes(system_dirs: Sequence[str] = SYSTEM_DIRS,
-                       lib: str = "lib/x86_64-linux-gnu", minor: int = 36) -> bytes:
+                       lib: str = "lib/x86_64-linux-gnu", minor: int = 36, *,
+                       soname: str = "ld-linux-x86-64.so.2", machine: int = EM_X86_64,
+                       elf_class: int = 64, e_flags: int = 0) -> bytes:
     """A stand-in for glibc's ``ld.so``: an ELF shared object whose read-only data holds what
     ldsim reads of the real one (``SYSTEM_DIRS``, the ``$LIB`` token value, the release)."""
     blob = (b"".join(d.encode() + b"\0" for d in system_dirs)
             + b"ORIGIN\0PLATFORM\0LIB\0" + lib.encode() + b"\0"
             + f"ld.so (GNU libc) release version 2.{minor}\0".encode())
-    return elf(soname="ld-linux-x86-64.so.2", extra=blob)
+    return elf(soname=soname, extra=blob, machine=machine, elf_class=elf_class, e_flags=e_flags)
 
 
-def ld_so_cache(entries: Sequence[tuple[str, str]], flags: int = 0x0303) -> bytes:
+def ld_so_cache(entries: Sequence[tuple[str, str] | tuple[str, str, int]],
+                flags: int = 0x0303, *, big_endian: bool = False) -> bytes:
     """A new-format ``ld.so.cache`` mapping each soname to a path, sorted as ``ldconfig``
-    sorts (descending by its version-aware comparison)."""
+    sorts (descending by its version-aware comparison); an entry's third item is its flags
+    (default ``flags``: 0x0303, x86-64 libc6)."""
     from functools import cmp_to_key
 
     from ldsim.config.ld_so_cache import NEW_MAGIC, libcmp
 
-    rows = sorted(entries, key=cmp_to_key(lambda a, b: libcmp(b[0], a[0])))
+    rows = sorted(((e[0], e[1], e[2] if len(e) > 2 else flags) for e in entries),  # type: ignore[misc]
+                  key=cmp_to_key(lambda a, b: libcmp(b[0], a[0])))
+    end = ">" if big_endian else "<"
     start = 48 + 24 * len(rows)
     strings = bytearray()
 
@@ -147,8 +153,10 @@ def ld_so_cache(entries: Sequence[tuple[str, str]], flags: int = 0x0303) -> byte
         strings.extend(text.encode() + b"\0")
         return off
 
-    body = b"".join(struct.pack("<iIIIQ", flags, intern(k), intern(v), 0, 0) for k, v in rows)
-    header = NEW_MAGIC + struct.pack("<IIB3xI12x", len(rows), len(strings), 2, 0)
+    body = b"".join(struct.pack(end + "iIIIQ", f, intern(k), intern(v), 0, 0)
+                    for k, v, f in rows)
+    header = NEW_MAGIC + struct.pack(end + "IIB3xI12x", len(rows), len(strings),
+                                     3 if big_endian else 2, 0)
     return bytes(header + body + strings)
 
 

@@ -263,7 +263,7 @@ def isa_findings(res: Resolution) -> list[Finding]:
     check."""
     if process_flavour(res) is not Libc.GLIBC or res.env is None:
         return []
-    have = cpu_isa(res.env.hwcaps)
+    have = cpu_isa(res.env.hwcaps or ())
     out: list[Finding] = []
     for obj in res.objects:
         needed = obj.facts.x86_isa_needed if obj.facts is not None else 0

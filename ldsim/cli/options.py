@@ -18,11 +18,6 @@ from typing import Any
 from ldsim import api
 from ldsim.api import Invocation, UsageError
 
-# The glibc-hwcaps subdirectory names of glibc 2.36 (sysdeps/x86/dl-hwcaps-subdirs.c,
-# sysdeps/powerpc/powerpc64/le/dl-hwcaps-subdirs.c, sysdeps/s390/s390-64/dl-hwcaps-subdirs.c)
-KNOWN_HWCAPS = ("x86-64-v4", "x86-64-v3", "x86-64-v2", "power10", "power9", "z16", "z15",
-                "z14", "z13")
-
 # a batch's worst status (main.py: every command's exit statuses)
 EXIT_UNREADABLE, EXIT_INTERNAL = 2, 3
 
@@ -110,9 +105,17 @@ def add_target_options(p: argparse.ArgumentParser) -> None:
                    "directory when --root is /)")
     p.add_argument("--hwcaps", metavar="LEVELS", default=None,
                    help="glibc-hwcaps levels of the simulated CPU, best first, e.g. "
-                   "x86-64-v3,x86-64-v2, or 'none' (default: this machine's)")
+                   "x86-64-v3,x86-64-v2, power9, z15,z14,z13, or 'none' (default: what a "
+                   "program of its architecture sees on this machine; for an architecture "
+                   "this machine does not run, a typical CPU of it)")
     p.add_argument("--platform", metavar="NAME", default=None,
-                   help="value of $PLATFORM (default: this machine's, e.g. x86_64 or haswell)")
+                   help="value of $PLATFORM (AT_PLATFORM; default: as for --hwcaps, e.g. "
+                   "x86_64 or haswell, i686 for an i386 program, aarch64, v7l, power9, z15)")
+    p.add_argument("--legacy-hwcaps", metavar="NAMES", default=None,
+                   help="the legacy hwcap names of the simulated CPU whose subdirectories "
+                   "glibc 2.36 still searches (HWCAP_IMPORTANT: x86_64, avx512_1, sse2, "
+                   "atomics, vfp, neon, dfp, altivec, zarch, ...), comma-separated, or 'none' "
+                   "(default: as for --hwcaps)")
     p.add_argument("--secure", action="store_true",
                    help="simulate a set-uid/set-gid program (AT_SECURE): LD_LIBRARY_PATH "
                    "ignored, $ORIGIN restricted, preloads restricted")
@@ -154,19 +157,26 @@ def loader_env(args: argparse.Namespace) -> api.LoaderEnv:
     """Build the simulated process from the command line (the only place that does): this
     machine's CPU (:func:`ldsim.host_env`) unless the options say otherwise."""
     machine = api.host_env()
-    levels, platform = machine.hwcaps, machine.platform
+    levels: tuple[str, ...] | None = None  # None: the CPU a program of its architecture sees
+    legacy: tuple[str, ...] | None = None
     if args.hwcaps is not None:
         value = args.hwcaps.strip()
         levels = () if value in ("", "none") else tuple(x for x in value.split(",") if x)
-        bad = [x for x in levels if x not in KNOWN_HWCAPS]
+        bad = [x for x in levels if x not in api.KNOWN_HWCAPS]
         if bad:
             raise UsageError("--hwcaps", f"unknown level {bad[0]!r}: glibc 2.36 knows "
-                             f"{', '.join(KNOWN_HWCAPS)} (best first, comma-separated), or "
-                             "'none'")
+                             f"{', '.join(api.KNOWN_HWCAPS)} (best first, comma-separated), "
+                             "or 'none'")
         if len(set(levels)) != len(levels):
             raise UsageError("--hwcaps", f"a level is given twice in {value!r}")
-    if args.platform is not None:
-        platform = args.platform
+    if getattr(args, "legacy_hwcaps", None) is not None:
+        value = args.legacy_hwcaps.strip()
+        legacy = () if value in ("", "none") else tuple(x for x in value.split(",") if x)
+        bad = [x for x in legacy if not x.replace("_", "").replace("-", "").isalnum()
+               or len(x) > 16]
+        if bad:
+            raise UsageError("--legacy-hwcaps", f"not a hwcap name: {bad[0]!r}")
+    platform = args.platform
     cwd = args.cwd
     if cwd is None:
         cwd = os.getcwd() if os.path.realpath(args.root) == "/" else "/"
@@ -180,7 +190,7 @@ def loader_env(args: argparse.Namespace) -> api.LoaderEnv:
         user = (int(uid_s), int(gid_s or uid_s))
     return api.LoaderEnv(
         ld_library_path=args.ld_library_path, preload=args.preload, cwd=cwd, user=user,
-        hwcaps=levels, platform=platform, legacy_hwcap_names=machine.legacy_hwcap_names,
+        hwcaps=levels, platform=platform, legacy_hwcap_names=legacy, cpuinfo=machine.cpuinfo,
         secure=args.secure,
         invocation=Invocation(args.invocation),
     )

@@ -22,13 +22,17 @@ class LoaderEnv:
     ld_library_path: str | None = None
     preload: str | None = None
     cwd: str = "/"
-    hwcaps: tuple[str, ...] = X86_64_HWCAPS  # active glibc-hwcaps subdirs, best first
-    platform: str = "x86_64"  # AT_PLATFORM as glibc reports it ($PLATFORM)
-    legacy_hwcap_names: tuple[str, ...] = ("x86_64",)  # names of set dl_hwcap bits
+    # The CPU as the program's loader sees it; None: from ``cpuinfo`` when this machine runs
+    # the program's architecture natively (x86-64 and i386 on x86), else that architecture's
+    # typical CPU (ldsim.config.arch.process_env makes them concrete for each program).
+    hwcaps: tuple[str, ...] | None = None  # active glibc-hwcaps subdirs, best first
+    platform: str | None = None  # AT_PLATFORM as glibc reports it ($PLATFORM; "": none)
+    legacy_hwcap_names: tuple[str, ...] | None = None  # names of set dl_hwcap bits
     secure: bool = False  # AT_SECURE: set-uid, set-gid or file capabilities
     invocation: Invocation = Invocation.EXEC
     user: tuple[int, int] | None = None  # (uid, gid) whose read permission applies; None: any
     extra: dict[str, str] = field(default_factory=dict)
+    cpuinfo: str | None = field(default=None, repr=False)  # the modelled machine's /proc/cpuinfo
 
 
 def cpu_defaults(cpuinfo: str) -> tuple[tuple[str, ...], str, tuple[str, ...]]:

@@ -47,11 +47,14 @@ Everything here is pure: the caller reads the file and passes its bytes.
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import overload
+from typing import TYPE_CHECKING, overload
 
 from ldsim.errors import CacheFormatError
+
+if TYPE_CHECKING:
+    from ldsim.config.arch import Arch
 
 OLD_MAGIC = b"ld.so-1.7.0"
 NEW_MAGIC = b"glibc-ld.so.cache1.1"
@@ -102,7 +105,6 @@ ISA_1_ALL = 0xF
 
 _U64 = (1 << 64) - 1
 _U32 = (1 << 32) - 1
-
 
 @dataclass(frozen=True)
 class CacheEntry:
@@ -169,8 +171,8 @@ def _int32(v: int) -> int:
     return ((v + (1 << 31)) & _U32) - (1 << 31)
 
 
-def _schar(c: int) -> int:
-    """``char`` is signed on x86_64."""
+def _signed(c: int) -> int:
+    """``char`` is signed on x86 (unsigned on ARM, AArch64, PowerPC, s390 and RISC-V)."""
     return c - 256 if c >= 128 else c
 
 
@@ -178,7 +180,12 @@ def _isdigit(c: int) -> bool:
     return 48 <= c <= 57
 
 
-def _libcmp_bytes(p1: bytes, p2: bytes) -> int:
+def _uchar(c: int) -> int:
+    return c
+
+
+def _libcmp_bytes(p1: bytes, p2: bytes, signed: bool = True) -> int:
+    _schar = _signed if signed else _uchar
     i = j = 0
     n1, n2 = len(p1), len(p2)
     while i < n1:
@@ -539,6 +546,10 @@ def _hwcaps_priorities(cache_names: Sequence[str], active: Sequence[str]) -> lis
     return result
 
 
+def _x86_64_flags(flags: int) -> bool:
+    return flags == X86_64_CACHE_ID
+
+
 def _platform_bit(platform: str) -> int:
     """``_dl_string_platform`` on x86_64, turned into the mask ``search_cache`` compares."""
     for i in range(X86_64_PLATFORMS_START, len(X86_PLATFORMS)):
@@ -563,6 +574,7 @@ def lookup(
     platform: str,
     hwcap_bits: int = HWCAP_X86_64,
     cpu_isa_1: int = ISA_1_ALL,
+    arch: Arch | None = None,
 ) -> CacheEntry | None:
     """The entry glibc 2.36's x86_64 ``ld.so`` returns for *name*, or ``None``.
 
@@ -591,23 +603,38 @@ def lookup(
 
     Not modelled: the ``osversion`` check (``GLRO(dl_osversion)`` stays 0 in Debian's 2.36
     ``ld.so``, which no longer checks kernel versions) and the checks of string offsets,
-    which :func:`parse_ld_so_cache` already did. A big-endian cache is never used on x86_64
-    (``cache_file_new_matches_endian``), so the result is ``None``.
+    which :func:`parse_ld_so_cache` already did. A cache of the other byte order is never
+    used (``cache_file_new_matches_endian``), so the result is ``None``.
+
+    ``arch`` (:mod:`ldsim.config.arch`; default x86-64) gives the other architectures' rules:
+    the flags ``_dl_cache_check_flags`` accepts, the byte order, the legacy hwcap and platform
+    bits (*hwcap_bits* is then ``arch.hwcap_mask(names)``), the signedness of ``char`` in
+    ``_dl_cache_libcmp``, and no ISA-level check outside x86.
     """
-    if cache.byte_order != "little":
+    big = arch is not None and arch.data == 2
+    if cache.byte_order != ("big" if big else "little"):
         return None
     entries = cache.entries
     name_b = _encode(name)
     with_hwcap = cache.format != "old"
-    hwcap_exclude = ~(hwcap_bits | HWCAP_PLATFORM_MASK | HWCAP_TLS_MASK) & _U64
-    platform_bit = _platform_bit(platform)
+    accepts: Callable[[int], bool]
+    if arch is None:
+        platform_mask, platform_bit = HWCAP_PLATFORM_MASK, _platform_bit(platform)
+        accepts, signed, x86 = _x86_64_flags, True, True
+    else:
+        platform_mask = arch.platform_mask
+        bit = arch.platform_bit(platform)
+        platform_bit = _U64 if bit is None else bit
+        accepts, signed = arch.accepts_cache_flags, arch.signed_char
+        x86 = arch.machine in (3, 62)
+    hwcap_exclude = ~(hwcap_bits | platform_mask | HWCAP_TLS_MASK) & _U64
     priorities: list[int] | None = None
 
     key_bytes = entries.key_bytes if isinstance(entries, _Entries) else (
         lambda index: _encode(entries[index].key))
 
     def cmp(index: int) -> int:
-        return _libcmp_bytes(name_b, key_bytes(index))
+        return _libcmp_bytes(name_b, key_bytes(index), signed)
 
     best: CacheEntry | None = None
     best_priority = 0
@@ -623,14 +650,14 @@ def lookup(
                 lib = entries[middle]
                 if middle > left and cmp(middle) != 0:
                     break
-                if lib.flags == X86_64_CACHE_ID:
+                if accepts(lib.flags):
                     named = False
                     usable = True
                     if with_hwcap:
                         hwcap = lib.hwcap & _U64
                         named = is_hwcaps_entry(hwcap)
-                        plat = hwcap & HWCAP_PLATFORM_MASK
-                        if named and not _isa_level_compatible(hwcap, cpu_isa_1):
+                        plat = hwcap & platform_mask
+                        if named and x86 and not _isa_level_compatible(hwcap, cpu_isa_1):
                             usable = False
                         elif not named and best is not None:
                             break

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ldsim.elf.facts import Machine
+from ldsim.config.arch import ARCHES, Arch
 
 # Linear time on any input: a run of directories starts right after a NUL, so a long stretch of '/a/a/a...' with no NUL is scanned once, not once per offset; the
 # character class cannot cross a NUL, so each attempt ends at the next one. Lengths are
@@ -22,13 +22,10 @@ _DIR_RUN = re.compile(rb"\x00(?=/)((?:/[A-Za-z0-9_.+\-/]{0,4094}/\x00){2,})")
 _LIB_TOKEN = re.compile(rb"ORIGIN\x00PLATFORM\x00LIB\x00([A-Za-z0-9_./+\-]{1,255})\x00")
 _RELEASE = re.compile(rb"release version 2\.(\d{1,9})(?!\d)")
 
-# Fallbacks when the root's loader gives no answer (ELF machine -> system dirs).
+# Fallbacks when the root's loader gives no answer: Debian's multiarch layout of the program's
+# architecture (ldsim.config.arch), else by machine.
 _FALLBACK_DIRS: dict[int, tuple[str, ...]] = {
-    Machine.X86_64: ("/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib", "/usr/lib"),
-    Machine.AARCH64: ("/lib/aarch64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/lib",
-                      "/usr/lib"),
-    Machine.I386: ("/lib/i386-linux-gnu", "/usr/lib/i386-linux-gnu", "/lib", "/usr/lib"),
-}
+    a.machine: a.fallback_dirs for a in reversed(ARCHES)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +41,8 @@ class GlibcProfile:
         return self.minor_version is None or self.minor_version <= 36
 
 
-def glibc_profile_from_bytes(data: bytes, source: str, machine: int) -> GlibcProfile:
+def glibc_profile_from_bytes(data: bytes, source: str, machine: int,
+                             arch: Arch | None = None) -> GlibcProfile:
     dirs: tuple[str, ...] = ()
     m = _DIR_RUN.search(data)
     if m:
@@ -53,13 +51,14 @@ def glibc_profile_from_bytes(data: bytes, source: str, machine: int) -> GlibcPro
     rel = _RELEASE.search(data)
     minor = int(rel.group(1)) if rel else None
     if not dirs:
-        fb = fallback_profile(machine)
+        fb = fallback_profile(machine, arch)
         return GlibcProfile(fb.system_dirs, lib_m.group(1).decode() if lib_m else fb.lib, minor,
                             "fallback")
     lib = lib_m.group(1).decode() if lib_m else dirs[0].strip("/")
     return GlibcProfile(dirs, lib, minor, source)
 
 
-def fallback_profile(machine: int) -> GlibcProfile:
-    dirs = _FALLBACK_DIRS.get(machine, ("/lib64", "/usr/lib64") if machine else ("/lib", "/usr/lib"))
+def fallback_profile(machine: int, arch: Arch | None = None) -> GlibcProfile:
+    dirs = arch.fallback_dirs if arch is not None else _FALLBACK_DIRS.get(
+        machine, ("/lib64", "/usr/lib64") if machine else ("/lib", "/usr/lib"))
     return GlibcProfile(dirs, dirs[0].strip("/"), None, "fallback")

@@ -162,6 +162,7 @@ class ElfIdent:
     machine: int
     version: int
     phentsize: int
+    flags: int = 0  # e_flags: ARM and RISC-V float ABI, PowerPC64 ELF ABI version
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,8 +46,9 @@ def parse_ident(buf: Buffer, path: str, assume: tuple[int, int] | None = None) -
     e_type, e_machine, e_version = struct.unpack_from(end + "HHI", mv, 16)
     phentsize_off = 42 if ei_class == ElfClass.ELF32 else 54
     (phentsize,) = struct.unpack_from(end + "H", mv, phentsize_off)
+    (e_flags,) = struct.unpack_from(end + "I", mv, 36 if ei_class == ElfClass.ELF32 else 48)
     return ElfIdent(ei_class, ei_data, ei_version, osabi, abiversion, padding_zero,
-                    e_type, e_machine, e_version, phentsize)
+                    e_type, e_machine, e_version, phentsize, e_flags)
 
 
 def sniff_type(head: bytes) -> int | None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import stat as stat_mod
 from collections.abc import Iterable
 
+from ldsim.config.arch import Arch
 from ldsim.config.env import Invocation, LoaderEnv
 from ldsim.config.ld_so_cache import LdSoCache, lookup
 from ldsim.config.loader_profile import GlibcProfile
@@ -50,8 +51,13 @@ class GlibcModel(Walk):
 
     def __init__(self, view: View, env: LoaderEnv, profile: GlibcProfile,
                  cache: LdSoCache | None, files: FileCache | None = None,
-                 preload_file: str | None = None, interp: str | None = None) -> None:
+                 preload_file: str | None = None, interp: str | None = None,
+                 arch: Arch | None = None) -> None:
         super().__init__(view, env, files)
+        self.arch = arch  # None: an architecture ldsim has no table for (x86-64's rules)
+        self.hwcaps: tuple[str, ...] = env.hwcaps or ()
+        self.platform = env.platform or ""
+        self.legacy: tuple[str, ...] = env.legacy_hwcap_names or ()
         self.interp_path = interp  # PT_INTERP, or the loader `ldd` runs on a library
         self.profile = profile
         self.cache = cache
@@ -66,11 +72,11 @@ class GlibcModel(Walk):
     # -- search directories ------------------------------------------------------------
     def _subdirs(self) -> tuple[str, ...]:
         """glibc-hwcaps subdirectories, then (<= 2.36) the legacy power set, then ``""``."""
-        subs = [f"glibc-hwcaps/{name}/" for name in self.env.hwcaps]
+        subs = [f"glibc-hwcaps/{name}/" for name in self.hwcaps]
         if self.profile.legacy_hwcaps:
-            comps = [*self.env.legacy_hwcap_names]
-            if self.env.platform:
-                comps.append(self.env.platform)
+            comps = [*self.legacy]
+            if self.platform:
+                comps.append(self.platform)
             comps.append("tls")
             n = len(comps)
             for mask in range((1 << n) - 1, 0, -1):
@@ -81,7 +87,7 @@ class GlibcModel(Walk):
     def _tokens(self, owner: ObjectRecord | None) -> TokenValues:
         return TokenValues(
             origin=owner.origin if owner is not None else None,
-            platform=self.env.platform or None,
+            platform=self.platform or None,
             lib=self.profile.lib,
             secure=self.env.secure,
             owner_is_executable=owner is not None and owner.index == 0,
@@ -345,8 +351,9 @@ class GlibcModel(Walk):
             # candidate is then dropped for DF_1_NODEFLIB
             lookup_.searches.append(SearchMark(len(lookup_.attempts), None, CACHE_FILE))
             entry = None if self.cache is None else lookup(
-                self.cache, name, hwcaps_subdirs=env.hwcaps, platform=env.platform,
-                hwcap_bits=_hwcap_bits(env.legacy_hwcap_names))
+                self.cache, name, hwcaps_subdirs=self.hwcaps, platform=self.platform,
+                hwcap_bits=(self.arch.hwcap_mask(self.legacy) if self.arch is not None
+                            else _hwcap_bits(self.legacy)), arch=self.arch)
             if entry is not None:
                 cached = entry.value
                 if nodeflib and any(cached.startswith(p) for p in self.system_prefixes):

@@ -72,8 +72,10 @@ class MuslModel(Walk):
 
     flavour = Libc.MUSL
 
-    def __init__(self, view: View, env: LoaderEnv, files: FileCache | None = None) -> None:
+    def __init__(self, view: View, env: LoaderEnv, files: FileCache | None = None,
+                 interp: str | None = None) -> None:
         super().__init__(view, env, files)
+        self.interp_path = interp  # PT_INTERP, or the loader musl's `ldd` is for a library
         self._rpaths: dict[ObjectRecord, tuple[str | None, Via]] = {}
         self.shortnames: dict[ObjectRecord, str] = {}  # object -> basename of a searched path
 
@@ -87,7 +89,8 @@ class MuslModel(Walk):
 
     def start(self) -> None:
         facts = self.main.facts
-        interp = facts.interp if facts else None
+        interp = self.interp_path or (facts.interp if facts else None)
+        self.interpreter = interp
         self.interp = ObjectRecord(1, interp or "ld-musl", interp or "ld-musl",
                                    interp or "ld-musl", Via.INTERPRETER, None, None, None,
                                    names=[])

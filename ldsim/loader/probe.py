@@ -11,6 +11,7 @@ import errno
 from dataclasses import dataclass
 
 from ldsim.buffers import Buffer
+from ldsim.config.arch import arch_of
 from ldsim.config.env import may_read
 from ldsim.elf.facts import (
     ELFMAG,
@@ -191,23 +192,32 @@ def _open_verify(view: View, cache: FileCache, path: str, parts: tuple[str, ...]
         ident = parse_ident(buf, path)
     except ElfError as exc:
         return Probe(path, Outcome.NOT_ELF, exc.reason, real, st)
+    arch = arch_of(expected.machine, expected.elf_class, expected.data, expected.flags)
     reason = ""
     if ident.data != expected.data:
         reason = ("ELF file data encoding not little-endian" if expected.data == ElfData.LSB
                   else "ELF file data encoding not big-endian")
     elif ident.ident_version != EV_CURRENT:
         reason = "ELF file version ident does not match current one"
-    elif ident.osabi not in (OsAbi.SYSV, OsAbi.GNU):
+    elif not (arch.valid_osabi(ident.osabi) if arch is not None
+              else ident.osabi in (OsAbi.SYSV, OsAbi.GNU)):
         reason = "ELF file OS ABI invalid"
     elif not (ident.abiversion == 0 or (ident.osabi == OsAbi.GNU and ident.abiversion < 4)):
         reason = "ELF file ABI version invalid"
     elif not ident.padding_zero:
         reason = "nonzero padding in e_ident"
+    elif arch is not None and (problem := arch.header_problem(
+            ident.machine, ident.osabi, ident.flags)) is not None and problem[0] == "fatal":
+        reason = problem[1]  # ARM's VALID_ELF_HEADER: a float ABI that is not the loader's
     elif ident.version != EV_CURRENT:
         reason = "ELF file version does not match current one"
     if reason:
         return Probe(path, Outcome.FATAL, reason, real, st)
-    if ident.machine != expected.machine:
+    if arch is not None:
+        problem = arch.header_problem(ident.machine, ident.osabi, ident.flags)
+        if problem is not None:  # elf_machine_matches_host: skipped, the search goes on
+            return Probe(path, Outcome.WRONG_MACHINE, problem[1], real, st, errno="ENOENT")
+    elif ident.machine != expected.machine:
         return Probe(path, Outcome.WRONG_MACHINE, f"wrong machine {ident.machine}", real, st,
                      errno="ENOENT")
     if ident.e_type not in (ElfType.EXEC, ElfType.DYN):

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import contextlib
 
+from ldsim.config.arch import ARCHES, Arch, arch_of, process_env
 from ldsim.config.env import LoaderEnv
 from ldsim.config.ld_so_cache import LdSoCache, parse_ld_so_cache
 from ldsim.config.loader_profile import GlibcProfile, fallback_profile, glibc_profile_from_bytes
-from ldsim.elf.facts import ElfFacts, Machine
-from ldsim.elf.flavour import Libc, loader_flavour
+from ldsim.elf.facts import ElfFacts, class_name, machine_name
+from ldsim.elf.flavour import Libc, flavour_of, loader_flavour
 from ldsim.elf.reader import parse_elf
 from ldsim.errors import CacheFormatError, FsError
 from ldsim.fs.view import View
@@ -59,14 +60,16 @@ class RootConfig:
                 "cache it cannot read", CACHE_PATH))
             return None
 
-    def glibc_profile(self, interp: str | None, machine: int) -> GlibcProfile:
+    def glibc_profile(self, interp: str | None, machine: int,
+                      arch: Arch | None = None) -> GlibcProfile:
         key = (interp or "", machine)
         prof = self._profiles.get(key)
         if prof is None:
-            prof = fallback_profile(machine)
+            prof = fallback_profile(machine, arch)
             if interp:
                 with contextlib.suppress(FsError):
-                    prof = glibc_profile_from_bytes(self.view.read(interp), interp, machine)
+                    prof = glibc_profile_from_bytes(self.view.read(interp), interp, machine,
+                                                    arch)
             self._profiles[key] = prof
         return prof
 
@@ -78,11 +81,7 @@ def read_program(view: View, path: str, cwd: str = "/") -> ElfFacts:
 
 
 # The loader `ldd` runs on an object that names none (Debian's ldd: RTLDLIST), per machine.
-LDD_LOADERS: dict[int, str] = {
-    Machine.X86_64: "/lib64/ld-linux-x86-64.so.2",
-    Machine.AARCH64: "/lib/ld-linux-aarch64.so.1",
-    Machine.I386: "/lib/ld-linux.so.2",
-}
+LDD_LOADERS: dict[int, str] = {a.machine: a.ldd_loader for a in reversed(ARCHES)}
 
 
 def resolve(view: View, exe: str, env: LoaderEnv, config: RootConfig | None = None,
@@ -95,25 +94,43 @@ def resolve(view: View, exe: str, env: LoaderEnv, config: RootConfig | None = No
     config = config or RootConfig(view)
     if facts is None:
         facts = read_program(view, exe, env.cwd)
-    flavour = Libc.GLIBC if ldd_loader else (loader or loader_flavour(facts))
-    interp = ldd_loader or facts.interp
+    ident = facts.ident
+    arch = arch_of(ident.machine, ident.elf_class, ident.data, ident.flags)
     notes: list[Diagnostic] = []
-    if interp is None and facts.needed and flavour is Libc.GLIBC:
-        interp = LDD_LOADERS.get(facts.machine)
-        if interp is not None:
-            notes.append(Diagnostic(
-                Severity.INFO, f"{exe} has no PT_INTERP: the kernel cannot start it as a "
-                f"program; modelled as `ldd {exe}`, which runs {interp} on it", exe))
+    if arch is not None and env.hwcaps and (problem := arch.check_hwcaps(env.hwcaps)):
+        notes.append(Diagnostic(Severity.WARNING, f"--hwcaps: {problem}; the loader of this "
+                                "program never searches such a subdirectory"))
+    env = process_env(env, arch)  # the CPU as a program of its architecture sees it
+    flavour = Libc.GLIBC if ldd_loader else (loader or loader_flavour(facts))
+    if loader is None and not ldd_loader and facts.interp is None and arch is not None \
+            and flavour_of(facts)[0] is Libc.MUSL \
+            and view.exists(f"/lib/ld-musl-{arch.musl}.so.1"):
+        flavour = Libc.MUSL  # a musl library, and the root has musl's loader: its `ldd`
+    interp = ldd_loader or facts.interp
+    if arch is None and flavour is Libc.GLIBC:
+        notes.append(Diagnostic(
+            Severity.WARNING, f"{exe}: ldsim does not know the glibc loader of "
+            f"{machine_name(ident.machine)} ({class_name(ident.elf_class)}): its cache "
+            "entries, hwcaps subdirectories and $PLATFORM are not modelled (known: "
+            f"{', '.join(a.name for a in ARCHES)})", exe))
+    if interp is None and facts.needed and arch is not None:
+        # ldd: glibc's runs its RTLDLIST loader on the file; musl's ldd is the loader itself
+        interp = arch.ldd_loader if flavour is Libc.GLIBC else f"/lib/ld-musl-{arch.musl}.so.1"
+        how = (f"`ldd {exe}`, which runs {interp} on it" if flavour is Libc.GLIBC
+               else f"musl's `ldd {exe}`, which is `{interp} --list {exe}`")
+        notes.append(Diagnostic(
+            Severity.INFO, f"{exe} has no PT_INTERP: the kernel cannot start it as a "
+            f"program; modelled as {how}", exe))
     if flavour is Libc.MUSL:
-        return MuslModel(view, env, config.files).run(exe, facts, after=notes,
-                                                       interpreter=interp)
-    profile = config.glibc_profile(interp, facts.machine)
+        return MuslModel(view, env, config.files, interp).run(exe, facts, after=notes,
+                                                               interpreter=interp)
+    profile = config.glibc_profile(interp, facts.machine, arch)
     if profile.source == "fallback" and interp:
         notes.append(Diagnostic(
             Severity.WARNING, f"{interp}: cannot read the loader's built-in search "
             f"directories; assuming {':'.join(profile.system_dirs)}", interp))
     model = GlibcModel(view, env, profile, config.cache, config.files, config.preload_file,
-                       interp=interp)
+                       interp=interp, arch=arch)
     return model.run(exe, facts, before=config.diagnostics, after=notes, interpreter=interp)
 
 

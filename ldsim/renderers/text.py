@@ -90,7 +90,8 @@ def searched(lk: Lookup, env: LoaderEnv | None = None) -> list[tuple[str, str]]:
     loader's ``search path=`` lines when it has them (glibc), else the directories of the
     candidates tried (musl)."""
     out: list[tuple[str, str]] = []
-    subdirs = frozenset(("tls", *((*env.legacy_hwcap_names, env.platform) if env else ())))
+    subdirs = frozenset(("tls", *((*(env.legacy_hwcap_names or ()), env.platform or "")
+                                   if env else ())))
     if lk.searches:
         for m in lk.searches:
             if m.dirs is None:
@@ -147,9 +148,10 @@ def _env_lines(res: Resolution) -> list[str]:
     env = res.env
     if env is None:
         return []
-    hw = ",".join(env.hwcaps) or "none"
+    hw = ",".join(env.hwcaps or ()) or "none"
+    legacy = ",".join(env.legacy_hwcap_names or ()) or "none"
     out = [f"Simulated process: {env.invocation.value} invocation, cwd {_s(env.cwd)}, hwcaps "
-           f"{_s(hw)}, $PLATFORM {_s(env.platform)}"
+           f"{_s(hw)}, $PLATFORM {_s(env.platform or '(none)')}, legacy hwcaps {_s(legacy)}"
            + (f", uid:gid {env.user[0]}:{env.user[1]}" if env.user else ", root (reads all)")]
     if env.ld_library_path is not None:
         if env.secure:
