@@ -15,9 +15,12 @@ Everything here is read from glibc 2.36's sources, per architecture:
   dl-hwcaps-subdirs.c``; the other architectures have none in 2.36);
 * the checks ``open_verify`` (``elf/dl-load.c``) makes beyond class and machine:
   ``elf_machine_matches_host`` (``sysdeps/*/dl-machine.h``: the RISC-V float ABI, the
-  PowerPC64 ELF ABI version, s390's old machine number) and ARM's ``VALID_ELF_HEADER``
-  (``sysdeps/unix/sysv/linux/arm/ldsodefs.h``: the EABI5 float ABI flags, and
-  ``ELFOSABI_ARM_AEABI`` accepted);
+  PowerPC64 ELF ABI version, s390's old machine number) and ARM's float ABI (upstream's
+  ``VALID_ELF_HEADER`` in ``sysdeps/unix/sysv/linux/arm/ldsodefs.h`` would abort with
+  "internal error"; Debian's armhf loader skips the file instead, and accepts
+  ``ELFOSABI_ARM_AEABI``). Debian's loaders also compare ``e_machine``, read in their own
+  byte order, before the byte order, so a library of another architecture of the other
+  byte order is skipped, not fatal (both measured by ``tests/oracle/test_arches.py``);
 * the loader Debian's ``ldd`` runs (``RTLDLIST``), the musl loader's name
   (``ld-musl-ARCH.so.1``), and the CPU a program of the architecture sees when nothing says
   otherwise (a documented typical machine: ``--hwcaps``, ``--platform`` and
@@ -129,8 +132,12 @@ class Arch:
         if self.machine == Machine.ARM:
             eabi5 = flags & EF_ARM_EABIMASK == EF_ARM_EABI_VER5
             wrong = EF_ARM_ABI_FLOAT_SOFT if self.float_abi == "hard" else EF_ARM_ABI_FLOAT_HARD
-            if eabi5 and flags & wrong:
-                return ("fatal", "internal error")
+            if eabi5 and flags & wrong and machine == Machine.ARM:
+                # Upstream's VALID_ELF_HEADER makes this a fatal "internal error"; Debian's
+                # loader checks the float ABI with the machine and skips the file (the
+                # oracle, tests/oracle/test_arches.py, runs Debian's armhf ld.so).
+                return ("skip", f"{'soft' if self.float_abi == 'hard' else 'hard'}-float "
+                        "library: not this loader's float ABI")
         ok_machine = machine == self.machine or (self.machine == Machine.S390
                                                  and machine == EM_S390_OLD)
         if not ok_machine:
@@ -273,10 +280,14 @@ def process_env(env: LoaderEnv, arch: Arch | None) -> LoaderEnv:
     (``hwcaps``, ``platform``, ``legacy_hwcap_names`` not None) stays; the rest comes from
     the machine ``env.cpuinfo`` describes when it can run the program natively (x86-64 and
     i386 programs on an x86 machine), else from the architecture's typical CPU."""
+    a = arch or X86_64
+    if env.legacy_hwcap_names and all(n in a.hwcap_bits for n in env.legacy_hwcap_names):
+        # the loader takes them in bit order, whatever order they were given in
+        env = replace(env, legacy_hwcap_names=tuple(sorted(
+            dict.fromkeys(env.legacy_hwcap_names), key=a.hwcap_bits.__getitem__)))
     if env.hwcaps is not None and env.platform is not None and env.legacy_hwcap_names \
             is not None:
         return env
-    a = arch or X86_64
     cpu = a.default_cpu
     if env.cpuinfo and a in (X86_64, I386) and "flags" in env.cpuinfo:
         cpu = _x86_cpu(a, env.cpuinfo)

@@ -14,11 +14,14 @@ from dataclasses import dataclass
 
 from ldsim.config.arch import ARCHES, Arch
 
-# Linear time on any input: a run of directories starts right after a NUL, so a long stretch of '/a/a/a...' with no NUL is scanned once, not once per offset; the
+# Linear time on any input: a run of directories starts right after a byte that cannot be part
+# of one (a NUL, or whatever the loader's read-only data holds before it: the armhf loader's
+# list follows other data directly), so a long stretch of '/a/a/a...' with no NUL is scanned
+# once, not once per offset; the
 # character class cannot cross a NUL, so each attempt ends at the next one. Lengths are
 # bounded: a directory longer than PATH_MAX, a $LIB longer than NAME_MAX or a release of more
 # than 9 digits is not glibc's.
-_DIR_RUN = re.compile(rb"\x00(?=/)((?:/[A-Za-z0-9_.+\-/]{0,4094}/\x00){2,})")
+_DIR_RUN = re.compile(rb"(?<![A-Za-z0-9_.+\-/])(?=/)((?:/[A-Za-z0-9_.+\-/]{0,4094}/\x00){2,})")
 _LIB_TOKEN = re.compile(rb"ORIGIN\x00PLATFORM\x00LIB\x00([A-Za-z0-9_./+\-]{1,255})\x00")
 _RELEASE = re.compile(rb"release version 2\.(\d{1,9})(?!\d)")
 

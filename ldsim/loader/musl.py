@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 
 from ldsim.config.env import Invocation, LoaderEnv, may_read
-from ldsim.elf.facts import ElfClass, ElfData, ElfFacts, ElfType, ehdr_size
+from ldsim.elf.facts import ElfData, ElfFacts, ElfType, ehdr_size
 from ldsim.elf.flavour import Libc
 from ldsim.errors import ElfError, FsError
 from ldsim.fs.view import FileStat, View, dirname, join
@@ -307,11 +307,15 @@ class MuslModel(Walk):
         try:
             parts = self.view.resolve_parts(path, cwd=self.env.cwd)
             st, data = self.files.read(parts, path)
-            # map_library reads a native Elf64_Ehdr and never looks at e_ident.
-            if len(data) < ehdr_size(ElfClass.ELF64) or int.from_bytes(
-                    data[16:18], "little") not in (ElfType.EXEC, ElfType.DYN):
+            # map_library reads a native Ehdr (the class and byte order musl was built for:
+            # its program's) and never looks at e_ident.
+            native = (self.expected.elf_class, self.expected.data)
+            e_type = int.from_bytes(data[16:18], "little" if native[1] == ElfData.LSB
+                                    else "big")
+            if len(data) < ehdr_size(native[0]) or e_type not in (int(ElfType.EXEC),
+                                                                  int(ElfType.DYN)):
                 raise ElfError(path, "not a loadable ELF object")
-            facts = self.files.facts(st, data, path, assume=(ElfClass.ELF64, ElfData.LSB))
+            facts = self.files.facts(st, data, path, assume=native)
             if not facts.has_dynamic:
                 raise ElfError(path, "no PT_DYNAMIC")
         except (ElfError, FsError) as exc:

@@ -193,6 +193,14 @@ def _open_verify(view: View, cache: FileCache, path: str, parts: tuple[str, ...]
     except ElfError as exc:
         return Probe(path, Outcome.NOT_ELF, exc.reason, real, st)
     arch = arch_of(expected.machine, expected.elf_class, expected.data, expected.flags)
+    if arch is not None and ident.data != expected.data:
+        # Debian's loader compares e_machine (read in its own byte order) before the byte
+        # order: a library of another, big- or little-endian, architecture is skipped; one
+        # whose machine still reads right is refused below (upstream 2.36 refuses both).
+        native = int.from_bytes(mv[18:20], "little" if expected.data == ElfData.LSB else "big")
+        if arch.header_problem(native, ident.osabi, 0) is not None:
+            return Probe(path, Outcome.WRONG_MACHINE, f"wrong machine {native}", real, st,
+                         errno="ENOENT")
     reason = ""
     if ident.data != expected.data:
         reason = ("ELF file data encoding not little-endian" if expected.data == ElfData.LSB
