@@ -6,13 +6,14 @@ from __future__ import annotations
 import fnmatch
 from dataclasses import dataclass, field
 
+from ldsim.config.arch import X86_64, Arch
 from ldsim.config.env import LoaderEnv
 from ldsim.fs.view import View
 from ldsim.linter.model import FileLint
 from ldsim.snap.compose import Snap
 from ldsim.target import SnapTarget
 
-TRIPLET = "x86_64-linux-gnu"
+TRIPLET = X86_64.triplet  # the default architecture's; a context has its snap's (Context.arch)
 
 
 @dataclass(slots=True)
@@ -47,6 +48,9 @@ class Context:
     soname_cache: dict[tuple[int, int, int, str], str] = field(default_factory=dict)
     by_name: dict[str, list[str]] = field(default_factory=dict)
     files: dict[str, FileLint] = field(default_factory=dict)  # the linted files by path
+    # The snap's architecture (its ELF files'): Snapcraft takes the linker and the multiarch
+    # directory from its build machine's, which is the snap's when it builds natively.
+    arch: Arch = X86_64
 
 
 __all__ = ["TRIPLET", "Context", "Ignores"]

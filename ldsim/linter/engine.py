@@ -13,14 +13,16 @@ program's own PT_INTERP), whose host objects are the leaks Snapcraft cannot see.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
+from ldsim.config.arch import X86_64, Arch, arch_of
 from ldsim.config.env import LoaderEnv
 from ldsim.elf.facts import ElfFacts
 from ldsim.elf.reader import parse_elf
 from ldsim.errors import InternalError, LdsimError, contained
 from ldsim.fs.view import Realm, View
 from ldsim.linter import rules
-from ldsim.linter.context import TRIPLET, Context, Ignores
+from ldsim.linter.context import Context, Ignores
 from ldsim.linter.model import FileLint, LintReport
 from ldsim.linter.rpath import current_rpath, proposed_rpath
 from ldsim.result import Diagnostic, Resolution, Severity, Via
@@ -29,8 +31,6 @@ from ldsim.snap.meta import Confinement
 from ldsim.target import Progress, SnapTarget
 
 CLASSIC = Confinement.CLASSIC
-LINKER_REL = ("lib64/ld-linux-x86-64.so.2", "usr/lib64/ld-linux-x86-64.so.2")
-HOST_LDD_LOADER = "/lib64/ld-linux-x86-64.so.2"
 
 
 def walk_files(view: View, top: str = "/") -> list[tuple[str, bool]]:
@@ -100,7 +100,8 @@ def _llp(ctx: Context) -> str:
     for root in (ctx.snap_dir, ctx.base_dir):
         if root is None:
             continue
-        for sub in ("lib", "usr/lib", f"lib/{TRIPLET}", f"usr/lib/{TRIPLET}"):
+        for sub in ("lib", "usr/lib", f"lib/{ctx.arch.triplet}",
+                    f"usr/lib/{ctx.arch.triplet}"):
             if ctx.view.exists(f"{root}/{sub}/"):
                 dirs.append(f"{root}/{sub}")
     return ":".join(dirs)
@@ -125,7 +126,7 @@ def snapcraft_dependencies(ctx: Context, guest: str, facts: ElfFacts) -> list[tu
                     platform=ctx.user_env.platform,
                     legacy_hwcap_names=ctx.user_env.legacy_hwcap_names)
     try:
-        res = ctx.target.trace(guest, env, ldd_loader=HOST_LDD_LOADER, confinement=CLASSIC,
+        res = ctx.target.trace(guest, env, ldd_loader=ctx.arch.ldd_loader, confinement=CLASSIC,
                                facts=facts)
     except LdsimError:
         return []
@@ -158,23 +159,47 @@ def classic_resolution(ctx: Context, guest: str, facts: ElfFacts) -> Resolution 
         return None
 
 
+def snap_arch(payload: View) -> Arch:
+    """The architecture of the payload's ELF files: the first one (in path order) whose header
+    names an architecture ldsim knows; x86-64 when there is none."""
+    for rel, link in walk_files(payload):
+        if link:
+            continue
+        try:
+            head = payload.read("/" + rel, limit=64)
+        except LdsimError:
+            continue
+        if len(head) < 52 or head[:4] != b"\x7fELF" or head[4] not in (1, 2) \
+                or head[5] not in (1, 2):
+            continue
+        order: Literal["little", "big"] = "little" if head[5] == 1 else "big"
+        machine = int.from_bytes(head[18:20], order)
+        flags = int.from_bytes(head[36:40] if head[4] == 1 else head[48:52], order)
+        arch = arch_of(machine, head[4], head[5], flags)
+        if arch is not None:
+            return arch
+    return X86_64
+
+
 def make_context(target: SnapTarget, user_env: LoaderEnv) -> Context:
     snap = target.snap
     view = target.view(CLASSIC)
     name, base = snap.meta.name, snap.meta.base
     snap_dir = f"/snap/{name}/current"
     base_dir = f"/snap/{base}/current" if base and base != "bare" and snap.base else None
-    staged = next((rel for rel in LINKER_REL if snap.payload.exists("/" + rel)), None)
+    arch = snap_arch(snap.payload)
+    linker_rel = (arch.ldd_loader.lstrip("/"), "usr/" + arch.ldd_loader.lstrip("/"))
+    staged = next((rel for rel in linker_rel if snap.payload.exists("/" + rel)), None)
     if staged is not None:
         linker: str | None = f"{snap_dir}/{staged}"
     elif base and base != "bare":
-        linker = f"/snap/{base}/current/{LINKER_REL[0]}"
+        linker = f"/snap/{base}/current/{linker_rel[0]}"
     else:
         linker = None
     classic_rules = bool(base) and base != "bare" and (
         staged is not None or snap.meta.confinement is Confinement.CLASSIC)
     ctx = Context(target, snap, view, snap_dir, base_dir, linker, staged is not None,
-                  classic_rules, user_env)
+                  classic_rules, user_env, arch=arch)
     for tree, root in ((snap.payload, snap_dir), (snap.base, base_dir)):
         if tree is None or root is None:
             continue

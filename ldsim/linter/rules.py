@@ -15,15 +15,16 @@ from ldsim.analysis.abi import analyse
 from ldsim.errors import LdsimError
 from ldsim.fs.overlay import OverlayView
 from ldsim.fs.view import Realm
-from ldsim.linter.context import TRIPLET, Context, Ignores
+from ldsim.linter.context import Context, Ignores
 from ldsim.linter.model import CLASSIC_URL, LIBRARY_URL, FileLint, Fix, LintFinding
 from ldsim.linter.rpath import covered
 from ldsim.result import LoadedObject, Resolution, Severity, Via
 
 W, E, INFO = Severity.WARNING, Severity.ERROR, Severity.INFO
-HOST_LINKER_BASENAME = "ld-linux-x86-64.so.2"
-# ``_is_library_path``: pathlib's right-anchored ``PurePath.match`` on these patterns.
-LIB_PATH_PATTERNS = ("lib/*", "lib32/*", "lib64/*", f"lib/{TRIPLET}/*")
+
+def _lib_path_patterns(ctx: Context) -> tuple[str, ...]:
+    """``_is_library_path``: pathlib's right-anchored ``PurePath.match`` on these patterns."""
+    return ("lib/*", "lib32/*", "lib64/*", f"lib/{ctx.arch.triplet}/*")
 
 
 def _rel(ctx: Context, path: str) -> str:
@@ -69,7 +70,7 @@ def rule_missing_library(ctx: Context, f: FileLint) -> Iterable[LintFinding]:
                      and not p.startswith(ctx.snap_dir + "/"))
     for path, name in missing:
         base = path.rsplit("/", 1)[-1]
-        if base == HOST_LINKER_BASENAME:
+        if base == ctx.arch.ldd_loader.rsplit("/", 1)[-1]:  # the host linker's basename
             continue
         where = f" (the host has it at {path})" if path.startswith("/") else ""
         yield LintFinding("missing-library", W, f.path,
@@ -84,7 +85,7 @@ def unused_libraries(ctx: Context, files: Sequence[FileLint],
     payload = ctx.snap.payload
     libraries: dict[str, str] = {}
     for f in files:
-        if f.facts.soname and any(PurePosixPath(f.path).match(p) for p in LIB_PATH_PATTERNS):
+        if f.facts.soname and any(PurePosixPath(f.path).match(p) for p in _lib_path_patterns(ctx)):
             libraries[payload.resolve("/" + f.path)] = f.facts.soname
     used: set[str] = set()
     for f in files:

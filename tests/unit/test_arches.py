@@ -227,3 +227,23 @@ def test_legacy_hwcap_names_are_taken_in_bit_order() -> None:
     env = process_env(ldsim.LoaderEnv(legacy_hwcap_names=("vxe", "vx", "eimm", "ldisp",
                                                               "zarch")), S390X)
     assert env.legacy_hwcap_names == ("zarch", "ldisp", "eimm", "vx", "vxe")
+
+
+def test_lint_proposes_the_loader_of_the_snaps_architecture() -> None:
+    """Snapcraft takes the linker from its build machine (an arm64 snap is built on arm64):
+    the classic linter wants /snap/BASE/current/lib/ld-linux-aarch64.so.1 for an arm64 snap,
+    not the x86-64 loader."""
+    from memroot import snaproots_yaml
+
+    base = ArchRoot(machine=EM_AARCH64, bits=64, triplet="aarch64-linux-gnu",
+                    loader="/lib/ld-linux-aarch64.so.1", soname="ld-linux-aarch64.so.1")
+    base.open()
+    payload = MemoryView("<arm64 payload>")
+    payload.add_file("/meta/snap.yaml", snaproots_yaml("armsnap", "core22", "classic",
+                                                       {"app": "bin/app"}))
+    payload.add_file("/bin/app", elf(interp="/lib/ld-linux-aarch64.so.1", needed=["libc.so.6"],
+                                     machine=EM_AARCH64, flags_1=0x08000000), 0o755)
+    target = ldsim.open_snap(payload, base=base.view, host=base.view)
+    report = ldsim.lint(target)
+    messages = [f.message for f in report.findings if f.id == "interpreter"]
+    assert messages and "'/snap/core22/current/lib/ld-linux-aarch64.so.1'" in messages[0]
