@@ -12,6 +12,7 @@ import re
 from ldsim.analysis.abi import Finding
 from ldsim.analysis.explain import Explanation
 from ldsim.analysis.verdict import Verdict, VerdictStatus
+from ldsim.config.arch import arch_of
 from ldsim.config.env import LoaderEnv
 from ldsim.fs.view import Realm
 from ldsim.renderers.demangle import demangle_all, demangled_message, finding_symbol
@@ -150,7 +151,11 @@ def _env_lines(res: Resolution) -> list[str]:
         return []
     hw = ",".join(env.hwcaps or ()) or "none"
     legacy = ",".join(env.legacy_hwcap_names or ()) or "none"
-    out = [f"Simulated process: {env.invocation.value} invocation, cwd {_s(env.cwd)}, hwcaps "
+    facts = res.objects[0].facts if res.objects else None
+    arch = arch_of(facts.machine, facts.elf_class, facts.ident.data, facts.ident.flags) \
+        if facts is not None else None
+    out = [f"Simulated process: {arch.name if arch else 'an architecture ldsim has no table for'}"
+           f", {env.invocation.value} invocation, cwd {_s(env.cwd)}, hwcaps "
            f"{_s(hw)}, $PLATFORM {_s(env.platform or '(none)')}, legacy hwcaps {_s(legacy)}"
            + (f", uid:gid {env.user[0]}:{env.user[1]}" if env.user else ", root (reads all)")]
     if env.ld_library_path is not None:
