@@ -68,7 +68,10 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
+
+if TYPE_CHECKING:
+    from arches import Arch
 
 # --------------------------------------------------------------------------------------------
 # Constants
@@ -195,6 +198,116 @@ class Root:
 
     def __repr__(self) -> str:
         return f"Root({str(self.path)!r})"
+
+    # -- the architecture (``crossroot.CrossRoot`` is a root of another one) -----------------
+
+    @property
+    def foreign_arch(self) -> Arch | None:
+        """The architecture of a foreign root (``crossroot.CrossRoot``), ``None`` for this
+        machine's x86-64. The module functions (:func:`run_real_loader`, :func:`run_program`,
+        :func:`compare`, :func:`compare_secure`) and :func:`expect` adapt to it."""
+        return None
+
+    @property
+    def arch_name(self) -> str:
+        a = self.foreign_arch
+        return "x86_64" if a is None else a.name
+
+    @property
+    def libdir(self) -> str:
+        """``/lib/MULTIARCH``: the loader's and libc's directory, the first default one."""
+        a = self.foreign_arch
+        return MULTIARCH_DIR if a is None else a.libdir
+
+    @property
+    def interp(self) -> str:
+        """The PT_INTERP of the programs the root's compiler links."""
+        a = self.foreign_arch
+        return LDSO if a is None else a.interp
+
+    @property
+    def ldso_path(self) -> str:
+        """The loader's real path (PT_INTERP is a symlink to it)."""
+        a = self.foreign_arch
+        return LDSO_REAL if a is None else a.ldso
+
+    @property
+    def dollar_lib(self) -> str:
+        """What ``$LIB`` expands to (Debian: ``lib/MULTIARCH``)."""
+        return self.libdir.lstrip("/")
+
+    @property
+    def platform_name(self) -> str | None:
+        """What ``$PLATFORM`` expands to (``None``: the loader gets no AT_PLATFORM)."""
+        a = self.foreign_arch
+        return host_loader_info()[0] if a is None else a.platform
+
+    @property
+    def glibc_hwcaps(self) -> tuple[str, ...]:
+        """The glibc-hwcaps subdirectories the loader searches here, best first."""
+        a = self.foreign_arch
+        if a is None:
+            return tuple(reversed(host_loader_info()[1]))
+        return a.glibc_hwcaps
+
+    @property
+    def elf_class(self) -> int:
+        a = self.foreign_arch
+        return 64 if a is None else a.elf_class
+
+    @property
+    def other_class(self) -> str:
+        """The ``e_ident[EI_CLASS]`` name of :meth:`mklib_other_class`'s libraries."""
+        return "ELFCLASS32" if self.elf_class == 64 else "ELFCLASS64"
+
+    def localize(self, text: str) -> str:
+        """``text`` written for x86-64 with this root's paths (see :func:`localize`)."""
+        return localize(text, self.foreign_arch)
+
+    def cpu_args(self) -> list[str]:
+        """ldsim options for the CPU the real loader sees in this root (none for x86-64: ldsim
+        asks this machine's loader)."""
+        a = self.foreign_arch
+        if a is None:
+            return []
+        return [
+            "--hwcaps", ",".join(a.glibc_hwcaps) or "none",
+            "--platform", a.platform or "",
+            "--legacy-hwcaps", ",".join(a.legacy_hwcaps) or "none",
+        ]  # fmt: skip
+
+    def _trace(
+        self,
+        exe: str,
+        *,
+        env: Mapping[str, str] | None,
+        cwd: str,
+        explicit: bool,
+        ldso_args: Sequence[str],
+        ldso: str | None,
+        user: str | None,
+    ) -> OracleResult:
+        """:func:`run_real_loader` in this root."""
+        return _run_real_loader_native(
+            self, exe, env=env, cwd=cwd, explicit=explicit, ldso_args=ldso_args,
+            ldso=LDSO if ldso is None else ldso, user=user,
+        )  # fmt: skip
+
+    def _exec(
+        self,
+        exe: str,
+        args: Sequence[str],
+        *,
+        env: Mapping[str, str] | None,
+        cwd: str,
+        user: str | None,
+    ) -> ProgramResult:
+        """:func:`run_program` in this root."""
+        return _run_program_native(self, exe, *args, env=env, cwd=cwd, user=user)
+
+    def _ldsim_args(self, real: OracleResult, platform_name: str | None) -> list[str]:
+        """:func:`compare`'s ldsim options for ``real`` (a run in this root)."""
+        return ldsim_args_for(real, platform_name=platform_name)
 
     def _make_base(self) -> None:
         self.mkdir(
@@ -370,6 +483,11 @@ class Root:
         if needed:
             self.addneeded(guest_out, *needed)
 
+    def mklib_other_class(self, guest_out: str, soname: str) -> None:
+        """A shared library of the other ELF class (:attr:`other_class`), which the loader
+        skips: x86-64's is an i386 library (:meth:`mklib32`)."""
+        self.mklib32(guest_out, soname)
+
     def mklib32(self, guest_out: str, soname: str) -> None:
         """A real ELFCLASS32 (i386) shared library with one function ``f``."""
         src = self._source(".globl f\nf: ret\n", ".s")
@@ -404,11 +522,12 @@ class Root:
         sections = _sections(data)
         dynamic = next(s for s in sections if s[1] == 6)  # SHT_DYNAMIC
         strtab = sections[dynamic[6]][4]
-        for i in range(dynamic[5] // 16):
-            off = dynamic[4] + 16 * i
-            d_tag, d_val = struct.unpack_from("<qQ", data, off)
+        dyn_fmt, dyn_size = _dyn_format(data)
+        for i in range(dynamic[5] // dyn_size):
+            off = dynamic[4] + dyn_size * i
+            d_tag, d_val = struct.unpack_from(dyn_fmt, data, off)
             if d_tag == DT_NEEDED and _cstr(data, strtab + d_val) == string.encode():
-                struct.pack_into("<q", data, off, tag)
+                struct.pack_into(dyn_fmt[:2], data, off, tag)
                 self.write(guest, bytes(data))
                 return
         raise ValueError(f"{guest}: no DT_NEEDED {string!r}")
@@ -430,14 +549,14 @@ class Root:
         sections = _sections(data)
         verneed = next(s for s in sections if s[1] == SHT_GNU_VERNEED)
         strtab = sections[verneed[6]][4]
-        off, hits = verneed[4], 0
+        off, hits, order = verneed[4], 0, _byte_order(data)
         while True:
-            _ver, cnt, _file, aux, nxt = struct.unpack_from("<HHIII", data, off)
+            _ver, cnt, _file, aux, nxt = struct.unpack_from(order + "HHIII", data, off)
             a = off + aux
             for _ in range(cnt):
-                _hash, flags, _other, name, anext = struct.unpack_from("<IHHII", data, a)
+                _hash, flags, _other, name, anext = struct.unpack_from(order + "IHHII", data, a)
                 if _cstr(data, strtab + name) == version.encode():
-                    struct.pack_into("<H", data, a + 4, flags | VER_FLG_WEAK)
+                    struct.pack_into(order + "H", data, a + 4, flags | VER_FLG_WEAK)
                     hits += 1
                 a += anext
             if not nxt:
@@ -499,22 +618,44 @@ def realpath_in_root(root: Path, guest: str) -> str:
 
 
 def dynamic_strings(data: bytes) -> list[tuple[int, str]]:
-    """``(tag, string)`` for DT_NEEDED, DT_RPATH and DT_RUNPATH of an ELF64 file, in order."""
+    """``(tag, string)`` for DT_NEEDED, DT_RPATH and DT_RUNPATH of an ELF file (either class,
+    either byte order), in order."""
     sections = _sections(data)
     dynamic = next(s for s in sections if s[1] == 6)  # SHT_DYNAMIC
     strtab = sections[dynamic[6]][4]
+    dyn_fmt, dyn_size = _dyn_format(data)
     out: list[tuple[int, str]] = []
-    for i in range(dynamic[5] // 16):
-        d_tag, d_val = struct.unpack_from("<qQ", data, dynamic[4] + 16 * i)
+    for i in range(dynamic[5] // dyn_size):
+        d_tag, d_val = struct.unpack_from(dyn_fmt, data, dynamic[4] + dyn_size * i)
         if d_tag in (DT_NEEDED, DT_RPATH, DT_RUNPATH):
             out.append((d_tag, _cstr(data, strtab + d_val).decode(errors="surrogateescape")))
     return out
 
 
+def _byte_order(data: bytes | bytearray) -> str:
+    """The struct byte-order character of an ELF file (EI_DATA 2 is big-endian)."""
+    return ">" if data[5] == 2 else "<"
+
+
+def _dyn_format(data: bytes | bytearray) -> tuple[str, int]:
+    """The struct format of one ``ElfN_Dyn`` (``d_tag``, ``d_val``) and its size."""
+    order = _byte_order(data)
+    return (order + "iI", 8) if data[4] == 1 else (order + "qQ", 16)
+
+
 def _sections(data: bytes | bytearray) -> list[tuple[int, ...]]:
-    shoff = struct.unpack_from("<Q", data, 0x28)[0]
-    shentsize, shnum = struct.unpack_from("<HH", data, 0x3A)
-    return [struct.unpack_from("<IIQQQQIIQQ", data, shoff + i * shentsize) for i in range(shnum)]
+    """The section headers, each ``(name, type, flags, addr, offset, size, link, ...)``, of an
+    ELF file of either class (EI_CLASS 1 is ELFCLASS32) and either byte order."""
+    order = _byte_order(data)
+    if data[4] == 1:
+        shoff = struct.unpack_from(order + "I", data, 0x20)[0]
+        shentsize, shnum = struct.unpack_from(order + "HH", data, 0x2E)
+        fmt = order + "IIIIIIIIII"
+    else:
+        shoff = struct.unpack_from(order + "Q", data, 0x28)[0]
+        shentsize, shnum = struct.unpack_from(order + "HH", data, 0x3A)
+        fmt = order + "IIQQQQIIQQ"
+    return [struct.unpack_from(fmt, data, shoff + i * shentsize) for i in range(shnum)]
 
 
 def _cstr(data: bytes | bytearray, off: int) -> bytes:
@@ -595,6 +736,8 @@ class OracleResult:
     error: str | None = None
     messages: list[str] = field(default_factory=list)
     requests: list[Request] = field(default_factory=list)
+    arch: Arch | None = None
+    """The architecture of a foreign root (``crossroot``); ``None``: this machine's x86-64."""
 
     @property
     def found(self) -> list[OracleEntry]:
@@ -619,7 +762,7 @@ def run_real_loader(
     cwd: str = "/",
     explicit: bool = False,
     ldso_args: Sequence[str] = (),
-    ldso: str = LDSO,
+    ldso: str | None = None,
     user: str | None = None,
 ) -> OracleResult:
     """Run glibc's loader in trace mode on ``exe`` inside a chroot of ``root`` and parse it.
@@ -628,8 +771,31 @@ def run_real_loader(
 
     ``exe`` is the program as it is started (absolute, or relative to ``cwd``; it must contain a
     ``/`` so that ``env`` does not search PATH). ``env`` is the program's whole environment
-    besides the trace variables. ``explicit`` starts ``ldso [ldso_args] exe`` instead of ``exe``.
+    besides the trace variables. ``explicit`` starts ``ldso [ldso_args] exe`` instead of ``exe``
+    (``ldso``: the root's PT_INTERP unless given). A :class:`Root` of another architecture
+    (``crossroot.CrossRoot``) runs its own loader (``crossroot.run_real_loader``).
     """
+    if isinstance(root, Root):
+        return root._trace(
+            exe, env=env, cwd=cwd, explicit=explicit, ldso_args=ldso_args, ldso=ldso, user=user
+        )
+    return _run_real_loader_native(
+        root, exe, env=env, cwd=cwd, explicit=explicit, ldso_args=ldso_args,
+        ldso=LDSO if ldso is None else ldso, user=user,
+    )  # fmt: skip
+
+
+def _run_real_loader_native(
+    root: Root | str | os.PathLike[str],
+    exe: str,
+    *,
+    env: Mapping[str, str] | None,
+    cwd: str,
+    explicit: bool,
+    ldso_args: Sequence[str],
+    ldso: str,
+    user: str | None,
+) -> OracleResult:
     if "/" not in exe:
         raise ValueError(f"give the program with a slash (./{exe}), not a bare name: {exe!r}")
     root_path = Path(root).absolute()
@@ -651,16 +817,46 @@ def run_real_loader(
         *(f"{k}={v}" for k, v in variables.items()),
         *command,
     ]
-    proc = subprocess.run(
+    return run_traced(
         argv,
+        root_path,
+        exe,
+        cwd=cwd,
+        env=variables,
+        explicit=explicit,
+        ldso_args=ldso_args,
+        ldso=ldso,
+    )
+
+
+def run_traced(
+    argv: Sequence[str],
+    root: Path,
+    exe: str,
+    *,
+    cwd: str,
+    env: Mapping[str, str],
+    explicit: bool,
+    ldso_args: Sequence[str],
+    ldso: str,
+    timeout: float = _TIMEOUT,
+    arch: Arch | None = None,
+) -> OracleResult:
+    """Run ``argv``, a command that starts a glibc loader in trace mode with
+    ``LD_DEBUG=libs,files`` on ``exe`` inside ``root`` (as :func:`run_real_loader` builds it, or
+    through an emulator: ``crossroot``), and parse its output into an :class:`OracleResult`
+    recording the question (``cwd``, ``env``, ``explicit``, ``ldso_args``, ``ldso``; ``arch``:
+    the architecture of a foreign root)."""
+    proc = subprocess.run(
+        list(argv),
         capture_output=True,
         text=True,
         errors="surrogateescape",
         env=_host_env(),
-        timeout=_TIMEOUT,
+        timeout=timeout,
         check=False,
     )
-    preloads = _preload_names(root_path, variables, ldso_args)
+    variables = dict(env)
     result = OracleResult(
         exe=exe,
         cwd=cwd,
@@ -668,11 +864,12 @@ def run_real_loader(
         explicit=explicit,
         ldso_args=tuple(ldso_args),
         ldso=ldso,
-        preloads=preloads,
-        root=root_path,
+        preloads=_preload_names(root, variables, ldso_args),
+        root=root,
         status=proc.returncode,
         stdout=proc.stdout,
         stderr=proc.stderr,
+        arch=arch,
     )
     _parse_into(result)
     return result
@@ -803,9 +1000,11 @@ def parse_debug(stderr: str) -> tuple[list[Request], list[str]]:
 _LEGACY_SUBDIR_NAMES: Final = ("tls", "x86_64", "haswell", "xeon_phi", "avx512_1")
 
 
-def _candidate_in_dir(path: str, name: str, directory: str) -> bool:
+def _candidate_in_dir(
+    path: str, name: str, directory: str, legacy: Sequence[str] = _LEGACY_SUBDIR_NAMES
+) -> bool:
     """Is ``path`` what ``open_path`` tries for ``name`` in ``directory`` (itself or one of its
-    glibc-hwcaps / legacy hwcap subdirectories)?"""
+    glibc-hwcaps / legacy hwcap subdirectories, named by ``legacy``)?"""
     prefix = directory if directory.endswith("/") or not directory else f"{directory}/"
     if not path.startswith(prefix) or not path.endswith(name):
         return False
@@ -813,7 +1012,8 @@ def _candidate_in_dir(path: str, name: str, directory: str) -> bool:
     if middle == "" or re.fullmatch(r"glibc-hwcaps/[^/]+/", middle):
         return True
     parts = middle.rstrip("/").split("/")
-    return len(parts) <= 3 and all(p in _LEGACY_SUBDIR_NAMES for p in parts)
+    depth = 3 if legacy is _LEGACY_SUBDIR_NAMES else len(legacy)  # x86-64: tls/PLATFORM/HWCAP
+    return len(parts) <= depth and all(p in legacy for p in parts)
 
 
 def _llp_dirs(value: str) -> list[str]:
@@ -860,7 +1060,10 @@ def _via_of_try(result: OracleResult, req: Request, t: Try, requester_has_runpat
     if t.phase == "default":
         return "default"
     llp = result.env.get("LD_LIBRARY_PATH")
-    in_llp = llp is not None and any(_candidate_in_dir(t.path, req.name, d) for d in _llp_dirs(llp))
+    legacy = _LEGACY_SUBDIR_NAMES if result.arch is None else result.arch.legacy_components
+    in_llp = llp is not None and any(
+        _candidate_in_dir(t.path, req.name, d, legacy) for d in _llp_dirs(llp)
+    )
     via = _classify_label(t.label)
     if via == "default":
         if in_llp:
@@ -961,7 +1164,21 @@ def run_program(
     user: str | None = None,
 ) -> ProgramResult:
     """Really run ``exe`` in a chroot of ``root`` (private /proc), optionally as ``user``
-    (``UID:GID``, e.g. ``65534:65534`` with a set-uid program for AT_SECURE)."""
+    (``UID:GID``, e.g. ``65534:65534`` with a set-uid program for AT_SECURE). A root of another
+    architecture runs it its own way (``crossroot.CrossRoot``)."""
+    if isinstance(root, Root):
+        return root._exec(exe, args, env=env, cwd=cwd, user=user)
+    return _run_program_native(root, exe, *args, env=env, cwd=cwd, user=user)
+
+
+def _run_program_native(
+    root: Root | str | os.PathLike[str],
+    exe: str,
+    *args: str,
+    env: Mapping[str, str] | None = None,
+    cwd: str = "/",
+    user: str | None = None,
+) -> ProgramResult:
     root_path = Path(root).absolute()
     argv = ["unshare", "--mount", f"--mount-proc={root_path / 'proc'}", "chroot"]
     if user is not None:
@@ -990,6 +1207,29 @@ def run_program(
 
 # -- expectations in the recipe's notation ------------------------------------------------------
 
+_X86_64_TEXT: Final = re.compile(
+    r"/lib64/ld-linux-x86-64\.so\.2|x86_64-linux-gnu|ld-linux-x86-64\.so\.2|\(libc6,x86-64\)"
+)
+
+
+def localize(text: str, arch: Arch | None) -> str:
+    """``text`` written for x86-64, with the paths of ``arch`` (``None``: unchanged): the
+    PT_INTERP ``/lib64/ld-linux-x86-64.so.2`` becomes the architecture's, the multiarch
+    directory name ``x86_64-linux-gnu`` (in ``/lib/...``, ``/usr/lib/...``, ``$LIB``) its
+    own, the loader's file name ``ld-linux-x86-64.so.2`` its loader's, and the flags
+    ``(libc6,x86-64)`` of an ``ldconfig -p`` line its libraries' flags. Nothing else is
+    touched (``x86_64`` alone, ``x86-64-v2``, other paths)."""
+    if arch is None:
+        return text
+    table = {
+        "/lib64/ld-linux-x86-64.so.2": arch.interp,
+        "x86_64-linux-gnu": arch.multiarch,
+        "ld-linux-x86-64.so.2": arch.ldso_name,
+        "(libc6,x86-64)": f"({arch.cache_flags})",
+    }
+    return _X86_64_TEXT.sub(lambda m: table[m[0]], text)
+
+
 
 def expected_entries(text: str) -> list[tuple[str, str | None, str | None]]:
     """Parse an expected block in the recipe's notation into ``(name, path, via)``.
@@ -1009,7 +1249,10 @@ def expected_entries(text: str) -> list[tuple[str, str | None, str | None]]:
 
 def expect(real: OracleResult, listing: str, *, status: int = 0) -> None:
     """Assert that the real loader printed ``listing`` (the recipes' notation, see
-    :func:`expected_entries`; ``statically linked`` allowed) and exited with ``status``."""
+    :func:`expected_entries`; ``statically linked`` allowed) and exited with ``status``.
+    For a run in a root of another architecture the x86-64 paths of ``listing`` are read as
+    that architecture's (:func:`localize`)."""
+    listing = localize(listing, real.arch)
     problems: list[str] = []
     if real.status != status:
         problems.append(f"exit status {real.status}, expected {status}")
@@ -1043,7 +1286,8 @@ def expect(real: OracleResult, listing: str, *, status: int = 0) -> None:
 
 def expect_error(real: OracleResult, message: str, *, status: int = 127) -> None:
     """Assert that the real loader aborted with ``... error while loading shared libraries:
-    MESSAGE`` and listed nothing."""
+    MESSAGE`` and listed nothing (``MESSAGE`` localized as in :func:`expect`)."""
+    message = localize(message, real.arch)
     if real.status != status or real.error != message or real.entries:
         raise AssertionError(
             f"real loader: expected fatal {message!r} [rc={status}]\n$ {real.describe()}\n"
@@ -1174,6 +1418,7 @@ def compare(
     extra_args: Sequence[str] = (),
     run_status: int | None = None,
     trail: bool = True,
+    ldsim_args: Sequence[str] | None = None,
 ) -> LdsimResult:
     """Ask ldsim the same question as ``real`` and assert that it gives the same answer.
 
@@ -1184,9 +1429,15 @@ def compare(
     exactly when the real run succeeded. When the real load aborts, rtld prints no listing, so
     only the error and the status are compared. With ``trail``, the ``search path=``,
     ``search cache=`` and ``trying file=`` lines of ``LD_DEBUG=libs`` must equal, in order,
-    the ones ldsim's document gives (``explain -v`` prints them).
+    the ones ldsim's document gives (``explain -v`` prints them). ``ldsim_args`` replaces
+    the options :func:`ldsim_args_for` derives from ``real`` (``crossroot`` passes its own).
     """
-    sim = run_ldsim(root, real.exe, *ldsim_args_for(real, platform_name=platform_name), *extra_args)
+    if ldsim_args is None:
+        if isinstance(root, Root):
+            ldsim_args = root._ldsim_args(real, platform_name)
+        else:
+            ldsim_args = ldsim_args_for(real, platform_name=platform_name)
+    sim = run_ldsim(root, real.exe, *ldsim_args, *extra_args)
     header = f"$ {real.describe()}\n$ {shlex.join(sim.argv)}  [rc={sim.status}]"
     if sim.doc is None:
         raise AssertionError(
@@ -1268,6 +1519,7 @@ def compare_secure(
     start failed with ``NAME: cannot open shared object file``, ldsim must report NAME unresolved.
     """
     args: list[str] = ["--secure"] if secure else []
+    args += root.cpu_args()
     for key, value in (env or {}).items():
         if key == "LD_LIBRARY_PATH":
             args += ["--ld-library-path", value]

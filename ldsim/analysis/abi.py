@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ldsim.elf.facts import VER_FLG_WEAK, X86Isa
+from ldsim.elf.facts import VER_FLG_WEAK, Machine, X86Isa
 from ldsim.elf.flavour import Libc, flavour_of
 from ldsim.errors import LdsimError
 from ldsim.fs.view import View
@@ -263,7 +263,10 @@ def isa_findings(res: Resolution) -> list[Finding]:
     check."""
     if process_flavour(res) is not Libc.GLIBC or res.env is None:
         return []
-    have = cpu_isa(res.env.hwcaps or ())
+    main = res.objects[0].facts if res.objects else None
+    if main is None or main.machine not in (Machine.X86_64, Machine.I386):
+        return []  # the property number means something else on other machines
+    have = cpu_isa(res.env.isa if res.env.isa is not None else (res.env.hwcaps or ()))
     out: list[Finding] = []
     for obj in res.objects:
         needed = obj.facts.x86_isa_needed if obj.facts is not None else 0

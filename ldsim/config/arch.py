@@ -87,6 +87,7 @@ class Arch:
     ldd_loader: str  # Debian's RTLDLIST: the loader `ldd` runs on a file that names none
     musl: str  # the ARCH of ld-musl-ARCH.so.1
     cache_flags: frozenset[int]  # _dl_cache_check_flags
+    cache_default_id: int  # _DL_CACHE_DEFAULT_ID: an entry with these flags ends the scan
     hwcap_bits: dict[str, int] = field(default_factory=dict)  # HWCAP_IMPORTANT name -> bit
     platform_bits: dict[str, int] = field(default_factory=dict)  # platform -> cache hwcap bit
     hwcaps_names: tuple[str, ...] = ()  # glibc-hwcaps subdirectories, best first
@@ -175,6 +176,7 @@ _S390_PLATFORMS = ("g5", "z900", "z990", "z9-109", "z10", "z196", "zEC12", "z13"
 X86_64 = Arch(
     "x86_64", "amd64", Machine.X86_64, ElfClass.ELF64, ElfData.LSB, "x86_64-linux-gnu",
     "/lib64/ld-linux-x86-64.so.2", "x86_64", frozenset({FLAG_ELF_LIBC6 | FLAG_X8664_LIB64}),
+    FLAG_ELF_LIBC6 | FLAG_X8664_LIB64,
     hwcap_bits={"x86_64": 1, "avx512_1": 2},
     platform_bits={k: v for k, v in _X86_PLATFORMS.items() if k in ("haswell", "xeon_phi")},
     hwcaps_names=("x86-64-v4", "x86-64-v3", "x86-64-v2"),
@@ -182,20 +184,23 @@ X86_64 = Arch(
     signed_char=True)
 I386 = Arch(
     "i386", "i386", Machine.I386, ElfClass.ELF32, ElfData.LSB, "i386-linux-gnu",
-    "/lib/ld-linux.so.2", "i386", frozenset({FLAG_ELF, FLAG_ELF_LIBC6}),
+    "/lib/ld-linux.so.2", "i386", frozenset({FLAG_ELF, FLAG_ELF_LIBC6}), FLAG_ELF_LIBC6,
     hwcap_bits={"sse2": 0},
     platform_bits={k: v for k, v in _X86_PLATFORMS.items() if k in ("i586", "i686")},
     default_cpu=Cpu((), "i686", ("sse2",)), signed_char=True)
 AARCH64 = Arch(
     "aarch64", "arm64", Machine.AARCH64, ElfClass.ELF64, ElfData.LSB, "aarch64-linux-gnu",
     "/lib/ld-linux-aarch64.so.1", "aarch64",
-    frozenset({FLAG_ELF_LIBC6 | FLAG_AARCH64_LIB64}), hwcap_bits={"atomics": 8},
+    frozenset({FLAG_ELF_LIBC6 | FLAG_AARCH64_LIB64}), FLAG_ELF_LIBC6 | FLAG_AARCH64_LIB64,
+    hwcap_bits={"atomics": 8},
     # a Cortex-A72 (Raspberry Pi 4): ARMv8.0, no LSE atomics
     default_cpu=Cpu((), "aarch64", ()))
 ARMHF = Arch(
     "armhf", "armhf", Machine.ARM, ElfClass.ELF32, ElfData.LSB, "arm-linux-gnueabihf",
     "/lib/ld-linux-armhf.so.3", "armhf",
-    frozenset({FLAG_ELF_LIBC6 | FLAG_ARM_LIBHF, FLAG_ELF_LIBC6}),
+    # ARM's dl-cache.h defines no _DL_CACHE_DEFAULT_ID: the generic 3 (FLAG_ELF_LIBC6), so a
+    # hard-float entry does not end the scan (in an old-format cache the last match wins)
+    frozenset({FLAG_ELF_LIBC6 | FLAG_ARM_LIBHF, FLAG_ELF_LIBC6}), FLAG_ELF_LIBC6,
     hwcap_bits={"vfp": 6, "neon": 12},
     # an ARMv7 kernel (a Raspberry Pi 2/3 on a 32-bit system): AT_PLATFORM v7l
     default_cpu=Cpu((), "v7l", ("vfp", "neon")), float_abi="hard")
@@ -207,7 +212,8 @@ ARMEL = replace(
 PPC64LE = Arch(
     "ppc64le", "ppc64el", Machine.PPC64, ElfClass.ELF64, ElfData.LSB,
     "powerpc64le-linux-gnu", "/lib64/ld64.so.2", "powerpc64le",
-    frozenset({FLAG_ELF_LIBC6 | FLAG_POWERPC_LIB64}), hwcap_bits={"dfp": 10, "altivec": 28},
+    frozenset({FLAG_ELF_LIBC6 | FLAG_POWERPC_LIB64}), FLAG_ELF_LIBC6 | FLAG_POWERPC_LIB64,
+    hwcap_bits={"dfp": 10, "altivec": 28},
     platform_bits={name: 32 + i for i, name in enumerate(_PPC_PLATFORMS)},
     hwcaps_names=("power10", "power9"),
     # a POWER9 machine
@@ -215,6 +221,7 @@ PPC64LE = Arch(
 S390X = Arch(
     "s390x", "s390x", Machine.S390, ElfClass.ELF64, ElfData.MSB, "s390x-linux-gnu",
     "/lib/ld64.so.1", "s390x", frozenset({FLAG_ELF_LIBC6 | FLAG_S390_LIB64}),
+    FLAG_ELF_LIBC6 | FLAG_S390_LIB64,
     hwcap_bits={"zarch": 1, "ldisp": 4, "eimm": 5, "dfp": 6, "vx": 11, "vxe": 13, "vxe2": 15},
     platform_bits={name: 32 + i for i, name in enumerate(_S390_PLATFORMS)},
     hwcaps_names=("z16", "z15", "z14", "z13"),
@@ -225,6 +232,7 @@ RISCV64 = Arch(
     "riscv64", "riscv64", Machine.RISCV, ElfClass.ELF64, ElfData.LSB, "riscv64-linux-gnu",
     "/lib/ld-linux-riscv64-lp64d.so.1", "riscv64",
     frozenset({FLAG_ELF_LIBC6 | FLAG_RISCV_FLOAT_ABI_DOUBLE}),
+    FLAG_ELF_LIBC6 | FLAG_RISCV_FLOAT_ABI_DOUBLE,
     # Linux gives RISC-V programs no AT_PLATFORM: $PLATFORM does not expand
     default_cpu=Cpu((), None, ()), float_abi="double")
 
@@ -241,6 +249,7 @@ def arch_of(machine: int, elf_class: int, data: int, flags: int = 0) -> Arch | N
     if machine == Machine.RISCV and flags & EF_RISCV_FLOAT_ABI != EF_RISCV_FLOAT_ABI_DOUBLE:
         return replace(RISCV64, name="riscv64-soft-float", ldd_loader="/lib/ld-linux-riscv64-lp64.so.1",
                        cache_flags=frozenset({FLAG_ELF_LIBC6 | FLAG_RISCV_FLOAT_ABI_SOFT}),
+                       cache_default_id=FLAG_ELF_LIBC6 | FLAG_RISCV_FLOAT_ABI_SOFT,
                        float_abi="soft") if elf_class == ElfClass.ELF64 else None
     if machine == EM_S390_OLD:
         machine = Machine.S390
@@ -285,6 +294,16 @@ def process_env(env: LoaderEnv, arch: Arch | None) -> LoaderEnv:
         # the loader takes them in bit order, whatever order they were given in
         env = replace(env, legacy_hwcap_names=tuple(sorted(
             dict.fromkeys(env.legacy_hwcap_names), key=a.hwcap_bits.__getitem__)))
+    if a is I386:
+        # No glibc-hwcaps subdirectories on i386, but its loader checks the x86 ISA level
+        # (GNU_PROPERTY_X86_ISA_1_NEEDED) against the CPU too: x86-64 levels given as
+        # --hwcaps describe that CPU; else it is this machine's.
+        given = tuple(h for h in env.hwcaps or () if h.startswith("x86-64-"))
+        isa = env.isa
+        if isa is None:
+            isa = given if given else (cpu_defaults(env.cpuinfo)[0] if env.cpuinfo
+                                       and "flags" in env.cpuinfo else ())
+        env = replace(env, isa=isa, hwcaps=() if env.hwcaps is not None else None)
     if env.hwcaps is not None and env.platform is not None and env.legacy_hwcap_names \
             is not None:
         return env

@@ -33,6 +33,10 @@ class LoaderEnv:
     user: tuple[int, int] | None = None  # (uid, gid) whose read permission applies; None: any
     extra: dict[str, str] = field(default_factory=dict)
     cpuinfo: str | None = field(default=None, repr=False)  # the modelled machine's /proc/cpuinfo
+    # x86: the ISA levels of the CPU (x86-64-v2...) for GNU_PROPERTY_X86_ISA_1_NEEDED; None:
+    # those of ``hwcaps`` (on x86-64 glibc derives both from the CPU; an i386 process has no
+    # glibc-hwcaps subdirectories but its loader still checks the ISA level)
+    isa: tuple[str, ...] | None = None
 
 
 def cpu_defaults(cpuinfo: str) -> tuple[tuple[str, ...], str, tuple[str, ...]]:

@@ -599,7 +599,11 @@ def lookup(
       hwcap_mask`` (sse2 = bit 0, x86_64 = bit 1, avx512_1 = bit 2; 2 on a typical
       x86_64 machine) and *platform* is ``$PLATFORM`` (``GLRO(dl_platform)``, e.g.
       ``"x86_64"``; only ``haswell`` and ``xeon_phi`` name a platform bit on x86_64);
-    * old format: the first accepted entry is returned (no hwcap data exists).
+    * an accepted plain entry ends the scan when its flags are ``_DL_CACHE_DEFAULT_ID``;
+      otherwise the scan goes on (i386's ``0x0001`` entries, armhf's hard-float ones: ARM
+      leaves the default id at ``0x0003``), so that in the new format the next plain entry
+      stops it with the first one kept, and in the old format the last accepted entry wins;
+    * old format: no hwcap data exists.
 
     Not modelled: the ``osversion`` check (``GLRO(dl_osversion)`` stays 0 in Debian's 2.36
     ``ld.so``, which no longer checks kernel versions) and the checks of string offsets,
@@ -621,7 +625,9 @@ def lookup(
     if arch is None:
         platform_mask, platform_bit = HWCAP_PLATFORM_MASK, _platform_bit(platform)
         accepts, signed, x86 = _x86_64_flags, True, True
+        default_id = X86_64_CACHE_ID
     else:
+        default_id = arch.cache_default_id
         platform_mask = arch.platform_mask
         bit = arch.platform_bit(platform)
         platform_bit = _U64 if bit is None else bit
@@ -681,7 +687,9 @@ def lookup(
                                 usable = False
                     if usable:
                         best = lib
-                        if not named:
+                        if not named and lib.flags == default_id:
+                            # other accepted flags go on: a new-format cache stops at the
+                            # next plain entry, an old-format one takes the last match
                             break
                 middle += 1
                 if middle > right:

@@ -97,7 +97,8 @@ def resolve(view: View, exe: str, env: LoaderEnv, config: RootConfig | None = No
     ident = facts.ident
     arch = arch_of(ident.machine, ident.elf_class, ident.data, ident.flags)
     notes: list[Diagnostic] = []
-    if arch is not None and env.hwcaps and (problem := arch.check_hwcaps(env.hwcaps)):
+    if arch is not None and env.hwcaps and (problem := arch.check_hwcaps(
+            tuple(h for h in env.hwcaps if not (arch.name == "i386" and h.startswith("x86-64-"))))):
         notes.append(Diagnostic(Severity.WARNING, f"--hwcaps: {problem}; the loader of this "
                                 "program never searches such a subdirectory"))
     env = process_env(env, arch)  # the CPU as a program of its architecture sees it

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from glibcroot import LDSO_REAL, Root, compare, expect, run_real_loader
+from glibcroot import Root, compare, expect, run_real_loader
 
 pytestmark = pytest.mark.oracle
 
@@ -96,7 +96,7 @@ def s3(module_root: Root) -> Root:
     r.addneeded("/s3/m/exe", "libq.so")
     r.copy("/s3/m/exe", "/s3/m/libexe.so.1")
     # S3e
-    r.mklib("/s3/m/libr.so", "libr.so", needed=[LDSO_REAL])
+    r.mklib("/s3/m/libr.so", "libr.so", needed=[r.ldso_path])
     r.mkexe("/s3/m/exe2", rpath="/s3/m", needed=["libr.so"])
     return r
 
@@ -168,7 +168,7 @@ def test_s3e_needed_names_interpreter_by_other_path(s3: Root, explicit: bool) ->
         f"""
         libr.so => /s3/m/libr.so  # rpath
         {LIBC_DEFAULT}
-        {LDSO_REAL}  # direct
+        {s3.ldso_path}  # direct
         {INTERP}
         """,
     )
@@ -176,14 +176,14 @@ def test_s3e_needed_names_interpreter_by_other_path(s3: Root, explicit: bool) ->
 
 
 def test_s3e_loader_started_by_real_path_real_loader_only(s3: Root) -> None:
-    """Started as /lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 the loader's own path matches the
-    DT_NEEDED by name (ldsim has no option for the loader's invocation path)."""
-    real = run_real_loader(s3, "m/exe2", cwd="/s3", explicit=True, ldso=LDSO_REAL)
+    """Started as /lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 (its real path) the loader's own
+    path matches the DT_NEEDED by name (ldsim has no option for the loader's invocation path)."""
+    real = run_real_loader(s3, "m/exe2", cwd="/s3", explicit=True, ldso=s3.ldso_path)
     expect(
         real,
         f"""
         libr.so => /s3/m/libr.so  # rpath
         {LIBC_DEFAULT}
-        /lib64/ld-linux-x86-64.so.2 => {LDSO_REAL}  # interpreter
+        /lib64/ld-linux-x86-64.so.2 => {s3.ldso_path}  # interpreter
         """,
     )
