@@ -63,19 +63,15 @@ musl (:class:`CrossMuslRoot`, :func:`run_real_musl`, :func:`check_musl`)
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import fcntl
 import functools
 import os
 import platform
-import re
-import shlex
 import shutil
 import struct
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,10 +109,6 @@ class OracleUnavailable(Exception):
     """The foreign oracle cannot run here (a tool or a package is missing): tests skip."""
 
 
-def _host_env() -> dict[str, str]:
-    return {"PATH": _SANE_PATH, "LC_ALL": "C"}
-
-
 def _which(tool: str) -> str | None:
     return shutil.which(tool, path=_SANE_PATH)
 
@@ -127,21 +119,9 @@ def _run(
     cwd: str | os.PathLike[str] | None = None,
     timeout: float = _TIMEOUT,
 ) -> subprocess.CompletedProcess[str]:
-    """Run a host tool; fail with its output when it fails."""
-    proc = subprocess.run(
-        [os.fspath(a) for a in argv],
-        capture_output=True,
-        text=True,
-        errors="surrogateescape",
-        env=_host_env(),
-        cwd=cwd,
-        timeout=timeout,
-        check=False,
-    )
-    if proc.returncode != 0:
-        cmd = shlex.join(os.fspath(a) for a in argv)
-        raise RuntimeError(f"{cmd} failed ({proc.returncode}):\n{proc.stdout}{proc.stderr}")
-    return proc
+    """Run a host tool; fail with its output when it fails (glibcroot's
+    :func:`~glibcroot.run_tool`, this module's timeout)."""
+    return glibcroot.run_tool(argv, cwd=cwd, timeout=timeout, errors="surrogateescape")
 
 
 # --------------------------------------------------------------------------------------------
@@ -234,7 +214,7 @@ def _apt_options(suite: str) -> list[str]:
 def _apt_update(suite: str) -> None:
     proc = subprocess.run(
         ["apt-get", *_apt_options(suite), "update"],
-        capture_output=True, text=True, env=_host_env(), timeout=_FETCH_TIMEOUT, check=False,
+        capture_output=True, text=True, env=glibcroot.host_env(), timeout=_FETCH_TIMEOUT, check=False,
     )  # fmt: skip
     if proc.returncode != 0:
         raise OracleUnavailable(
@@ -265,7 +245,7 @@ def fetch_deb(package: str, arch: str, version: str | None = None, *, suite: str
                 _apt_update(suite)
             proc = subprocess.run(
                 ["apt-get", *_apt_options(suite), "download", spec],
-                capture_output=True, text=True, cwd=debs, env=_host_env(),
+                capture_output=True, text=True, cwd=debs, env=glibcroot.host_env(),
                 timeout=_FETCH_TIMEOUT, check=False,
             )  # fmt: skip
             found = sorted(debs.glob(pattern))
@@ -337,7 +317,7 @@ def glibc_files(arch_name: str) -> GlibcFiles:
         pkg = f"libc6-{arch_name}-cross"
         proc = subprocess.run(
             ["dpkg-query", "-W", "-f", "${Version}", pkg],
-            capture_output=True, text=True, env=_host_env(), check=False,
+            capture_output=True, text=True, env=glibcroot.host_env(), check=False,
         )  # fmt: skip
         if proc.returncode != 0 or not (cross / arch.ldso_name).is_file():
             raise OracleUnavailable(f"the {arch_name} oracle needs {pkg} (apt-get install {pkg})")
@@ -364,18 +344,6 @@ def _first_file(tree: Path, candidates: Sequence[str]) -> Path:
     raise OracleUnavailable(f"none of {list(candidates)} in {tree}")
 
 
-@functools.cache
-def _launcher_binary() -> Path:
-    """:data:`LAUNCHER`, built once per session from ``muslroot.LAUNCHER_C``."""
-    work = Path(tempfile.mkdtemp(prefix="crossroot-launcher-"))
-    atexit.register(shutil.rmtree, work, True)
-    src = work / "env.c"
-    src.write_text(muslroot.LAUNCHER_C)
-    out = work / "env"
-    _run(["musl-gcc", "-static", "-O2", "-o", out, src])
-    return out
-
-
 # --------------------------------------------------------------------------------------------
 # Running guest programs
 
@@ -383,7 +351,7 @@ def _launcher_binary() -> Path:
 def _install_helpers(root: glibcroot.Root, arch: Arch) -> None:
     """``/.oracle/env`` and (unless the kernel runs the architecture) ``/.oracle/qemu``."""
     root.mkdir(ORACLE_DIR)
-    shutil.copy2(_launcher_binary(), root.host(LAUNCHER))
+    shutil.copy2(muslroot.launcher_binary(), root.host(LAUNCHER))
     if arch.qemu is not None:
         qemu = _which(arch.qemu)
         if qemu is None:
@@ -409,20 +377,7 @@ def host_argv(
 ) -> list[str]:
     """The host command that runs guest ``argv`` in a chroot of ``root`` (private /proc) with
     exactly the variables ``env`` in the working directory ``cwd``, as ``user`` if given."""
-    root_path = Path(root).absolute()
-    return [
-        _which("unshare") or "unshare",
-        "--mount",
-        f"--mount-proc={root_path / 'proc'}",
-        _which("chroot") or "chroot",
-        *([f"--userspec={user}"] if user else []),
-        str(root_path),
-        LAUNCHER,
-        cwd,
-        *(f"{k}={v}" for k, v in (env or {}).items()),
-        "--",
-        *guest_argv(arch, *argv),
-    ]
+    return muslroot.launcher_argv(root, guest_argv(arch, *argv), cwd=cwd, env=env, user=user)
 
 
 def run_guest(
@@ -431,7 +386,7 @@ def run_guest(
     """Run a guest program in ``root`` (not traced); its status, stdout and stderr."""
     return subprocess.run(
         host_argv(root, root.arch, argv, cwd=cwd, env=env),
-        capture_output=True, text=True, errors="surrogateescape", env=_host_env(),
+        capture_output=True, text=True, errors="surrogateescape", env=glibcroot.host_env(),
         timeout=_TIMEOUT, check=False,
     )  # fmt: skip
 
@@ -496,22 +451,12 @@ class CrossRoot(glibcroot.Root):
     def _make_base(self) -> None:
         a = self.arch
         files = glibc_files(a.name)
-        self.mkdir(
-            a.libdir,
-            f"/usr/lib/{a.multiarch}",
-            "/usr/lib",
-            "/usr/bin",
-            "/etc/ld.so.conf.d",
-            "/proc",
-            "/bin",
-            "/opt",
-        )
+        self._make_layout()
         shutil.copy2(files.ldso, self.host(a.ldso))
         shutil.copy2(files.libc, self.host(f"{a.libdir}/libc.so.6"))
         self.symlink(a.interp, files.interp_target)
         _install_helpers(self, a)
         shutil.copy2(files.ldconfig, self.host(LDCONFIG))
-        self.write("/etc/ld.so.conf", "include /etc/ld.so.conf.d/*.conf\n")
 
     def clone(self, path: str | os.PathLike[str]) -> CrossRoot:
         """A copy of this root at ``path`` (symlinks kept as they are)."""
@@ -524,34 +469,28 @@ class CrossRoot(glibcroot.Root):
         """``TRIPLET-gcc -o OUT SOURCE.c ARGS`` (Debian's cross compiler for the arch)."""
         self.compile_with(self.arch.gcc, guest_out, source, *gcc_args)
 
-    def compile_with(self, gcc: str, guest_out: str, source: str, *gcc_args: str) -> None:
-        out = self.host(guest_out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        _run([gcc, "-o", out, self._source(source), *gcc_args])
-
     def mklib_foreign(self, guest_out: str, soname: str, other: str) -> None:
         """A shared library of another architecture: ``other`` is a name of :data:`ARCHES`
         or ``amd64`` (this machine's gcc)."""
         gcc = "gcc" if other == "amd64" else ARCHES[other].gcc
-        sym = re.sub(r"[^a-zA-Z0-9]", "_", os.path.basename(guest_out))
         self.compile_with(
-            gcc, guest_out, f"int f_{sym}(void){{return 1;}}\n", "-shared", "-fPIC",
+            gcc, guest_out, glibcroot.lib_source(guest_out), "-shared", "-fPIC",
             f"-Wl,-soname,{soname}",
         )  # fmt: skip
 
     def e_flags(self, guest: str) -> int:
         """``e_flags`` of the ELF header (the ARM and RISC-V float ABI, the PowerPC64 ABI)."""
         data = self.read_bytes(guest)
-        order, off = (">" if data[5] == 2 else "<"), (0x24 if data[4] == 1 else 0x30)
-        return int(struct.unpack_from(order + "I", data, off)[0])
+        fmt, off = _e_flags_field(data)
+        return int(struct.unpack_from(fmt, data, off)[0])
 
     def set_e_flags(self, guest: str, flags: int) -> None:
         """Overwrite ``e_flags``: e.g. mark an ARM EABI5 library soft-float (armel,
         ``EF_ARM_ABI_FLOAT_SOFT`` 0x200 instead of ``_HARD`` 0x400), a RISC-V one lp64
         (soft-float), a PowerPC64 one ELFv1."""
         data = bytearray(self.read_bytes(guest))
-        order, off = (">" if data[5] == 2 else "<"), (0x24 if data[4] == 1 else 0x30)
-        struct.pack_into(order + "I", data, off, flags)
+        fmt, off = _e_flags_field(data)
+        struct.pack_into(fmt, data, off, flags)
         self.write(guest, bytes(data))
 
     # -- ldconfig ------------------------------------------------------------------------------
@@ -563,9 +502,12 @@ class CrossRoot(glibcroot.Root):
         proc = _run(host_argv(self, self.arch, argv))
         return proc.stdout + proc.stderr
 
-    def ldconfig_print(self) -> str:
-        """``ldconfig -p``: the cache as the architecture's ``ldconfig`` reads it back."""
-        return self.ldconfig(None, "-p")
+
+def _e_flags_field(data: bytes | bytearray) -> tuple[str, int]:
+    """The struct format and offset of the ELF header's ``e_flags`` (either class, either
+    byte order)."""
+    order = ">" if data[5] == 2 else "<"
+    return order + "I", (0x24 if data[4] == 1 else 0x30)
 
 
 # --------------------------------------------------------------------------------------------
@@ -645,27 +587,15 @@ def run_program(
             at = argv.index(QEMU)
             options = [o for k, v in (env or {}).items() for o in ("-E", f"{k}={v}")]
             argv[at : at + 1] = [SUID_QEMU, *options]
-    proc = subprocess.run(
-        argv, capture_output=True, text=True, errors="surrogateescape", env=_host_env(),
-        timeout=_TIMEOUT, check=False,
-    )  # fmt: skip
-    return glibcroot.ProgramResult(argv, proc.returncode, proc.stdout, proc.stderr)
+    return glibcroot.run_command(argv, timeout=_TIMEOUT)
 
 
 def ldsim_args_for(real: OracleResult, arch: Arch) -> list[str]:
     """ldsim options that pose ``real``'s question for a program of ``arch`` under the
     oracle's emulated CPU: the measured glibc-hwcaps levels, ``$PLATFORM`` (empty: none)
     and legacy hwcap names of :mod:`arches`."""
-    args: list[str] = []
-    if real.cwd != "/":
-        args += ["--cwd", real.cwd]
-    for key, value in real.env.items():
-        if key == "LD_LIBRARY_PATH":
-            args += ["--ld-library-path", value]
-        elif key == "LD_PRELOAD":
-            args += ["--preload", value]
-        else:
-            raise ValueError(f"no ldsim option models the environment variable {key}")
+    args = ["--cwd", real.cwd] if real.cwd != "/" else []
+    args += glibcroot.env_args(real.env)
     hwcaps = ",".join(arch.glibc_hwcaps) or "none"
     rest = list(real.ldso_args)
     while rest:
@@ -679,12 +609,7 @@ def ldsim_args_for(real: OracleResult, arch: Arch) -> list[str]:
         if real.ldso != arch.interp:
             raise ValueError(f"ldsim models explicit invocation as {arch.interp} only")
         args += ["--invocation", "ldd"]
-    args += [
-        "--hwcaps", hwcaps,
-        "--platform", arch.platform or "",
-        "--legacy-hwcaps", ",".join(arch.legacy_hwcaps) or "none",
-    ]  # fmt: skip
-    return args
+    return args + glibcroot.arch_cpu_args(arch, hwcaps)
 
 
 def compare(
@@ -775,23 +700,14 @@ class CrossMuslRoot(muslroot.MuslRoot):
     def __repr__(self) -> str:
         return f"CrossMuslRoot({str(self.path)!r}, {self.arch.name})"
 
-    def install_loader(self, guest: str) -> None:
-        target = self.host(guest)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(self.files.loader, target)
-        target.chmod(0o755)
+    def loader_file(self) -> Path:
+        """``libc.so`` of the unpacked ``musl:ARCH``."""
+        return self.files.loader
 
     def _musl_gcc(self, guest_out: str, source: str, args: Sequence[str]) -> None:
         out = self.host(guest_out)
         out.parent.mkdir(parents=True, exist_ok=True)
         _run([self.arch.gcc, "-specs", self.files.specs, "-o", out, self._source(source), *args])
-
-
-_MUSL_ADDR_RE: Final = re.compile(r" \(0x[0-9a-f]+\)$")
-_MUSL_LIST_RE: Final = re.compile(r"^\t(?P<name>.+?)(?: => (?P<path>.+))?$")
-_MUSL_ERROR_RE: Final = re.compile(
-    r"^Error loading shared library (?P<name>.+?): (?P<reason>.+) \(needed by (?P<by>.*)\)$"
-)
 
 
 def run_real_musl(
@@ -806,25 +722,7 @@ def run_real_musl(
     ldso = root.arch.musl_loader
     variables = dict(env or {})
     argv = host_argv(root, root.arch, [ldso, "--list", exe], cwd=cwd, env=variables)
-    proc = subprocess.run(
-        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        errors="surrogateescape", env=_host_env(), timeout=_TIMEOUT, check=False,
-    )  # fmt: skip
-    run = muslroot.MuslRun(exe, cwd, variables, ldso, argv, proc.returncode, proc.stdout)
-    for raw in proc.stdout.splitlines():
-        line = _MUSL_ADDR_RE.sub("", raw)
-        if m := _MUSL_ERROR_RE.match(line):
-            failure = muslroot.Failure(m["name"], m["reason"], m["by"])
-            run.failures.append(failure)
-            run.transcript.append(failure.line())
-        elif m := _MUSL_LIST_RE.match(line):
-            run.listing.append((m["name"], m["path"] if m["path"] is not None else m["name"]))
-            run.transcript.append(line[1:])
-        elif line.strip():
-            run.other.append(line)
-            run.transcript.append(line)
-    run.transcript.append(f"[rc={run.status}]")
-    return run
+    return muslroot.run_listing(argv, exe=exe, cwd=cwd, env=variables, ldso=ldso, timeout=_TIMEOUT)
 
 
 def check_musl(

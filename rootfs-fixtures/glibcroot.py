@@ -135,7 +135,7 @@ def unavailable_reason() -> str | None:
         ["unshare", "--mount", "true"],
         capture_output=True,
         text=True,
-        env=_host_env(),
+        env=host_env(),
         check=False,
     )
     if probe.returncode != 0:
@@ -147,26 +147,30 @@ def unavailable_reason() -> str | None:
 def host_loader_info() -> tuple[str, tuple[str, ...]]:
     """``($PLATFORM, supported glibc-hwcaps subdirectories)`` as this host's ld.so reports them."""
     out = subprocess.run(
-        [LDSO_REAL, "--help"], capture_output=True, text=True, check=True, env=_host_env()
+        [LDSO_REAL, "--help"], capture_output=True, text=True, check=True, env=host_env()
     ).stdout
     plat_match = re.search(r"^\s+(\S+) \(AT_PLATFORM;", out, re.MULTILINE)
     hwcaps = tuple(re.findall(r"^\s+(x86-64-v\d) \(supported, searched\)", out, re.MULTILINE))
     return (plat_match.group(1) if plat_match else "x86_64"), hwcaps
 
 
-def _host_env() -> dict[str, str]:
+def host_env() -> dict[str, str]:
     """A clean environment for host tools (no LD_* leaking in from the test runner)."""
     return {"PATH": _SANE_PATH, "LC_ALL": "C"}
 
 
-def _run(argv: Sequence[str | os.PathLike[str]], **kwargs: Any) -> subprocess.CompletedProcess[str]:
-    """Run a host build tool; fail with its output when it fails."""
+
+def run_tool(
+    argv: Sequence[str | os.PathLike[str]], *, timeout: float = _TIMEOUT, **kwargs: Any
+) -> subprocess.CompletedProcess[str]:
+    """Run a host build tool (in :func:`host_env`); fail with its output when it fails.
+    ``kwargs`` go to :func:`subprocess.run` (``cwd``, ``errors``)."""
     proc = subprocess.run(
         [os.fspath(a) for a in argv],
         capture_output=True,
         text=True,
-        env=_host_env(),
-        timeout=_TIMEOUT,
+        env=host_env(),
+        timeout=timeout,
         check=False,
         **kwargs,
     )
@@ -268,13 +272,7 @@ class Root:
         """ldsim options for the CPU the real loader sees in this root (none for x86-64: ldsim
         asks this machine's loader)."""
         a = self.foreign_arch
-        if a is None:
-            return []
-        return [
-            "--hwcaps", ",".join(a.glibc_hwcaps) or "none",
-            "--platform", a.platform or "",
-            "--legacy-hwcaps", ",".join(a.legacy_hwcaps) or "none",
-        ]  # fmt: skip
+        return [] if a is None else arch_cpu_args(a)
 
     def _trace(
         self,
@@ -310,17 +308,7 @@ class Root:
         return ldsim_args_for(real, platform_name=platform_name)
 
     def _make_base(self) -> None:
-        self.mkdir(
-            MULTIARCH_DIR,
-            "/lib64",
-            "/usr/lib/x86_64-linux-gnu",
-            "/usr/lib",
-            "/usr/bin",
-            "/etc/ld.so.conf.d",
-            "/proc",
-            "/bin",
-            "/opt",
-        )
+        self._make_layout("/lib64")
         shutil.copy2(LDSO_REAL, self.host(LDSO_REAL))
         shutil.copy2(LIBC, self.host(LIBC))
         self.symlink(LDSO, "../lib/x86_64-linux-gnu/ld-linux-x86-64.so.2")
@@ -328,6 +316,21 @@ class Root:
         extra = [n for n in self.needed("/usr/bin/env") if n != "libc.so.6"]
         if extra:
             raise RuntimeError(f"/usr/bin/env needs more than libc here: {extra}")
+
+    def _make_layout(self, *extra_dirs: str) -> None:
+        """The directories of a base root in Debian's multiarch layout (the loader's, the
+        default ones, ``/proc``, ...; plus ``extra_dirs``) and ``/etc/ld.so.conf``."""
+        self.mkdir(
+            self.libdir,
+            *extra_dirs,
+            f"/usr{self.libdir}",
+            "/usr/lib",
+            "/usr/bin",
+            "/etc/ld.so.conf.d",
+            "/proc",
+            "/bin",
+            "/opt",
+        )
         self.write("/etc/ld.so.conf", "include /etc/ld.so.conf.d/*.conf\n")
 
     # -- paths and plain files ---------------------------------------------------------------
@@ -434,9 +437,13 @@ class Root:
 
     def compile(self, guest_out: str, source: str, *gcc_args: str) -> None:
         """``gcc -o OUT SOURCE.c ARGS`` (ARGS may hold host paths, e.g. for ``-include``)."""
+        self.compile_with("gcc", guest_out, source, *gcc_args)
+
+    def compile_with(self, gcc: str, guest_out: str, source: str, *gcc_args: str) -> None:
+        """``GCC -o OUT SOURCE.c ARGS`` with the given compiler."""
         out = self.host(guest_out)
         out.parent.mkdir(parents=True, exist_ok=True)
-        _run(["gcc", "-o", out, self._source(source), *gcc_args])
+        run_tool([gcc, "-o", out, self._source(source), *gcc_args])
 
     def mklib(
         self,
@@ -456,8 +463,7 @@ class Root:
         ``rpath``/``runpath``: a DT_RPATH / DT_RUNPATH string.
         """
         if source is None:
-            sym = re.sub(r"[^a-zA-Z0-9]", "_", os.path.basename(guest_out))
-            source = f"int f_{sym}(void){{return 1;}}\n"
+            source = lib_source(guest_out)
         args = ["-shared", "-fPIC"]
         if soname:
             args.append(f"-Wl,-soname,{soname}")
@@ -492,9 +498,9 @@ class Root:
         """A real ELFCLASS32 (i386) shared library with one function ``f``."""
         src = self._source(".globl f\nf: ret\n", ".s")
         obj = src.with_suffix(".o")
-        _run(["as", "--32", "-o", obj, src])
+        run_tool(["as", "--32", "-o", obj, src])
         self.host(guest_out).parent.mkdir(parents=True, exist_ok=True)
-        _run(
+        run_tool(
             ["ld", "-m", "elf_i386", "-shared", "-soname", soname, "-o", self.host(guest_out), obj]
         )
 
@@ -502,7 +508,7 @@ class Root:
 
     def set_interpreter(self, guest: str, interp: str) -> None:
         """``patchelf --set-interpreter INTERP`` on the file."""
-        _run(["patchelf", "--set-interpreter", interp, self.host(guest)])
+        run_tool(["patchelf", "--set-interpreter", interp, self.host(guest)])
 
     def addneeded(self, guest: str, *names: str) -> None:
         """The recipe's ``addneeded``: DT_NEEDED becomes ``[*names, <previous entries>]``.
@@ -511,7 +517,7 @@ class Root:
         last name first.
         """
         for name in reversed(names):
-            _run(["patchelf", "--add-needed", name, self.host(guest)])
+            run_tool(["patchelf", "--add-needed", name, self.host(guest)])
 
     def retag(self, guest: str, string: str, tag: int = DT_RUNPATH) -> None:
         """The recipe's ``retag``: turn the DT_NEEDED entry naming ``string`` into ``tag``.
@@ -581,12 +587,18 @@ class Root:
         argv = ["ldconfig", "-r", str(self.path)]
         if fmt is not None:
             argv += ["-c", fmt]
-        proc = _run([*argv, *args])
+        proc = run_tool([*argv, *args])
         return proc.stdout + proc.stderr
 
     def ldconfig_print(self) -> str:
         """``ldconfig -r ROOT -p``: the cache as ldconfig reads it back."""
         return self.ldconfig(None, "-p")
+
+
+def lib_source(guest_out: str) -> str:
+    """The C source of the recipe's libraries: one function ``f_<basename of guest_out>``."""
+    sym = re.sub(r"[^a-zA-Z0-9]", "_", os.path.basename(guest_out))
+    return f"int f_{sym}(void){{return 1;}}\n"
 
 
 def realpath_in_root(root: Path, guest: str) -> str:
@@ -852,10 +864,34 @@ def run_traced(
         capture_output=True,
         text=True,
         errors="surrogateescape",
-        env=_host_env(),
+        env=host_env(),
         timeout=timeout,
         check=False,
     )
+    return parse_trace(
+        root, exe, cwd=cwd, env=env, explicit=explicit, ldso_args=ldso_args, ldso=ldso,
+        status=proc.returncode, stdout=proc.stdout, stderr=proc.stderr, arch=arch,
+    )  # fmt: skip
+
+
+def parse_trace(
+    root: Path,
+    exe: str,
+    *,
+    cwd: str,
+    env: Mapping[str, str],
+    explicit: bool,
+    ldso_args: Sequence[str],
+    ldso: str,
+    status: int,
+    stdout: str,
+    stderr: str,
+    arch: Arch | None = None,
+) -> OracleResult:
+    """The :class:`OracleResult` of a glibc loader's trace of ``exe`` inside ``root`` (its exit
+    ``status``, the listing on ``stdout``, the ``LD_DEBUG=libs,files`` narration on ``stderr``)
+    for the question ``cwd``, ``env``, ``explicit``, ``ldso_args``, ``ldso``: each object with
+    its ``via``, the ``not found`` names, the fatal error and the other messages."""
     variables = dict(env)
     result = OracleResult(
         exe=exe,
@@ -864,18 +900,18 @@ def run_traced(
         explicit=explicit,
         ldso_args=tuple(ldso_args),
         ldso=ldso,
-        preloads=_preload_names(root, variables, ldso_args),
+        preloads=preload_names(root, variables, ldso_args),
         root=root,
-        status=proc.returncode,
-        stdout=proc.stdout,
-        stderr=proc.stderr,
+        status=status,
+        stdout=stdout,
+        stderr=stderr,
         arch=arch,
     )
     _parse_into(result)
     return result
 
 
-def _preload_names(root: Path, env: Mapping[str, str], ldso_args: Sequence[str]) -> tuple[str, ...]:
+def preload_names(root: Path, env: Mapping[str, str], ldso_args: Sequence[str]) -> tuple[str, ...]:
     """Every preload request rtld would make, in order (rule 1 of ``docs/loader-model.md``):
     LD_PRELOAD and
     ``--preload`` split on space and ``:``, then ``/etc/ld.so.preload`` split on whitespace and
@@ -900,7 +936,8 @@ _LISTING_RE: Final = re.compile(
     r"^\t(?P<name>.+?)(?: => (?:(?P<nf>not found)|(?P<path>.+?)))?(?: \(0x[0-9a-f]+\))?$"
 )
 _VDSO_NAMES: Final = frozenset({"linux-vdso.so.1", "linux-gate.so.1"})
-_DEBUG_RE: Final = re.compile(r"^ *\d+:\t(?P<msg>.*)$")
+DEBUG_RE: Final = re.compile(r"^ *\d+:\t(?P<msg>.*)$")
+"""One LD_DEBUG line (``%5d:\\t`` + the message, group ``msg``)."""
 _ERROR_RE: Final = re.compile(r"error while loading shared libraries: (?P<msg>.*)$")
 _NEEDED_BY_RE: Final = re.compile(
     r"^file=(?P<name>.*) \[\d+\];  (?:needed|dynamically loaded) by (?P<by>.*) \[\d+\]$"
@@ -965,7 +1002,7 @@ def parse_debug(stderr: str) -> tuple[list[Request], list[str]]:
     current: Request | None = None
     label, phase = "", "lists"
     for line in stderr.splitlines():
-        dm = _DEBUG_RE.match(line)
+        dm = DEBUG_RE.match(line)
         if dm is None:
             if line.strip():
                 messages.append(line)
@@ -1117,14 +1154,14 @@ def _parse_into(result: OracleResult) -> None:
             elif not req.searched:
                 via = "direct"
             elif req.tries and req.tries[-1].path == entry.path:
-                has_runpath = _has_runpath(result, req.needed_by)
-                via = _via_of_try(result, req, req.tries[-1], has_runpath)
+                runpath = has_runpath(result, req.needed_by)
+                via = _via_of_try(result, req, req.tries[-1], runpath)
             else:
                 via = f"unknown(tries={req.tries[-1:]})"
         result.entries.append(OracleEntry(entry.name, entry.path, via, needed_by))
 
 
-def _has_runpath(result: OracleResult, requester: str | None) -> bool:
+def has_runpath(result: OracleResult, requester: str | None) -> bool:
     """Does the requesting object (named as LD_DEBUG names it) carry DT_RUNPATH?"""
     if requester is None or result.root is None:
         return False
@@ -1193,13 +1230,19 @@ def _run_program_native(
         exe,
         *args,
     ]
+    return run_command(argv)
+
+
+def run_command(argv: list[str], *, timeout: float = _TIMEOUT) -> ProgramResult:
+    """Run the host command ``argv`` (in :func:`host_env`, not checked): its status and
+    output as a :class:`ProgramResult`."""
     proc = subprocess.run(
         argv,
         capture_output=True,
         text=True,
         errors="surrogateescape",
-        env=_host_env(),
-        timeout=_TIMEOUT,
+        env=host_env(),
+        timeout=timeout,
         check=False,
     )
     return ProgramResult(argv, proc.returncode, proc.stdout, proc.stderr)
@@ -1340,18 +1383,35 @@ class LdsimResult:
         return None if error is None else str(error.get("loader_message"))
 
 
-def ldsim_args_for(real: OracleResult, *, platform_name: str | None = None) -> list[str]:
-    """ldsim options that pose the question ``real`` posed to the real loader."""
+def env_args(env: Mapping[str, str]) -> list[str]:
+    """ldsim options for a run's environment (``LD_LIBRARY_PATH``, ``LD_PRELOAD``; any other
+    variable is a ``ValueError``)."""
     args: list[str] = []
-    if real.cwd != "/":
-        args += ["--cwd", real.cwd]
-    for key, value in real.env.items():
+    for key, value in env.items():
         if key == "LD_LIBRARY_PATH":
             args += ["--ld-library-path", value]
         elif key == "LD_PRELOAD":
             args += ["--preload", value]
         else:
             raise ValueError(f"no ldsim option models the environment variable {key}")
+    return args
+
+
+def arch_cpu_args(arch: Arch, hwcaps: str | None = None) -> list[str]:
+    """ldsim options for the CPU a loader of ``arch`` sees under the oracle (:mod:`arches`):
+    the glibc-hwcaps levels (``hwcaps``: instead of the table's), ``$PLATFORM`` (empty: none)
+    and the legacy hwcap names."""
+    return [
+        "--hwcaps", (",".join(arch.glibc_hwcaps) or "none") if hwcaps is None else hwcaps,
+        "--platform", arch.platform or "",
+        "--legacy-hwcaps", ",".join(arch.legacy_hwcaps) or "none",
+    ]  # fmt: skip
+
+
+def ldsim_args_for(real: OracleResult, *, platform_name: str | None = None) -> list[str]:
+    """ldsim options that pose the question ``real`` posed to the real loader."""
+    args = ["--cwd", real.cwd] if real.cwd != "/" else []
+    args += env_args(real.env)
     rest = list(real.ldso_args)
     while rest:
         opt = rest.pop(0)
@@ -1381,7 +1441,7 @@ def run_ldsim(root: Root | str | os.PathLike[str], exe: str, *args: str) -> Ldsi
         *args,
         exe,
     ]
-    env = {**_host_env(), "PYTHONPATH": str(REPO)}
+    env = {**host_env(), "PYTHONPATH": str(REPO)}
     proc = subprocess.run(
         argv, capture_output=True, text=True, cwd=REPO, env=env, timeout=_TIMEOUT, check=False
     )
@@ -1490,7 +1550,7 @@ def trail_of_debug(stderr: str) -> list[str]:
     in order, without the pid prefix and the leading spaces."""
     out: list[str] = []
     for line in stderr.splitlines():
-        m = _DEBUG_RE.match(line)
+        m = DEBUG_RE.match(line)
         if m is None:
             continue
         msg = m["msg"].lstrip(" ")
@@ -1520,13 +1580,7 @@ def compare_secure(
     """
     args: list[str] = ["--secure"] if secure else []
     args += root.cpu_args()
-    for key, value in (env or {}).items():
-        if key == "LD_LIBRARY_PATH":
-            args += ["--ld-library-path", value]
-        elif key == "LD_PRELOAD":
-            args += ["--preload", value]
-        else:
-            raise ValueError(f"no ldsim option models the environment variable {key}")
+    args += env_args(env or {})
     sim = run_ldsim(root, exe, *args)
     header = f"$ {shlex.join(run.argv)}  [rc={run.status}]\n$ {shlex.join(sim.argv)}"
     if sim.doc is None:

@@ -200,7 +200,9 @@ int main(int argc, char **argv) {
 
 
 @functools.cache
-def _launcher_binary() -> Path:
+def launcher_binary() -> Path:
+    """:data:`LAUNCHER` on the host, built once per session from :data:`LAUNCHER_C` (a static
+    x86-64 program: ``crossroot`` puts it in foreign roots too)."""
     work = Path(tempfile.mkdtemp(prefix="muslroot-launcher-"))
     atexit.register(shutil.rmtree, work, True)
     src = work / "env.c"
@@ -232,7 +234,7 @@ class MuslRoot(glibcroot.Root):
         super().__init__(path, base=False)
         self.mkdir("/lib", "/usr/lib", "/etc", "/proc", "/bin", os.path.dirname(LAUNCHER))
         self.install_loader(MUSL_LDSO)
-        shutil.copy2(_launcher_binary(), self.host(LAUNCHER))
+        shutil.copy2(launcher_binary(), self.host(LAUNCHER))
         if path_file is not None:
             self.mkdir("/lib/x86_64-linux-musl", "/usr/lib/x86_64-linux-musl")
             self.write(PATH_FILE, path_file)
@@ -241,14 +243,19 @@ class MuslRoot(glibcroot.Root):
         return f"MuslRoot({str(self.path)!r})"
 
     def install_loader(self, guest: str) -> None:
-        """Copy the host's musl ``libc.so`` (the dynamic loader) to ``guest``."""
-        libc = host_musl_libc()
-        if libc is None:
-            raise RuntimeError("no musl libc.so on this host")
+        """Copy musl's ``libc.so`` (the dynamic loader, :meth:`loader_file`) to ``guest``."""
+        libc = self.loader_file()
         target = self.host(guest)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(libc, target)
         target.chmod(0o755)
+
+    def loader_file(self) -> str | os.PathLike[str]:
+        """The host file of the root's loader: the host's musl ``libc.so``."""
+        libc = host_musl_libc()
+        if libc is None:
+            raise RuntimeError("no musl libc.so on this host")
+        return libc
 
     # -- compiling -----------------------------------------------------------------------------
 
@@ -368,22 +375,50 @@ def run_real_musl(
 ) -> MuslRun:
     """Run ``ldso --list exe`` inside a chroot of ``root`` (cwd ``cwd``, environment exactly
     ``env``) and parse its output (see the module docstring)."""
-    root_path = Path(root).absolute()
     variables = dict(env or {})
-    argv = [
+    argv = launcher_argv(root, [ldso, "--list", exe], cwd=cwd, env=variables)
+    return run_listing(argv, exe=exe, cwd=cwd, env=variables, ldso=ldso)
+
+
+def launcher_argv(
+    root: glibcroot.Root | str | os.PathLike[str],
+    argv: Sequence[str],
+    *,
+    cwd: str = "/",
+    env: Mapping[str, str] | None = None,
+    user: str | None = None,
+) -> list[str]:
+    """The host command that runs ``argv`` in a chroot of ``root`` (private /proc) through
+    :data:`LAUNCHER`: exactly the variables ``env``, working directory ``cwd``, as ``user``
+    (``chroot --userspec``) if given."""
+    root_path = Path(root).absolute()
+    return [
         _which("unshare") or "unshare",
         "--mount",
         f"--mount-proc={root_path / 'proc'}",
         _which("chroot") or "chroot",
+        *([f"--userspec={user}"] if user else []),
         str(root_path),
         LAUNCHER,
         cwd,
-        *(f"{k}={v}" for k, v in variables.items()),
+        *(f"{k}={v}" for k, v in (env or {}).items()),
         "--",
-        ldso,
-        "--list",
-        exe,
+        *argv,
     ]
+
+
+def run_listing(
+    argv: list[str],
+    *,
+    exe: str,
+    cwd: str,
+    env: dict[str, str],
+    ldso: str,
+    timeout: float = _TIMEOUT,
+) -> MuslRun:
+    """Run ``argv``, a host command that starts musl's ``ldso --list exe`` in a root (as
+    :func:`run_real_musl` builds it, or under qemu: ``crossroot``), stdout and stderr merged,
+    and parse its output into a :class:`MuslRun` recording the question (``cwd``, ``env``)."""
     proc = subprocess.run(
         argv,
         stdout=subprocess.PIPE,
@@ -391,10 +426,10 @@ def run_real_musl(
         text=True,
         errors="surrogateescape",
         env=_host_env(),
-        timeout=_TIMEOUT,
+        timeout=timeout,
         check=False,
     )
-    run = MuslRun(exe, cwd, variables, ldso, argv, proc.returncode, proc.stdout)
+    run = MuslRun(exe, cwd, env, ldso, argv, proc.returncode, proc.stdout)
     for raw in proc.stdout.splitlines():
         line = _ADDR_RE.sub("", raw)
         if m := _ERROR_RE.match(line):

@@ -53,7 +53,7 @@ DEFAULT_THRESHOLD = 99.0
 SCHEMA = "ldsim.compare_host/1"
 LOADER_TIMEOUT = 60.0
 
-PT_INTERP = 3
+PT_INTERP, PT_DYNAMIC = 3, 2
 _VDSO_NAMES = frozenset({"linux-vdso.so.1", "linux-vdso64.so.1", "linux-vdso32.so.1",
                          "linux-gate.so.1"})
 _ERROR_MARK = ": error while loading shared libraries: "
@@ -82,44 +82,53 @@ class Skipped:
     reason: str
 
 
-def elf_interp(path: str) -> tuple[bool, str | None]:
-    """(is ELF, PT_INTERP string or None). Reads only the headers; raises OSError."""
+def elf_summary(path: str) -> tuple[bool, int, str | None, bool]:
+    """(is ELF, e_machine, PT_INTERP or None, has PT_DYNAMIC). Reads only the headers; raises
+    OSError."""
     with open(path, "rb") as fh:
         ident = fh.read(64)
         if len(ident) < 20 or ident[:4] != b"\x7fELF":
-            return False, None
+            return False, 0, None, False
         elf_class, data = ident[4], ident[5]
         if elf_class not in (1, 2) or data not in (1, 2):
-            return True, None
+            return True, 0, None, False
         end = "<" if data == 1 else ">"
+        machine, = struct.unpack_from(end + "H", ident, 18)
         if elf_class == 2:
             if len(ident) < 64:
-                return True, None
+                return True, machine, None, False
             phoff, = struct.unpack_from(end + "Q", ident, 32)
             phentsize, phnum = struct.unpack_from(end + "HH", ident, 54)
             ph_fmt, min_size = end + "IIQQQQQQ", 56
         else:
             if len(ident) < 52:
-                return True, None
+                return True, machine, None, False
             phoff, = struct.unpack_from(end + "I", ident, 28)
             phentsize, phnum = struct.unpack_from(end + "HH", ident, 42)
             ph_fmt, min_size = end + "IIIIIIII", 32
         if phentsize < min_size or phnum == 0:
-            return True, None
+            return True, machine, None, False
         fh.seek(phoff)
         table = fh.read(phentsize * phnum)
+        interp: str | None = None
+        dynamic = False
         for i in range(min(phnum, len(table) // phentsize)):
             fields = struct.unpack_from(ph_fmt, table, i * phentsize)
-            if fields[0] != PT_INTERP:
-                continue
-            if elf_class == 2:
-                offset, filesz = fields[2], fields[5]
-            else:
-                offset, filesz = fields[1], fields[4]
-            fh.seek(offset)
-            raw = fh.read(filesz)
-            return True, raw.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
-    return True, None
+            if fields[0] == PT_DYNAMIC:
+                dynamic = True
+            elif fields[0] == PT_INTERP and interp is None:
+                offset, filesz = (fields[2], fields[5]) if elf_class == 2 else (fields[1],
+                                                                                  fields[4])
+                fh.seek(offset)
+                raw = fh.read(filesz)
+                interp = raw.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+        return True, machine, interp, dynamic
+
+
+def elf_interp(path: str) -> tuple[bool, str | None]:
+    """(is ELF, PT_INTERP string or None). Reads only the headers; raises OSError."""
+    is_elf, _machine, interp, _dynamic = elf_summary(path)
+    return is_elf, interp
 
 
 _glibc_loader_cache: dict[str, str | None] = {}
@@ -351,11 +360,20 @@ def loader_searches(program: Program, names: Iterable[str],
             stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return {}
+    lines = (raw.split(":", 1)[1].strip() if ":" in raw and raw.strip()[:1].isdigit()
+             else raw.strip() for raw in proc.stderr.decode("utf-8", "surrogateescape").splitlines())
+    return first_searches(lines, wanted)
+
+
+def first_searches(lines: Iterable[str], names: Iterable[str],
+                   ends: tuple[str, ...] = ()) -> dict[str, list[str]]:
+    """The first search for each of ``names`` in LD_DEBUG=libs ``lines`` (without the pid
+    prefix, stripped): the lines after its ``find library=`` line up to a blank one (or one
+    starting with one of ``ends``)."""
+    wanted = set(names)
     out: dict[str, list[str]] = {}
     current: list[str] | None = None
-    for raw in proc.stderr.decode("utf-8", "surrogateescape").splitlines():
-        line = raw.split(":", 1)[1].strip() if ":" in raw and raw.strip()[:1].isdigit() \
-            else raw.strip()
+    for line in lines:
         if line.startswith("find library="):
             name = line[len("find library="):].split(" [", 1)[0]
             current = None
@@ -363,7 +381,7 @@ def loader_searches(program: Program, names: Iterable[str],
                 current = out[name] = []
             continue
         if current is not None:
-            if not line:
+            if not line or line.startswith(ends):
                 current = None
             else:
                 current.append(line)
@@ -528,12 +546,18 @@ def _trail_difference(loader: Listing, ldsim: Listing) -> list[tuple[str, str]]:
     a, b = loader.trail, ldsim.trail
     if a is None or b is None or a == b or loader.error is not None:
         return []
-    i = next((k for k, (x, y) in enumerate(zip(a, b, strict=False)) if x != y),
-             min(len(a), len(b)))
+    i = first_difference(a, b)
     first = (f"loader {a[i]!r}" if i < len(a) else "loader: no more lines") + ", " + (
         f"ldsim {b[i]!r}" if i < len(b) else "ldsim: no more lines")
     return [("trail-differs", f"the LD_DEBUG=libs search lines differ from line {i + 1} on "
                               f"({len(a)} against {len(b)} lines): {first}")]
+
+
+def first_difference(a: Sequence[str], b: Sequence[str]) -> int:
+    """The index of the first line where ``a`` and ``b`` differ (the shorter one's length when
+    one is a prefix of the other)."""
+    return next((k for k, (x, y) in enumerate(zip(a, b, strict=False)) if x != y),
+                min(len(a), len(b)))
 
 
 def compare_one(program: Program, loader: Listing, ldsim: Listing) -> Comparison:
@@ -590,10 +614,10 @@ class Report:
             for name in c.differing_names():
                 out.append(f"  search for {name}:")
                 out.append("    loader (LD_DEBUG=libs):")
-                out += [f"      {_clip(x)}"
+                out += [f"      {clip(x)}"
                         for x in c.loader_searches.get(name) or ["(no search)"]]
                 out.append("    ldsim:")
-                out += [f"      {_clip(x)}" for x in c.ldsim.searches.get(name) or ["(no search)"]]
+                out += [f"      {clip(x)}" for x in c.ldsim.searches.get(name) or ["(no search)"]]
         return "\n".join(out)
 
     def format_text(self, verbose: bool = False) -> str:
@@ -627,7 +651,7 @@ class Report:
         }
 
 
-def _clip(line: str, width: int = 160) -> str:
+def clip(line: str, width: int = 160) -> str:
     return line if len(line) <= width else line[:width - 3] + "..."
 
 

@@ -47,7 +47,6 @@ import os
 import re
 import shutil
 import stat
-import struct
 import subprocess
 import sys
 import threading
@@ -66,6 +65,7 @@ for _p in (_HERE, _HERE.parent / "rootfs-fixtures"):
 
 import compare_host as ch  # noqa: E402
 import glibcroot  # noqa: E402
+from compare_host import elf_summary  # noqa: E402  (part of this script's interface)
 
 SCHEMA = "ldsim.compare_root/1"
 DEFAULT_THRESHOLD = 100.0
@@ -73,9 +73,6 @@ DEFAULT_QEMU_CPU = "neoverse-n1"  # an arm64 server core (Graviton2, Ampere Altr
 LOADER_TIMEOUT = 120.0
 STAMP = ".ldsim-root.json"
 SKIP_TOP = frozenset({"proc", "sys", "dev"})
-
-PT_INTERP, PT_DYNAMIC = 3, 2
-
 
 @dataclass(frozen=True)
 class Arch:
@@ -205,48 +202,6 @@ def measure_cpu(runner: RootRunner) -> Cpu:
 
 
 # -- discovery -------------------------------------------------------------------------------
-def elf_summary(path: str) -> tuple[bool, int, str | None, bool]:
-    """(is ELF, e_machine, PT_INTERP or None, has PT_DYNAMIC). Raises OSError."""
-    with open(path, "rb") as fh:
-        ident = fh.read(64)
-        if len(ident) < 20 or ident[:4] != b"\x7fELF":
-            return False, 0, None, False
-        elf_class, data = ident[4], ident[5]
-        if elf_class not in (1, 2) or data not in (1, 2):
-            return True, 0, None, False
-        end = "<" if data == 1 else ">"
-        machine, = struct.unpack_from(end + "H", ident, 18)
-        if elf_class == 2:
-            if len(ident) < 64:
-                return True, machine, None, False
-            phoff, = struct.unpack_from(end + "Q", ident, 32)
-            phentsize, phnum = struct.unpack_from(end + "HH", ident, 54)
-            ph_fmt, min_size = end + "IIQQQQQQ", 56
-        else:
-            if len(ident) < 52:
-                return True, machine, None, False
-            phoff, = struct.unpack_from(end + "I", ident, 28)
-            phentsize, phnum = struct.unpack_from(end + "HH", ident, 42)
-            ph_fmt, min_size = end + "IIIIIIII", 32
-        if phentsize < min_size or phnum == 0:
-            return True, machine, None, False
-        fh.seek(phoff)
-        table = fh.read(phentsize * phnum)
-        interp: str | None = None
-        dynamic = False
-        for i in range(min(phnum, len(table) // phentsize)):
-            fields = struct.unpack_from(ph_fmt, table, i * phentsize)
-            if fields[0] == PT_DYNAMIC:
-                dynamic = True
-            elif fields[0] == PT_INTERP and interp is None:
-                offset, filesz = (fields[2], fields[5]) if elf_class == 2 else (fields[1],
-                                                                                  fields[4])
-                fh.seek(offset)
-                raw = fh.read(filesz)
-                interp = raw.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
-        return True, machine, interp, dynamic
-
-
 class LoaderCheck:
     """Is a PT_INTERP string a runnable glibc loader inside the root? (cached per string)"""
 
@@ -345,11 +300,9 @@ def run_loader(runner: RootRunner, program: ch.Program) -> Traced:
     stdout = proc.stdout.decode("utf-8", "surrogateescape")
     stderr = proc.stderr.decode("utf-8", "surrogateescape")
     listing = ch.parse_trace(stdout, stderr, proc.returncode)
-    oracle = glibcroot.OracleResult(
-        exe=program.path, cwd="/", env={}, explicit=True, ldso_args=(), ldso=program.interp,
-        preloads=glibcroot._preload_names(Path(runner.root), {}, ()), root=Path(runner.root),
-        status=proc.returncode, stdout=stdout, stderr=stderr)
-    glibcroot._parse_into(oracle)
+    oracle = glibcroot.parse_trace(
+        Path(runner.root), program.path, cwd="/", env={}, explicit=True, ldso_args=(),
+        ldso=program.interp, status=proc.returncode, stdout=stdout, stderr=stderr)
     via: dict[str, str] = {}
     for e in oracle.entries:
         if e.path is None or e.via is None:
@@ -360,31 +313,19 @@ def run_loader(runner: RootRunner, program: ch.Program) -> Traced:
             # path" (rtld shares one record per directory). Tried before the cache step with
             # no LD_LIBRARY_PATH, it came from the requester's RUNPATH if it has one (then
             # RPATH is not searched), else from an RPATH of the chain.
-            v = "runpath" if glibcroot._has_runpath(oracle, e.needed_by) else "rpath"
+            v = "runpath" if glibcroot.has_runpath(oracle, e.needed_by) else "rpath"
         via[e.name] = v
     return Traced(listing, via, stderr)
 
 
 def debug_searches(stderr: str, names: Iterable[str]) -> dict[str, list[str]]:
     """The loader's first search for each of ``names`` from its LD_DEBUG output."""
-    wanted = set(names)
-    out: dict[str, list[str]] = {}
-    current: list[str] | None = None
-    for raw in stderr.splitlines():
-        m = glibcroot._DEBUG_RE.match(raw)
-        line = m["msg"].strip() if m else raw.strip()
-        if line.startswith("find library="):
-            name = line[len("find library="):].split(" [", 1)[0]
-            current = None
-            if name in wanted and name not in out:
-                current = out[name] = []
-            continue
-        if current is not None:
-            if not line or line.startswith("file="):
-                current = None
-            else:
-                current.append(line)
-    return out
+    return ch.first_searches(map(_debug_message, stderr.splitlines()), names, ends=("file=",))
+
+
+def _debug_message(raw: str) -> str:
+    m = glibcroot.DEBUG_RE.match(raw)
+    return m["msg"].strip() if m else raw.strip()
 
 
 @dataclass(slots=True)
@@ -493,8 +434,7 @@ def causes(result: FileResult) -> list[tuple[str, str]]:
                             f"{c.program.path}: {name} => {path}"))
         elif kind == "trail-differs":
             a, b = loader.trail or [], ours.trail or []
-            i = next((k for k, (x, y) in enumerate(zip(a, b, strict=False)) if x != y),
-                     min(len(a), len(b)))
+            i = ch.first_difference(a, b)
             la = _trail_shape(a[i]) if i < len(a) else "(end)"
             lb = _trail_shape(b[i]) if i < len(b) else "(end)"
             out.append((f"trail-differs: loader {la!r} / ldsim {lb!r}",
@@ -608,7 +548,7 @@ class RootReport:
             out.append(f"{len(bad)} files disagree ({kinds}); causes (occurrences, files):")
             for cause, n, nfiles, ex in self.cause_table():
                 out.append(f"  {n:6d} {nfiles:6d}  {cause}")
-                out += [f"                 e.g. {ch._clip(e, 200)}" for e in ex[:examples]]
+                out += [f"                 e.g. {ch.clip(e, 200)}" for e in ex[:examples]]
             if verbose:
                 for r in bad:
                     c = r.comparison
@@ -617,9 +557,9 @@ class RootReport:
                     out += [f"    {line}" for line in c.diff()]
                     for name in r.differing_names():
                         out.append(f"  search for {name}:")
-                        out += [f"    loader: {ch._clip(x)}"
+                        out += [f"    loader: {ch.clip(x)}"
                                 for x in c.loader_searches.get(name) or ["(no search)"]]
-                        out += [f"    ldsim:  {ch._clip(x)}"
+                        out += [f"    ldsim:  {ch.clip(x)}"
                                 for x in c.ldsim.searches.get(name) or ["(no search)"]]
         return "\n".join(out) + "\n"
 

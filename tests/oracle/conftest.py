@@ -59,7 +59,7 @@ def oracle_arch() -> str:
 
 
 @pytest.fixture(scope="session")
-def _cross_bases(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], crossroot.CrossRoot]:
+def cross_bases(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], crossroot.CrossRoot]:
     """``get(ARCH)``: that architecture's base root, built on first use in this session and
     copied for every root (skips the test when the oracle cannot run it here)."""
     top = tmp_path_factory.mktemp("cross-bases")
@@ -96,19 +96,19 @@ def _new_root(
 
 @pytest.fixture
 def root(
-    tmp_path: Path, oracle_arch: str, _cross_bases: Callable[[str], crossroot.CrossRoot]
+    tmp_path: Path, oracle_arch: str, cross_bases: Callable[[str], crossroot.CrossRoot]
 ) -> glibcroot.Root:
     """An empty glibc root of ``oracle_arch`` (ld.so, libc, /etc/ld.so.conf, no cache yet;
     x86-64's also has /usr/bin/env)."""
-    return _new_root(oracle_arch, tmp_path / "root", _cross_bases)
+    return _new_root(oracle_arch, tmp_path / "root", cross_bases)
 
 
 @pytest.fixture(scope="module")
 def module_root(
     tmp_path_factory: pytest.TempPathFactory,
     oracle_arch: str,
-    _cross_bases: Callable[[str], crossroot.CrossRoot],
+    cross_bases: Callable[[str], crossroot.CrossRoot],
 ) -> glibcroot.Root:
     """One root shared by the tests of a module (build it once, do not mutate it in tests)."""
-    return _new_root(oracle_arch, tmp_path_factory.mktemp("oracle") / "root", _cross_bases)
+    return _new_root(oracle_arch, tmp_path_factory.mktemp("oracle") / "root", cross_bases)
 

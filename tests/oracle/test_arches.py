@@ -23,6 +23,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import crossroot
 import pytest
@@ -39,38 +40,11 @@ ARCH_NAMES = list(ARCHES)
 # Fixtures
 
 
-@pytest.fixture(scope="session")
-def base_root(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], CrossRoot]:
-    """``base_root(ARCH)``: that architecture's base root, built on first use in this session
-    (skips the test when the oracle cannot run it here)."""
-    top = tmp_path_factory.mktemp("cross-bases")
-    built: dict[str, CrossRoot | str] = {}
-
-    def get(name: str) -> CrossRoot:
-        reason = crossroot.unavailable_reason(name)
-        if reason is not None:
-            pytest.skip(reason)
-        if name not in built:
-            try:
-                root = CrossRoot(top / name, ARCHES[name])
-                probe = crossroot.run_guest(root, root.arch.interp, "--version")
-                built[name] = root if probe.returncode == 0 else (
-                    f"this machine cannot run {name} programs: {probe.stderr.strip()[-300:]}"
-                )
-            except OracleUnavailable as e:
-                built[name] = str(e)
-        found = built[name]
-        if isinstance(found, str):
-            pytest.skip(found)
-        return found
-
-    return get
-
-
 @pytest.fixture
-def xroot(arch: str, base_root: Callable[[str], CrossRoot], tmp_path: Path) -> CrossRoot:
-    """A fresh copy of ``arch``'s base root (ld.so, libc, no cache yet)."""
-    return base_root(arch).clone(tmp_path / "root")
+def xroot(arch: str, cross_bases: Callable[[str], CrossRoot], tmp_path: Path) -> CrossRoot:
+    """A fresh copy of ``arch``'s base root (ld.so, libc, no cache yet; ``conftest.py`` builds
+    it once per session)."""
+    return cross_bases(arch).clone(tmp_path / "root")
 
 
 def libc_line(a: Arch, via: str = "default") -> str:
@@ -79,6 +53,23 @@ def libc_line(a: Arch, via: str = "default") -> str:
 
 def interp_line(a: Arch) -> str:
     return f"{a.interp}  # interpreter"
+
+
+def check(
+    xroot: CrossRoot,
+    exe: str,
+    *lines: str,
+    libc_via: str = "default",
+    after: tuple[str, ...] = (),
+    **run: Any,
+) -> None:
+    """Run the real loader on ``exe`` (``run``: :func:`run_real_loader`'s options), expect the
+    listing ``lines``, then libc (found by ``libc_via``) and the loader, then ``after``; then
+    compare ldsim with it."""
+    real = run_real_loader(xroot, exe, **run)
+    listing = [*lines, libc_line(xroot.arch, libc_via), interp_line(xroot.arch), *after]
+    expect(real, "\n".join(listing))
+    compare(real, xroot)
 
 
 # --------------------------------------------------------------------------------------------
@@ -143,39 +134,24 @@ def test_subdirectories_as_measured(xroot: CrossRoot, arch: str) -> None:
 
 @pytest.mark.parametrize("arch", ARCH_NAMES)
 def test_rpath(xroot: CrossRoot, arch: str) -> None:
-    a = xroot.arch
     xroot.mklib("/t/D1/liba.so", "liba.so")
     xroot.mkexe("/t/bin/exe", rpath="/t/D1", needed=["liba.so"])
-    real = run_real_loader(xroot, "bin/exe", cwd="/t")
-    expect(
-        real,
-        f"""
-        liba.so => /t/D1/liba.so  # rpath
-        {libc_line(a)}
-        {interp_line(a)}
-        """,
-    )
-    compare(real, xroot)
+    check(xroot, "bin/exe", "liba.so => /t/D1/liba.so  # rpath", cwd="/t")
 
 
 @pytest.mark.parametrize("arch", ARCH_NAMES)
 def test_runpath_not_inherited(xroot: CrossRoot, arch: str) -> None:
     """S6: the program's DT_RUNPATH finds liba, not liba's own dependency libb."""
-    a = xroot.arch
     xroot.mklib("/t/D/libb.so", "libb.so")
     xroot.mklib("/t/D/liba.so", "liba.so", needed=["libb.so"])
     xroot.mkexe("/t/bin/exe", runpath="/t/D", needed=["liba.so"])
-    real = run_real_loader(xroot, "bin/exe", cwd="/t")
-    expect(
-        real,
-        f"""
-        liba.so => /t/D/liba.so  # runpath
-        {libc_line(a)}
-        {interp_line(a)}
-        libb.so => not found
-        """,
+    check(
+        xroot,
+        "bin/exe",
+        "liba.so => /t/D/liba.so  # runpath",
+        after=("libb.so => not found",),
+        cwd="/t",
     )
-    compare(real, xroot)
 
 
 @pytest.mark.parametrize("arch", ARCH_NAMES)
@@ -204,22 +180,18 @@ def test_rpath_inherited_along_the_chain(xroot: CrossRoot, arch: str) -> None:
 @pytest.mark.parametrize("arch", ARCH_NAMES)
 def test_ld_library_path_before_runpath(xroot: CrossRoot, arch: str) -> None:
     """S5: LD_LIBRARY_PATH is searched before the program's RUNPATH."""
-    a = xroot.arch
     xroot.mklib("/t/A/libp.so", "libp.so")
     xroot.mklib("/t/B/libp.so", "libp.so")
     xroot.mklib("/t/A/libq.so", "libq.so")
     xroot.mkexe("/t/bin/exe", runpath="/t/B", needed=["libp.so", "libq.so"])
-    real = run_real_loader(xroot, "bin/exe", cwd="/t", env={"LD_LIBRARY_PATH": "/t/A"})
-    expect(
-        real,
-        f"""
-        libp.so => /t/A/libp.so  # ld_library_path
-        libq.so => /t/A/libq.so  # ld_library_path
-        {libc_line(a)}
-        {interp_line(a)}
-        """,
+    check(
+        xroot,
+        "bin/exe",
+        "libp.so => /t/A/libp.so  # ld_library_path",
+        "libq.so => /t/A/libq.so  # ld_library_path",
+        cwd="/t",
+        env={"LD_LIBRARY_PATH": "/t/A"},
     )
-    compare(real, xroot)
 
 
 # --------------------------------------------------------------------------------------------
@@ -239,16 +211,12 @@ def test_cache_only(xroot: CrossRoot, arch: str) -> None:
     xroot.ldconfig()
     printed = xroot.ldconfig_print()
     assert f"\tlibk.so.1 ({a.cache_flags}) => /t/cached/libk.so.1\n" in printed, printed
-    real = run_real_loader(xroot, "/t/bin/exe")
-    expect(
-        real,
-        f"""
-        libk.so.1 => /t/cached/libk.so.1  # ld.so.cache
-        {libc_line(a, "ld.so.cache")}
-        {interp_line(a)}
-        """,
+    check(
+        xroot,
+        "/t/bin/exe",
+        "libk.so.1 => /t/cached/libk.so.1  # ld.so.cache",
+        libc_via="ld.so.cache",
     )
-    compare(real, xroot)
 
 
 @pytest.mark.parametrize("arch", ARCH_NAMES)
@@ -259,17 +227,12 @@ def test_default_directories(xroot: CrossRoot, arch: str) -> None:
     xroot.mklib(f"/usr/lib/{a.multiarch}/libd1.so", "libd1.so")
     xroot.mklib("/usr/lib/libd2.so", "libd2.so")
     xroot.mkexe("/t/bin/exe", needed=["libd1.so", "libd2.so"])
-    real = run_real_loader(xroot, "/t/bin/exe")
-    expect(
-        real,
-        f"""
-        libd1.so => /usr/lib/{a.multiarch}/libd1.so  # default
-        libd2.so => /usr/lib/libd2.so  # default
-        {libc_line(a)}
-        {interp_line(a)}
-        """,
+    check(
+        xroot,
+        "/t/bin/exe",
+        f"libd1.so => /usr/lib/{a.multiarch}/libd1.so  # default",
+        "libd2.so => /usr/lib/libd2.so  # default",
     )
-    compare(real, xroot)
 
 
 # --------------------------------------------------------------------------------------------
@@ -288,22 +251,12 @@ ORIGIN_CASES = {
 def test_origin_of_the_main_program(xroot: CrossRoot, arch: str, case: str) -> None:
     """S9: under a kernel-style start the program's $ORIGIN is its real directory (qemu answers
     ``/proc/self/exe`` with the real path), under ``ld.so PROGRAM`` the path as given."""
-    a = xroot.arch
     explicit, libo = ORIGIN_CASES[case]
     xroot.mklib("/t/real/lib/libo.so", "libo.so")
     xroot.mklib("/t/lib/libo.so", "libo.so")
     xroot.mkexe("/t/real/bin/exe", rpath="$ORIGIN/../lib", needed=["libo.so"])
     xroot.symlink("/t/lnk/exe", "../real/bin/exe")
-    real = run_real_loader(xroot, "/t/lnk/exe", explicit=explicit)
-    expect(
-        real,
-        f"""
-        libo.so => {libo}  # rpath
-        {libc_line(a)}
-        {interp_line(a)}
-        """,
-    )
-    compare(real, xroot)
+    check(xroot, "/t/lnk/exe", f"libo.so => {libo}  # rpath", explicit=explicit)
 
 
 @pytest.mark.parametrize("arch", ARCH_NAMES)
@@ -316,20 +269,16 @@ def test_lib_and_platform_tokens(xroot: CrossRoot, arch: str) -> None:
     xroot.mkexe(
         "/t/D/bin/exe", rpath="$ORIGIN/../$LIB:$ORIGIN/../$PLATFORM", needed=["libL.so", "libP.so"]
     )
-    real = run_real_loader(xroot, "D/bin/exe", cwd="/t")
     libp = f"libP.so => /t/D/bin/../{a.platform}/libP.so  # rpath" if a.platform else (
         "libP.so => not found"
     )
-    expect(
-        real,
-        f"""
-        libL.so => /t/D/bin/../{a.dollar_lib}/libL.so  # rpath
-        {libp}
-        {libc_line(a)}
-        {interp_line(a)}
-        """,
+    check(
+        xroot,
+        "D/bin/exe",
+        f"libL.so => /t/D/bin/../{a.dollar_lib}/libL.so  # rpath",
+        libp,
+        cwd="/t",
     )
-    compare(real, xroot)
 
 
 # --------------------------------------------------------------------------------------------
@@ -372,20 +321,10 @@ def test_library_only_in_a_subdirectory(
 ) -> None:
     """libh.so exists only in ``D/SUBDIR`` (RPATH ``D``): found there when the loader searches
     that subdirectory under this CPU, else not found."""
-    a = xroot.arch
     xroot.mklib(f"/t/D/{subdir}/libh.so", "libh.so")
     xroot.mkexe("/t/bin/exe", rpath="/t/D", needed=["libh.so"])
-    real = run_real_loader(xroot, "/t/bin/exe")
     libh = f"libh.so => /t/D/{subdir}/libh.so  # rpath" if searched else "libh.so => not found"
-    expect(
-        real,
-        f"""
-        {libh}
-        {libc_line(a)}
-        {interp_line(a)}
-        """,
-    )
-    compare(real, xroot)
+    check(xroot, "/t/bin/exe", libh)
 
 
 @pytest.mark.parametrize("arch", ARCH_NAMES)
@@ -398,16 +337,12 @@ def test_subdirectory_priority(xroot: CrossRoot, arch: str) -> None:
         xroot.mklib(f"/t/D/{sub}/libh.so".replace("//", "/"), "libh.so")
     xroot.mkexe("/t/bin/exe", needed=["libh.so"])
     first = next(s for s in a.subdirs() if s in subs)
-    real = run_real_loader(xroot, "/t/bin/exe", env={"LD_LIBRARY_PATH": "/t/D"})
-    expect(
-        real,
-        f"""
-        libh.so => /t/D/{first}/libh.so  # ld_library_path
-        {libc_line(a)}
-        {interp_line(a)}
-        """,
+    check(
+        xroot,
+        "/t/bin/exe",
+        f"libh.so => /t/D/{first}/libh.so  # ld_library_path",
+        env={"LD_LIBRARY_PATH": "/t/D"},
     )
-    compare(real, xroot)
 
 
 # --------------------------------------------------------------------------------------------
@@ -436,20 +371,10 @@ def test_library_of_another_architecture_is_skipped(
     byte order: Debian's loader checks ``elf_machine_matches_host`` before the byte order
     (upstream 2.36 would abort with ``ELF file data encoding not ...-endian``; the machine
     number read in the wrong byte order never matches)."""
-    a = xroot.arch
     xroot.mklib_foreign("/t/D1/libw.so", "libw.so", other)
     xroot.mklib("/t/D2/libw.so", "libw.so")
     xroot.mkexe("/t/bin/exe", rpath="/t/D1:/t/D2", needed=["libw.so"])
-    real = run_real_loader(xroot, "/t/bin/exe")
-    expect(
-        real,
-        f"""
-        libw.so => /t/D2/libw.so  # rpath
-        {libc_line(a)}
-        {interp_line(a)}
-        """,
-    )
-    compare(real, xroot)
+    check(xroot, "/t/bin/exe", "libw.so => /t/D2/libw.so  # rpath")
 
 
 ABI_VARIANTS: dict[str, tuple[str, Callable[[int], int]]] = {
@@ -465,29 +390,18 @@ def test_library_of_another_abi_is_skipped(xroot: CrossRoot, arch: str) -> None:
     """RPATH ``D1:D2``, D1's libs.so has the right class and machine but another ABI in
     ``e_flags``: skipped (on armhf Debian's loader skips a soft-float library silently;
     upstream's ``VALID_ELF_HEADER`` would abort with ``internal error``)."""
-    a = xroot.arch
     _what, variant = ABI_VARIANTS[arch]
     xroot.mklib("/t/D1/libs.so", "libs.so")
     xroot.set_e_flags("/t/D1/libs.so", variant(xroot.e_flags("/t/D1/libs.so")))
     xroot.mklib("/t/D2/libs.so", "libs.so")
     xroot.mkexe("/t/bin/exe", rpath="/t/D1:/t/D2", needed=["libs.so"])
-    real = run_real_loader(xroot, "/t/bin/exe")
-    expect(
-        real,
-        f"""
-        libs.so => /t/D2/libs.so  # rpath
-        {libc_line(a)}
-        {interp_line(a)}
-        """,
-    )
-    compare(real, xroot)
+    check(xroot, "/t/bin/exe", "libs.so => /t/D2/libs.so  # rpath")
 
 
 @pytest.mark.parametrize("arch", ["armhf"])
 def test_soft_float_cache_entry_is_ignored(xroot: CrossRoot, arch: str) -> None:
     """armhf's ldconfig flags a soft-float library ``(libc6,soft-float)``; the hard-float
     loader passes over that cache entry (``_dl_cache_check_flags``)."""
-    a = xroot.arch
     xroot.mklib("/t/cached/libk.so.1", "libk.so.1")
     xroot.set_e_flags("/t/cached/libk.so.1", ABI_VARIANTS[arch][1](xroot.e_flags(
         "/t/cached/libk.so.1")))
@@ -495,16 +409,7 @@ def test_soft_float_cache_entry_is_ignored(xroot: CrossRoot, arch: str) -> None:
     xroot.mkexe("/t/bin/exe", needed=["libk.so.1"])
     xroot.ldconfig()
     assert "\tlibk.so.1 (libc6,soft-float) => /t/cached/libk.so.1\n" in xroot.ldconfig_print()
-    real = run_real_loader(xroot, "/t/bin/exe")
-    expect(
-        real,
-        f"""
-        libk.so.1 => not found
-        {libc_line(a, "ld.so.cache")}
-        {interp_line(a)}
-        """,
-    )
-    compare(real, xroot)
+    check(xroot, "/t/bin/exe", "libk.so.1 => not found", libc_via="ld.so.cache")
 
 
 # --------------------------------------------------------------------------------------------
