@@ -102,10 +102,14 @@ def test_markers_start_the_rows() -> None:
 def test_lint_text_is_grouped_by_rule_id_with_fixes() -> None:
     text = _stdout("people-lint-leaky-120.txt")
     heads = [line for line in text.splitlines() if re.match(r"(ERROR|WARNING|INFO) ", line)]
-    assert heads[0] == "ERROR missing-library (Snapcraft's library linter): 1 finding"
-    assert "ERROR host-leak: 4 findings" in heads
-    # the rule ids --ignore takes, each (severity, rule) group once
-    assert len(heads) == len(set(heads))
+    assert heads[0] == ("ERROR missing-library (Snapcraft's library linter; its errors are "
+                        "ldsim's): 2 findings (1 error, 1 warning)")
+    assert "ERROR host-leak: 5 findings (4 errors, 1 warning)" in heads
+    # the rule ids --ignore takes, each rule once, its findings marked by severity first
+    rules = [re.match(r"\w+ ([a-z-]+)", h).group(1) for h in heads]  # type: ignore[union-attr]
+    assert len(rules) == len(set(rules))
+    assert "  ERROR   bin/app: in the classic view, libhostonly.so.1" in text
+    assert "  WARNING lib/libunused.so.1: in the classic view, libc.so.6" in text
     ignorable = set(ldsim.ALL_RULES)
     assert {re.match(r"\w+ ([a-z-]+)", h).group(1) for h in heads} <= ignorable  # type: ignore[union-attr]
     assert "fix: patchelf --no-default-lib bin/app" in text

@@ -20,7 +20,8 @@ def add_parser(sub: Any) -> None:
         "unversioned-provider, version-malformed, isa-level, undefined-symbol, "
         "interposed-symbol, symbols-unreadable), grouped by severity, C++ names demangled.",
         epilog="--min-severity only chooses what is shown: the exit status is the verdict on "
-        "every finding. " + explain.EXIT_STATUS)
+        "every finding. " + explain.EXIT_STATUS.replace(
+            "an undefined symbol with --symbols", "an undefined symbol (unless --no-symbols)"))
     options.add_target_options(c)
     c.add_argument("--json", action="store_true",
                    help="print the ldsim.check/1 document: the findings (C++ names mangled in "

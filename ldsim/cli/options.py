@@ -81,7 +81,9 @@ def output_width(args: argparse.Namespace) -> int | None:
         return max(int(columns), 20)
     try:
         if sys.stdout.isatty():
-            return max(os.get_terminal_size(sys.stdout.fileno()).columns, 20)
+            columns_ = os.get_terminal_size(sys.stdout.fileno()).columns
+            if columns_ > 0:  # `script`, serial consoles and some CI terminals report 0
+                return max(columns_, 20)
     except (OSError, ValueError, AttributeError):
         pass
     return 80
@@ -120,12 +122,13 @@ def add_target_options(p: argparse.ArgumentParser) -> None:
                    help="simulate a set-uid/set-gid program (AT_SECURE): LD_LIBRARY_PATH "
                    "ignored, $ORIGIN restricted, preloads restricted")
     snap = p.add_argument_group(
-        "snap target", "explain a snap's program in its runtime view instead of a plain root")
+        "snap target", "a snap's programs in their runtime view instead of a plain root")
     add_snap_options(snap, positional=False)
     snap.add_argument("--confinement", choices=["classic", "strict"], default=None,
                       help="which runtime view (default: the snap's own; devmode is strict)")
     snap.add_argument("--app", metavar="NAME", default=None,
-                      help="the app whose program to explain (default: the only app)")
+                      help="the app whose program to use (default: the only app, or every app "
+                      "where a command takes several)")
     p.add_argument("--loader", choices=["glibc", "musl"], default=None,
                    help="loader model (default: from PT_INTERP: ld-musl-* is musl, else glibc)")
     p.add_argument("--user", metavar="UID[:GID]", default=None,

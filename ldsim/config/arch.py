@@ -93,6 +93,7 @@ class Arch:
     hwcaps_names: tuple[str, ...] = ()  # glibc-hwcaps subdirectories, best first
     default_cpu: Cpu = Cpu((), None, ())
     signed_char: bool = False  # how _dl_cache_libcmp compares bytes >= 0x80
+    platforms: tuple[str, ...] = ()  # AT_PLATFORM values its kernels give (and glibc's own)
     float_abi: str = ""  # ARM: hard | soft; RISC-V: double | soft
 
     @property
@@ -156,6 +157,22 @@ class Arch:
         """``VALID_ELF_OSABI``: SYSV and GNU, and on ARM also ``ELFOSABI_ARM_AEABI``."""
         return osabi in (0, 3) or (self.machine == Machine.ARM and osabi == ELFOSABI_ARM_AEABI)
 
+    def check_cpu(self, platform: str | None, legacy: tuple[str, ...] | None) -> list[str]:
+        """Why a ``--platform`` or ``--legacy-hwcaps`` value is not what a program of this
+        architecture can see (the loader would never search such a subdirectory)."""
+        out = []
+        if platform and self.platforms and platform not in self.platforms:
+            out.append(f"--platform: {platform!r} is not an AT_PLATFORM of {self.name} "
+                       f"({', '.join(self.platforms)})")
+        elif platform and not self.platforms and self.debian:
+            out.append(f"--platform: Linux gives {self.name} programs no AT_PLATFORM")
+        bad = [n for n in legacy or () if n not in self.hwcap_bits]
+        if bad and self.debian:
+            known = ", ".join(self.hwcap_bits) or "none"
+            out.append(f"--legacy-hwcaps: {bad[0]!r} is not a hwcap glibc 2.36's {self.name} "
+                       f"loader searches (HWCAP_IMPORTANT: {known})")
+        return out
+
     def check_hwcaps(self, levels: tuple[str, ...]) -> str | None:
         """Why ``levels`` are not this architecture's glibc-hwcaps subdirectories (or None)."""
         bad = [x for x in levels if x not in self.hwcaps_names]
@@ -181,20 +198,20 @@ X86_64 = Arch(
     platform_bits={k: v for k, v in _X86_PLATFORMS.items() if k in ("haswell", "xeon_phi")},
     hwcaps_names=("x86-64-v4", "x86-64-v3", "x86-64-v2"),
     default_cpu=Cpu(("x86-64-v4", "x86-64-v3", "x86-64-v2"), "x86_64", ("x86_64",)),
-    signed_char=True)
+    signed_char=True, platforms=("x86_64", "haswell", "xeon_phi"))
 I386 = Arch(
     "i386", "i386", Machine.I386, ElfClass.ELF32, ElfData.LSB, "i386-linux-gnu",
     "/lib/ld-linux.so.2", "i386", frozenset({FLAG_ELF, FLAG_ELF_LIBC6}), FLAG_ELF_LIBC6,
     hwcap_bits={"sse2": 0},
     platform_bits={k: v for k, v in _X86_PLATFORMS.items() if k in ("i586", "i686")},
-    default_cpu=Cpu((), "i686", ("sse2",)), signed_char=True)
+    default_cpu=Cpu((), "i686", ("sse2",)), signed_char=True, platforms=("i686", "i586"))
 AARCH64 = Arch(
     "aarch64", "arm64", Machine.AARCH64, ElfClass.ELF64, ElfData.LSB, "aarch64-linux-gnu",
     "/lib/ld-linux-aarch64.so.1", "aarch64",
     frozenset({FLAG_ELF_LIBC6 | FLAG_AARCH64_LIB64}), FLAG_ELF_LIBC6 | FLAG_AARCH64_LIB64,
     hwcap_bits={"atomics": 8},
     # a Cortex-A72 (Raspberry Pi 4): ARMv8.0, no LSE atomics
-    default_cpu=Cpu((), "aarch64", ()))
+    default_cpu=Cpu((), "aarch64", ()), platforms=("aarch64",))
 ARMHF = Arch(
     "armhf", "armhf", Machine.ARM, ElfClass.ELF32, ElfData.LSB, "arm-linux-gnueabihf",
     "/lib/ld-linux-armhf.so.3", "armhf",
@@ -203,7 +220,8 @@ ARMHF = Arch(
     frozenset({FLAG_ELF_LIBC6 | FLAG_ARM_LIBHF, FLAG_ELF_LIBC6}), FLAG_ELF_LIBC6,
     hwcap_bits={"vfp": 6, "neon": 12},
     # an ARMv7 kernel (a Raspberry Pi 2/3 on a 32-bit system): AT_PLATFORM v7l
-    default_cpu=Cpu((), "v7l", ("vfp", "neon")), float_abi="hard")
+    default_cpu=Cpu((), "v7l", ("vfp", "neon")), float_abi="hard",
+    platforms=("v5l", "v6l", "v7l", "v8l"))
 ARMEL = replace(
     ARMHF, name="armel", debian="armel", triplet="arm-linux-gnueabi",
     ldd_loader="/lib/ld-linux.so.3", musl="arm",
@@ -217,7 +235,7 @@ PPC64LE = Arch(
     platform_bits={name: 32 + i for i, name in enumerate(_PPC_PLATFORMS)},
     hwcaps_names=("power10", "power9"),
     # a POWER9 machine
-    default_cpu=Cpu(("power9",), "power9", ("dfp", "altivec")))
+    default_cpu=Cpu(("power9",), "power9", ("dfp", "altivec")), platforms=_PPC_PLATFORMS)
 S390X = Arch(
     "s390x", "s390x", Machine.S390, ElfClass.ELF64, ElfData.MSB, "s390x-linux-gnu",
     "/lib/ld64.so.1", "s390x", frozenset({FLAG_ELF_LIBC6 | FLAG_S390_LIB64}),
@@ -227,7 +245,8 @@ S390X = Arch(
     hwcaps_names=("z16", "z15", "z14", "z13"),
     # an IBM z15
     default_cpu=Cpu(("z15", "z14", "z13"), "z15",
-                    ("zarch", "ldisp", "eimm", "dfp", "vx", "vxe", "vxe2")))
+                    ("zarch", "ldisp", "eimm", "dfp", "vx", "vxe", "vxe2")),
+    platforms=_S390_PLATFORMS)
 RISCV64 = Arch(
     "riscv64", "riscv64", Machine.RISCV, ElfClass.ELF64, ElfData.LSB, "riscv64-linux-gnu",
     "/lib/ld-linux-riscv64-lp64d.so.1", "riscv64",
@@ -239,6 +258,14 @@ RISCV64 = Arch(
 ARCHES: tuple[Arch, ...] = (X86_64, I386, AARCH64, ARMHF, ARMEL, PPC64LE, S390X, RISCV64)
 KNOWN_HWCAPS: tuple[str, ...] = tuple(dict.fromkeys(
     n for a in ARCHES for n in a.hwcaps_names))
+
+
+def generic(machine: int, elf_class: int, data: int) -> Arch:
+    """What ldsim assumes of an architecture it has no table for: glibc's generic rules
+    (``sysdeps/generic``: cache entries flagged ``libc6`` or ``ELF``, no legacy hwcap bits, no
+    glibc-hwcaps subdirectories) and a CPU with no ``AT_PLATFORM``."""
+    return Arch(f"machine {machine}", "", machine, elf_class, data, "", "", "",
+                frozenset({FLAG_ELF, FLAG_ELF_LIBC6}), FLAG_ELF_LIBC6)
 
 
 def arch_of(machine: int, elf_class: int, data: int, flags: int = 0) -> Arch | None:
@@ -289,7 +316,7 @@ def process_env(env: LoaderEnv, arch: Arch | None) -> LoaderEnv:
     (``hwcaps``, ``platform``, ``legacy_hwcap_names`` not None) stays; the rest comes from
     the machine ``env.cpuinfo`` describes when it can run the program natively (x86-64 and
     i386 programs on an x86 machine), else from the architecture's typical CPU."""
-    a = arch or X86_64
+    a = arch or generic(0, 0, 0)
     if env.legacy_hwcap_names and all(n in a.hwcap_bits for n in env.legacy_hwcap_names):
         # the loader takes them in bit order, whatever order they were given in
         env = replace(env, legacy_hwcap_names=tuple(sorted(
@@ -319,4 +346,4 @@ def process_env(env: LoaderEnv, arch: Arch | None) -> LoaderEnv:
 
 
 __all__ = ["AARCH64", "ARCHES", "ARMEL", "ARMHF", "I386", "KNOWN_HWCAPS", "PPC64LE", "RISCV64",
-           "S390X", "X86_64", "Arch", "Cpu", "arch_of", "by_name", "process_env"]
+           "S390X", "X86_64", "Arch", "Cpu", "arch_of", "by_name", "generic", "process_env"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 
-from ldsim.config.arch import ARCHES, Arch, arch_of, process_env
+from ldsim.config.arch import ARCHES, Arch, arch_of, generic, process_env
 from ldsim.config.env import LoaderEnv
 from ldsim.config.ld_so_cache import LdSoCache, parse_ld_so_cache
 from ldsim.config.loader_profile import GlibcProfile, fallback_profile, glibc_profile_from_bytes
@@ -101,7 +101,12 @@ def resolve(view: View, exe: str, env: LoaderEnv, config: RootConfig | None = No
             tuple(h for h in env.hwcaps if not (arch.name == "i386" and h.startswith("x86-64-"))))):
         notes.append(Diagnostic(Severity.WARNING, f"--hwcaps: {problem}; the loader of this "
                                 "program never searches such a subdirectory"))
+    if arch is not None:
+        notes += [Diagnostic(Severity.WARNING, f"{why}: the loader of this program never "
+                             "searches such a subdirectory")
+                  for why in arch.check_cpu(env.platform, env.legacy_hwcap_names)]
     env = process_env(env, arch)  # the CPU as a program of its architecture sees it
+    rules = arch or generic(ident.machine, ident.elf_class, ident.data)
     flavour = Libc.GLIBC if ldd_loader else (loader or loader_flavour(facts))
     if loader is None and not ldd_loader and facts.interp is None and arch is not None \
             and flavour_of(facts)[0] is Libc.MUSL \
@@ -110,10 +115,12 @@ def resolve(view: View, exe: str, env: LoaderEnv, config: RootConfig | None = No
     interp = ldd_loader or facts.interp
     if arch is None and flavour is Libc.GLIBC:
         notes.append(Diagnostic(
-            Severity.WARNING, f"{exe}: ldsim does not know the glibc loader of "
-            f"{machine_name(ident.machine)} ({class_name(ident.elf_class)}): its cache "
-            "entries, hwcaps subdirectories and $PLATFORM are not modelled (known: "
-            f"{', '.join(a.name for a in ARCHES)})", exe))
+            Severity.WARNING, f"{exe}: ldsim has no table for the glibc loader of "
+            f"{machine_name(ident.machine)} ({class_name(ident.elf_class)}): glibc's generic "
+            "rules are assumed (cache entries flagged libc6 or ELF, no hwcaps or platform "
+            "subdirectories, $PLATFORM unexpanded) unless --hwcaps, --platform or "
+            f"--legacy-hwcaps say otherwise (tables: {', '.join(a.name for a in ARCHES)})",
+            exe))
     if interp is None and facts.needed and arch is not None:
         # ldd: glibc's runs its RTLDLIST loader on the file; musl's ldd is the loader itself
         interp = arch.ldd_loader if flavour is Libc.GLIBC else f"/lib/ld-musl-{arch.musl}.so.1"
@@ -131,7 +138,7 @@ def resolve(view: View, exe: str, env: LoaderEnv, config: RootConfig | None = No
             Severity.WARNING, f"{interp}: cannot read the loader's built-in search "
             f"directories; assuming {':'.join(profile.system_dirs)}", interp))
     model = GlibcModel(view, env, profile, config.cache, config.files, config.preload_file,
-                       interp=interp, arch=arch)
+                       interp=interp, arch=rules)
     return model.run(exe, facts, before=config.diagnostics, after=notes, interpreter=interp)
 
 

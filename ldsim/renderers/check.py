@@ -26,7 +26,7 @@ from ldsim.renderers.demangle import (
     finding_symbol,
 )
 from ldsim.renderers.style import Style, plural
-from ldsim.renderers.text import result_line
+from ldsim.renderers.text import result_line, warning_lines
 from ldsim.result import Severity
 from ldsim.safetext import shown
 
@@ -89,6 +89,7 @@ def check_text(expl: Explanation, *, min_severity: Severity | str = Severity.INF
         for f in group:
             out.append(f"  {st.severity(sev.value, shown(f.id))}: "
                        f"{shown(demangled_message(f, names))}")
+    out += warning_lines(expl.resolution, st)
     if not expl.verdict.starts:
         out += ["", result_line(expl.resolution, expl.verdict, st)]
     return st.lines(out)

@@ -70,27 +70,37 @@ def render_lint_text(report: LintReport, *, color: bool = False,
     if oks:
         out.append(st.paint("found", "Lint OK:"))
         out.extend(oks)
-    groups: dict[tuple[Severity, str], list[LintFinding]] = {}
+    groups: dict[str, list[LintFinding]] = {}
     seen: set[tuple[str, str, str | None, str]] = set()
     for f in report.findings:
         key = (f.id, f.severity.value, f.file, f.message)
         if f.ok or key in seen:
             continue
         seen.add(key)
-        groups.setdefault((f.severity, f.id), []).append(f)
+        groups.setdefault(f.id, []).append(f)
+    for items in groups.values():  # worst first, then as the report orders them
+        items.sort(key=lambda f: f.severity.rank)
 
-    def order(k: tuple[Severity, str]) -> tuple[int, int, str]:
-        sev, rule = k
-        return (sev.rank, ALL_RULES.index(rule) if rule in ALL_RULES else len(ALL_RULES), rule)
+    def order(rule: str) -> tuple[int, int, str]:
+        worst = min(f.severity.rank for f in groups[rule])
+        return (worst, ALL_RULES.index(rule) if rule in ALL_RULES else len(ALL_RULES), rule)
 
-    for sev, rule in sorted(groups, key=order):
-        items = groups[(sev, rule)]
+    for rule in sorted(groups, key=order):
+        items = groups[rule]
+        worst = items[0].severity
         linter = _LINTER.get(rule)
-        about = f" ({_LINTER_WORDS[linter]})" if linter in _LINTER_WORDS else ""
+        # Snapcraft's linters only warn: an error under the same id is ldsim's classic view
+        about = ""
+        if linter in _LINTER_WORDS:
+            about = f" ({_LINTER_WORDS[linter]}" + ("; its errors are ldsim's" if any(
+                f.severity is Severity.ERROR for f in items) else "") + ")"
+        by_sev = [plural(sum(1 for f in items if f.severity is sev), _WORD[sev].lower())
+                  for sev in Severity if any(f.severity is sev for f in items)]
         urls = {m.group(1) for f in items if (m := _URL.search(f.message))}
         out.append("")
-        out.append(f"{st.severity(sev.value, _WORD[sev])} {st.paint('heading', shown(rule))}"
-                   f"{about}: {plural(len(items), 'finding')}")
+        out.append(f"{st.severity(worst.value, _WORD[worst])} {st.paint('heading', shown(rule))}"
+                   f"{about}: {plural(len(items), 'finding')}"
+                   + (f" ({', '.join(by_sev)})" if len(by_sev) > 1 else ""))
         if len(urls) == 1:
             out.append(f"  see {shown(urls.pop())}")
             strip = True
@@ -99,15 +109,17 @@ def render_lint_text(report: LintReport, *, color: bool = False,
         for f in items:
             message = _URL.sub("", f.message) if strip else f.message
             where = f"{shown(f.file)}: " if f.file else ""
-            out.extend(st.fit(f"  - {where}{shown(message)}", 6))
+            mark = st.severity(f.severity.value, f"{_WORD[f.severity]:<7}")
+            out.extend(st.fit(f"  {mark} {where}{shown(message)}", 12))
             cmd = _fix_command(f)
             if cmd:
-                out.extend(st.fit(f"      fix: {cmd}", 11))
+                out.extend(st.fit(f"          fix: {cmd}", 15))
     if report.diagnostics:
         out.append("")
         out.append(st.paint("missing", "Not linted:"))
         out.extend(f"  - {shown(d.message)}" for d in report.diagnostics)
-    counts = {s: sum(len(v) for (sev, _), v in groups.items() if sev is s) for s in Severity}
+    counts = {s: sum(1 for v in groups.values() for f in v if f.severity is s)
+              for s in Severity}
     out.append("")
     line = (f"{plural(len(report.files), 'ELF file')} checked: "
             f"{plural(counts[Severity.ERROR], 'error')}, "

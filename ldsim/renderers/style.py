@@ -114,7 +114,7 @@ def fit(line: str, width: int | None, indent: int | None = None, *,
     if indent is None:
         indent = lead + 4
     indent = max(0, min(indent, width // 2))
-    if cont is not None and width_of(cont) <= width // 2:
+    if cont is not None and width_of(cont) <= width - 12:
         indent = width_of(cont)
     else:
         cont = " " * indent

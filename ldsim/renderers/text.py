@@ -24,6 +24,7 @@ from ldsim.result import (
     Outcome,
     Resolution,
     SearchMark,
+    Severity,
     Unresolved,
     Via,
 )
@@ -154,9 +155,12 @@ def _env_lines(res: Resolution) -> list[str]:
     facts = res.objects[0].facts if res.objects else None
     arch = arch_of(facts.machine, facts.elf_class, facts.ident.data, facts.ident.flags) \
         if facts is not None else None
-    out = [f"Simulated process: {arch.name if arch else 'an architecture ldsim has no table for'}"
+    machine = "?" if facts is None else f"machine {facts.machine}, glibc's generic rules"
+    out = [f"Simulated process: {arch.name if arch else machine}"
            f", {env.invocation.value} invocation, cwd {_s(env.cwd)}, hwcaps "
            f"{_s(hw)}, $PLATFORM {_s(env.platform or '(none)')}, legacy hwcaps {_s(legacy)}"
+           + (f", x86 ISA levels {_s(','.join(env.isa) or 'baseline')}"
+              if env.isa is not None else "")
            + (f", uid:gid {env.user[0]}:{env.user[1]}" if env.user else ", root (reads all)")]
     if env.ld_library_path is not None:
         if env.secure:
@@ -265,6 +269,16 @@ def render_findings(findings: list[Finding], st: Style | None = None) -> list[st
     return out
 
 
+def warning_lines(res: Resolution, st: Style) -> list[str]:
+    """The warnings about the run itself (an architecture with no table, a --hwcaps level the
+    program's loader never searches, an unreadable loader or cache): every view shows them."""
+    warnings = [d for d in res.diagnostics if d.severity is not Severity.INFO]
+    if not warnings:
+        return []
+    return ["", "Notes:", *(f"  {st.severity(d.severity.value, d.severity.value)}: "
+                            f"{_s(d.message)}" for d in warnings)]
+
+
 def result_line(res: Resolution, verdict: Verdict | None = None,
                 st: Style | None = None) -> str:
     """The last line: what the loader does with the program, and with a verdict, whether a
@@ -284,7 +298,16 @@ def result_line(res: Resolution, verdict: Verdict | None = None,
                         f"({plural(len(verdict.reasons), 'error finding')}: {ids}).")
     if res.static:
         return st.paint("found", "Result: statically linked: nothing to load.")
+    leaks = [o for o in res.objects if o.realm is Realm.HOST]
+    if leaks:
+        return st.paint("leak", f"Result: {_resolve_words(n)}; "
+                        f"{_leak_words(len(leaks))} from the host (LEAK: what it loads "
+                        "depends on the machine; compare and lint judge it).")
     return st.paint("found", f"Result: {_resolve_words(n)}.")
+
+
+def _leak_words(n: int) -> str:
+    return "one of them comes" if n == 1 else f"{n} of them come"
 
 
 def _resolve_words(n: int) -> str:
@@ -412,7 +435,9 @@ def render_explain_tree(res: Resolution, *, all: bool = False, color: bool = Fal
                 for line in _searched_lines(lk, "", res.env):
                     emit(f"{below}  {line}", below + "  ")
             elif id(tgt) in seen:
-                emit(f"{pre}{branch}{_s(lk.name)} {st.paint('reused', '(see above)')}", below)
+                same = lk.name in (tgt.name, tgt.path, tgt.path.rpartition("/")[2])
+                ref = _s(lk.name) if same else f"{_s(lk.name)} => {_s(tgt.path)}"
+                emit(f"{pre}{branch}{ref} {st.paint('reused', '(see above)')}", below)
             else:
                 seen.add(id(tgt))
                 emit(f"{pre}{branch}{_tree_label(lk, st, realms)}", below)
@@ -440,6 +465,9 @@ def render_explain_tree(res: Resolution, *, all: bool = False, color: bool = Fal
             out.append(f"also loaded: {_s(o.path)} {st.paint('dim', '[' + _VIA_SHORT[o.via] + ']')}")
     if res.error is not None:
         out.append(f"{st.paint('missing', 'LOAD ABORTED')}: {_s(res.error.loader_message)}")
+    for o in objects[1:]:  # the family members no line reached (ld.so under a hidden libc)
+        if not all and id(o) not in seen and _family(o):
+            hidden[_s(o.path.rpartition("/")[2])] = None
     if hidden:
         names = ", ".join(hidden)
         out.extend(st.fit(st.paint("dim", f"(not shown: {names}; -a shows the C library "
@@ -465,6 +493,7 @@ def explanation_tree(e: Explanation, *, all: bool = False, color: bool = False,
                               realms=e.snap is not None).rstrip("\n").split("\n")
     if e.findings:
         out += ["", *render_findings(list(e.findings), st)]
+    out += warning_lines(e.resolution, st)
     out += ["", result_line(e.resolution, e.verdict, st)]
     return st.lines(out)
 
@@ -474,7 +503,7 @@ def explanation_findings(e: Explanation, *, color: bool = False,
     """``ldsim explain --abi-only``: the findings, and the result when the program does not
     start."""
     st = Style(color, width)
-    out = render_findings(list(e.findings), st)
+    out = render_findings(list(e.findings), st) + warning_lines(e.resolution, st)
     if not e.verdict.starts:
         out += ["", result_line(e.resolution, e.verdict, st)]
     return st.lines(out)

@@ -192,7 +192,14 @@ def test_an_unknown_architecture_is_said_not_guessed() -> None:
                  loader="/lib/ld.so.1", soname="ld.so.1")
     exe = r.exe("/usr/bin/app", needed=[])
     res = ldsim.resolve(r.open(), exe, ldsim.LoaderEnv())
-    assert any("does not know the glibc loader of mips" in d.message for d in res.diagnostics)
+    assert any("no table for the glibc loader of mips" in d.message for d in res.diagnostics)
+    # glibc's generic rules and no CPU: nothing of x86-64's is assumed
+    assert res.env is not None
+    assert (res.env.hwcaps, res.env.platform, res.env.legacy_hwcap_names) == ((), "", ())
+    tried = [a.path for lk in res.lookups for a in lk.attempts]
+    assert not any("x86" in t or "glibc-hwcaps" in t for t in tried), tried
+    text = str(ldsim.render(ldsim.explain(r.open(), exe, ldsim.LoaderEnv()), "tree"))
+    assert "no table for the glibc loader of mips" in text  # in every view, not only -v
 
 
 @pytest.mark.parametrize(("levels", "ok"), [(("power9",), False), (("x86-64-v2",), True)])
@@ -204,6 +211,12 @@ def test_hwcaps_of_another_architecture_are_flagged(levels: tuple[str, ...], ok:
     exe = r.exe("/usr/bin/app", needed=[])
     res = ldsim.resolve(r.open(), exe, ldsim.LoaderEnv(hwcaps=levels))
     assert any("not a glibc-hwcaps level of i386" in d.message for d in res.diagnostics)
+    # and --platform and --legacy-hwcaps values the architecture never has
+    res = ldsim.resolve(r.open(), exe, ldsim.LoaderEnv(platform="aarch64",
+                                                       legacy_hwcap_names=("neon",)))
+    msgs = " ".join(d.message for d in res.diagnostics)
+    assert "'aarch64' is not an AT_PLATFORM of i386" in msgs
+    assert "'neon' is not a hwcap glibc 2.36's i386 loader searches" in msgs
 
 
 def test_musl_ldd_on_a_library_lists_the_loader_and_libc() -> None:
