@@ -173,3 +173,16 @@ def test_color_and_width_are_accepted(root: Path) -> None:
     styled = run_cli("--root", str(root), "--color", "always", "--width", "100", "/usr/bin/app")
     assert styled.returncode == plain.returncode == 0
     assert styled.stdout == plain.stdout and b"\x1b[" not in styled.stdout
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="needs Graphviz's dot")
+def test_format_aliases_name_the_same_formats(root: Path, tmp_path: Path) -> None:
+    """--format jpeg is jpg (as the .jpeg extension is), gv is dot, mmd is mermaid; an alias
+    that disagrees with the extension is still a conflict."""
+    out = tmp_path / "g.jpeg"
+    proc = run_cli("--root", str(root), "--format", "jpeg", "-o", str(out), "/usr/bin/app")
+    assert proc.returncode == 0, proc.stderr
+    assert out.read_bytes()[:3] == b"\xff\xd8\xff"
+    line = usage_error(run_cli("--root", str(root), "--format", "mmd", "-o",
+                               str(tmp_path / "g.gv"), "/usr/bin/app"))
+    assert "says dot but --format says mermaid" in line

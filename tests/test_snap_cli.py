@@ -128,3 +128,16 @@ def test_a_base_that_is_another_snap_is_refused(snap: Path, tmp_path: Path) -> N
     app = make_snap(tmp_path, "notbase", "name: core22\napps: {a: {command: bin/a}}\n")
     line = one_line_error(ldsim("lint", str(snap), "--base", str(app)))
     assert "type: app" in line and "'core22'" in line
+
+
+@pytest.mark.parametrize(("extra", "option", "text"), [
+    (["--root", "/tmp"], "--root", "use --host"),
+    (["--confinement", "strict"], "--confinement", "both views"),
+])
+def test_compare_refuses_options_it_would_ignore(snap: Path, extra: list[str], option: str,
+                                                 text: str) -> None:
+    one_line_error(ldsim("compare", "--snap", str(snap), *extra), option, text)
+
+
+def test_all_without_tree_is_refused() -> None:
+    one_line_error(ldsim("explain", "-a", "/bin/true"), "-a/--all", "--tree")

@@ -39,6 +39,11 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.snap is None:
         raise api.UsageError("--snap", "compare needs a snap (--snap SNAP)")
+    if args.root != "/":
+        raise api.UsageError("--root", "use --host with --snap (the snap's views are built "
+                             "from it)")
+    if args.confinement is not None:
+        raise api.UsageError("--confinement", "compare shows both views")
     env = options.loader_env(args)
     target = options.open_snap(args)
     options.check_cwd(args, target)

@@ -60,6 +60,9 @@ def program(args: argparse.Namespace, target: api.Target) -> api.Program:
 
 
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "all", False) and not args.tree:
+        raise api.UsageError("-a/--all", "only changes the --tree view (the list shows every "
+                             "object)")
     env = options.loader_env(args)
     target = options.open_target(args, missing_program=args.executable is None)
     symbols = args.symbols or (args.abi_only and not args.check)

@@ -39,8 +39,9 @@ def add_parser(sub: Any) -> None:
         "input (a program that cannot be read is named and the rest drawn); 3 a bug in ldsim "
         "(the rest is still drawn). The worst applies.")
     options.add_target_options(p)
-    p.add_argument("--format", "-f", choices=FORMATS, default=None,
-                   help="output format (default: from the -o file name's extension, else dot)")
+    p.add_argument("--format", "-f", choices=(*FORMATS, *_ALIASES), default=None,
+                   help="output format (default: from the -o file name's extension, else dot;"
+                   " jpeg is jpg, gv is dot, mmd is mermaid)")
     p.add_argument("-o", "--output", metavar="FILE", default=None,
                    help="write to FILE instead of standard output (- : standard output); its "
                    "extension picks the format")
@@ -58,6 +59,9 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(func=run, executable=None)
 
 
+_ALIASES = {"jpeg": "jpg", "gv": "dot", "mmd": "mermaid"}
+
+
 def _extensions_help() -> str:
     by_format: dict[str, list[str]] = {}
     for ext, fmt in EXTENSIONS.items():
@@ -69,7 +73,7 @@ def _format(args: argparse.Namespace) -> str:
     """The output format: --format, else the -o file's extension, else DOT. Checked before
     any work: an extension that is none of :data:`EXTENSIONS` without --format, or one that
     says another format than --format, is bad usage."""
-    given = None if args.format is None else str(args.format)
+    given = None if args.format is None else _ALIASES.get(str(args.format), str(args.format))
     output = args.output
     if output in (None, "-"):
         return given or "dot"
