@@ -255,6 +255,11 @@ RISCV64 = Arch(
     # Linux gives RISC-V programs no AT_PLATFORM: $PLATFORM does not expand
     default_cpu=Cpu((), None, ()), float_abi="double")
 
+RISCV64_LP64 = replace(
+    RISCV64, name="riscv64-soft-float", ldd_loader="/lib/ld-linux-riscv64-lp64.so.1",
+    cache_flags=frozenset({FLAG_ELF_LIBC6 | FLAG_RISCV_FLOAT_ABI_SOFT}),
+    cache_default_id=FLAG_ELF_LIBC6 | FLAG_RISCV_FLOAT_ABI_SOFT, float_abi="soft")
+
 ARCHES: tuple[Arch, ...] = (X86_64, I386, AARCH64, ARMHF, ARMEL, PPC64LE, S390X, RISCV64)
 KNOWN_HWCAPS: tuple[str, ...] = tuple(dict.fromkeys(
     n for a in ARCHES for n in a.hwcaps_names))
@@ -274,10 +279,7 @@ def arch_of(machine: int, elf_class: int, data: int, flags: int = 0) -> Arch | N
         soft = flags & EF_ARM_EABIMASK == EF_ARM_EABI_VER5 and flags & EF_ARM_ABI_FLOAT_SOFT
         return ARMEL if soft else ARMHF
     if machine == Machine.RISCV and flags & EF_RISCV_FLOAT_ABI != EF_RISCV_FLOAT_ABI_DOUBLE:
-        return replace(RISCV64, name="riscv64-soft-float", ldd_loader="/lib/ld-linux-riscv64-lp64.so.1",
-                       cache_flags=frozenset({FLAG_ELF_LIBC6 | FLAG_RISCV_FLOAT_ABI_SOFT}),
-                       cache_default_id=FLAG_ELF_LIBC6 | FLAG_RISCV_FLOAT_ABI_SOFT,
-                       float_abi="soft") if elf_class == ElfClass.ELF64 else None
+        return RISCV64_LP64 if elf_class == ElfClass.ELF64 else None
     if machine == EM_S390_OLD:
         machine = Machine.S390
     for a in ARCHES:

@@ -13,11 +13,11 @@ program's own PT_INTERP), whose host objects are the leaks Snapcraft cannot see.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
 
 from ldsim.config.arch import X86_64, Arch, arch_of
 from ldsim.config.env import LoaderEnv
 from ldsim.elf.facts import ElfFacts
+from ldsim.elf.layout import parse_ident
 from ldsim.elf.reader import parse_elf
 from ldsim.errors import InternalError, LdsimError, contained
 from ldsim.fs.view import Realm, View
@@ -166,16 +166,10 @@ def snap_arch(payload: View) -> Arch:
         if link:
             continue
         try:
-            head = payload.read("/" + rel, limit=64)
+            ident = parse_ident(payload.read("/" + rel, limit=64), rel)
         except LdsimError:
             continue
-        if len(head) < 52 or head[:4] != b"\x7fELF" or head[4] not in (1, 2) \
-                or head[5] not in (1, 2):
-            continue
-        order: Literal["little", "big"] = "little" if head[5] == 1 else "big"
-        machine = int.from_bytes(head[18:20], order)
-        flags = int.from_bytes(head[36:40] if head[4] == 1 else head[48:52], order)
-        arch = arch_of(machine, head[4], head[5], flags)
+        arch = arch_of(ident.machine, ident.elf_class, ident.data, ident.flags)
         if arch is not None:
             return arch
     return X86_64
