@@ -99,6 +99,8 @@ if TYPE_CHECKING:
         render,
         report,
         resolve,
+        scan,
+        stored_scan,
         why,
     )
 
@@ -181,6 +183,8 @@ __all__ = [
     "render",
     "report",
     "resolve",
+    "scan",
+    "stored_scan",
     "why",
 ]
 

@@ -83,6 +83,7 @@ if TYPE_CHECKING:
     from ldsim.patching import ApplyOutcome, ApplyResult, FixRun, find_patchelf
     from ldsim.renderers.graphviz import Picture
     from ldsim.reporting import ProgramReport, Report
+    from ldsim.scanner.engine import Scan, StoredScan
 
 
 # What only some commands need is imported when first used, so that `ldsim explain` does not
@@ -358,6 +359,54 @@ def report(target: Target, programs: Sequence[str | Program] | None = None,
     return Report(info, tuple(entries), comparison, lint_report, run, graph_error, skipped)
 
 
+def scan(root: str = "/", paths: Sequence[str] = (), *, snaps: Sequence[str] = (),
+         base_dir: str | None = None, host: str = "/", env: LoaderEnv | None = None,
+         loader: Libc | None = None, symbols: bool = False, include: Sequence[str] = (),
+         exclude: Sequence[str] = (), jobs: int = 1, scheduler: str | None = None,
+         chunk: int = 0, db: str | None = None, documents: bool = False,
+         rescan_all: bool = False, progress: Progress | None = None) -> Scan:
+    """Every ELF file under ``paths`` (in the root ``root``; default: all of it), each
+    resolved as :func:`explain` resolves it (a program as the kernel starts it, a library
+    as ``ldd LIB``), or every snap of ``snaps`` (``.snap`` files or directories; each
+    compared as :func:`compare` compares its whole payload, its base found by name in
+    ``base_dir`` or on the host ``host``).
+
+    Nothing runs until the returned :class:`Scan` is iterated: it yields one
+    :class:`~ldsim.analysis.scan.FileResult` per file (per snap) in a fixed order (the
+    walk's), then :attr:`Scan.summary` holds the counts. ``jobs`` local processes, or a Dask
+    ``scheduler`` address (``pip install ldsim[dask]``), share the work; the results and
+    their order are the same. ``documents`` keeps each file's JSON document
+    (``FileResult.doc``); ``db`` (a SQLite file) keeps every result and reuses those whose
+    files and dependencies are unchanged. ``include``/``exclude``: globs on paths."""
+    from ldsim.scanner.discover import Filter
+    from ldsim.scanner.engine import Scan, ScanOptions
+    from ldsim.scanner.store import Store
+    from ldsim.scanner.work import ScanSpec
+
+    if snaps and paths:
+        raise UsageError("PATH", "give either PATHs of a root or snaps, not both")
+    if not snaps:
+        open_root(root)  # a missing root is an error now, not on the first file
+    if jobs < 1:
+        raise UsageError("--jobs", f"must be at least 1, got {jobs}")
+    spec = ScanSpec(root, env if env is not None else host_env(), loader, symbols,
+                    docs=documents, host=host, base_dir=base_dir)
+    store = Store(db) if db is not None else None
+    return Scan(spec, tuple(paths), tuple(snaps), Filter(include, exclude),
+                ScanOptions(jobs, scheduler, chunk, store, rescan_all, progress))
+
+
+def stored_scan(db: str) -> StoredScan:
+    """The last scan kept in the result store ``db``, read back without scanning anything:
+    :attr:`StoredScan.summary`, and its results in order (:meth:`StoredScan.results`)."""
+    from ldsim.scanner.engine import StoredScan
+    from ldsim.scanner.store import Store
+
+    if not os.path.isfile(db):
+        raise UsageError("--db", f"{db}: no such file (a scan with --db {db} makes it)")
+    return StoredScan(Store(db, create=False))
+
+
 def render(result: object, fmt: str = "text", **options: object) -> str | bytes:
     """Write any result in ``fmt`` (see :func:`formats`): text formats as ``str``, images
     and GraphML as ``bytes``. Options are the renderer's (``verbose=True`` for an
@@ -403,5 +452,5 @@ __all__ = [
     "Unresolved", "UsageError", "Verdict", "VerdictStatus", "Via", "View", "check", "check_format", "compare",
     "dependency_graph", "dependents", "explain", "find_patchelf", "fix", "formats", "graph", "host_env",
     "leak_paths", "leaks", "lint", "load_chain", "open_root", "open_snap", "picture",
-    "plan_fix", "render", "report", "resolve", "why",
+    "plan_fix", "render", "report", "resolve", "scan", "stored_scan", "why",
 ]

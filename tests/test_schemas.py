@@ -1,8 +1,9 @@
 """Every JSON document ldsim prints validates against the schema it ships (STYLE.md, 11).
 
-``ldsim/schemas/ldsim.NAME-1.json`` are Draft-07 schemas of the five documents
+``ldsim/schemas/ldsim.NAME-1.json`` are Draft-07 schemas of the six documents
 (``ldsim.explain/1`` from ``explain --json``, ``ldsim.check/1`` from ``check --json``,
-``ldsim.compare/1``, ``ldsim.lint/1``, ``ldsim.graph/1``), fetched with :func:`ldsim.renderers.schema.load_schema`.
+``ldsim.compare/1``, ``ldsim.lint/1``, ``ldsim.graph/1``, ``ldsim.scan-summary/1`` from
+``scan --format jsonl``), fetched with :func:`ldsim.renderers.schema.load_schema`.
 Real runs of the CLI are validated against them: this machine's ``/usr/bin/ls``, tiny glibc
 roots with an unresolved library, preloads and an aborted load (``rootfs-fixtures/glibcroot.py``),
 a musl root and an Alpine-like libc mix when ``musl-gcc`` exists, and a small classic snap
@@ -45,7 +46,8 @@ jsonschema = pytest.importorskip("jsonschema")
 REPO = Path(__file__).resolve().parent.parent
 FILES = {"ldsim.explain/1": "ldsim.explain-1.json", "ldsim.check/1": "ldsim.check-1.json",
          "ldsim.compare/1": "ldsim.compare-1.json",
-         "ldsim.lint/1": "ldsim.lint-1.json", "ldsim.graph/1": "ldsim.graph-1.json"}
+         "ldsim.lint/1": "ldsim.lint-1.json", "ldsim.graph/1": "ldsim.graph-1.json",
+         "ldsim.scan-summary/1": "ldsim.scan-summary-1.json"}
 DRAFT_07 = "http://json-schema.org/draft-07/schema#"
 TEXT = "hello, this is a text file that is definitely longer than sixty-four bytes\n"
 
@@ -106,11 +108,11 @@ def test_schema_is_valid_draft_07(name: str) -> None:
 
 def test_schema_names_are_the_renderers() -> None:
     from ldsim import depgraph as graph
-    from ldsim.renderers import check, compare, lint
+    from ldsim.renderers import check, compare, lint, scan
     from ldsim.renderers import json as explain
 
     assert set(SCHEMAS) == {explain.SCHEMA, check.SCHEMA, compare.SCHEMA, lint.SCHEMA,
-                            graph.SCHEMA}
+                            graph.SCHEMA, scan.SUMMARY_SCHEMA}
 
 
 def test_vocabularies_follow_the_code() -> None:

@@ -51,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"ldsim {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    from ldsim.cli import check, compare, completion, explain, fix, graph, lint, report
+    from ldsim.cli import check, compare, completion, explain, fix, graph, lint, report, scan
 
     explain.add_parser(sub)
     check.add_parser(sub)
@@ -60,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     lint.add_parser(sub)
     fix.add_parser(sub)
     report.add_parser(sub)
+    scan.add_parser(sub)
     completion.add_parser(sub)
     return parser
 

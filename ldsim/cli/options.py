@@ -98,6 +98,20 @@ def add_target_options(p: argparse.ArgumentParser) -> None:
     add_output_options(p)
     p.add_argument("--root", default="/", metavar="DIR",
                    help="directory the simulated process sees as / (default: /)")
+    add_process_options(p)
+    snap = p.add_argument_group(
+        "snap target", "a snap's programs in their runtime view instead of a plain root")
+    add_snap_options(snap, positional=False)
+    snap.add_argument("--confinement", choices=["classic", "strict"], default=None,
+                      help="which runtime view (default: the snap's own; devmode is strict)")
+    snap.add_argument("--app", metavar="NAME", default=None,
+                      help="the app whose program to use (default: the only app, or every app "
+                      "where a command takes several)")
+    add_loader_options(p)
+
+
+def add_process_options(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """The simulated process: its environment, CPU and privileges."""
     p.add_argument("--ld-library-path", metavar="V", default=None,
                    help="the simulated process's LD_LIBRARY_PATH (default: unset)")
     p.add_argument("--preload", metavar="V", default=None,
@@ -121,14 +135,10 @@ def add_target_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--secure", action="store_true",
                    help="simulate a set-uid/set-gid program (AT_SECURE): LD_LIBRARY_PATH "
                    "ignored, $ORIGIN restricted, preloads restricted")
-    snap = p.add_argument_group(
-        "snap target", "a snap's programs in their runtime view instead of a plain root")
-    add_snap_options(snap, positional=False)
-    snap.add_argument("--confinement", choices=["classic", "strict"], default=None,
-                      help="which runtime view (default: the snap's own; devmode is strict)")
-    snap.add_argument("--app", metavar="NAME", default=None,
-                      help="the app whose program to use (default: the only app, or every app "
-                      "where a command takes several)")
+
+
+def add_loader_options(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """The loader model, the caller, how the program is started."""
     p.add_argument("--loader", choices=["glibc", "musl"], default=None,
                    help="loader model (default: from PT_INTERP: ld-musl-* is musl, else glibc)")
     p.add_argument("--user", metavar="UID[:GID]", default=None,
@@ -273,6 +283,8 @@ def progress_line(total_at_least: int = 4, *, label: str = "") -> tuple[
                        unit="file", desc=label or None, mininterval=0.1,
                        bar_format="{desc}{percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} "
                        "[{elapsed}<{remaining}] {postfix}")
+        if bar.total != total:  # a scan learns its total as it walks
+            bar.total = total
         item = shown(what)
         if len(item) > 40:
             item = "..." + item[-37:]
@@ -303,6 +315,15 @@ def write(data: str | bytes) -> None:
         raise OutputError(exc) from None
 
 
+def write_line(line: str) -> None:
+    """Write one line of a stream (JSON Lines) to standard output; a pipe gets whole lines,
+    flushed as the stream's buffer fills: :class:`OutputError` when it cannot be written."""
+    try:
+        sys.stdout.write(line + "\n")
+    except OSError as exc:
+        raise OutputError(exc) from None
+
+
 def flush_output() -> None:
     """Flush standard output (what argparse printed, say): :class:`OutputError` when it
     cannot be written."""
@@ -316,7 +337,9 @@ def flush_output() -> None:
 
 __all__ = [
     "OutputError",
+    "add_loader_options",
     "add_output_options",
+    "add_process_options",
     "add_snap_options",
     "add_target_options",
     "check_cwd",
@@ -332,4 +355,5 @@ __all__ = [
     "text_options",
     "use_color",
     "write",
+    "write_line",
 ]

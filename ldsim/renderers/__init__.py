@@ -17,6 +17,8 @@ FixRun          ``text``
 graph           ``dot``, ``svg``, ``png``, ``jpg``, ``pdf`` (``legend=``, ``reuse=``),
                 ``graphml``, ``json``, ``mermaid``
 Report          ``html``: one self-contained page (:func:`ldsim.report`; a notebook shows it)
+ScanSummary     ``text`` (``what=``, ``how=``, ``color=``, ``width=``), ``json`` (the
+                ``ldsim.scan-summary/1`` line), ``sarif``
 str             ``text``: a string from the input, safe to print on a terminal
                 (:func:`ldsim.safetext.shown`; what the command line's messages use)
 =============== ==============================================================
@@ -101,6 +103,12 @@ def _html() -> ModuleType:
     return html
 
 
+def _scan() -> ModuleType:
+    from ldsim.renderers import scan
+
+    return scan
+
+
 def _safetext() -> ModuleType:
     from ldsim import safetext
 
@@ -156,6 +164,9 @@ for _kind, _fmt, _module, _name in (
         ("FixPlan", "script", _fix, "render_plan"),
         ("FixRun", "text", _fix, "render_fix_run"),
         ("Report", "html", _html, "render_report_html"),
+        ("ScanSummary", "text", _scan, "render_scan_text"),
+        ("ScanSummary", "json", _scan, "summary_line"),
+        ("ScanSummary", "sarif", _scan, "render_scan_sarif"),
         (GRAPH_KIND, "dot", _dot, "render_dot"),
         ("str", "text", _safetext, "shown")):
     register(_kind, _fmt, _call(_module, _name))

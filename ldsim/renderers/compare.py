@@ -49,6 +49,11 @@ def render_compare_json(c: Comparison) -> str:
     return json.dumps(compare_dict(c.snap, c.binaries), indent=2) + "\n"
 
 
+def comparison_line(c: Comparison) -> str:
+    """The ``ldsim.compare/1`` document on one line (JSON Lines, ``ldsim scan --snap``)."""
+    return json.dumps(compare_dict(c.snap, c.binaries), separators=(",", ":"))
+
+
 def _cell(path: str | None, realm: str) -> str:
     return f"{realm:<8} {shown(path) if path is not None else '-'}"
 

@@ -93,6 +93,15 @@ def explanation_json(e: Explanation) -> str:
                                {"snap": e.snap} if e.snap is not None else None, e.verdict)
 
 
+def explanation_line(e: Explanation) -> str:
+    """The same document as :func:`explanation_json`, on one line (JSON Lines, ``ldsim
+    scan``): equal to it once parsed."""
+    doc = explain_dict(e.resolution, list(e.findings), e.verdict)
+    if e.snap is not None:
+        doc["snap"] = e.snap
+    return json.dumps(doc, separators=(",", ":"))
+
+
 def resolution_json(res: Resolution) -> str:
     """The ``ldsim.explain/1`` document of a resolution on its own (no findings)."""
     return render_explain_json(res)

@@ -21,7 +21,7 @@ from typing import Any
 from ldsim.errors import LdsimError
 
 SCHEMAS = ("ldsim.explain/1", "ldsim.check/1", "ldsim.compare/1", "ldsim.lint/1",
-           "ldsim.graph/1")
+           "ldsim.graph/1", "ldsim.scan-summary/1")
 """The documents ldsim emits, by the name their ``schema`` key carries."""
 
 

@@ -167,8 +167,8 @@ def fit(line: str, width: int | None, indent: int | None = None, *,
 
 
 def plural(n: int, one: str, many: str | None = None) -> str:
-    """``1 binary``, ``2 binaries``, ``0 errors``."""
-    return f"{n} {one if n == 1 else (many or one + 's')}"
+    """``1 binary``, ``2 binaries``, ``0 errors``, ``3,224 files``."""
+    return f"{n:,} {one if n == 1 else (many or one + 's')}"
 
 
 __all__ = ["DEFAULT_WIDTH", "Style", "fit", "plain", "plural", "width_of"]

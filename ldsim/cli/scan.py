@@ -1,0 +1,210 @@
+"""``ldsim scan``: every ELF file of a tree (or every snap of a batch), resolved as ``ldsim
+explain`` resolves each, summed up; streamed as JSON Lines or SARIF for programs; kept in a
+SQLite result store so that a rerun only redoes what changed."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from typing import Any
+
+from ldsim import api
+from ldsim.cli import options
+from ldsim.cli.options import shown
+
+
+def _jobs(value: str) -> int:
+    if not value.isdigit() or not 0 < int(value) <= 4096:
+        raise argparse.ArgumentTypeError(f"expected a number of processes (1 to 4096), got "
+                                         f"{value!r}")
+    return int(value)
+
+
+def _chunk(value: str) -> int:
+    if not value.isdigit() or not 0 < int(value) <= 100000:
+        raise argparse.ArgumentTypeError(f"expected a number of files per task, got {value!r}")
+    return int(value)
+
+
+def default_jobs() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "scan", help="every ELF file of a tree (or many snaps): verdicts, names not found, "
+        "findings; resumable",
+        description="Resolve every ELF file under PATHs (paths inside the root; default: the "
+        "whole root) as `ldsim explain` resolves it: a program as the kernel starts it, a "
+        "library as `ldd LIB` does. Or, with --snap, compare every ELF file of each snap's "
+        "payload in the classic and the strict view, as `ldsim compare --all` does. Symbolic "
+        "links are not followed; the root's /proc, /sys, /dev and /run are not walked; "
+        "relocatable objects (.o) and core files are counted, not resolved.",
+        epilog="Output: a summary for people (default); --format jsonl: one document per "
+        "line, in the walk's order (a directory's files by name, then its subdirectories): "
+        "ldsim.explain/1 per file, the same document `ldsim explain --json FILE` prints "
+        "(ldsim.compare/1 per snap, as `ldsim compare --all --json`), then one "
+        "ldsim.scan-summary/1 line; --format sarif: a SARIF 2.1.0 log. "
+        "With --db FILE (SQLite) every result is kept as it arrives; a rerun with the same "
+        "options reads no file whose identity (size, mtime, inode) is unchanged and whose "
+        "result's dependencies (every file and directory its lookups looked at) are "
+        "unchanged, so an interrupted scan resumes where it stopped; --db FILE --report "
+        "prints the kept scan again without scanning. "
+        "Exit status: 0 every file starts; 1 some file does not start or fails at run time "
+        "(a snap: leaks from the host or misses a library); 2 bad usage, or something could "
+        "not be read (named in the summary; the rest is scanned); 3 a bug in ldsim (the rest "
+        "is scanned). The worst applies.")
+    options.add_output_options(p)
+    p.add_argument("--root", default="/", metavar="DIR",
+                   help="the root filesystem to scan and resolve in (default: /)")
+    p.add_argument("--format", choices=["summary", "jsonl", "sarif"], default="summary",
+                   help="summary for people (default), jsonl (JSON Lines: one document per "
+                   "file, then a summary line), or sarif")
+    sel = p.add_argument_group("what to scan")
+    sel.add_argument("--include", metavar="GLOB", action="append", default=[],
+                     help="scan only files whose path in the root matches GLOB (fnmatch: * "
+                     "matches / too; repeatable)")
+    sel.add_argument("--exclude", metavar="GLOB", action="append", default=[],
+                     help="skip files and directories whose path matches GLOB (repeatable), "
+                     "e.g. --exclude '/usr/lib/debug/*'")
+    sel.add_argument("--snap", metavar="SNAP", nargs="+", action="extend", default=[],
+                     help="scan these snaps (.snap files, prime directories or unpacked "
+                     "snaps) instead of a root: payload + base + host, both views")
+    sel.add_argument("--base-dir", metavar="DIR", default=None,
+                     help="with --snap: find each snap's base by name here (BASE/, BASE.snap "
+                     "or the highest BASE_REV.snap; default: HOST/snap/BASE/current)")
+    sel.add_argument("--host", metavar="DIR", default="/",
+                     help="with --snap: the host root filesystem (default: /)")
+    run = p.add_argument_group("how to run")
+    run.add_argument("-j", "--jobs", metavar="N", type=_jobs, default=None,
+                     help=f"local worker processes (default: every core, here "
+                     f"{default_jobs()}; 1: in this process)")
+    run.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                     help="hand the work to this Dask distributed scheduler (tcp://HOST:PORT; "
+                     "pip install 'ldsim[dask]'), whose workers must see the same files at "
+                     "the same paths")
+    run.add_argument("--chunk", metavar="N", type=_chunk, default=None,
+                     help="files per task (default: 64 in one process, 16 in a pool or on a "
+                     "cluster)")
+    run.add_argument("--db", metavar="FILE", default=None,
+                     help="keep every result in this SQLite file and reuse what is unchanged "
+                     "(created when missing; schema ldsim.scan-db/1)")
+    run.add_argument("--report", action="store_true",
+                     help="with --db: print the kept scan again (in --format) without scanning")
+    run.add_argument("--rescan-all", action="store_true",
+                     help="with --db: list every directory again, even those whose mtime is "
+                     "unchanged (finds a non-ELF file rewritten in place into an ELF file)")
+    proc = p.add_argument_group("the simulated process (as for explain)")
+    options.add_process_options(proc)
+    options.add_loader_options(proc)
+    p.add_argument("--symbols", action="store_true",
+                   help="also bind every undefined symbol of every object (slower)")
+    p.add_argument("paths", metavar="PATH", nargs="*",
+                   help="files or directories inside the root to scan (default: the whole "
+                   "root)")
+    p.set_defaults(func=run_scan, check=False)
+
+
+def _check(args: argparse.Namespace) -> None:
+    if args.report and not args.db:
+        raise api.UsageError("--report", "reads a kept scan: give --db FILE")
+    if args.report and (args.paths or args.snap):
+        raise api.UsageError("--report", "prints the kept scan as it was; to scan PATHs "
+                             "again, leave out --report")
+    if args.snap and args.paths:
+        raise api.UsageError("PATH", "give either PATHs of a root or --snap SNAPs, not both")
+    if args.snap and args.root != "/":
+        raise api.UsageError("--root", "use --host with --snap (the snaps' views are built "
+                             "from it)")
+    if not args.snap:
+        for opt in ("base_dir",):
+            if getattr(args, opt) is not None:
+                raise api.UsageError(f"--{opt.replace('_', '-')}", "only makes sense with "
+                                     "--snap")
+        if args.host != "/":
+            raise api.UsageError("--host", "only makes sense with --snap (a root scan "
+                                 "resolves in --root)")
+    if args.jobs is not None and args.scheduler:
+        raise api.UsageError("--jobs", "the Dask cluster's workers do the work with "
+                             "--scheduler: leave out --jobs")
+
+
+def run_scan(args: argparse.Namespace) -> int:
+    _check(args)
+    if args.report:
+        return _report(args)
+    env = options.loader_env(args)
+    jobs = args.jobs or default_jobs()
+    if args.snap:
+        what = f"in {len(args.snap)} {'snap' if len(args.snap) == 1 else 'snaps'}"
+    else:
+        where = ", ".join(args.paths) if args.paths else "the whole root"
+        what = f"under {where}" + (f" of {args.root}" if args.root != "/" else "")
+    show, clear = options.progress_line(label="scan ")
+    scan = api.scan(args.root, args.paths, snaps=args.snap, base_dir=args.base_dir,
+                    host=args.host, env=env, loader=options.loader(args),
+                    symbols=args.symbols, include=args.include, exclude=args.exclude,
+                    jobs=jobs, scheduler=args.scheduler, chunk=args.chunk or 0, db=args.db,
+                    documents=args.format == "jsonl", rescan_all=args.rescan_all,
+                    progress=show)
+    start = time.monotonic()
+    try:
+        for result in scan:
+            if args.format == "jsonl" and result.doc is not None:
+                options.write_line(result.doc)
+    finally:
+        clear()
+    seconds = time.monotonic() - start
+    summary = scan.summary
+    _warn(summary)
+    if args.format == "jsonl":
+        options.write(str(api.render(summary, "json")) + "\n")
+    elif args.format == "sarif":
+        options.write(api.render(summary, "sarif"))
+    else:
+        how = [f"{seconds:.1f} s", "in Dask cluster " + shown(args.scheduler)
+               if args.scheduler else (f"{jobs} jobs" if jobs > 1 else "1 process")]
+        if args.db:
+            kept = summary.reused
+            how.append(f"{kept:,} {'result' if kept == 1 else 'results'} reused from "
+                       f"{shown(args.db)}")
+            if summary.invalidated:
+                how.append(f"{summary.invalidated:,} redone: something they depend on "
+                           "changed")
+        options.write(api.render(summary, "text", what=what, how="Took " + ", ".join(how),
+                                 **options.text_options(args)))
+    return summary.exit_status
+
+
+def _warn(summary: Any) -> None:
+    """Name each file that could not be read on standard error, as every command does."""
+    for path, err in [*summary.walk_problems, *summary.unreadable, *summary.errors][:50]:
+        sys.stderr.write(f"ldsim: warning: {shown(path)}: {shown(err)}\n")
+
+
+def _report(args: argparse.Namespace) -> int:
+    kept = api.stored_scan(args.db)
+    if not kept.done:
+        sys.stderr.write(f"ldsim: warning: the scan kept in {shown(args.db)} did not finish; "
+                         "these are its results so far (run the same scan again to resume "
+                         "it)\n")
+    summary = kept.summary
+    if args.format == "jsonl":
+        for result in kept.results(documents=True):
+            if result.doc is not None:
+                options.write_line(result.doc)
+        options.write(str(api.render(summary, "json")) + "\n")
+    elif args.format == "sarif":
+        options.write(api.render(summary, "sarif"))
+    else:
+        paths = ", ".join(kept.paths) if kept.paths else "the whole root"
+        what = (f"in {len(kept.paths)} snaps" if kept.snaps else f"under {paths}")
+        options.write(api.render(summary, "text", what=what,
+                                 how=f"Kept in {shown(args.db)} (nothing scanned now)",
+                                 **options.text_options(args)))
+    return summary.exit_status

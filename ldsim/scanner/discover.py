@@ -1,0 +1,307 @@
+"""Finding the ELF files of a tree, fast: what ``ldsim scan`` resolves.
+
+A scan of a whole root meets ten thousand directories and a hundred thousand files, of which
+a few thousand are ELF. Each regular file is opened once, relative to its directory's open
+descriptor (no path walk in the kernel), and only its first 64 bytes are read: the magic and
+``e_type``. Symbolic links are never followed (the file they name is scanned under its own
+path, if it lies in the tree); the root's ``/proc``, ``/sys``, ``/dev`` and ``/run`` are not
+walked (a live system's are not files). Nothing outside the root's directory is opened: the
+walk starts from a path resolved inside the view, with chroot semantics, and never follows
+a link.
+
+With the records of a previous walk (``prior``, from ``ldsim.scanner.store``), a directory
+whose identity (device, inode, mtime) is unchanged is not listed again: its entries cannot
+have changed, so only its ELF files are ``stat``-ed (their content may have changed in
+place). A non-ELF file rewritten in place into an ELF file, without a rename, in a directory
+that did not otherwise change, is the one thing this misses; ``--rescan-all`` walks
+everything (package managers replace files by renaming, which changes the directory).
+
+The order is fixed: a directory's ELF files in name order, then its subdirectories in name
+order, each in turn; every kind of scan (one process, a pool, a Dask cluster) reports in it.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import stat as stat_mod
+from collections.abc import Generator, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from ldsim.elf.facts import ELFMAG, ElfType
+from ldsim.elf.layout import sniff_type
+from ldsim.errors import FsError, LdsimError
+from ldsim.fs.view import HostDirView, View
+
+HEAD = 64
+PSEUDO_TOP = frozenset({"proc", "sys", "dev", "run"})
+LOADABLE = frozenset({ElfType.EXEC, ElfType.DYN})
+_OPEN_FILE = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY
+_OPEN_DIR = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_DIRECTORY
+
+Identity = tuple[int, int, int, int]
+"""(device, inode, size, mtime in ns) of a file: what tells one version from another."""
+
+
+def identity_of(st: os.stat_result) -> Identity:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """One ELF file the walk found: its path in the root, ``e_type``, identity."""
+
+    path: str
+    e_type: int
+    ident: Identity
+
+    @property
+    def loadable(self) -> bool:
+        return self.e_type in LOADABLE
+
+
+@dataclass(frozen=True, slots=True)
+class DirRecord:
+    """What a walk saw in one directory: enough to skip listing it again while its
+    identity is unchanged."""
+
+    ident: tuple[int, int, int]  # (device, inode, mtime in ns)
+    subdirs: tuple[str, ...]
+    elf: tuple[tuple[str, int], ...]  # (name, e_type)
+
+
+@dataclass(slots=True)
+class Walk:
+    """The counts and problems of one discovery, and the directory records to keep."""
+
+    files: int = 0  # regular files looked at (read, or known from an unchanged directory)
+    dirs: int = 0
+    dirs_reused: int = 0
+    links: int = 0
+    other_elf: int = 0  # relocatable objects, core files: nothing a loader maps
+    excluded: int = 0
+    problems: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    records: dict[str, DirRecord] = field(default_factory=dict)
+
+
+def _join(directory: str, name: str) -> str:
+    return directory + name if directory.endswith("/") else f"{directory}/{name}"
+
+
+class Filter:
+    """``--include``/``--exclude`` globs on paths in the root (``fnmatch``: ``*`` matches
+    ``/`` too). An excluded directory is not walked; a file is kept when it matches an
+    include glob (or there are none) and no exclude glob."""
+
+    def __init__(self, include: Sequence[str] = (), exclude: Sequence[str] = ()) -> None:
+        self.include = tuple(include)
+        self.exclude = tuple(exclude)
+
+    def dir_excluded(self, path: str) -> bool:
+        return any(fnmatch.fnmatchcase(path, g) or fnmatch.fnmatchcase(path + "/", g)
+                   for g in self.exclude)
+
+    def keep(self, path: str) -> bool:
+        if self.include and not any(fnmatch.fnmatchcase(path, g) for g in self.include):
+            return False
+        return not any(fnmatch.fnmatchcase(path, g) for g in self.exclude)
+
+
+def elf_type(head: bytes) -> int | None:
+    """``e_type`` of a file whose first bytes are ``head``; None when it is not ELF."""
+    if head[:4] != ELFMAG:
+        return None
+    return sniff_type(head)
+
+
+def walk_root(view: View, tops: Sequence[str], *, filt: Filter | None = None,
+              prior: Mapping[str, DirRecord] | None = None,
+              walk: Walk | None = None) -> Iterator[Found]:
+    """Every ELF file under ``tops`` (paths in ``view``; default the whole root), in the
+    fixed order. Only a host directory can be walked this way (``view`` a
+    :class:`~ldsim.fs.view.HostDirView`); problems (an unreadable directory or file, a top
+    that does not exist) go to ``walk.problems`` and the rest is still walked."""
+    if not isinstance(view, HostDirView):
+        raise TypeError("walk_root walks a host directory")
+    filt = filt or Filter()
+    walk = walk if walk is not None else Walk()
+    seen: set[str] = set()
+    for top in tops or ["/"]:
+        try:
+            parts = view.resolve_parts(top)
+            st = view.lstat_parts(parts, top)
+        except FsError as exc:
+            walk.problems.append((top, exc.reason))
+            continue
+        guest = "/" + "/".join(parts)
+        if guest in seen:
+            continue
+        seen.add(guest)
+        if st.is_reg:
+            yield from _one_file(view, guest, filt, walk)
+        elif st.is_dir:
+            yield from _walk_dir(view, guest, filt, prior or {}, walk, seen)
+        else:
+            walk.problems.append((top, "not a regular file or directory"))
+    return
+
+
+def _one_file(view: HostDirView, guest: str, filt: Filter, walk: Walk) -> Iterator[Found]:
+    host = view.root.rstrip("/") + guest
+    walk.files += 1
+    try:
+        fd = os.open(host, _OPEN_FILE)
+    except OSError as exc:
+        walk.problems.append((guest, os.strerror(exc.errno or 0).lower()))
+        return
+    try:
+        head = os.read(fd, HEAD)
+        st = os.fstat(fd)
+    except OSError as exc:
+        walk.problems.append((guest, os.strerror(exc.errno or 0).lower()))
+        return
+    finally:
+        os.close(fd)
+    e_type = elf_type(head)
+    if e_type is None:
+        walk.problems.append((guest, "not an ELF file"))
+    elif not filt.keep(guest):
+        walk.excluded += 1
+    elif e_type not in LOADABLE:
+        walk.other_elf += 1
+    else:
+        yield Found(guest, e_type, identity_of(st))
+
+
+def _walk_dir(view: HostDirView, top: str, filt: Filter, prior: Mapping[str, DirRecord],
+              walk: Walk, seen: set[str]) -> Iterator[Found]:
+    base = view.root.rstrip("/")
+    stack = [top]
+    while stack:
+        guest = stack.pop()
+        host = base + guest if guest != "/" else (base or "/")
+        record = prior.get(guest)
+        if record is not None:
+            try:
+                st = os.stat(host, follow_symlinks=False)
+            except OSError as exc:
+                walk.problems.append((guest, os.strerror(exc.errno or 0).lower()))
+                continue
+            if stat_mod.S_ISDIR(st.st_mode) and \
+                    (st.st_dev, st.st_ino, st.st_mtime_ns) == record.ident:
+                walk.dirs += 1
+                walk.dirs_reused += 1
+                walk.records[guest] = record
+                yield from _known_dir(host, guest, record, filt, walk)
+                stack.extend(_subdirs(guest, record.subdirs, filt, walk, seen))
+                continue
+        try:
+            dfd = os.open(host, _OPEN_DIR)
+        except OSError as exc:
+            walk.problems.append((guest, os.strerror(exc.errno or 0).lower()))
+            continue
+        try:
+            found, subdirs = yield from _list_dir(dfd, guest, filt, walk)
+            dst = os.fstat(dfd)
+        finally:
+            os.close(dfd)
+        walk.dirs += 1
+        walk.records[guest] = DirRecord((dst.st_dev, dst.st_ino, dst.st_mtime_ns),
+                                        tuple(subdirs), tuple(found))
+        stack.extend(_subdirs(guest, subdirs, filt, walk, seen))
+
+
+def _subdirs(guest: str, names: Sequence[str], filt: Filter, walk: Walk,
+             seen: set[str]) -> list[str]:
+    out = []
+    for name in reversed(names):
+        if guest == "/" and name in PSEUDO_TOP:
+            continue
+        path = _join(guest, name)
+        if path in seen:
+            continue  # also given as a top of its own: walked once
+        if filt.exclude and filt.dir_excluded(path):
+            walk.excluded += 1
+            continue
+        out.append(path)
+    return out
+
+
+def _list_dir(dfd: int, guest: str, filt: Filter, walk: Walk
+              ) -> Generator[Found, None, tuple[list[tuple[str, int]], list[str]]]:
+    """The ELF files of one open directory, in name order; returns (elf, subdirs)."""
+    files: list[str] = []
+    subdirs: list[str] = []
+    try:
+        with os.scandir(dfd) as it:
+            for entry in it:
+                try:
+                    if entry.is_dir(follow_symlinks=False):
+                        subdirs.append(entry.name)
+                    elif entry.is_file(follow_symlinks=False):
+                        files.append(entry.name)
+                    elif entry.is_symlink():
+                        walk.links += 1
+                except OSError:
+                    continue
+    except OSError as exc:
+        walk.problems.append((guest, os.strerror(exc.errno or 0).lower()))
+    files.sort()
+    subdirs.sort()
+    found: list[tuple[str, int]] = []
+    walk.files += len(files)
+    for name in files:
+        try:
+            fd = os.open(name, _OPEN_FILE, dir_fd=dfd)
+        except OSError as exc:
+            walk.problems.append((_join(guest, name), os.strerror(exc.errno or 0).lower()))
+            continue
+        try:
+            head = os.read(fd, HEAD)
+            if head[:4] != ELFMAG:
+                continue
+            e_type = sniff_type(head)
+            if e_type is None:
+                continue
+            st = os.fstat(fd)
+        except OSError as exc:
+            walk.problems.append((_join(guest, name), os.strerror(exc.errno or 0).lower()))
+            continue
+        finally:
+            os.close(fd)
+        found.append((name, e_type))
+        path = _join(guest, name)
+        if not filt.keep(path):
+            walk.excluded += 1
+        elif e_type not in LOADABLE:
+            walk.other_elf += 1
+        else:
+            yield Found(path, e_type, identity_of(st))
+    return found, subdirs
+
+
+def _known_dir(host: str, guest: str, record: DirRecord, filt: Filter,
+               walk: Walk) -> Iterator[Found]:
+    """An unchanged directory's ELF files, each ``stat``-ed (its content may have changed in
+    place; a file that is no longer ELF is then found by the resolution, which reads it)."""
+    walk.files += len(record.elf)
+    for name, e_type in record.elf:
+        path = _join(guest, name)
+        if not filt.keep(path):
+            walk.excluded += 1
+            continue
+        if e_type not in LOADABLE:
+            walk.other_elf += 1
+            continue
+        try:
+            st = os.stat(_join(host, name), follow_symlinks=False)
+        except OSError as exc:
+            walk.problems.append((path, os.strerror(exc.errno or 0).lower()))
+            continue
+        if not stat_mod.S_ISREG(st.st_mode):
+            continue
+        yield Found(path, e_type, identity_of(st))
+
+
+__all__ = ["DirRecord", "Filter", "Found", "Identity", "LdsimError", "Walk", "elf_type",
+           "identity_of", "walk_root"]

@@ -1,0 +1,305 @@
+"""``ldsim scan``'s orchestration: walk, reuse what a store still holds, resolve the rest
+in chunks (here, in a local process pool, or on a Dask cluster), and hand back every result
+in the walk's order, whatever ran where.
+
+Results are yielded as soon as every earlier one is known, so a scan streams; at most a few
+chunks per worker are in flight, so the walk never runs far ahead of the work and memory
+does not grow with the tree. A result store gets each result as it arrives and commits
+twice a second: a scan killed at any point resumes from its last commit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Protocol
+
+from ldsim._version import __version__
+from ldsim.analysis.scan import FileResult, ScanSummary
+from ldsim.errors import UsageError
+from ldsim.fs.view import HostDirView
+from ldsim.scanner.discover import Filter, Found, Walk, walk_root
+from ldsim.scanner.store import Store, ident_text
+from ldsim.scanner.work import ScanSpec, scan_files, scan_snap, state
+
+COMMIT_EVERY = 0.5  # seconds between commits of the result store
+WINDOW_PER_WORKER = 4  # chunks in flight per worker
+
+
+class _Future(Protocol):
+    def result(self, timeout: float | None = None) -> Any: ...
+
+    def done(self) -> bool: ...
+
+
+Submit = Callable[..., _Future]
+Progress = Callable[[int, int, str], None]
+
+
+@dataclass(slots=True)
+class ScanOptions:
+    """How to run a scan: ``jobs`` local processes (1: in this process), or a Dask
+    ``scheduler`` address; ``chunk`` files per task; a result ``store``; ``rescan_all``
+    lists every directory even when a store says it is unchanged."""
+
+    jobs: int = 1
+    scheduler: str | None = None
+    chunk: int = 0  # 0: chosen from the number of workers
+    store: Store | None = None
+    rescan_all: bool = False
+    progress: Progress | None = None
+
+
+@dataclass(slots=True)
+class _Done:
+    value: Any
+
+    def result(self, timeout: float | None = None) -> Any:
+        return self.value
+
+    def done(self) -> bool:
+        return True
+
+
+@dataclass(slots=True)
+class Scan:
+    """One scan, run by iterating it: every :class:`FileResult` in order; then
+    :attr:`summary` holds the counts and :attr:`walk` what the walk saw."""
+
+    spec: ScanSpec
+    tops: Sequence[str] = ()
+    snaps: Sequence[str] = ()
+    filt: Filter = field(default_factory=Filter)
+    options: ScanOptions = field(default_factory=ScanOptions)
+    summary: ScanSummary = field(default_factory=ScanSummary)
+    walk: Walk = field(default_factory=Walk)
+    kept: bool = True  # whether the store's earlier results were kept (same configuration)
+
+    def config(self) -> dict[str, Any]:
+        """What a stored result depends on besides the files: the configuration."""
+        env = asdict(self.spec.env)
+        cpu = env.pop("cpuinfo", None) or ""
+        env["cpuinfo"] = hashlib.sha256(cpu.encode()).hexdigest()[:16]
+        env["invocation"] = str(env["invocation"])
+        return {"ldsim": __version__, "root": os.path.realpath(self.spec.root),
+                "host": self.spec.host, "base_dir": self.spec.base_dir,
+                "loader": self.spec.loader.value if self.spec.loader else None,
+                "symbols": self.spec.symbols, "env": json.loads(json.dumps(env, default=str))}
+
+    def __iter__(self) -> Iterator[FileResult]:
+        opts = self.options
+        store = opts.store
+        self.spec = replace(self.spec, run=uuid.uuid4().hex, docs=self.spec.docs or bool(store),
+                            deps=bool(store))
+        stored: dict[str, str | None] = {}
+        prior = None
+        if store is not None:
+            self.kept = store.use_config(self.config())
+            if not self.snaps:
+                view = HostDirView(self.spec.root)
+                invalid = store.invalidate(lambda p: state(view, p))
+                self.summary.invalidated = invalid
+                if not opts.rescan_all:
+                    prior = store.dir_records()
+            stored = store.idents()
+            store.put("last_scan", {"paths": list(self.tops or self.snaps),
+                                    "snaps": bool(self.snaps), "done": False})
+            store.commit()
+        with _executor(opts) as (submit, workers):
+            chunk = opts.chunk or (64 if workers == 1 else 16)
+            yield from self._run(submit, workers, chunk, stored, prior)
+
+    def _units(self, prior: Any) -> Iterator[tuple[str, Found | None]]:
+        if self.snaps:
+            for snap in self.snaps:
+                yield snap, None
+            return
+        view = HostDirView(self.spec.root)
+        for found in walk_root(view, self.tops, filt=self.filt, prior=prior, walk=self.walk):
+            yield found.path, found
+
+    def _run(self, submit: Submit, workers: int, chunk: int, stored: dict[str, str | None],
+             prior: Any) -> Iterator[FileResult]:
+        opts = self.options
+        store = opts.store
+        summary = self.summary
+        # each slot: (path, Found or None, a reused result or None, future, index in chunk)
+        slots: deque[tuple[str, Found | None, FileResult | None, _Future | None, int]] = deque()
+        pending: list[tuple[str, Found | None]] = []
+        in_flight: deque[_Future] = deque()
+        seq = 0
+        seen: list[str] = []
+        last_commit = time.monotonic()
+        window = max(2, workers * WINDOW_PER_WORKER)
+
+        def flush() -> None:
+            if not pending:
+                return
+            if self.snaps:
+                for path, _f in pending:
+                    fut = submit(scan_snap, self.spec, path)
+                    in_flight.append(fut)
+                    slots.append((path, None, None, fut, -1))
+            else:
+                fut = submit(scan_files, self.spec, [p for p, _f in pending])
+                in_flight.append(fut)
+                for i, (path, found) in enumerate(pending):
+                    slots.append((path, found, None, fut, i))
+            pending.clear()
+
+        def ready(block: bool) -> Iterator[FileResult]:
+            nonlocal seq, last_commit
+            while slots:
+                path, found, reused, fut, index = slots[0]
+                if reused is None:
+                    assert fut is not None
+                    if not block and not fut.done():
+                        return
+                    value = fut.result()
+                    r: FileResult = value[index] if index >= 0 else value
+                    if found is not None:
+                        r = replace(r, ident=found.ident)
+                    if store is not None:
+                        store.add(seq, r)
+                else:
+                    r = reused
+                    if store is not None:
+                        store.renumber(seq, path)
+                    summary.reused += 1
+                slots.popleft()
+                seq += 1
+                seen.append(path)
+                summary.add(r)
+                if opts.progress is not None:
+                    opts.progress(seq, seq + len(slots) + len(pending), path)
+                if store is not None and time.monotonic() - last_commit > COMMIT_EVERY:
+                    store.commit()
+                    last_commit = time.monotonic()
+                yield r
+
+        docs = self.spec.docs
+        for path, found in self._units(prior):
+            known = stored.get(path, False)
+            if store is not None and found is not None and known is not False \
+                    and known == ident_text(found.ident):
+                flush()
+                slots.append((path, found, store.load(path, doc=docs), None, -1))
+            else:
+                pending.append((path, found))
+                if len(pending) >= chunk or self.snaps:
+                    flush()
+            yield from ready(block=False)
+            while in_flight and in_flight[0].done():
+                in_flight.popleft()
+            while len(in_flight) >= window:  # the walk waits for the work
+                in_flight.popleft().result()
+                yield from ready(block=False)
+        flush()
+        yield from ready(block=True)
+        summary.looked_at = self.walk.files
+        summary.other_elf = self.walk.other_elf
+        summary.excluded = self.walk.excluded
+        summary.walk_problems = list(self.walk.problems)
+        if store is not None:
+            if not self.snaps:
+                store.save_dir_records(self.walk.records, replace=not self.tops_partial())
+            store.keep_only(seen)
+            store.put("last_scan", {"paths": list(self.tops or self.snaps), "snaps":
+                                    bool(self.snaps), "done": True,
+                                    "walk": summary_walk(summary)})
+            store.commit()
+
+    def tops_partial(self) -> bool:
+        return bool(self.filt.include or self.filt.exclude)
+
+
+def summary_walk(s: ScanSummary) -> dict[str, Any]:
+    return {"looked_at": s.looked_at, "other_elf": s.other_elf, "excluded": s.excluded,
+            "problems": [list(p) for p in s.walk_problems]}
+
+
+class StoredScan:
+    """The last scan a result store holds, read back without scanning anything."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        last = store.get("last_scan")
+        if not isinstance(last, dict):
+            raise UsageError(store.path, "holds no scan yet")
+        self.paths: list[str] = list(last.get("paths") or [])
+        self.snaps = bool(last.get("snaps"))
+        self.done = bool(last.get("done"))
+        self._walk: dict[str, Any] = last.get("walk") or {}
+
+    def results(self, *, documents: bool = False) -> Iterator[FileResult]:
+        """Every stored result, in the scan's order."""
+        return self.store.results(doc=documents)
+
+    @property
+    def summary(self) -> ScanSummary:
+        s = ScanSummary()
+        s.extend(self.results())
+        walk = self._walk
+        s.looked_at = int(walk.get("looked_at", 0))
+        s.other_elf = int(walk.get("other_elf", 0))
+        s.excluded = int(walk.get("excluded", 0))
+        s.walk_problems = [(str(p), str(e)) for p, e in walk.get("problems", [])]
+        return s
+
+
+class _executor:
+    """A context giving ``(submit, workers)``: in this process, a local process pool, or a
+    Dask cluster's client. Leaving it stops the pool or closes the client."""
+
+    def __init__(self, opts: ScanOptions) -> None:
+        self.opts = opts
+        self._close: Callable[[], None] = lambda: None
+
+    def __enter__(self) -> tuple[Submit, int]:
+        opts = self.opts
+        if opts.scheduler:
+            return self._dask(opts.scheduler)
+        if opts.jobs <= 1:
+            return (lambda fn, *args: _Done(fn(*args))), 1
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        pool = ProcessPoolExecutor(opts.jobs, mp_context=multiprocessing.get_context("fork"))
+        self._close = lambda: pool.shutdown(wait=True, cancel_futures=True)
+
+        def submit(fn: Callable[..., Any], *args: Any) -> Future[Any]:
+            return pool.submit(fn, *args)
+
+        return submit, opts.jobs
+
+    def _dask(self, address: str) -> tuple[Submit, int]:
+        try:
+            from distributed import Client
+        except ImportError:
+            raise UsageError("--scheduler", "needs Dask's distributed scheduler: pip install "
+                             "'ldsim[dask]'") from None
+        try:
+            client = Client(address, timeout=30, set_as_default=False)  # type: ignore[no-untyped-call]
+        except (OSError, TimeoutError) as exc:
+            raise UsageError("--scheduler", f"cannot reach the Dask scheduler at {address}: "
+                             f"{exc}") from None
+        self._close = client.close
+        threads = sum(client.nthreads().values()) or 1  # type: ignore[no-untyped-call]
+
+        def submit(fn: Callable[..., Any], *args: Any) -> Any:
+            return client.submit(fn, *args, pure=False)
+
+        return submit, threads
+
+    def __exit__(self, *exc: object) -> None:
+        self._close()
+
+
+__all__ = ["Scan", "ScanOptions", "StoredScan"]

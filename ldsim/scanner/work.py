@@ -1,0 +1,246 @@
+"""The unit of work of a scan: a chunk of files of one root, or one snap.
+
+These functions run wherever the scan sends them: in this process (``--jobs 1``), in a
+local process pool, or on a Dask worker. Everything they need travels in a
+:class:`ScanSpec` (a picklable value); everything they return is a list of
+:class:`~ldsim.analysis.scan.FileResult`. Each process keeps the target of the run it last
+worked for (``ScanSpec.run``), so the loader configuration is read and each library parsed
+once per process and run, and never reused from an earlier run (files may have changed).
+
+A file is resolved exactly as ``ldsim explain`` resolves it (the same API call), so a
+scan's document of a file and ``ldsim explain --json`` of it are the same document. One
+file that cannot be read, or that trips a bug in ldsim, is a result, not the end of the
+chunk.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import time
+import traceback
+from dataclasses import dataclass, field
+
+from ldsim.analysis.explain import explain
+from ldsim.analysis.scan import FileResult
+from ldsim.config.env import LoaderEnv
+from ldsim.elf.flavour import Libc
+from ldsim.errors import LdsimError, SnapError
+from ldsim.fs.view import View, dirname, join
+from ldsim.result import LookupKind, Resolution
+from ldsim.target import RootTarget, SnapTarget, Target, open_root
+
+
+@dataclass(frozen=True, slots=True)
+class ScanSpec:
+    """What every unit of one scan shares: where, which process, what to keep.
+
+    ``root``: the host directory of a root scan; ``host`` and ``base_dir``: for snaps, the
+    host root and where bases are found by name (None: ``HOST/snap/BASE/current``);
+    ``docs``: keep each document; ``deps``: record what each result depends on (for a
+    result store); ``run``: a token naming the run (a worker never reuses the files it read
+    for another run)."""
+
+    root: str = "/"
+    env: LoaderEnv = field(default_factory=LoaderEnv)
+    loader: Libc | None = None
+    symbols: bool = False
+    docs: bool = False
+    deps: bool = False
+    host: str = "/"
+    base_dir: str | None = None
+    run: str = ""
+
+
+_CURRENT: dict[str, Target] = {}
+
+
+def _root_target(spec: ScanSpec) -> RootTarget:
+    key = f"{spec.run}\0{spec.root}"
+    target = _CURRENT.get(key)
+    if not isinstance(target, RootTarget):
+        _CURRENT.clear()  # one run's files at a time: a later run may see changed files
+        target = _CURRENT[key] = open_root(spec.root)
+    return target
+
+
+def scan_files(spec: ScanSpec, paths: list[str]) -> list[FileResult]:
+    """Explain each of ``paths`` (in the root of ``spec``) as ``ldsim explain`` would."""
+    target = _root_target(spec)
+    return [scan_file(target, spec, path) for path in paths]
+
+
+def scan_file(target: RootTarget, spec: ScanSpec, path: str) -> FileResult:
+    start = time.perf_counter()
+    try:
+        expl = explain(target, path, spec.env, loader=spec.loader, symbols=spec.symbols)
+    except LdsimError as exc:
+        return FileResult(path, "file", "unreadable", (_reason(exc, path),),
+                          seconds=time.perf_counter() - start,
+                          deps=_deps(target.view(), [path], spec.env.cwd) if spec.deps else None)
+    except Exception as exc:  # a bug on one file must not end the batch
+        return FileResult(path, "file", "error", (_bug(exc),),
+                          seconds=time.perf_counter() - start)
+    res = expl.resolution
+    doc = None
+    if spec.docs:
+        from ldsim.renderers.json import explanation_line
+
+        doc = explanation_line(expl)
+    seconds = time.perf_counter() - start
+    return FileResult(
+        path, "file", expl.verdict.status.value, expl.verdict.reasons, len(res.objects),
+        tuple((u.name, u.needed_by.path if u.needed_by is not None else None)
+              for u in res.unresolved),
+        tuple((f.id, f.severity.value, f.object) for f in expl.findings),
+        seconds=seconds, doc=doc,
+        deps=_deps(target.view(), _read_paths(res), spec.env.cwd) if spec.deps else None)
+
+
+def _reason(exc: LdsimError, path: str) -> str:
+    """What is wrong, without the path when it is the file's own (the summary names it)."""
+    return exc.reason if exc.path == path else str(exc)
+
+
+def _bug(exc: BaseException) -> str:
+    where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+    at = f" at {os.path.basename(where.filename)}:{where.lineno}" if where else ""
+    return f"internal error{at}: {type(exc).__name__}: {exc}"
+
+
+def _read_paths(res: Resolution) -> list[str]:
+    """Every path the resolution looked at: the program, its interpreter, the loader's
+    configuration files, every candidate the loader tried (found or not)."""
+    paths = [res.executable]
+    if res.interpreter:
+        paths.append(res.interpreter)
+        if res.loader is Libc.MUSL:
+            name = os.path.basename(res.interpreter)  # ld-musl-ARCH.so.1
+            arch = name[len("ld-musl-"):].split(".so", 1)[0]
+            prefix = dirname(dirname(res.interpreter))
+            paths.append(f"{prefix.rstrip('/')}/etc/ld-musl-{arch}.path")
+    if res.loader is Libc.GLIBC:
+        paths += ["/etc/ld.so.cache", LookupKind.PRELOAD_FILE.value]  # what ld.so reads
+    for lk in res.lookups:
+        paths += [a.path for a in lk.attempts]
+    for obj in res.objects:
+        if obj.path:
+            paths.append(obj.path)
+    return paths
+
+
+def _deps(view: View, paths: list[str], cwd: str) -> tuple[tuple[str, str], ...]:
+    """(path, state) of each path the result looked at, and whether its directory exists.
+
+    A file's state is its identity (device, inode, size, mtime), following symbolic links
+    (a link pointed elsewhere changes it); a path where nothing was found is ``-`` until a
+    file appears there. Directories count only by existence (``d`` + device and inode): a
+    directory the loader found missing is not searched again in that process, so the names
+    it would have been searched for are not all attempts; its appearance changes its state.
+    A later scan whose states all match may reuse the result."""
+    out: dict[str, str] = {}
+    for path in paths:
+        if not path.startswith("/"):
+            path = join(cwd, path)
+        if path not in out:
+            out[path] = state(view, path)
+        parent = dirname(path)
+        if parent not in out:
+            out[parent] = state(view, parent)
+    return tuple(sorted(out.items()))
+
+
+def state(view: View, path: str) -> str:
+    """A path's state in ``view``, following symbolic links inside it: ``-`` when nothing
+    is there, ``d:DEV:INO`` for a directory, ``DEV:INO:SIZE:MTIME`` for anything else."""
+    try:
+        st = view.stat(path)
+    except LdsimError:
+        return "-"
+    if st.is_dir:
+        return f"d:{st.dev}:{st.ino}"
+    return f"{st.dev}:{st.ino}:{st.size}:{st.mtime_ns}"
+
+
+def find_base(base_dir: str, name: str) -> str:
+    """A base snap by name in ``base_dir``: ``NAME/`` (a directory), ``NAME.snap``, or the
+    highest revision of ``NAME_REV.snap``."""
+    for candidate in (os.path.join(base_dir, name), os.path.join(base_dir, f"{name}.snap")):
+        if os.path.exists(candidate):
+            return candidate
+    revisions = sorted(glob.glob(os.path.join(glob.escape(base_dir), f"{name}_*.snap")),
+                       key=_revision_key)
+    if revisions:
+        return revisions[-1]
+    raise SnapError(name, f"base snap '{name}' not found in {base_dir} (looked for {name}/, "
+                    f"{name}.snap and {name}_REV.snap)")
+
+
+def _revision_key(path: str) -> tuple[int, str]:
+    rev = path.rsplit("_", 1)[-1].removesuffix(".snap").lstrip("x")
+    return (int(rev) if rev.isdigit() and len(rev) < 12 else -1, path)
+
+
+def open_scan_snap(spec: ScanSpec, snap: str) -> SnapTarget:
+    """The snap ``snap`` with its base (by name in ``spec.base_dir``, or on the host)."""
+    from ldsim.snap.compose import open_tree
+
+    if spec.base_dir is None:
+        return SnapTarget.open(snap, None, spec.host)
+    payload = open_tree(snap, "snap")
+    from ldsim.snap.compose import load_snap
+    from ldsim.snap.meta import parse_snap_yaml
+
+    try:
+        text = payload.read("/meta/snap.yaml").decode("utf-8", "replace")
+    except LdsimError:
+        raise SnapError(snap, "no meta/snap.yaml in the snap (is this a prime directory or "
+                        "an unpacked snap?)") from None
+    meta = parse_snap_yaml(text, f"{snap}/meta/snap.yaml")
+    base = None if meta.base == "bare" else find_base(spec.base_dir, meta.base)
+    return SnapTarget(load_snap(payload, base, spec.host))
+
+
+def scan_snap(spec: ScanSpec, snap: str) -> FileResult:
+    """One snap, every ELF file of its payload, both views: ``ldsim compare --all``."""
+    from ldsim.analysis.compare import compare_snap
+    from ldsim.fs.view import Realm
+
+    start = time.perf_counter()
+    try:
+        target = open_scan_snap(spec, snap)
+        programs = target.elf_programs()
+        comparison = compare_snap(target, programs, spec.env, loader=spec.loader,
+                                  in_context=True)
+    except LdsimError as exc:
+        return FileResult(snap, "snap", "unreadable", (_reason(exc, snap),),
+                          seconds=time.perf_counter() - start)
+    except Exception as exc:  # one snap's bug must not end the batch
+        return FileResult(snap, "snap", "error", (_bug(exc),),
+                          seconds=time.perf_counter() - start)
+    rows = comparison.deciding_rows
+    missing = tuple((r.name, b.path) for b in comparison.binaries if b.decides
+                    for r in b.rows if r.classic.realm is Realm.MISSING)
+    aborted = [f"{b.path}: {b.classic_error}" for b in comparison.binaries
+               if b.decides and b.classic_error]
+    findings = tuple(("leak", "error", f"{b.path}: {r.name}") for b in comparison.binaries
+                     if b.decides for r in b.rows if r.leak)
+    failures = [f"{f.path} ({f.view}): {f.error.reason}" for f in comparison.failures]
+    status = "does_not_start" if missing or aborted else "starts"
+    if failures and not comparison.binaries:
+        status = "unreadable"
+    doc = None
+    if spec.docs:
+        from ldsim.renderers.compare import comparison_line
+
+        doc = comparison_line(comparison)
+    return FileResult(
+        snap, "snap", status,
+        tuple(f"{n}: not found (needed by {by})" for n, by in missing) + tuple(aborted)
+        + tuple(failures),
+        len(programs), missing, findings, sum(r.leak for r in rows),
+        time.perf_counter() - start, doc)
+
+
+__all__ = ["ScanSpec", "find_base", "open_scan_snap", "scan_file", "scan_files", "scan_snap",
+           "state"]

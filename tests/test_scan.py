@@ -1,0 +1,292 @@
+"""``ldsim scan``: every file's document is ``ldsim explain --json``'s, the summary and the
+exit status follow the files, a result store reuses exactly what is unchanged, and a killed
+scan resumes to the same results.
+
+The small root is a real one (this machine's loader and libc, programs and libraries built
+with gcc, a cache made by ``ldconfig``); the host tests scan this machine's ``/usr``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from glibcroot import Root
+
+import ldsim
+from ldsim.cli.main import main
+from ldsim.renderers.schema import load_schema
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def cli(*argv: str) -> tuple[int, str, str]:
+    """``ldsim ARGV`` in this process: (status, stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            status = main(list(argv))
+        except SystemExit as exc:  # argparse's usage errors
+            status = int(exc.code or 0)
+    return status, out.getvalue(), err.getvalue()
+
+
+def lines(text: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in text.splitlines()]
+
+
+def explain_doc(*argv: str) -> dict[str, Any] | None:
+    status, out, _err = cli("explain", "--json", *argv)
+    return json.loads(out) if status in (0, 1) else None
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Root:
+    if shutil.which("gcc") is None or shutil.which("ldconfig") is None:
+        pytest.skip("needs gcc and ldconfig")
+    r = Root(tmp_path_factory.mktemp("scan") / "root")
+    lib = r.libdir
+    r.mklib(f"{lib}/libA.so.1", "libA.so.1")
+    r.mklib(f"{lib}/libB.so.1", "libB.so.1", link=[f"{lib}/libA.so.1"])
+    r.mkexe("/usr/bin/ok", link=[f"{lib}/libB.so.1"])
+    r.mkexe("/usr/bin/alone")
+    r.mkexe("/usr/bin/rp", link=[f"{lib}/libA.so.1"], rpath="/opt/rp")
+    r.mkexe("/usr/bin/missing", needed=["libnothere.so.1"])
+    r.mkexe("/usr/sbin/missing2", needed=["libnothere.so.1", "libgone.so.2"])
+    r.head("/usr/bin/ok", "/usr/bin/broken", 200)  # ELF magic, the rest cut off
+    r.write("/usr/bin/script", "#!/bin/sh\necho hi\n", 0o755)
+    r.symlink("/usr/bin/ok-link", "ok")
+    r.compile("/usr/lib/plugin.o", "int f(void){return 1;}\n", "-c")
+    r.ldconfig()
+    return r
+
+
+def test_every_line_is_explain_json_of_its_file(root: Root) -> None:
+    status, out, err = cli("scan", "--format", "jsonl", "--jobs", "1", "--root", str(root.path))
+    docs = lines(out)
+    summary = docs.pop()
+    assert summary["schema"] == "ldsim.scan-summary/1"
+    paths = [d["executable"] for d in docs]
+    assert "/usr/bin/ok" in paths and "/usr/sbin/missing2" in paths
+    assert f"{root.libdir}/libA.so.1" in paths
+    assert "/usr/bin/ok-link" not in paths  # links are not followed
+    assert "/usr/lib/plugin.o" not in paths and summary["walk"]["other_elf"] == 1
+    assert "/usr/bin/broken" not in paths
+    assert summary["unreadable"][0]["path"] == "/usr/bin/broken"
+    assert "ldsim: warning: /usr/bin/broken:" in err
+    for doc in docs:
+        assert doc["schema"] == "ldsim.explain/1"
+        assert doc == explain_doc("--root", str(root.path), doc["executable"]), doc["executable"]
+    assert status == 2  # a file could not be read (the rest is scanned)
+
+
+def test_the_order_and_bytes_do_not_depend_on_the_processes(root: Root) -> None:
+    one = cli("scan", "--format", "jsonl", "--jobs", "1", "--root", str(root.path))
+    two = cli("scan", "--format", "jsonl", "--jobs", "2", "--chunk", "1", "--root", str(root.path))
+    assert one == two
+    paths = [d.get("executable") for d in lines(one[1])[:-1]]
+    # a directory's files by name, then its subdirectories in turn
+    assert paths.index("/usr/bin/ok") < paths.index("/usr/bin/rp") \
+        < paths.index("/usr/sbin/missing2")
+
+
+def test_summary_counts_names_and_exit_status(root: Root) -> None:
+    status, out, _err = cli("scan", "--root", str(root.path), "--jobs", "1", "--width", "0",
+                            "--color", "never", "--exclude", "*/broken")
+    assert status == 1, out
+    assert "1 excluded" in out
+    assert "2 do not start" in out and "8 start" in out
+    assert "Not found, most frequent first:" in out
+    row = next(line for line in out.splitlines() if line.lstrip().startswith("libnothere.so.1"))
+    assert "2 files" in row and "/usr/bin/missing" in row
+    assert "libgone.so.2" in out
+    assert out.rstrip().splitlines()[-1].startswith("Result: 2 of 10 files do not start")
+
+
+def test_a_path_that_does_not_exist_is_named_and_the_rest_scanned(root: Root) -> None:
+    status, out, err = cli("scan", "--root", str(root.path), "--jobs", "1", "/nope", "/usr/sbin")
+    assert status == 2
+    assert "/nope: no such file or directory" in err
+    assert "Scanned 1 ELF file under /nope, /usr/sbin" in out
+
+
+def test_usage_errors() -> None:
+    for argv, words in [
+        (["scan", "--report"], "give --db FILE"),
+        (["scan", "--snap", "x.snap", "--", "/usr"], "not both"),
+        (["scan", "--base-dir", "/tmp"], "only makes sense with --snap"),
+        (["scan", "--jobs", "2", "--scheduler", "tcp://127.0.0.1:1"], "leave out --jobs"),
+        (["scan", "--root", "/does/not/exist"], "root directory does not exist"),
+    ]:
+        status, _out, err = cli(*argv)
+        assert status == 2, argv
+        assert words in err, (argv, err)
+    status, _out, err = cli("scan", "--jobs", "0")
+    assert status == 2 and "expected a number of processes" in err
+
+
+def test_sarif_names_every_file_that_does_not_start(root: Root) -> None:
+    status, out, _err = cli("scan", "--format", "sarif", "--root", str(root.path), "--jobs", "1")
+    log = json.loads(out)
+    run = log["runs"][0]
+    results = {(r["ruleId"], r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"])
+               for r in run["results"]}
+    assert ("does-not-start", "usr/bin/missing") in results
+    assert ("does-not-start", "usr/sbin/missing2") in results
+    assert ("unreadable", "usr/bin/broken") in results
+    assert {r["id"] for r in run["tool"]["driver"]["rules"]} >= {"does-not-start", "unreadable"}
+    assert run["properties"]["summary"]["exit_status"] == status == 2
+
+
+def test_the_summary_line_follows_its_schema(root: Root) -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    _status, out, _err = cli("scan", "--format", "jsonl", "--root", str(root.path), "--jobs", "1")
+    jsonschema.validate(lines(out)[-1], load_schema("ldsim.scan-summary/1"))
+
+
+# -- the result store ------------------------------------------------------------------------
+def _scan(root: Root, db: Path, *paths: str) -> ldsim.api.Scan:
+    s = ldsim.scan(str(root.path), paths, db=str(db), jobs=1)
+    for _r in s:
+        pass
+    return s
+
+
+def test_a_rescan_reuses_what_is_unchanged_and_redoes_what_depends_on_a_change(
+        root: Root, tmp_path: Path) -> None:
+    r = Root(tmp_path / "r")
+    lib = r.libdir
+    r.mklib(f"{lib}/libA.so.1", "libA.so.1")
+    r.mklib(f"{lib}/libB.so.1", "libB.so.1")
+    r.mkexe("/usr/bin/usesA", link=[f"{lib}/libA.so.1"], rpath="/opt/rp")
+    r.mkexe("/usr/bin/usesB", link=[f"{lib}/libB.so.1"])
+    r.ldconfig()
+    db = tmp_path / "results.sqlite"
+    first = _scan(r, db, "/usr/bin")
+    assert first.summary.files == 3 and first.summary.reused == 0  # and the root's env
+    again = _scan(r, db, "/usr/bin")
+    assert again.summary.reused == 3
+    assert again.walk.dirs_reused == again.walk.dirs  # no directory listed again
+
+    # a library is replaced: the program that loads it is redone, the other is not
+    r.mklib(f"{lib}/libA.so.1", "libA.so.1", "-DCHANGED")
+    changed = _scan(r, db, "/usr/bin")
+    assert changed.summary.reused == 2 and changed.summary.invalidated == 1
+
+    # a file appears earlier in the search: /opt/rp (DT_RPATH) did not exist before
+    r.mklib("/opt/rp/libA.so.1", "libA.so.1")
+    moved = ldsim.scan(str(r.path), ["/usr/bin"], db=str(db), jobs=1, documents=True)
+    docs = {res.path: json.loads(res.doc or "{}") for res in moved}
+    assert moved.summary.reused == 2 and moved.summary.invalidated == 1
+    via = {o["name"]: (o["path"], o["via"]) for o in docs["/usr/bin/usesA"]["objects"]}
+    assert via["libA.so.1"] == ("/opt/rp/libA.so.1", "rpath")
+
+    # a new program in a directory that was listed before is found
+    r.mkexe("/usr/bin/new")
+    added = _scan(r, db, "/usr/bin")
+    assert added.summary.files == 4 and added.summary.reused == 3
+
+    # a program that disappears is forgotten
+    (r.path / "usr/bin/usesB").unlink()
+    gone = _scan(r, db, "/usr/bin")
+    assert gone.summary.files == 3 and gone.summary.reused == 3
+    kept = ldsim.stored_scan(str(db))
+    assert [x.path for x in kept.results()] == ["/usr/bin/env", "/usr/bin/new", "/usr/bin/usesA"]
+
+
+def test_another_configuration_redoes_everything(root: Root, tmp_path: Path) -> None:
+    db = tmp_path / "r.sqlite"
+    _scan(root, db, "/usr/bin")
+    s = ldsim.scan(str(root.path), ["/usr/bin"], db=str(db), jobs=1,
+                   env=ldsim.host_env(ld_library_path="/opt"))
+    list(s)
+    assert s.summary.reused == 0 and not s.kept
+
+
+def test_report_prints_the_kept_scan_without_scanning(root: Root, tmp_path: Path) -> None:
+    db = str(tmp_path / "r.sqlite")
+    status, out, _err = cli("scan", "--format", "jsonl", "--db", db, "--root", str(root.path),
+                            "--jobs", "1")
+    status2, out2, _err2 = cli("scan", "--db", db, "--report", "--format", "jsonl")
+    assert (status2, out2) == (status, out)
+    status3, text, _err3 = cli("scan", "--db", db, "--report", "--color", "never")
+    assert status3 == status and "nothing scanned now" in text and "libnothere.so.1" in text
+    status4, _o, err4 = cli("scan", "--db", str(tmp_path / "none.sqlite"), "--report")
+    assert status4 == 2 and "no such file" in err4
+    bad = tmp_path / "bad.sqlite"
+    bad.write_text("not a database")
+    status5, _o, err5 = cli("scan", "--db", str(bad), "--root", str(root.path))
+    assert status5 == 2 and "scan database" in err5
+
+
+def _results_in(db: Path) -> int:
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as con:
+            return int(con.execute("SELECT count(*) FROM results").fetchone()[0])
+    except sqlite3.Error:
+        return 0
+
+
+@pytest.mark.host
+def test_a_killed_scan_resumes_to_the_same_results(tmp_path: Path) -> None:
+    """Kill a scan of this machine's /usr halfway (SIGKILL: nothing is cleaned up), run it
+    again with the same store: it reuses what was kept and ends with the results of an
+    uninterrupted scan, byte for byte."""
+    db = tmp_path / "usr.sqlite"
+    ldsim_scan = [sys.executable, "-m", "ldsim", "scan"]
+    argv = [*ldsim_scan, "--jobs", "1", "--db", str(db), "/usr"]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env=env)
+    deadline = time.monotonic() + 120
+    while _results_in(db) < 300 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done_before = _results_in(db)
+    whole = subprocess.run([*ldsim_scan, "--format", "jsonl", "--jobs", "2", "/usr"],
+                           capture_output=True, text=True, env=env, check=False)
+    total = len(whole.stdout.splitlines()) - 1
+    assert 300 <= done_before < total, (done_before, total)
+
+    resumed = subprocess.run([*argv, "--color", "never"], capture_output=True, text=True,
+                             env=env, check=False)
+    assert resumed.returncode == whole.returncode, resumed.stderr
+    reused = next(line for line in resumed.stdout.splitlines() if line.startswith("Took "))
+    n_reused = int(reused.split(" results reused")[0].rsplit(" ", 1)[-1].replace(",", ""))
+    assert n_reused >= done_before - 1, reused
+    report = subprocess.run([*ldsim_scan, "--db", str(db), "--report", "--format", "jsonl"],
+                            capture_output=True, text=True, env=env, check=False)
+    assert report.stdout == whole.stdout
+
+
+@pytest.mark.host
+def test_host_scan_lines_equal_explain_json() -> None:
+    """A few hundred files of this machine's /usr, every kind: programs, libraries,
+    plugins, Python extensions."""
+    _status, out, _err = cli("scan", "--format", "jsonl", "/usr/bin",
+                             "/usr/lib/x86_64-linux-gnu")
+    docs = lines(out)[:-1]
+    assert len(docs) > 1000
+    sample = docs[:: max(1, len(docs) // 300)]
+    for doc in sample:
+        assert doc == explain_doc(doc["executable"]), doc["executable"]
+
+
+def test_scan_api_streams_results_in_order(root: Root) -> None:
+    s = ldsim.scan(str(root.path), ["/usr/bin", "/usr/sbin"], jobs=1)
+    paths = [r.path for r in s]
+    assert paths == [*sorted(p for p in paths if p.startswith("/usr/bin/")),
+                     "/usr/sbin/missing2"]
+    assert ldsim.render(s.summary, "json").startswith('{"schema":"ldsim.scan-summary/1"')
