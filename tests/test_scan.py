@@ -290,3 +290,74 @@ def test_scan_api_streams_results_in_order(root: Root) -> None:
     assert paths == [*sorted(p for p in paths if p.startswith("/usr/bin/")),
                      "/usr/sbin/missing2"]
     assert ldsim.render(s.summary, "json").startswith('{"schema":"ldsim.scan-summary/1"')
+
+
+# -- snaps -----------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def snaps(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A host, a core22-like base in a directory of bases, and snaps on them: ``unpatched``
+    and ``host-only`` leak from the host, ``rpath-complete`` does not; one of them also as a
+    ``.snap`` file (SquashFS, made by mksquashfs)."""
+    if shutil.which("gcc") is None or shutil.which("patchelf") is None:
+        pytest.skip("needs gcc and patchelf")
+    from snaproots import build_base, build_host, build_synthetic_snaps, mksquashfs
+
+    top = tmp_path_factory.mktemp("scan-snaps")
+    build_host(top / "host")
+    build_base(top / "bases" / "core22")
+    made = build_synthetic_snaps(top / "synthetic")
+    out = {"host": top / "host", "bases": top / "bases"}
+    for name in ("rpath-complete", "unpatched", "host-only"):
+        out[name] = made[name].path
+    if shutil.which("mksquashfs"):
+        out["packed"] = mksquashfs(made["rpath-complete"].path, top / "rpath-complete_7.snap")
+    return out
+
+
+def test_a_snap_line_is_compare_all_json_of_that_snap(snaps: dict[str, Path]) -> None:
+    names = [n for n in ("rpath-complete", "unpatched", "host-only", "packed") if n in snaps]
+    status, out, _err = cli("scan", "--format", "jsonl", "--jobs", "2",
+                            "--base-dir", str(snaps["bases"]), "--host", str(snaps["host"]),
+                            "--snap", *[str(snaps[n]) for n in names])
+    docs = lines(out)
+    summary = docs.pop()
+    assert len(docs) == len(names) and summary["snaps"] == len(names)
+    for name, doc in zip(names, docs, strict=True):
+        c_status, c_out, _e = cli("compare", "--all", "--json", "--snap", str(snaps[name]),
+                                  "--base", str(snaps["bases"] / "core22"),
+                                  "--host", str(snaps["host"]))
+        assert doc == json.loads(c_out), name
+    leaks = summary["leaks"]
+    assert leaks[str(snaps["rpath-complete"])] == 0
+    assert leaks[str(snaps["host-only"])] > 0 and leaks[str(snaps["unpatched"])] > 0
+    assert status == 1 == summary["exit_status"]
+    status, text, _err = cli("scan", "--color", "never", "--width", "0",
+                             "--base-dir", str(snaps["bases"]), "--host", str(snaps["host"]),
+                             "--snap", *[str(snaps[n]) for n in names])
+    assert "Host leaks per snap (classic view):" in text
+    assert f"{snaps['rpath-complete']}  none" in text.replace("  ", "  ")
+
+
+def test_a_snap_whose_base_is_not_in_base_dir_is_named(snaps: dict[str, Path],
+                                                       tmp_path: Path) -> None:
+    status, out, err = cli("scan", "--base-dir", str(tmp_path), "--host", str(snaps["host"]),
+                           "--snap", str(snaps["unpatched"]), str(snaps["rpath-complete"]))
+    assert status == 2
+    assert "base snap 'core22' not found in" in err and "Not scanned:" in out
+
+
+@pytest.mark.foreign_root
+@pytest.mark.parametrize("arch", ["i386", "arm64"])
+def test_foreign_root_scan_lines_equal_explain_json(arch: str) -> None:
+    """A whole Debian 12 root of another architecture (scripts/make_foreign_root.py): every
+    document of a scan of it is explain's, for a few hundred files of every kind."""
+    top = Path(os.environ.get("LDSIM_FOREIGN_ROOTS", "/var/cache/ldsim-roots"))
+    root = top / f"bookworm-{arch}"
+    if not (root / "usr/bin").is_dir():
+        pytest.skip(f"no {arch} root at {root} (scripts/make_foreign_root.py builds it)")
+    _status, out, _err = cli("scan", "--format", "jsonl", "--root", str(root))
+    docs = lines(out)
+    summary = docs.pop()
+    assert summary["files"] > 1000, summary
+    for doc in docs[:: max(1, len(docs) // 250)]:
+        assert doc == explain_doc("--root", str(root), doc["executable"]), doc["executable"]

@@ -112,9 +112,13 @@ class Scan:
             store.put("last_scan", {"paths": list(self.tops or self.snaps),
                                     "snaps": bool(self.snaps), "done": False})
             store.commit()
-        with _executor(opts) as (submit, workers):
-            chunk = opts.chunk or (64 if workers == 1 else 16)
-            yield from self._run(submit, workers, chunk, stored, prior)
+        try:
+            with _executor(opts) as (submit, workers):
+                chunk = opts.chunk or (64 if workers == 1 else 16)
+                yield from self._run(submit, workers, chunk, stored, prior)
+        finally:
+            if store is not None:  # interrupted or not, what arrived is kept
+                store.commit()
 
     def _units(self, prior: Any) -> Iterator[tuple[str, Found | None]]:
         if self.snaps:
@@ -254,6 +258,13 @@ class StoredScan:
         return s
 
 
+def _ignore_interrupts() -> None:
+    """In a pool's worker: Ctrl-C is the parent's to handle (it stops the pool)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 class _executor:
     """A context giving ``(submit, workers)``: in this process, a local process pool, or a
     Dask cluster's client. Leaving it stops the pool or closes the client."""
@@ -271,7 +282,8 @@ class _executor:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
-        pool = ProcessPoolExecutor(opts.jobs, mp_context=multiprocessing.get_context("fork"))
+        pool = ProcessPoolExecutor(opts.jobs, mp_context=multiprocessing.get_context("fork"),
+                                   initializer=_ignore_interrupts)
         self._close = lambda: pool.shutdown(wait=True, cancel_futures=True)
 
         def submit(fn: Callable[..., Any], *args: Any) -> Future[Any]:
