@@ -389,8 +389,12 @@ def scan(root: str = "/", paths: Sequence[str] = (), *, snaps: Sequence[str] = (
         open_root(root)  # a missing root is an error now, not on the first file
     if jobs < 1:
         raise UsageError("--jobs", f"must be at least 1, got {jobs}")
-    spec = ScanSpec(root, env if env is not None else host_env(), loader, symbols,
-                    docs=documents, host=host, base_dir=base_dir)
+    # absolute: a Dask worker opens them from its own working directory
+    spec = ScanSpec(os.path.abspath(root), env if env is not None else host_env(), loader,
+                    symbols, docs=documents, host=os.path.abspath(host),
+                    base_dir=None if base_dir is None else os.path.abspath(base_dir),
+                    root_name=root)
+    snaps = [os.path.abspath(s) for s in snaps]
     store = Store(db) if db is not None else None
     return Scan(spec, tuple(paths), tuple(snaps), Filter(include, exclude),
                 ScanOptions(jobs, scheduler, chunk, store, rescan_all, progress))

@@ -84,7 +84,8 @@ class ScanSummary:
     def add(self, r: FileResult) -> None:
         if r.kind == "snap":
             self.snaps += 1
-            self.leaks[r.path] = r.leaks
+            if r.status not in ("unreadable", "error"):
+                self.leaks[r.path] = r.leaks
         else:
             self.files += 1
         self.by_status[r.status] += 1

@@ -31,6 +31,7 @@ from ldsim.scanner.work import ScanSpec, scan_files, scan_snap, state
 
 COMMIT_EVERY = 0.5  # seconds between commits of the result store
 WINDOW_PER_WORKER = 4  # chunks in flight per worker
+WORKER_WAIT = 30  # seconds a Dask scheduler may take to have a worker
 
 
 class _Future(Protocol):
@@ -303,6 +304,13 @@ class _executor:
             raise UsageError("--scheduler", f"cannot reach the Dask scheduler at {address}: "
                              f"{exc}") from None
         self._close = client.close
+        try:
+            client.wait_for_workers(1, timeout=WORKER_WAIT)  # type: ignore[no-untyped-call]
+        except (OSError, TimeoutError):
+            client.close()
+            raise UsageError("--scheduler", f"the Dask scheduler at {address} has no worker "
+                             f"(waited {WORKER_WAIT} s): start some with `dask worker "
+                             f"{address}`") from None
         threads = sum(client.nthreads().values()) or 1  # type: ignore[no-untyped-call]
 
         def submit(fn: Callable[..., Any], *args: Any) -> Any:

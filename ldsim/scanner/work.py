@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import glob
 import os
+import socket
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ from ldsim.analysis.scan import FileResult
 from ldsim.config.env import LoaderEnv
 from ldsim.elf.flavour import Libc
 from ldsim.errors import LdsimError, SnapError
-from ldsim.fs.view import View, dirname, join
+from ldsim.fs.view import HostDirView, View, dirname, join
 from ldsim.result import LookupKind, Resolution
 from ldsim.target import RootTarget, SnapTarget, Target, open_root
 
@@ -41,7 +42,7 @@ class ScanSpec:
     result store); ``run``: a token naming the run (a worker never reuses the files it read
     for another run)."""
 
-    root: str = "/"
+    root: str = "/"  # absolute
     env: LoaderEnv = field(default_factory=LoaderEnv)
     loader: Libc | None = None
     symbols: bool = False
@@ -50,6 +51,7 @@ class ScanSpec:
     host: str = "/"
     base_dir: str | None = None
     run: str = ""
+    root_name: str | None = None  # the root as the user gave it (documents name it so)
 
 
 _CURRENT: dict[str, Target] = {}
@@ -60,13 +62,21 @@ def _root_target(spec: ScanSpec) -> RootTarget:
     target = _CURRENT.get(key)
     if not isinstance(target, RootTarget):
         _CURRENT.clear()  # one run's files at a time: a later run may see changed files
-        target = _CURRENT[key] = open_root(spec.root)
+        view = HostDirView(spec.root)
+        view.name = spec.root_name or spec.root
+        target = _CURRENT[key] = open_root(view)
     return target
 
 
 def scan_files(spec: ScanSpec, paths: list[str]) -> list[FileResult]:
     """Explain each of ``paths`` (in the root of ``spec``) as ``ldsim explain`` would."""
-    target = _root_target(spec)
+    try:
+        target = _root_target(spec)
+    except LdsimError as exc:  # on a Dask worker that does not see the root
+        where = f" on {socket.gethostname()}" if spec.run else ""
+        return [FileResult(path, "file", "unreadable",
+                           (f"the root {spec.root} cannot be opened{where}: {exc.reason}",))
+                for path in paths]
     return [scan_file(target, spec, path) for path in paths]
 
 
