@@ -305,9 +305,9 @@ class _executor:
                              f"{exc}") from None
         self._close = client.close
         try:
-            client.wait_for_workers(1, timeout=WORKER_WAIT)  # type: ignore[no-untyped-call]
+            client.wait_for_workers(1, timeout=WORKER_WAIT)
         except (OSError, TimeoutError):
-            client.close()
+            client.close()  # type: ignore[no-untyped-call]
             raise UsageError("--scheduler", f"the Dask scheduler at {address} has no worker "
                              f"(waited {WORKER_WAIT} s): start some with `dask worker "
                              f"{address}`") from None
