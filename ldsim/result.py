@@ -6,7 +6,7 @@ enums are the JSON contract (schema ``ldsim.explain/1``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from ldsim.config.env import LoaderEnv
@@ -186,14 +186,25 @@ class Resolution:
     # (name, path) or (name, None) for glibc's "NAME => not found".
     listing: tuple[tuple[str, str | None], ...] = ()
     env: LoaderEnv | None = None  # the simulated process the loader ran in
+    # link_map split by kind, when first asked for (the value is immutable)
+    _split: tuple[tuple[LoadedObject, ...], tuple[Unresolved, ...]] | None = field(
+        default=None, init=False, repr=False, compare=False)
+
+    def _parts(self) -> tuple[tuple[LoadedObject, ...], tuple[Unresolved, ...]]:
+        split = self._split
+        if split is None:
+            split = (tuple(e for e in self.link_map if isinstance(e, LoadedObject)),
+                     tuple(e for e in self.link_map if isinstance(e, Unresolved)))
+            object.__setattr__(self, "_split", split)
+        return split
 
     @property
     def objects(self) -> list[LoadedObject]:
-        return [e for e in self.link_map if isinstance(e, LoadedObject)]
+        return list(self._parts()[0])
 
     @property
     def unresolved(self) -> list[Unresolved]:
-        return [e for e in self.link_map if isinstance(e, Unresolved)]
+        return list(self._parts()[1])
 
     @property
     def ok(self) -> bool:

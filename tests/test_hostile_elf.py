@@ -59,7 +59,7 @@ def test_many_needed_naming_one_long_string(tmp_path: Path) -> None:
     root = make_root(tmp_path, {"/bin/app": he.many_needed_one_string()})
     r = run_capped(["explain", "--root", root, "/bin/app"], timeout=LIMIT)
     answered(r, 1)
-    assert "Result: 20000 names not found" in r.text
+    assert "Result: 20,000 names not found" in r.text
     # what is shown of the name is bounded: not 20,000 x 100 KB per listing
     assert len(r.stdout) < 300 << 20, len(r.stdout)
     check = run_capped(["check", "--root", root, "/bin/app"], timeout=LIMIT)

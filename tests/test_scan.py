@@ -323,9 +323,9 @@ def test_a_snap_line_is_compare_all_json_of_that_snap(snaps: dict[str, Path]) ->
     summary = docs.pop()
     assert len(docs) == len(names) and summary["snaps"] == len(names)
     for name, doc in zip(names, docs, strict=True):
-        c_status, c_out, _e = cli("compare", "--all", "--json", "--snap", str(snaps[name]),
-                                  "--base", str(snaps["bases"] / "core22"),
-                                  "--host", str(snaps["host"]))
+        _c_status, c_out, _e = cli("compare", "--all", "--json", "--snap", str(snaps[name]),
+                                   "--base", str(snaps["bases"] / "core22"),
+                                   "--host", str(snaps["host"]))
         assert doc == json.loads(c_out), name
     leaks = summary["leaks"]
     assert leaks[str(snaps["rpath-complete"])] == 0

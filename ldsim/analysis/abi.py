@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ldsim.elf.facts import VER_FLG_WEAK, Machine, X86Isa
+from ldsim.elf.facts import VER_FLG_WEAK, Machine, VersionNeed, X86Isa
 from ldsim.elf.flavour import Libc, flavour_of
 from ldsim.errors import LdsimError
 from ldsim.fs.view import View
@@ -53,20 +53,47 @@ def process_flavour(res: Resolution) -> Libc:
     return Libc.MUSL if res.loader is Libc.MUSL else Libc.GLIBC
 
 
-def _provider(res: Resolution, file: str) -> LoadedObject | None:
-    for obj in res.objects:
+def _providers(objects: list[LoadedObject]) -> dict[str, LoadedObject]:
+    """For each file name a Verneed may give, the first object (the program excepted) whose
+    path or one of whose names it is."""
+    found: dict[str, LoadedObject] = {}
+    for obj in objects:
         if obj.index == 0:
             continue
-        if file == obj.path or file in obj.names:
-            return obj
-    return None
+        found.setdefault(obj.path, obj)
+        for name in obj.names:
+            found.setdefault(name, obj)
+    return found
+
+
+def _missing(need: VersionNeed, defs: tuple[str, ...]) -> tuple[tuple[str, int], ...]:
+    """The (version, flags) of ``need`` that ``defs`` does not define, in order. The same
+    library's needs meet the same provider's definitions in program after program: the
+    answer is remembered by their identity (the entry keeps both alive)."""
+    key = (id(need), id(defs))
+    hit = _MISSING.get(key)
+    if hit is not None and hit[0] is need and hit[1] is defs:
+        return hit[2]
+    defined = frozenset(defs)
+    missing = tuple((v, f) for v, f in need.versions if v not in defined)
+    if len(_MISSING) >= _MISSING_MAX:
+        _MISSING.clear()
+    _MISSING[key] = (need, defs, missing)
+    return missing
+
+
+_MISSING: dict[tuple[int, int],
+               tuple[VersionNeed, tuple[str, ...], tuple[tuple[str, int], ...]]] = {}
+_MISSING_MAX = 8192
 
 
 def version_findings(res: Resolution) -> list[Finding]:
     out: list[Finding] = []
     glibc = process_flavour(res) is Libc.GLIBC
     unresolved = {u.name for u in res.unresolved}
-    for obj in res.objects:
+    objects = res.objects
+    providers: dict[str, LoadedObject] | None = None
+    for obj in objects:
         facts = obj.facts
         if facts is None:
             continue
@@ -78,7 +105,9 @@ def version_findings(res: Resolution) -> list[Finding]:
         if not glibc:
             continue
         for need in facts.version_needs or ():
-            prov = _provider(res, need.file)
+            if providers is None:
+                providers = _providers(objects)
+            prov = providers.get(need.file)
             if prov is None and need.file not in unresolved:
                 out.append(Finding(
                     "version-provider-missing", Severity.ERROR, obj.path, need.file,
@@ -90,8 +119,8 @@ def version_findings(res: Resolution) -> list[Finding]:
             if prov is None or prov.facts is None:
                 continue
             defs = prov.facts.version_defs
-            wanted = [v for v, _ in need.versions]
             if defs is None:
+                wanted = [v for v, _ in need.versions]
                 if prov.facts.has_versym:
                     at_run = ("a real run binds the references to its unversioned definitions "
                               "without any version check (dl-lookup.c, check_match accepts "
@@ -106,9 +135,7 @@ def version_findings(res: Resolution) -> list[Finding]:
                     f"{prov.path} defines no symbol versions: ldd (trace mode) lists it with "
                     f"only 'no version information available', yet {at_run}"))
                 continue
-            for version, flags in need.versions:
-                if version in defs:
-                    continue
+            for version, flags in _missing(need, defs):
                 weak = bool(flags & VER_FLG_WEAK)
                 out.append(Finding(
                     "version-missing", Severity.WARNING if weak else Severity.ERROR, obj.path,

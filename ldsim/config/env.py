@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import lru_cache
 
 X86_64_HWCAPS = ("x86-64-v4", "x86-64-v3", "x86-64-v2")
 
@@ -39,6 +40,7 @@ class LoaderEnv:
     isa: tuple[str, ...] | None = None
 
 
+@lru_cache(maxsize=16)  # asked once per program, mostly of one machine's cpuinfo
 def cpu_defaults(cpuinfo: str) -> tuple[tuple[str, ...], str, tuple[str, ...]]:
     """(hwcaps levels, $PLATFORM, legacy hwcap names) for an x86_64 CPU's /proc/cpuinfo.
 

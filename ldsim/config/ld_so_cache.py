@@ -48,7 +48,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, overload
 
 from ldsim.errors import CacheFormatError
@@ -143,6 +143,10 @@ class LdSoCache:
     generator: str | None
     hwcaps_subdirs: tuple[str, ...]
     byte_order: str = "little"
+    # lookup()'s answers, by everything else they depend on (see lookup)
+    _answers: dict[tuple[str, tuple[str, ...], str, int, int, int],
+                   tuple[Arch | None, CacheEntry | None]] = field(
+        default_factory=dict, init=False, repr=False, compare=False)
 
 
 def is_hwcaps_entry(hwcap: int) -> bool:
@@ -614,7 +618,25 @@ def lookup(
     the flags ``_dl_cache_check_flags`` accepts, the byte order, the legacy hwcap and platform
     bits (*hwcap_bits* is then ``arch.hwcap_mask(names)``), the signedness of ``char`` in
     ``_dl_cache_libcmp``, and no ISA-level check outside x86.
+
+    A cache whose entries cannot change (parsed from a file, or a tuple) remembers each
+    answer, by every argument (``arch`` by identity: the answer keeps it alive).
     """
+    entries = cache.entries
+    if not isinstance(entries, (_Entries, tuple)):
+        return _lookup(cache, name, tuple(hwcaps_subdirs), platform, hwcap_bits, cpu_isa_1,
+                       arch)
+    subdirs = tuple(hwcaps_subdirs)
+    key = (name, subdirs, platform, hwcap_bits, cpu_isa_1, id(arch))
+    hit = cache._answers.get(key)
+    if hit is None or hit[0] is not arch:
+        hit = cache._answers[key] = (arch, _lookup(cache, name, subdirs, platform, hwcap_bits,
+                                                   cpu_isa_1, arch))
+    return hit[1]
+
+
+def _lookup(cache: LdSoCache, name: str, hwcaps_subdirs: tuple[str, ...], platform: str,
+            hwcap_bits: int, cpu_isa_1: int, arch: Arch | None) -> CacheEntry | None:
     big = arch is not None and arch.data == 2
     if cache.byte_order != ("big" if big else "little"):
         return None

@@ -38,6 +38,24 @@ def flavour_of(facts: ElfFacts | None, path: str = "") -> tuple[Libc, str]:
     """(flavour, the evidence in words). ``path`` is the file's real path, if known."""
     if facts is None:
         return Libc.NONE, "unreadable"
+    # The same file's facts (one object, shared by every program a run loads it in) are
+    # asked about again and again: remembered by identity (the entry keeps them alive).
+    key = (id(facts), path)
+    hit = _KNOWN.get(key)
+    if hit is not None and hit[0] is facts:
+        return hit[1]
+    found = _flavour_of(facts, path)
+    if len(_KNOWN) >= _KNOWN_MAX:
+        _KNOWN.clear()
+    _KNOWN[key] = (facts, found)
+    return found
+
+
+_KNOWN: dict[tuple[int, str], tuple[ElfFacts, tuple[Libc, str]]] = {}
+_KNOWN_MAX = 4096
+
+
+def _flavour_of(facts: ElfFacts, path: str) -> tuple[Libc, str]:
     if is_musl_loader(path):
         return Libc.MUSL, f"it is musl's loader and libc ({path})"
     interp = (facts.interp or "").rsplit("/", 1)[-1]

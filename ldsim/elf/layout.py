@@ -101,6 +101,18 @@ class Header:
     shstrndx: int
 
 
+_STRUCTS: dict[str, struct.Struct] = {}
+_PHDR64, _PHDR32 = "IIQQQQQQ", "IIIIIIII"  # Elf64_Phdr, Elf32_Phdr (no padding either)
+
+
+def _struct(fmt: str) -> struct.Struct:
+    """The compiled layout of a format with its byte order (a handful exist)."""
+    hit = _STRUCTS.get(fmt)
+    if hit is None:
+        hit = _STRUCTS[fmt] = struct.Struct(fmt)
+    return hit
+
+
 # Work in proportion to the input: however the tables of a file point into each other
 # (records that overlap, counts that repeat the same bytes, strings that are suffixes of one
 # long run), one image reads at most READ_BASE + size / READ_RATIO structures and decodes at
@@ -132,6 +144,8 @@ class ElfImage:
         self.reads_left = READ_BASE + len(self.mv) // READ_RATIO
         self.string_bytes_left = STRING_BASE + STRING_RATIO * len(self.mv)
         self._strings: dict[tuple[int, int], str] = {}
+        self._structs: dict[str, struct.Struct] = {}  # by format, in this file's byte order
+        self._find = getattr(buf, "find", None)  # bytes, bytearray and mmap search in C
 
     def _overlap(self, what: str) -> ElfError:
         return ElfError(self.path, f"its tables overlap: reading them needs more {what} than "
@@ -149,11 +163,35 @@ class ElfImage:
         self.reads_left -= 1
         if self.reads_left < 0:
             raise self._overlap("structure reads")
-        size = struct.calcsize(self.end + fmt)
-        if offset < 0 or offset + size > len(self.mv):
+        layout = self._layout(fmt)
+        if offset < 0 or offset + layout.size > len(self.mv):
             raise ElfError(self.path, f"truncated: a structure at offset {offset:#x} runs past "
                            f"the end of the file ({len(self.mv)} bytes)")
-        return struct.unpack_from(self.end + fmt, self.mv, offset)
+        return layout.unpack_from(self.mv, offset)
+
+    def unpack_array(self, fmt: str, offset: int, count: int) -> Iterator[tuple[int, ...]]:
+        """``count`` structures of ``fmt`` laid end to end from ``offset``, exactly as
+        :meth:`unpack` reads them one by one (each one read counts against the budget when
+        it is taken; the first that cannot be read raises the same error), the ones that
+        surely can be read decoded together."""
+        layout = self._layout(fmt)
+        size = layout.size
+        fit = (len(self.mv) - offset) // size if offset >= 0 else 0
+        bulk = max(0, min(count, fit))
+        if bulk:
+            for values in layout.iter_unpack(self.mv[offset:offset + bulk * size]):
+                self.reads_left -= 1
+                if self.reads_left < 0:
+                    raise self._overlap("structure reads")
+                yield values
+        for i in range(bulk, count):
+            yield self.unpack(fmt, offset + i * size)
+
+    def _layout(self, fmt: str) -> struct.Struct:
+        layout = self._structs.get(fmt)
+        if layout is None:
+            layout = self._structs[fmt] = _struct(self.end + fmt)
+        return layout
 
     def header(self) -> Header:
         if self.is64:
@@ -165,17 +203,23 @@ class ElfImage:
         return Header(phoff, shoff, ehsize, phentsize, phnum, shentsize, shnum, shstrndx)
 
     def program_header(self, offset: int) -> ProgramHeader:
+        return self._program_header(self.unpack(_PHDR64 if self.is64 else _PHDR32, offset))
+
+    def _program_header(self, fields: tuple[int, ...]) -> ProgramHeader:
         if self.is64:
-            p_type, _flags, p_offset, p_vaddr, _pa, p_filesz, _memsz, p_align = self.unpack(
-                "IIQQQQQQ", offset)
+            p_type, _flags, p_offset, p_vaddr, _pa, p_filesz, _memsz, p_align = fields
         else:
-            p_type, p_offset, p_vaddr, _pa, p_filesz, _memsz, _flags, p_align = self.unpack(
-                "IIIIIIII", offset)
+            p_type, p_offset, p_vaddr, _pa, p_filesz, _memsz, _flags, p_align = fields
         return ProgramHeader(p_type, p_offset, p_vaddr, p_filesz, p_align)
 
     def program_headers(self, phoff: int, phnum: int, stride: int) -> Iterator[ProgramHeader]:
         """``phnum`` program headers from ``phoff``, ``stride`` bytes apart (the loader uses
         ``sizeof (ElfW(Phdr))``, tools ``e_phentsize``), read one at a time."""
+        fmt = _PHDR64 if self.is64 else _PHDR32
+        if stride == self._layout(fmt).size:
+            for fields in self.unpack_array(fmt, phoff, phnum):
+                yield self._program_header(fields)
+            return
         for i in range(phnum):
             yield self.program_header(phoff + i * stride)
 
@@ -230,7 +274,7 @@ class ElfImage:
 
     def _find_nul(self, start: int, stop: int) -> int:
         """The offset of the first NUL in [start, stop), or -1; costs the string's length."""
-        find = getattr(self.buf, "find", None)  # bytes, bytearray and mmap search in C
+        find = self._find
         if find is not None:
             return int(find(b"\0", start, stop))
         pos = start

@@ -17,7 +17,6 @@ from __future__ import annotations
 import mmap
 import os
 from collections.abc import Callable
-from dataclasses import replace
 
 from ldsim.buffers import Buffer
 from ldsim.elf.facts import (
@@ -84,7 +83,7 @@ def parse_elf(buf: Buffer, path: str, assume: tuple[int, int] | None = None) -> 
     if dynamic is None:
         return ElfFacts(ident, interp, False, (), None, None, None, 0, 0, None, None, load_extent,
                         x86_isa_needed=isa)
-    return replace(_parse_dynamic(img, ident, interp, dynamic, load_extent), x86_isa_needed=isa)
+    return _parse_dynamic(img, ident, interp, dynamic, load_extent, isa)
 
 
 def x86_isa_needed(img: ElfImage, notes: list[ProgramHeader]) -> int:
@@ -135,12 +134,11 @@ def _isa_property(img: ElfImage, start: int, size: int, word: int) -> int:
 
 
 def _parse_dynamic(img: ElfImage, ident: ElfIdent, interp: str | None,
-                   dynamic: tuple[int, int], load_extent: int) -> ElfFacts:
+                   dynamic: tuple[int, int], load_extent: int, isa: int) -> ElfFacts:
     d_off, d_size = dynamic
     entfmt, entsize = ("qQ", 16) if img.is64 else ("iI", 8)
     entries: list[tuple[int, int]] = []
-    for i in range(min(d_size // entsize, MAX_DYN_ENTRIES)):
-        tag, val = img.unpack(entfmt, d_off + i * entsize)
+    for tag, val in img.unpack_array(entfmt, d_off, min(d_size // entsize, MAX_DYN_ENTRIES)):
         if tag == 0:
             break
         entries.append((tag & 0xFFFFFFFF if not img.is64 else tag & 0xFFFFFFFFFFFFFFFF, val))
@@ -190,7 +188,7 @@ def _parse_dynamic(img: ElfImage, ident: ElfIdent, interp: str | None,
         rpath=tuple(rpath) if rpath else None, runpath=tuple(runpath) if runpath else None,
         flags=last.get(DT_FLAGS, 0), flags_1=last.get(DT_FLAGS_1, 0),
         version_needs=version_needs, version_defs=version_defs, load_extent=load_extent,
-        version_error=version_error, has_versym=DT_VERSYM in last,
+        version_error=version_error, has_versym=DT_VERSYM in last, x86_isa_needed=isa,
     )
 
 

@@ -158,6 +158,15 @@ def dirname(path: str) -> str:
     return path[:idx] if idx > 0 else "/"
 
 
+@dataclass(frozen=True, slots=True)
+class _Failed:
+    """A resolution that failed: the :class:`FsError` to raise again."""
+
+    path: str
+    reason: str
+    errno_name: str
+
+
 class View:
     """A read-only view of a directory tree as a root filesystem.
 
@@ -190,12 +199,38 @@ class View:
         return bytes(self._read(parts)[:size])
 
     # -- the one symlink walk ----------------------------------------------------------
+    stable = False
+    """Whether the tree cannot change under the view for its lifetime (a view that caches
+    what ``lstat`` says, as :class:`HostDirView` does): then what a path resolves to, and what
+    is known of the file there, may be remembered by the view and by its readers."""
+    # A stable view's resolutions, successes and errors alike (None: resolve every time).
+    _resolve_memo: dict[tuple[str, str, bool], tuple[str, ...] | _Failed] | None = None
+
     def resolve_parts(self, path: str, *, cwd: str = "/", follow: bool = True) -> tuple[str, ...]:
         """Canonical components of ``path`` (relative paths start at ``cwd``).
 
         Raises :class:`FsError` with the errno the kernel would give (ENOENT, ENOTDIR,
         ELOOP, EACCES, ENAMETOOLONG).
         """
+        memo = self._resolve_memo
+        if memo is None:
+            return self._resolve_parts(path, cwd, follow)
+        # the working directory only matters to a relative path
+        key = (path, "/" if path.startswith("/") or cwd == "" else cwd, follow)
+        hit = memo.get(key)
+        if hit is None:
+            try:
+                hit = self._resolve_parts(path, cwd, follow)
+            except FsError as exc:
+                if type(exc) is not FsError:
+                    raise
+                hit = _Failed(exc.path, exc.reason, exc.errno_name)
+            memo[key] = hit
+        if isinstance(hit, _Failed):
+            raise FsError(hit.path, hit.reason, hit.errno_name)
+        return hit
+
+    def _resolve_parts(self, path: str, cwd: str, follow: bool) -> tuple[str, ...]:
         if not path:
             raise fs_error("''", "ENOENT")
         must_be_dir = path.endswith("/")  # the kernel follows a final link and wants a dir
@@ -203,24 +238,25 @@ class View:
             stack: list[str] = []
         else:
             stack = list(self.resolve_parts(cwd)) if cwd not in ("", "/") else []
-        pending = [c for c in path.split("/")][::-1]
+        # the components still to walk, last first, without the empty and "." ones (a
+        # component is the last when nothing is left)
+        pending = [c for c in reversed(path.split("/")) if c and c != "."]
         links = 0
         while pending:
             comp = pending.pop()
-            if comp in ("", "."):
-                continue
             if comp == "..":
                 if stack:
                     stack.pop()
                 continue
-            if len(comp.encode("utf-8", "surrogateescape")) > 255:
+            if (len(comp) if comp.isascii()
+                    else len(comp.encode("utf-8", "surrogateescape"))) > NAME_MAX:
                 raise fs_error(path, "ENAMETOOLONG")
             candidate = (*stack, comp)
             try:
                 st = self._lstat(candidate)
             except OSError as exc:
                 raise fs_error(path, _errno_name(exc)) from None
-            is_last = not any(c not in ("", ".") for c in pending)
+            is_last = not pending
             if st.is_link and (follow or must_be_dir or not is_last):
                 links += 1
                 if links > MAXSYMLINKS:
@@ -228,7 +264,7 @@ class View:
                 target = self._readlink(candidate)
                 if target.startswith("/"):
                     stack = []
-                pending.extend([c for c in target.split("/")][::-1])
+                pending.extend([c for c in reversed(target.split("/")) if c and c != "."])
                 continue
             if (not is_last or must_be_dir) and not st.is_dir:
                 raise fs_error(path, "ENOTDIR")
@@ -390,8 +426,16 @@ def _printable_name(name: str) -> str:
     return "".join(chr(b) if 32 <= b < 127 and b != 0x27 else f"\\x{b:02x}" for b in raw)
 
 
+def _copy(exc: OSError) -> OSError:
+    """The same error (type, errno, message, file name), never raised: no traceback."""
+    return type(exc)(exc.errno, exc.strerror, exc.filename)
+
+
 class HostDirView(View):
-    """A host directory presented as ``/``."""
+    """A host directory presented as ``/``. Stable (:attr:`View.stable`): each ``lstat`` is
+    made once, so a tree that changes while the view is in use is seen as it first was."""
+
+    stable = True
 
     def __init__(self, root: str) -> None:
         if not os.path.exists(root):
@@ -401,6 +445,7 @@ class HostDirView(View):
         self.root = os.path.realpath(root)
         self.name = root
         self._lstat_cache: dict[tuple[str, ...], FileStat | OSError] = {}
+        self._resolve_memo = {}
 
     def _host(self, parts: tuple[str, ...]) -> str:
         return os.path.join(self.root, *parts) if parts else self.root
@@ -411,10 +456,12 @@ class HostDirView(View):
             try:
                 hit = FileStat.of(os.lstat(self._host(parts)))
             except OSError as exc:
-                hit = exc
+                hit = _copy(exc)
             self._lstat_cache[parts] = hit
         if isinstance(hit, OSError):
-            raise hit
+            # a copy each time: an exception raised again keeps every frame it ever went
+            # through (and whatever those frames held) in its growing traceback
+            raise _copy(hit)
         return hit
 
     def _readlink(self, parts: tuple[str, ...]) -> str:

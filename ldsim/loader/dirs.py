@@ -41,13 +41,26 @@ class DirElem:
         key = tuple(map(id, self.status))  # members are singletons; Enum.__hash__ is slow
         hit = self.shown.get(key)
         if hit is None:
-            out = []
-            for status, sub in zip(self.status, capstr, strict=True):
-                if status is not DirStatus.NONEXISTING:
-                    text = self.dirname + sub
-                    out.append(text if text in ("", "/") else text[:-1])
-            hit = self.shown[key] = tuple(out)
+            # the same directories, in the same states, come back in run after run
+            shared = (self.dirname, key, capstr)
+            hit = _SHOWN.get(shared)
+            if hit is None:
+                out = []
+                for status, sub in zip(self.status, capstr, strict=True):
+                    if status is not DirStatus.NONEXISTING:
+                        text = self.dirname + sub
+                        out.append(text if text in ("", "/") else text[:-1])
+                hit = tuple(out)
+                if len(_SHOWN) >= _SHOWN_MAX:
+                    _SHOWN.clear()
+                _SHOWN[shared] = hit
+            self.shown[key] = hit
         return hit
+
+
+# DirElem.texts across runs: (directory, ids of its statuses, subdirectories) -> texts
+_SHOWN: dict[tuple[str, tuple[int, ...], tuple[str, ...]], tuple[str, ...]] = {}
+_SHOWN_MAX = 4096
 
 
 @dataclass(slots=True, eq=False)

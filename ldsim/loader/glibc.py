@@ -17,7 +17,7 @@ aborts the whole load.
 from __future__ import annotations
 
 import stat as stat_mod
-from collections.abc import Iterable
+from functools import lru_cache
 
 from ldsim.config.arch import Arch
 from ldsim.config.env import Invocation, LoaderEnv
@@ -63,26 +63,21 @@ class GlibcModel(Walk):
         self.cache = cache
         self.preload_file = preload_file  # contents of /etc/ld.so.preload, if any
         self.capstr = self._subdirs()
+        # GLRO(dl_hwcap) & hwcap_mask, as the cache lookup compares it
+        self.hwcap_bits = (arch.hwcap_mask(self.legacy) if arch is not None
+                           else _hwcap_bits(self.legacy))
         self.system_prefixes = tuple(d.rstrip("/") + "/" for d in profile.system_dirs)
         # One string per candidate path and one probe per path in a run: a name that many
         # DT_NEEDED entries repeat (or a long one) costs its length once, not per lookup.
         self._candidates: dict[tuple[str, str, str], str] = {}
-        self._probed: dict[str, Probe] = {}
+        self._probed: dict[str, Probe] = {}  # shared by every run when the view is stable
+        self._known: _Known | None = None
 
     # -- search directories ------------------------------------------------------------
     def _subdirs(self) -> tuple[str, ...]:
         """glibc-hwcaps subdirectories, then (<= 2.36) the legacy power set, then ``""``."""
-        subs = [f"glibc-hwcaps/{name}/" for name in self.hwcaps]
-        if self.profile.legacy_hwcaps:
-            comps = [*self.legacy]
-            if self.platform:
-                comps.append(self.platform)
-            comps.append("tls")
-            n = len(comps)
-            for mask in range((1 << n) - 1, 0, -1):
-                subs.append("/".join(comps[i] for i in reversed(range(n)) if mask & (1 << i)) + "/")
-        subs.append("")
-        return tuple(subs)
+        return _subdirs(tuple(self.hwcaps), bool(self.profile.legacy_hwcaps), tuple(self.legacy),
+                        self.platform)
 
     def _tokens(self, owner: ObjectRecord | None) -> TokenValues:
         return TokenValues(
@@ -149,6 +144,11 @@ class GlibcModel(Walk):
         return dirname(exe_path if exe_path.startswith("/") else join(cwd, exe_path))
 
     def start(self) -> None:
+        # what each candidate path probes as is known from earlier runs (a stable view)
+        if self.files.view is self.view:
+            shared = self.files.probes(self.expected, self.env.user, self.env.cwd)
+            if shared is not None:
+                self._probed = shared
         # _dl_init_paths: the system directories, then the program's RUNPATH or RPATH, then
         # LD_LIBRARY_PATH (ignored when empty, and in secure mode) get their records first
         self.dirs = Directories(len(self.capstr))
@@ -205,28 +205,47 @@ class GlibcModel(Walk):
         return self.number(chain)
 
     # -- one request -------------------------------------------------------------------
+    def _index(self) -> _Known:
+        """The index of this run's objects (made when first needed; :meth:`add_object` keeps
+        it up to date)."""
+        known = self._known
+        if known is None or known.main is not self.main or known.interp is not self.interp:
+            known = self._known = _Known(self.main, self.interp, self.chain, self.loaded)
+        return known
+
+    def add_object(self, obj: ObjectRecord) -> ObjectRecord:
+        super().add_object(obj)
+        if self._known is not None:
+            self._known.add(obj)
+        return obj
+
     def _match_loaded(self, name: str) -> ObjectRecord | None:
         """``_dl_map_object``'s scan: names as opened or requested, then DT_SONAME.
 
         The main program's ``l_name`` is ``""`` after a kernel exec, so an empty DT_NEEDED
-        matches it and nothing is searched."""
+        matches it and nothing is searched. The scan goes over the main program, the
+        interpreter, then the loaded objects in load order; the first object that answers
+        to ``name`` (by its path or a name it was requested by, the main program excepted;
+        or by its DT_SONAME, which it then answers to by name too) is the one."""
         if name == "" and self.env.invocation is Invocation.EXEC:
             return self.main
-        candidates: Iterable[ObjectRecord] = (
-            [self.main, *([self.interp] if self.interp else []), *self.loaded])
-        for obj in candidates:
-            if obj is not self.main and (name == obj.path or name in obj.names):
-                return obj
-            if obj.facts is not None and obj.facts.soname == name:
-                if name not in obj.names and obj is not self.main:
-                    obj.names.append(name)
-                return obj
-        return None
+        known = self._index()
+        by_name = known.by_name.get(name)
+        by_soname = known.by_soname.get(name)
+        if by_name is not None and (by_soname is None or by_name[0] <= by_soname[0]):
+            return by_name[1]
+        if by_soname is None:
+            return None
+        obj = by_soname[1]
+        if obj is not self.main:  # not among its names, or it would have come first
+            obj.names.append(name)
+            known.named(obj, name)
+        return obj
 
     def needed(self, requester: ObjectRecord, raw: str) -> None:
         lookup_ = self.lookup(requester, raw)
         name = raw
-        if count_dst(raw):
+        if "$" in raw and count_dst(raw):
             if self.env.secure:
                 self.abort(raw, None, requester, "DST not allowed in SUID/SGID programs",
                             f"{raw}: DST not allowed in SUID/SGID programs")
@@ -352,8 +371,7 @@ class GlibcModel(Walk):
             lookup_.searches.append(SearchMark(len(lookup_.attempts), None, CACHE_FILE))
             entry = None if self.cache is None else lookup(
                 self.cache, name, hwcaps_subdirs=self.hwcaps, platform=self.platform,
-                hwcap_bits=(self.arch.hwcap_mask(self.legacy) if self.arch is not None
-                            else _hwcap_bits(self.legacy)), arch=self.arch)
+                hwcap_bits=self.hwcap_bits, arch=self.arch)
             if entry is not None:
                 cached = entry.value
                 if nodeflib and any(cached.startswith(p) for p in self.system_prefixes):
@@ -424,15 +442,17 @@ class GlibcModel(Walk):
               via: Via) -> ObjectRecord | None:
         assert probe.stat is not None and probe.facts is not None
         file_id = (probe.stat.dev, probe.stat.ino)
-        for entry in self.chain[1:]:
-            if isinstance(entry, ObjectRecord) and entry.file_id == file_id:
-                if name not in entry.names:
-                    entry.names.append(name)
-                lookup_.target = entry
-                lookup_.via = Via.ALREADY_LOADED
-                lookup_.attempts[-1] = Attempt(probe.path, lookup_.attempts[-1].source,
-                                               lookup_.attempts[-1].via, Outcome.SAME_FILE)
-                return entry
+        known = self._index()
+        entry = known.by_file.get(file_id)
+        if entry is not None:  # the first object of the chain (after the program) with it
+            if name not in entry.names:
+                entry.names.append(name)
+                known.named(entry, name)
+            lookup_.target = entry
+            lookup_.via = Via.ALREADY_LOADED
+            lookup_.attempts[-1] = Attempt(probe.path, lookup_.attempts[-1].source,
+                                           lookup_.attempts[-1].via, Outcome.SAME_FILE)
+            return entry
         facts = probe.facts
         if facts.is_executable:
             self.abort(name, probe.path, requester, "cannot dynamically load executable",
@@ -456,6 +476,75 @@ class GlibcModel(Walk):
         lookup_.target = obj
         lookup_.via = via
         return obj
+
+
+class _Known:
+    """What ``_dl_map_object``'s scan and ``_dl_map_object_from_fd``'s reuse check find,
+    indexed. The scan order is the main program, the interpreter, then the loaded objects in
+    load order; per name, the position and object of the first that answers to it by path or
+    by a name it was requested by (never the main program), and of the first whose DT_SONAME
+    it is; per (device, inode), the first loaded object. Made from the run's lists; then
+    :meth:`add` takes each object loaded, :meth:`named` each name an object answers to from
+    then on."""
+
+    def __init__(self, main: ObjectRecord, interp: ObjectRecord | None, chain: list[Entry],
+                 loaded: list[ObjectRecord]) -> None:
+        self.main = main
+        self.interp = interp
+        self.order: dict[ObjectRecord, int] = {}
+        self.by_name: dict[str, tuple[int, ObjectRecord]] = {}
+        self.by_soname: dict[str, tuple[int, ObjectRecord]] = {}
+        self.by_file: dict[tuple[int, int], ObjectRecord] = {}
+        self._scan(main)
+        if interp is not None:
+            self._scan(interp)
+        for obj in loaded:
+            self._scan(obj)
+        for entry in chain[1:]:  # the main program is never reused
+            if isinstance(entry, ObjectRecord) and entry.file_id is not None:
+                self.by_file.setdefault(entry.file_id, entry)
+
+    def _scan(self, obj: ObjectRecord) -> None:
+        if obj in self.order:
+            return  # listed earlier already: it answers there first
+        pos = self.order[obj] = len(self.order)
+        if obj is not self.main:
+            self.by_name.setdefault(obj.path, (pos, obj))
+            for n in obj.names:
+                self.by_name.setdefault(n, (pos, obj))
+        if obj.facts is not None and obj.facts.soname is not None:
+            self.by_soname.setdefault(obj.facts.soname, (pos, obj))
+
+    def add(self, obj: ObjectRecord) -> None:
+        """``obj`` was just loaded (appended to the chain and the loaded objects)."""
+        self._scan(obj)
+        if obj.file_id is not None:
+            self.by_file.setdefault(obj.file_id, obj)
+
+    def named(self, obj: ObjectRecord, name: str) -> None:
+        """``obj`` answers to ``name`` now (it was just appended to its names)."""
+        pos = self.order.get(obj)
+        if pos is None or obj is self.main:
+            return
+        current = self.by_name.get(name)
+        if current is None or current[0] > pos:
+            self.by_name[name] = (pos, obj)
+
+
+@lru_cache(maxsize=64)  # one CPU and one loader for most programs of a run
+def _subdirs(hwcaps: tuple[str, ...], legacy_hwcaps: bool, legacy: tuple[str, ...],
+             platform: str) -> tuple[str, ...]:
+    subs = [f"glibc-hwcaps/{name}/" for name in hwcaps]
+    if legacy_hwcaps:
+        comps = [*legacy]
+        if platform:
+            comps.append(platform)
+        comps.append("tls")
+        n = len(comps)
+        for mask in range((1 << n) - 1, 0, -1):
+            subs.append("/".join(comps[i] for i in reversed(range(n)) if mask & (1 << i)) + "/")
+    subs.append("")
+    return tuple(subs)
 
 
 def _split(value: str, seps: str) -> list[str]:

@@ -58,6 +58,8 @@ class FileCache:
         # Verdicts of glibc_open_verify per (file identity, expected ident).
         self.verdicts: dict[tuple[Identity, ElfIdent], Probe] = {}
         self._defines: dict[tuple[Identity, tuple[str, ...]], bool] = {}
+        # glibc_open_verify's probes by path, per (expected ident, user, working directory)
+        self._probes: dict[tuple[ElfIdent, tuple[int, int] | None, str], dict[str, Probe]] = {}
 
     def facts(self, st: FileStat, buf: Buffer, path: str,
               assume: tuple[int, int] | None = None) -> ElfFacts:
@@ -69,11 +71,35 @@ class FileCache:
             try:
                 hit = parse_elf(buf, path, assume)
             except ElfError as exc:
-                hit = exc
+                # only the reason is kept: the error's traceback holds the parser's frames,
+                # and with them the file's buffer
+                hit = ElfError(exc.path, exc.reason)
             self._facts[key] = hit
         if isinstance(hit, ElfError):
             raise ElfError(path, hit.reason)
         return hit
+
+    def known_facts(self, st: FileStat, path: str) -> ElfFacts | None:
+        """The facts :meth:`facts` already parsed for this file identity (with no layout
+        assumed), or None; raises the :class:`ElfError` it gave, naming ``path``."""
+        hit = self._facts.get((identity(st), None))
+        if isinstance(hit, ElfError):
+            raise ElfError(path, hit.reason)
+        return hit
+
+    def probes(self, expected: ElfIdent, user: tuple[int, int] | None,
+               cwd: str) -> dict[str, Probe] | None:
+        """Where :func:`glibc_open_verify` probes of this view for a program of ``expected``
+        run by ``user`` in ``cwd`` are kept by path, shared by every run: when the view is
+        stable (:attr:`~ldsim.fs.view.View.stable`) the same path always probes the same.
+        None when the view is not stable."""
+        if not self.view.stable:
+            return None
+        key = (expected, user, cwd)
+        found = self._probes.get(key)
+        if found is None:
+            found = self._probes[key] = {}
+        return found
 
     def defines(self, st: FileStat, buf: Buffer, path: str, names: tuple[str, ...]) -> bool:
         """Whether the file's dynamic symbol table defines every one of ``names``."""

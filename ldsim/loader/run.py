@@ -74,10 +74,18 @@ class RootConfig:
         return prof
 
 
-def read_program(view: View, path: str, cwd: str = "/") -> ElfFacts:
-    """The executable's facts. Raises FsError/ElfError naming the program."""
-    data = view.read(path, cwd=cwd)
-    return parse_elf(data, path)
+def read_program(view: View, path: str, cwd: str = "/",
+                 files: FileCache | None = None) -> ElfFacts:
+    """The executable's facts. Raises FsError/ElfError naming the program. ``files``: a
+    cache of the view whose facts of the same file (parsed when a program loaded it as a
+    library) are used as they are."""
+    if files is None or files.view is not view:
+        return parse_elf(view.buffer(path, cwd=cwd), path)
+    parts = view.resolve_parts(path, cwd=cwd)
+    known = files.known_facts(view.lstat_parts(parts, path), path)
+    if known is not None:
+        return known
+    return parse_elf(view.read_parts(parts, path), path)
 
 
 # The loader `ldd` runs on an object that names none (Debian's ldd: RTLDLIST), per machine.
@@ -93,7 +101,7 @@ def resolve(view: View, exe: str, env: LoaderEnv, config: RootConfig | None = No
     says (glibc's ldd script runs the loaders of RTLDLIST)."""
     config = config or RootConfig(view)
     if facts is None:
-        facts = read_program(view, exe, env.cwd)
+        facts = read_program(view, exe, env.cwd, config.files)
     ident = facts.ident
     arch = arch_of(ident.machine, ident.elf_class, ident.data, ident.flags)
     notes: list[Diagnostic] = []

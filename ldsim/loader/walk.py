@@ -188,11 +188,15 @@ class Walk:
 
     # -- the finished value ------------------------------------------------------------
     def _freeze(self, exe_path: str, exe_facts: ElfFacts, link_map: list[Entry]) -> Resolution:
-        frozen: dict[ObjectRecord, LoadedObject] = {}
+        frozen: dict[ObjectRecord | None, LoadedObject] = {}
+        known = frozen.get  # (None and records not frozen yet: None, and obj() it is)
 
         def obj(rec: ObjectRecord | None) -> LoadedObject | None:
             if rec is None:
                 return None
+            hit = known(rec)
+            if hit is not None:
+                return hit
             pending: list[ObjectRecord] = []
             cur: ObjectRecord | None = rec
             while cur is not None and cur not in frozen:  # ancestors first, no recursion
@@ -213,10 +217,11 @@ class Walk:
                 entries.append(done)
             else:
                 entries.append(Unresolved(e.name, obj(e.needed_by), e.reason))
-        lookups = tuple(
-            Lookup(obj(lk.requester), lk.name, lk.request, obj(lk.target), lk.via,
-                   tuple(lk.attempts), lk.kind, lk.note, tuple(lk.searches))
-            for lk in self.lookups)
+        lookups = tuple([
+            Lookup(known(lk.requester) or obj(lk.requester), lk.name, lk.request,
+                   known(lk.target) or obj(lk.target), lk.via, tuple(lk.attempts), lk.kind,
+                   lk.note, tuple(lk.searches))
+            for lk in self.lookups])
         err = self.error
         error = None if err is None else LoadError(err.name, err.path, obj(err.needed_by),
                                                    err.reason, err.loader_message)
