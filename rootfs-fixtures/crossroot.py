@@ -187,6 +187,9 @@ _SUITES: Final = {
         ],
     ),
     "trixie": (("riscv64",), [f"deb [arch={{arches}} signed-by={KEYRING}] {MIRROR} trixie main"]),
+    # Debian 13's own amd64 packages (trixie_systemd.py: libsystemd-shared and its dlopen libs)
+    "trixie-amd64": (("amd64",),
+                     [f"deb [arch={{arches}} signed-by={KEYRING}] {MIRROR} trixie main"]),
 }
 
 

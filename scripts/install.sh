@@ -12,4 +12,7 @@ if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
     fi
 fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
-.venv/bin/python -m pip install -q --disable-pip-version-check -e ".${LDSIM_EXTRAS:-}"
+# editable_mode=compat: a plain .pth path entry, not setuptools' import hook, which would
+# add about 10 ms (pathlib, importlib.util) to every start of `ldsim`
+.venv/bin/python -m pip install -q --disable-pip-version-check -e ".${LDSIM_EXTRAS:-}" \
+    --config-settings editable_mode=compat

@@ -192,6 +192,8 @@ class ElfFacts:
     version_error: str | None = None  # a malformed DT_VERNEED/DT_VERDEF, said in words
     has_versym: bool = False  # DT_VERSYM present (a version index for every dynamic symbol)
     x86_isa_needed: int = 0  # GNU_PROPERTY_X86_ISA_1_NEEDED as glibc reads it (0: none)
+    interp_error: str | None = None  # a PT_INTERP the kernel refuses (then interp is None)
+    empty_dynamic: bool = False  # PT_DYNAMIC of 0 bytes in the file: separate debuginfo
 
     @property
     def elf_class(self) -> int:

@@ -65,6 +65,7 @@ def parse_elf(buf: Buffer, path: str, assume: tuple[int, int] | None = None) -> 
     img = ElfImage(buf, path, ident)
     hdr = img.header()
     interp: str | None = None
+    interp_error: str | None = None
     dynamic: tuple[int, int] | None = None
     load_extent = 0
     notes: list[ProgramHeader] = []
@@ -74,7 +75,7 @@ def parse_elf(buf: Buffer, path: str, assume: tuple[int, int] | None = None) -> 
             img.loads.append((ph.vaddr, ph.offset, ph.filesz))
             load_extent = max(load_extent, ph.offset + ph.filesz)
         elif ph.type == SegmentType.INTERP:
-            interp = img.cstring(ph.offset, ph.offset + ph.filesz)
+            interp, interp_error = _interp(img, ph)
         elif ph.type == SegmentType.DYNAMIC:
             dynamic = (ph.offset, ph.filesz)
         elif ph.type == SegmentType.NOTE:
@@ -82,8 +83,26 @@ def parse_elf(buf: Buffer, path: str, assume: tuple[int, int] | None = None) -> 
     isa = x86_isa_needed(img, notes)
     if dynamic is None:
         return ElfFacts(ident, interp, False, (), None, None, None, 0, 0, None, None, load_extent,
-                        x86_isa_needed=isa)
-    return _parse_dynamic(img, ident, interp, dynamic, load_extent, isa)
+                        x86_isa_needed=isa, interp_error=interp_error)
+    return _parse_dynamic(img, ident, interp, dynamic, load_extent, isa, interp_error)
+
+
+PATH_MAX = 4096
+
+
+def _interp(img: ElfImage, ph: ProgramHeader) -> tuple[str | None, str | None]:
+    """PT_INTERP as the kernel reads it (Linux ``fs/binfmt_elf.c``, ``load_elf_binary``): 2 to
+    ``PATH_MAX`` bytes, read whole, the last one NUL; anything else and ``execve`` fails
+    (ENOEXEC; EIO when the file is shorter). ``(interpreter, None)`` or ``(None, why not)``.
+    A separate debuginfo file (``objcopy --only-keep-debug``) has one of 0 bytes."""
+    if not 2 <= ph.filesz <= PATH_MAX:
+        return None, (f"its PT_INTERP segment is {ph.filesz} bytes long (the kernel takes 2 to "
+                      f"{PATH_MAX}; a separate debuginfo file has 0)")
+    if ph.offset < 0 or ph.offset + ph.filesz > len(img):
+        return None, "its PT_INTERP segment runs past the end of the file"
+    if img.mv[ph.offset + ph.filesz - 1] != 0:
+        return None, "its PT_INTERP segment does not end with a NUL byte"
+    return img.cstring(ph.offset, ph.offset + ph.filesz), None
 
 
 def x86_isa_needed(img: ElfImage, notes: list[ProgramHeader]) -> int:
@@ -134,7 +153,8 @@ def _isa_property(img: ElfImage, start: int, size: int, word: int) -> int:
 
 
 def _parse_dynamic(img: ElfImage, ident: ElfIdent, interp: str | None,
-                   dynamic: tuple[int, int], load_extent: int, isa: int) -> ElfFacts:
+                   dynamic: tuple[int, int], load_extent: int, isa: int,
+                   interp_error: str | None) -> ElfFacts:
     d_off, d_size = dynamic
     entfmt, entsize = ("qQ", 16) if img.is64 else ("iI", 8)
     entries: list[tuple[int, int]] = []
@@ -189,6 +209,7 @@ def _parse_dynamic(img: ElfImage, ident: ElfIdent, interp: str | None,
         flags=last.get(DT_FLAGS, 0), flags_1=last.get(DT_FLAGS_1, 0),
         version_needs=version_needs, version_defs=version_defs, load_extent=load_extent,
         version_error=version_error, has_versym=DT_VERSYM in last, x86_isa_needed=isa,
+        interp_error=interp_error, empty_dynamic=d_size == 0,
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 
 from ldsim.config.arch import ARCHES, Arch, arch_of, generic, process_env
-from ldsim.config.env import LoaderEnv
+from ldsim.config.env import Invocation, LoaderEnv
 from ldsim.config.ld_so_cache import LdSoCache, parse_ld_so_cache
 from ldsim.config.loader_profile import GlibcProfile, fallback_profile, glibc_profile_from_bytes
 from ldsim.elf.facts import ElfFacts, class_name, machine_name
@@ -121,6 +121,12 @@ def resolve(view: View, exe: str, env: LoaderEnv, config: RootConfig | None = No
             and view.exists(f"/lib/ld-musl-{arch.musl}.so.1"):
         flavour = Libc.MUSL  # a musl library, and the root has musl's loader: its `ldd`
     interp = ldd_loader or facts.interp
+    refuse: tuple[str, str] | None = None
+    kernel = ldd_loader is None and env.invocation is Invocation.EXEC
+    if facts.interp_error is not None and kernel:
+        # execve fails (ENOEXEC): no loader runs, whatever the rest of the file says
+        refuse = (f"the kernel cannot start it: {facts.interp_error}",
+                  f"{exe}: cannot execute binary file: Exec format error")
     if arch is None and flavour is Libc.GLIBC:
         notes.append(Diagnostic(
             Severity.WARNING, f"{exe}: ldsim has no table for the glibc loader of "
@@ -129,7 +135,8 @@ def resolve(view: View, exe: str, env: LoaderEnv, config: RootConfig | None = No
             "subdirectories, $PLATFORM unexpanded) unless --hwcaps, --platform or "
             f"--legacy-hwcaps say otherwise (tables: {', '.join(a.name for a in ARCHES)})",
             exe))
-    if interp is None and facts.needed and arch is not None:
+    if interp is None and refuse is None and (facts.needed or facts.empty_dynamic) \
+            and arch is not None:
         # ldd: glibc's runs its RTLDLIST loader on the file; musl's ldd is the loader itself
         interp = arch.ldd_loader if flavour is Libc.GLIBC else f"/lib/ld-musl-{arch.musl}.so.1"
         how = (f"`ldd {exe}`, which runs {interp} on it" if flavour is Libc.GLIBC
@@ -139,15 +146,22 @@ def resolve(view: View, exe: str, env: LoaderEnv, config: RootConfig | None = No
             f"program; modelled as {how}", exe))
     if flavour is Libc.MUSL:
         return MuslModel(view, env, config.files, interp).run(exe, facts, after=notes,
-                                                               interpreter=interp)
+                                                               interpreter=interp, refuse=refuse)
     profile = config.glibc_profile(interp, facts.machine, arch)
     if profile.source == "fallback" and interp:
         notes.append(Diagnostic(
             Severity.WARNING, f"{interp}: cannot read the loader's built-in search "
             f"directories; assuming {':'.join(profile.system_dirs)}", interp))
+    if refuse is None and facts.empty_dynamic and (not kernel or facts.interp is None):
+        # ld.so maps the file itself (ldd, ld.so PROG): _dl_map_object_from_fd refuses a
+        # PT_DYNAMIC of no bytes, "usually separate debuginfo" (elf/dl-load.c)
+        refuse = ("object file has no dynamic section (its PT_DYNAMIC segment has no bytes in "
+                  "the file: a separate debuginfo file?)",
+                  f"{exe}: object file has no dynamic section")
     model = GlibcModel(view, env, profile, config.cache, config.files, config.preload_file,
                        interp=interp, arch=rules)
-    return model.run(exe, facts, before=config.diagnostics, after=notes, interpreter=interp)
+    return model.run(exe, facts, before=config.diagnostics, after=notes, interpreter=interp,
+                     refuse=refuse)
 
 
 __all__ = ["LDD_LOADERS", "RootConfig", "read_program", "resolve"]

@@ -106,11 +106,14 @@ class Walk:
 
     def run(self, exe_path: str, exe_facts: ElfFacts, *,
             before: Sequence[Diagnostic] = (), after: Sequence[Diagnostic] = (),
-            interpreter: str | None = None) -> Resolution:
+            interpreter: str | None = None,
+            refuse: tuple[str, str] | None = None) -> Resolution:
         """Resolve ``exe_path``. ``before`` and ``after`` are diagnostics about the run's
         inputs, placed around the model's own; ``interpreter`` is the loader the kernel (or
         ``ldd``) must find for the program to start at all: when it does not exist, nothing
-        is loaded (execve fails with ENOENT)."""
+        is loaded (execve fails with ENOENT). ``refuse`` is (reason, loader message) when the
+        program itself cannot be started or mapped (its PT_INTERP, its PT_DYNAMIC): nothing is
+        loaded either."""
         self.interpreter = exe_facts.interp
         self.lookups: list[LookupRecord] = []
         self.diagnostics: list[Diagnostic] = list(before)
@@ -123,6 +126,11 @@ class Walk:
         self.chain: list[Entry] = [self.main]
         self.search_list: list[ObjectRecord] = [self.main]
         self.loaded: list[ObjectRecord] = []  # the chain's objects after the main program
+        if refuse is not None:
+            self.interpreter = interpreter or exe_facts.interp
+            self.error = ErrorRecord(exe_path, exe_path, None, *refuse)
+            self.diagnostics.extend(after)
+            return self._freeze(exe_path, exe_facts, self.number(self.chain))
         if interpreter and not self.view.exists(interpreter):
             # execve fails before any loader runs: nothing is loaded, nothing searched.
             self.error = ErrorRecord(
@@ -229,5 +237,6 @@ class Walk:
             root=self.view.name, loader=self.flavour, executable=exe_path,
             interpreter=self.interpreter, link_map=tuple(entries), lookups=lookups,
             error=error, diagnostics=tuple(self.diagnostics),
-            static=exe_facts.interp is None and not exe_facts.needed,
+            static=exe_facts.interp is None and not exe_facts.needed
+            and exe_facts.interp_error is None and not exe_facts.empty_dynamic,
             listing=tuple(self.listing), env=self.env)

@@ -109,3 +109,51 @@ def test_trail_remembers_missing_directories(edge: Root) -> None:
                for line in searches), searches
     assert sum("(RPATH from file /bin/many)" in line for line in searches) == 1, searches
     compare(real, edge)
+
+
+# -- separate debuginfo files (objcopy --only-keep-debug) ---------------------------------------
+
+def _keep_debug(root: Root, src: str, dst: str) -> None:
+    import shutil
+    import subprocess
+
+    objcopy = shutil.which("objcopy")
+    if objcopy is None:
+        pytest.skip("needs binutils' objcopy")
+    subprocess.run([objcopy, "--only-keep-debug", root.host(src), root.host(dst)], check=True)
+    root.chmod(dst, 0o755)
+
+
+def test_a_debuginfo_library_has_no_dynamic_section(edge: Root) -> None:
+    """A library's separate debuginfo file keeps its program headers with no bytes behind
+    them: PT_DYNAMIC of 0 bytes. ``ld.so --list`` (ldd) refuses it, "object file has no
+    dynamic section" (elf/dl-load.c), where a static program would be "not dynamic"."""
+    if edge.foreign_arch is not None:
+        pytest.skip("the library is built by this machine's compiler")
+    _keep_debug(edge, "/w/libfoo.so", "/w/libfoo.debug")
+    real = run_real_loader(edge, "/w/libfoo.debug", explicit=True)
+    assert real.error is not None and "object file has no dynamic section" in real.error, real
+    sim = compare(real, edge)
+    assert sim.doc is not None and sim.doc["verdict"]["status"] == "does_not_start"
+    assert sim.doc["static"] is False
+
+
+def test_a_debuginfo_program_cannot_be_executed(edge: Root) -> None:
+    """A program's separate debuginfo file has a PT_INTERP of 0 bytes: execve fails with
+    ENOEXEC before any loader runs (Linux fs/binfmt_elf.c takes 2 to PATH_MAX bytes)."""
+    if edge.foreign_arch is not None:
+        pytest.skip("the program is built by this machine's compiler")
+    import errno
+    import subprocess
+
+    _keep_debug(edge, "/bin/exe", "/bin/exe.debug")
+    # execve itself, with no execvp fallback to /bin/sh (env's, in the chroot, turns ENOEXEC
+    # into ENOENT when the root has no shell); the kernel does not look at the root
+    with pytest.raises(OSError) as refused:
+        subprocess.run([edge.host("/bin/exe.debug")], check=False, timeout=30)
+    assert refused.value.errno == errno.ENOEXEC
+    sim = run_ldsim(edge, "/bin/exe.debug")
+    assert sim.status == 1 and sim.doc is not None
+    assert [o["path"] for o in sim.doc["objects"]] == ["/bin/exe.debug"]
+    assert sim.doc["edges"] == [] and sim.doc["verdict"]["status"] == "does_not_start"
+    assert sim.loader_message == "/bin/exe.debug: cannot execute binary file: Exec format error"
