@@ -62,7 +62,6 @@ from ldsim.result import (
     Unresolved,
     Via,
 )
-from ldsim.snap.meta import Confinement
 from ldsim.target import Program, Progress, RootTarget, SnapTarget, Target, open_root, open_snap
 
 if TYPE_CHECKING:
@@ -84,6 +83,7 @@ if TYPE_CHECKING:
     from ldsim.renderers.graphviz import Picture
     from ldsim.reporting import ProgramReport, Report
     from ldsim.scanner.engine import Scan, StoredScan
+    from ldsim.snap.meta import Confinement
 
 
 # What only some commands need is imported when first used, so that `ldsim explain` does not
@@ -137,6 +137,12 @@ def _graphviz() -> ModuleType:
     return graphviz
 
 
+def _snap_meta() -> ModuleType:
+    from ldsim.snap import meta
+
+    return meta
+
+
 def _reporting() -> ModuleType:
     from ldsim import reporting
 
@@ -154,6 +160,7 @@ _LAZY: dict[str, Callable[[], ModuleType]] = {
     **dict.fromkeys(("ALL_RULES", "Fix", "LintFinding", "LintReport"), _model),
     **dict.fromkeys(("ApplyOutcome", "ApplyResult", "FixRun", "find_patchelf"), _patching),
     "Picture": _graphviz,
+    "Confinement": _snap_meta,
     **dict.fromkeys(("ProgramReport", "Report"), _reporting),
 }
 
@@ -349,6 +356,8 @@ def report(target: Target, programs: Sequence[str | Program] | None = None,
         comparison = compare(snap, progs, env, loader=loader)
         lint_report = lint(snap, env=env, progress=progress)
         skipped = tuple(str(e) for e in snap.snap.payload.skipped)
+        from ldsim.snap.meta import Confinement
+
         views = (Confinement.CLASSIC, Confinement.STRICT)
     run = graph_error = None
     try:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ldsim.config.env import LoaderEnv
 from ldsim.elf.facts import ElfFacts, ElfType
@@ -24,8 +25,10 @@ from ldsim.errors import FsError
 from ldsim.fs.view import HostDirView, View
 from ldsim.loader.run import RootConfig, resolve
 from ldsim.result import Resolution
-from ldsim.snap import compose
-from ldsim.snap.meta import App, Confinement
+
+if TYPE_CHECKING:  # a snap's modules are imported when a snap is opened, not by every run
+    from ldsim.snap import compose
+    from ldsim.snap.meta import App, Confinement
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,11 +114,15 @@ class SnapTarget(Target):
     @classmethod
     def open(cls, snap: str | View, base: str | View | None = None,
              host: str | View = "/") -> SnapTarget:
+        from ldsim.snap import compose
+
         return cls(compose.load_snap(snap, base, host))
 
     def reopen(self) -> SnapTarget:
         """The same snap opened afresh (after its files changed: nothing cached is reused;
         trees given as views are reused as they are)."""
+        from ldsim.snap import compose
+
         return SnapTarget(compose.load_snap(*self.snap.opened_with))
 
     @property
@@ -130,6 +137,8 @@ class SnapTarget(Target):
         which = self._which(confinement)
         hit = self._views.get(which)
         if hit is None:
+            from ldsim.snap import compose
+
             hit = self._views[which] = compose.runtime_view(self.snap, which)
         return hit
 
@@ -142,6 +151,8 @@ class SnapTarget(Target):
 
     def environment(self, env: LoaderEnv, confinement: Confinement | None = None,
                     app: App | None = None) -> LoaderEnv:
+        from ldsim.snap import compose
+
         return compose.app_env(self.snap, app, self._which(confinement), env)
 
     # -- which programs --------------------------------------------------------------
@@ -155,6 +166,8 @@ class SnapTarget(Target):
 
     def elf_programs(self) -> list[Program]:
         """Every executable and shared library of the payload (``ET_EXEC``, ``ET_DYN``)."""
+        from ldsim.snap import compose
+
         return [Program(self.snap.payload_path(rel))
                 for rel, etype in compose.elf_files(self.snap.payload)
                 if etype in (ElfType.EXEC, ElfType.DYN)]

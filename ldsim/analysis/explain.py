@@ -11,14 +11,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ldsim.analysis.abi import Finding, analyse
 from ldsim.analysis.verdict import Verdict, judge
 from ldsim.config.env import LoaderEnv
 from ldsim.elf.flavour import Libc
 from ldsim.result import Resolution, Severity
-from ldsim.snap.meta import Confinement
 from ldsim.target import Program, SnapTarget, Target
+
+if TYPE_CHECKING:
+    from ldsim.snap.meta import Confinement
 
 
 @dataclass(frozen=True, slots=True)

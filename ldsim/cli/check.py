@@ -12,9 +12,13 @@ from ldsim.cli import explain, options
 SEVERITIES = ("error", "warning", "info")
 
 
+HELP = 'ABI hazards only: libc mixing, symbol versions, symbol binding'
+"""The one line ``ldsim --help`` shows for this command."""
+
+
 def add_parser(sub: Any) -> None:
     c = sub.add_parser(
-        "check", help="ABI hazards only: libc mixing, symbol versions, symbol binding",
+        "check", help=HELP,
         description="Resolve EXECUTABLE like `explain`, bind every undefined symbol, then "
         "report only the ABI findings (libc-mix, version-missing, version-provider-missing, "
         "unversioned-provider, version-malformed, isa-level, undefined-symbol, "

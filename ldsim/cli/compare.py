@@ -10,10 +10,13 @@ from ldsim import api
 from ldsim.cli import options
 from ldsim.cli.options import shown
 
+HELP = "a snap's programs: classic view beside strict view, leaks marked"
+"""The one line ``ldsim --help`` shows for this command."""
+
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser(
-        "compare", help="a snap's programs: classic view beside strict view, leaks marked",
+        "compare", help=HELP,
         description="Resolve the snap's programs in the classic view (host root, payload and "
         "base under /snap) and in the strict view (the base as root) and show, per loaded "
         "object or DT_NEEDED name, the file each view resolves, its realm and how it was "

@@ -38,9 +38,13 @@ Exit status: 0 the script was printed; 2 bad usage, or the output cannot be writ
 """
 
 
+HELP = 'print a shell completion script (bash, zsh)'
+"""The one line ``ldsim --help`` shows for this command."""
+
+
 def add_parser(sub: Any) -> None:
     p = sub.add_parser(
-        "completion", help="print a shell completion script (bash, zsh)",
+        "completion", help=HELP,
         description="Print a completion script for bash or zsh on standard output. It completes\n"
         "commands, options, the choices of options such as --color and --format, and the\n"
         "names of files and directories where an option takes a path.",

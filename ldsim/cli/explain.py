@@ -16,9 +16,13 @@ EXIT_STATUS = (
     "symbol with --symbols, ...); 2 bad usage or unreadable input; 3 a bug in ldsim.")
 
 
+HELP = 'explain which file the loader opens for every DT_NEEDED'
+"""The one line ``ldsim --help`` shows for this command."""
+
+
 def add_parser(sub: Any) -> None:
     p = sub.add_parser(
-        "explain", help="explain which file the loader opens for every DT_NEEDED",
+        "explain", help=HELP,
         description="Resolve EXECUTABLE's dependencies as the dynamic loader of the root "
         "would (glibc ld.so, in trace mode like ldd) and explain every lookup.",
         epilog=EXIT_STATUS)

@@ -20,9 +20,13 @@ from ldsim.cli import options
 EXIT_OK, EXIT_PROBLEM, EXIT_INTERRUPTED = 0, 1, 130
 
 
+HELP = "patch a classic snap's ELF files as the classic linter asks (patchelf)"
+"""The one line ``ldsim --help`` shows for this command."""
+
+
 def add_parser(sub: Any) -> None:
     p = sub.add_parser(
-        "fix", help="patch a classic snap's ELF files as the classic linter asks (patchelf)",
+        "fix", help=HELP,
         description="Plan the patchelf edits that resolve `ldsim lint`'s interpreter and rpath "
         "findings, as Snapcraft's enable-patchelf makes them (one call per file: "
         "--set-interpreter and --force-rpath --set-rpath; optionally a second call, "

@@ -20,10 +20,13 @@ EXTENSIONS = {"dot": "dot", "gv": "dot", "svg": "svg", "png": "png", "jpg": "jpg
 """The -o file name's extension (any case) → the format written."""
 
 
+HELP = 'draw the dependency graph (DOT, SVG, PNG, JPEG, PDF, GraphML, JSON, Mermaid)'
+"""The one line ``ldsim --help`` shows for this command."""
+
+
 def add_parser(sub: Any) -> None:
     p = sub.add_parser(
-        "graph", help="draw the dependency graph (DOT, SVG, PNG, JPEG, PDF, GraphML, JSON, "
-        "Mermaid)",
+        "graph", help=HELP,
         description="Resolve programs as `explain` does and write their dependency graph: "
         "one node per loaded object (coloured by realm: payload, base, host, root), one per "
         "name not found, edges for every DT_NEEDED labelled with how it was found. Several "

@@ -8,10 +8,13 @@ from typing import Any
 from ldsim import api
 from ldsim.cli import options
 
+HELP = "lint a classic (or libc-staging) snap's ELF files"
+"""The one line ``ldsim --help`` shows for this command."""
+
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser(
-        "lint", help="lint a classic (or libc-staging) snap's ELF files",
+        "lint", help=HELP,
         description="Check every ELF file of the snap as Snapcraft's classic and library "
         "linters do (interpreter, rpath, missing and unused libraries), with dependencies "
         "decided by ldsim's loader model instead of the build machine's ldd, and add what "

@@ -40,7 +40,18 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_USAGE)
 
 
-def build_parser() -> argparse.ArgumentParser:
+COMMANDS = ("explain", "check", "compare", "graph", "lint", "fix", "report", "scan",
+            "completion")
+"""The subcommands, in the order ``ldsim --help`` lists them (one module of ``ldsim.cli``
+each)."""
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole parser; with ``only`` (a command), that command's options only, the others
+    by name and help line (what a run of one command needs, without building the rest: some
+    commands' help texts import what theirs does not)."""
+    import importlib
+
     parser = _Parser(
         prog="ldsim",
         description="Show, without running anything, which file the Linux dynamic loader "
@@ -51,17 +62,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"ldsim {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    from ldsim.cli import check, compare, completion, explain, fix, graph, lint, report, scan
-
-    explain.add_parser(sub)
-    check.add_parser(sub)
-    compare.add_parser(sub)
-    graph.add_parser(sub)
-    lint.add_parser(sub)
-    fix.add_parser(sub)
-    report.add_parser(sub)
-    scan.add_parser(sub)
-    completion.add_parser(sub)
+    for name in COMMANDS:
+        module = importlib.import_module(f"ldsim.cli.{name}")
+        if only is None or name == only:
+            module.add_parser(sub)
+        else:
+            sub.add_parser(name, help=module.HELP)
     return parser
 
 
@@ -104,9 +110,12 @@ def _output_failed(exc: OutputError) -> int:
 
 
 def _run(argv: Sequence[str] | None) -> int:
-    parser = build_parser()
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    first = args_list[0] if args_list else None
+    # one command's parser, but `completion` writes the whole command line's
+    parser = build_parser(first if first in COMMANDS and first != "completion" else None)
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(args_list)
     except OSError as exc:  # --help or --version written to a full disk or closed pipe
         raise OutputError(exc) from None
     if args.command is None:

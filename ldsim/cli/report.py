@@ -12,10 +12,13 @@ from ldsim import api
 from ldsim.cli import options
 from ldsim.cli.options import shown
 
+HELP = 'one self-contained HTML page: verdicts, classic vs strict, lint, graph'
+"""The one line ``ldsim --help`` shows for this command."""
+
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser(
-        "report", help="one self-contained HTML page: verdicts, classic vs strict, lint, graph",
+        "report", help=HELP,
         description="Write one HTML page a reviewer can open offline: for a snap, each app's "
         "verdict in the view it runs in, its programs in the classic view beside the strict "
         "view with host leaks marked, the lint findings grouped by rule with their fixes, and "

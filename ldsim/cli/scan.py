@@ -35,10 +35,13 @@ def default_jobs() -> int:
         return os.cpu_count() or 1
 
 
+HELP = 'every ELF file of a tree (or many snaps): verdicts, names not found, findings; resumable'
+"""The one line ``ldsim --help`` shows for this command."""
+
+
 def add_parser(sub: Any) -> None:
     p = sub.add_parser(
-        "scan", help="every ELF file of a tree (or many snaps): verdicts, names not found, "
-        "findings; resumable",
+        "scan", help=HELP,
         description="Resolve every ELF file under PATHs (paths inside the root; default: the "
         "whole root) as `ldsim explain` resolves it: a program as the kernel starts it, a "
         "library as `ldd LIB` does. Or, with --snap, compare every ELF file of each snap's "
