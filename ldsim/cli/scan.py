@@ -5,6 +5,7 @@ SQLite result store so that a rerun only redoes what changed."""
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 import time
@@ -157,6 +158,10 @@ def run_scan(args: argparse.Namespace) -> int:
                     documents=args.format == "jsonl", rescan_all=args.rescan_all,
                     progress=show)
     start = time.monotonic()
+    # what is alive now lives to the end; the scan's own garbage is young and short-lived:
+    # fewer, cheaper collections (a tenth of a whole-tree scan's time otherwise)
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
     try:
         for result in scan:
             if args.format == "jsonl" and result.doc is not None:
