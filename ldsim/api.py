@@ -52,6 +52,10 @@ from ldsim.registry import renderer as _renderer
 from ldsim.result import (
     Attempt,
     Diagnostic,
+    DlopenRequest,
+    DlopenResult,
+    DlopenSource,
+    DlopenStatus,
     LoadedObject,
     LoadError,
     Lookup,
@@ -207,11 +211,24 @@ def resolve(target: Target, program: str | Program, env: LoaderEnv | None = None
 
 def explain(target: Target, program: str | Program, env: LoaderEnv | None = None, *,
             confinement: Confinement | None = None, loader: Libc | None = None,
-            symbols: bool = False) -> Explanation:
+            symbols: bool = False, dlopen: bool = False,
+            dlopen_add: Sequence[DlopenRequest] = ()) -> Explanation:
     """:func:`resolve`, then the ABI findings (libc mixing, symbol versions; with
-    ``symbols``, every undefined symbol bound too): what ``ldsim explain`` prints."""
+    ``symbols``, every undefined symbol bound too): what ``ldsim explain`` prints. With
+    ``dlopen``, the dlopen calls the loaded objects declare (ELF dlopen notes) or hint at,
+    and ``dlopen_add``'s (:func:`parse_dlopen_add`), are made after the initial load
+    (:attr:`Resolution.dlopens`; ``dlopen-missing``, ``dlopen-leak`` findings)."""
     return _explain(target, program, env, confinement=confinement, loader=loader,
-                    symbols=symbols)
+                    symbols=symbols, dlopen=dlopen, dlopen_add=dlopen_add)
+
+
+def parse_dlopen_add(value: str) -> DlopenRequest:
+    """``NAME[,NAME...]`` (the program dlopens the first that loads) or
+    ``OBJECT=NAME[,NAME...]`` (the object at that path, as loaded, does): a required
+    :class:`DlopenRequest`, as ``--dlopen-add`` takes it."""
+    from ldsim.analysis.dlopen import parse_add
+
+    return parse_add(value)
 
 
 def check(target: Target, program: str | Program, env: LoaderEnv | None = None, *,
@@ -456,7 +473,8 @@ def picture(g: Graph, *, legend: bool = True, reuse: str = "auto") -> Picture:
 
 __all__ = [
     "ALL_RULES", "ARCHES", "KNOWN_HWCAPS", "ApplyOutcome", "ApplyResult", "Attempt", "BinaryComparison", "Comparison",
-    "Confinement", "Diagnostic", "ElfError", "ElfFacts", "Explanation", "FilePlan", "Finding",
+    "Confinement", "Diagnostic", "DlopenRequest", "DlopenResult", "DlopenSource",
+    "DlopenStatus", "ElfError", "ElfFacts", "Explanation", "FilePlan", "Finding",
     "Fix", "FixOptions", "FixPlan", "FixRun", "FixStatus", "FsError", "GraphRun",
     "Invocation", "LdsimError", "Libc", "LintFinding", "LintReport", "LoadError",
     "LoadedObject", "LoaderEnv", "Lookup", "LookupKind", "Outcome", "Picture", "Program",
@@ -464,6 +482,7 @@ __all__ = [
     "RuleIgnore", "Severity", "Side", "SnapError", "SnapTarget", "SquashFsError", "Target",
     "Unresolved", "UsageError", "Verdict", "VerdictStatus", "Via", "View", "check", "check_format", "compare",
     "dependency_graph", "dependents", "explain", "find_patchelf", "fix", "formats", "graph", "host_env",
-    "leak_paths", "leaks", "lint", "load_chain", "open_root", "open_snap", "picture",
+    "leak_paths", "leaks", "lint", "load_chain", "open_root", "open_snap", "parse_dlopen_add",
+    "picture",
     "plan_fix", "render", "report", "resolve", "scan", "stored_scan", "why",
 ]

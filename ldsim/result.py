@@ -74,6 +74,39 @@ class LookupKind(StrEnum):
     NEEDED = "needed"  # a DT_NEEDED entry
     LD_PRELOAD = "LD_PRELOAD"
     PRELOAD_FILE = "/etc/ld.so.preload"
+    DLOPEN = "dlopen"  # a dlopen() call after the initial load (ldsim explain --dlopen)
+
+
+class DlopenSource(StrEnum):
+    """How ldsim knows an object calls ``dlopen`` on a name."""
+
+    NOTE = "note"  # an ELF dlopen metadata note (.note.dlopen): declared by its authors
+    HINT = "hint"  # a soname-like string in the read-only data of an object importing dlopen
+    USER = "user"  # --dlopen-add
+
+
+@dataclass(frozen=True, slots=True)
+class DlopenRequest:
+    """One dependency loaded with ``dlopen`` after the initial load: the object that calls it
+    (``caller``: its path as loaded, or None for the main program), the names it tries,
+    most preferred first (the first that loads wins), and what the declaration says."""
+
+    caller: str | None
+    names: tuple[str, ...]
+    feature: str | None = None
+    priority: str = "recommended"  # required | recommended | suggested
+    description: str | None = None
+    source: DlopenSource = DlopenSource.NOTE
+
+
+class DlopenStatus(StrEnum):
+    """What a dlopen call did (the values are the JSON contract)."""
+
+    LOADED = "loaded"  # a new object (and its own dependencies) joined the process
+    ALREADY_LOADED = "already_loaded"  # the name matched an object already in the process
+    MISSING = "missing"  # no alternative was found
+    FAILED = "failed"  # found, but dlopen fails (a dependency missing, an unusable file)
+    NOT_CALLED = "not_called"  # the caller is not in this process
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +155,7 @@ class LoadedObject:
     names: tuple[str, ...] = ()  # every name it answered to (requests, SONAME matches)
     file_id: tuple[int, int] | None = None
     realm: Realm = Realm.ROOT  # payload | base | host in a snap's runtime view
+    dlopened: bool = False  # loaded by a dlopen after the initial load
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -137,6 +171,20 @@ class Lookup:
     kind: LookupKind = LookupKind.NEEDED
     note: str = ""
     searches: tuple[SearchMark, ...] = ()  # glibc's LD_DEBUG search lines, among attempts
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class DlopenResult:
+    """What one :class:`DlopenRequest` did: the alternative that loaded (``name``, ``target``),
+    or why none did (``reason``: the last alternative's failure, in the loader's words);
+    ``tried``: the alternatives tried, in order (each is a ``dlopen`` lookup)."""
+
+    request: DlopenRequest
+    status: DlopenStatus
+    name: str | None = None
+    target: LoadedObject | None = None
+    tried: tuple[str, ...] = ()
+    reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +234,7 @@ class Resolution:
     # (name, path) or (name, None) for glibc's "NAME => not found".
     listing: tuple[tuple[str, str | None], ...] = ()
     env: LoaderEnv | None = None  # the simulated process the loader ran in
+    dlopens: tuple[DlopenResult, ...] = ()  # after the initial load, in call order
     # link_map split by kind, when first asked for (the value is immutable)
     _split: tuple[tuple[LoadedObject, ...], tuple[Unresolved, ...]] | None = field(
         default=None, init=False, repr=False, compare=False)

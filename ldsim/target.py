@@ -14,7 +14,7 @@ through it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -24,7 +24,7 @@ from ldsim.elf.flavour import Libc
 from ldsim.errors import FsError
 from ldsim.fs.view import HostDirView, View
 from ldsim.loader.run import RootConfig, resolve
-from ldsim.result import Resolution
+from ldsim.result import DlopenRequest, Resolution
 
 if TYPE_CHECKING:  # a snap's modules are imported when a snap is opened, not by every run
     from ldsim.snap import compose
@@ -60,15 +60,18 @@ class Target:
 
     def resolve(self, program: str | Program, env: LoaderEnv | None = None, *,
                 confinement: Confinement | None = None, loader: Libc | None = None,
-                facts: ElfFacts | None = None) -> Resolution:
+                facts: ElfFacts | None = None,
+                dlopen: Sequence[DlopenRequest] = ()) -> Resolution:
         """Resolve ``program`` (a path in the target's view, or a :class:`Program`) as the
         loader of the view would load it for the process ``env`` (default: an unset
-        environment on an x86-64-v4 CPU, working directory ``/``)."""
+        environment on an x86-64-v4 CPU, working directory ``/``); then make the ``dlopen``
+        calls, in order."""
         prog = program if isinstance(program, Program) else Program(program)
         process = self.environment(env or LoaderEnv(), confinement, prog.app)
         view = self.view(confinement)
         try:
-            return resolve(view, prog.path, process, self.config(confinement), facts, loader)
+            return resolve(view, prog.path, process, self.config(confinement), facts, loader,
+                           dlopen=dlopen)
         except FsError as exc:
             if exc.path != prog.path or view.name in ("", "/"):
                 raise

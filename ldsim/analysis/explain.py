@@ -10,14 +10,14 @@ bound through the global scope as well).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from ldsim.analysis.abi import Finding, analyse
 from ldsim.analysis.verdict import Verdict, judge
 from ldsim.config.env import LoaderEnv
 from ldsim.elf.flavour import Libc
-from ldsim.result import Resolution, Severity
+from ldsim.result import DlopenRequest, Resolution, Severity
 from ldsim.target import Program, SnapTarget, Target
 
 if TYPE_CHECKING:
@@ -48,11 +48,27 @@ class Explanation:
 
 def explain(target: Target, program: str | Program, env: LoaderEnv | None = None, *,
             confinement: Confinement | None = None, loader: Libc | None = None,
-            symbols: bool = False) -> Explanation:
-    """Resolve ``program`` in ``target`` and check the result for ABI hazards."""
-    res = target.resolve(program, env, confinement=confinement, loader=loader)
+            symbols: bool = False, dlopen: bool = False,
+            dlopen_add: Sequence[DlopenRequest] = ()) -> Explanation:
+    """Resolve ``program`` in ``target`` and check the result for ABI hazards. With
+    ``dlopen`` (or ``dlopen_add``), also make the dlopen calls the loaded objects declare
+    (ELF dlopen notes), hint at, and those added, after the initial load
+    (:mod:`ldsim.analysis.dlopen`)."""
     view = target.view(confinement)
-    findings = analyse(res, view if symbols else None)
+    extra: list[Finding] = []
+    if dlopen or dlopen_add:
+        from ldsim.analysis.dlopen import dlopen_findings, leak_findings, resolve_with_dlopen
+
+        res, problems = resolve_with_dlopen(
+            lambda requests: target.resolve(program, env, confinement=confinement,
+                                            loader=loader, dlopen=requests),
+            view, dlopen_add)
+        if problems:
+            res = replace(res, diagnostics=(*res.diagnostics, *problems))
+        extra = dlopen_findings(res) + leak_findings(res)
+    else:
+        res = target.resolve(program, env, confinement=confinement, loader=loader)
+    findings = sorted([*analyse(res, view if symbols else None), *extra], key=Finding.sort_key)
     snap = target.info(confinement or target.confinement) if isinstance(target, SnapTarget) \
         else None
     return explanation_of(res, findings, snap)

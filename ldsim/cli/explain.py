@@ -41,6 +41,16 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--symbols", action="store_true",
                    help="also bind every undefined symbol of every object (undefined-symbol, "
                    "interposed-symbol findings; slower)")
+    p.add_argument("--dlopen", action="store_true",
+                   help="after the initial load, also make the dlopen calls the loaded objects "
+                   "declare (ELF dlopen metadata notes, .note.dlopen) or hint at (soname-like "
+                   "strings in an object that imports dlopen), as the real loader would serve "
+                   "them: each alternative in turn, from the calling object")
+    p.add_argument("--dlopen-add", metavar="[OBJECT=]NAME[,NAME...]", action="append",
+                   default=[],
+                   help="a dlopen call the files do not declare: by the program, or by OBJECT "
+                   "(its path as loaded); NAMEs are alternatives, the first that loads wins; "
+                   "implies --dlopen (repeatable)")
     p.add_argument("--abi-only", action="store_true",
                    help="print only the ABI findings (as `ldsim check`); exit 1 on any error")
     p.add_argument("executable", metavar="EXECUTABLE", nargs="?", default=None,
@@ -72,7 +82,9 @@ def run(args: argparse.Namespace) -> int:
     symbols = args.symbols or (args.abi_only and not args.check)
     expl = api.explain(target, program(args, target), env,
                        confinement=options.confinement(args), loader=options.loader(args),
-                       symbols=symbols)
+                       symbols=symbols, dlopen=getattr(args, "dlopen", False),
+                       dlopen_add=[api.parse_dlopen_add(v)
+                                   for v in getattr(args, "dlopen_add", [])])
     if args.json:
         fmt = "json"
     elif args.abi_only:

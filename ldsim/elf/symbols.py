@@ -147,3 +147,29 @@ def read_dynamic_symbols(data: Buffer, path: str) -> tuple[DynSymbol, ...]:
 
 def defined_names(data: Buffer) -> set[str]:
     return {s.name for s in read_dynamic_symbols(data, "<file>") if s.defined}
+
+
+def undefined_names(data: Buffer, path: str) -> frozenset[str]:
+    """The names of the undefined dynamic symbols (``.dynsym`` entries whose ``st_shndx`` is
+    ``SHN_UNDEF``, index 0 skipped): what a file imports, without the version records
+    :func:`read_dynamic_symbols` reads (a quarter of its time on a large library). Bounded
+    the same way; a malformed table is an :class:`~ldsim.errors.ElfError`."""
+    try:
+        from elftools.elf.elffile import ELFFile
+        from elftools.elf.sections import SymbolTableSection
+    except ImportError as exc:  # pragma: no cover - declared dependency
+        raise ElfError(path, f"pyelftools is not installed ({exc})") from None
+    stream = _BoundedStream(data)
+    try:
+        elf = ELFFile(stream)  # type: ignore[arg-type]  # a readable, seekable stream
+        for sec in elf.iter_sections():
+            if isinstance(sec, SymbolTableSection) and sec["sh_type"] == "SHT_DYNSYM":
+                return frozenset(sym.name for i, sym in enumerate(sec.iter_symbols())
+                                 if i and sym["st_shndx"] == "SHN_UNDEF")
+        return frozenset()
+    except Exception as exc:  # pyelftools and construct raise their own types on bad data
+        if stream.exhausted:
+            raise ElfError(path, "malformed dynamic symbol table: its tables overlap or claim "
+                           f"more entries than a file of {len(data)} bytes can hold") from None
+        raise ElfError(path, "malformed dynamic symbol table: "
+                       f"{exc or type(exc).__name__}") from None

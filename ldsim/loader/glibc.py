@@ -242,6 +242,53 @@ class GlibcModel(Walk):
             known.named(obj, name)
         return obj
 
+    def dlopen_one(self, caller: ObjectRecord, name: str
+                   ) -> tuple[ObjectRecord | None, bool, str, bool]:
+        """``dlopen`` from ``caller`` (``dl_open_worker``): ``_dl_map_object`` with the caller
+        as loader (its RPATH chain unless it has a RUNPATH, the program's RPATH,
+        LD_LIBRARY_PATH, its RUNPATH, the cache, the default directories; a name with a
+        slash is a path; a name already loaded is that object), then ``_dl_map_object_deps``
+        over the new object's DT_NEEDED. Any failure unloads what the call loaded
+        (``_dl_close_worker``) and is dlerror()'s message; the process goes on."""
+        mark = self.mark()
+        lk = self.lookup(caller, name, LookupKind.DLOPEN)
+        reason = ""
+        absent = False
+        try:
+            request = name
+            if "$" in name and count_dst(name):
+                request = substitute(name, self._tokens(caller))
+            lk.request = request
+            if not request:
+                reason = f"{name}: empty dynamic string token substitution"
+            else:
+                target = self._map_object(lk, caller, request, secure_preload=False)
+                if target is None:
+                    reason = f"{request}: cannot open shared object file: No such file or " \
+                        "directory"
+                    absent = True
+                elif len(self.search_list) == mark[2]:
+                    return target, True, "", False
+                else:
+                    self.run_needed(mark[2])
+                    missing = next((e for e in self.chain[mark[0]:]
+                                    if isinstance(e, UnresolvedRecord)), None)
+                    if missing is None:
+                        for obj in self.loaded[mark[1]:]:
+                            obj.dlopened = True
+                        return target, False, "", False
+                    reason = f"{missing.name}: cannot open shared object file: No such file " \
+                        "or directory"
+        except Abort as abort:
+            reason = abort.error.loader_message
+        self.undo(mark, lk)
+        self._known = None  # rebuilt from what is left
+        lk.target, lk.via, lk.note = None, None, reason
+        return None, False, reason, absent
+
+    def final_link_map(self) -> list[Entry]:
+        return self._final_link_map()
+
     def needed(self, requester: ObjectRecord, raw: str) -> None:
         lookup_ = self.lookup(requester, raw)
         name = raw

@@ -117,6 +117,46 @@ class MuslModel(Walk):
     def finish(self) -> list[Entry]:
         return self.number(self.chain)
 
+    def dlopen_one(self, caller: ObjectRecord, name: str
+                   ) -> tuple[ObjectRecord | None, bool, str, bool]:
+        """musl's ``dlopen``: ``load_library(file, head)``: the search is the main program's
+        (LD_LIBRARY_PATH, the program's RPATH and RUNPATH, the system path), whoever calls;
+        then ``load_deps`` of the new object. Any failure longjmps back and unmaps what the
+        call loaded; dlerror() says ``Error loading shared library NAME: ERROR``."""
+        mark = self.mark()
+        lk = self.lookup(caller, name, LookupKind.DLOPEN)
+        self._load_library(lk, name, self.main)
+        target = lk.target
+        if target is None:
+            error = lk.note or "No such file or directory"
+            reason = f"Error loading shared library {name}: {error}"
+            self._undo(mark, lk, reason)
+            return None, False, reason, error == "No such file or directory"
+        if len(self.search_list) == mark[2]:
+            del self.listing[mark[4]:]  # the listing is ldd's: the initial load only
+            return target, True, "", False
+        self.run_needed(mark[2])
+        missing = next((e for e in self.chain[mark[0]:] if isinstance(e, UnresolvedRecord)),
+                       None)
+        if missing is not None:
+            by = missing.needed_by.path if missing.needed_by is not None else "?"
+            reason = (f"Error loading shared library {missing.name}: "
+                      f"{missing.reason or 'No such file or directory'} (needed by {by})")
+            self._undo(mark, lk, reason)
+            return None, False, reason, False
+        for obj in self.loaded[mark[1]:]:
+            obj.dlopened = True
+        del self.listing[mark[4]:]
+        return target, False, "", False
+
+    def _undo(self, mark: tuple[int, int, int, int, int], lk: LookupRecord,
+              reason: str) -> None:
+        gone = self.loaded[mark[1]:]
+        self.undo(mark, lk)
+        for obj in gone:
+            self.shortnames.pop(obj, None)
+        lk.target, lk.via, lk.note = None, None, reason
+
     def needed(self, requester: ObjectRecord, name: str) -> None:
         lk = self.lookup(requester, name)
         self._load_library(lk, name, requester)

@@ -8,6 +8,7 @@ the program, its interpreter (for the default directories and ``$LIB``), the roo
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 
 from ldsim.config.arch import ARCHES, Arch, arch_of, generic, process_env
 from ldsim.config.env import Invocation, LoaderEnv
@@ -21,7 +22,7 @@ from ldsim.fs.view import View
 from ldsim.loader.glibc import GlibcModel
 from ldsim.loader.musl import MuslModel
 from ldsim.loader.probe import FileCache
-from ldsim.result import Diagnostic, Resolution, Severity
+from ldsim.result import Diagnostic, DlopenRequest, Resolution, Severity
 
 CACHE_PATH = "/etc/ld.so.cache"
 PRELOAD_PATH = "/etc/ld.so.preload"
@@ -94,11 +95,12 @@ LDD_LOADERS: dict[int, str] = {a.machine: a.ldd_loader for a in reversed(ARCHES)
 
 def resolve(view: View, exe: str, env: LoaderEnv, config: RootConfig | None = None,
             facts: ElfFacts | None = None, loader: Libc | None = None,
-            ldd_loader: str | None = None) -> Resolution:
+            ldd_loader: str | None = None, dlopen: Sequence[DlopenRequest] = ()) -> Resolution:
     """Resolve ``exe`` in ``view`` as the process ``env`` would load it: a finished
     :class:`~ldsim.result.Resolution`. ``loader`` forces a model (default: from PT_INTERP);
     ``ldd_loader`` models ``ldd``: that glibc loader traces the file, whatever its PT_INTERP
-    says (glibc's ldd script runs the loaders of RTLDLIST)."""
+    says (glibc's ldd script runs the loaders of RTLDLIST). ``dlopen``: calls made after the
+    initial load (see :meth:`ldsim.loader.walk.Walk.run`)."""
     config = config or RootConfig(view)
     if facts is None:
         facts = read_program(view, exe, env.cwd, config.files)
@@ -146,7 +148,8 @@ def resolve(view: View, exe: str, env: LoaderEnv, config: RootConfig | None = No
             f"program; modelled as {how}", exe))
     if flavour is Libc.MUSL:
         return MuslModel(view, env, config.files, interp).run(exe, facts, after=notes,
-                                                               interpreter=interp, refuse=refuse)
+                                                               interpreter=interp, refuse=refuse,
+                                                               dlopen=dlopen)
     profile = config.glibc_profile(interp, facts.machine, arch)
     if profile.source == "fallback" and interp:
         notes.append(Diagnostic(
@@ -161,7 +164,7 @@ def resolve(view: View, exe: str, env: LoaderEnv, config: RootConfig | None = No
     model = GlibcModel(view, env, profile, config.cache, config.files, config.preload_file,
                        interp=interp, arch=rules)
     return model.run(exe, facts, before=config.diagnostics, after=notes, interpreter=interp,
-                     refuse=refuse)
+                     refuse=refuse, dlopen=dlopen)
 
 
 __all__ = ["LDD_LOADERS", "RootConfig", "read_program", "resolve"]

@@ -25,6 +25,9 @@ from ldsim.loader.probe import FileCache
 from ldsim.result import (
     Attempt,
     Diagnostic,
+    DlopenRequest,
+    DlopenResult,
+    DlopenStatus,
     LoadedObject,
     LoadError,
     Lookup,
@@ -50,6 +53,7 @@ class ObjectRecord:
     origin: str | None
     names: list[str] = field(default_factory=list)
     file_id: tuple[int, int] | None = None
+    dlopened: bool = False
 
 
 @dataclass(slots=True, eq=False)
@@ -107,18 +111,22 @@ class Walk:
     def run(self, exe_path: str, exe_facts: ElfFacts, *,
             before: Sequence[Diagnostic] = (), after: Sequence[Diagnostic] = (),
             interpreter: str | None = None,
-            refuse: tuple[str, str] | None = None) -> Resolution:
+            refuse: tuple[str, str] | None = None,
+            dlopen: Sequence[DlopenRequest] = ()) -> Resolution:
         """Resolve ``exe_path``. ``before`` and ``after`` are diagnostics about the run's
         inputs, placed around the model's own; ``interpreter`` is the loader the kernel (or
         ``ldd``) must find for the program to start at all: when it does not exist, nothing
         is loaded (execve fails with ENOENT). ``refuse`` is (reason, loader message) when the
         program itself cannot be started or mapped (its PT_INTERP, its PT_DYNAMIC): nothing is
-        loaded either."""
+        loaded either. ``dlopen``: the ``dlopen`` calls made after the initial load, in order
+        (each caller's, as the loader would serve them; a failed one leaves nothing behind)."""
         self.interpreter = exe_facts.interp
         self.lookups: list[LookupRecord] = []
         self.diagnostics: list[Diagnostic] = list(before)
         self.listing: list[tuple[str, str | None]] = []
         self.error: ErrorRecord | None = None
+        self.dlopen_records: list[tuple[DlopenRequest, DlopenStatus, str | None,
+                                        ObjectRecord | None, tuple[str, ...], str]] = []
         self.expected = exe_facts.ident
         real_exe = self.view.resolve(exe_path, cwd=self.env.cwd)
         self.main = ObjectRecord(0, exe_path, exe_path, real_exe, Via.EXECUTABLE, None,
@@ -141,19 +149,82 @@ class Walk:
             return self._freeze(exe_path, exe_facts, self.number(self.chain))
         try:
             self.start()
-            i = 0
-            while i < len(self.search_list):
-                obj = self.search_list[i]
-                i += 1
-                if obj.facts is None:
-                    continue
-                for name in obj.facts.needed:
-                    self.needed(obj, name)
+            self.run_needed(0)
         except Abort as abort:
             self.error = abort.error
         link_map = self.finish()
+        if dlopen and self.error is None:
+            for request in dlopen:
+                self._dlopen(request)
+            link_map = self.final_link_map()
         self.diagnostics.extend(after)
         return self._freeze(exe_path, exe_facts, link_map)
+
+    # -- dlopen after the initial load ---------------------------------------------------
+    def _dlopen(self, request: DlopenRequest) -> None:
+        caller = self._caller(request.caller)
+        if caller is None:
+            self.dlopen_records.append((request, DlopenStatus.NOT_CALLED, None, None, (),
+                                        f"{request.caller} is not loaded by this program"))
+            return
+        tried: list[str] = []
+        reason = ""
+        missing = True
+        for name in request.names:
+            tried.append(name)
+            target, already, why, absent = self.dlopen_one(caller, name)
+            if target is not None:
+                status = DlopenStatus.ALREADY_LOADED if already else DlopenStatus.LOADED
+                self.dlopen_records.append((request, status, name, target, tuple(tried), ""))
+                return
+            reason = why
+            missing = missing and absent
+        status = DlopenStatus.MISSING if missing else DlopenStatus.FAILED
+        self.dlopen_records.append((request, status, None, None, tuple(tried), reason))
+
+    def _caller(self, path: str | None) -> ObjectRecord | None:
+        if path is None:
+            return self.main
+        for entry in self.chain:
+            if isinstance(entry, ObjectRecord) and path in (entry.path, entry.real_path):
+                return entry
+        return None
+
+    def dlopen_one(self, caller: ObjectRecord, name: str
+                   ) -> tuple[ObjectRecord | None, bool, str, bool]:
+        """``dlopen(name)`` called from ``caller``: (the object, whether it was already
+        loaded, '', False) or (None, False, the error dlerror() gives, whether the name itself
+        was found nowhere). Each flavour's own."""
+        raise NotImplementedError
+
+    def final_link_map(self) -> list[Entry]:
+        """The link map after the dlopen calls (the listing stays the initial load's)."""
+        return self.number(self.chain)
+
+    def mark(self) -> tuple[int, int, int, int, int]:
+        """Where the process stands, to undo a failed dlopen (:meth:`undo`)."""
+        return (len(self.chain), len(self.loaded), len(self.search_list), len(self.lookups),
+                len(self.listing))
+
+    def undo(self, mark: tuple[int, int, int, int, int], keep: LookupRecord) -> None:
+        """A failed dlopen unloads what it loaded (glibc ``_dl_close_worker``; musl reverts
+        its tail): the objects and their lookups go; ``keep``, the dlopen's own lookup,
+        stays to say why."""
+        chain, loaded, search, lookups, listing = mark
+        del self.chain[chain:], self.loaded[loaded:], self.search_list[search:]
+        del self.listing[listing:]
+        self.lookups[lookups:] = [keep]
+
+    def run_needed(self, start: int) -> None:
+        """The breadth-first walk over DT_NEEDED from ``search_list[start]`` on."""
+        i = start
+        while i < len(self.search_list):
+            obj = self.search_list[i]
+            i += 1
+            if obj.facts is None:
+                continue
+            for name in obj.facts.needed:
+                self.needed(obj, name)
 
     # -- hooks -------------------------------------------------------------------------
     def main_origin(self, exe_path: str, real_exe: str) -> str | None:
@@ -214,7 +285,7 @@ class Walk:
                 parent = frozen[r.needed_by] if r.needed_by is not None else None
                 frozen[r] = LoadedObject(
                     r.index, r.name, r.path, r.real_path, r.via, parent, r.facts, r.origin,
-                    tuple(r.names), r.file_id, self.view.realm_of(r.real_path))
+                    tuple(r.names), r.file_id, self.view.realm_of(r.real_path), r.dlopened)
             return frozen[rec]
 
         entries: list[LoadedObject | Unresolved] = []
@@ -239,4 +310,6 @@ class Walk:
             error=error, diagnostics=tuple(self.diagnostics),
             static=exe_facts.interp is None and not exe_facts.needed
             and exe_facts.interp_error is None and not exe_facts.empty_dynamic,
-            listing=tuple(self.listing), env=self.env)
+            listing=tuple(self.listing), env=self.env,
+            dlopens=tuple(DlopenResult(req, status, name, obj(target), tried, reason)
+                          for req, status, name, target, tried, reason in self.dlopen_records))

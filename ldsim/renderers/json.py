@@ -8,7 +8,7 @@ from typing import Any
 from ldsim.analysis.abi import Finding
 from ldsim.analysis.explain import Explanation
 from ldsim.analysis.verdict import Verdict, judge
-from ldsim.result import LoadedObject, Lookup, LookupKind, Resolution
+from ldsim.result import DlopenResult, LoadedObject, Lookup, LookupKind, Resolution
 
 SCHEMA = "ldsim.explain/1"
 
@@ -19,7 +19,8 @@ def _path(obj: LoadedObject | None) -> str | None:
 
 def lookup_dict(lk: Lookup) -> dict[str, Any]:
     d: dict[str, Any] = {
-        "from": _path(lk.requester) if lk.kind is LookupKind.NEEDED else lk.kind.value,
+        "from": _path(lk.requester) if lk.kind in (LookupKind.NEEDED, LookupKind.DLOPEN)
+        else lk.kind.value,
         "name": lk.name,
         "to": _path(lk.target),
         "via": lk.via.value if lk.via is not None and lk.target is not None else None,
@@ -31,6 +32,10 @@ def lookup_dict(lk: Lookup) -> dict[str, Any]:
     }
     if lk.request != lk.name:
         d["request"] = lk.request
+    if lk.kind is LookupKind.DLOPEN:
+        d["kind"] = "dlopen"
+        if lk.note:
+            d["error"] = lk.note
     if lk.searches:
         d["searches"] = [{"before": m.at, "dirs": list(m.dirs) if m.dirs is not None else None,
                           "label": m.label} for m in lk.searches]
@@ -47,7 +52,8 @@ def explain_dict(res: Resolution, findings: list[Finding] | None = None,
     objects = [
         {"name": o.name, "path": o.path, "real_path": o.real_path,
          "needed_by": _path(o.needed_by), "via": o.via.value,
-         "soname": o.facts.soname if o.facts else None, "realm": o.realm}
+         "soname": o.facts.soname if o.facts else None, "realm": o.realm,
+         **({"dlopen": True} if o.dlopened else {})}
         for o in res.objects
     ]
     err = res.error
@@ -68,14 +74,27 @@ def explain_dict(res: Resolution, findings: list[Finding] | None = None,
         },
         "verdict": verdict.as_dict(),
         "listing": [{"name": n, "path": p} for n, p in res.listing],
-        "edges": [lookup_dict(lk) for lk in res.lookups if lk.kind is LookupKind.NEEDED],
-        "preloads": [lookup_dict(lk) for lk in res.lookups if lk.kind is not LookupKind.NEEDED],
+        "edges": [lookup_dict(lk) for lk in res.lookups
+                  if lk.kind in (LookupKind.NEEDED, LookupKind.DLOPEN)],
+        "preloads": [lookup_dict(lk) for lk in res.lookups
+                     if lk.kind in (LookupKind.LD_PRELOAD, LookupKind.PRELOAD_FILE)],
         "findings": [finding_dict(f) for f in findings or []],
         "diagnostics": [
             {"severity": d.severity.value, "message": d.message, "path": d.path}
             for d in res.diagnostics
         ],
+        **({"dlopen": [dlopen_dict(d) for d in res.dlopens]} if res.dlopens else {}),
     }
+
+
+def dlopen_dict(d: DlopenResult) -> dict[str, Any]:
+    r = d.request
+    return {"caller": r.caller, "sonames": list(r.names), "feature": r.feature,
+            "priority": r.priority, "description": r.description, "source": r.source.value,
+            "status": d.status.value, "name": d.name, "path": _path(d.target),
+            "via": d.target.via.value if d.target is not None else None,
+            "realm": d.target.realm if d.target is not None else None,
+            "tried": list(d.tried), "reason": d.reason or None}
 
 
 def render_explain_json(res: Resolution, findings: list[Finding] | None = None,

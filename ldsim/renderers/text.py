@@ -141,8 +141,43 @@ def _entry_lines(e: LoadedObject | Unresolved, st: Style, realms: bool,
         leak = e.realm is Realm.HOST
         realm = st.paint("leak", "LEAK ") if leak else "     "
         realm += f"{e.realm:<8}"
+    via = _VIA_SHORT[e.via] + (", dlopen" if e.dlopened else "")
     return [f"  {st.paint('dim', f'{e.index:>2}')} {realm}{head}  "
-            f"{st.paint('dim', '[' + _VIA_SHORT[e.via] + ']')}"]
+            f"{st.paint('dim', '[' + via + ']')}"]
+
+
+_DLOPEN_WORDS = {"loaded": "", "already_loaded": " (already loaded)"}
+
+
+def _dlopen_lines(res: Resolution, st: Style) -> list[str]:
+    """The dlopen calls made after the initial load, grouped by caller: what each declares
+    (feature, priority) or that it is a hint, the alternative that loaded and where, or why
+    none did."""
+    out = ["", "dlopen, after the initial load (ELF dlopen notes; hints; --dlopen-add):"]
+    caller: str | None = "\0"
+    for d in res.dlopens:
+        req = d.request
+        if req.caller != caller:
+            caller = req.caller
+            out.append(f"  from {_s(caller) if caller else 'the program'}:")
+        what = (f"{_s(req.feature)} ({req.priority})" if req.feature
+                else f"{req.source.value} ({req.priority})")
+        if d.target is not None and d.name is not None:
+            realm = st.paint("leak", " LEAK") if d.target.realm is Realm.HOST else ""
+            result = (f"{_s(d.name)} => {_s(d.target.path)}{realm}"
+                      f"{_DLOPEN_WORDS.get(d.status.value, '')}")
+        elif d.status.value == "not_called":
+            result = f"{' | '.join(map(_s, req.names))}: not called ({_s(d.reason)})"
+        else:
+            word = "NOT FOUND" if d.status.value == "missing" else "FAILS"
+            result = (f"{' | '.join(map(_s, req.names))} => "
+                      f"{st.severity(_DLOPEN_SEVERITY.get(req.priority, 'info'), word)}: "
+                      f"{_s(d.reason)}")
+        out.append(f"    {what}: {result}")
+    return out
+
+
+_DLOPEN_SEVERITY = {"required": "error", "recommended": "warning", "suggested": "info"}
 
 
 def _env_lines(res: Resolution) -> list[str]:
@@ -341,6 +376,8 @@ def render_explain_text(res: Resolution, *, verbose: int | bool = 0,
     failed = _failed_lookups(res)
     for e in res.link_map:
         out.extend(_entry_lines(e, st, realms, failed, res.env))
+    if res.dlopens:
+        out.extend(_dlopen_lines(res, st))
     if res.error is not None:
         out.append("")
         out.append(f"{st.paint('missing', 'LOAD ABORTED')}: {_s(res.error.loader_message)}")

@@ -1,0 +1,147 @@
+"""Dependencies loaded with ``dlopen``: what each loaded object declares (ELF dlopen metadata
+notes) or hints at (soname-like strings in an object that imports ``dlopen``), and what the
+user adds; resolved after the initial load by the loader model, as the real loader would
+serve the calls (``ldsim.loader``: glibc ``dl_open_worker``, musl ``dlopen``).
+
+Nothing declares *when* a program calls ``dlopen``, nor which alternatives it gives up on:
+ldsim makes every declared call once, after the initial load, in the order of the objects
+and of their notes, and takes the first alternative that loads, as the uapi-group
+specification ("ELF dlopen metadata") says a consumer should.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from ldsim.analysis.abi import Finding
+from ldsim.elf.dlopen import dlopen_hints, parse_dlopen_notes
+from ldsim.errors import LdsimError, UsageError
+from ldsim.fs.view import Realm, View
+from ldsim.result import (
+    Diagnostic,
+    DlopenRequest,
+    DlopenResult,
+    DlopenSource,
+    DlopenStatus,
+    LoadedObject,
+    Resolution,
+    Severity,
+)
+
+SEVERITY_OF_PRIORITY = {"required": Severity.ERROR, "recommended": Severity.WARNING,
+                        "suggested": Severity.INFO}
+MAX_ROUNDS = 4  # objects a dlopen loads may declare dlopens of their own, in turn
+
+
+def parse_add(value: str) -> DlopenRequest:
+    """``--dlopen-add NAME[,NAME...]`` (the main program calls dlopen on the first name that
+    loads) or ``OBJECT=NAME[,NAME...]`` (the object at that path, as loaded, calls it)."""
+    caller: str | None = None
+    names = value
+    if "=" in value:
+        caller, _, names = value.partition("=")
+        if not caller.startswith("/"):
+            raise UsageError("--dlopen-add", f"the calling object must be a path as loaded "
+                             f"(/usr/lib/...), got {caller!r}")
+    alternatives = tuple(n for n in names.split(",") if n)
+    if not alternatives:
+        raise UsageError("--dlopen-add", f"no name to dlopen in {value!r}")
+    return DlopenRequest(caller, alternatives, None, "required", None, DlopenSource.USER)
+
+
+def requests_of(view: View, objects: Sequence[LoadedObject], *, hints: bool = True,
+                seen: set[str] | None = None) -> tuple[list[DlopenRequest], list[Diagnostic]]:
+    """The dlopen calls the files of ``objects`` declare (notes) or hint at, in load order;
+    problems with a note are diagnostics naming the file. ``seen``: real paths already
+    read (updated)."""
+    seen = set() if seen is None else seen
+    out: list[DlopenRequest] = []
+    problems: list[Diagnostic] = []
+    for obj in objects:
+        if obj.real_path in seen:
+            continue
+        seen.add(obj.real_path)
+        try:
+            buf = view.buffer(obj.real_path)
+            notes, issues = parse_dlopen_notes(buf, obj.real_path)
+            problems += [Diagnostic(Severity.WARNING, f"{obj.path}: dlopen note: {issue}",
+                                    obj.path) for issue in issues]
+            out += [DlopenRequest(obj.path, n.sonames, n.feature, n.priority, n.description,
+                                  DlopenSource.NOTE) for n in notes]
+            if hints:
+                declared = {name for n in notes for name in n.sonames}
+                needed = obj.facts.needed if obj.facts is not None else ()
+                out += [DlopenRequest(obj.path, (name,), None, "suggested", None,
+                                      DlopenSource.HINT)
+                        for name in dlopen_hints(buf, obj.real_path, needed)
+                        if name not in declared]
+        except LdsimError as exc:
+            problems.append(Diagnostic(Severity.WARNING, f"{obj.path}: dlopen notes not read: "
+                                       f"{exc.reason}", obj.path))
+    return out, problems
+
+
+def resolve_with_dlopen(resolve: Callable[[Sequence[DlopenRequest]], Resolution], view: View,
+                        added: Sequence[DlopenRequest] = (), *,
+                        hints: bool = True) -> tuple[Resolution, list[Diagnostic]]:
+    """The initial load, then every declared, hinted and ``added`` dlopen call made on it;
+    objects those calls load may declare their own, made in turn (at most
+    :data:`MAX_ROUNDS` rounds). ``resolve(requests)`` is the loader model's run."""
+    res = resolve(())
+    if res.error is not None:
+        return res, []
+    seen: set[str] = set()
+    requests, problems = requests_of(view, res.objects, hints=hints, seen=seen)
+    requests = [*requests, *added]
+    for _ in range(MAX_ROUNDS):
+        res = resolve(requests)
+        new = [o for o in res.objects if o.dlopened and o.real_path not in seen]
+        if not new:
+            break
+        more, issues = requests_of(view, new, hints=hints, seen=seen)
+        problems += issues
+        if not more:
+            break
+        requests += more
+    return res, problems
+
+
+def dlopen_findings(res: Resolution) -> list[Finding]:
+    """``dlopen-missing``: a declared dlopen dependency no alternative of which loads (or
+    loads but fails): an error when it is ``required``, a warning when ``recommended``, info
+    when ``suggested``; a hint is at most info; a name the user added is required."""
+    out: list[Finding] = []
+    for d in res.dlopens:
+        if d.status not in (DlopenStatus.MISSING, DlopenStatus.FAILED):
+            continue
+        out.append(_finding(d, "dlopen-missing", _severity(d),
+                            f"dlopen of {' or '.join(d.request.names)} fails: {d.reason}"))
+    return out
+
+
+def _severity(d: DlopenResult) -> Severity:
+    if d.request.source is DlopenSource.HINT:
+        return Severity.INFO
+    return SEVERITY_OF_PRIORITY.get(d.request.priority, Severity.WARNING)
+
+
+def _finding(d: DlopenResult, rule: str, severity: Severity, message: str) -> Finding:
+    what = f"{d.request.feature} ({d.request.priority})" if d.request.feature else \
+        d.request.source.value
+    return Finding(rule, severity, d.request.caller or "(the program)", None,
+                   " | ".join(d.request.names), f"{message} [{what}]")
+
+
+def leak_findings(res: Resolution) -> list[Finding]:
+    """``dlopen-leak``: in a snap's classic view, a dlopen dependency that loads from the
+    host (severity by priority, as for ``dlopen-missing``)."""
+    out: list[Finding] = []
+    for d in res.dlopens:
+        if d.target is not None and d.target.realm is Realm.HOST:
+            out.append(_finding(d, "dlopen-leak", _severity(d),
+                                f"dlopen of {d.name} loads {d.target.path} from the host"))
+    return out
+
+
+__all__ = ["MAX_ROUNDS", "SEVERITY_OF_PRIORITY", "dlopen_findings", "leak_findings",
+           "parse_add", "requests_of", "resolve_with_dlopen"]
