@@ -94,8 +94,7 @@ def add_parser(sub: Any) -> None:
                      "pip install 'ldsim[dask]'), whose workers must see the same files at "
                      "the same paths")
     run.add_argument("--chunk", metavar="N", type=_chunk, default=None,
-                     help="files per task (default: 64 in one process, 16 in a pool or on a "
-                     "cluster)")
+                     help="files per task (default: 64)")
     run.add_argument("--db", metavar="FILE", default=None,
                      help="keep every result in this SQLite file and reuse what is unchanged "
                      "(created when missing; schema ldsim.scan-db/1)")

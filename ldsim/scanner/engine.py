@@ -30,7 +30,7 @@ from ldsim.scanner.store import Store, ident_text
 from ldsim.scanner.work import ScanSpec, scan_files, scan_snap, state
 
 COMMIT_EVERY = 0.5  # seconds between commits of the result store
-WINDOW_PER_WORKER = 4  # chunks in flight per worker
+WINDOW_PER_WORKER = 32  # chunks in flight per worker: the walk must not wait for them
 WORKER_WAIT = 30  # seconds a Dask scheduler may take to have a worker
 
 
@@ -115,7 +115,7 @@ class Scan:
             store.commit()
         try:
             with _executor(opts) as (submit, workers):
-                chunk = opts.chunk or (64 if workers == 1 else 16)
+                chunk = opts.chunk or 64
                 yield from self._run(submit, workers, chunk, stored, prior)
         finally:
             if store is not None:  # interrupted or not, what arrived is kept
