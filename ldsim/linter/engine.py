@@ -152,11 +152,17 @@ def snapcraft_dependencies(ctx: Context, guest: str, facts: ElfFacts) -> list[tu
 
 
 def classic_resolution(ctx: Context, guest: str, facts: ElfFacts) -> Resolution | None:
-    """The real loader in the classic view, as the kernel starts the file."""
+    """The real loader in the classic view, as the kernel starts the file, then the dlopen
+    calls the loaded objects declare (ELF dlopen notes) or hint at."""
+    from ldsim.analysis.dlopen import resolve_with_dlopen
+
     try:
-        return ctx.target.resolve(guest, ctx.user_env, confinement=CLASSIC, facts=facts)
+        res, _problems = resolve_with_dlopen(
+            lambda requests: ctx.target.resolve(guest, ctx.user_env, confinement=CLASSIC,
+                                                facts=facts, dlopen=requests), ctx.view)
     except LdsimError:
         return None
+    return res
 
 
 def snap_arch(payload: View) -> Arch:

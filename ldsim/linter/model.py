@@ -23,7 +23,8 @@ from ldsim.result import Diagnostic, Resolution, Severity
 SNAPCRAFT_RULES = ("classic", "interpreter", "rpath", "missing-library", "unused-library")
 LDSIM_RULES = ("host-leak", "load-abort", "runpath-not-inherited", "cache-shadowing",
                "nodefaultlib",
-               "libc-mix", "version-missing", "unversioned-provider")
+               "libc-mix", "version-missing", "unversioned-provider", "dlopen-missing",
+               "dlopen-leak")
 ALL_RULES = SNAPCRAFT_RULES + LDSIM_RULES
 CLASSIC_URL = ("https://documentation.ubuntu.com/snapcraft/stable/how-to/debugging/"
                "use-the-classic-linter")

@@ -176,7 +176,7 @@ def rule_host_leak(ctx: Context, j: Judgement) -> Iterable[Hit]:
     if not ctx.classic_rules:
         return
     for obj in j.res.objects[1:]:
-        if obj.realm is not Realm.HOST:
+        if obj.realm is not Realm.HOST or obj.dlopened:  # dlopen's: rule_dlopen
             continue
         if obj.via is Via.INTERPRETER and j.subject.facts.interp is None:
             continue  # a library runs under its program's loader, not the one ldd picks
@@ -277,9 +277,49 @@ def rule_abi(ctx: Context, j: Judgement) -> Iterable[Hit]:
         yield Hit(a.id, a.severity, owner, f"{a.object} {a.detail}", a.message)
 
 
+def rule_dlopen(ctx: Context, j: Judgement) -> Iterable[Hit]:
+    """The dlopen calls the payload's objects declare (ELF dlopen notes) or hint at, made in
+    the classic view after the program's load: ``dlopen-missing`` when no alternative
+    loads, ``dlopen-leak`` when the object comes from the host (or one of its own
+    dependencies does); ``required`` is an error, ``recommended`` a warning, ``suggested``
+    and hints are info."""
+    if not ctx.classic_rules:
+        return
+    by_path = {o.path: o for o in j.res.objects}
+    targets: set[str] = set()
+    for d in j.res.dlopens:
+        caller = by_path.get(d.request.caller) if d.request.caller else j.res.objects[0]
+        owner = _owner(ctx, caller, j)
+        severity = _dlopen_severity(d.request.priority, d.request.source.value)
+        what = (f"{d.request.feature} ({d.request.priority})" if d.request.feature
+                else f"a {d.request.source.value} ({d.request.priority})")
+        names = " or ".join(d.request.names)
+        if d.status.value in ("missing", "failed"):
+            yield Hit("dlopen-missing", severity, owner, names,
+                      f"the dlopen of {names} by {caller.path if caller else 'the program'} "
+                      f"[{what}] fails in the classic view: {d.reason}")
+        elif d.target is not None and d.target.realm is Realm.HOST:
+            targets.add(d.target.path)
+            yield Hit("dlopen-leak", severity, owner, d.target.path,
+                      f"the dlopen of {d.name} by {caller.path if caller else 'the program'} "
+                      f"[{what}] loads {d.target.path} from the host in the classic view; "
+                      "it differs from machine to machine (ship it, and its RPATH entry)")
+    for obj in j.res.objects:
+        if obj.dlopened and obj.realm is Realm.HOST and obj.path not in targets:
+            yield Hit("dlopen-leak", W, _owner(ctx, obj.needed_by, j), obj.path,
+                      f"{obj.path}, a dependency of an object loaded by dlopen, comes from "
+                      f"the host in the classic view ({_chain(obj, ctx)})")
+
+
+def _dlopen_severity(priority: str, source: str) -> Severity:
+    if source == "hint":
+        return INFO
+    return {"required": E, "recommended": W}.get(priority, INFO)
+
+
 CONTEXT_RULES: tuple[Callable[[Context, Judgement], Iterable[Hit]], ...] = (
     rule_host_leak, rule_missing, rule_runpath_not_inherited, rule_cache_shadowing,
-    rule_nodefaultlib, rule_abi)
+    rule_nodefaultlib, rule_abi, rule_dlopen)
 _LOWER = {E: W, W: INFO, INFO: INFO}
 
 

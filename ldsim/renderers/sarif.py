@@ -51,6 +51,9 @@ DESCRIPTIONS = {
     "provides the name.",
     "unversioned-provider": "A versioned requirement is satisfied by a library that defines "
     "no versions.",
+    "dlopen-missing": "A dlopen dependency an object declares (ELF dlopen note) or hints at "
+    "loads from nowhere in the classic view.",
+    "dlopen-leak": "In the classic view a dlopen dependency loads from the host.",
 }
 LIBRARY_RULES = ("missing-library", "unused-library")
 

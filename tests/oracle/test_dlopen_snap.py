@@ -1,0 +1,105 @@
+"""A classic snap whose program declares a ``required`` dlopen dependency that only the host
+has: the real program, run in the classic chroot, loads it from the host, and ``ldsim lint``
+reports ``dlopen-leak`` as an error (``ldsim explain --dlopen`` shows where it loads).
+
+The program both declares the dependency (an ELF dlopen metadata note, as systemd's
+``ELF_NOTE_DLOPEN`` writes it) and really calls ``dlopen`` on it, printing the path the
+loader opened (``dlinfo(RTLD_DI_LINKMAP)``); its interpreter and RPATH are patched as
+Snapcraft patches a classic snap's, so only the dlopen reaches the host.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from glibcroot import Root, run_program
+from snaproots import (
+    SnapFixture,
+    build_base,
+    build_host,
+    classic_layout,
+    interp_of,
+    libdir_of,
+    patch_elf,
+    run_ldsim_cli,
+    snap_yaml,
+)
+
+pytestmark = [pytest.mark.oracle,
+              pytest.mark.skipif(shutil.which("gcc") is None or shutil.which("patchelf") is None,
+                                 reason="needs gcc and patchelf")]
+
+PROGRAM = r"""
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <link.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define JSON "[{\"feature\":\"hostonly\",\"description\":\"a library only the host has\"," \
+             "\"priority\":\"required\",\"soname\":[\"libhostonly.so.1\"]}]"
+__attribute__((used, aligned(4), section(".note.dlopen")))
+static const struct {
+        struct { uint32_t n_namesz, n_descsz, n_type; } nhdr;
+        char name[sizeof("FDO")];
+        _Alignas(uint32_t) char json[sizeof(JSON)];
+} note = { { sizeof("FDO"), sizeof(JSON), UINT32_C(0x407c0c0a) }, "FDO", JSON };
+
+int main(void) {
+        void *h = dlopen("libhostonly.so.1", RTLD_NOW);
+        if (!h) { printf("FAILED %s\n", dlerror()); return 1; }
+        struct link_map *map;
+        dlinfo(h, RTLD_DI_LINKMAP, &map);
+        printf("LOADED %s\n", map->l_name);
+        return 0;
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    top = tmp_path_factory.mktemp("dlopen-snap")
+    host = build_host(top / "host").path
+    base = build_base(top / "core22").path
+    p = Root(top / "dlo", base=False)
+    p.write("/meta/snap.yaml", snap_yaml("dlo", "core22", "classic", {"app": "bin/app"}))
+    p.compile("/bin/app", PROGRAM)
+    patch_elf(p.host("/bin/app"), interpreter=interp_of("core22"),
+              rpath=f"$ORIGIN/../lib:{libdir_of('core22')}")
+    snap = SnapFixture("dlo", p.path, "core22", "classic", {"app": "bin/app"})
+    classic = classic_layout(top / "classic", host, {"core22": base}, [snap])
+    return {"host": host, "base": base, "snap": p.path, "classic": classic}
+
+
+def test_the_real_program_loads_it_from_the_host(world: dict[str, Path]) -> None:
+    ran = run_program(world["classic"], "/snap/dlo/current/bin/app")
+    assert ran.status == 0, ran
+    loaded = ran.stdout.split("LOADED ", 1)[1].strip()
+    assert loaded.endswith("/libhostonly.so.1") and not loaded.startswith("/snap/"), ran
+
+    explained = run_ldsim_cli("explain", "--dlopen", "--json", "--snap", str(world["snap"]),
+                              "--base", str(world["base"]), "--host", str(world["host"]),
+                              "--confinement", "classic", "--hwcaps", "none",
+                              "--platform", "x86_64")
+    assert explained.doc is not None, explained.stderr
+    (call,) = explained.doc["dlopen"]
+    assert call["status"] == "loaded" and call["priority"] == "required", call
+    assert call["path"] == loaded and call["realm"] == "host", (call, loaded)
+    leak = [f for f in explained.doc["findings"] if f["id"] == "dlopen-leak"]
+    assert leak and leak[0]["severity"] == "error", explained.doc["findings"]
+
+
+def test_lint_reports_a_dlopen_leak_as_an_error(world: dict[str, Path]) -> None:
+    linted = run_ldsim_cli("lint", str(world["snap"]), "--base", str(world["base"]),
+                           "--host", str(world["host"]), "--format", "json")
+    assert linted.status == 1, linted.stderr
+    doc = json.loads(linted.stdout)
+    leaks = [f for f in doc["findings"] if f["id"] == "dlopen-leak"]
+    assert leaks, doc["findings"]
+    assert leaks[0]["severity"] == "error" and leaks[0]["file"] == "bin/app", leaks
+    assert "libhostonly.so.1" in leaks[0]["message"]
+    # the program's own load does not leak: only the dlopen does
+    assert not [f for f in doc["findings"] if f["id"] == "host-leak"], doc["findings"]
