@@ -317,7 +317,7 @@ def fix(target: SnapTarget, options: FixOptions | None = None, *, apply: bool = 
 
 def graph(target: Target, programs: Sequence[str | Program], env: LoaderEnv | None = None, *,
           views: Sequence[Confinement] = (), loader: Libc | None = None,
-          progress: Progress | None = None) -> GraphRun:
+          progress: Progress | None = None, dlopen: bool = False) -> GraphRun:
     """The dependency graph (a networkx ``MultiDiGraph``, :attr:`GraphRun.graph`) of several
     programs, in a snap's views (``views``: several draw them side by side; none: its own).
     Query it with :func:`why`, :func:`dependents`, :func:`load_chain`, :func:`leaks`,
@@ -325,7 +325,8 @@ def graph(target: Target, programs: Sequence[str | Program], env: LoaderEnv | No
     from ldsim.analysis.graphs import graph_of
 
     progs = [p if isinstance(p, Program) else Program(p) for p in programs]
-    return graph_of(target, progs, env, views=views, loader=loader, progress=progress)
+    return graph_of(target, progs, env, views=views, loader=loader, progress=progress,
+                    dlopen=dlopen)
 
 
 def report(target: Target, programs: Sequence[str | Program] | None = None,

@@ -7,6 +7,7 @@ findings and :mod:`ldsim.analysis.verdict`), so ``ldsim graph`` exits as ``expla
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -19,7 +20,7 @@ from ldsim.elf.flavour import Libc
 from ldsim.errors import InternalError, LdsimError, contained
 from ldsim.fs.overlay import OverlayView
 from ldsim.fs.view import Realm
-from ldsim.result import Resolution
+from ldsim.result import DlopenRequest, Resolution
 from ldsim.snap.meta import Confinement
 from ldsim.target import Program, Progress, SnapTarget, Target
 
@@ -58,12 +59,20 @@ class GraphRun:
         return any(not e.verdict.starts for _v, e in self.explanations)
 
 
+def _resolve_with(target: Target, prog: Program, env: LoaderEnv | None,
+                  view: Confinement | None, loader: Libc | None,
+                  requests: Sequence[DlopenRequest]) -> Resolution:
+    return target.resolve(prog, env, confinement=view, loader=loader, dlopen=requests)
+
+
 def graph_of(target: Target, programs: Sequence[Program], env: LoaderEnv | None = None, *,
              views: Sequence[Confinement] = (), loader: Libc | None = None,
-             progress: Progress | None = None) -> GraphRun:
+             progress: Progress | None = None, dlopen: bool = False) -> GraphRun:
     """Resolve every program (in every one of ``views`` of a snap; none: its own view) and put
     them in one graph. With several programs a broken one is a failure and the rest go on;
-    a single broken program, or all of them, raise its :class:`~ldsim.errors.LdsimError`."""
+    a single broken program, or all of them, raise its :class:`~ldsim.errors.LdsimError`.
+    With ``dlopen``, each program's declared and hinted dlopen calls are drawn too (edges of
+    kind ``dlopen``)."""
     snap = target if isinstance(target, SnapTarget) else None
     if snap is not None:
         unique = dict((p.path, p) for p in programs)
@@ -96,7 +105,14 @@ def graph_of(target: Target, programs: Sequence[Program], env: LoaderEnv | None 
             if progress is not None:
                 progress(n, len(each) * len(progs), label)
             try:
-                res = target.resolve(prog, env, confinement=view, loader=loader)
+                if dlopen:
+                    from ldsim.analysis.dlopen import resolve_with_dlopen
+
+                    res, _problems = resolve_with_dlopen(
+                        functools.partial(_resolve_with, target, prog, env, view, loader),
+                        target.view(view))
+                else:
+                    res = target.resolve(prog, env, confinement=view, loader=loader)
                 label_view = str(view.view) if compared and view else ""
                 expl = explanation_of(res, analyse(res))
             except Exception as exc:  # one program's failure, even a bug, ends only its part

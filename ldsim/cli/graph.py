@@ -42,6 +42,10 @@ def add_parser(sub: Any) -> None:
         "input (a program that cannot be read is named and the rest drawn); 3 a bug in ldsim "
         "(the rest is still drawn). The worst applies.")
     options.add_target_options(p)
+    p.add_argument("--dlopen", action="store_true",
+                   help="also draw the dlopen calls the loaded objects declare (ELF dlopen "
+                   "notes) or hint at, made after the initial load: dashed arrows with an "
+                   "open head, labelled dlopen")
     p.add_argument("--format", "-f", choices=(*FORMATS, *_ALIASES), default=None,
                    help="output format (default: from the -o file name's extension, else dot;"
                    " jpeg is jpg, gv is dot, mmd is mermaid)")
@@ -126,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
     show, clear = options.progress_line(label="graph ")
     try:
         run_ = api.graph(target, programs, env, views=views, loader=options.loader(args),
-                         progress=show)
+                         progress=show, dlopen=args.dlopen)
     finally:
         clear()
     for label, exc in run_.failures:

@@ -241,6 +241,8 @@ class _Dot:
                        penwidth=2.0 if leak else 1.2)
             if kind == PT_INTERP:
                 out.update(style="dashed")
+            elif kind == LookupKind.DLOPEN:  # after the initial load: not a DT_NEEDED
+                out.update(style="dashed", arrowhead="empty")
         if self.compare and len(views) < len(self.all_views):
             colour = VIEW_COLOURS.get(views[0], _OTHER_VIEW) if len(views) == 1 else _OTHER_VIEW
             out.update(color=colour, fontcolor=colour)
@@ -267,6 +269,9 @@ class _Dot:
             notes.append(f"not drawn: {self.hidden} arrows to objects already loaded")
         if any(a.get("leak") for _n, a in self.g.nodes(data=True)):
             notes.append("red: comes from the host, a leak into the snap")
+        if any(a.get("kind") == LookupKind.DLOPEN for _u, _v, a in self.g.edges(data=True)):
+            notes.append("dashed arrow, open head, labelled dlopen: loaded by a dlopen call "
+                         "after the initial load (ELF dlopen note, hint or --dlopen-add)")
         if NodeKind.MISSING in kinds:
             notes.append("dashed red: no file found for the name")
         if NodeKind.ERROR in kinds:

@@ -103,3 +103,20 @@ def test_lint_reports_a_dlopen_leak_as_an_error(world: dict[str, Path]) -> None:
     assert "libhostonly.so.1" in leaks[0]["message"]
     # the program's own load does not leak: only the dlopen does
     assert not [f for f in doc["findings"] if f["id"] == "host-leak"], doc["findings"]
+
+
+def test_graph_draws_the_dlopen_as_its_own_kind_of_edge(world: dict[str, Path]) -> None:
+    args = ["--snap", str(world["snap"]), "--base", str(world["base"]), "--host",
+            str(world["host"]), "--confinement", "classic", "--dlopen"]
+    dot = run_ldsim_cli("graph", *args, "-f", "dot")
+    assert dot.status == 0, dot.stderr
+    edge = next(line for line in dot.stdout.splitlines()
+                if '-> "host:/usr/lib/x86_64-linux-gnu/libhostonly.so.1"' in line)
+    assert 'class="kind-dlopen"' in edge and 'style="dashed"' in edge, edge
+    assert 'arrowhead="empty"' in edge, edge
+    without = run_ldsim_cli("graph", *args[:-1], "-f", "dot")
+    assert "kind-dlopen" not in without.stdout
+    doc = run_ldsim_cli("graph", *args, "-f", "json").doc
+    assert doc is not None
+    kinds = {e["kind"] for e in doc["edges"]}
+    assert "dlopen" in kinds, kinds
