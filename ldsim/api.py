@@ -391,7 +391,8 @@ def scan(root: str = "/", paths: Sequence[str] = (), *, snaps: Sequence[str] = (
          loader: Libc | None = None, symbols: bool = False, include: Sequence[str] = (),
          exclude: Sequence[str] = (), jobs: int = 1, scheduler: str | None = None,
          chunk: int = 0, db: str | None = None, documents: bool = False,
-         rescan_all: bool = False, progress: Progress | None = None) -> Scan:
+         rescan_all: bool = False, progress: Progress | None = None,
+         dlopen: bool = False) -> Scan:
     """Every ELF file under ``paths`` (in the root ``root``; default: all of it), each
     resolved as :func:`explain` resolves it (a program as the kernel starts it, a library
     as ``ldd LIB``), or every snap of ``snaps`` (``.snap`` files or directories; each
@@ -404,7 +405,9 @@ def scan(root: str = "/", paths: Sequence[str] = (), *, snaps: Sequence[str] = (
     ``scheduler`` address (``pip install ldsim[dask]``), share the work; the results and
     their order are the same. ``documents`` keeps each file's JSON document
     (``FileResult.doc``); ``db`` (a SQLite file) keeps every result and reuses those whose
-    files and dependencies are unchanged. ``include``/``exclude``: globs on paths."""
+    files and dependencies are unchanged. ``include``/``exclude``: globs on paths. With
+    ``dlopen``, each file is explained with its dlopen calls (``explain(..., dlopen=True)``;
+    root scans)."""
     from ldsim.scanner.discover import Filter
     from ldsim.scanner.engine import Scan, ScanOptions
     from ldsim.scanner.store import Store
@@ -420,7 +423,7 @@ def scan(root: str = "/", paths: Sequence[str] = (), *, snaps: Sequence[str] = (
     spec = ScanSpec(os.path.abspath(root), env if env is not None else host_env(), loader,
                     symbols, docs=documents, host=os.path.abspath(host),
                     base_dir=None if base_dir is None else os.path.abspath(base_dir),
-                    root_name=root)
+                    root_name=root, dlopen=dlopen)
     snaps = [os.path.abspath(s) for s in snaps]
     store = Store(db) if db is not None else None
     return Scan(spec, tuple(paths), tuple(snaps), Filter(include, exclude),

@@ -44,6 +44,10 @@ if [ "$(id -u)" = 0 ]; then
     for a in i386 arm64; do
         $PY scripts/make_foreign_root.py "$a" "${LDSIM_FOREIGN_ROOTS:-/var/cache/ldsim-roots}/bookworm-$a"
     done
+    # Debian 13's libsystemd-shared-257.so and the libraries its dlopen notes name
+    # (tests/test_dlopen_trixie.py, tests/test_trixie_fixture.py): about 80 s when first built
+    echo "== Debian 13 root with libsystemd-shared (dlopen notes)"
+    $PY rootfs-fixtures/trixie_systemd.py "${LDSIM_FOREIGN_ROOTS:-/var/cache/ldsim-roots}/trixie-systemd"
 fi
 echo "== pytest"
 status=0

@@ -361,3 +361,24 @@ def test_foreign_root_scan_lines_equal_explain_json(arch: str) -> None:
     assert summary["files"] > 1000, summary
     for doc in docs[:: max(1, len(docs) // 250)]:
         assert doc == explain_doc("--root", str(root), doc["executable"]), doc["executable"]
+
+
+def test_scan_dlopen_lines_equal_explain_dlopen_json() -> None:
+    """Debian 13's libsystemd-shared and the libraries its notes name
+    (rootfs-fixtures/trixie_systemd.py): with --dlopen every document is `explain --dlopen
+    --json`'s, dlopen calls included."""
+    top = Path(os.environ.get("LDSIM_FOREIGN_ROOTS", "/var/cache/ldsim-roots"))
+    root = top / "trixie-systemd"
+    if not (root / "usr/lib/x86_64-linux-gnu/systemd").is_dir():
+        pytest.skip(f"no Debian 13 root at {root} (rootfs-fixtures/trixie_systemd.py)")
+    _status, out, _err = cli("scan", "--dlopen", "--format", "jsonl", "--root", str(root),
+                             "/usr/lib/x86_64-linux-gnu")
+    docs = lines(out)
+    summary = docs.pop()
+    assert summary["files"] > 100
+    assert any(f["id"] == "dlopen-missing" for f in summary["findings"]), summary["findings"]
+    shared = next(d for d in docs if d["executable"].endswith("libsystemd-shared-257.so"))
+    assert {c["feature"] for c in shared["dlopen"] if c["source"] == "note"} >= {"kmod", "zstd"}
+    for doc in [shared, *docs[:: max(1, len(docs) // 40)]]:
+        assert doc == explain_doc("--dlopen", "--root", str(root), doc["executable"]), \
+            doc["executable"]

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from ldsim.analysis.abi import Finding
-from ldsim.elf.dlopen import dlopen_hints, parse_dlopen_notes
+from ldsim.elf.dlopen import DlopenNote, dlopen_hints, parse_dlopen_notes
 from ldsim.errors import LdsimError, UsageError
 from ldsim.fs.view import Realm, View
 from ldsim.result import (
@@ -49,6 +49,30 @@ def parse_add(value: str) -> DlopenRequest:
     return DlopenRequest(caller, alternatives, None, "required", None, DlopenSource.USER)
 
 
+_Declared = tuple[tuple[DlopenNote, ...], tuple[str, ...], tuple[str, ...]]
+_MEMO: dict[tuple[int, int, int, int, bool], _Declared] = {}
+_MEMO_MAX = 8192
+
+
+def _declared(view: View, obj: LoadedObject, hints: bool) -> _Declared:
+    """(notes, problems, hints) of one file, read once per file identity (a whole-tree scan
+    meets libc's notes thousands of times)."""
+    st = view.stat(obj.real_path)
+    key = (st.dev, st.ino, st.size, st.mtime_ns, hints)
+    hit = _MEMO.get(key)
+    if hit is None:
+        buf = view.buffer(obj.real_path)
+        notes, issues = parse_dlopen_notes(buf, obj.real_path)
+        found: tuple[str, ...] = ()
+        if hints:
+            needed = obj.facts.needed if obj.facts is not None else ()
+            found = dlopen_hints(buf, obj.real_path, needed)
+        if len(_MEMO) >= _MEMO_MAX:
+            _MEMO.clear()
+        hit = _MEMO[key] = (notes, issues, found)
+    return hit
+
+
 def requests_of(view: View, objects: Sequence[LoadedObject], *, hints: bool = True,
                 seen: set[str] | None = None) -> tuple[list[DlopenRequest], list[Diagnostic]]:
     """The dlopen calls the files of ``objects`` declare (notes) or hint at, in load order;
@@ -62,19 +86,15 @@ def requests_of(view: View, objects: Sequence[LoadedObject], *, hints: bool = Tr
             continue
         seen.add(obj.real_path)
         try:
-            buf = view.buffer(obj.real_path)
-            notes, issues = parse_dlopen_notes(buf, obj.real_path)
+            notes, issues, hinted = _declared(view, obj, hints)
             problems += [Diagnostic(Severity.WARNING, f"{obj.path}: dlopen note: {issue}",
                                     obj.path) for issue in issues]
             out += [DlopenRequest(obj.path, n.sonames, n.feature, n.priority, n.description,
                                   DlopenSource.NOTE) for n in notes]
-            if hints:
-                declared = {name for n in notes for name in n.sonames}
-                needed = obj.facts.needed if obj.facts is not None else ()
-                out += [DlopenRequest(obj.path, (name,), None, "suggested", None,
-                                      DlopenSource.HINT)
-                        for name in dlopen_hints(buf, obj.real_path, needed)
-                        if name not in declared]
+            declared = {name for n in notes for name in n.sonames}
+            out += [DlopenRequest(obj.path, (name,), None, "suggested", None,
+                                  DlopenSource.HINT)
+                    for name in hinted if name not in declared]
         except LdsimError as exc:
             problems.append(Diagnostic(Severity.WARNING, f"{obj.path}: dlopen notes not read: "
                                        f"{exc.reason}", obj.path))

@@ -108,6 +108,10 @@ def add_parser(sub: Any) -> None:
     options.add_loader_options(proc)
     p.add_argument("--symbols", action="store_true",
                    help="also bind every undefined symbol of every object (slower)")
+    p.add_argument("--dlopen", action="store_true",
+                   help="also make the dlopen calls each file's objects declare (ELF dlopen "
+                   "notes) or hint at, as `ldsim explain --dlopen` does (dlopen-missing "
+                   "findings by priority); root scans")
     p.add_argument("paths", metavar="PATH", nargs="*",
                    help="files or directories inside the root to scan (default: the whole "
                    "root)")
@@ -155,7 +159,7 @@ def run_scan(args: argparse.Namespace) -> int:
                     symbols=args.symbols, include=args.include, exclude=args.exclude,
                     jobs=jobs, scheduler=args.scheduler, chunk=args.chunk or 0, db=args.db,
                     documents=args.format == "jsonl", rescan_all=args.rescan_all,
-                    progress=show)
+                    progress=show, dlopen=args.dlopen)
     start = time.monotonic()
     # what is alive now lives to the end; the scan's own garbage is young and short-lived:
     # fewer, cheaper collections (a tenth of a whole-tree scan's time otherwise)

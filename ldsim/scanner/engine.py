@@ -92,7 +92,8 @@ class Scan:
         return {"ldsim": __version__, "root": os.path.realpath(self.spec.root),
                 "host": self.spec.host, "base_dir": self.spec.base_dir,
                 "loader": self.spec.loader.value if self.spec.loader else None,
-                "symbols": self.spec.symbols, "env": json.loads(json.dumps(env, default=str))}
+                "symbols": self.spec.symbols, "dlopen": self.spec.dlopen,
+                "env": json.loads(json.dumps(env, default=str))}
 
     def __iter__(self) -> Iterator[FileResult]:
         opts = self.options

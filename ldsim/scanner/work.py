@@ -51,7 +51,8 @@ class ScanSpec:
     host: str = "/"
     base_dir: str | None = None
     run: str = ""
-    root_name: str | None = None  # the root as the user gave it (documents name it so)
+    root_name: str | None = None
+    dlopen: bool = False  # also the dlopen calls the loaded objects declare or hint at  # the root as the user gave it (documents name it so)
 
 
 _CURRENT: dict[str, Target] = {}
@@ -83,7 +84,8 @@ def scan_files(spec: ScanSpec, paths: list[str]) -> list[FileResult]:
 def scan_file(target: RootTarget, spec: ScanSpec, path: str) -> FileResult:
     start = time.perf_counter()
     try:
-        expl = explain(target, path, spec.env, loader=spec.loader, symbols=spec.symbols)
+        expl = explain(target, path, spec.env, loader=spec.loader, symbols=spec.symbols,
+                       dlopen=spec.dlopen)
     except LdsimError as exc:
         return FileResult(path, "file", "unreadable", (_reason(exc, path),),
                           seconds=time.perf_counter() - start,
