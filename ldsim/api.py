@@ -242,18 +242,21 @@ def check(target: Target, program: str | Program, env: LoaderEnv | None = None, 
 
 def compare(target: SnapTarget, programs: Sequence[Program] | None = None,
             env: LoaderEnv | None = None, *, loader: Libc | None = None,
-            progress: Progress | None = None, in_context: bool = False) -> Comparison:
+            progress: Progress | None = None, in_context: bool = False,
+            dlopen: bool = False) -> Comparison:
     """A snap's programs (default: every app's) in the classic view beside the strict view,
     one row per loaded object or DT_NEEDED name, host leaks and differences marked. A
     program a view cannot read is a :class:`ProgramFailure` in the result. With
     ``in_context`` (as for the whole payload, :meth:`SnapTarget.elf_programs`) libraries are
     judged in the loads of the programs that map them, or on their own when none does;
-    :attr:`Comparison.clean` is the verdict."""
+    :attr:`Comparison.clean` is the verdict. With ``dlopen``, the dlopen calls the loaded
+    objects declare or hint at are rows too (:attr:`Row.dlopen`); only a ``required`` one's
+    leak or miss makes the snap unclean."""
     from ldsim.analysis.compare import compare_snap
 
     progs = list(programs) if programs is not None else target.app_programs()
     return compare_snap(target, progs, env, loader=loader, progress=progress,
-                        in_context=in_context)
+                        in_context=in_context, dlopen=dlopen)
 
 
 def lint(target: SnapTarget, *, ignore: Sequence[RuleIgnore] = (), env: LoaderEnv | None = None,

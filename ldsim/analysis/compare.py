@@ -51,6 +51,16 @@ class Row:
     same: bool
     leak: bool
     shadowed: bool = False
+    # loaded by a dlopen call (compare --dlopen): its priority (required, recommended,
+    # suggested), "hint", or "dependency" (needed by an object a dlopen loaded); None: the
+    # initial load's
+    dlopen: str | None = None
+
+    @property
+    def decides(self) -> bool:
+        """Whether a leak or a miss in this row makes the snap unclean: the initial load's
+        rows, and a ``required`` dlopen's."""
+        return self.dlopen is None or self.dlopen == "required"
 
 
 def _sides(res: Resolution | None) -> dict[str, Side]:
@@ -61,7 +71,27 @@ def _sides(res: Resolution | None) -> dict[str, Side]:
         out.setdefault(obj.name, Side(obj.path, obj.realm, obj.via, obj.file_id))
     for u in res.unresolved:
         out.setdefault(u.name, Side(None, MISSING, None))
+    for d in res.dlopens:  # a dlopen that loads nothing: its first name, not found
+        if d.target is None and d.request.names and d.status.value != "not_called":
+            out.setdefault(d.request.names[0], Side(None, MISSING, None))
     return out
+
+
+def _dlopen_marks(res: Resolution | None) -> dict[str, str]:
+    """Row name -> how a dlopen brought it (see :attr:`Row.dlopen`)."""
+    marks: dict[str, str] = {}
+    if res is None:
+        return marks
+    for d in res.dlopens:
+        mark = "hint" if d.request.source.value == "hint" else d.request.priority
+        name = d.name if d.name is not None else (d.request.names[0] if d.request.names
+                                                  else None)
+        if name is not None and d.status.value != "already_loaded":
+            marks.setdefault(name, mark)
+    for obj in res.objects:
+        if obj.dlopened:
+            marks.setdefault(obj.name, "dependency")
+    return marks
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,8 +140,9 @@ class Comparison:
 
     @property
     def deciding_rows(self) -> list[Row]:
-        """The rows of the entries that decide (programs; every entry out of context)."""
-        return [r for b in self.binaries if b.decides for r in b.rows]
+        """The rows of the entries that decide (programs; every entry out of context), but a
+        dlopen's that is not ``required``."""
+        return [r for b in self.binaries if b.decides for r in b.rows if r.decides]
 
     @property
     def clean(self) -> bool:
@@ -138,6 +169,7 @@ def compare_resolutions(path: str, classic: Resolution | None, strict: Resolutio
     """One row per loaded object or DT_NEEDED name, classic order first."""
     c, s = _sides(classic), _sides(strict)
     names = list(c) + [n for n in s if n not in c]
+    marks = {**_dlopen_marks(strict), **_dlopen_marks(classic)}
     classic_error = strict_error = None
     if classic is not None and classic.error is not None:
         classic_error = classic.error.loader_message
@@ -156,7 +188,7 @@ def compare_resolutions(path: str, classic: Resolution | None, strict: Resolutio
         leak = a.realm is Realm.HOST
         shadowed = leak and shipped is not None and (name in shipped or
                                                      (a.path or "").rsplit("/", 1)[-1] in shipped)
-        rows.append(Row(name, a, b, same, leak, shadowed))
+        rows.append(Row(name, a, b, same, leak, shadowed, marks.get(name)))
     return BinaryComparison(path, tuple(rows), classic_error, strict_error)
 
 
@@ -196,11 +228,13 @@ def _in_context(binaries: list[BinaryComparison],
 
 def compare_snap(target: SnapTarget, programs: list[Program], env: LoaderEnv | None = None, *,
                  loader: Libc | None = None, progress: Progress | None = None,
-                 in_context: bool = False) -> Comparison:
+                 in_context: bool = False, dlopen: bool = False) -> Comparison:
     """Resolve every program in both views and compare them. A program a view cannot read
     is a :class:`ProgramFailure` (the batch goes on). With ``in_context`` (the whole payload)
     each library is judged where the loader meets it: in the loads of the programs of the
-    batch that map it, or on its own when none does (:class:`BinaryComparison`)."""
+    batch that map it, or on its own when none does (:class:`BinaryComparison`). With
+    ``dlopen``, the dlopen calls the loaded objects declare or hint at are rows too
+    (:attr:`Row.dlopen`)."""
     snap = target.snap
     shipped = file_names(snap.payload) | (file_names(snap.base) if snap.base else set())
     binaries: list[BinaryComparison] = []
@@ -213,7 +247,13 @@ def compare_snap(target: SnapTarget, programs: list[Program], env: LoaderEnv | N
         errors: dict[Confinement, str] = {}
         for view in VIEWS:
             try:
-                res[view] = target.resolve(prog, env, confinement=view, loader=loader)
+                if dlopen:
+                    from ldsim.analysis.dlopen import resolve_with_dlopen
+
+                    res[view], _problems = resolve_with_dlopen(
+                        target, prog, env, confinement=view, loader=loader)
+                else:
+                    res[view] = target.resolve(prog, env, confinement=view, loader=loader)
             except Exception as exc:  # one program's failure, even a bug, ends only its row
                 err = contained(prog.path, exc)
                 failures.append(ProgramFailure(prog.path, view, err))

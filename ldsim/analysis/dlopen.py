@@ -11,10 +11,14 @@ specification ("ELF dlopen metadata") says a consumer should.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from ldsim.analysis.abi import Finding
+from ldsim.config.env import LoaderEnv
 from ldsim.elf.dlopen import DlopenNote, dlopen_hints, parse_dlopen_notes
+from ldsim.elf.facts import ElfFacts
+from ldsim.elf.flavour import Libc
 from ldsim.errors import LdsimError, UsageError
 from ldsim.fs.view import Realm, View
 from ldsim.result import (
@@ -27,6 +31,10 @@ from ldsim.result import (
     Resolution,
     Severity,
 )
+from ldsim.target import Program, Target
+
+if TYPE_CHECKING:
+    from ldsim.snap.meta import Confinement
 
 SEVERITY_OF_PRIORITY = {"required": Severity.ERROR, "recommended": Severity.WARNING,
                         "suggested": Severity.INFO}
@@ -101,12 +109,19 @@ def requests_of(view: View, objects: Sequence[LoadedObject], *, hints: bool = Tr
     return out, problems
 
 
-def resolve_with_dlopen(resolve: Callable[[Sequence[DlopenRequest]], Resolution], view: View,
-                        added: Sequence[DlopenRequest] = (), *,
+def resolve_with_dlopen(target: Target, program: str | Program, env: LoaderEnv | None = None,
+                        *, confinement: Confinement | None = None, loader: Libc | None = None,
+                        facts: ElfFacts | None = None, added: Sequence[DlopenRequest] = (),
                         hints: bool = True) -> tuple[Resolution, list[Diagnostic]]:
-    """The initial load, then every declared, hinted and ``added`` dlopen call made on it;
-    objects those calls load may declare their own, made in turn (at most
-    :data:`MAX_ROUNDS` rounds). ``resolve(requests)`` is the loader model's run."""
+    """:meth:`Target.resolve`, then every declared, hinted and ``added`` dlopen call made
+    on its load; objects those calls load may declare their own, made in turn (at most
+    :data:`MAX_ROUNDS` rounds)."""
+    view = target.view(confinement)
+
+    def resolve(requests: Sequence[DlopenRequest]) -> Resolution:
+        return target.resolve(program, env, confinement=confinement, loader=loader,
+                              facts=facts, dlopen=requests)
+
     res = resolve(())
     if res.error is not None:
         return res, []

@@ -59,10 +59,8 @@ def explain(target: Target, program: str | Program, env: LoaderEnv | None = None
     if dlopen or dlopen_add:
         from ldsim.analysis.dlopen import dlopen_findings, leak_findings, resolve_with_dlopen
 
-        res, problems = resolve_with_dlopen(
-            lambda requests: target.resolve(program, env, confinement=confinement,
-                                            loader=loader, dlopen=requests),
-            view, dlopen_add)
+        res, problems = resolve_with_dlopen(target, program, env, confinement=confinement,
+                                            loader=loader, added=dlopen_add)
         if problems:
             res = replace(res, diagnostics=(*res.diagnostics, *problems))
         extra = dlopen_findings(res) + leak_findings(res)

@@ -7,7 +7,6 @@ findings and :mod:`ldsim.analysis.verdict`), so ``ldsim graph`` exits as ``expla
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -20,7 +19,7 @@ from ldsim.elf.flavour import Libc
 from ldsim.errors import InternalError, LdsimError, contained
 from ldsim.fs.overlay import OverlayView
 from ldsim.fs.view import Realm
-from ldsim.result import DlopenRequest, Resolution
+from ldsim.result import Resolution
 from ldsim.snap.meta import Confinement
 from ldsim.target import Program, Progress, SnapTarget, Target
 
@@ -57,12 +56,6 @@ class GraphRun:
                 o.realm is Realm.HOST for o in e.resolution.objects))
                 for v, e in self.explanations)
         return any(not e.verdict.starts for _v, e in self.explanations)
-
-
-def _resolve_with(target: Target, prog: Program, env: LoaderEnv | None,
-                  view: Confinement | None, loader: Libc | None,
-                  requests: Sequence[DlopenRequest]) -> Resolution:
-    return target.resolve(prog, env, confinement=view, loader=loader, dlopen=requests)
 
 
 def graph_of(target: Target, programs: Sequence[Program], env: LoaderEnv | None = None, *,
@@ -109,8 +102,7 @@ def graph_of(target: Target, programs: Sequence[Program], env: LoaderEnv | None 
                     from ldsim.analysis.dlopen import resolve_with_dlopen
 
                     res, _problems = resolve_with_dlopen(
-                        functools.partial(_resolve_with, target, prog, env, view, loader),
-                        target.view(view))
+                        target, prog, env, confinement=view, loader=loader)
                 else:
                     res = target.resolve(prog, env, confinement=view, loader=loader)
                 label_view = str(view.view) if compared and view else ""

@@ -33,6 +33,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--all", action="store_true",
                    help="every ELF file of the payload, not only the apps' programs; "
                    "libraries judged in the programs' loads")
+    p.add_argument("--dlopen", action="store_true",
+                   help="also compare the dlopen calls the loaded objects declare (ELF dlopen "
+                   "notes) or hint at; only a required one's leak or miss fails the compare")
     p.add_argument("--json", action="store_true", help="print the ldsim.compare/1 document")
     p.add_argument("paths", metavar="PATH", nargs="*",
                    help="programs to compare (relative to $SNAP), instead of the apps'")
@@ -65,7 +68,8 @@ def run(args: argparse.Namespace) -> int:
     show, clear = options.progress_line(label="compare ")
     try:
         result = api.compare(target, programs, env, loader=options.loader(args),
-                             progress=show, in_context=bool(args.all and not args.paths))
+                             progress=show, in_context=bool(args.all and not args.paths),
+                             dlopen=args.dlopen)
     finally:
         clear()
     messages = [f"{f.path} ({f.view}): {f.error.reason}" for f in result.failures]

@@ -157,9 +157,8 @@ def classic_resolution(ctx: Context, guest: str, facts: ElfFacts) -> Resolution 
     from ldsim.analysis.dlopen import resolve_with_dlopen
 
     try:
-        res, _problems = resolve_with_dlopen(
-            lambda requests: ctx.target.resolve(guest, ctx.user_env, confinement=CLASSIC,
-                                                facts=facts, dlopen=requests), ctx.view)
+        res, _problems = resolve_with_dlopen(ctx.target, guest, ctx.user_env,
+                                             confinement=CLASSIC, facts=facts)
     except LdsimError:
         return None
     return res

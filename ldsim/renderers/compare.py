@@ -18,7 +18,7 @@ SCHEMA = "ldsim.compare/1"
 
 
 def _summary(results: Sequence[BinaryComparison]) -> dict[str, int]:
-    rows = [r for b in results if b.decides for r in b.rows]
+    rows = [r for b in results if b.decides for r in b.rows if r.decides]
     return {"binaries": len(results), "rows": len(rows), "leaks": sum(r.leak for r in rows),
             "differences": sum(not r.same for r in rows),
             "missing": sum(r.classic.realm is Realm.MISSING for r in rows),
@@ -38,7 +38,8 @@ def compare_dict(snap: dict[str, str], results: Sequence[BinaryComparison]) -> d
              **({"alone": True} if b.alone else {}),
              "rows": [{"name": r.name, "classic": r.classic.as_dict(),
                        "strict": r.strict.as_dict(), "same": r.same, "leak": r.leak,
-                       "shadowed": r.shadowed} for r in b.rows]}
+                       "shadowed": r.shadowed, **({"dlopen": r.dlopen} if r.dlopen else {})}
+                      for r in b.rows]}
             for b in results
         ],
         "summary": _summary(results),
@@ -73,7 +74,7 @@ _MEANING = {"LEAK": "leak", "LEAK*": "leak", "MISSING": "missing", "DIFFERS": "w
 def _rows(b: BinaryComparison, st: Style) -> list[str]:
     """A table (marker, name, classic, strict) when it fits the width, else each row as a
     name line and one line per view (one for both when they agree)."""
-    names = [shown(r.name) for r in b.rows]
+    names = [shown(r.name) + (f" (dlopen, {r.dlopen})" if r.dlopen else "") for r in b.rows]
     marks = [_marker(r) for r in b.rows]
     cells = [(_cell(r.classic.path, r.classic.realm), _cell(r.strict.path, r.strict.realm))
              for r in b.rows]

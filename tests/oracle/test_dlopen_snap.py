@@ -120,3 +120,20 @@ def test_graph_draws_the_dlopen_as_its_own_kind_of_edge(world: dict[str, Path]) 
     assert doc is not None
     kinds = {e["kind"] for e in doc["edges"]}
     assert "dlopen" in kinds, kinds
+
+
+def test_compare_shows_the_dlopen_row_and_a_required_leak_fails(world: dict[str, Path]) -> None:
+    args = ["--snap", str(world["snap"]), "--base", str(world["base"]), "--host",
+            str(world["host"])]
+    plain = run_ldsim_cli("compare", *args, "--json")
+    assert plain.status == 0 and plain.doc is not None, plain.stderr
+    assert all("dlopen" not in r for b in plain.doc["binaries"] for r in b["rows"])
+    with_dlopen = run_ldsim_cli("compare", *args, "--json", "--dlopen")
+    assert with_dlopen.status == 1 and with_dlopen.doc is not None, with_dlopen.stderr
+    (row,) = [r for b in with_dlopen.doc["binaries"] for r in b["rows"] if "dlopen" in r]
+    assert row["name"] == "libhostonly.so.1" and row["dlopen"] == "required", row
+    assert row["leak"] is True and row["classic"]["realm"] == "host", row
+    assert row["strict"]["realm"] == "missing", row  # the base does not have it
+    assert with_dlopen.doc["summary"]["leaks"] == 1
+    text = run_ldsim_cli("compare", *args, "--dlopen", "--color", "never")
+    assert "libhostonly.so.1 (dlopen, required)" in text.stdout, text.stdout
