@@ -77,6 +77,14 @@ class DynSymbol:
     base: bool = False  # version index 1 (the object's base version) or 0 (local)
 
 
+def _malformed(path: str, data: Buffer, stream: _BoundedStream, exc: Exception) -> ElfError:
+    """What went wrong reading a symbol table with pyelftools, in one line."""
+    if stream.exhausted:
+        return ElfError(path, "malformed dynamic symbol table: its tables overlap or claim "
+                        f"more entries than a file of {len(data)} bytes can hold")
+    return ElfError(path, f"malformed dynamic symbol table: {exc or type(exc).__name__}")
+
+
 def read_dynamic_symbols(data: Buffer, path: str) -> tuple[DynSymbol, ...]:
     """All dynamic symbols of one file (index 0 skipped)."""
     try:
@@ -138,11 +146,7 @@ def read_dynamic_symbols(data: Buffer, path: str) -> tuple[DynSymbol, ...]:
                                  sym["st_info"]["type"], version, vfile, hidden, base))
         return tuple(out)
     except Exception as exc:  # pyelftools and construct raise their own types on bad data
-        if stream.exhausted:
-            raise ElfError(path, "malformed dynamic symbol table: its tables overlap or claim "
-                           f"more entries than a file of {len(data)} bytes can hold") from None
-        raise ElfError(path, "malformed dynamic symbol table: "
-                       f"{exc or type(exc).__name__}") from None
+        raise _malformed(path, data, stream, exc) from None
 
 
 def defined_names(data: Buffer) -> set[str]:
@@ -168,8 +172,4 @@ def undefined_names(data: Buffer, path: str) -> frozenset[str]:
                                  if i and sym["st_shndx"] == "SHN_UNDEF")
         return frozenset()
     except Exception as exc:  # pyelftools and construct raise their own types on bad data
-        if stream.exhausted:
-            raise ElfError(path, "malformed dynamic symbol table: its tables overlap or claim "
-                           f"more entries than a file of {len(data)} bytes can hold") from None
-        raise ElfError(path, "malformed dynamic symbol table: "
-                       f"{exc or type(exc).__name__}") from None
+        raise _malformed(path, data, stream, exc) from None

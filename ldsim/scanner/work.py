@@ -195,20 +195,12 @@ def _revision_key(path: str) -> tuple[int, str]:
 
 def open_scan_snap(spec: ScanSpec, snap: str) -> SnapTarget:
     """The snap ``snap`` with its base (by name in ``spec.base_dir``, or on the host)."""
-    from ldsim.snap.compose import open_tree
+    from ldsim.snap.compose import load_snap, open_tree, read_meta
 
     if spec.base_dir is None:
         return SnapTarget.open(snap, None, spec.host)
     payload = open_tree(snap, "snap")
-    from ldsim.snap.compose import load_snap
-    from ldsim.snap.meta import parse_snap_yaml
-
-    try:
-        text = payload.read("/meta/snap.yaml").decode("utf-8", "replace")
-    except LdsimError:
-        raise SnapError(snap, "no meta/snap.yaml in the snap (is this a prime directory or "
-                        "an unpacked snap?)") from None
-    meta = parse_snap_yaml(text, f"{snap}/meta/snap.yaml")
+    meta = read_meta(payload, snap)
     base = None if meta.base == "bare" else find_base(spec.base_dir, meta.base)
     return SnapTarget(load_snap(payload, base, spec.host))
 

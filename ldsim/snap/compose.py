@@ -103,18 +103,24 @@ def _revision(path: str) -> str:
     return m.group(1) if m else "x1"
 
 
+def read_meta(payload: View, source: str) -> SnapMeta:
+    """The snap's ``meta/snap.yaml``, parsed; a :class:`SnapError` naming ``source`` when
+    there is none."""
+    try:
+        text = payload.read("/meta/snap.yaml").decode("utf-8", "replace")
+    except FsError:
+        raise SnapError(source, "no meta/snap.yaml in the snap (is this a prime directory or "
+                        "an unpacked snap?)") from None
+    return parse_snap_yaml(text, f"{source}/meta/snap.yaml")
+
+
 def load_snap(snap: str | View, base: str | View | None = None,
               host: str | View = "/") -> Snap:
     """Open a snap (a prime directory, an unpacked snap, a ``.snap`` file, or a view of one),
     its base (the same kinds; default: ``HOST/snap/BASE/current``) and the host root."""
     payload = snap if isinstance(snap, View) else open_tree(snap, "snap")
     source = snap if isinstance(snap, str) else snap.name
-    try:
-        text = payload.read("/meta/snap.yaml").decode("utf-8", "replace")
-    except FsError:
-        raise SnapError(source, "no meta/snap.yaml in the snap (is this a prime directory or "
-                        "an unpacked snap?)") from None
-    meta = parse_snap_yaml(text, f"{source}/meta/snap.yaml")
+    meta = read_meta(payload, source)
     host_view = host if isinstance(host, View) else HostDirView(host)
     base_view: View | None = None
     base_source = ""
