@@ -150,7 +150,11 @@ class _Builder:
         err = res.error
         err_used = False
         unresolved = {u.name for u in res.unresolved}
+        present = set(map(id, objects))
         for lk in res.lookups:
+            if (lk.requester is not None and id(lk.requester) not in present) or \
+                    (lk.target is not None and id(lk.target) not in present):
+                continue  # made by a dlopen that failed: those objects were unloaded
             src = self.obj(lk.requester) if lk.requester is not None else exe
             kind = str(lk.kind)
             if lk.target is not None:

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+from dlopenroot import NOTE_MACROS
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -34,43 +35,10 @@ from ldsim.errors import ElfError
 
 needs_gcc = pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
 
-# What systemd's src/basic/dlfcn-util.h declares (ELF_NOTE_DLOPEN and its helpers), with the
-# attributes spelled as the brief of this reader asks: used, aligned(4), section(".note.dlopen").
-NOTES_C = r"""
-#include <stdint.h>
-
-#define ELF_NOTE_DLOPEN_VENDOR "FDO"
-#define ELF_NOTE_DLOPEN_TYPE UINT32_C(0x407c0c0a)
-
-#define _ELF_NOTE_DLOPEN(json, variable_name)                                       \
-        __attribute__((used, aligned(4), section(".note.dlopen")))                  \
-        static const struct {                                                       \
-                struct {                                                            \
-                        uint32_t n_namesz, n_descsz, n_type;                        \
-                } nhdr;                                                             \
-                char name[sizeof(ELF_NOTE_DLOPEN_VENDOR)];                          \
-                _Alignas(sizeof(uint32_t)) char dlopen_json[sizeof(json)];          \
-        } variable_name = {                                                         \
-                .nhdr = {                                                           \
-                        .n_namesz = sizeof(ELF_NOTE_DLOPEN_VENDOR),                 \
-                        .n_descsz = sizeof(json),                                   \
-                        .n_type   = ELF_NOTE_DLOPEN_TYPE,                           \
-                },                                                                  \
-                .name = ELF_NOTE_DLOPEN_VENDOR,                                     \
-                .dlopen_json = json,                                                \
-        }
-
-#define _SONAME_ARRAY1(a) "[\""a"\"]"
-#define _SONAME_ARRAY2(a, b) "[\""a"\",\""b"\"]"
-#define _SONAME_ARRAY_GET(_1,_2,NAME,...) NAME
-#define _SONAME_ARRAY(...) \
-        _SONAME_ARRAY_GET(__VA_ARGS__, _SONAME_ARRAY2, _SONAME_ARRAY1)(__VA_ARGS__)
-
-#define ELF_NOTE_DLOPEN(feature, description, priority, ...) \
-        _ELF_NOTE_DLOPEN("[{\"feature\":\"" feature "\",\"description\":\"" description \
-                         "\",\"priority\":\"" priority "\",\"soname\":" \
-                         _SONAME_ARRAY(__VA_ARGS__) "}]", __note_ ## __LINE__)
-
+# systemd's ELF_NOTE_DLOPEN and its helpers (src/basic/dlfcn-util.h), as the oracle fixtures
+# write them (rootfs-fixtures/dlopenroot.py), and three notes: two alternatives, required; a
+# soname only; the first revision's single object with a string soname and an unknown key.
+NOTES_C = NOTE_MACROS + r"""
 ELF_NOTE_DLOPEN("gl", "Rendering with OpenGL", "required", "libGL.so.1", "libGL.so.0");
 _ELF_NOTE_DLOPEN("[{\"soname\":[\"libonly.so.7\"]}]", only_soname);
 _ELF_NOTE_DLOPEN("{\"soname\":\"libold.so.2\",\"feature\":\"old\",\"x-vendor\":[1,{}]}",

@@ -126,8 +126,8 @@ def resolve_with_dlopen(target: Target, program: str | Program, env: LoaderEnv |
     if res.error is not None:
         return res, []
     seen: set[str] = set()
-    requests, problems = requests_of(view, res.objects, hints=hints, seen=seen)
-    requests = [*requests, *added]
+    found, problems = requests_of(view, res.objects, hints=hints, seen=seen)
+    requests = _ordered(found, added)
     for _ in range(MAX_ROUNDS):
         res = resolve(requests)
         new = [o for o in res.objects if o.dlopened and o.real_path not in seen]
@@ -137,8 +137,23 @@ def resolve_with_dlopen(target: Target, program: str | Program, env: LoaderEnv |
         problems += issues
         if not more:
             break
-        requests += more
+        requests = _ordered([*requests, *more], ())
     return res, problems
+
+
+def _ordered(requests: Sequence[DlopenRequest],
+             added: Sequence[DlopenRequest]) -> list[DlopenRequest]:
+    """Declared calls, then the user's, then the hints (guesses) that name nothing a
+    declared or added call names: a hint never takes a name before the call that makes it."""
+    real = [r for r in requests if r.source is not DlopenSource.HINT] + list(added)
+    named = {n for r in real for n in r.names}
+    hinted = [r for r in requests if r.source is DlopenSource.HINT
+              and not named.intersection(r.names)]
+    out: list[DlopenRequest] = []
+    for r in [*real, *hinted]:
+        if r not in out:
+            out.append(r)
+    return out
 
 
 def dlopen_findings(res: Resolution) -> list[Finding]:

@@ -248,7 +248,8 @@ class GlibcModel(Walk):
         as loader (its RPATH chain unless it has a RUNPATH, the program's RPATH,
         LD_LIBRARY_PATH, its RUNPATH, the cache, the default directories; a name with a
         slash is a path; a name already loaded is that object), then ``_dl_map_object_deps``
-        over the new object's DT_NEEDED. Any failure unloads what the call loaded
+        over the new object's DT_NEEDED (the new object has no loader: its dependencies see
+        its own RPATH and the program's, not the caller's). Any failure unloads what the call loaded
         (``_dl_close_worker``) and is dlerror()'s message; the process goes on."""
         mark = self.mark()
         lk = self.lookup(caller, name, LookupKind.DLOPEN)
@@ -270,6 +271,10 @@ class GlibcModel(Walk):
                 elif len(self.search_list) == mark[2]:
                     return target, True, "", False
                 else:
+                    # _dl_map_object: "if (mode & __RTLD_CALLMAP) loader = NULL": the new
+                    # object has no l_loader, its own dependencies inherit no RPATH of the
+                    # caller (only the program's)
+                    target.needed_by = None
                     self.run_needed(mark[2])
                     missing = next((e for e in self.chain[mark[0]:]
                                     if isinstance(e, UnresolvedRecord)), None)
@@ -281,7 +286,7 @@ class GlibcModel(Walk):
                         "or directory"
         except Abort as abort:
             reason = abort.error.loader_message
-        self.undo(mark, lk)
+        self.undo(mark)
         self._known = None  # rebuilt from what is left
         lk.target, lk.via, lk.note = None, None, reason
         return None, False, reason, absent

@@ -152,7 +152,7 @@ class MuslModel(Walk):
     def _undo(self, mark: tuple[int, int, int, int, int], lk: LookupRecord,
               reason: str) -> None:
         gone = self.loaded[mark[1]:]
-        self.undo(mark, lk)
+        self.undo(mark)
         for obj in gone:
             self.shortnames.pop(obj, None)
         lk.target, lk.via, lk.note = None, None, reason

@@ -206,14 +206,13 @@ class Walk:
         return (len(self.chain), len(self.loaded), len(self.search_list), len(self.lookups),
                 len(self.listing))
 
-    def undo(self, mark: tuple[int, int, int, int, int], keep: LookupRecord) -> None:
+    def undo(self, mark: tuple[int, int, int, int, int]) -> None:
         """A failed dlopen unloads what it loaded (glibc ``_dl_close_worker``; musl reverts
-        its tail): the objects and their lookups go; ``keep``, the dlopen's own lookup,
-        stays to say why."""
-        chain, loaded, search, lookups, listing = mark
+        its tail): the objects go; the lookups it made stay (the loader made those searches:
+        ``LD_DEBUG`` shows them), naming objects no longer in the link map."""
+        chain, loaded, search, _lookups, listing = mark
         del self.chain[chain:], self.loaded[loaded:], self.search_list[search:]
         del self.listing[listing:]
-        self.lookups[lookups:] = [keep]
 
     def run_needed(self, start: int) -> None:
         """The breadth-first walk over DT_NEEDED from ``search_list[start]`` on."""
