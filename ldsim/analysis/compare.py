@@ -14,7 +14,7 @@ from ldsim.config.env import LoaderEnv
 from ldsim.elf.flavour import Libc
 from ldsim.errors import InternalError, LdsimError, contained
 from ldsim.fs.view import Realm, View
-from ldsim.result import Resolution, Via
+from ldsim.result import DlopenSource, DlopenStatus, Resolution, Via
 from ldsim.snap.meta import Confinement
 from ldsim.target import Program, Progress, SnapTarget
 
@@ -72,7 +72,7 @@ def _sides(res: Resolution | None) -> dict[str, Side]:
     for u in res.unresolved:
         out.setdefault(u.name, Side(None, MISSING, None))
     for d in res.dlopens:  # a dlopen that loads nothing: its first name, not found
-        if d.target is None and d.request.names and d.status.value != "not_called":
+        if d.target is None and d.request.names and d.status is not DlopenStatus.NOT_CALLED:
             out.setdefault(d.request.names[0], Side(None, MISSING, None))
     return out
 
@@ -83,10 +83,10 @@ def _dlopen_marks(res: Resolution | None) -> dict[str, str]:
     if res is None:
         return marks
     for d in res.dlopens:
-        mark = "hint" if d.request.source.value == "hint" else d.request.priority
+        mark = "hint" if d.request.source is DlopenSource.HINT else d.request.priority
         name = d.name if d.name is not None else (d.request.names[0] if d.request.names
                                                   else None)
-        if name is not None and d.status.value != "already_loaded":
+        if name is not None and d.status is not DlopenStatus.ALREADY_LOADED:
             marks.setdefault(name, mark)
     for obj in res.objects:
         if obj.dlopened:

@@ -66,8 +66,9 @@ def _declared(view: View, obj: LoadedObject, hints: bool) -> _Declared:
     """(notes, problems, hints) of one file, read once per file identity (a whole-tree scan
     meets libc's notes thousands of times)."""
     st = view.stat(obj.real_path)
+    # only a host tree's identities are unique (an in-memory root numbers its own inodes)
     key = (st.dev, st.ino, st.size, st.mtime_ns, hints)
-    hit = _MEMO.get(key)
+    hit = _MEMO.get(key) if view.stable else None
     if hit is None:
         buf = view.buffer(obj.real_path)
         notes, issues = parse_dlopen_notes(buf, obj.real_path)
@@ -164,12 +165,13 @@ def dlopen_findings(res: Resolution) -> list[Finding]:
     for d in res.dlopens:
         if d.status not in (DlopenStatus.MISSING, DlopenStatus.FAILED):
             continue
-        out.append(_finding(d, "dlopen-missing", _severity(d),
+        out.append(_finding(d, "dlopen-missing", dlopen_severity(d),
                             f"dlopen of {' or '.join(d.request.names)} fails: {d.reason}"))
     return out
 
 
-def _severity(d: DlopenResult) -> Severity:
+def dlopen_severity(d: DlopenResult) -> Severity:
+    """``required`` an error, ``recommended`` a warning, ``suggested`` info; a hint info."""
     if d.request.source is DlopenSource.HINT:
         return Severity.INFO
     return SEVERITY_OF_PRIORITY.get(d.request.priority, Severity.WARNING)
@@ -188,10 +190,18 @@ def leak_findings(res: Resolution) -> list[Finding]:
     out: list[Finding] = []
     for d in res.dlopens:
         if d.target is not None and d.target.realm is Realm.HOST:
-            out.append(_finding(d, "dlopen-leak", _severity(d),
+            out.append(_finding(d, "dlopen-leak", dlopen_severity(d),
                                 f"dlopen of {d.name} loads {d.target.path} from the host"))
     return out
 
 
-__all__ = ["MAX_ROUNDS", "SEVERITY_OF_PRIORITY", "dlopen_findings", "leak_findings",
-           "parse_add", "requests_of", "resolve_with_dlopen"]
+__all__ = [
+    "MAX_ROUNDS",
+    "SEVERITY_OF_PRIORITY",
+    "dlopen_findings",
+    "dlopen_severity",
+    "leak_findings",
+    "parse_add",
+    "requests_of",
+    "resolve_with_dlopen",
+]

@@ -31,7 +31,7 @@ class FileResult:
     document on one line (``ldsim.explain/1`` of a file, ``ldsim.compare/1`` of a snap) when
     the scan keeps documents; ``deps``: (path, state) of every file and directory the result
     depends on, when a result store asks for them; ``ident``: the file's identity (device,
-    inode, size, mtime) as the scan saw it."""
+    inode, size, mtime, ctime) as the scan saw it."""
 
     path: str
     kind: str
@@ -43,7 +43,7 @@ class FileResult:
     leaks: int = 0
     seconds: float = 0.0
     doc: str | None = None
-    ident: tuple[int, int, int, int] | None = None
+    ident: tuple[int, ...] | None = None
     deps: tuple[tuple[str, str], ...] | None = None
 
     @property

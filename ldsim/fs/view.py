@@ -90,6 +90,7 @@ class FileStat:
     mtime_ns: int = 0
     uid: int = 0
     gid: int = 0
+    ctime_ns: int = 0
 
     @property
     def is_dir(self) -> bool:
@@ -106,7 +107,7 @@ class FileStat:
     @classmethod
     def of(cls, st: os.stat_result) -> FileStat:
         return cls(st.st_dev, st.st_ino, st.st_mode, st.st_size, st.st_mtime_ns, st.st_uid,
-                   st.st_gid)
+                   st.st_gid, st.st_ctime_ns)
 
 
 def fs_error(path: str, errno_name: str) -> FsError:

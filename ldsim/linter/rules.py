@@ -12,13 +12,14 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from ldsim.analysis.abi import analyse
+from ldsim.analysis.dlopen import dlopen_severity
 from ldsim.errors import LdsimError
 from ldsim.fs.overlay import OverlayView
 from ldsim.fs.view import Realm
 from ldsim.linter.context import Context, Ignores
 from ldsim.linter.model import CLASSIC_URL, LIBRARY_URL, FileLint, Fix, LintFinding
 from ldsim.linter.rpath import covered
-from ldsim.result import LoadedObject, Resolution, Severity, Via
+from ldsim.result import DlopenStatus, LoadedObject, Resolution, Severity, Via
 
 W, E, INFO = Severity.WARNING, Severity.ERROR, Severity.INFO
 
@@ -290,11 +291,11 @@ def rule_dlopen(ctx: Context, j: Judgement) -> Iterable[Hit]:
     for d in j.res.dlopens:
         caller = by_path.get(d.request.caller) if d.request.caller else j.res.objects[0]
         owner = _owner(ctx, caller, j)
-        severity = _dlopen_severity(d.request.priority, d.request.source.value)
+        severity = dlopen_severity(d)
         what = (f"{d.request.feature} ({d.request.priority})" if d.request.feature
                 else f"a {d.request.source.value} ({d.request.priority})")
         names = " or ".join(d.request.names)
-        if d.status.value in ("missing", "failed"):
+        if d.status in (DlopenStatus.MISSING, DlopenStatus.FAILED):
             yield Hit("dlopen-missing", severity, owner, names,
                       f"the dlopen of {names} by {caller.path if caller else 'the program'} "
                       f"[{what}] fails in the classic view: {d.reason}")
@@ -311,10 +312,7 @@ def rule_dlopen(ctx: Context, j: Judgement) -> Iterable[Hit]:
                       f"the host in the classic view ({_chain(obj, ctx)})")
 
 
-def _dlopen_severity(priority: str, source: str) -> Severity:
-    if source == "hint":
-        return INFO
-    return {"required": E, "recommended": W}.get(priority, INFO)
+
 
 
 CONTEXT_RULES: tuple[Callable[[Context, Judgement], Iterable[Hit]], ...] = (

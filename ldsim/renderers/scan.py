@@ -74,7 +74,7 @@ def render_scan_text(s: ScanSummary, *, what: str = "", how: str = "", color: bo
     st = Style(color, width)
     out: list[str] = []
     unit = plural(s.snaps, "snap") if s.snaps else plural(s.files, "ELF file")
-    head = f"Scanned {unit}" + (f" {what}" if what else "")
+    head = f"Scanned {unit}" + (f" {shown(what)}" if what else "")
     extra = []
     if s.looked_at:
         extra.append(f"{plural(s.looked_at, 'file')} looked at")
@@ -84,7 +84,7 @@ def render_scan_text(s: ScanSummary, *, what: str = "", how: str = "", color: bo
         extra.append(f"{_n(s.excluded)} excluded")
     out.append(st.paint("heading", head) + (f" ({'; '.join(extra)})" if extra else ""))
     if how:
-        out.append(how)
+        out.append(shown(how))
     out.append("")
     total = s.total
     for key in ("starts", "does_not_start", "fails_at_run_time", "unreadable", "error"):

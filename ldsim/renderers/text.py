@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 from ldsim.analysis.abi import Finding
+from ldsim.analysis.dlopen import dlopen_severity
 from ldsim.analysis.explain import Explanation
 from ldsim.analysis.verdict import Verdict, VerdictStatus
 from ldsim.config.arch import arch_of
@@ -18,6 +19,7 @@ from ldsim.fs.view import Realm
 from ldsim.renderers.demangle import demangle_all, demangled_message, finding_symbol
 from ldsim.renderers.style import Style, plural
 from ldsim.result import (
+    DlopenStatus,
     LoadedObject,
     Lookup,
     LookupKind,
@@ -166,18 +168,15 @@ def _dlopen_lines(res: Resolution, st: Style) -> list[str]:
             realm = st.paint("leak", " LEAK") if d.target.realm is Realm.HOST else ""
             result = (f"{_s(d.name)} => {_s(d.target.path)}{realm}"
                       f"{_DLOPEN_WORDS.get(d.status.value, '')}")
-        elif d.status.value == "not_called":
+        elif d.status is DlopenStatus.NOT_CALLED:
             result = f"{' | '.join(map(_s, req.names))}: not called ({_s(d.reason)})"
         else:
-            word = "NOT FOUND" if d.status.value == "missing" else "FAILS"
+            word = "NOT FOUND" if d.status is DlopenStatus.MISSING else "FAILS"
             result = (f"{' | '.join(map(_s, req.names))} => "
-                      f"{st.severity(_DLOPEN_SEVERITY.get(req.priority, 'info'), word)}: "
-                      f"{_s(d.reason)}")
+                      f"{st.severity(dlopen_severity(d).value, word)}: {_s(d.reason)}")
         out.append(f"    {what}: {result}")
     return out
 
-
-_DLOPEN_SEVERITY = {"required": "error", "recommended": "warning", "suggested": "info"}
 
 
 def _env_lines(res: Resolution) -> list[str]:

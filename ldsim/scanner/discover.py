@@ -25,6 +25,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import stat as stat_mod
+import time
 from collections.abc import Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -39,12 +40,19 @@ LOADABLE = frozenset({ElfType.EXEC, ElfType.DYN})
 _OPEN_FILE = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY
 _OPEN_DIR = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_DIRECTORY
 
-Identity = tuple[int, int, int, int]
-"""(device, inode, size, mtime in ns) of a file: what tells one version from another."""
+Identity = tuple[int, ...]
+"""(device, inode, size, mtime, ctime in ns) of a file: what tells one version from another
+(the ctime too: ``cp -a``, ``tar x`` and ``touch -r`` put an old mtime back, none can set
+the ctime)."""
+RACY_NS = 2_000_000_000  # a directory changed this recently may change again unseen
 
 
 def identity_of(st: os.stat_result) -> Identity:
-    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def dir_identity(st: os.stat_result) -> tuple[int, int, int, int]:
+    return (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +73,7 @@ class DirRecord:
     """What a walk saw in one directory: enough to skip listing it again while its
     identity is unchanged."""
 
-    ident: tuple[int, int, int]  # (device, inode, mtime in ns)
+    ident: tuple[int, int, int, int]  # (device, inode, mtime, ctime in ns)
     subdirs: tuple[str, ...]
     elf: tuple[tuple[str, int], ...]  # (name, e_type)
 
@@ -125,7 +133,7 @@ def walk_root(view: View, tops: Sequence[str], *, filt: Filter | None = None,
         raise TypeError("walk_root walks a host directory")
     filt = filt or Filter()
     walk = walk if walk is not None else Walk()
-    seen: set[str] = set()
+    resolved: list[tuple[str, bool]] = []
     for top in tops or ["/"]:
         try:
             parts = view.resolve_parts(top)
@@ -133,17 +141,25 @@ def walk_root(view: View, tops: Sequence[str], *, filt: Filter | None = None,
         except FsError as exc:
             walk.problems.append((top, exc.reason))
             continue
-        guest = "/" + "/".join(parts)
-        if guest in seen:
+        if not (st.is_reg or st.is_dir):
+            walk.problems.append((top, "not a regular file or directory"))
+            continue
+        resolved.append(("/" + "/".join(parts), st.is_dir))
+    # a top inside another top's tree is walked there, once
+    dirs = [p for p, is_dir in resolved if is_dir]
+    seen: set[str] = set()
+    for guest, is_dir in resolved:
+        if guest in seen or any(_under(guest, d) for d in dirs if d != guest):
             continue
         seen.add(guest)
-        if st.is_reg:
-            yield from _one_file(view, guest, filt, walk)
-        elif st.is_dir:
-            yield from _walk_dir(view, guest, filt, prior or {}, walk, seen)
+        if is_dir:
+            yield from _walk_dir(view, guest, filt, prior or {}, walk)
         else:
-            walk.problems.append((top, "not a regular file or directory"))
-    return
+            yield from _one_file(view, guest, filt, walk)
+
+
+def _under(path: str, top: str) -> bool:
+    return top == "/" or path.startswith(top.rstrip("/") + "/")
 
 
 def _one_file(view: HostDirView, guest: str, filt: Filter, walk: Walk) -> Iterator[Found]:
@@ -174,7 +190,7 @@ def _one_file(view: HostDirView, guest: str, filt: Filter, walk: Walk) -> Iterat
 
 
 def _walk_dir(view: HostDirView, top: str, filt: Filter, prior: Mapping[str, DirRecord],
-              walk: Walk, seen: set[str]) -> Iterator[Found]:
+              walk: Walk) -> Iterator[Found]:
     base = view.root.rstrip("/")
     stack = [top]
     while stack:
@@ -187,13 +203,12 @@ def _walk_dir(view: HostDirView, top: str, filt: Filter, prior: Mapping[str, Dir
             except OSError as exc:
                 walk.problems.append((guest, os.strerror(exc.errno or 0).lower()))
                 continue
-            if stat_mod.S_ISDIR(st.st_mode) and \
-                    (st.st_dev, st.st_ino, st.st_mtime_ns) == record.ident:
+            if stat_mod.S_ISDIR(st.st_mode) and dir_identity(st) == record.ident:
                 walk.dirs += 1
                 walk.dirs_reused += 1
                 walk.records[guest] = record
                 yield from _known_dir(host, guest, record, filt, walk)
-                stack.extend(_subdirs(guest, record.subdirs, filt, walk, seen))
+                stack.extend(_subdirs(guest, record.subdirs, filt, walk))
                 continue
         try:
             dfd = os.open(host, _OPEN_DIR)
@@ -201,25 +216,39 @@ def _walk_dir(view: HostDirView, top: str, filt: Filter, prior: Mapping[str, Dir
             walk.problems.append((guest, os.strerror(exc.errno or 0).lower()))
             continue
         try:
-            found, subdirs = yield from _list_dir(dfd, guest, filt, walk)
+            # a directory swapped for a link to elsewhere while we walk is not followed
+            if not _inside(dfd, view.root):
+                walk.problems.append((guest, "moved out of the root while walked; skipped"))
+                continue
+            # its identity before listing it: an entry added during the listing makes the
+            # record stale, never wrongly fresh
             dst = os.fstat(dfd)
+            problems = len(walk.problems)
+            found, subdirs = yield from _list_dir(dfd, guest, filt, walk)
         finally:
             os.close(dfd)
         walk.dirs += 1
-        walk.records[guest] = DirRecord((dst.st_dev, dst.st_ino, dst.st_mtime_ns),
-                                        tuple(subdirs), tuple(found))
-        stack.extend(_subdirs(guest, subdirs, filt, walk, seen))
+        # a record is kept only of a whole listing of a directory not changed just now
+        if len(walk.problems) == problems and time.time_ns() - dst.st_mtime_ns > RACY_NS:
+            walk.records[guest] = DirRecord(dir_identity(dst), tuple(subdirs), tuple(found))
+        stack.extend(_subdirs(guest, subdirs, filt, walk))
 
 
-def _subdirs(guest: str, names: Sequence[str], filt: Filter, walk: Walk,
-             seen: set[str]) -> list[str]:
+def _inside(dfd: int, root: str) -> bool:
+    """Whether an open directory is still inside the root (its path in /proc names it)."""
+    try:
+        where = os.readlink(f"/proc/self/fd/{dfd}")
+    except OSError:
+        return True  # no /proc: the O_NOFOLLOW open is all the check there is
+    return root == "/" or where == root or where.startswith(root.rstrip("/") + "/")
+
+
+def _subdirs(guest: str, names: Sequence[str], filt: Filter, walk: Walk) -> list[str]:
     out = []
     for name in reversed(names):
         if guest == "/" and name in PSEUDO_TOP:
             continue
         path = _join(guest, name)
-        if path in seen:
-            continue  # also given as a top of its own: walked once
         if filt.exclude and filt.dir_excluded(path):
             walk.excluded += 1
             continue

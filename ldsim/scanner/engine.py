@@ -87,9 +87,13 @@ class Scan:
         """What a stored result depends on besides the files: the configuration."""
         env = asdict(self.spec.env)
         cpu = env.pop("cpuinfo", None) or ""
-        env["cpuinfo"] = hashlib.sha256(cpu.encode()).hexdigest()[:16]
+        # what the model reads of the CPU, not the clock speed /proc/cpuinfo also shows
+        steady = "\n".join(line for line in cpu.splitlines()
+                           if not line.lower().startswith(("cpu mhz", "bogomips")))
+        env["cpuinfo"] = hashlib.sha256(steady.encode()).hexdigest()[:16]
         env["invocation"] = str(env["invocation"])
         return {"ldsim": __version__, "root": os.path.realpath(self.spec.root),
+                "root_name": self.spec.root_name,
                 "host": self.spec.host, "base_dir": self.spec.base_dir,
                 "loader": self.spec.loader.value if self.spec.loader else None,
                 "symbols": self.spec.symbols, "dlopen": self.spec.dlopen,
@@ -121,6 +125,7 @@ class Scan:
         finally:
             if store is not None:  # interrupted or not, what arrived is kept
                 store.commit()
+                store.close()
 
     def _units(self, prior: Any) -> Iterator[tuple[str, Found | None]]:
         if self.snaps:
@@ -168,8 +173,14 @@ class Scan:
                     assert fut is not None
                     if not block and not fut.done():
                         return
-                    value = fut.result()
-                    r: FileResult = value[index] if index >= 0 else value
+                    try:
+                        value = fut.result()
+                        r: FileResult = value[index] if index >= 0 else value
+                    except (UsageError, KeyboardInterrupt):
+                        raise
+                    except Exception as exc:  # a worker killed (out of memory), a lost node
+                        r = FileResult(path, "snap" if self.snaps else "file", "error",
+                                       (f"its worker failed: {type(exc).__name__}: {exc}",))
                     if found is not None:
                         r = replace(r, ident=found.ident)
                     if store is not None:
@@ -239,10 +250,12 @@ class StoredScan:
         last = store.get("last_scan")
         if not isinstance(last, dict):
             raise UsageError(store.path, "holds no scan yet")
-        self.paths: list[str] = list(last.get("paths") or [])
+        paths = last.get("paths")
+        self.paths: list[str] = [str(p) for p in paths] if isinstance(paths, list) else []
         self.snaps = bool(last.get("snaps"))
         self.done = bool(last.get("done"))
-        self._walk: dict[str, Any] = last.get("walk") or {}
+        walk = last.get("walk")
+        self._walk: dict[str, Any] = walk if isinstance(walk, dict) else {}
 
     def results(self, *, documents: bool = False) -> Iterator[FileResult]:
         """Every stored result, in the scan's order."""
@@ -253,10 +266,14 @@ class StoredScan:
         s = ScanSummary()
         s.extend(self.results())
         walk = self._walk
-        s.looked_at = int(walk.get("looked_at", 0))
-        s.other_elf = int(walk.get("other_elf", 0))
-        s.excluded = int(walk.get("excluded", 0))
-        s.walk_problems = [(str(p), str(e)) for p, e in walk.get("problems", [])]
+        try:
+            s.looked_at = int(walk.get("looked_at", 0))
+            s.other_elf = int(walk.get("other_elf", 0))
+            s.excluded = int(walk.get("excluded", 0))
+            s.walk_problems = [(str(p), str(e)) for p, e in walk.get("problems", [])]
+        except (TypeError, ValueError):
+            raise UsageError(self.store.path, "a scan database whose records cannot be read "
+                             "(made by another program?)") from None
         return s
 
 

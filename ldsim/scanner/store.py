@@ -7,23 +7,26 @@ dependencies are unchanged: an interrupted scan resumes where it stopped (result
 committed as they arrive), a finished one is checked in a fraction of the time, and a
 changed library invalidates exactly the results that looked at it.
 
-Tables (``docs/scan-db.md`` documents them for other programs)::
+Tables (``docs/scan-db.md`` documents them for other programs; paths are stored as bytes,
+``os.fsencode``, since a file name need not be UTF-8)::
 
     meta(key TEXT PRIMARY KEY, value TEXT)       schema, ldsim version, config (JSON), the
                                                  last scan (JSON: PATHs, walk counts, done)
-    results(path TEXT PRIMARY KEY, seq INTEGER,  seq: the file's place in the scan's order
-            kind TEXT, ident TEXT, status TEXT,  kind: file | snap; ident: dev:ino:size:mtime
+    results(path BLOB PRIMARY KEY, seq INTEGER,  path: os.fsencode of the path (any bytes)
+            kind TEXT, ident TEXT, status TEXT,  kind: file | snap; ident: dev:ino:size:mtime:
+                                                 ctime (NULL: never reused)
             exit_status INTEGER, seconds REAL,   status: starts, does_not_start,
             summary TEXT, doc BLOB, deps TEXT)   fails_at_run_time, unreadable, error;
                                                  summary: JSON (reasons, objects, unresolved,
                                                  findings, leaks); doc: the one-line document,
-                                                 zlib-compressed; deps: JSON list of paths
-    deps(path TEXT PRIMARY KEY, state TEXT)      each dependency's state when last checked
-                                                 (a file: dev:ino:size:mtime; a directory:
-                                                 d:dev:ino; nothing there: -)
-    dirs(path TEXT PRIMARY KEY, dev INTEGER,     a directory the walk listed, its identity,
+                                                 zlib-compressed; deps: JSON list of
+                                                 [path, state] as the resolution saw them
+                                                 (a file: dev:ino:size:mtime:ctime:mode:uid:gid;
+                                                 a directory: d:dev:ino; nothing there: -)
+    dirs(path BLOB PRIMARY KEY, dev INTEGER,     a directory the walk listed, its identity,
          ino INTEGER, mtime_ns INTEGER,          subdirectory names and ELF files (JSON):
-         subdirs TEXT, elf TEXT)                 an unchanged one is not listed again
+         ctime_ns INTEGER, subdirs TEXT,         an unchanged one is not listed again
+         elf TEXT)
 
 A store made with another configuration (root, loader options, ldsim version) keeps nothing
 but its walk records: every file is resolved again.
@@ -32,10 +35,12 @@ but its walk records: every file is resolved again.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
+from urllib.parse import quote
 
 from ldsim.analysis.scan import FileResult
 from ldsim.errors import UsageError
@@ -46,17 +51,17 @@ SCHEMA = "ldsim.scan-db/1"
 _TABLES = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS results (
-    path TEXT PRIMARY KEY, seq INTEGER NOT NULL, kind TEXT NOT NULL, ident TEXT,
+    path BLOB PRIMARY KEY, seq INTEGER NOT NULL, kind TEXT NOT NULL, ident TEXT,
     status TEXT NOT NULL, exit_status INTEGER NOT NULL, seconds REAL NOT NULL,
     summary TEXT NOT NULL, doc BLOB, deps TEXT);
-CREATE TABLE IF NOT EXISTS deps (path TEXT PRIMARY KEY, state TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS dirs (
-    path TEXT PRIMARY KEY, dev INTEGER NOT NULL, ino INTEGER NOT NULL,
-    mtime_ns INTEGER NOT NULL, subdirs TEXT NOT NULL, elf TEXT NOT NULL);
+    path BLOB PRIMARY KEY, dev INTEGER NOT NULL, ino INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL, ctime_ns INTEGER NOT NULL, subdirs TEXT NOT NULL,
+    elf TEXT NOT NULL);
 """
 
 
-def ident_text(ident: tuple[int, int, int, int] | None) -> str | None:
+def ident_text(ident: tuple[int, ...] | None) -> str | None:
     return None if ident is None else ":".join(map(str, ident))
 
 
@@ -66,14 +71,14 @@ class Store:
 
     def __init__(self, path: str, *, create: bool = True) -> None:
         self.path = path
+        # read-only use (--report) never creates an empty store by mistake
+        uri = f"file:{quote(os.fsencode(path))}" + ("" if create else "?mode=ro")
         try:
-            if not create:
-                # read-only use (--report): never create an empty store by mistake
-                self.db = sqlite3.connect(f"file:{_uri(path)}?mode=ro", uri=True)
-            else:
-                self.db = sqlite3.connect(path)
-            self.db.execute("PRAGMA journal_mode=WAL") if create else None
-            self.db.execute("PRAGMA synchronous=NORMAL") if create else None
+            self.db = sqlite3.connect(uri, uri=True, timeout=10)
+        except sqlite3.Error as exc:
+            raise UsageError(path, f"cannot use it as a scan database: {exc}") from None
+        try:
+            self.db.execute("PRAGMA trusted_schema=OFF")
             schema = self._schema()
             if schema is None and create:
                 self.db.executescript(_TABLES)
@@ -83,8 +88,15 @@ class Store:
                 raise UsageError(path, f"not an ldsim scan database (schema {schema!r}, "
                                  f"expected {SCHEMA!r})" if schema else
                                  "not an ldsim scan database")
+            if create:  # only a store of ours: another program's SQLite file is not touched
+                self.db.execute("PRAGMA journal_mode=WAL")
+                self.db.execute("PRAGMA synchronous=NORMAL")
         except sqlite3.Error as exc:
+            self.db.close()
             raise UsageError(path, f"cannot use it as a scan database: {exc}") from None
+        except UsageError:
+            self.db.close()
+            raise
 
     def _schema(self) -> str | None:
         try:
@@ -103,7 +115,7 @@ class Store:
     # -- meta ----------------------------------------------------------------------
     def get(self, key: str) -> Any:
         row = self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
-        return json.loads(row[0]) if row else None
+        return _json(self.path, row[0]) if row else None
 
     def put(self, key: str, value: Any) -> None:
         self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)",
@@ -115,112 +127,155 @@ class Store:
         if self.get("config") == config:
             return True
         self.db.execute("DELETE FROM results")
-        self.db.execute("DELETE FROM deps")
         self.put("config", config)
         self.db.commit()
         return False
 
     # -- the walk's records --------------------------------------------------------
     def dir_records(self) -> dict[str, DirRecord]:
-        return {path: DirRecord((dev, ino, mtime), tuple(json.loads(subdirs)),
-                                tuple((n, t) for n, t in json.loads(elf)))
-                for path, dev, ino, mtime, subdirs, elf in self.db.execute(
-                    "SELECT path, dev, ino, mtime_ns, subdirs, elf FROM dirs")}
+        """The walk's records; one whose names are not plain directory entries (a store
+        made by hand) is left out, so the walk lists that directory itself."""
+        out: dict[str, DirRecord] = {}
+        for path, dev, ino, mtime, ctime, subdirs, elf in self.db.execute(
+                "SELECT path, dev, ino, mtime_ns, ctime_ns, subdirs, elf FROM dirs"):
+            try:
+                subs = tuple(str(n) for n in _json(self.path, subdirs))
+                files = tuple((str(n), int(t)) for n, t in _json(self.path, elf))
+                ident = (int(dev), int(ino), int(mtime), int(ctime))
+            except (UsageError, TypeError, ValueError):
+                continue
+            if all(_entry_name(n) for n in subs) and all(_entry_name(n) for n, _t in files):
+                out[_text(path)] = DirRecord(ident, subs, files)
+        return out
 
     def save_dir_records(self, records: dict[str, DirRecord], *, replace: bool) -> None:
         if replace:
             self.db.execute("DELETE FROM dirs")
         self.db.executemany(
-            "INSERT OR REPLACE INTO dirs VALUES (?, ?, ?, ?, ?, ?)",
-            [(path, *r.ident, json.dumps(r.subdirs), json.dumps(r.elf))
+            "INSERT OR REPLACE INTO dirs VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(os.fsencode(path), *r.ident, json.dumps(r.subdirs), json.dumps(r.elf))
              for path, r in records.items()])
 
     # -- dependencies --------------------------------------------------------------
     def invalidate(self, state: Callable[[str], str]) -> int:
-        """Check every dependency's state now (``state(path)``); delete the results that
-        depend on one that changed, and record the new states. The number deleted."""
-        changed: dict[str, str] = {}
-        for path, old in self.db.execute("SELECT path, state FROM deps").fetchall():
-            now = state(path)
-            if now != old:
-                changed[path] = now
-        if not changed:
-            return 0
-        stale = [path for path, deps in self.db.execute("SELECT path, deps FROM results")
-                 if deps and not changed.keys().isdisjoint(json.loads(deps))]
-        self.db.executemany("DELETE FROM results WHERE path=?", [(p,) for p in stale])
-        self.db.executemany("UPDATE deps SET state=? WHERE path=?",
-                            [(s, p) for p, s in changed.items()])
+        """Check every result's dependencies against their state now (``state(path)``, asked
+        once per path); delete the results one of whose dependencies changed, or whose
+        record cannot be read. The number deleted."""
+        now: dict[str, str] = {}
+        stale: list[bytes] = []
+        for key, deps in self.db.execute("SELECT path, deps FROM results"):
+            try:
+                pairs = _json(self.path, deps) if deps else []
+                changed = False
+                for dep, seen in pairs:
+                    current = now.get(dep)
+                    if current is None:
+                        current = now[dep] = state(str(dep))
+                    if current != seen:
+                        changed = True
+                        break
+            except (UsageError, TypeError, ValueError):
+                changed = True
+            if changed:
+                stale.append(key)
+        self.db.executemany("DELETE FROM results WHERE path=?", [(k,) for k in stale])
         self.db.commit()
         return len(stale)
 
     # -- results -------------------------------------------------------------------
     def idents(self) -> dict[str, str | None]:
         """Each stored result's file identity, by path."""
-        return dict(self.db.execute("SELECT path, ident FROM results"))
+        return {_text(p): i for p, i in self.db.execute("SELECT path, ident FROM results")}
 
     def load(self, path: str, *, doc: bool) -> FileResult:
         row = self.db.execute(
             f"SELECT path, kind, ident, status, seconds, summary, {'doc' if doc else 'NULL'} "
-            "FROM results WHERE path=?", (path,)).fetchone()
-        return _result(row)
+            "FROM results WHERE path=?", (os.fsencode(path),)).fetchone()
+        return self._result(row)
 
     def add(self, seq: int, r: FileResult) -> None:
         s = {"reasons": list(r.reasons), "objects": r.objects,
              "unresolved": [list(u) for u in r.unresolved],
              "findings": [list(f) for f in r.findings], "leaks": r.leaks}
-        deps = None
-        if r.deps is not None:
-            deps = json.dumps([p for p, _s in r.deps])
-            self.db.executemany("INSERT OR REPLACE INTO deps VALUES (?, ?)", r.deps)
+        # a result with no dependencies recorded (a bug, a root a worker could not open, a
+        # snap) is kept for --report but never reused: no identity
+        ident = ident_text(r.ident) if r.deps is not None else None
+        deps = None if r.deps is None else json.dumps([list(d) for d in r.deps])
         self.db.execute(
             "INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (r.path, seq, r.kind, ident_text(r.ident), r.status, r.exit_status, r.seconds,
+            (os.fsencode(r.path), seq, r.kind, ident, r.status, r.exit_status, r.seconds,
              json.dumps(s), None if r.doc is None else zlib.compress(r.doc.encode(), 1),
              deps))
 
     def renumber(self, seq: int, path: str) -> None:
-        self.db.execute("UPDATE results SET seq=? WHERE path=?", (seq, path))
+        self.db.execute("UPDATE results SET seq=? WHERE path=?", (seq, os.fsencode(path)))
 
     def keep_only(self, paths: Sequence[str]) -> None:
-        """After a whole scan: forget results of files it no longer saw, and the
-        dependencies nothing refers to."""
-        self.db.execute("CREATE TEMP TABLE IF NOT EXISTS seen (path TEXT PRIMARY KEY)")
+        """After a whole scan: forget results of files it no longer saw."""
+        self.db.execute("CREATE TEMP TABLE IF NOT EXISTS seen (path BLOB PRIMARY KEY)")
         self.db.execute("DELETE FROM seen")
-        self.db.executemany("INSERT OR IGNORE INTO seen VALUES (?)", [(p,) for p in paths])
+        self.db.executemany("INSERT OR IGNORE INTO seen VALUES (?)",
+                            [(os.fsencode(p),) for p in paths])
         self.db.execute("DELETE FROM results WHERE path NOT IN (SELECT path FROM seen)")
-        used: set[str] = set()
-        for (deps,) in self.db.execute("SELECT deps FROM results WHERE deps IS NOT NULL"):
-            used.update(json.loads(deps))
-        stale = [(p,) for (p,) in self.db.execute("SELECT path FROM deps") if p not in used]
-        self.db.executemany("DELETE FROM deps WHERE path=?", stale)
 
     def results(self, *, doc: bool) -> Iterator[FileResult]:
         """Every stored result in the scan's order."""
         for row in self.db.execute(
                 f"SELECT path, kind, ident, status, seconds, summary, {'doc' if doc else 'NULL'}"
                 " FROM results ORDER BY seq"):
-            yield _result(row)
+            yield self._result(row)
 
     def commit(self) -> None:
         self.db.commit()
 
+    def _result(self, row: tuple[Any, ...]) -> FileResult:
+        path, kind, ident, status, seconds, summary, doc = row
+        try:
+            s = _json(self.path, summary)
+            return FileResult(
+                _text(path), str(kind), str(status), tuple(map(str, s["reasons"])),
+                int(s["objects"]), tuple((str(n), by if by is None else str(by))
+                                         for n, by in s["unresolved"]),
+                tuple((str(a), str(b), str(c)) for a, b, c in s["findings"]), int(s["leaks"]),
+                float(seconds), None if doc is None else _doc(self.path, doc),
+                None if ident is None else tuple(int(x) for x in str(ident).split(":")))
+        except (KeyError, TypeError, ValueError):
+            raise UsageError(self.path, "a scan database whose records cannot be read (made "
+                             "by another program?)") from None
 
-def _result(row: tuple[Any, ...]) -> FileResult:
-    path, kind, ident, status, seconds, summary, doc = row
-    s = json.loads(summary)
-    return FileResult(
-        path, kind, status, tuple(s["reasons"]), s["objects"],
-        tuple((n, by) for n, by in s["unresolved"]),
-        tuple((a, b, c) for a, b, c in s["findings"]), s["leaks"], seconds,
-        None if doc is None else zlib.decompress(doc).decode(),
-        None if ident is None else tuple(int(x) for x in ident.split(":")))  # type: ignore[arg-type]
+
+MAX_DOC = 64 << 20  # bytes of one stored document, decompressed
 
 
-def _uri(path: str) -> str:
-    from urllib.parse import quote
+def _text(key: Any) -> str:
+    return os.fsdecode(key) if isinstance(key, bytes) else str(key)
 
-    return quote(path)
+
+def _entry_name(name: str) -> bool:
+    """A name a directory listing can give (no path, no NUL)."""
+    return bool(name) and name not in (".", "..") and "/" not in name and "\0" not in name
+
+
+def _json(path: str, text: Any) -> Any:
+    try:
+        return json.loads(text)
+    except (TypeError, ValueError, RecursionError):
+        raise UsageError(path, "a scan database whose records cannot be read (made by "
+                         "another program?)") from None
+
+
+def _doc(path: str, blob: Any) -> str:
+    """A stored document, decompressed within :data:`MAX_DOC` and written again by this
+    process (a crafted store cannot put raw control bytes on standard output)."""
+    try:
+        d = zlib.decompressobj()
+        raw = d.decompress(blob, MAX_DOC)
+        if d.unconsumed_tail:
+            raise UsageError(path, f"a stored document larger than {MAX_DOC} bytes")
+        return json.dumps(json.loads(raw.decode()), separators=(",", ":"))
+    except (zlib.error, TypeError, ValueError, RecursionError):
+        raise UsageError(path, "a stored document cannot be read (a scan database made by "
+                         "another program?)") from None
 
 
 __all__ = ["SCHEMA", "Store", "ident_text"]

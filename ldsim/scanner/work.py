@@ -28,6 +28,7 @@ from ldsim.config.env import LoaderEnv
 from ldsim.elf.flavour import Libc
 from ldsim.errors import LdsimError, SnapError
 from ldsim.fs.view import HostDirView, View, dirname, join
+from ldsim.loader.musl import path_file_for
 from ldsim.result import LookupKind, Resolution
 from ldsim.target import RootTarget, SnapTarget, Target, open_root
 
@@ -51,7 +52,7 @@ class ScanSpec:
     host: str = "/"
     base_dir: str | None = None
     run: str = ""
-    root_name: str | None = None
+    root_name: str | None = None  # the root as the user gave it (documents name it so)
     dlopen: bool = False  # also the dlopen calls the loaded objects declare or hint at  # the root as the user gave it (documents name it so)
 
 
@@ -87,9 +88,11 @@ def scan_file(target: RootTarget, spec: ScanSpec, path: str) -> FileResult:
         expl = explain(target, path, spec.env, loader=spec.loader, symbols=spec.symbols,
                        dlopen=spec.dlopen)
     except LdsimError as exc:
+        looked_at = [path] + ([exc.path] if exc.path.startswith("/") else [])
         return FileResult(path, "file", "unreadable", (_reason(exc, path),),
                           seconds=time.perf_counter() - start,
-                          deps=_deps(target.view(), [path], spec.env.cwd) if spec.deps else None)
+                          deps=_deps(target.view(), looked_at, spec.env.cwd) if spec.deps
+                          else None)
     except Exception as exc:  # a bug on one file must not end the batch
         return FileResult(path, "file", "error", (_bug(exc),),
                           seconds=time.perf_counter() - start)
@@ -127,10 +130,7 @@ def _read_paths(res: Resolution) -> list[str]:
     if res.interpreter:
         paths.append(res.interpreter)
         if res.loader is Libc.MUSL:
-            name = os.path.basename(res.interpreter)  # ld-musl-ARCH.so.1
-            arch = name[len("ld-musl-"):].split(".so", 1)[0]
-            prefix = dirname(dirname(res.interpreter))
-            paths.append(f"{prefix.rstrip('/')}/etc/ld-musl-{arch}.path")
+            paths.append(path_file_for(res.interpreter))
     if res.loader is Libc.GLIBC:
         paths += ["/etc/ld.so.cache", LookupKind.PRELOAD_FILE.value]  # what ld.so reads
     for lk in res.lookups:
@@ -164,14 +164,16 @@ def _deps(view: View, paths: list[str], cwd: str) -> tuple[tuple[str, str], ...]
 
 def state(view: View, path: str) -> str:
     """A path's state in ``view``, following symbolic links inside it: ``-`` when nothing
-    is there, ``d:DEV:INO`` for a directory, ``DEV:INO:SIZE:MTIME`` for anything else."""
+    is there, ``d:DEV:INO`` for a directory, ``DEV:INO:SIZE:MTIME:CTIME:MODE:UID:GID`` for
+    anything else."""
     try:
         st = view.stat(path)
     except LdsimError:
         return "-"
     if st.is_dir:
         return f"d:{st.dev}:{st.ino}"
-    return f"{st.dev}:{st.ino}:{st.size}:{st.mtime_ns}"
+    # the ctime too (an old mtime put back), and who may read it (--user)
+    return f"{st.dev}:{st.ino}:{st.size}:{st.mtime_ns}:{st.ctime_ns}:{st.mode}:{st.uid}:{st.gid}"
 
 
 def find_base(base_dir: str, name: str) -> str:
