@@ -444,15 +444,17 @@ def run_musl(root: muslroot.MuslRoot, *, env: Mapping[str, str] | None = None) -
 
 
 def musl_case(root: muslroot.MuslRoot, calls: Sequence[Note], *,
-              program_rpath: str | None) -> None:
+              program_rpath: str | None, runpath: bool = False) -> None:
     """libcaller (DT_RPATH /opt/a) in the system directory makes ``calls``; the program
-    links it and has ``program_rpath`` (or no RPATH)."""
+    links it and has ``program_rpath`` (or no RPATH) as DT_RPATH, or as DT_RUNPATH with
+    ``runpath``."""
     source = dr.dlopen_source("dlopen_calls", [n.sonames for n in calls], calls)
     root.mmklib(f"{MUSL_SYSTEM_DIR}/libcaller.so", "libcaller.so", rpath="/opt/a",
                 source=source)
     args = [f"-L{root.host(MUSL_SYSTEM_DIR)}", "-l:libcaller.so"]
     if program_rpath is not None:
-        args += ["-Wl,--disable-new-dtags", f"-Wl,-rpath,{program_rpath}"]
+        dtags = "--enable-new-dtags" if runpath else "--disable-new-dtags"
+        args += [f"-Wl,{dtags}", f"-Wl,-rpath,{program_rpath}"]
     root.compile_with("musl-gcc", "/bin/exe", dr.program_source("dlopen_calls"), *args)
 
 
@@ -487,3 +489,30 @@ def test_musl_program_rpath_and_ld_library_path(mroot: muslroot.MuslRoot) -> Non
     check_calls(run, statuses=["loaded", "loaded"])
     check_link_map(run, ordered=False)
     assert [e["via"] for e in run.entries()] == ["rpath", "ld_library_path"]
+
+
+def test_musl_program_runpath(mroot: muslroot.MuslRoot) -> None:
+    """musl reads DT_RUNPATH like DT_RPATH: the program's RUNPATH serves a library's dlopen."""
+    mroot.mmklib("/opt/p/libfoo.so.1", "libfoo.so.1")
+    musl_case(mroot, [FOO], program_rpath="/opt/p", runpath=True)
+    run = run_musl(mroot)
+    assert run.out.outcome(0) == ("libfoo.so.1", "/opt/p/libfoo.so.1")
+    check_calls(run, statuses=["loaded"])
+    check_link_map(run, ordered=False)
+    assert run.entry(0)["via"] == "runpath"
+
+
+def test_musl_already_loaded_and_alternatives(mroot: muslroot.MuslRoot) -> None:
+    """A name the process has loaded is that object (musl matches the short name it was
+    searched by); alternatives in order, the first that loads wins."""
+    mroot.mmklib(f"{MUSL_SYSTEM_DIR}/libfoo.so.1", "libfoo.so.1")
+    musl_case(mroot, [Note("self", "required", ("libcaller.so",)),
+                      Note("foo", "required", ("libfoo.so.2", "libfoo.so.1"))],
+              program_rpath=None)
+    run = run_musl(mroot)
+    assert run.out.outcome(0) == ("libcaller.so", f"{MUSL_SYSTEM_DIR}/libcaller.so")
+    assert [a.name for a in run.out.calls[1]] == ["libfoo.so.2", "libfoo.so.1"]
+    assert run.out.outcome(1) == ("libfoo.so.1", f"{MUSL_SYSTEM_DIR}/libfoo.so.1")
+    check_calls(run, statuses=["already_loaded", "loaded"])
+    check_link_map(run, ordered=False)
+    assert run.entry(1)["tried"] == ["libfoo.so.2", "libfoo.so.1"]
