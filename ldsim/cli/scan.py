@@ -149,7 +149,7 @@ def run_scan(args: argparse.Namespace) -> int:
     env = options.loader_env(args)
     jobs = args.jobs or default_jobs()
     if args.snap:
-        what = f"in {len(args.snap)} {'snap' if len(args.snap) == 1 else 'snaps'}"
+        what = ""  # "Scanned 3 snaps"
     else:
         where = ", ".join(args.paths) if args.paths else "the whole root"
         what = f"under {where}" + (f" of {args.root}" if args.root != "/" else "")
@@ -215,7 +215,7 @@ def _report(args: argparse.Namespace) -> int:
         options.write(api.render(summary, "sarif"))
     else:
         paths = ", ".join(kept.paths) if kept.paths else "the whole root"
-        what = (f"in {len(kept.paths)} snaps" if kept.snaps else f"under {paths}")
+        what = "" if kept.snaps else f"under {paths}"
         options.write(api.render(summary, "text", what=what,
                                  how=f"Kept in {shown(args.db)} (nothing scanned now)",
                                  **options.text_options(args)))

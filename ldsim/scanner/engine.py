@@ -32,6 +32,7 @@ from ldsim.scanner.work import ScanSpec, scan_files, scan_snap, state
 COMMIT_EVERY = 0.5  # seconds between commits of the result store
 WINDOW_PER_WORKER = 32  # chunks in flight per worker: the walk must not wait for them
 WORKER_WAIT = 30  # seconds a Dask scheduler may take to have a worker
+CONNECT_WAIT = 10  # seconds to reach a Dask scheduler
 
 
 class _Future(Protocol):
@@ -317,7 +318,7 @@ class _executor:
             raise UsageError("--scheduler", "needs Dask's distributed scheduler: pip install "
                              "'ldsim[dask]'") from None
         try:
-            client = Client(address, timeout=30, set_as_default=False)  # type: ignore[no-untyped-call]
+            client = Client(address, timeout=CONNECT_WAIT, set_as_default=False)  # type: ignore[no-untyped-call]
         except (OSError, TimeoutError) as exc:
             raise UsageError("--scheduler", f"cannot reach the Dask scheduler at {address}: "
                              f"{exc}") from None
