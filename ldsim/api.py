@@ -233,11 +233,11 @@ def parse_dlopen_add(value: str) -> DlopenRequest:
 
 def check(target: Target, program: str | Program, env: LoaderEnv | None = None, *,
           confinement: Confinement | None = None, loader: Libc | None = None,
-          symbols: bool = True) -> Explanation:
+          symbols: bool = True, dlopen: bool = False) -> Explanation:
     """:func:`explain` with symbol binding on by default: what ``ldsim check`` reports
     (:attr:`Explanation.findings`; :attr:`Explanation.has_error`)."""
     return _explain(target, program, env, confinement=confinement, loader=loader,
-                    symbols=symbols)
+                    symbols=symbols, dlopen=dlopen)
 
 
 def compare(target: SnapTarget, programs: Sequence[Program] | None = None,

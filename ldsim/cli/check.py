@@ -34,6 +34,10 @@ def add_parser(sub: Any) -> None:
                    help="show only findings of this severity or worse (default: info, all); "
                    "the exit status does not change: it is 1 when the program does not start "
                    "or an error finding says a real run fails, shown or not")
+    c.add_argument("--dlopen", action="store_true",
+                   help="also make the dlopen calls the loaded objects declare (ELF dlopen "
+                   "notes) or hint at, as `explain --dlopen` does: dlopen-missing findings "
+                   "(required: error, recommended: warning, suggested and hints: info)")
     c.add_argument("--no-symbols", dest="symbols", action="store_false",
                    help="skip symbol binding (faster; version and libc checks only)")
     c.add_argument("executable", metavar="EXECUTABLE", nargs="?", default=None,
@@ -47,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     target = options.open_target(args, missing_program=args.executable is None)
     expl = api.check(target, explain.program(args, target), env,
                      confinement=options.confinement(args), loader=options.loader(args),
-                     symbols=args.symbols)
+                     symbols=args.symbols, dlopen=args.dlopen)
     if args.json:
         data = api.render(expl, "check-json", min_severity=args.min_severity)
     else:

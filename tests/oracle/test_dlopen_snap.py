@@ -137,3 +137,22 @@ def test_compare_shows_the_dlopen_row_and_a_required_leak_fails(world: dict[str,
     assert with_dlopen.doc["summary"]["leaks"] == 1
     text = run_ldsim_cli("compare", *args, "--dlopen", "--color", "never")
     assert "libhostonly.so.1 (dlopen, required)" in text.stdout, text.stdout
+
+
+def test_check_dlopen_reports_the_leak_and_its_document_follows_the_schema(
+        world: dict[str, Path]) -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    from ldsim.renderers.schema import load_schema
+
+    args = ["--snap", str(world["snap"]), "--base", str(world["base"]), "--host",
+            str(world["host"]), "--confinement", "classic"]
+    checked = run_ldsim_cli("check", "--dlopen", "--json", *args)
+    assert checked.status == 1 and checked.doc is not None, checked.stderr
+    jsonschema.validate(checked.doc, load_schema("ldsim.check/1"))
+    ids = {(f["id"], f["severity"]) for f in checked.doc["findings"]}
+    assert ("dlopen-leak", "error") in ids, ids
+    plain = run_ldsim_cli("check", "--json", *args)
+    assert plain.status == 0, plain.stdout
+    explained = run_ldsim_cli("explain", "--dlopen", "--json", *args)
+    assert explained.doc is not None
+    jsonschema.validate(explained.doc, load_schema("ldsim.explain/1"))
