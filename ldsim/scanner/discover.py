@@ -162,31 +162,43 @@ def _under(path: str, top: str) -> bool:
     return top == "/" or path.startswith(top.rstrip("/") + "/")
 
 
+def _why(exc: OSError) -> str:
+    return os.strerror(exc.errno or 0).lower()
+
+
+def _found(path: str, e_type: int, st: os.stat_result, filt: Filter,
+           walk: Walk) -> Found | None:
+    """An ELF file the scan resolves, or counted as excluded or not loadable."""
+    if not filt.keep(path):
+        walk.excluded += 1
+    elif e_type not in LOADABLE:
+        walk.other_elf += 1
+    else:
+        return Found(path, e_type, identity_of(st))
+    return None
+
+
 def _one_file(view: HostDirView, guest: str, filt: Filter, walk: Walk) -> Iterator[Found]:
     host = view.root.rstrip("/") + guest
     walk.files += 1
     try:
         fd = os.open(host, _OPEN_FILE)
     except OSError as exc:
-        walk.problems.append((guest, os.strerror(exc.errno or 0).lower()))
+        walk.problems.append((guest, _why(exc)))
         return
     try:
         head = os.read(fd, HEAD)
         st = os.fstat(fd)
     except OSError as exc:
-        walk.problems.append((guest, os.strerror(exc.errno or 0).lower()))
+        walk.problems.append((guest, _why(exc)))
         return
     finally:
         os.close(fd)
     e_type = elf_type(head)
     if e_type is None:
         walk.problems.append((guest, "not an ELF file"))
-    elif not filt.keep(guest):
-        walk.excluded += 1
-    elif e_type not in LOADABLE:
-        walk.other_elf += 1
-    else:
-        yield Found(guest, e_type, identity_of(st))
+    elif (hit := _found(guest, e_type, st, filt, walk)) is not None:
+        yield hit
 
 
 def _walk_dir(view: HostDirView, top: str, filt: Filter, prior: Mapping[str, DirRecord],
@@ -201,7 +213,7 @@ def _walk_dir(view: HostDirView, top: str, filt: Filter, prior: Mapping[str, Dir
             try:
                 st = os.stat(host, follow_symlinks=False)
             except OSError as exc:
-                walk.problems.append((guest, os.strerror(exc.errno or 0).lower()))
+                walk.problems.append((guest, _why(exc)))
                 continue
             if stat_mod.S_ISDIR(st.st_mode) and dir_identity(st) == record.ident:
                 walk.dirs += 1
@@ -213,7 +225,7 @@ def _walk_dir(view: HostDirView, top: str, filt: Filter, prior: Mapping[str, Dir
         try:
             dfd = os.open(host, _OPEN_DIR)
         except OSError as exc:
-            walk.problems.append((guest, os.strerror(exc.errno or 0).lower()))
+            walk.problems.append((guest, _why(exc)))
             continue
         try:
             # a directory swapped for a link to elsewhere while we walk is not followed
@@ -274,7 +286,7 @@ def _list_dir(dfd: int, guest: str, filt: Filter, walk: Walk
                 except OSError:
                     continue
     except OSError as exc:
-        walk.problems.append((guest, os.strerror(exc.errno or 0).lower()))
+        walk.problems.append((guest, _why(exc)))
     files.sort()
     subdirs.sort()
     found: list[tuple[str, int]] = []
@@ -283,7 +295,7 @@ def _list_dir(dfd: int, guest: str, filt: Filter, walk: Walk
         try:
             fd = os.open(name, _OPEN_FILE, dir_fd=dfd)
         except OSError as exc:
-            walk.problems.append((_join(guest, name), os.strerror(exc.errno or 0).lower()))
+            walk.problems.append((_join(guest, name), _why(exc)))
             continue
         try:
             head = os.read(fd, HEAD)
@@ -294,18 +306,13 @@ def _list_dir(dfd: int, guest: str, filt: Filter, walk: Walk
                 continue
             st = os.fstat(fd)
         except OSError as exc:
-            walk.problems.append((_join(guest, name), os.strerror(exc.errno or 0).lower()))
+            walk.problems.append((_join(guest, name), _why(exc)))
             continue
         finally:
             os.close(fd)
         found.append((name, e_type))
-        path = _join(guest, name)
-        if not filt.keep(path):
-            walk.excluded += 1
-        elif e_type not in LOADABLE:
-            walk.other_elf += 1
-        else:
-            yield Found(path, e_type, identity_of(st))
+        if (hit := _found(_join(guest, name), e_type, st, filt, walk)) is not None:
+            yield hit
     return found, subdirs
 
 
@@ -325,7 +332,7 @@ def _known_dir(host: str, guest: str, record: DirRecord, filt: Filter,
         try:
             st = os.stat(_join(host, name), follow_symlinks=False)
         except OSError as exc:
-            walk.problems.append((path, os.strerror(exc.errno or 0).lower()))
+            walk.problems.append((path, _why(exc)))
             continue
         if not stat_mod.S_ISREG(st.st_mode):
             continue
