@@ -16,11 +16,13 @@ on first use, so ``import ldsim`` stays cheap.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from ldsim._version import __version__
 
+TYPE_CHECKING = False
+
 if TYPE_CHECKING:
+    from typing import Any
+
     from ldsim.api import (
         ALL_RULES,
         ApplyOutcome,

@@ -22,11 +22,8 @@ Results are values; :func:`render` writes any of them in any format its kind sup
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
 
 from ldsim import renderers as _renderers  # noqa: F401  (registers the renderers)
 from ldsim.analysis.abi import Finding
@@ -46,6 +43,7 @@ from ldsim.errors import (
     UsageError,
 )
 from ldsim.fs.view import Realm, View
+from ldsim.records import replace
 from ldsim.registry import GRAPH_KIND, kind_of
 from ldsim.registry import formats as _formats
 from ldsim.registry import renderer as _renderer
@@ -68,7 +66,11 @@ from ldsim.result import (
 )
 from ldsim.target import Program, Progress, RootTarget, SnapTarget, Target, open_root, open_snap
 
+TYPE_CHECKING = False
+
 if TYPE_CHECKING:
+    from typing import Any
+
     from ldsim.analysis.compare import BinaryComparison, Comparison, ProgramFailure, Row, Side
     from ldsim.analysis.graphs import GraphRun
     from ldsim.analysis.verdict import Verdict, VerdictStatus
@@ -304,6 +306,8 @@ def fix(target: SnapTarget, options: FixOptions | None = None, *, apply: bool = 
     if not apply:
         return FixRun(plan, before)
     todo = plan.with_status(FixStatus.PATCH)
+    import shutil
+
     program = find_patchelf() if patchelf is None else shutil.which(patchelf)
     if not todo:
         return FixRun(plan, before, ApplyResult(), None, program)

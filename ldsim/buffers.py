@@ -7,7 +7,11 @@ Views (``ldsim.fs``) hand out file contents as a :data:`Buffer`; the ELF layer
 from __future__ import annotations
 
 import mmap
-from typing import TypeAlias
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
 
 Buffer: TypeAlias = bytes | bytearray | memoryview | mmap.mmap
 

@@ -21,7 +21,6 @@ import sys
 import sysconfig
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from enum import StrEnum
 
 from ldsim.elf.facts import ElfFacts
@@ -30,6 +29,7 @@ from ldsim.errors import LdsimError
 from ldsim.fs.view import FIX_TEMP_SUFFIX
 from ldsim.linter.fix import FilePlan, FixPlan, FixStatus
 from ldsim.linter.model import LintReport
+from ldsim.records import record
 
 
 class ApplyOutcome(StrEnum):
@@ -42,7 +42,7 @@ class ApplyOutcome(StrEnum):
 
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class FileResult:
     """One file's outcome, with what went wrong."""
 
@@ -51,7 +51,7 @@ class FileResult:
     detail: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class ApplyResult:
     """Each planned file's outcome, in order; ``interrupted`` when the user stopped it;
     ``cleaned``: temporary copies an earlier, killed run left behind, removed first."""
@@ -223,7 +223,7 @@ def apply_plan(plan: FixPlan, snap_dir: str, patchelf: str,
     return ApplyResult(tuple(results), interrupted, cleaned)
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class FixRun:
     """One ``ldsim fix``: the lint report it started from, the plan, and when applied, what
     happened to each file and the lint report afterwards."""

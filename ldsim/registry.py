@@ -14,12 +14,15 @@ A *kind* is the class name of a result (``Resolution``, ``Explanation``, ``Compa
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from ldsim.errors import LdsimError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 Renderer = Callable[..., "str | bytes"]
-Display = Callable[[Any], "str | None"]
+Display = Callable[["Any"], "str | None"]
 
 _RENDERERS: dict[str, dict[str, Renderer]] = {}
 _DISPLAYS: dict[tuple[str, str], Display] = {}

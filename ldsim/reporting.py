@@ -19,11 +19,11 @@ The worst applies.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ldsim.errors import InternalError, LdsimError
 from ldsim.fs.view import Realm
+from ldsim.records import record
 from ldsim.registry import display
 from ldsim.result import Severity
 
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 EXIT_OK, EXIT_PROBLEM, EXIT_UNREADABLE, EXIT_INTERNAL = 0, 1, 2, 3
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class ProgramReport:
     """One program of the report: its path in the target's view, the snap app it is the
     program of (None: given by path, or a root's), the view it was judged in (a snap's
@@ -54,7 +54,7 @@ class ProgramReport:
         return self.explanation is not None and self.explanation.verdict.starts
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Report:
     """What :func:`ldsim.report` found: ``target`` describes the snap (name, base,
     confinement) or the root (``{"root": DIR}``); ``programs`` are judged one by one; a snap

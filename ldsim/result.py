@@ -6,13 +6,13 @@ enums are the JSON contract (schema ``ldsim.explain/1``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from enum import StrEnum
 
 from ldsim.config.env import LoaderEnv
 from ldsim.elf.facts import ElfFacts
 from ldsim.elf.flavour import Libc
 from ldsim.fs.view import Realm
+from ldsim.records import field, record
 from ldsim.registry import display
 
 
@@ -85,7 +85,7 @@ class DlopenSource(StrEnum):
     USER = "user"  # --dlopen-add
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class DlopenRequest:
     """One dependency loaded with ``dlopen`` after the initial load: the object that calls it
     (``caller``: its path as loaded, or None for the main program), the names it tries,
@@ -109,7 +109,7 @@ class DlopenStatus(StrEnum):
     NOT_CALLED = "not_called"  # the caller is not in this process
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Attempt:
     """One probe: the path string tried, which search step it belongs to, and the result."""
 
@@ -120,7 +120,7 @@ class Attempt:
     detail: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class SearchMark:
     """Where glibc's ``LD_DEBUG=libs`` prints a search line, before attempt ``at``: a
     ``search path=`` line (``dirs``: every directory, hwcaps subdirectories included, not yet
@@ -140,7 +140,7 @@ class SearchMark:
         return f"search path={':'.join(self.dirs)}\t\t({self.label})"
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@record(frozen=True, slots=True, eq=False)
 class LoadedObject:
     """One object in the process: how it was found and what it is. Compared by identity."""
 
@@ -158,7 +158,7 @@ class LoadedObject:
     dlopened: bool = False  # loaded by a dlopen after the initial load
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@record(frozen=True, slots=True, eq=False)
 class Lookup:
     """One DT_NEEDED entry (or preload) of one object and how it was resolved."""
 
@@ -173,7 +173,7 @@ class Lookup:
     searches: tuple[SearchMark, ...] = ()  # glibc's LD_DEBUG search lines, among attempts
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@record(frozen=True, slots=True, eq=False)
 class DlopenResult:
     """What one :class:`DlopenRequest` did: the alternative that loaded (``name``, ``target``),
     or why none did (``reason``: the last alternative's failure, in the loader's words);
@@ -187,7 +187,7 @@ class DlopenResult:
     reason: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Unresolved:
     """A DT_NEEDED name nothing was found for (glibc's ``NAME => not found``)."""
 
@@ -196,7 +196,7 @@ class Unresolved:
     reason: str = ""  # musl's error text ("No such file or directory", "Exec format error")
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class LoadError:
     """A hard rejection that aborts the whole program load (also in trace mode)."""
 
@@ -207,7 +207,7 @@ class LoadError:
     loader_message: str  # what ld.so prints after "error while loading shared libraries: "
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Diagnostic:
     """Something worth knowing about the run's inputs (an unreadable cache, a fallback)."""
 
@@ -216,7 +216,7 @@ class Diagnostic:
     path: str | None = None
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@record(frozen=True, slots=True, eq=False)
 class Resolution:
     """A finished model run: every object in link-map order, every lookup with every probe,
     the load error if the load aborts, and what the model noticed on the way. Immutable."""

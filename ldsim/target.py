@@ -15,8 +15,6 @@ through it.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from ldsim.config.env import LoaderEnv
 from ldsim.elf.facts import ElfFacts, ElfType
@@ -24,14 +22,17 @@ from ldsim.elf.flavour import Libc
 from ldsim.errors import FsError
 from ldsim.fs.view import HostDirView, View
 from ldsim.loader.run import RootConfig, resolve
+from ldsim.records import record
 from ldsim.result import DlopenRequest, Resolution
+
+TYPE_CHECKING = False
 
 if TYPE_CHECKING:  # a snap's modules are imported when a snap is opened, not by every run
     from ldsim.snap import compose
     from ldsim.snap.meta import App, Confinement
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Program:
     """A program to resolve in a target: its path in the target's view, and for a snap the
     app it is the program of (whose environment applies), if any."""

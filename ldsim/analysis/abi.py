@@ -16,14 +16,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from ldsim.elf.facts import VER_FLG_WEAK, Machine, VersionNeed, X86Isa
 from ldsim.elf.flavour import Libc, flavour_of
 from ldsim.errors import LdsimError
 from ldsim.fs.view import View
+from ldsim.records import record
 from ldsim.result import LoadedObject, LookupKind, Resolution, Severity, Via
+
+TYPE_CHECKING = False
 
 if TYPE_CHECKING:
     from ldsim.elf.symbols import DynSymbol
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Finding:
     """An ABI hazard: a stable ``id``, its severity, the object it is about, the other
     party (provider, interposer), the version or symbol concerned, and a message."""

@@ -8,12 +8,11 @@ ships a library of that name.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from ldsim.config.env import LoaderEnv
 from ldsim.elf.flavour import Libc
 from ldsim.errors import InternalError, LdsimError, contained
 from ldsim.fs.view import Realm, View
+from ldsim.records import record
 from ldsim.result import DlopenSource, DlopenStatus, Resolution, Via
 from ldsim.snap.meta import Confinement
 from ldsim.target import Program, Progress, SnapTarget
@@ -27,7 +26,7 @@ def file_names(view: View) -> set[str]:
     return {p.rsplit("/", 1)[-1] for p, st in view.walk() if not st.is_dir}
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Side:
     """What one view resolved a name to."""
 
@@ -40,7 +39,7 @@ class Side:
         return {"path": self.path, "realm": self.realm, "via": self.via}
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Row:
     """One loaded object or DT_NEEDED name: each view's side, and whether they are the same
     file, whether the classic view leaks it from the host and shadows the snap's copy."""
@@ -94,7 +93,7 @@ def _dlopen_marks(res: Resolution | None) -> dict[str, str]:
     return marks
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class BinaryComparison:
     """One program in the classic view beside the strict view.
 
@@ -117,7 +116,7 @@ class BinaryComparison:
         return not self.alone and not self.loaded_by
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class ProgramFailure:
     """A program one view could not read at all (missing, not ELF)."""
 
@@ -126,7 +125,7 @@ class ProgramFailure:
     error: LdsimError
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Comparison:
     """A snap's programs, classic view beside strict view."""
 

@@ -12,7 +12,6 @@ specification ("ELF dlopen metadata") says a consumer should.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from ldsim.analysis.abi import Finding
 from ldsim.config.env import LoaderEnv
@@ -32,6 +31,8 @@ from ldsim.result import (
     Severity,
 )
 from ldsim.target import Program, Target
+
+TYPE_CHECKING = False
 
 if TYPE_CHECKING:
     from ldsim.snap.meta import Confinement

@@ -10,21 +10,22 @@ bound through the global scope as well).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
 
 from ldsim.analysis.abi import Finding, analyse
 from ldsim.analysis.verdict import Verdict, judge
 from ldsim.config.env import LoaderEnv
 from ldsim.elf.flavour import Libc
+from ldsim.records import record, replace
 from ldsim.result import DlopenRequest, Resolution, Severity
 from ldsim.target import Program, SnapTarget, Target
+
+TYPE_CHECKING = False
 
 if TYPE_CHECKING:
     from ldsim.snap.meta import Confinement
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Explanation:
     """A program's resolution, the ABI findings on it, and the verdict they give; ``snap``
     says which snap and view it ran in (``None`` for a plain root)."""

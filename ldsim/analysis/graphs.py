@@ -8,7 +8,6 @@ findings and :mod:`ldsim.analysis.verdict`), so ``ldsim graph`` exits as ``expla
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ldsim.analysis.abi import analyse
@@ -19,6 +18,7 @@ from ldsim.elf.flavour import Libc
 from ldsim.errors import InternalError, LdsimError, contained
 from ldsim.fs.overlay import OverlayView
 from ldsim.fs.view import Realm
+from ldsim.records import record
 from ldsim.result import Resolution
 from ldsim.snap.meta import Confinement
 from ldsim.target import Program, Progress, SnapTarget, Target
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from ldsim.depgraph import Graph
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class GraphRun:
     """The graph of a run over several programs (and views), the explanation of each program
     in each view (its findings and verdict), and the programs that could not be read at all

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+
+from ldsim.records import field, record
 
 STATUSES = ("starts", "does_not_start", "fails_at_run_time", "unreadable", "error")
 """A file's status: a verdict (``ldsim.analysis.verdict``), or ``unreadable`` (ldsim cannot
@@ -21,7 +22,7 @@ EXIT_OF_STATUS = {"starts": 0, "does_not_start": 1, "fails_at_run_time": 1, "unr
                   "error": 3}
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class FileResult:
     """One scanned file (``kind`` ``"file"``) or snap (``"snap"``).
 
@@ -51,7 +52,7 @@ class FileResult:
         return EXIT_OF_STATUS.get(self.status, 3)
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class ScanSummary:
     """The counts of a scan, by verdict; the names found nowhere, most frequent first, with
     who needs them; findings by rule; leaks per snap; the slowest files; what the scan could

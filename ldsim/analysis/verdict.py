@@ -17,10 +17,10 @@ Exit status: 0 for ``starts``, 1 otherwise (2 is bad usage or unreadable input, 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from enum import StrEnum
 
 from ldsim.analysis.abi import Finding
+from ldsim.records import record
 from ldsim.result import Resolution, Severity
 
 
@@ -32,7 +32,7 @@ class VerdictStatus(StrEnum):
     FAILS_AT_RUN_TIME = "fails_at_run_time"
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Verdict:
     """The status and, unless it starts, the reasons in the loader's words."""
 

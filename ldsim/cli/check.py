@@ -4,15 +4,19 @@ ABI hazards (text for people, or the ``ldsim.check/1`` document)."""
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from ldsim import api
 from ldsim.cli import explain, options
+from ldsim.cli.main import COMMANDS
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 SEVERITIES = ("error", "warning", "info")
 
 
-HELP = 'ABI hazards only: libc mixing, symbol versions, symbol binding'
+HELP = COMMANDS["check"]
 """The one line ``ldsim --help`` shows for this command."""
 
 

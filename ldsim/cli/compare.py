@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
 
 from ldsim import api
 from ldsim.cli import options
+from ldsim.cli.main import COMMANDS
 from ldsim.cli.options import shown
 
-HELP = "a snap's programs: classic view beside strict view, leaks marked"
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+HELP = COMMANDS["compare"]
 """The one line ``ldsim --help`` shows for this command."""
 
 

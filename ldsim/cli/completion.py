@@ -6,9 +6,13 @@ argument parser this command was parsed by, so it knows every command, option an
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from ldsim.cli import options
+from ldsim.cli.main import COMMANDS
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 SHELLS = ("bash", "zsh")
 
@@ -38,7 +42,7 @@ Exit status: 0 the script was printed; 2 bad usage, or the output cannot be writ
 """
 
 
-HELP = 'print a shell completion script (bash, zsh)'
+HELP = COMMANDS["completion"]
 """The one line ``ldsim --help`` shows for this command."""
 
 

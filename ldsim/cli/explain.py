@@ -4,10 +4,14 @@ lookup, or report only its ABI hazards."""
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from ldsim import api
 from ldsim.cli import options
+from ldsim.cli.main import COMMANDS
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 EXIT_STATUS = (
     "Exit status: 0 the program starts; 1 it does not (a dependency is found nowhere, the "
@@ -16,7 +20,7 @@ EXIT_STATUS = (
     "symbol with --symbols, ...); 2 bad usage or unreadable input; 3 a bug in ldsim.")
 
 
-HELP = 'explain which file the loader opens for every DT_NEEDED'
+HELP = COMMANDS["explain"]
 """The one line ``ldsim --help`` shows for this command."""
 
 

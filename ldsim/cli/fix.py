@@ -12,15 +12,19 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Any
 
 from ldsim import api
 from ldsim.cli import options
+from ldsim.cli.main import COMMANDS
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 EXIT_OK, EXIT_PROBLEM, EXIT_INTERRUPTED = 0, 1, 130
 
 
-HELP = "patch a classic snap's ELF files as the classic linter asks (patchelf)"
+HELP = COMMANDS["fix"]
 """The one line ``ldsim --help`` shows for this command."""
 
 

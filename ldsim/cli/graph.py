@@ -5,11 +5,15 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Any
 
 from ldsim import api
 from ldsim.cli import options
+from ldsim.cli.main import COMMANDS
 from ldsim.cli.options import shown
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 FORMATS = ("dot", "svg", "png", "jpg", "pdf", "graphml", "json", "mermaid")
 BINARY = ("png", "jpg", "pdf")
@@ -20,7 +24,7 @@ EXTENSIONS = {"dot": "dot", "gv": "dot", "svg": "svg", "png": "png", "jpg": "jpg
 """The -o file name's extension (any case) → the format written."""
 
 
-HELP = 'draw the dependency graph (DOT, SVG, PNG, JPEG, PDF, GraphML, JSON, Mermaid)'
+HELP = COMMANDS["graph"]
 """The one line ``ldsim --help`` shows for this command."""
 
 

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from ldsim import api
 from ldsim.cli import options
+from ldsim.cli.main import COMMANDS
 
-HELP = "lint a classic (or libc-staging) snap's ELF files"
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+HELP = COMMANDS["lint"]
 """The one line ``ldsim --help`` shows for this command."""
 
 

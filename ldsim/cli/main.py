@@ -16,11 +16,12 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from ldsim import api
 from ldsim._version import __version__
 from ldsim.cli.options import OutputError, flush_output, shown
+
+TYPE_CHECKING = False
 
 if TYPE_CHECKING:
     from _typeshed import SupportsWrite
@@ -39,11 +40,39 @@ class _Parser(argparse.ArgumentParser):
         sys.stderr.write(f"ldsim: error: {shown(message)}\n")
         raise SystemExit(EXIT_USAGE)
 
+    def _get_formatter(self) -> argparse.HelpFormatter:
+        # argparse makes a formatter for every add_argument; its default width imports
+        # shutil (and with it bz2, lzma, zlib, fnmatch) for get_terminal_size alone
+        return self.formatter_class(prog=self.prog, width=_columns() - 2)  # type: ignore[call-arg]
 
-COMMANDS = ("explain", "check", "compare", "graph", "lint", "fix", "report", "scan",
-            "completion")
+
+def _columns() -> int:
+    """``shutil.get_terminal_size().columns``: $COLUMNS, else the terminal's, else 80."""
+    try:
+        columns = int(os.environ.get("COLUMNS", ""))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns if columns > 0 else 80
+
+
+COMMANDS = {
+    "explain": 'explain which file the loader opens for every DT_NEEDED',
+    "check": 'ABI hazards only: libc mixing, symbol versions, symbol binding',
+    "compare": "a snap's programs: classic view beside strict view, leaks marked",
+    "graph": 'draw the dependency graph (DOT, SVG, PNG, JPEG, PDF, GraphML, JSON, Mermaid)',
+    "lint": "lint a classic (or libc-staging) snap's ELF files",
+    "fix": "patch a classic snap's ELF files as the classic linter asks (patchelf)",
+    "report": 'one self-contained HTML page: verdicts, classic vs strict, lint, graph',
+    "scan": 'every ELF file of a tree (or many snaps): verdicts, names not found, findings; resumable',
+    "completion": 'print a shell completion script (bash, zsh)',
+}
 """The subcommands, in the order ``ldsim --help`` lists them (one module of ``ldsim.cli``
-each)."""
+each), and their help lines (a run of one command imports no other command's module)."""
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
@@ -62,12 +91,11 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"ldsim {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for name in COMMANDS:
-        module = importlib.import_module(f"ldsim.cli.{name}")
+    for name, help_line in COMMANDS.items():
         if only is None or name == only:
-            module.add_parser(sub)
+            importlib.import_module(f"ldsim.cli.{name}").add_parser(sub)
         else:
-            sub.add_parser(name, help=module.HELP)
+            sub.add_parser(name, help=help_line)
     return parser
 
 

@@ -13,10 +13,13 @@ import argparse
 import os
 import sys
 from collections.abc import Callable
-from typing import Any
 
 from ldsim import api
 from ldsim.api import Invocation, UsageError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 # a batch's worst status (main.py: every command's exit statuses)
 EXIT_UNREADABLE, EXIT_INTERNAL = 2, 3

@@ -6,13 +6,17 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Any
 
 from ldsim import api
 from ldsim.cli import options
+from ldsim.cli.main import COMMANDS
 from ldsim.cli.options import shown
 
-HELP = 'one self-contained HTML page: verdicts, classic vs strict, lint, graph'
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+HELP = COMMANDS["report"]
 """The one line ``ldsim --help`` shows for this command."""
 
 

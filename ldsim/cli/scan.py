@@ -9,11 +9,15 @@ import gc
 import os
 import sys
 import time
-from typing import Any
 
 from ldsim import api
 from ldsim.cli import options
+from ldsim.cli.main import COMMANDS
 from ldsim.cli.options import shown
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def _jobs(value: str) -> int:
@@ -36,7 +40,7 @@ def default_jobs() -> int:
         return os.cpu_count() or 1
 
 
-HELP = 'every ELF file of a tree (or many snaps): verdicts, names not found, findings; resumable'
+HELP = COMMANDS["scan"]
 """The one line ``ldsim --help`` shows for this command."""
 
 

@@ -33,10 +33,9 @@ cache entries, subdirectories and ``$PLATFORM`` (``i686``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-
 from ldsim.config.env import LoaderEnv, cpu_defaults
 from ldsim.elf.facts import ElfClass, ElfData, Machine
+from ldsim.records import field, record, replace
 
 # flags of an ld.so.cache entry (sysdeps/generic/ldconfig.h)
 FLAG_ELF = 0x0001
@@ -62,7 +61,7 @@ EF_RISCV_FLOAT_ABI_DOUBLE = 0x4
 EF_PPC64_ABI = 0x3
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Cpu:
     """What the loader learns about the CPU: the active glibc-hwcaps subdirectories (best
     first), ``$PLATFORM`` (``AT_PLATFORM``, or glibc's own choice on x86; ``None``: the
@@ -74,7 +73,7 @@ class Cpu:
     legacy: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Arch:
     """One architecture's loader facts (see the module docstring for the sources)."""
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import lru_cache
+
+from ldsim.records import field, record
 
 X86_64_HWCAPS = ("x86-64-v4", "x86-64-v3", "x86-64-v2")
 
@@ -16,7 +17,7 @@ class Invocation(StrEnum):
     LDD = "ldd"  # ld.so PROGRAM / ldd: $ORIGIN from the path as given
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class LoaderEnv:
     """The simulated process: environment variables, CPU, privileges, working directory."""
 

@@ -48,12 +48,15 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, overload
 
 from ldsim.errors import CacheFormatError
+from ldsim.records import field, record
+
+TYPE_CHECKING = False
 
 if TYPE_CHECKING:
+    from typing import overload
+
     from ldsim.config.arch import Arch
 
 OLD_MAGIC = b"ld.so-1.7.0"
@@ -106,7 +109,7 @@ ISA_1_ALL = 0xF
 _U64 = (1 << 64) - 1
 _U32 = (1 << 32) - 1
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class CacheEntry:
     """One entry of the cache, as stored.
 
@@ -127,7 +130,7 @@ class CacheEntry:
     isa_level: int
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class LdSoCache:
     """A parsed cache. ``entries`` are in file order (``ldconfig`` sorts them descending by
     :func:`libcmp`). ``format`` is ``"old"``, ``"new"`` or ``"compat"``; for ``compat`` the
@@ -305,11 +308,12 @@ class _Entries(Sequence[CacheEntry]):
     def __len__(self) -> int:
         return len(self._rows)
 
-    @overload
-    def __getitem__(self, index: int) -> CacheEntry: ...
+    if TYPE_CHECKING:
+        @overload
+        def __getitem__(self, index: int) -> CacheEntry: ...
 
-    @overload
-    def __getitem__(self, index: slice) -> tuple[CacheEntry, ...]: ...
+        @overload
+        def __getitem__(self, index: slice) -> tuple[CacheEntry, ...]: ...
 
     def __getitem__(self, index: int | slice) -> CacheEntry | tuple[CacheEntry, ...]:
         if isinstance(index, slice):
@@ -375,20 +379,24 @@ def _parse_new_part(data: bytes, base: int, path: str, fmt: str) -> LdSoCache:
         generator, hwcaps = _parse_extension(rd, extension_offset)
 
     table = f"offsets count from offset {base}"
+    # every entry at once (struct.iter_unpack), its strings checked at once: the highest
+    # offset decides; only a cache that fails is gone through entry by entry, for the message
+    raw_rows = list(struct.iter_unpack(
+        rd.prefix + "iIIIQ", memoryview(data)[first:first + nlibs * NEW_ENTRY_SIZE]))
+    if raw_rows and base + max(max(r[1] for r in raw_rows), max(r[2] for r in raw_rows)) > \
+            min(len(data) - 1, rd.last_nul):
+        for i, (_flags, key, value, _osversion, _hwcap) in enumerate(raw_rows):
+            rd.check_string(base + key, f"entry {i} key", table)
+            rd.check_string(base + value, f"entry {i} value", table)
     rows = []
-    for i in range(nlibs):
-        flags, key, value, _osversion, hwcap = rd.unpack(
-            "iIIIQ", first + i * NEW_ENTRY_SIZE, f"entry {i}"
-        )
+    for flags, key, value, _osversion, hwcap in raw_rows:
         subdir: str | None = None
         isa_level = 0
-        if is_hwcaps_entry(hwcap):
+        if hwcap and is_hwcaps_entry(hwcap):
             index = hwcap & _U32
             subdir = hwcaps[index] if index < len(hwcaps) else None
             isa_level = (hwcap >> 32) & DL_CACHE_HWCAP_ISA_LEVEL_MASK
-        rows.append((flags, rd.check_string(base + key, f"entry {i} key", table),
-                     rd.check_string(base + value, f"entry {i} value", table),
-                     hwcap, subdir, isa_level))
+        rows.append((flags, base + key, base + value, hwcap, subdir, isa_level))
     return LdSoCache(
         format=fmt,
         entries=_Entries(rd, rows),

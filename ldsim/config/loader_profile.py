@@ -10,9 +10,9 @@ a per-architecture fallback applies and the profile says so.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from ldsim.config.arch import ARCHES, Arch
+from ldsim.records import record
 
 # Linear time on any input: a run of directories starts right after a byte that cannot be part
 # of one (a NUL, or whatever the loader's read-only data holds before it: the armhf loader's
@@ -31,7 +31,7 @@ _FALLBACK_DIRS: dict[int, tuple[str, ...]] = {
     a.machine: a.fallback_dirs for a in reversed(ARCHES)}
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class GlibcProfile:
     system_dirs: tuple[str, ...]
     lib: str  # the value of $LIB
@@ -47,7 +47,11 @@ class GlibcProfile:
 def glibc_profile_from_bytes(data: bytes, source: str, machine: int,
                              arch: Arch | None = None) -> GlibcProfile:
     dirs: tuple[str, ...] = ()
-    m = _DIR_RUN.search(data)
+    # A run holds "/\0/" where its first directory ends, at most 4,097 bytes after the run
+    # starts: searching from 4,097 bytes before the first "/\0/" finds the same first run
+    # (the lookbehind still sees the bytes before), without scanning the whole loader.
+    junction = data.find(b"/\x00/")
+    m = _DIR_RUN.search(data, max(0, junction - 4097)) if junction >= 0 else None
     if m:
         dirs = tuple(s.decode().rstrip("/") or "/" for s in m.group(1).split(b"\x00") if s)
     lib_m = _LIB_TOKEN.search(data)

@@ -31,7 +31,6 @@ import json
 import operator
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from itertools import accumulate, count
 
 from ldsim.buffers import Buffer
@@ -39,6 +38,7 @@ from ldsim.elf.facts import SHN_XINDEX, SectionType, SegmentType
 from ldsim.elf.layout import ElfImage, SectionHeader
 from ldsim.elf.symbols import undefined_names
 from ldsim.errors import ElfError
+from ldsim.records import record
 from ldsim.safetext import shown
 
 NT_FDO_DLOPEN_METADATA = 0x407C0C0A
@@ -68,7 +68,7 @@ _OPEN_CLOSE = str.maketrans({"[": "\x02", "{": "\x02", "]": "\x00", "}": "\x00"}
 _SONAME = re.compile(rb"(?<![^\0])lib[A-Za-z0-9_+.\-]*\.so(?:\.[0-9]+)*(?=\0)")
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class DlopenNote:
     """One entry of a dlopen metadata note: the library a feature ``dlopen()``s."""
 
@@ -161,7 +161,7 @@ def _name_head(img: ElfImage, strtab: SectionHeader, name: int) -> bytes:
 # -- notes ----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class _Region:
     label: str  # ".note.dlopen" or "PT_NOTE segment 6" (its index, as readelf -l numbers it)
     offset: int

@@ -7,8 +7,9 @@ Which list wins is loader logic, and glibc and musl disagree.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import IntEnum
+
+from ldsim.records import record
 
 
 class ElfClass(IntEnum):
@@ -148,7 +149,7 @@ def ehdr_size(elf_class: int) -> int:
     return 64 if elf_class == ElfClass.ELF64 else 52
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class ElfIdent:
     """The identification bytes and header fields the loader's ``open_verify`` checks."""
 
@@ -165,7 +166,7 @@ class ElfIdent:
     flags: int = 0  # e_flags: ARM and RISC-V float ABI, PowerPC64 ELF ABI version
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class VersionNeed:
     """One DT_VERNEED record: versions required from the library named ``file``."""
 
@@ -173,7 +174,7 @@ class VersionNeed:
     versions: tuple[tuple[str, int], ...]  # (version name, vna_flags)
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class ElfFacts:
     """Facts about one ELF file, as the dynamic loader would see them."""
 

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from ldsim.buffers import Buffer
 from ldsim.elf.facts import ELFMAG, ElfClass, ElfData, ElfIdent, ehdr_size
 from ldsim.errors import ElfError
+from ldsim.records import record
 
 
 def parse_ident(buf: Buffer, path: str, assume: tuple[int, int] | None = None) -> ElfIdent:
@@ -59,7 +59,7 @@ def sniff_type(head: bytes) -> int | None:
     return int.from_bytes(head[16:18], "big" if head[5] == ElfData.MSB else "little")
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class ProgramHeader:
     type: int
     offset: int
@@ -68,7 +68,7 @@ class ProgramHeader:
     align: int
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class SectionHeader:
     name: int  # offset in the section name string table
     type: int
@@ -79,7 +79,7 @@ class SectionHeader:
     align: int
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Note:
     name: bytes  # as stored, NULs included
     type: int
@@ -87,7 +87,7 @@ class Note:
     desc_size: int
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Header:
     """The ELF header fields that locate the tables."""
 

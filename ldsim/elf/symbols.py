@@ -9,11 +9,11 @@ the musl model's "is this another libc" check. Symbols come from ``.dynsym`` wit
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
 from typing import Any
 
 from ldsim.buffers import Buffer
 from ldsim.errors import ElfError
+from ldsim.records import record
 
 STB_GLOBAL, STB_WEAK, STB_GNU_UNIQUE = "STB_GLOBAL", "STB_WEAK", "STB_GNU_UNIQUE"
 # pyelftools trusts the counts in section headers (sh_info of a version section, sh_size of a
@@ -65,7 +65,7 @@ class _BoundedStream(io.RawIOBase):
         return len(data)
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class DynSymbol:
     name: str
     defined: bool

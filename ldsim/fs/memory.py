@@ -12,15 +12,15 @@ from __future__ import annotations
 import errno
 import os
 import stat as stat_mod
-from dataclasses import dataclass, field
 
 from ldsim.buffers import Buffer
 from ldsim.fs.view import FileStat, View
+from ldsim.records import field, record
 
 _DEV = 0x4D454D  # "MEM"
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class _Node:
     mode: int
     ino: int

@@ -22,16 +22,16 @@ import errno
 import stat as stat_mod
 import zlib
 from collections.abc import Hashable
-from dataclasses import dataclass
 
 from ldsim.buffers import Buffer
 from ldsim.errors import LdsimError
 from ldsim.fs.view import FileStat, Realm, View
+from ldsim.records import record
 
 _SYNTH_DEV = 0x7FFF0000
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Mount:
     prefix: tuple[str, ...]
     view: View

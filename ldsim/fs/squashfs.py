@@ -87,7 +87,6 @@ import struct
 import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
 
@@ -95,6 +94,7 @@ from ldsim.buffers import Buffer
 from ldsim.errors import LdsimError, SquashFsError
 from ldsim.fs import lzo
 from ldsim.fs.view import FileStat, View
+from ldsim.records import record
 
 __all__ = ["SQUASHFS_MAGIC", "SquashFsView", "is_squashfs"]
 
@@ -260,7 +260,7 @@ def _zstd(image: str, max_window: int) -> Decompressor:
 
 
 # -- parsed structures -------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class _Inode:
     itype: int  # the on-disk type: 1..7 basic, 8..14 extended
     kind: int  # the basic type (DIR..SOCKET), for extended inodes too
@@ -279,7 +279,7 @@ class _Inode:
     target: str = ""  # symlinks
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class _Table:
     name: str
     lo: int  # metadata blocks of this table lie in [lo, hi)

@@ -30,11 +30,11 @@ import mmap
 import os
 import stat as stat_mod
 from collections.abc import Callable, Hashable, Iterator
-from dataclasses import dataclass
 from enum import StrEnum
 
 from ldsim.buffers import Buffer
 from ldsim.errors import FsError, LdsimError, RootError
+from ldsim.records import record
 
 MAXSYMLINKS = 40
 NAME_MAX = 255  # the longest file name component (Linux include/uapi/linux/limits.h)
@@ -79,7 +79,7 @@ def _errno_text(errno_name: str) -> str:
     return text
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class FileStat:
     """What ldsim needs from ``lstat(2)``/``stat(2)`` of a file in a view."""
 
@@ -159,7 +159,7 @@ def dirname(path: str) -> str:
     return path[:idx] if idx > 0 else "/"
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class _Failed:
     """A resolution that failed: the :class:`FsError` to raise again."""
 

@@ -4,19 +4,19 @@ what the payload and the base ship, and the user's ignore list."""
 from __future__ import annotations
 
 import fnmatch
-from dataclasses import dataclass, field
 
 from ldsim.config.arch import X86_64, Arch
 from ldsim.config.env import LoaderEnv
 from ldsim.fs.view import View
 from ldsim.linter.model import FileLint
+from ldsim.records import field, record
 from ldsim.snap.compose import Snap
 from ldsim.target import SnapTarget
 
 TRIPLET = X86_64.triplet  # the default architecture's; a context has its snap's (Context.arch)
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class Ignores:
     """``--ignore RULE[:GLOB]`` and the snap's own ``lint: ignore:`` (later entries win)."""
 
@@ -34,7 +34,7 @@ class Ignores:
             any(self.all_ignored(r) for r in (rule, *also))
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class Context:
     target: SnapTarget
     snap: Snap

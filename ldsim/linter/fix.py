@@ -28,7 +28,6 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
 from enum import StrEnum
 
 from ldsim.elf.facts import (
@@ -49,6 +48,7 @@ from ldsim.elf.reader import parse_elf
 from ldsim.errors import ElfError, contained
 from ldsim.fs.view import Realm, View
 from ldsim.linter.model import FileLint, LintReport
+from ldsim.records import record
 from ldsim.result import Via
 from ldsim.snap.compose import elf_files
 
@@ -84,7 +84,7 @@ class FixStatus(StrEnum):
     SKIPPED = "skipped"  # nothing wanted and nothing to do (static files, no DT_NEEDED)
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class FixOptions:
     """The fixer's opt-outs and opt-ins (``ldsim fix`` options)."""
 
@@ -94,7 +94,7 @@ class FixOptions:
     only: tuple[str, ...] = ()  # fnmatch globs on payload-relative paths ('*' crosses '/')
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class PatchelfCall:
     """One patchelf invocation: its options, without the program and the file."""
 
@@ -104,7 +104,7 @@ class PatchelfCall:
         return [program, *self.options, file]
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class FilePlan:
     """What the fixer decided for one payload file, and the patchelf calls that do it."""
 
@@ -120,7 +120,7 @@ class FilePlan:
     sha256: str | None = None  # of the bytes the plan was made from
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class FixPlan:
     """The plan for a whole snap: one :class:`FilePlan` per ELF file, sorted by path."""
 
@@ -133,7 +133,7 @@ class FixPlan:
 
 
 # -- what the bytes say beyond the loader's facts ---------------------------------------------
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Layout:
     """Sections, notes and the extent of an ELF file's structures."""
 

@@ -14,10 +14,9 @@ Rule ids (stable, used by ``--ignore RULE[:GLOB]`` and in JSON/SARIF):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from ldsim.elf.facts import ElfFacts
 from ldsim.fs.view import Realm
+from ldsim.records import record
 from ldsim.result import Diagnostic, Resolution, Severity
 
 SNAPCRAFT_RULES = ("classic", "interpreter", "rpath", "missing-library", "unused-library")
@@ -32,7 +31,7 @@ LIBRARY_URL = ("https://documentation.ubuntu.com/snapcraft/stable/how-to/debuggi
                "use-the-library-linter")
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Fix:
     """The patchelf edits that resolve a finding (None: leave as is)."""
 
@@ -45,7 +44,7 @@ class Fix:
                 "no_default_lib": self.no_default_lib}
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class LintFinding:
     """One finding of a lint rule: stable rule ``id``, severity, payload file, message and
     the fix (patchelf edits) that resolves it; ``ok`` for Snapcraft's "Lint OK" lines."""
@@ -63,7 +62,7 @@ class LintFinding:
         return (0 if self.ok else 1, self.file or "", f"{order:02d}{self.id}")
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class FileLint:
     """One ELF file of the payload and everything the rules need to judge it."""
 
@@ -78,7 +77,7 @@ class FileLint:
     program: bool = False  # a program (PT_INTERP; not a library that also runs)
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class LintReport:
     """A linted snap: its findings, sorted, and every ELF file with what the rules saw."""
 

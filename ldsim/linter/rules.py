@@ -8,7 +8,6 @@ classic view.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from ldsim.analysis.abi import analyse
@@ -19,6 +18,7 @@ from ldsim.fs.view import Realm
 from ldsim.linter.context import Context, Ignores
 from ldsim.linter.model import CLASSIC_URL, LIBRARY_URL, FileLint, Fix, LintFinding
 from ldsim.linter.rpath import covered
+from ldsim.records import record
 from ldsim.result import DlopenStatus, LoadedObject, Resolution, Severity, Via
 
 W, E, INFO = Severity.WARNING, Severity.ERROR, Severity.INFO
@@ -112,14 +112,14 @@ def unused_libraries(ctx: Context, files: Sequence[FileLint],
 # a library no program loads, on its own (as `ldd LIB` would), at a lower severity since its
 # real context is unknown. A finding is about the payload file whose change resolves it.
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Judgement:
     subject: FileLint  # the program, or a library no program loads
     res: Resolution  # its classic-view load
     alone: bool  # a library judged on its own
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Hit:
     """One rule's finding in one judgement, before the judgements are merged."""
 

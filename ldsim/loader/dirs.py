@@ -13,9 +13,9 @@ A record is labelled by the list that created it (``what``, ``where``): that is 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from enum import Enum
 
+from ldsim.records import field, record
 from ldsim.result import SearchMark, Via
 
 
@@ -25,7 +25,7 @@ class DirStatus(Enum):
     NONEXISTING = 2
 
 
-@dataclass(slots=True, eq=False)
+@record(slots=True, eq=False)
 class DirElem:
     """One directory (with exactly one trailing ``/``; ``""`` is the working directory)."""
 
@@ -63,7 +63,7 @@ _SHOWN: dict[tuple[str, tuple[int, ...], tuple[str, ...]], tuple[str, ...]] = {}
 _SHOWN_MAX = 4096
 
 
-@dataclass(slots=True, eq=False)
+@record(slots=True, eq=False)
 class SearchList:
     """One search list (``struct r_search_path_struct``) and how ldsim reports what it finds."""
 
@@ -74,7 +74,7 @@ class SearchList:
     dropped: bool = False
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class Directories:
     """Every directory record of one process, by directory string."""
 

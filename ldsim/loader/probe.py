@@ -8,7 +8,6 @@ Facts are parsed once per file and cached by identity (device, inode, size, mtim
 from __future__ import annotations
 
 import errno
-from dataclasses import dataclass
 
 from ldsim.buffers import Buffer
 from ldsim.config.arch import arch_of
@@ -30,12 +29,13 @@ from ldsim.elf.layout import ElfImage, parse_ident
 from ldsim.elf.reader import parse_elf
 from ldsim.errors import ElfError, FsError
 from ldsim.fs.view import FileStat, View
+from ldsim.records import record
 from ldsim.result import Outcome
 
 _SOFT_ERRNOS = {"ENOENT": Outcome.ABSENT, "ENOTDIR": Outcome.ABSENT, "EACCES": Outcome.UNREADABLE}
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Probe:
     path: str
     outcome: Outcome

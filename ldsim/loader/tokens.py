@@ -9,7 +9,7 @@ element must lie under a trusted (system) directory after lexical normalisation.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from ldsim.records import record
 
 _TOKENS = ("ORIGIN", "PLATFORM", "LIB")
 
@@ -39,7 +39,7 @@ def count_dst(s: str) -> int:
     return n
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class TokenValues:
     origin: str | None  # None: unknown (the element is dropped)
     platform: str | None

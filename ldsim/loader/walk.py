@@ -15,13 +15,13 @@ and every diagnostic and the load error in place.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 from ldsim.config.env import LoaderEnv
 from ldsim.elf.facts import ElfFacts
 from ldsim.elf.flavour import Libc
 from ldsim.fs.view import View
 from ldsim.loader.probe import FileCache
+from ldsim.records import field, record
 from ldsim.result import (
     Attempt,
     Diagnostic,
@@ -39,7 +39,7 @@ from ldsim.result import (
 )
 
 
-@dataclass(slots=True, eq=False)
+@record(slots=True, eq=False)
 class ObjectRecord:
     """A loaded object while the walk is under way (see :class:`~ldsim.result.LoadedObject`)."""
 
@@ -56,7 +56,7 @@ class ObjectRecord:
     dlopened: bool = False
 
 
-@dataclass(slots=True, eq=False)
+@record(slots=True, eq=False)
 class LookupRecord:
     """A lookup while the walk is under way (see :class:`~ldsim.result.Lookup`)."""
 
@@ -71,14 +71,14 @@ class LookupRecord:
     searches: list[SearchMark] = field(default_factory=list)
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class UnresolvedRecord:
     name: str
     needed_by: ObjectRecord | None
     reason: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class ErrorRecord:
     name: str
     path: str | None

@@ -30,9 +30,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from types import ModuleType
-from typing import Any
 
 from ldsim.registry import GRAPH_KIND, Renderer, register, register_display
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 # Each renderer module is imported when its first document is written, so that importing the

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from ldsim.analysis.abi import Finding
 from ldsim.analysis.explain import Explanation
 from ldsim.analysis.verdict import Verdict, judge
 from ldsim.result import DlopenResult, LoadedObject, Lookup, LookupKind, Resolution
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 SCHEMA = "ldsim.explain/1"
 

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+
+from ldsim.records import record
 
 DEFAULT_WIDTH = 80
 """Columns when the width of the output is not known (``COLUMNS`` unset, not a terminal)."""
@@ -37,7 +38,7 @@ _CODES = {
 }
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Style:
     """How one output is drawn: with or without colour, at a width (``None``: unlimited)."""
 

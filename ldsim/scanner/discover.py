@@ -27,12 +27,12 @@ import os
 import stat as stat_mod
 import time
 from collections.abc import Generator, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 
 from ldsim.elf.facts import ELFMAG, ElfType
 from ldsim.elf.layout import sniff_type
 from ldsim.errors import FsError, LdsimError
 from ldsim.fs.view import HostDirView, View
+from ldsim.records import field, record
 
 HEAD = 64
 PSEUDO_TOP = frozenset({"proc", "sys", "dev", "run"})
@@ -55,7 +55,7 @@ def dir_identity(st: os.stat_result) -> tuple[int, int, int, int]:
     return (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Found:
     """One ELF file the walk found: its path in the root, ``e_type``, identity."""
 
@@ -68,7 +68,7 @@ class Found:
         return self.e_type in LOADABLE
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class DirRecord:
     """What a walk saw in one directory: enough to skip listing it again while its
     identity is unchanged."""
@@ -78,7 +78,7 @@ class DirRecord:
     elf: tuple[tuple[str, int], ...]  # (name, e_type)
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class Walk:
     """The counts and problems of one discovery, and the directory records to keep."""
 

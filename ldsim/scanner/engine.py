@@ -18,13 +18,13 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
-from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol
 
 from ldsim._version import __version__
 from ldsim.analysis.scan import FileResult, ScanSummary
 from ldsim.errors import UsageError
 from ldsim.fs.view import HostDirView
+from ldsim.records import asdict, field, record, replace
 from ldsim.scanner.discover import Filter, Found, Walk, walk_root
 from ldsim.scanner.store import Store, ident_text
 from ldsim.scanner.work import ScanSpec, scan_files, scan_snap, state
@@ -45,7 +45,7 @@ Submit = Callable[..., _Future]
 Progress = Callable[[int, int, str], None]
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class ScanOptions:
     """How to run a scan: ``jobs`` local processes (1: in this process), or a Dask
     ``scheduler`` address; ``chunk`` files per task; a result ``store``; ``rescan_all``
@@ -59,7 +59,7 @@ class ScanOptions:
     progress: Progress | None = None
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class _Done:
     value: Any
 
@@ -70,7 +70,7 @@ class _Done:
         return True
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class Scan:
     """One scan, run by iterating it: every :class:`FileResult` in order; then
     :attr:`summary` holds the counts and :attr:`walk` what the walk saw."""

@@ -20,7 +20,6 @@ import os
 import socket
 import time
 import traceback
-from dataclasses import dataclass, field
 
 from ldsim.analysis.explain import explain
 from ldsim.analysis.scan import FileResult
@@ -29,11 +28,12 @@ from ldsim.elf.flavour import Libc
 from ldsim.errors import LdsimError, SnapError
 from ldsim.fs.view import HostDirView, View, dirname, join
 from ldsim.loader.musl import path_file_for
+from ldsim.records import field, record
 from ldsim.result import LookupKind, Resolution
 from ldsim.target import RootTarget, SnapTarget, Target, open_root
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class ScanSpec:
     """What every unit of one scan shares: where, which process, what to keep.
 

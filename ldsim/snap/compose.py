@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, replace
 
 from ldsim.config.env import LoaderEnv
 from ldsim.elf.layout import sniff_type
 from ldsim.errors import FsError, LdsimError, SnapError
 from ldsim.fs.overlay import OverlayView
 from ldsim.fs.view import HostDirView, Realm, View
+from ldsim.records import record, replace
 from ldsim.snap.meta import App, Confinement, SnapMeta, app_environment, parse_snap_yaml
 
 LEGACY_CACHE_BASES = ("core", "core18", "core20", "core22", "core24")
@@ -49,7 +49,7 @@ def open_tree(path: str, what: str) -> View:
     return SquashFsView(path)
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class Snap:
     """The three trees a snap runs from, opened: its payload, its base, the host."""
 

@@ -16,11 +16,11 @@ an error: snap-exec's ``exec`` of the app would fail with ``E2BIG``.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 from ldsim.errors import SnapError
+from ldsim.records import field, record
 
 _NAME = re.compile(r"[a-z0-9](?:-?[a-z0-9])*")  # fullmatch; snap and base names
 _APP_NAME = re.compile(r"[a-zA-Z0-9](?:-?[a-zA-Z0-9])*")  # fullmatch; snapd naming.ValidApp
@@ -46,7 +46,7 @@ class Confinement(StrEnum):
 CONFINEMENTS = tuple(c.value for c in Confinement)
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class App:
     name: str
     command: str
@@ -63,7 +63,7 @@ class App:
         return word.lstrip("/")
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class SnapMeta:
     name: str
     version: str

@@ -1,0 +1,142 @@
+"""ldsim.records against dataclasses: the same class bodies, the same behaviour."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import pickle
+from typing import ClassVar
+
+import pytest
+
+from ldsim import records
+from ldsim.records import field, record
+
+OPTIONS = [dict(frozen=True, slots=True), dict(frozen=True), dict(slots=True), {},
+           dict(frozen=True, slots=True, eq=False), dict(slots=True, eq=False)]
+
+
+def _pair(options: dict[str, bool]) -> tuple[type, type]:
+    """The same class body made by records and by dataclasses (``dataclasses.field`` for the
+    latter, as its decorator wants)."""
+    def body(fld):
+        class Point:
+            limit: ClassVar[int] = 3
+            x: int
+            y: str = "y"
+            tags: list[str] = fld(default_factory=list)
+            note: str | None = fld(default=None, repr=False, compare=False)
+            cache: dict[str, int] = fld(default_factory=dict, init=False, repr=False,
+                                        compare=False)
+
+            def norm(self) -> int:
+                return self.x * 2
+        return Point
+
+    ours = record(**options)(body(field))
+    theirs = dataclasses.dataclass(**options)(body(dataclasses.field))
+    return ours, theirs
+
+
+@pytest.mark.parametrize("options", OPTIONS, ids=str)
+def test_a_record_behaves_as_the_dataclass_of_the_same_body(options: dict[str, bool]) -> None:
+    ours, theirs = _pair(options)
+    for cls in (ours, theirs):
+        a = cls(1)
+        assert a.tags == [] and a.tags is not cls(1).tags  # a new list per instance
+        assert a.cache == {} and a.norm() == 2 and cls.limit == 3
+    oa, ob, oc = ours(1), ours(1, "y", [], note="other"), ours(2, "z", ["t"])
+    ta, tb, tc = theirs(1), theirs(1, "y", [], note="other"), theirs(2, "z", ["t"])
+    assert (oa == ob) == (ta == tb)
+    assert (oa == oc) == (ta == tc)
+    assert (oa == 1) == (ta == 1) is False
+    assert repr(oa) == repr(ta).replace(theirs.__qualname__, ours.__qualname__)
+    assert ours.__match_args__ == theirs.__match_args__ == ("x", "y", "tags", "note")
+    assert hasattr(ours(1), "__dict__") == hasattr(theirs(1), "__dict__")
+    assert (ours.__hash__ is None) == (theirs.__hash__ is None)
+    if ours.__hash__ is not None and options.get("eq", True):
+        for cls in (ours, theirs):  # the hash of the compared fields: a list is not hashable
+            with pytest.raises(TypeError, match="unhashable type: 'list'"):
+                hash(cls(5, "q"))
+    if options.get("frozen"):
+        for obj in (oa, ta):
+            with pytest.raises(dataclasses.FrozenInstanceError):
+                obj.x = 3  # type: ignore[misc]
+            with pytest.raises(dataclasses.FrozenInstanceError):
+                del obj.x  # type: ignore[misc]
+    else:
+        oa.x = ta.x = 9
+        assert oa.x == ta.x == 9
+    for cls in (ours, theirs):
+        with pytest.raises(TypeError):
+            cls()  # x has no default
+        with pytest.raises(TypeError):
+            cls(1, cache={})  # not an __init__ parameter
+
+
+@pytest.mark.parametrize("options", OPTIONS, ids=str)
+def test_a_record_is_a_dataclass_for_dataclasses(options: dict[str, bool]) -> None:
+    ours, theirs = _pair(options)
+    obj = ours(1, "y", ["t"], note="n")
+    assert dataclasses.is_dataclass(ours) and dataclasses.is_dataclass(obj)
+    assert [f.name for f in dataclasses.fields(obj)] == \
+        [f.name for f in dataclasses.fields(theirs)] == ["x", "y", "tags", "note", "cache"]
+    assert [(f.init, f.repr, f.compare) for f in dataclasses.fields(ours)] == \
+        [(f.init, f.repr, f.compare) for f in dataclasses.fields(theirs)]
+    assert dataclasses.asdict(obj) == records.asdict(obj) == dataclasses.asdict(
+        theirs(1, "y", ["t"], note="n"))
+    changed = dataclasses.replace(obj, x=7)
+    assert type(changed) is ours and changed.x == 7 and changed.tags == ["t"]
+    again = records.replace(obj, y="w")
+    assert (again.x, again.y, again.tags, again.note) == (1, "w", ["t"], "n")
+    with pytest.raises(ValueError):
+        records.replace(obj, cache={})
+    assert ours.__dataclass_params__.frozen == theirs.__dataclass_params__.frozen
+
+
+@pytest.mark.parametrize("options", OPTIONS, ids=str)
+def test_records_pickle_and_copy(options: dict[str, bool]) -> None:
+    global Pickled  # pickle finds a class by its module and name
+    Pickled, _ = _pair(options)
+    Pickled.__qualname__ = "Pickled"
+    obj = Pickled(4, "p", ["a"], note="n")
+    for again in (pickle.loads(pickle.dumps(obj)), copy.copy(obj), copy.deepcopy(obj)):
+        assert type(again) is Pickled
+        assert (again.x, again.y, again.tags, again.note) == (4, "p", ["a"], "n")
+        if options.get("eq", True):
+            assert again == obj
+
+
+def test_a_default_before_a_field_without_one_is_refused_as_by_dataclasses() -> None:
+    class Body:
+        a: int = 1
+        b: int
+
+    with pytest.raises(TypeError, match="non-default argument 'b' follows default argument"):
+        record(frozen=True)(Body)
+
+
+def test_post_init_and_explicit_methods_are_kept() -> None:
+    @record(frozen=True, slots=True)
+    class Pair:
+        a: int
+        b: int = 0
+
+        def __post_init__(self) -> None:
+            object.__setattr__(self, "b", self.b or self.a)
+
+        def __repr__(self) -> str:
+            return "pair"
+
+    assert Pair(3).b == 3 and repr(Pair(1)) == "pair"
+    assert Pair(3) == Pair(3, 3) and len({Pair(3), Pair(3, 3)}) == 1
+
+
+def test_frozen_records_of_ldsim_are_records_and_dataclasses() -> None:
+    from ldsim.config.env import LoaderEnv
+    from ldsim.result import Resolution
+
+    env = LoaderEnv()
+    assert records.is_record(env) and dataclasses.is_dataclass(env)
+    assert dataclasses.replace(env, cwd="/tmp").cwd == "/tmp"
+    assert "_split" not in Resolution.__match_args__
