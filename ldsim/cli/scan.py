@@ -92,7 +92,8 @@ def add_parser(sub: Any) -> None:
     run = p.add_argument_group("how to run")
     run.add_argument("-j", "--jobs", metavar="N", type=_jobs, default=None,
                      help=f"local worker processes (default: every core, here "
-                     f"{default_jobs()}; 1: in this process)")
+                     f"{default_jobs()}; 1: in this process); they run at a lower priority "
+                     "(nice +10) than the walk that feeds them")
     run.add_argument("--scheduler", metavar="ADDRESS", default=None,
                      help="hand the work to this Dask distributed scheduler (tcp://HOST:PORT; "
                      "pip install 'ldsim[dask]'), whose workers must see the same files at "

@@ -157,6 +157,8 @@ class GlibcModel(Walk):
             None, Via.DEFAULT, "system search path", droppable=False)
         self.system = system
         self.rpaths: dict[ObjectRecord, SearchList | None] = {}
+        # whether an object of the run has a DT_RPATH (add_object keeps it up to date)
+        self._with_rpath = self.main.facts is not None and bool(self.main.facts.rpath)
         self.runpaths: dict[ObjectRecord, SearchList | None] = {}
         if self.main.facts is not None and self.main.facts.runpath is not None:
             self._runpath_list(self.main)
@@ -172,6 +174,7 @@ class GlibcModel(Walk):
         self.interp: ObjectRecord | None = None
         if interp is not None:
             self.interp = self._make_interpreter(interp)
+            self._with_rpath |= self.interp.facts is not None and bool(self.interp.facts.rpath)
         self._preloads()
 
     def finish(self) -> list[Entry]:
@@ -215,6 +218,8 @@ class GlibcModel(Walk):
 
     def add_object(self, obj: ObjectRecord) -> ObjectRecord:
         super().add_object(obj)
+        if obj.facts is not None and obj.facts.rpath:
+            self._with_rpath = True
         if self._known is not None:
             self._known.add(obj)
         return obj
@@ -295,7 +300,8 @@ class GlibcModel(Walk):
         return self._final_link_map()
 
     def needed(self, requester: ObjectRecord, raw: str) -> None:
-        lookup_ = self.lookup(requester, raw)
+        lookup_ = LookupRecord(requester, raw, raw, None, None)  # self.lookup(), inlined
+        self.lookups.append(lookup_)
         name = raw
         if "$" in raw and count_dst(raw):
             if self.env.secure:
@@ -389,8 +395,9 @@ class GlibcModel(Walk):
         """``_dl_map_object`` for a bare name: RPATH chain, LD_LIBRARY_PATH, RUNPATH, cache,
         default directories."""
         env = self.env
-        # DT_RPATH of the requester and its chain of loaders, then of the executable.
-        if requester.facts is None or requester.facts.runpath is None:
+        # DT_RPATH of the requester and its chain of loaders, then of the executable (no
+        # object of the run has one: nothing to search, nothing to learn)
+        if self._with_rpath and (requester.facts is None or requester.facts.runpath is None):
             did_main = False
             obj: ObjectRecord | None = requester
             while obj is not None:

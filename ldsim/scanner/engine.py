@@ -10,6 +10,7 @@ twice a second: a scan killed at any point resumes from its last commit.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -30,6 +31,7 @@ from ldsim.scanner.store import Store, ident_text
 from ldsim.scanner.work import ScanSpec, scan_files, scan_snap, state
 
 COMMIT_EVERY = 0.5  # seconds between commits of the result store
+WORKER_NICE = 10  # a local pool's workers run at this niceness (see _worker_start)
 WINDOW_PER_WORKER = 32  # chunks in flight per worker: the walk must not wait for them
 WORKER_WAIT = 30  # seconds a Dask scheduler may take to have a worker
 CONNECT_WAIT = 10  # seconds to reach a Dask scheduler
@@ -278,11 +280,17 @@ class StoredScan:
         return s
 
 
-def _ignore_interrupts() -> None:
-    """In a pool's worker: Ctrl-C is the parent's to handle (it stops the pool)."""
+def _worker_start() -> None:
+    """In a pool's worker: Ctrl-C is the parent's to handle (it stops the pool); a lower
+    priority than the parent's."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # The walk that feeds the workers runs in the parent, and it is what a local scan
+    # waits for (the workers resolve faster than one process can find the files): with
+    # more busy processes than cores, the workers give it way.
+    with contextlib.suppress(OSError):
+        os.nice(WORKER_NICE)
 
 
 class _executor:
@@ -303,7 +311,7 @@ class _executor:
         from concurrent.futures import ProcessPoolExecutor
 
         pool = ProcessPoolExecutor(opts.jobs, mp_context=multiprocessing.get_context("fork"),
-                                   initializer=_ignore_interrupts)
+                                   initializer=_worker_start)
         self._close = lambda: pool.shutdown(wait=True, cancel_futures=True)
 
         def submit(fn: Callable[..., Any], *args: Any) -> Future[Any]:
