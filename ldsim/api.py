@@ -393,6 +393,13 @@ def report(target: Target, programs: Sequence[str | Program] | None = None,
     return Report(info, tuple(entries), comparison, lint_report, run, graph_error, skipped)
 
 
+def usable_cores() -> int:
+    """The cores this process may run on: the default number of :func:`scan` jobs."""
+    from ldsim.scanner.engine import usable_cores as cores
+
+    return cores()
+
+
 def scan(root: str = "/", paths: Sequence[str] = (), *, snaps: Sequence[str] = (),
          base_dir: str | None = None, host: str = "/", env: LoaderEnv | None = None,
          loader: Libc | None = None, symbols: bool = False, include: Sequence[str] = (),
@@ -413,8 +420,8 @@ def scan(root: str = "/", paths: Sequence[str] = (), *, snaps: Sequence[str] = (
     their order are the same. ``documents`` keeps each file's JSON document
     (``FileResult.doc``); ``db`` (a SQLite file) keeps every result and reuses those whose
     files and dependencies are unchanged. ``include``/``exclude``: globs on paths. With
-    ``dlopen``, each file is explained with its dlopen calls (``explain(..., dlopen=True)``;
-    root scans)."""
+    ``dlopen``, each file is explained with its dlopen calls (``explain(..., dlopen=True)``),
+    each snap compared with them (``compare(..., dlopen=True)``)."""
     from ldsim.scanner.discover import Filter
     from ldsim.scanner.engine import Scan, ScanOptions
     from ldsim.scanner.store import Store

@@ -99,8 +99,13 @@ def _fields_of(cls: type) -> list[Field]:
     for name, annotation in ns.get("__annotations__", {}).items():
         if _is_classvar(annotation):
             continue
+        if isinstance(annotation, str) and annotation.startswith(("InitVar", "KW_ONLY")):
+            raise TypeError(f"{cls.__name__}.{name}: records have no InitVar or KW_ONLY")
         value = ns.get(name, MISSING)
         f = value if isinstance(value, Field) else Field(value, MISSING, True, True, True)
+        if f.default is not MISSING and type(f.default).__hash__ is None:
+            raise ValueError(f"mutable default {type(f.default)} for field {name} is not "
+                             "allowed: use default_factory")
         f.name = name
         f.type = annotation
         fields[name] = f
@@ -143,7 +148,7 @@ def _process(klass: type, frozen: bool, slots: bool, eq: bool) -> Any:
     cls.__dataclass_fields__ = _AsDataclass("__dataclass_fields__")
     cls.__dataclass_params__ = _AsDataclass("__dataclass_params__")
     if "__init__" not in ns:
-        cls.__init__ = _first_init(cls, fields, frozen, slots)
+        cls.__init__ = _make_init(cls, fields, frozen, slots)
     if "__repr__" not in ns:
         cls.__repr__ = _make_repr(tuple(f.name for f in fields if f.repr))
     if "__match_args__" not in ns:
@@ -167,18 +172,6 @@ def _process(klass: type, frozen: bool, slots: bool, eq: bool) -> Any:
             if "__setstate__" not in ns:
                 cls.__setstate__ = _make_setstate(names)
     return cls
-
-
-def _first_init(cls: Any, fields: list[Field], frozen: bool, slots: bool) -> Any:
-    """An ``__init__`` that compiles the real one when the first instance is made, and
-    then steps aside: a class the run never instantiates costs no ``compile``."""
-    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
-        init = _make_init(cls, fields, frozen, slots)
-        if cls.__dict__.get("__init__") is __init__:
-            cls.__init__ = init
-        init(self, *args, **kwargs)
-    __init__.__qualname__ = f"{cls.__qualname__}.__init__"
-    return __init__
 
 
 def _make_init(cls: Any, fields: list[Field], frozen: bool, slots: bool) -> Any:
@@ -221,6 +214,7 @@ def _make_init(cls: Any, fields: list[Field], frozen: bool, slots: bool) -> Any:
     ns: dict[str, Any] = {}
     exec(compile(src, f"<record {cls.__qualname__}>", "exec"), glb, ns)
     init = ns["__init__"]
+    init.__annotations__ = {**{f.name: f.type for f in fields if f.init}, "return": "None"}
     init.__qualname__ = f"{cls.__qualname__}.__init__"
     init.__module__ = cls.__module__
     return init

@@ -276,6 +276,38 @@ def test_a_killed_scan_resumes_to_the_same_results(tmp_path: Path) -> None:
 
 
 @pytest.mark.host
+def test_a_second_scan_of_one_store_is_refused_while_the_first_writes(root: Root,
+                                                                     tmp_path: Path) -> None:
+    """Two scans writing one store would interleave their results: the second says so at
+    once (exit 2, one line, no 10 s wait for SQLite's lock); when the first is done, the
+    store is free again."""
+    db = tmp_path / "usr.sqlite"
+    argv = [sys.executable, "-m", "ldsim", "scan", "--jobs", "1", "--db", str(db), "/usr"]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while _results_in(db) < 50 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert proc.poll() is None, "the first scan ended before the test could race it"
+        started = time.monotonic()
+        status, _out, err = cli("scan", "--db", str(db), "--root", str(root.path), "--jobs",
+                                "1")
+        assert time.monotonic() - started < 5
+        assert status == 2 and err.count("\n") == 1, err
+        assert "another ldsim scan is writing this database" in err
+    finally:
+        proc.wait()
+    assert proc.returncode in (0, 1)
+    status2, out2, err2 = cli("scan", "--db", str(db), "--root", str(root.path), "--jobs",
+                              "1", "--format", "jsonl")
+    assert "another ldsim scan" not in err2
+    assert (status2, out2) == cli("scan", "--root", str(root.path), "--jobs", "1", "--format",
+                                  "jsonl")[:2]
+
+
+@pytest.mark.host
 def test_host_scan_lines_equal_explain_json() -> None:
     """A few hundred files of this machine's /usr, every kind: programs, libraries,
     plugins, Python extensions."""

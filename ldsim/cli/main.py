@@ -43,7 +43,11 @@ class _Parser(argparse.ArgumentParser):
     def _get_formatter(self) -> argparse.HelpFormatter:
         # argparse makes a formatter for every add_argument; its default width imports
         # shutil (and with it bz2, lzma, zlib, fnmatch) for get_terminal_size alone
-        return self.formatter_class(prog=self.prog, width=_columns() - 2)  # type: ignore[call-arg]
+        formatter = self.formatter_class(prog=self.prog, width=_columns() - 2)  # type: ignore[call-arg]
+        set_color = getattr(formatter, "_set_color", None)  # Python 3.14's argparse
+        if set_color is not None:
+            set_color(getattr(self, "color", False))
+        return formatter
 
 
 def _columns() -> int:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import os
 import sys
 import time
 
@@ -34,10 +33,7 @@ def _chunk(value: str) -> int:
 
 
 def default_jobs() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
+    return api.usable_cores()
 
 
 HELP = COMMANDS["scan"]
@@ -92,8 +88,8 @@ def add_parser(sub: Any) -> None:
     run = p.add_argument_group("how to run")
     run.add_argument("-j", "--jobs", metavar="N", type=_jobs, default=None,
                      help=f"local worker processes (default: every core, here "
-                     f"{default_jobs()}; 1: in this process); they run at a lower priority "
-                     "(nice +10) than the walk that feeds them")
+                     f"{default_jobs()}; 1: in this process); with one for every core they run "
+                     "at a lower priority (nice +10) than the walk that feeds them")
     run.add_argument("--scheduler", metavar="ADDRESS", default=None,
                      help="hand the work to this Dask distributed scheduler (tcp://HOST:PORT; "
                      "pip install 'ldsim[dask]'), whose workers must see the same files at "
@@ -116,7 +112,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--dlopen", action="store_true",
                    help="also make the dlopen calls each file's objects declare (ELF dlopen "
                    "notes) or hint at, as `ldsim explain --dlopen` does (dlopen-missing "
-                   "findings by priority); root scans")
+                   "findings by priority); with --snap, as `ldsim compare --dlopen` does")
     p.add_argument("paths", metavar="PATH", nargs="*",
                    help="files or directories inside the root to scan (default: the whole "
                    "root)")

@@ -31,7 +31,7 @@ from ldsim.scanner.store import Store, ident_text
 from ldsim.scanner.work import ScanSpec, scan_files, scan_snap, state
 
 COMMIT_EVERY = 0.5  # seconds between commits of the result store
-WORKER_NICE = 10  # a local pool's workers run at this niceness (see _worker_start)
+WORKER_NICE = 10  # a pool with a worker for every core runs them at this niceness (_worker_start)
 WINDOW_PER_WORKER = 32  # chunks in flight per worker: the walk must not wait for them
 WORKER_WAIT = 30  # seconds a Dask scheduler may take to have a worker
 CONNECT_WAIT = 10  # seconds to reach a Dask scheduler
@@ -280,17 +280,23 @@ class StoredScan:
         return s
 
 
-def _worker_start() -> None:
-    """In a pool's worker: Ctrl-C is the parent's to handle (it stops the pool); a lower
-    priority than the parent's."""
+def _worker_start(nice: int) -> None:
+    """In a pool's worker: Ctrl-C is the parent's to handle (it stops the pool); ``nice``:
+    a lower priority than the parent's."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # The walk that feeds the workers runs in the parent, and it is what a local scan
-    # waits for (the workers resolve faster than one process can find the files): with
-    # more busy processes than cores, the workers give it way.
-    with contextlib.suppress(OSError):
-        os.nice(WORKER_NICE)
+    if nice:
+        with contextlib.suppress(OSError):
+            os.nice(nice)
+
+
+def usable_cores() -> int:
+    """The cores this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 class _executor:
@@ -310,8 +316,12 @@ class _executor:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
+        # The walk that feeds the workers runs here, and it is what a local scan waits for
+        # (the workers resolve faster than one process finds the files): when the workers
+        # alone fill every core, they give it way.
+        nice = WORKER_NICE if opts.jobs >= usable_cores() else 0
         pool = ProcessPoolExecutor(opts.jobs, mp_context=multiprocessing.get_context("fork"),
-                                   initializer=_worker_start)
+                                   initializer=_worker_start, initargs=(nice,))
         self._close = lambda: pool.shutdown(wait=True, cancel_futures=True)
 
         def submit(fn: Callable[..., Any], *args: Any) -> Future[Any]:

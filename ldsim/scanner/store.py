@@ -34,6 +34,7 @@ but its walk records: every file is resolved again.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import sqlite3
@@ -77,6 +78,7 @@ class Store:
             self.db = sqlite3.connect(uri, uri=True, timeout=10)
         except sqlite3.Error as exc:
             raise UsageError(path, f"cannot use it as a scan database: {exc}") from None
+        self._lock: int | None = None
         try:
             self.db.execute("PRAGMA trusted_schema=OFF")
             schema = self._schema()
@@ -97,6 +99,8 @@ class Store:
         except UsageError:
             self.db.close()
             raise
+        if create:
+            self._take_lock()
 
     def _schema(self) -> str | None:
         try:
@@ -109,8 +113,34 @@ class Store:
             raise
         return str(row[0]) if row else ""
 
+    def _take_lock(self) -> None:
+        """One writing scan per store: an exclusive ``flock`` on the file for as long as it
+        is open (SQLite's own locks are byte ranges of ``fcntl``, which ``flock`` does not
+        touch). A second scan says so at once, instead of interleaving its results."""
+        import fcntl
+
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as exc:
+            self.db.close()
+            raise UsageError(self.path, f"cannot lock it: {exc.strerror}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(fd)
+            self.db.close()
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+                raise UsageError(self.path, "another ldsim scan is writing this database; "
+                                 "wait for it to finish, or give this scan another --db"
+                                 ) from None
+            raise UsageError(self.path, f"cannot lock it: {exc.strerror}") from None
+        self._lock = fd
+
     def close(self) -> None:
         self.db.close()
+        if self._lock is not None:
+            os.close(self._lock)  # and with it the lock
+            self._lock = None
 
     # -- meta ----------------------------------------------------------------------
     def get(self, key: str) -> Any:

@@ -29,7 +29,7 @@ from ldsim.errors import LdsimError, SnapError
 from ldsim.fs.view import HostDirView, View, dirname, join
 from ldsim.loader.musl import path_file_for
 from ldsim.records import field, record
-from ldsim.result import LookupKind, Resolution
+from ldsim.result import LookupKind, Resolution, Severity
 from ldsim.target import RootTarget, SnapTarget, Target, open_root
 
 
@@ -210,6 +210,7 @@ def open_scan_snap(spec: ScanSpec, snap: str) -> SnapTarget:
 def scan_snap(spec: ScanSpec, snap: str) -> FileResult:
     """One snap, every ELF file of its payload, both views: ``ldsim compare --all``."""
     from ldsim.analysis.compare import compare_snap
+    from ldsim.analysis.dlopen import SEVERITY_OF_PRIORITY
     from ldsim.fs.view import Realm
 
     start = time.perf_counter()
@@ -217,7 +218,7 @@ def scan_snap(spec: ScanSpec, snap: str) -> FileResult:
         target = open_scan_snap(spec, snap)
         programs = target.elf_programs()
         comparison = compare_snap(target, programs, spec.env, loader=spec.loader,
-                                  in_context=True)
+                                  in_context=True, dlopen=spec.dlopen)
     except LdsimError as exc:
         return FileResult(snap, "snap", "unreadable", (_reason(exc, snap),),
                           seconds=time.perf_counter() - start)
@@ -225,12 +226,21 @@ def scan_snap(spec: ScanSpec, snap: str) -> FileResult:
         return FileResult(snap, "snap", "error", (_bug(exc),),
                           seconds=time.perf_counter() - start)
     rows = comparison.deciding_rows
-    missing = tuple((r.name, b.path) for b in comparison.binaries if b.decides
-                    for r in b.rows if r.classic.realm is Realm.MISSING)
+    deciding = [(b, r) for b in comparison.binaries if b.decides for r in b.rows]
+    missing = tuple((r.name, b.path) for b, r in deciding
+                    if r.decides and r.classic.realm is Realm.MISSING)
     aborted = [f"{b.path}: {b.classic_error}" for b in comparison.binaries
                if b.decides and b.classic_error]
-    findings = tuple(("leak", "error", f"{b.path}: {r.name}") for b in comparison.binaries
-                     if b.decides for r in b.rows if r.leak)
+    # as compare --dlopen: a required dlopen's leak or miss decides, like the initial
+    # load's; another dlopen's is a finding of its priority's severity
+    findings = tuple(
+        ("leak" if r.dlopen is None else "dlopen-leak", "error", f"{b.path}: {r.name}")
+        for b, r in deciding if r.decides and r.leak) + tuple(
+        (f"dlopen-{'leak' if r.leak else 'missing'}",
+         SEVERITY_OF_PRIORITY.get(r.dlopen or "", Severity.INFO).value,
+         f"{b.path}: {r.name} (dlopen, {r.dlopen})")
+        for b, r in deciding
+        if not r.decides and (r.leak or r.classic.realm is Realm.MISSING))
     failures = [f"{f.path} ({f.view}): {f.error.reason}" for f in comparison.failures]
     status = "does_not_start" if missing or aborted else "starts"
     if failures and not comparison.binaries:

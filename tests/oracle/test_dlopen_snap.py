@@ -156,3 +156,24 @@ def test_check_dlopen_reports_the_leak_and_its_document_follows_the_schema(
     explained = run_ldsim_cli("explain", "--dlopen", "--json", *args)
     assert explained.doc is not None
     jsonschema.validate(explained.doc, load_schema("ldsim.explain/1"))
+
+
+def test_scan_snap_dlopen_is_compare_dlopen_of_that_snap(world: dict[str, Path]) -> None:
+    """``scan --snap --dlopen``: the snap's line is ``compare --all --dlopen --json`` of it,
+    and the required dlopen's leak decides (the real program loads the host's copy)."""
+    snap = ["--snap", str(world["snap"]), "--base-dir", str(world["base"].parent),
+            "--host", str(world["host"])]
+    scanned = run_ldsim_cli("scan", *snap, "--dlopen", "--format", "jsonl", "--jobs", "1")
+    assert scanned.status == 1, scanned.stderr
+    doc, summary = (json.loads(line) for line in scanned.stdout.splitlines())
+    compared = run_ldsim_cli("compare", "--all", "--dlopen", "--json", "--snap",
+                             str(world["snap"]), "--base", str(world["base"]), "--host",
+                             str(world["host"]))
+    assert compared.doc is not None, compared.stderr
+    assert doc == compared.doc
+    assert summary["leaks"] == {str(world["snap"]): 1}, summary
+    assert [(f["id"], f["severity"], f["count"]) for f in summary["findings"]] == \
+        [("dlopen-leak", "error", 1)], summary["findings"]
+    plain = run_ldsim_cli("scan", *snap, "--format", "jsonl", "--jobs", "1")
+    assert plain.status == 0, plain.stderr
+    assert not any(json.loads(plain.stdout.splitlines()[-1])["leaks"].values())

@@ -140,3 +140,31 @@ def test_frozen_records_of_ldsim_are_records_and_dataclasses() -> None:
     assert records.is_record(env) and dataclasses.is_dataclass(env)
     assert dataclasses.replace(env, cwd="/tmp").cwd == "/tmp"
     assert "_split" not in Resolution.__match_args__
+
+
+@pytest.mark.parametrize("options", OPTIONS, ids=str)
+def test_a_record_has_the_signature_of_the_dataclass(options: dict[str, bool]) -> None:
+    import inspect
+
+    ours, theirs = _pair(options)
+    mine, want = inspect.signature(ours), inspect.signature(theirs)
+    assert [(p.name, p.kind, p.annotation) for p in mine.parameters.values()] == \
+        [(p.name, p.kind, p.annotation) for p in want.parameters.values()]
+    assert [p.default for p in mine.parameters.values()][:2] == \
+        [p.default for p in want.parameters.values()][:2]  # (factories: a marker each)
+
+
+def test_what_dataclasses_refuse_records_refuse() -> None:
+    class Shared:
+        items: list[str] = []  # noqa: RUF012
+
+    with pytest.raises(ValueError, match="mutable default"):
+        record(frozen=True)(Shared)
+    with pytest.raises(ValueError, match="mutable default"):
+        dataclasses.dataclass(frozen=True)(Shared)
+
+    class Init:
+        x: InitVar[int]  # type: ignore[name-defined]  # noqa: F821
+
+    with pytest.raises(TypeError, match="no InitVar"):
+        record()(Init)
