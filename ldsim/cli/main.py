@@ -65,15 +65,16 @@ def _columns() -> int:
 
 
 COMMANDS = {
-    "explain": 'explain which file the loader opens for every DT_NEEDED',
-    "check": 'ABI hazards only: libc mixing, symbol versions, symbol binding',
+    "explain": "explain which file the loader opens for every DT_NEEDED",
+    "check": "ABI hazards only: libc mixing, symbol versions, symbol binding",
     "compare": "a snap's programs: classic view beside strict view, leaks marked",
-    "graph": 'draw the dependency graph (DOT, SVG, PNG, JPEG, PDF, GraphML, JSON, Mermaid)',
+    "graph": "draw the dependency graph (DOT, SVG, PNG, JPEG, PDF, GraphML, JSON, Mermaid)",
     "lint": "lint a classic (or libc-staging) snap's ELF files",
     "fix": "patch a classic snap's ELF files as the classic linter asks (patchelf)",
-    "report": 'one self-contained HTML page: verdicts, classic vs strict, lint, graph',
-    "scan": 'every ELF file of a tree (or many snaps): verdicts, names not found, findings; resumable',
-    "completion": 'print a shell completion script (bash, zsh)',
+    "report": "one self-contained HTML page: verdicts, classic vs strict, lint, graph",
+    "scan": "every ELF file of a tree (or many snaps): verdicts, names not found, findings; "
+            "resumable",
+    "completion": "print a shell completion script (bash, zsh)",
 }
 """The subcommands, in the order ``ldsim --help`` lists them (one module of ``ldsim.cli``
 each), and their help lines (a run of one command imports no other command's module)."""

@@ -226,8 +226,8 @@ def scan_snap(spec: ScanSpec, snap: str) -> FileResult:
         return FileResult(snap, "snap", "error", (_bug(exc),),
                           seconds=time.perf_counter() - start)
     rows = comparison.deciding_rows
-    deciding = [(b, r) for b in comparison.binaries if b.decides for r in b.rows]
-    missing = tuple((r.name, b.path) for b, r in deciding
+    judged = [(b, r) for b in comparison.binaries if b.decides for r in b.rows]
+    missing = tuple((r.name, b.path) for b, r in judged
                     if r.decides and r.classic.realm is Realm.MISSING)
     aborted = [f"{b.path}: {b.classic_error}" for b in comparison.binaries
                if b.decides and b.classic_error]
@@ -235,11 +235,11 @@ def scan_snap(spec: ScanSpec, snap: str) -> FileResult:
     # load's; another dlopen's is a finding of its priority's severity
     findings = tuple(
         ("leak" if r.dlopen is None else "dlopen-leak", "error", f"{b.path}: {r.name}")
-        for b, r in deciding if r.decides and r.leak) + tuple(
+        for b, r in judged if r.decides and r.leak) + tuple(
         (f"dlopen-{'leak' if r.leak else 'missing'}",
          SEVERITY_OF_PRIORITY.get(r.dlopen or "", Severity.INFO).value,
          f"{b.path}: {r.name} (dlopen, {r.dlopen})")
-        for b, r in deciding
+        for b, r in judged
         if not r.decides and (r.leak or r.classic.realm is Realm.MISSING))
     failures = [f"{f.path} ({f.view}): {f.error.reason}" for f in comparison.failures]
     status = "does_not_start" if missing or aborted else "starts"
