@@ -32,10 +32,6 @@ def _chunk(value: str) -> int:
     return int(value)
 
 
-def default_jobs() -> int:
-    return api.usable_cores()
-
-
 HELP = COMMANDS["scan"]
 """The one line ``ldsim --help`` shows for this command."""
 
@@ -88,7 +84,7 @@ def add_parser(sub: Any) -> None:
     run = p.add_argument_group("how to run")
     run.add_argument("-j", "--jobs", metavar="N", type=_jobs, default=None,
                      help=f"local worker processes (default: every core, here "
-                     f"{default_jobs()}; 1: in this process); with one for every core they run "
+                     f"{api.usable_cores()}; 1: in this process); with one for every core they run "
                      "at a lower priority (nice +10) than the walk that feeds them")
     run.add_argument("--scheduler", metavar="ADDRESS", default=None,
                      help="hand the work to this Dask distributed scheduler (tcp://HOST:PORT; "
@@ -148,7 +144,7 @@ def run_scan(args: argparse.Namespace) -> int:
     if args.report:
         return _report(args)
     env = options.loader_env(args)
-    jobs = args.jobs or default_jobs()
+    jobs = args.jobs or api.usable_cores()
     if args.snap:
         what = ""  # "Scanned 3 snaps"
     else:
