@@ -444,14 +444,29 @@ def test_nested_paths_are_scanned_once(root: Root) -> None:
 
 def test_a_crafted_store_cannot_send_the_walk_out_of_the_root(root: Root, tmp_path: Path) -> None:
     db = tmp_path / "crafted.sqlite"
+    sbin = root.path / "usr/sbin"
+    st = sbin.stat()
+    os.utime(sbin, ns=(st.st_atime_ns, st.st_mtime_ns - 10**10))  # not changed just now
     _scan(root, db, "/usr/sbin")
     con = sqlite3.connect(db)
-    con.execute("UPDATE dirs SET subdirs = ? WHERE path = ?",
-                (json.dumps(["../../../../../../usr/bin"]), b"/usr/sbin"))
+    assert con.execute("UPDATE dirs SET subdirs = ? WHERE path = ?",
+                       (json.dumps(["../../../../../../usr/bin"]), b"/usr/sbin")).rowcount == 1
     con.commit()
     con.close()
     s = ldsim.scan(str(root.path), ["/usr/sbin"], db=str(db), jobs=1)
     assert [r.path for r in s] == ["/usr/sbin/missing2"]
+    # the walk itself takes no such name from records handed to it, either
+    from ldsim.fs.view import HostDirView
+    from ldsim.scanner.discover import DirRecord, Walk, dir_identity, walk_root
+
+    crafted = {"/usr/sbin": DirRecord(dir_identity(os.stat(sbin)), ("..", "../bin", "a/b"),
+                                      (("missing2", 2),))}
+    walk = Walk()
+    assert [f.path for f in walk_root(HostDirView(str(root.path)), ["/usr/sbin"],
+                                      prior=crafted, walk=walk)] == ["/usr/sbin/missing2"]
+    assert walk.dirs_reused == 1
+    assert sorted(walk.problems) == [(f"/usr/sbin/{n}", "not a name a directory can hold; "
+                                      "skipped") for n in ("..", "../bin", "a/b")]
     bad = tmp_path / "bad.sqlite"
     shutil.copy(db, bad)
     con = sqlite3.connect(bad)
@@ -460,6 +475,33 @@ def test_a_crafted_store_cannot_send_the_walk_out_of_the_root(root: Root, tmp_pa
     con.close()
     status, _out, err = cli("scan", "--db", str(bad), "--report")
     assert status == 2 and "cannot be read" in err, err
+
+
+def test_a_tree_deeper_than_the_descriptors_kept_open_is_walked_whole(root: Root,
+                                                                     tmp_path: Path) -> None:
+    """Directories are opened relative to their parent's descriptor, kept open down to
+    MAX_HELD levels; deeper ones by their whole path. Either way every file is found, in the
+    walk's order, with nothing left open."""
+    from ldsim.scanner.discover import MAX_HELD
+
+    elf = (root.path / "usr/bin/alone").read_bytes()
+    tree = tmp_path / "deep"
+    tree.mkdir()
+    where = tree
+    depths = (0, 1, MAX_HELD - 1, MAX_HELD, MAX_HELD + 1, MAX_HELD + 6)
+    for depth in range(MAX_HELD + 7):
+        if depth in depths:
+            (where / f"p{depth}").write_bytes(elf)
+            (where / f"zz{depth}").mkdir()  # an empty sibling, after the deeper one
+        where = where / "d"
+        where.mkdir()
+    fds = len(os.listdir("/proc/self/fd"))
+    s = ldsim.scan(str(tree), jobs=1)
+    paths = [r.path for r in s]
+    expected = ["/" + "d/" * depth + f"p{depth}" for depth in depths]
+    assert paths == expected
+    assert s.summary.walk_problems == []
+    assert len(os.listdir("/proc/self/fd")) == fds
 
 
 def test_an_old_mtime_put_back_is_still_a_change(tmp_path: Path) -> None:

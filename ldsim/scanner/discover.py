@@ -1,16 +1,16 @@
 """Finding the ELF files of a tree, fast: what ``ldsim scan`` resolves.
 
 A scan of a whole root meets ten thousand directories and a hundred thousand files, of which
-a few thousand are ELF. Each regular file is opened once, relative to its directory's open
-descriptor (no path walk in the kernel), and only its first 64 bytes are read: the magic and
-``e_type``. Symbolic links are never followed (the file they name is scanned under its own
+a few thousand are ELF. Each directory is opened relative to its parent's open descriptor,
+and each regular file relative to its directory's (no path walk in the kernel), and only a
+file's first 64 bytes are read: the magic and ``e_type``. Symbolic links are never followed (the file they name is scanned under its own
 path, if it lies in the tree); the root's ``/proc``, ``/sys``, ``/dev`` and ``/run`` are not
 walked (a live system's are not files). Nothing outside the root's directory is opened: the
 walk starts from a path resolved inside the view, with chroot semantics, and never follows
 a link.
 
 With the records of a previous walk (``prior``, from ``ldsim.scanner.store``), a directory
-whose identity (device, inode, mtime) is unchanged is not listed again: its entries cannot
+whose identity (device, inode, mtime, ctime) is unchanged is not listed again: its entries cannot
 have changed, so only its ELF files are ``stat``-ed (their content may have changed in
 place). A non-ELF file rewritten in place into an ELF file, without a rename, in a directory
 that did not otherwise change, is the one thing this misses; ``--rescan-all`` walks
@@ -203,47 +203,94 @@ def _one_file(view: HostDirView, guest: str, filt: Filter, walk: Walk) -> Iterat
 
 def _walk_dir(view: HostDirView, top: str, filt: Filter, prior: Mapping[str, DirRecord],
               walk: Walk) -> Iterator[Found]:
+    """Depth first from ``top``: each directory is opened relative to its parent's open
+    descriptor, by its one name and without following a link, so it is in the root because
+    its parent is, and the kernel walks no path again. Only ``top`` (and the directories
+    deeper than :data:`MAX_HELD`, whose ancestors' descriptors are not all kept open) is
+    opened by its whole path, and checked to be inside the root."""
     base = view.root.rstrip("/")
-    stack = [top]
-    while stack:
-        guest = stack.pop()
-        host = base + guest if guest != "/" else (base or "/")
-        record = prior.get(guest)
-        if record is not None:
-            try:
-                st = os.stat(host, follow_symlinks=False)
-            except OSError as exc:
-                walk.problems.append((guest, _why(exc)))
-                continue
-            if stat_mod.S_ISDIR(st.st_mode) and dir_identity(st) == record.ident:
-                walk.dirs += 1
-                walk.dirs_reused += 1
-                walk.records[guest] = record
-                yield from _known_dir(host, guest, record, filt, walk)
-                stack.extend(_subdirs(guest, record.subdirs, filt, walk))
-                continue
-        try:
-            dfd = os.open(host, _OPEN_DIR)
-        except OSError as exc:
-            walk.problems.append((guest, _why(exc)))
-            continue
-        try:
-            # a directory swapped for a link to elsewhere while we walk is not followed
-            if not _inside(dfd, view.root):
-                walk.problems.append((guest, "moved out of the root while walked; skipped"))
-                continue
-            # its identity before listing it: an entry added during the listing makes the
-            # record stale, never wrongly fresh
-            dst = os.fstat(dfd)
-            problems = len(walk.problems)
-            found, subdirs = yield from _list_dir(dfd, guest, filt, walk)
-        finally:
-            os.close(dfd)
-        walk.dirs += 1
-        # a record is kept only of a whole listing of a directory not changed just now
-        if len(walk.problems) == problems and time.time_ns() - dst.st_mtime_ns > RACY_NS:
-            walk.records[guest] = DirRecord(dir_identity(dst), tuple(subdirs), tuple(found))
-        stack.extend(_subdirs(guest, subdirs, filt, walk))
+    # (descriptor or None, path in the root, (path, name) of the subdirectories still to
+    # walk, last first)
+    frames: list[tuple[int | None, str, list[tuple[str, str]]]] = []
+    try:
+        todo: list[tuple[str, str]] | None = [(top, "")]
+        parent_fd: int | None = None
+        while True:
+            if todo:
+                guest, name = todo.pop()
+                dfd = _open_dir(view, base, guest, name, parent_fd, walk)
+                if dfd is None:
+                    continue
+                try:
+                    subdirs = yield from _one_dir(dfd, guest, filt, prior.get(guest), walk)
+                except BaseException:
+                    os.close(dfd)
+                    raise
+                if len(frames) >= MAX_HELD:
+                    os.close(dfd)
+                    held: int | None = None
+                else:
+                    held = dfd
+                frames.append((held, guest, _subdirs(guest, subdirs, filt, walk)))
+            elif frames:
+                held, _done, _empty = frames.pop()
+                if held is not None:
+                    os.close(held)
+            else:
+                return
+            parent_fd, _parent, todo = frames[-1] if frames else (None, "", None)
+    finally:
+        for held, _guest, _rest in frames:
+            if held is not None:
+                os.close(held)
+
+
+MAX_HELD = 64
+"""Directories deeper than this below a walked top are opened by their whole path (a tree
+of any depth must not run the process out of descriptors)."""
+
+
+def _open_dir(view: HostDirView, base: str, guest: str, name: str, parent_fd: int | None,
+              walk: Walk) -> int | None:
+    """A directory of the walk, open; None (and a problem) when it cannot be opened."""
+    try:
+        if parent_fd is not None:
+            return os.open(name, _OPEN_DIR, dir_fd=parent_fd)
+        dfd = os.open(base + guest if guest != "/" else (base or "/"), _OPEN_DIR)
+    except OSError as exc:
+        walk.problems.append((guest, _why(exc)))
+        return None
+    # a directory on the way swapped for a link to elsewhere is not followed
+    if not _inside(dfd, view.root):
+        os.close(dfd)
+        walk.problems.append((guest, "moved out of the root while walked; skipped"))
+        return None
+    return dfd
+
+
+def _one_dir(dfd: int, guest: str, filt: Filter, record: DirRecord | None, walk: Walk
+             ) -> Generator[Found, None, Sequence[str]]:
+    """The ELF files of one open directory; returns its subdirectories. A directory whose
+    identity is that of its record is not listed again."""
+    try:
+        # its identity before listing it: an entry added during the listing makes the
+        # record stale, never wrongly fresh
+        dst = os.fstat(dfd)
+    except OSError as exc:
+        walk.problems.append((guest, _why(exc)))
+        return ()
+    walk.dirs += 1
+    if record is not None and dir_identity(dst) == record.ident:
+        walk.dirs_reused += 1
+        walk.records[guest] = record
+        yield from _known_dir(dfd, guest, record, filt, walk)
+        return record.subdirs
+    problems = len(walk.problems)
+    found, subdirs = yield from _list_dir(dfd, guest, filt, walk)
+    # a record is kept only of a whole listing of a directory not changed just now
+    if len(walk.problems) == problems and time.time_ns() - dst.st_mtime_ns > RACY_NS:
+        walk.records[guest] = DirRecord(dir_identity(dst), tuple(subdirs), tuple(found))
+    return subdirs
 
 
 def _inside(dfd: int, root: str) -> bool:
@@ -255,16 +302,22 @@ def _inside(dfd: int, root: str) -> bool:
     return root == "/" or where == root or where.startswith(root.rstrip("/") + "/")
 
 
-def _subdirs(guest: str, names: Sequence[str], filt: Filter, walk: Walk) -> list[str]:
+def _subdirs(guest: str, names: Sequence[str], filt: Filter, walk: Walk
+             ) -> list[tuple[str, str]]:
+    """(path, name) of the subdirectories to walk, last first."""
     out = []
     for name in reversed(names):
         if guest == "/" and name in PSEUDO_TOP:
             continue
         path = _join(guest, name)
+        if not name or "/" in name or "\0" in name or name in (".", ".."):
+            # no directory lists such a name: it comes from a crafted store
+            walk.problems.append((path, "not a name a directory can hold; skipped"))
+            continue
         if filt.exclude and filt.dir_excluded(path):
             walk.excluded += 1
             continue
-        out.append(path)
+        out.append((path, name))
     return out
 
 
@@ -316,7 +369,7 @@ def _list_dir(dfd: int, guest: str, filt: Filter, walk: Walk
     return found, subdirs
 
 
-def _known_dir(host: str, guest: str, record: DirRecord, filt: Filter,
+def _known_dir(dfd: int, guest: str, record: DirRecord, filt: Filter,
                walk: Walk) -> Iterator[Found]:
     """An unchanged directory's ELF files, each ``stat``-ed (its content may have changed in
     place; a file that is no longer ELF is then found by the resolution, which reads it)."""
@@ -330,7 +383,7 @@ def _known_dir(host: str, guest: str, record: DirRecord, filt: Filter,
             walk.other_elf += 1
             continue
         try:
-            st = os.stat(_join(host, name), follow_symlinks=False)
+            st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
         except OSError as exc:
             walk.problems.append((path, _why(exc)))
             continue
