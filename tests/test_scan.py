@@ -374,6 +374,62 @@ def test_a_snap_line_is_compare_all_json_of_that_snap(snaps: dict[str, Path]) ->
     assert f"{snaps['rpath-complete']}  none" in text.replace("  ", "  ")
 
 
+def test_a_snap_rescan_reuses_unchanged_snaps_and_redoes_changed_ones(
+        snaps: dict[str, Path], tmp_path: Path) -> None:
+    """A snap's result records the host paths its three trees looked at (and the SquashFS
+    files it read): a rerun with --db reuses a snap none of them changed, and redoes one
+    whose host library, payload or .snap file changed, to what a scan without a store says."""
+    if "packed" not in snaps:
+        pytest.skip("needs mksquashfs")
+    from snaproots import build_synthetic_snaps
+
+    host, bases = tmp_path / "host", tmp_path / "bases"
+    shutil.copytree(snaps["host"], host, symlinks=True)
+    shutil.copytree(snaps["bases"], bases, symlinks=True)
+    leaky = build_synthetic_snaps(tmp_path / "synthetic")["no-rpath"].path  # classic
+    packed = tmp_path / "packed_7.snap"
+    shutil.copy(snaps["packed"], packed)
+    db = tmp_path / "snaps.sqlite"
+    argv = ["--base-dir", str(bases), "--host", str(host), "--snap", str(leaky), str(packed)]
+
+    def scan() -> tuple[ldsim.api.Scan, list[dict[str, Any]]]:
+        s = ldsim.scan(snaps=[str(leaky), str(packed)], host=str(host), base_dir=str(bases),
+                       db=str(db), jobs=1)
+        for _r in s:
+            pass
+        _status, out, _err = cli("scan", "--db", str(db), "--report", "--format", "jsonl")
+        return s, lines(out)[:-1]
+
+    def fresh() -> list[dict[str, Any]]:
+        _status, out, _err = cli("scan", "--format", "jsonl", *argv)
+        return lines(out)[:-1]
+
+    first, docs = scan()
+    assert first.summary.reused == 0 and docs == fresh()
+    time.sleep(0.01)
+    again, docs_again = scan()
+    assert again.summary.reused == 2 and again.summary.invalidated == 0
+    assert docs_again == docs
+    # the host library the classic view took goes (both snaps looked for it there)
+    shared = next(p for p in host.rglob("libshared.so.1") if p.is_file())
+    shared.unlink()
+    changed, docs_changed = scan()
+    assert changed.summary.invalidated == 2 and changed.summary.reused == 0
+    assert docs_changed == fresh() and docs_changed[0] != docs[0]
+    # a new program in one payload: that snap is redone, the other reused
+    shutil.copy(leaky / "bin/app", leaky / "bin/app2")
+    added, docs_added = scan()
+    assert added.summary.invalidated == 1 and added.summary.reused == 1
+    assert docs_added == fresh()
+    assert len(docs_added[0]["binaries"]) == len(docs_changed[0]["binaries"]) + 1
+    # the .snap file replaced by a copy (a new inode): that one is redone
+    shutil.copy(packed, tmp_path / "copy.snap")
+    os.replace(tmp_path / "copy.snap", packed)
+    replaced, docs_replaced = scan()
+    assert replaced.summary.invalidated == 1 and replaced.summary.reused == 1
+    assert docs_replaced == docs_added
+
+
 def test_a_snap_whose_base_is_not_in_base_dir_is_named(snaps: dict[str, Path],
                                                        tmp_path: Path) -> None:
     status, out, err = cli("scan", "--base-dir", str(tmp_path), "--host", str(snaps["host"]),

@@ -447,6 +447,8 @@ class HostDirView(View):
         self.name = root
         self._lstat_cache: dict[tuple[str, ...], FileStat | OSError] = {}
         self._resolve_memo = {}
+        self._listed: set[tuple[str, ...]] = set()
+        self._lstat(())  # the root as it was when the view was made (see looked_at)
 
     def _host(self, parts: tuple[str, ...]) -> str:
         return os.path.join(self.root, *parts) if parts else self.root
@@ -467,6 +469,15 @@ class HostDirView(View):
 
     def _readlink(self, parts: tuple[str, ...]) -> str:
         return os.readlink(self._host(parts))
+
+    def looked_at(self) -> Iterator[tuple[str, FileStat | None, bool]]:
+        """Every host path this view has ``lstat``-ed, with what it saw then (None: nothing
+        there, or it could not be looked at), and whether it listed it, its root first: all
+        its answers so far came from these (each read, listing and link is of a path looked
+        at first)."""
+        for parts, hit in list(self._lstat_cache.items()):
+            yield (self._host(parts), None if isinstance(hit, OSError) else hit,
+                   parts in self._listed)
 
     def _open_checked(self, parts: tuple[str, ...]) -> int:
         st = self._lstat(parts)
@@ -494,4 +505,5 @@ class HostDirView(View):
             os.close(fd)
 
     def _listdir(self, parts: tuple[str, ...]) -> list[str]:
+        self._listed.add(parts)
         return os.listdir(self._host(parts))

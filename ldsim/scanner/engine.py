@@ -28,7 +28,7 @@ from ldsim.fs.view import HostDirView
 from ldsim.records import asdict, field, record, replace
 from ldsim.scanner.discover import Filter, Found, Walk, walk_root
 from ldsim.scanner.store import Store, ident_text
-from ldsim.scanner.work import ScanSpec, scan_files, scan_snap, state
+from ldsim.scanner.work import ScanSpec, host_state, scan_files, scan_snap, snap_identity, state
 
 COMMIT_EVERY = 0.5  # seconds between commits of the result store
 WORKER_NICE = 10  # a pool with a worker for every core runs them at this niceness (_worker_start)
@@ -117,6 +117,8 @@ class Scan:
                 self.summary.invalidated = invalid
                 if not opts.rescan_all:
                     prior = store.dir_records()
+            else:  # a snap's dependencies are host paths (see work.scan_snap)
+                self.summary.invalidated = store.invalidate(host_state)
             stored = store.idents()
             store.put("last_scan", {"paths": list(self.tops or self.snaps),
                                     "snaps": bool(self.snaps), "done": False})
@@ -206,9 +208,8 @@ class Scan:
 
         docs = self.spec.docs
         for path, found in self._units(prior):
-            known = stored.get(path, False)
-            if store is not None and found is not None and known is not False \
-                    and known == ident_text(found.ident):
+            known = stored.get(path)
+            if store is not None and known is not None and known == self._ident_now(path, found):
                 flush()
                 slots.append((path, found, store.load(path, doc=docs), None, -1))
             else:
@@ -235,6 +236,14 @@ class Scan:
                                     bool(self.snaps), "done": True,
                                     "walk": summary_walk(summary)})
             store.commit()
+
+    def _ident_now(self, path: str, found: Found | None) -> str | None:
+        """The identity a stored result of ``path`` must have to be reused: the walk's of
+        a file; a snap's as it is now (its dependencies were checked before the scan)."""
+        if found is not None:
+            return ident_text(found.ident)
+        ident = snap_identity(path) if self.snaps else None
+        return None if ident is None else ident_text(ident)
 
     def tops_partial(self) -> bool:
         return bool(self.filt.include or self.filt.exclude)

@@ -22,7 +22,8 @@ Tables (``docs/scan-db.md`` documents them for other programs; paths are stored 
                                                  zlib-compressed; deps: JSON list of
                                                  [path, state] as the resolution saw them
                                                  (a file: dev:ino:size:mtime:ctime:mode:uid:gid;
-                                                 a directory: d:dev:ino; nothing there: -)
+                                                 a directory: d:dev:ino; nothing there: -;
+                                                 a snap's: host paths, DIR/. a listing)
     dirs(path BLOB PRIMARY KEY, dev INTEGER,     a directory the walk listed, its identity,
          ino INTEGER, mtime_ns INTEGER,          subdirectory names and ELF files (JSON):
          ctime_ns INTEGER, subdirs TEXT,         an unchanged one is not listed again
@@ -228,7 +229,7 @@ class Store:
              "unresolved": [list(u) for u in r.unresolved],
              "findings": [list(f) for f in r.findings], "leaks": r.leaks}
         # a result with no dependencies recorded (a bug, a root a worker could not open, a
-        # snap) is kept for --report but never reused: no identity
+        # snap that could not be read) is kept for --report but never reused: no identity
         ident = ident_text(r.ident) if r.deps is not None else None
         deps = None if r.deps is None else json.dumps([list(d) for d in r.deps])
         self.db.execute(

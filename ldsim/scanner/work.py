@@ -26,10 +26,11 @@ from ldsim.analysis.scan import FileResult
 from ldsim.config.env import LoaderEnv
 from ldsim.elf.flavour import Libc
 from ldsim.errors import LdsimError, SnapError
-from ldsim.fs.view import HostDirView, View, dirname, join
+from ldsim.fs.view import FileStat, HostDirView, View, dirname, join
 from ldsim.loader.musl import path_file_for
 from ldsim.records import field, record
 from ldsim.result import LookupKind, Resolution, Severity
+from ldsim.scanner.discover import Identity, identity_of
 from ldsim.target import RootTarget, SnapTarget, Target, open_root
 
 
@@ -207,13 +208,97 @@ def open_scan_snap(spec: ScanSpec, snap: str) -> SnapTarget:
     return SnapTarget(load_snap(payload, base, spec.host))
 
 
+LISTING = "/."
+"""A snap dependency's path ending so is the listing of that directory, not just the
+directory: its state has the directory's mtime and ctime too (an entry added or removed
+changes them). No path a view looked at ends so (its components have no ``.``)."""
+
+
+def host_state(path: str) -> str:
+    """A host path's state as a snap result's dependency: what ``lstat`` says (a link is
+    itself; what it points to is a dependency of its own), as :func:`state` writes it; a
+    directory's listing (``DIR/.``) ``d:DEV:INO:MTIME_NS:CTIME_NS``."""
+    listing = path.endswith(LISTING)
+    try:
+        st = FileStat.of(os.lstat(path[:-len(LISTING)] or "/" if listing else path))
+    except OSError:
+        return "-"
+    return _stat_state(st, listing)
+
+
+def _stat_state(st: FileStat | None, listing: bool = False) -> str:
+    if st is None:
+        return "-"
+    if st.is_dir:
+        return f"d:{st.dev}:{st.ino}:{st.mtime_ns}:{st.ctime_ns}" if listing \
+            else f"d:{st.dev}:{st.ino}"
+    return f"{st.dev}:{st.ino}:{st.size}:{st.mtime_ns}:{st.ctime_ns}:{st.mode}:{st.uid}:{st.gid}"
+
+
+def snap_identity(snap: str) -> Identity | None:
+    """What a snap result is stored under: the identity of the snap as given (a ``.snap``
+    file or a directory, links followed); None when it cannot be looked at."""
+    try:
+        return identity_of(os.stat(snap))
+    except OSError:
+        return None
+
+
+def _given(path: str) -> list[tuple[str, str]]:
+    """A path given by the user (a snap, a base, ``--base-dir``): the path itself and,
+    when it is or goes through a link, the real path, each as it is now."""
+    absolute = os.path.abspath(path)
+    real = os.path.realpath(path)
+    return [(absolute, host_state(absolute))] + \
+        ([(real, host_state(real))] if real != absolute else [])
+
+
+def _snap_deps(target: SnapTarget, given: list[tuple[str, str]]
+               ) -> tuple[tuple[str, str], ...] | None:
+    """What a snap's result depends on: ``given`` (states taken before the snap was
+    opened), every host path its directory trees (payload, base, host) looked at, with what
+    was seen then, and each SquashFS image it read; None when one of its trees is of a kind
+    whose reads cannot be listed (such a result is never reused)."""
+    from ldsim.fs.overlay import OverlayView
+    from ldsim.fs.squashfs import SquashFsView
+
+    out: dict[str, str] = dict(given)
+    todo: list[View | None] = [target.snap.payload, target.snap.base, target.snap.host]
+    seen: set[int] = set()
+    while todo:
+        view = todo.pop()
+        if view is None or id(view) in seen:
+            continue
+        seen.add(id(view))
+        if isinstance(view, HostDirView):
+            for path, st, listed in view.looked_at():
+                out.setdefault(path, _stat_state(st))
+                if listed:
+                    out.setdefault(path.rstrip("/") + LISTING, _stat_state(st, True))
+        elif isinstance(view, OverlayView):
+            todo += [view.lower, *(m.view for m in view.mounts)]
+        elif isinstance(view, SquashFsView):
+            for path, state_now in _given(view.image_path):
+                out.setdefault(path, state_now)
+        else:
+            return None
+    return tuple(sorted(out.items()))
+
+
 def scan_snap(spec: ScanSpec, snap: str) -> FileResult:
-    """One snap, every ELF file of its payload, both views: ``ldsim compare --all``."""
+    """One snap, every ELF file of its payload, both views: ``ldsim compare --all``. With
+    ``spec.deps``, the result records what it depends on (see :func:`_snap_deps`)."""
     from ldsim.analysis.compare import compare_snap
     from ldsim.analysis.dlopen import SEVERITY_OF_PRIORITY
     from ldsim.fs.view import Realm
 
     start = time.perf_counter()
+    ident = snap_identity(snap) if spec.deps else None
+    # taken before anything is read: a change after them is a change the next scan sees
+    given = _given(snap) + ([(os.path.realpath(spec.base_dir).rstrip("/") + LISTING,
+                              host_state(os.path.realpath(spec.base_dir).rstrip("/")
+                                         + LISTING))]  # which base it names
+                            if spec.base_dir is not None else []) if spec.deps else []
     try:
         target = open_scan_snap(spec, snap)
         programs = target.elf_programs()
@@ -250,13 +335,14 @@ def scan_snap(spec: ScanSpec, snap: str) -> FileResult:
         from ldsim.renderers.compare import comparison_line
 
         doc = comparison_line(comparison)
+    deps = _snap_deps(target, given) if ident is not None else None
     return FileResult(
         snap, "snap", status,
         tuple(f"{n}: not found (needed by {by})" for n, by in missing) + tuple(aborted)
         + tuple(failures),
         len(programs), missing, findings, sum(r.leak for r in rows),
-        time.perf_counter() - start, doc)
+        time.perf_counter() - start, doc, ident if deps is not None else None, deps)
 
 
-__all__ = ["ScanSpec", "find_base", "open_scan_snap", "scan_file", "scan_files", "scan_snap",
-           "state"]
+__all__ = ["ScanSpec", "find_base", "host_state", "open_scan_snap", "scan_file", "scan_files",
+           "scan_snap", "snap_identity", "state"]
