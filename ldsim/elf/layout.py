@@ -103,6 +103,9 @@ class Header:
 
 _STRUCTS: dict[str, struct.Struct] = {}
 _PHDR64, _PHDR32 = "IIQQQQQQ", "IIIIIIII"  # Elf64_Phdr, Elf32_Phdr (no padding either)
+PHDR_FIELDS = {True: (2, 3, 5), False: (1, 2, 4)}
+"""By ``is64``: where p_offset, p_vaddr and p_filesz are among a program header's fields
+(p_type is first, and the fields of the two classes are in different orders)."""
 
 
 def _struct(fmt: str) -> struct.Struct:
@@ -215,13 +218,19 @@ class ElfImage:
     def program_headers(self, phoff: int, phnum: int, stride: int) -> Iterator[ProgramHeader]:
         """``phnum`` program headers from ``phoff``, ``stride`` bytes apart (the loader uses
         ``sizeof (ElfW(Phdr))``, tools ``e_phentsize``), read one at a time."""
+        for fields in self.program_header_fields(phoff, phnum, stride):
+            yield self._program_header(fields)
+
+    def program_header_fields(self, phoff: int, phnum: int, stride: int
+                              ) -> Iterator[tuple[int, ...]]:
+        """:meth:`program_headers` undecoded: each header's fields in the class's order
+        (:data:`PHDR_FIELDS` says where ``p_offset``, ``p_vaddr`` and ``p_filesz`` are)."""
         fmt = _PHDR64 if self.is64 else _PHDR32
         if stride == self._layout(fmt).size:
-            for fields in self.unpack_array(fmt, phoff, phnum):
-                yield self._program_header(fields)
+            yield from self.unpack_array(fmt, phoff, phnum)
             return
         for i in range(phnum):
-            yield self.program_header(phoff + i * stride)
+            yield self.unpack(fmt, phoff + i * stride)
 
     def section_header(self, offset: int) -> SectionHeader:
         fmt = "IIQQQQIIQQ" if self.is64 else "IIIIIIIIII"

@@ -42,10 +42,13 @@ from ldsim.elf.facts import (
     VersionNeed,
     phentsize_of,
 )
-from ldsim.elf.layout import ElfImage, ProgramHeader, parse_ident
+from ldsim.elf.layout import PHDR_FIELDS, ElfImage, ProgramHeader, parse_ident
 from ldsim.errors import ElfError
 
 MAX_DYN_ENTRIES = 1 << 16
+_PT_LOAD, _PT_DYNAMIC, _PT_INTERP, _PT_NOTE = (
+    int(SegmentType.LOAD), int(SegmentType.DYNAMIC), int(SegmentType.INTERP),
+    int(SegmentType.NOTE))
 MAX_VERSION_RECORDS = 1 << 14
 
 
@@ -69,17 +72,21 @@ def parse_elf(buf: Buffer, path: str, assume: tuple[int, int] | None = None) -> 
     dynamic: tuple[int, int] | None = None
     load_extent = 0
     notes: list[ProgramHeader] = []
+    loads = img.loads
+    off, vaddr, filesz = PHDR_FIELDS[img.is64]
     # The loader walks sizeof (ElfW(Phdr)) apart, whatever e_phentsize says.
-    for ph in img.program_headers(hdr.phoff, hdr.phnum, phentsize_of(ident.elf_class)):
-        if ph.type == SegmentType.LOAD:
-            img.loads.append((ph.vaddr, ph.offset, ph.filesz))
-            load_extent = max(load_extent, ph.offset + ph.filesz)
-        elif ph.type == SegmentType.INTERP:
-            interp, interp_error = _interp(img, ph)
-        elif ph.type == SegmentType.DYNAMIC:
-            dynamic = (ph.offset, ph.filesz)
-        elif ph.type == SegmentType.NOTE:
-            notes.append(ph)
+    for fields in img.program_header_fields(hdr.phoff, hdr.phnum,
+                                            phentsize_of(ident.elf_class)):
+        p_type = fields[0]
+        if p_type == _PT_LOAD:
+            loads.append((fields[vaddr], fields[off], fields[filesz]))
+            load_extent = max(load_extent, fields[off] + fields[filesz])
+        elif p_type == _PT_INTERP:
+            interp, interp_error = _interp(img, img._program_header(fields))
+        elif p_type == _PT_DYNAMIC:
+            dynamic = (fields[off], fields[filesz])
+        elif p_type == _PT_NOTE:
+            notes.append(img._program_header(fields))
     isa = x86_isa_needed(img, notes)
     if dynamic is None:
         return ElfFacts(ident, interp, False, (), None, None, None, 0, 0, None, None, load_extent,
@@ -156,15 +163,15 @@ def _parse_dynamic(img: ElfImage, ident: ElfIdent, interp: str | None,
                    dynamic: tuple[int, int], load_extent: int, isa: int,
                    interp_error: str | None) -> ElfFacts:
     d_off, d_size = dynamic
-    entfmt, entsize = ("qQ", 16) if img.is64 else ("iI", 8)
-    entries: list[tuple[int, int]] = []
-    for tag, val in img.unpack_array(entfmt, d_off, min(d_size // entsize, MAX_DYN_ENTRIES)):
-        if tag == 0:
+    # d_tag is signed; read unsigned, as the loader compares it (a negative one is a tag
+    # ldsim knows nothing of either way)
+    entfmt, entsize = ("QQ", 16) if img.is64 else ("II", 8)
+    entries: list[tuple[int, ...]] = []
+    for entry in img.unpack_array(entfmt, d_off, min(d_size // entsize, MAX_DYN_ENTRIES)):
+        if entry[0] == 0:
             break
-        entries.append((tag & 0xFFFFFFFF if not img.is64 else tag & 0xFFFFFFFFFFFFFFFF, val))
-    last: dict[int, int] = {}
-    for tag, val in entries:
-        last[tag] = val
+        entries.append(entry)
+    last: dict[int, int] = dict(entries)  # type: ignore[arg-type]  # (tag, value) pairs
     if DT_STRTAB not in last:
         if any(tag in (DT_NEEDED, DT_SONAME, DT_RPATH, DT_RUNPATH) for tag, _ in entries):
             raise ElfError(img.path, "dynamic section has strings but no DT_STRTAB")
