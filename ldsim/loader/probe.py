@@ -55,11 +55,11 @@ class FileCache:
     def __init__(self, view: View) -> None:
         self.view = view
         self._facts: dict[tuple[Identity, tuple[int, int] | None], ElfFacts | ElfError] = {}
-        # Verdicts of glibc_open_verify per (file identity, expected ident).
-        self.verdicts: dict[tuple[Identity, ElfIdent], Probe] = {}
+        # Verdicts of glibc_open_verify per (file identity, verify_key of the program).
+        self.verdicts: dict[tuple[Identity, VerifyKey], Probe] = {}
         self._defines: dict[tuple[Identity, tuple[str, ...]], bool] = {}
-        # glibc_open_verify's probes by path, per (expected ident, user, working directory)
-        self._probes: dict[tuple[ElfIdent, tuple[int, int] | None, str], dict[str, Probe]] = {}
+        # glibc_open_verify's probes by path, per (verify_key, user, working directory)
+        self._probes: dict[tuple[VerifyKey, tuple[int, int] | None, str], dict[str, Probe]] = {}
 
     def facts(self, st: FileStat, buf: Buffer, path: str,
               assume: tuple[int, int] | None = None) -> ElfFacts:
@@ -95,7 +95,7 @@ class FileCache:
         None when the view is not stable."""
         if not self.view.stable:
             return None
-        key = (expected, user, cwd)
+        key = (verify_key(expected), user, cwd)
         found = self._probes.get(key)
         if found is None:
             found = self._probes[key] = {}
@@ -124,6 +124,14 @@ class FileCache:
 
 
 Identity = tuple[int, int, int, int]
+VerifyKey = tuple[int, int, int, int]
+
+
+def verify_key(expected: ElfIdent) -> VerifyKey:
+    """What of the program's ident ``open_verify``'s verdict on a file depends on (see
+    :func:`_open_verify`): its class, byte order, machine and flags (its architecture's
+    rules). Programs that differ only in type, OS ABI or the like share verdicts."""
+    return (expected.elf_class, expected.data, expected.machine, expected.flags)
 
 
 def identity(st: FileStat) -> Identity:
@@ -181,7 +189,7 @@ def glibc_open_verify(view: View, cache: FileCache, path: str, cwd: str,
     if not st0.is_dir and not may_read(st0.mode, st0.uid, st0.gid, user):
         return Probe(path, Outcome.UNREADABLE, "permission denied (EACCES)",
                      "/" + "/".join(parts), errno="EACCES")
-    key = (identity(st0), expected)
+    key = (identity(st0), verify_key(expected))
     hit = cache.verdicts.get(key)
     if hit is None:
         hit = cache.verdicts[key] = _open_verify(view, cache, path, parts, expected)
@@ -192,6 +200,7 @@ def glibc_open_verify(view: View, cache: FileCache, path: str, cwd: str,
 
 def _open_verify(view: View, cache: FileCache, path: str, parts: tuple[str, ...],
                  expected: ElfIdent) -> Probe:
+    # only what verify_key keeps of ``expected`` may be used here
     real = "/" + "/".join(parts)
     try:
         st, buf = cache.load(parts, path)
