@@ -430,6 +430,76 @@ def test_a_snap_rescan_reuses_unchanged_snaps_and_redoes_changed_ones(
     assert docs_replaced == docs_added
 
 
+def test_a_snap_rescan_sees_links_repointed_and_never_reuses_a_failure(
+        snaps: dict[str, Path], tmp_path: Path) -> None:
+    """Paths given through symbolic links (--host, --base-dir, a base found there) depend on
+    every link on the way; a base candidate that was a dangling link and now resolves
+    changes the choice; a snap whose program could not be read for want of memory is
+    unreadable (as compare's exit status 2 says) and redone on the next scan."""
+    from snaproots import build_synthetic_snaps
+
+    leaky = build_synthetic_snaps(tmp_path / "synthetic")["no-rpath"].path
+    real = tmp_path / "hosts"
+    for name in ("a", "b"):
+        shutil.copytree(snaps["host"], real / name, symlinks=True)
+    for p in (real / "b").rglob("libshared.so.1"):
+        p.unlink()
+    (tmp_path / "host").symlink_to(real / "a")
+    bases = tmp_path / "bases"
+    bases.mkdir()
+    shutil.copytree(snaps["bases"] / "core22", tmp_path / "core22-real", symlinks=True)
+    (bases / "core22").symlink_to(tmp_path / "later" / "core22")  # dangling for now
+    (bases / "core22.snap").symlink_to(tmp_path / "cur" / "core22")  # not a .snap: a dir
+    (tmp_path / "cur").symlink_to(tmp_path)
+    db = tmp_path / "links.sqlite"
+    argv = ["--base-dir", str(bases), "--host", str(tmp_path / "host"), "--snap", str(leaky)]
+
+    def rescan() -> tuple[ldsim.api.Scan, list[dict[str, Any]]]:
+        s = ldsim.scan(snaps=[str(leaky)], host=str(tmp_path / "host"), base_dir=str(bases),
+                       db=str(db), jobs=1)
+        for _r in s:
+            pass
+        _status, out, _err = cli("scan", "--db", str(db), "--report", "--format", "jsonl")
+        _status, fresh, _err = cli("scan", "--format", "jsonl", *argv)
+        assert lines(out)[:-1] == lines(fresh)[:-1]
+        return s, lines(out)[:-1]
+
+    def repoint(link: Path, to: Path) -> None:
+        tmp = link.with_name(link.name + ".new")
+        tmp.symlink_to(to)
+        os.replace(tmp, link)
+
+    (tmp_path / "core22").symlink_to(tmp_path / "core22-real")
+    first, _docs = rescan()
+    assert first.summary.reused == 0
+    assert rescan()[0].summary.reused == 1
+    repoint(tmp_path / "host", real / "b")  # --host, through its link
+    assert rescan()[0].summary.reused == 0
+    assert rescan()[0].summary.reused == 1
+    repoint(tmp_path / "cur", tmp_path / "hosts")  # a link on the way to the base taken
+    (tmp_path / "hosts" / "core22").symlink_to(tmp_path / "core22-real")
+    assert rescan()[0].summary.reused == 0
+    (tmp_path / "later").mkdir()  # the dangling candidate now resolves: it is the base
+    (tmp_path / "later" / "core22").symlink_to(tmp_path / "core22-real")
+    assert rescan()[0].summary.reused == 0
+    assert rescan()[0].summary.reused == 1
+    # a program too large to map under an address-space limit: unreadable, never reused
+    with open(leaky / "bin/app", "ab") as fh:
+        fh.truncate(256 << 20)  # sparse
+    code = ("import resource, sys, ldsim\n"
+            "vm = int([l for l in open('/proc/self/status') if l.startswith('VmSize')][0]"
+            ".split()[1]) * 1024\n"
+            "resource.setrlimit(resource.RLIMIT_AS, (vm + (150 << 20), resource.RLIM_INFINITY))\n"
+            f"s = ldsim.scan(snaps=[{str(leaky)!r}], host={str(tmp_path / 'host')!r}, "
+            f"base_dir={str(bases)!r}, db={str(db)!r}, jobs=1)\n"
+            "print([r.status for r in s])\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=False, timeout=120)
+    assert done.stdout.strip() == "['unreadable']", (done.stdout, done.stderr)
+    after, docs = rescan()
+    assert after.summary.reused == 0 and after.summary.by_status["unreadable"] == 0
+
+
 def test_a_snap_whose_base_is_not_in_base_dir_is_named(snaps: dict[str, Path],
                                                        tmp_path: Path) -> None:
     status, out, err = cli("scan", "--base-dir", str(tmp_path), "--host", str(snaps["host"]),

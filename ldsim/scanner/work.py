@@ -90,10 +90,13 @@ def scan_file(target: RootTarget, spec: ScanSpec, path: str) -> FileResult:
                        dlopen=spec.dlopen)
     except LdsimError as exc:
         looked_at = [path] + ([exc.path] if exc.path.startswith("/") else [])
+        # an error of this process (out of memory, of descriptors), not of the files, is
+        # never reused: no dependencies recorded
+        lasting = getattr(exc, "errno_name", "") not in PROCESS_ERRNOS
         return FileResult(path, "file", "unreadable", (_reason(exc, path),),
                           seconds=time.perf_counter() - start,
-                          deps=_deps(target.view(), looked_at, spec.env.cwd) if spec.deps
-                          else None)
+                          deps=_deps(target.view(), looked_at, spec.env.cwd)
+                          if spec.deps and lasting else None)
     except Exception as exc:  # a bug on one file must not end the batch
         return FileResult(path, "file", "error", (_bug(exc),),
                           seconds=time.perf_counter() - start)
@@ -111,6 +114,10 @@ def scan_file(target: RootTarget, spec: ScanSpec, path: str) -> FileResult:
         tuple((f.id, f.severity.value, f.object) for f in expl.findings),
         seconds=seconds, doc=doc,
         deps=_deps(target.view(), _read_paths(res), spec.env.cwd) if spec.deps else None)
+
+
+PROCESS_ERRNOS = frozenset({"ENOMEM", "EMFILE", "ENFILE", "EAGAIN", "EINTR", "ENOBUFS", "EIO"})
+"""Errors that say more about the process or the machine than about the files."""
 
 
 def _reason(exc: LdsimError, path: str) -> str:
@@ -177,15 +184,24 @@ def state(view: View, path: str) -> str:
     return f"{st.dev}:{st.ino}:{st.size}:{st.mtime_ns}:{st.ctime_ns}:{st.mode}:{st.uid}:{st.gid}"
 
 
-def find_base(base_dir: str, name: str) -> str:
+def find_base(base_dir: str, name: str, looked: dict[str, str] | None = None) -> str:
     """A base snap by name in ``base_dir``: ``NAME/`` (a directory), ``NAME.snap``, or the
-    highest revision of ``NAME_REV.snap``."""
+    highest revision of ``NAME_REV.snap``. ``looked``: where to record the state of every
+    host path the choice depended on (see :func:`walked`), each taken before it is used."""
+    if looked is not None:
+        looked.update(walked(base_dir))
+        real = os.path.realpath(base_dir).rstrip("/")
+        looked[real + LISTING] = host_state(real + LISTING)  # the NAME_REV.snap there
     for candidate in (os.path.join(base_dir, name), os.path.join(base_dir, f"{name}.snap")):
+        if looked is not None:
+            looked.update(walked(candidate))
         if os.path.exists(candidate):
             return candidate
     revisions = sorted(glob.glob(os.path.join(glob.escape(base_dir), f"{name}_*.snap")),
                        key=_revision_key)
     if revisions:
+        if looked is not None:
+            looked.update(walked(revisions[-1]))
         return revisions[-1]
     raise SnapError(name, f"base snap '{name}' not found in {base_dir} (looked for {name}/, "
                     f"{name}.snap and {name}_REV.snap)")
@@ -196,15 +212,17 @@ def _revision_key(path: str) -> tuple[int, str]:
     return (int(rev) if rev.isdigit() and len(rev) < 12 else -1, path)
 
 
-def open_scan_snap(spec: ScanSpec, snap: str) -> SnapTarget:
-    """The snap ``snap`` with its base (by name in ``spec.base_dir``, or on the host)."""
+def open_scan_snap(spec: ScanSpec, snap: str,
+                   looked: dict[str, str] | None = None) -> SnapTarget:
+    """The snap ``snap`` with its base (by name in ``spec.base_dir``, or on the host).
+    ``looked``: see :func:`find_base`."""
     from ldsim.snap.compose import load_snap, open_tree, read_meta
 
     if spec.base_dir is None:
         return SnapTarget.open(snap, None, spec.host)
     payload = open_tree(snap, "snap")
     meta = read_meta(payload, snap)
-    base = None if meta.base == "bare" else find_base(spec.base_dir, meta.base)
+    base = None if meta.base == "bare" else find_base(spec.base_dir, meta.base, looked)
     return SnapTarget(load_snap(payload, base, spec.host))
 
 
@@ -244,16 +262,41 @@ def snap_identity(snap: str) -> Identity | None:
         return None
 
 
-def _given(path: str) -> list[tuple[str, str]]:
-    """A path given by the user (a snap, a base, ``--base-dir``): the path itself and,
-    when it is or goes through a link, the real path, each as it is now."""
-    absolute = os.path.abspath(path)
-    real = os.path.realpath(path)
-    return [(absolute, host_state(absolute))] + \
-        ([(real, host_state(real))] if real != absolute else [])
+def walked(path: str) -> dict[str, str]:
+    """The state of every host path the kernel goes through to reach ``path`` (a path the
+    user gave: a snap, a base, ``--host``, ``--base-dir``): each component in turn, each
+    symbolic link met and the components of what it names, as they are now. A link pointed
+    elsewhere, anywhere along the way, or a missing component appearing, changes one."""
+    out: dict[str, str] = {}
+    todo = [c for c in reversed(os.path.join(os.getcwd(), path).split("/")) if c]
+    cur = "/"
+    links = 0
+    while todo:
+        comp = todo.pop()
+        if comp == ".":
+            continue
+        if comp == "..":
+            cur = os.path.dirname(cur)
+            continue
+        nxt = os.path.join(cur, comp)
+        st = out[nxt] = host_state(nxt)
+        if st == "-":
+            break  # nothing further along can exist
+        if os.path.islink(nxt) and links < 40:  # the kernel's limit
+            links += 1
+            try:
+                target = os.readlink(nxt)
+            except OSError:
+                break
+            if target.startswith("/"):
+                cur = "/"
+            todo.extend(c for c in reversed(target.split("/")) if c)
+            continue
+        cur = nxt
+    return out
 
 
-def _snap_deps(target: SnapTarget, given: list[tuple[str, str]]
+def _snap_deps(target: SnapTarget, given: dict[str, str]
                ) -> tuple[tuple[str, str], ...] | None:
     """What a snap's result depends on: ``given`` (states taken before the snap was
     opened), every host path its directory trees (payload, base, host) looked at, with what
@@ -278,7 +321,7 @@ def _snap_deps(target: SnapTarget, given: list[tuple[str, str]]
         elif isinstance(view, OverlayView):
             todo += [view.lower, *(m.view for m in view.mounts)]
         elif isinstance(view, SquashFsView):
-            for path, state_now in _given(view.image_path):
+            for path, state_now in walked(view.image_path).items():
                 out.setdefault(path, state_now)
         else:
             return None
@@ -295,12 +338,12 @@ def scan_snap(spec: ScanSpec, snap: str) -> FileResult:
     start = time.perf_counter()
     ident = snap_identity(snap) if spec.deps else None
     # taken before anything is read: a change after them is a change the next scan sees
-    given = _given(snap) + ([(os.path.realpath(spec.base_dir).rstrip("/") + LISTING,
-                              host_state(os.path.realpath(spec.base_dir).rstrip("/")
-                                         + LISTING))]  # which base it names
-                            if spec.base_dir is not None else []) if spec.deps else []
+    given: dict[str, str] | None = None
+    if spec.deps:
+        given = walked(snap)
+        given.update(walked(spec.host))
     try:
-        target = open_scan_snap(spec, snap)
+        target = open_scan_snap(spec, snap, given)
         programs = target.elf_programs()
         comparison = compare_snap(target, programs, spec.env, loader=spec.loader,
                                   in_context=True, dlopen=spec.dlopen)
@@ -327,19 +370,27 @@ def scan_snap(spec: ScanSpec, snap: str) -> FileResult:
         for b, r in judged
         if not r.decides and (r.leak or r.classic.realm is Realm.MISSING))
     failures = [f"{f.path} ({f.view}): {f.error.reason}" for f in comparison.failures]
-    status = "does_not_start" if missing or aborted else "starts"
-    if failures and not comparison.binaries:
+    skipped = [str(err) for err in target.snap.payload.skipped]  # what the walk could not use
+    # the worst, as compare's exit status: a bug in ldsim, a program or a part of the
+    # payload that could not be read, a program that does not start
+    if comparison.internal_errors:
+        status = "error"
+    elif failures or skipped:
         status = "unreadable"
+    else:
+        status = "does_not_start" if missing or aborted else "starts"
     doc = None
     if spec.docs:
         from ldsim.renderers.compare import comparison_line
 
         doc = comparison_line(comparison)
-    deps = _snap_deps(target, given) if ident is not None else None
+    # a failure may be this process's (out of memory, of descriptors): never reused
+    deps = _snap_deps(target, given) if ident is not None and given is not None \
+        and status in ("starts", "does_not_start") else None
     return FileResult(
         snap, "snap", status,
         tuple(f"{n}: not found (needed by {by})" for n, by in missing) + tuple(aborted)
-        + tuple(failures),
+        + tuple(failures) + tuple(skipped),
         len(programs), missing, findings, sum(r.leak for r in rows),
         time.perf_counter() - start, doc, ident if deps is not None else None, deps)
 
