@@ -51,6 +51,14 @@ def explain_doc(*argv: str) -> dict[str, Any] | None:
     return json.loads(out) if status in (0, 1) else None
 
 
+@pytest.fixture(autouse=True)
+def no_racy_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests change files and rescan at once: a dependency changed in the last two
+    seconds is recorded as racy (never reused, see test_a_file_changed_just_before_it_was_
+    looked_at_is_looked_at_again), which the other tests set aside."""
+    monkeypatch.setattr("ldsim.scanner.work.RACY_NS", 0)
+
+
 @pytest.fixture(scope="module")
 def root(tmp_path_factory: pytest.TempPathFactory) -> Root:
     if shutil.which("gcc") is None or shutil.which("ldconfig") is None:
@@ -628,6 +636,31 @@ def test_a_tree_deeper_than_the_descriptors_kept_open_is_walked_whole(root: Root
     assert paths == expected
     assert s.summary.walk_problems == []
     assert len(os.listdir("/proc/self/fd")) == fds
+
+
+def test_a_file_changed_just_before_it_was_looked_at_is_looked_at_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A timestamp tick can hide a second change (a coarse clock): a result that depends on
+    a file changed within the racy window of the scan is redone by the next one, and reused
+    once the file has settled."""
+    window = 300_000_000  # 0.3 s
+    monkeypatch.setattr("ldsim.scanner.work.RACY_NS", window)
+    r = Root(tmp_path / "r")
+    lib = r.libdir
+    r.mklib(f"{lib}/libA.so.1", "libA.so.1")
+    r.mkexe("/usr/bin/usesA", link=[f"{lib}/libA.so.1"])
+    r.ldconfig()
+    db = tmp_path / "r.sqlite"
+    _scan(r, db, "/usr/bin")
+    assert _scan(r, db, "/usr/bin").summary.reused == 0  # its files had just changed
+    con = sqlite3.connect(db)
+    (deps,) = con.execute("SELECT deps FROM results").fetchone()
+    con.close()
+    assert any(state.endswith(":racy") for _path, state in json.loads(deps))
+    time.sleep(window / 1e9 + 0.05)
+    _scan(r, db, "/usr/bin")  # recorded settled now
+    settled = _scan(r, db, "/usr/bin").summary
+    assert settled.reused == settled.files > 0
 
 
 def test_an_old_mtime_put_back_is_still_a_change(tmp_path: Path) -> None:

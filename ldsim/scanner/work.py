@@ -30,7 +30,7 @@ from ldsim.fs.view import FileStat, HostDirView, View, dirname, join
 from ldsim.loader.musl import path_file_for
 from ldsim.records import field, record
 from ldsim.result import LookupKind, Resolution, Severity
-from ldsim.scanner.discover import Identity, identity_of
+from ldsim.scanner.discover import RACY_NS, Identity, identity_of
 from ldsim.target import RootTarget, SnapTarget, Target, open_root
 
 
@@ -167,7 +167,27 @@ def _deps(view: View, paths: list[str], cwd: str) -> tuple[tuple[str, str], ...]
         parent = dirname(path)
         if parent not in out:
             out[parent] = state(view, parent)
-    return tuple(sorted(out.items()))
+    return settled(out)
+
+
+RACY = ":racy"
+
+
+def settled(states: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    """Dependencies as a result records them, sorted. A state whose ctime is within
+    :data:`~ldsim.scanner.discover.RACY_NS` of now is marked ``:racy``, so that no later
+    state matches it: a file changed again within the same timestamp tick (a coarse clock,
+    a kernel before multigrain timestamps) would show no change in its times, so the next
+    scan looks again."""
+    now = time.time_ns()
+    out = []
+    for path, text in sorted(states.items()):
+        fields = text.split(":")
+        # a file's DEV:INO:SIZE:MTIME:CTIME:..., a listing's d:DEV:INO:MTIME:CTIME
+        if len(fields) >= 5 and fields[4].isdigit() and now - int(fields[4]) < RACY_NS:
+            text += RACY
+        out.append((path, text))
+    return tuple(out)
 
 
 def state(view: View, path: str) -> str:
@@ -325,7 +345,7 @@ def _snap_deps(target: SnapTarget, given: dict[str, str]
                 out.setdefault(path, state_now)
         else:
             return None
-    return tuple(sorted(out.items()))
+    return settled(out)
 
 
 def scan_snap(spec: ScanSpec, snap: str) -> FileResult:
