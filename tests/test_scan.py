@@ -226,6 +226,38 @@ def test_another_configuration_redoes_everything(root: Root, tmp_path: Path) -> 
     assert s.summary.reused == 0 and not s.kept
 
 
+def test_only_a_result_that_used_the_working_directory_depends_on_it(tmp_path: Path) -> None:
+    """A relative RPATH entry is searched from the process's working directory: the result
+    of the program that has one depends on it, the others are reused from anywhere."""
+    r = Root(tmp_path / "r")
+    lib = r.libdir
+    r.mklib(f"{lib}/libA.so.1", "libA.so.1")
+    r.mklib("/opt/x/lib/libA.so.1", "libA.so.1")
+    r.mkexe("/usr/bin/abs", link=[f"{lib}/libA.so.1"])
+    r.mkexe("/usr/bin/rel", link=[f"{lib}/libA.so.1"], rpath="lib")
+    r.ldconfig()
+    db = tmp_path / "r.sqlite"
+
+    def scan(cwd: str) -> dict[str, Any]:
+        s = ldsim.scan(str(r.path), ["/usr/bin"], db=str(db), jobs=1, documents=True,
+                       env=ldsim.host_env(cwd=cwd))
+        docs = {res.path: json.loads(res.doc or "null") for res in s}
+        fresh = ldsim.scan(str(r.path), ["/usr/bin"], jobs=1, documents=True,
+                           env=ldsim.host_env(cwd=cwd))
+        assert docs == {res.path: json.loads(res.doc or "null") for res in fresh}
+        return {"reused": s.summary.reused, "kept": s.kept, "docs": docs}
+
+    first = scan("/")
+    files = len(first["docs"])
+    assert first["reused"] == 0 and files >= 2
+    assert scan("/")["reused"] == files
+    moved = scan("/opt/x")  # rel now finds libA in /opt/x/lib
+    assert moved["kept"] and moved["reused"] == files - 1
+    via = {o["path"]: o["via"] for o in moved["docs"]["/usr/bin/rel"]["objects"]}
+    assert via.get("lib/libA.so.1") == "rpath", via
+    assert scan("/opt/x")["reused"] == files
+
+
 def test_report_prints_the_kept_scan_without_scanning(root: Root, tmp_path: Path) -> None:
     db = str(tmp_path / "r.sqlite")
     status, out, _err = cli("scan", "--format", "jsonl", "--db", db, "--root", str(root.path),

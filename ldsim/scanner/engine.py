@@ -28,7 +28,15 @@ from ldsim.fs.view import HostDirView
 from ldsim.records import asdict, field, record, replace
 from ldsim.scanner.discover import Filter, Found, Walk, walk_root
 from ldsim.scanner.store import Store, ident_text
-from ldsim.scanner.work import ScanSpec, host_state, scan_files, scan_snap, snap_identity, state
+from ldsim.scanner.work import (
+    CWD,
+    ScanSpec,
+    host_state,
+    scan_files,
+    scan_snap,
+    snap_identity,
+    state,
+)
 
 COMMIT_EVERY = 0.5  # seconds between commits of the result store
 WORKER_NICE = 10  # a pool with a worker for every core runs them at this niceness (_worker_start)
@@ -95,6 +103,7 @@ class Scan:
                            if not line.lower().startswith(("cpu mhz", "bogomips")))
         env["cpuinfo"] = hashlib.sha256(steady.encode()).hexdigest()[:16]
         env["invocation"] = str(env["invocation"])
+        del env["cwd"]  # a dependency of the results that used it (work.CWD)
         return {"ldsim": __version__, "root": os.path.realpath(self.spec.root),
                 "root_name": self.spec.root_name,
                 "host": self.spec.host, "base_dir": self.spec.base_dir,
@@ -113,7 +122,8 @@ class Scan:
             self.kept = store.use_config(self.config())
             if not self.snaps:
                 view = HostDirView(self.spec.root)
-                invalid = store.invalidate(lambda p: state(view, p))
+                cwd = self.spec.env.cwd
+                invalid = store.invalidate(lambda p: cwd if p == CWD else state(view, p))
                 self.summary.invalidated = invalid
                 if not opts.rescan_all:
                     prior = store.dir_records()

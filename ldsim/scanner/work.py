@@ -161,7 +161,8 @@ def _deps(view: View, paths: list[str], cwd: str) -> tuple[tuple[str, str], ...]
     out: dict[str, str] = {}
     for path in paths:
         if not path.startswith("/"):
-            path = join(cwd, path)
+            out[CWD] = cwd  # a relative RPATH, RUNPATH or LD_LIBRARY_PATH entry: the
+            path = join(cwd, path)  # result depends on where the process runs
         if path not in out:
             out[path] = state(view, path)
         parent = dirname(path)
@@ -169,6 +170,11 @@ def _deps(view: View, paths: list[str], cwd: str) -> tuple[tuple[str, str], ...]
             out[parent] = state(view, parent)
     return settled(out)
 
+
+CWD = "\0cwd"
+"""The dependency that stands for the process's working directory (no path has a NUL):
+its state is the directory's path. Only a result that looked at a relative path has it,
+so a scan started elsewhere reuses every other result."""
 
 RACY = ":racy"
 
@@ -415,5 +421,5 @@ def scan_snap(spec: ScanSpec, snap: str) -> FileResult:
         time.perf_counter() - start, doc, ident if deps is not None else None, deps)
 
 
-__all__ = ["ScanSpec", "find_base", "host_state", "open_scan_snap", "scan_file", "scan_files",
+__all__ = ["CWD", "ScanSpec", "find_base", "host_state", "open_scan_snap", "scan_file", "scan_files",
            "scan_snap", "snap_identity", "state"]
