@@ -130,6 +130,8 @@ def resolve_with_dlopen(target: Target, program: str | Program, env: LoaderEnv |
     seen: set[str] = set()
     found, problems = requests_of(view, res.objects, hints=hints, seen=seen)
     requests = _ordered(found, added)
+    if not requests:
+        return res, problems  # no call to make: the initial load is the answer
     for _ in range(MAX_ROUNDS):
         res = resolve(requests)
         new = [o for o in res.objects if o.dlopened and o.real_path not in seen]

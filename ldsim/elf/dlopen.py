@@ -36,7 +36,7 @@ from itertools import accumulate, count
 from ldsim.buffers import Buffer
 from ldsim.elf.facts import SHN_XINDEX, SectionType, SegmentType
 from ldsim.elf.layout import ElfImage, SectionHeader
-from ldsim.elf.symbols import undefined_names
+from ldsim.elf.symbols import imports_any
 from ldsim.errors import ElfError
 from ldsim.records import record
 from ldsim.safetext import shown
@@ -65,7 +65,9 @@ _JSON_STRING = re.compile(r'"(?:[^"\\]|\\.?)*+"?', re.DOTALL)
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 _OPEN_CLOSE = str.maketrans({"[": "\x02", "{": "\x02", "]": "\x00", "}": "\x00"})
 # A whole NUL-terminated string that is a bare soname: a NUL (or the section's start) before.
-_SONAME = re.compile(rb"(?<![^\0])lib[A-Za-z0-9_+.\-]*\.so(?:\.[0-9]+)*(?=\0)")
+# a whole NUL-terminated string: what follows is a NUL (here), what precedes is a NUL or the
+# start of the section (where _string_sonames tries it)
+_SONAME = re.compile(rb"lib[A-Za-z0-9_+.\-]*\.so(?:\.[0-9]+)*(?=\0)")
 
 
 @record(frozen=True, slots=True)
@@ -424,6 +426,25 @@ def _rodata(img: ElfImage) -> list[tuple[int, int]]:
     return list(ranges)
 
 
+def _string_sonames(img: ElfImage, start: int, stop: int) -> Iterator[re.Match[bytes]]:
+    """The matches of :data:`_SONAME` in ``[start, stop)`` that start a string (at
+    ``start`` or after a NUL), left to right. Only those starts are tried, each found in C
+    (``find``): a run of name characters is matched from its start only, so the work is
+    linear in the bytes, whatever they hold."""
+    data = img.buf
+    find = getattr(data, "find", None)
+    if find is None:  # a buffer without find: a copy of the range
+        data, start, stop = bytes(img.mv[start:stop]), 0, stop - start
+        find = data.find
+    if (match := _SONAME.match(data, start, stop)) is not None:
+        yield match
+    pos = start
+    while (at := find(b"\0lib", pos, stop)) >= 0:
+        if (match := _SONAME.match(data, at + 1, stop)) is not None:
+            yield match  # holds no NUL: the next string starts at or after its end
+        pos = at + 1
+
+
 def dlopen_hints(buf: Buffer, path: str, needed: tuple[str, ...]) -> tuple[str, ...]:
     """Sonames this file *may* pass to ``dlopen()``: a guess, never a declaration.
 
@@ -438,7 +459,7 @@ def dlopen_hints(buf: Buffer, path: str, needed: tuple[str, ...]) -> tuple[str, 
     if not ranges:
         return ()
     try:
-        if not undefined_names(buf, path) & DLOPEN_FUNCTIONS:
+        if not imports_any(buf, path, DLOPEN_FUNCTIONS):
             return ()
     except ElfError:
         return ()
@@ -449,7 +470,7 @@ def dlopen_hints(buf: Buffer, path: str, needed: tuple[str, ...]) -> tuple[str, 
         scan_left -= stop - start
         if scan_left < 0:
             break
-        for match in _SONAME.finditer(img.mv[start:stop]):
+        for match in _string_sonames(img, start, stop):
             if match.end() - match.start() > NAME_MAX:
                 continue
             name = match.group().decode("ascii")
