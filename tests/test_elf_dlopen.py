@@ -496,3 +496,36 @@ def test_hints_leave_out_dt_needed(tmp_path: Path) -> None:
     assert "libhint.so.3" in needed
     hints = dlopen_hints(data, str(lib), needed)
     assert "libhint.so.3" not in hints and "libother.so.1" in hints
+
+
+def test_imports_read_directly_agree_with_pyelftools() -> None:
+    """Whether a file imports dlopen is read from its .dynsym directly; on this machine's
+    files that is what pyelftools' walk of the whole table says, and an unusual table
+    (sh_entsize 0) is left to pyelftools."""
+    from ldsim.elf.symbols import _imports_direct, imports_any, undefined_names
+
+    names = frozenset({"dlopen", "dlmopen"})
+    seen = yes = 0
+    for top in ("/usr/bin", "/usr/lib/x86_64-linux-gnu"):
+        if not os.path.isdir(top):
+            continue
+        for entry in sorted(os.scandir(top), key=lambda e: e.name)[:250]:
+            if not entry.is_file(follow_symlinks=False):
+                continue
+            with open(entry.path, "rb") as fh:
+                data = fh.read()
+            if not data.startswith(b"\x7fELF"):
+                continue
+            direct = _imports_direct(data, names)
+            assert direct is not None, entry.path
+            assert direct == bool(undefined_names(data, entry.path) & names), entry.path
+            assert imports_any(data, entry.path, names) == direct
+            seen += 1
+            yes += direct
+    if seen == 0:
+        pytest.skip("no ELF files on this machine")
+    assert seen > 100 and yes > 0
+    odd = elf_with_rodata(b"libz.so.1\0", entsize=0)
+    assert _imports_direct(odd, names) is None
+    with pytest.raises(ElfError):
+        imports_any(odd, "odd", names)

@@ -536,7 +536,7 @@ def test_a_snap_rescan_sees_links_repointed_and_never_reuses_a_failure(
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=False, timeout=120)
     assert done.stdout.strip() == "['unreadable']", (done.stdout, done.stderr)
-    after, docs = rescan()
+    after, _docs = rescan()
     assert after.summary.reused == 0 and after.summary.by_status["unreadable"] == 0
 
 
