@@ -378,3 +378,43 @@ def test_version_missing_against_the_base(world: dict[str, Path],
     found = [f for f in doc["findings"] if f["id"] == "version-missing"]
     assert len(found) == 1 and "NEW_2" in found[0]["message"], doc["findings"]
     assert proc.returncode == 1
+
+
+def test_text_shows_limit_findings_per_rule_and_says_how_many_more(
+        world: dict[str, Path]) -> None:
+    """Many programs leaking the same way: the text shows --limit findings per rule (each
+    file's shared fix once) and says how many more; the counts and JSON keep all."""
+    p = payload(world, "many")
+    for i in range(6):
+        exe(p, f"bin/app{i}")
+        p.addneeded(f"/bin/app{i}", "libshared.so.1")
+
+    def text(*args: str) -> str:
+        proc = subprocess.run(
+            [sys.executable, "-m", "ldsim", "lint", str(p.path), "--base", str(world["base"]),
+             "--host", str(world["host"]), "--width", "0", *args],
+            capture_output=True, text=True, cwd=REPO, check=False)
+        assert proc.returncode == 1, proc.stderr
+        return proc.stdout
+
+    _rc, doc = lint(world, p)
+    leaks = [f for f in doc["findings"] if f["id"] == "host-leak"]
+    files = {f["file"] for f in leaks}
+    assert len(files) == 6 and len(leaks) > 6
+    everything = text("--limit", "0")
+    assert "more finding" not in everything
+    assert everything.count("in the classic view, libshared.so.1 is loaded from") == 6
+    # each program's leaks share one fix: it is printed once per program
+    section = everything.split("host-leak: ", 1)[1].split("\n\n", 1)[0]
+    assert section.count("fix: patchelf --set-interpreter") == 6
+    short = text("--limit", "2")
+    rest = len(leaks) - 2
+    assert f"... and {rest} more findings of this rule in " in short
+    assert short.count("is loaded from the host") == 2
+    counts = [line for line in everything.splitlines() if "ELF files checked" in line]
+    assert counts and counts == [line for line in short.splitlines()
+                                 if "ELF files checked" in line]
+    assert text() == text("--limit", "20")
+    bad = subprocess.run([sys.executable, "-m", "ldsim", "lint", str(p.path), "--limit", "x"],
+                         capture_output=True, text=True, cwd=REPO, check=False)
+    assert bad.returncode == 2 and "expected a number of findings" in bad.stderr

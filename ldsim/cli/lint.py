@@ -7,6 +7,7 @@ import argparse
 from ldsim import api
 from ldsim.cli import options
 from ldsim.cli.main import COMMANDS
+from ldsim.renderers.lint import LIMIT
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -42,7 +43,17 @@ def add_parser(sub: Any) -> None:
     options.add_output_options(p)
     p.add_argument("--fail-on", choices=["error", "warning", "info"], default="error",
                    help="lowest severity that makes the exit status 1 (default: error)")
+    p.add_argument("--limit", type=_limit, default=LIMIT, metavar="N",
+                   help=f"text: show at most N findings per rule (default: {LIMIT}; 0: all); "
+                   "the counts, JSON and SARIF always have every one")
     p.set_defaults(func=run)
+
+
+def _limit(value: str) -> int:
+    if not value.isdigit() or len(value) > 9:
+        raise argparse.ArgumentTypeError(f"expected a number of findings (0: all), got "
+                                         f"{value!r}")
+    return int(value)
 
 
 def parse_ignores(values: list[str]) -> list[api.RuleIgnore]:
@@ -64,7 +75,8 @@ def run(args: argparse.Namespace) -> int:
         report = api.lint(target, ignore=ignores, progress=show)
     finally:
         clear()
-    opts = options.text_options(args) if args.format == "text" else {}
+    opts = {**options.text_options(args), "limit": args.limit} if args.format == "text" \
+        else {}
     options.write(api.render(report, args.format, **opts))
     # the worst status: a bug in ldsim, a file that could not be linted, a finding
     if report.internal_errors:

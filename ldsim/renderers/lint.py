@@ -59,11 +59,17 @@ def _fix_command(f: LintFinding) -> str | None:
     return f"patchelf {' '.join(args)} {shlex.quote(shown(f.file))}"
 
 
+LIMIT = 20
+"""Findings shown per rule by default (the counts, JSON and SARIF always have them all)."""
+
+
 def render_lint_text(report: LintReport, *, color: bool = False,
-                     width: int | None = None) -> str:
+                     width: int | None = None, limit: int = LIMIT) -> str:
     """Findings grouped by rule id (the id ``--ignore`` takes), worst severity first, each
-    finding once with its fix (the patchelf command) beside it; Snapcraft's "Lint OK" lines
-    first, files that could not be linted, then the counts."""
+    finding once with its fix (the patchelf command) beside it, a fix that several findings
+    of one file in a row share once after them; at most ``limit`` findings per rule (0: all),
+    with how many more there are; Snapcraft's "Lint OK" lines first, files that could not be
+    linted, then the counts."""
     st = Style(color, width)
     out: list[str] = []
     oks = list(dict.fromkeys(f"  {shown(f.message)}" for f in report.findings if f.ok))
@@ -106,14 +112,24 @@ def render_lint_text(report: LintReport, *, color: bool = False,
             strip = True
         else:
             strip = False
-        for f in items:
+        shown_items = items[:limit] if limit > 0 else items
+        for i, f in enumerate(shown_items):
             message = _URL.sub("", f.message) if strip else f.message
             where = f"{shown(f.file)}: " if f.file else ""
             mark = st.severity(f.severity.value, f"{_WORD[f.severity]:<7}")
             out.extend(st.fit(f"  {mark} {where}{shown(message)}", 12))
             cmd = _fix_command(f)
-            if cmd:
+            later = shown_items[i + 1] if i + 1 < len(shown_items) else None
+            if cmd and not (later is not None and later.file == f.file
+                            and _fix_command(later) == cmd):
                 out.extend(st.fit(f"          fix: {cmd}", 15))
+        if len(shown_items) < len(items):
+            rest = items[len(shown_items):]
+            files = len({f.file for f in rest})
+            out.extend(st.fit(
+                f"  ... and {plural(len(rest), 'more finding')} of this rule"
+                + (f" in {plural(files, 'file')}" if files > 1 else "")
+                + " (--limit 0 shows them all; --format json lists every one)", 4))
     if report.diagnostics:
         out.append("")
         out.append(st.paint("missing", "Not linted:"))
