@@ -79,8 +79,10 @@ class ScanSummary:
     reused: int = 0  # results a store still held
     invalidated: int = 0  # results a store dropped: something they depend on changed
     examples: int = 5
-    # what SARIF reports: files that do not start, cannot be read, or have findings
+    # what SARIF reports: files that do not start, cannot be read, or have findings (kept
+    # only with keep_problems: a scan of millions of files need not hold them otherwise)
     problems: list[FileResult] = field(default_factory=list)
+    keep_problems: bool = True
 
     def add(self, r: FileResult) -> None:
         if r.kind == "snap":
@@ -95,7 +97,7 @@ class ScanSummary:
         if len(self.timings) > 4 * self.examples:
             self.timings.sort(key=lambda t: (-t[0], t[1]))
             del self.timings[self.examples:]
-        if r.status != "starts" or r.findings or r.leaks:
+        if self.keep_problems and (r.status != "starts" or r.findings or r.leaks):
             self.problems.append(FileResult(r.path, r.kind, r.status, r.reasons,
                                             findings=r.findings, leaks=r.leaks))
         if r.status == "unreadable":

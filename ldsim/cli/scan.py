@@ -157,6 +157,7 @@ def run_scan(args: argparse.Namespace) -> int:
                     jobs=jobs, scheduler=args.scheduler, chunk=args.chunk or 0, db=args.db,
                     documents=args.format == "jsonl", rescan_all=args.rescan_all,
                     progress=show, dlopen=args.dlopen)
+    scan.summary.keep_problems = args.format == "sarif"  # only SARIF lists every one
     start = time.monotonic()
     # what is alive now lives to the end; the scan's own garbage is young and short-lived:
     # fewer, cheaper collections (a tenth of a whole-tree scan's time otherwise)
