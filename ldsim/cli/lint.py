@@ -7,7 +7,6 @@ import argparse
 from ldsim import api
 from ldsim.cli import options
 from ldsim.cli.main import COMMANDS
-from ldsim.renderers.lint import LIMIT
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -43,8 +42,9 @@ def add_parser(sub: Any) -> None:
     options.add_output_options(p)
     p.add_argument("--fail-on", choices=["error", "warning", "info"], default="error",
                    help="lowest severity that makes the exit status 1 (default: error)")
-    p.add_argument("--limit", type=_limit, default=LIMIT, metavar="N",
-                   help=f"text: show at most N findings per rule (default: {LIMIT}; 0: all); "
+    p.add_argument("--limit", type=_limit, default=api.LINT_LIMIT, metavar="N",
+                   help=f"text: show at most N findings per rule (default: {api.LINT_LIMIT}; "
+                   "0: all); "
                    "the counts, JSON and SARIF always have every one")
     p.set_defaults(func=run)
 

@@ -59,12 +59,12 @@ def _fix_command(f: LintFinding) -> str | None:
     return f"patchelf {' '.join(args)} {shlex.quote(shown(f.file))}"
 
 
-LIMIT = 20
+LINT_LIMIT = 20
 """Findings shown per rule by default (the counts, JSON and SARIF always have them all)."""
 
 
 def render_lint_text(report: LintReport, *, color: bool = False,
-                     width: int | None = None, limit: int = LIMIT) -> str:
+                     width: int | None = None, limit: int = LINT_LIMIT) -> str:
     """Findings grouped by rule id (the id ``--ignore`` takes), worst severity first, each
     finding once with its fix (the patchelf command) beside it, a fix that several findings
     of one file in a row share once after them; at most ``limit`` findings per rule (0: all),
