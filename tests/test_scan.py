@@ -670,6 +670,15 @@ def test_a_tree_deeper_than_the_descriptors_kept_open_is_walked_whole(root: Root
     assert len(os.listdir("/proc/self/fd")) == fds
 
 
+def _uses_a(tmp_path: Path) -> tuple[Root, Path]:
+    """A root where /usr/bin/usesA loads libA.so.1, and where its store goes."""
+    r = Root(tmp_path / "r")
+    r.mklib(f"{r.libdir}/libA.so.1", "libA.so.1")
+    r.mkexe("/usr/bin/usesA", link=[f"{r.libdir}/libA.so.1"])
+    r.ldconfig()
+    return r, tmp_path / "r.sqlite"
+
+
 def test_a_file_changed_just_before_it_was_looked_at_is_looked_at_again(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A timestamp tick can hide a second change (a coarse clock): a result that depends on
@@ -677,12 +686,7 @@ def test_a_file_changed_just_before_it_was_looked_at_is_looked_at_again(
     once the file has settled."""
     window = 300_000_000  # 0.3 s
     monkeypatch.setattr("ldsim.scanner.work.RACY_NS", window)
-    r = Root(tmp_path / "r")
-    lib = r.libdir
-    r.mklib(f"{lib}/libA.so.1", "libA.so.1")
-    r.mkexe("/usr/bin/usesA", link=[f"{lib}/libA.so.1"])
-    r.ldconfig()
-    db = tmp_path / "r.sqlite"
+    r, db = _uses_a(tmp_path)
     _scan(r, db, "/usr/bin")
     assert _scan(r, db, "/usr/bin").summary.reused == 0  # its files had just changed
     con = sqlite3.connect(db)
@@ -697,12 +701,8 @@ def test_a_file_changed_just_before_it_was_looked_at_is_looked_at_again(
 
 def test_an_old_mtime_put_back_is_still_a_change(tmp_path: Path) -> None:
     """cp -a, tar x and touch -r restore an old mtime; the ctime still tells."""
-    r = Root(tmp_path / "r")
+    r, db = _uses_a(tmp_path)
     lib = r.libdir
-    r.mklib(f"{lib}/libA.so.1", "libA.so.1")
-    r.mkexe("/usr/bin/usesA", link=[f"{lib}/libA.so.1"])
-    r.ldconfig()
-    db = tmp_path / "r.sqlite"
     _scan(r, db, "/usr/bin")
     target = r.path / lib.lstrip("/") / "libA.so.1"
     st = target.stat()
