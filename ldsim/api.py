@@ -87,7 +87,6 @@ if TYPE_CHECKING:
     from ldsim.linter.model import ALL_RULES, Fix, LintFinding, LintReport
     from ldsim.patching import ApplyOutcome, ApplyResult, FixRun, find_patchelf
     from ldsim.renderers.graphviz import Picture
-    from ldsim.renderers.lint import LINT_LIMIT
     from ldsim.reporting import ProgramReport, Report
     from ldsim.scanner.engine import Scan, StoredScan
     from ldsim.snap.meta import Confinement
@@ -150,12 +149,6 @@ def _snap_meta() -> ModuleType:
     return meta
 
 
-def _lint_text() -> ModuleType:
-    from ldsim.renderers import lint
-
-    return lint
-
-
 def _reporting() -> ModuleType:
     from ldsim import reporting
 
@@ -175,7 +168,6 @@ _LAZY: dict[str, Callable[[], ModuleType]] = {
     "Picture": _graphviz,
     "Confinement": _snap_meta,
     **dict.fromkeys(("ProgramReport", "Report"), _reporting),
-    "LINT_LIMIT": _lint_text,
 }
 
 
@@ -498,7 +490,7 @@ def picture(g: Graph, *, legend: bool = True, reuse: str = "auto") -> Picture:
 
 
 __all__ = [
-    "ALL_RULES", "ARCHES", "KNOWN_HWCAPS", "LINT_LIMIT", "ApplyOutcome", "ApplyResult", "Attempt", "BinaryComparison", "Comparison",
+    "ALL_RULES", "ARCHES", "KNOWN_HWCAPS", "ApplyOutcome", "ApplyResult", "Attempt", "BinaryComparison", "Comparison",
     "Confinement", "Diagnostic", "DlopenRequest", "DlopenResult", "DlopenSource",
     "DlopenStatus", "ElfError", "ElfFacts", "Explanation", "FilePlan", "Finding",
     "Fix", "FixOptions", "FixPlan", "FixRun", "FixStatus", "FsError", "GraphRun",

@@ -540,6 +540,38 @@ def test_a_snap_rescan_sees_links_repointed_and_never_reuses_a_failure(
     assert after.summary.reused == 0 and after.summary.by_status["unreadable"] == 0
 
 
+def test_a_snap_scan_from_another_working_directory_redoes_the_snaps(
+        snaps: dict[str, Path], tmp_path: Path) -> None:
+    """A snap's result records no working-directory dependency, so the working directory
+    stays in a snap scan's configuration (a relative RPATH is searched from it)."""
+    db = str(tmp_path / "cwd.sqlite")
+
+    def scan(cwd: str) -> ldsim.api.Scan:
+        s = ldsim.scan(snaps=[str(snaps["unpatched"])], host=str(snaps["host"]),
+                       base_dir=str(snaps["bases"]), db=db, jobs=1,
+                       env=ldsim.host_env(cwd=cwd))
+        list(s)
+        return s
+
+    scan("/")
+    assert scan("/").summary.reused == 1
+    elsewhere = scan("/tmp")
+    assert not elsewhere.kept and elsewhere.summary.reused == 0
+
+
+def test_a_ctime_ahead_of_the_clock_is_not_racy(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ldsim.scanner.discover import RACY_NS
+    from ldsim.scanner.work import settled
+
+    monkeypatch.setattr("ldsim.scanner.work.RACY_NS", RACY_NS)  # undo no_racy_window
+    now = time.time_ns()
+    (_p, recent), (_q, ahead), (_r, old) = settled({
+        "/a": f"1:2:3:{now}:{now - 10**8}:4:5:6", "/b": f"1:2:3:{now}:{now + 10**12}:4:5:6",
+        "/c": f"d:1:2:{now - 10**10}:{now - 10**10}"})
+    assert recent.endswith(":racy") and not ahead.endswith(":racy")
+    assert not old.endswith(":racy")
+
+
 def test_a_snap_whose_base_is_not_in_base_dir_is_named(snaps: dict[str, Path],
                                                        tmp_path: Path) -> None:
     status, out, err = cli("scan", "--base-dir", str(tmp_path), "--host", str(snaps["host"]),

@@ -14,6 +14,8 @@ if TYPE_CHECKING:
 
 HELP = COMMANDS["lint"]
 """The one line ``ldsim --help`` shows for this command."""
+LIMIT = 20
+"""Findings the text shows per rule unless --limit says otherwise."""
 
 
 def add_parser(sub: Any) -> None:
@@ -42,9 +44,8 @@ def add_parser(sub: Any) -> None:
     options.add_output_options(p)
     p.add_argument("--fail-on", choices=["error", "warning", "info"], default="error",
                    help="lowest severity that makes the exit status 1 (default: error)")
-    p.add_argument("--limit", type=_limit, default=api.LINT_LIMIT, metavar="N",
-                   help=f"text: show at most N findings per rule (default: {api.LINT_LIMIT}; "
-                   "0: all); "
+    p.add_argument("--limit", type=_limit, default=LIMIT, metavar="N",
+                   help=f"text: show at most N findings per rule (default: {LIMIT}; 0: all); "
                    "the counts, JSON and SARIF always have every one")
     p.set_defaults(func=run)
 

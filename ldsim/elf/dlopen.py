@@ -453,7 +453,8 @@ def dlopen_hints(buf: Buffer, path: str, needed: tuple[str, ...]) -> tuple[str, 
     (``lib[A-Za-z0-9_+.-]*\\.so(\\.[0-9]+)*``: ``libGL.so.1``, not ``libfoo.so.1.conf``
     nor ``/usr/lib/libx.so``), those in ``needed`` left out, each once, in the order of the
     file, at most :data:`MAX_HINTS`. No section headers, no hints; a symbol table that
-    cannot be read, no hints. Raises :class:`ElfError` only when the file is not ELF."""
+    cannot be read, no hints (see :func:`~ldsim.elf.symbols.imports_any`). Raises
+    :class:`ElfError` only when the file is not ELF."""
     img = ElfImage.of(buf, path)
     ranges = _rodata(img)
     if not ranges:

@@ -157,13 +157,16 @@ _SHT_STRTAB, _SHT_DYNSYM = 3, 11
 
 
 def imports_any(data: Buffer, path: str, names: frozenset[str]) -> bool:
-    """Whether one of the file's undefined dynamic symbols is named one of ``names``
-    (``undefined_names(data, path) & names``). An ordinary table (a section header table of
-    standard entries inside the file; the first ``SHT_DYNSYM`` and its ``SHT_STRTAB``
-    inside it too) is read directly, a name compared where it starts, as pyelftools reads
-    it; anything else goes through :func:`undefined_names` (a malformed table: an
-    :class:`~ldsim.errors.ElfError`). A program importing ``dlopen`` is thus told in
-    microseconds, not the tens of milliseconds pyelftools takes over a large table."""
+    """Whether one of the file's undefined dynamic symbols is named one of ``names``.
+    An ordinary table (a section header table of standard entries inside the file; the
+    first ``SHT_DYNSYM`` and its ``SHT_STRTAB`` inside it too) is read directly, a name
+    compared where it starts, as pyelftools reads it; anything else goes through
+    :func:`undefined_names` (a malformed table: an :class:`~ldsim.errors.ElfError`). On
+    every file pyelftools reads, the answer is ``undefined_names(data, path) & names``'s;
+    a file where pyelftools fails on another section than these (a relocation table of
+    the wrong entry size) is answered from the symbol table all the same. A program
+    importing ``dlopen`` is thus told in microseconds, not the tens of milliseconds
+    pyelftools takes over a large table."""
     fast = _imports_direct(data, names)
     if fast is not None:
         return fast

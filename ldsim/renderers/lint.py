@@ -59,12 +59,8 @@ def _fix_command(f: LintFinding) -> str | None:
     return f"patchelf {' '.join(args)} {shlex.quote(shown(f.file))}"
 
 
-LINT_LIMIT = 20
-"""Findings shown per rule by default (the counts, JSON and SARIF always have them all)."""
-
-
 def render_lint_text(report: LintReport, *, color: bool = False,
-                     width: int | None = None, limit: int = LINT_LIMIT) -> str:
+                     width: int | None = None, limit: int = 0) -> str:
     """Findings grouped by rule id (the id ``--ignore`` takes), worst severity first, each
     finding once with its fix (the patchelf command) beside it, a fix that several findings
     of one file in a row share once after them; at most ``limit`` findings per rule (0: all),
@@ -125,7 +121,7 @@ def render_lint_text(report: LintReport, *, color: bool = False,
                 out.extend(st.fit(f"          fix: {cmd}", 15))
         if len(shown_items) < len(items):
             rest = items[len(shown_items):]
-            files = len({f.file for f in rest})
+            files = len({f.file for f in rest if f.file})
             out.extend(st.fit(
                 f"  ... and {plural(len(rest), 'more finding')} of this rule"
                 + (f" in {plural(files, 'file')}" if files > 1 else "")

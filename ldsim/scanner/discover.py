@@ -6,8 +6,10 @@ and each regular file relative to its directory's (no path walk in the kernel), 
 file's first 64 bytes are read: the magic and ``e_type``. Symbolic links are never followed (the file they name is scanned under its own
 path, if it lies in the tree); the root's ``/proc``, ``/sys``, ``/dev`` and ``/run`` are not
 walked (a live system's are not files). Nothing outside the root's directory is opened: the
-walk starts from a path resolved inside the view, with chroot semantics, and never follows
-a link.
+walk starts from a path resolved inside the view, with chroot semantics, checked to be in
+the root, and below it opens each directory by its name in its parent, never following a
+link (a directory renamed out of the root while the walk is inside it is walked to the end
+of what it holds, which was in the root).
 
 With the records of a previous walk (``prior``, from ``ldsim.scanner.store``), a directory
 whose identity (device, inode, mtime, ctime) is unchanged is not listed again: its entries cannot

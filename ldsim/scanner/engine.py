@@ -103,7 +103,8 @@ class Scan:
                            if not line.lower().startswith(("cpu mhz", "bogomips")))
         env["cpuinfo"] = hashlib.sha256(steady.encode()).hexdigest()[:16]
         env["invocation"] = str(env["invocation"])
-        del env["cwd"]  # a dependency of the results that used it (work.CWD)
+        if not self.snaps:  # a file result depends on it only if it used it (work.CWD);
+            del env["cwd"]  # a snap's records no such dependency
         return {"ldsim": __version__, "root": os.path.realpath(self.spec.root),
                 "root_name": self.spec.root_name,
                 "host": self.spec.host, "base_dir": self.spec.base_dir,

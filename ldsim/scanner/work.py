@@ -181,16 +181,17 @@ RACY = ":racy"
 
 def settled(states: dict[str, str]) -> tuple[tuple[str, str], ...]:
     """Dependencies as a result records them, sorted. A state whose ctime is within
-    :data:`~ldsim.scanner.discover.RACY_NS` of now is marked ``:racy``, so that no later
+    :data:`~ldsim.scanner.discover.RACY_NS` before now is marked ``:racy``, so that no later
     state matches it: a file changed again within the same timestamp tick (a coarse clock,
     a kernel before multigrain timestamps) would show no change in its times, so the next
-    scan looks again."""
+    scan looks again. (A ctime ahead of this machine's clock, from another machine's, is
+    not marked: it would be racy forever.)"""
     now = time.time_ns()
     out = []
     for path, text in sorted(states.items()):
         fields = text.split(":")
         # a file's DEV:INO:SIZE:MTIME:CTIME:..., a listing's d:DEV:INO:MTIME:CTIME
-        if len(fields) >= 5 and fields[4].isdigit() and now - int(fields[4]) < RACY_NS:
+        if len(fields) >= 5 and fields[4].isdigit() and 0 <= now - int(fields[4]) < RACY_NS:
             text += RACY
         out.append((path, text))
     return tuple(out)
