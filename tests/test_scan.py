@@ -711,6 +711,24 @@ def _uses_a(tmp_path: Path) -> tuple[Root, Path]:
     return r, tmp_path / "r.sqlite"
 
 
+def test_a_rescan_that_lists_nothing_counts_the_files_a_listing_would(tmp_path: Path) -> None:
+    """Unchanged directories are not listed again, yet the summary (the files looked at
+    included) is the first scan's, byte for byte."""
+    r, db = _uses_a(tmp_path)
+    r.write("/usr/bin/notes.txt", "not ELF\n", 0o644)
+    for d in [r.path, *(p for p in r.path.rglob("*") if p.is_dir() and not p.is_symlink())]:
+        st = d.stat()
+        os.utime(d, ns=(st.st_atime_ns, st.st_mtime_ns - 10**10))  # not changed just now
+    argv = ("scan", "--root", str(r.path), "--db", str(db), "--format", "jsonl", "/usr")
+    _status, first, _err = cli(*argv)
+    s = ldsim.scan(str(r.path), ["/usr"], db=str(db), jobs=1)
+    list(s)
+    assert s.walk.dirs_reused == s.walk.dirs > 0 and s.summary.reused == s.summary.files
+    _status, again, _err = cli(*argv)
+    assert lines(again) == lines(first)
+    assert lines(first)[-1]["walk"]["files_looked_at"] > s.summary.files
+
+
 def test_a_file_changed_just_before_it_was_looked_at_is_looked_at_again(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A timestamp tick can hide a second change (a coarse clock): a result that depends on

@@ -78,6 +78,7 @@ class DirRecord:
     ident: tuple[int, int, int, int]  # (device, inode, mtime, ctime in ns)
     subdirs: tuple[str, ...]
     elf: tuple[tuple[str, int], ...]  # (name, e_type)
+    files: int = 0  # its regular files (what a listing of it counts as looked at)
 
 
 @record(slots=True)
@@ -288,10 +289,12 @@ def _one_dir(dfd: int, guest: str, filt: Filter, record: DirRecord | None, walk:
         yield from _known_dir(dfd, guest, record, filt, walk)
         return record.subdirs
     problems = len(walk.problems)
+    files = walk.files
     found, subdirs = yield from _list_dir(dfd, guest, filt, walk)
     # a record is kept only of a whole listing of a directory not changed just now
     if len(walk.problems) == problems and time.time_ns() - dst.st_mtime_ns > RACY_NS:
-        walk.records[guest] = DirRecord(dir_identity(dst), tuple(subdirs), tuple(found))
+        walk.records[guest] = DirRecord(dir_identity(dst), tuple(subdirs), tuple(found),
+                                        walk.files - files)
     return subdirs
 
 
@@ -375,7 +378,7 @@ def _known_dir(dfd: int, guest: str, record: DirRecord, filt: Filter,
                walk: Walk) -> Iterator[Found]:
     """An unchanged directory's ELF files, each ``stat``-ed (its content may have changed in
     place; a file that is no longer ELF is then found by the resolution, which reads it)."""
-    walk.files += len(record.elf)
+    walk.files += record.files
     for name, e_type in record.elf:
         path = _join(guest, name)
         if not filt.keep(path):

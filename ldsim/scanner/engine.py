@@ -115,6 +115,8 @@ class Scan:
     def __iter__(self) -> Iterator[FileResult]:
         opts = self.options
         store = opts.store
+        wanted = self.spec.docs  # the documents the caller asked for
+        # with a store, results are made with their documents, which it keeps
         self.spec = replace(self.spec, run=uuid.uuid4().hex, docs=self.spec.docs or bool(store),
                             deps=bool(store))
         stored: dict[str, str | None] = {}
@@ -137,7 +139,7 @@ class Scan:
         try:
             with _executor(opts) as (submit, workers):
                 chunk = opts.chunk or 64
-                yield from self._run(submit, workers, chunk, stored, prior)
+                yield from self._run(submit, workers, chunk, stored, prior, wanted)
         finally:
             if store is not None:  # interrupted or not, what arrived is kept
                 store.commit()
@@ -153,7 +155,7 @@ class Scan:
             yield found.path, found
 
     def _run(self, submit: Submit, workers: int, chunk: int, stored: dict[str, str | None],
-             prior: Any) -> Iterator[FileResult]:
+             prior: Any, wanted: bool) -> Iterator[FileResult]:
         opts = self.options
         store = opts.store
         summary = self.summary
@@ -217,7 +219,7 @@ class Scan:
                     last_commit = time.monotonic()
                 yield r
 
-        docs = self.spec.docs
+        docs = wanted  # a reused result's document is read only when asked for
         for path, found in self._units(prior):
             known = stored.get(path)
             if store is not None and known is not None and known == self._ident_now(path, found):

@@ -25,9 +25,9 @@ Tables (``docs/scan-db.md`` documents them for other programs; paths are stored 
                                                  a directory: d:dev:ino; nothing there: -;
                                                  a snap's: host paths, DIR/. a listing)
     dirs(path BLOB PRIMARY KEY, dev INTEGER,     a directory the walk listed, its identity,
-         ino INTEGER, mtime_ns INTEGER,          subdirectory names and ELF files (JSON):
-         ctime_ns INTEGER, subdirs TEXT,         an unchanged one is not listed again
-         elf TEXT)
+         ino INTEGER, mtime_ns INTEGER,          subdirectory names and ELF files (JSON),
+         ctime_ns INTEGER, subdirs TEXT,         how many regular files it holds: an
+         elf TEXT, files INTEGER)                unchanged one is not listed again
 
 A store made with another configuration (root, loader options, ldsim version) keeps nothing
 but its walk records: every file is resolved again.
@@ -59,7 +59,7 @@ CREATE TABLE IF NOT EXISTS results (
 CREATE TABLE IF NOT EXISTS dirs (
     path BLOB PRIMARY KEY, dev INTEGER NOT NULL, ino INTEGER NOT NULL,
     mtime_ns INTEGER NOT NULL, ctime_ns INTEGER NOT NULL, subdirs TEXT NOT NULL,
-    elf TEXT NOT NULL);
+    elf TEXT NOT NULL, files INTEGER);
 """
 
 
@@ -94,6 +94,9 @@ class Store:
             if create:  # only a store of ours: another program's SQLite file is not touched
                 self.db.execute("PRAGMA journal_mode=WAL")
                 self.db.execute("PRAGMA synchronous=NORMAL")
+                columns = {row[1] for row in self.db.execute("PRAGMA table_info(dirs)")}
+                if "files" not in columns:  # a store made before dirs.files: its records
+                    self.db.execute("ALTER TABLE dirs ADD COLUMN files INTEGER")  # are unused
         except sqlite3.Error as exc:
             self.db.close()
             raise UsageError(path, f"cannot use it as a scan database: {exc}") from None
@@ -167,24 +170,25 @@ class Store:
         """The walk's records; one whose names are not plain directory entries (a store
         made by hand) is left out, so the walk lists that directory itself."""
         out: dict[str, DirRecord] = {}
-        for path, dev, ino, mtime, ctime, subdirs, elf in self.db.execute(
-                "SELECT path, dev, ino, mtime_ns, ctime_ns, subdirs, elf FROM dirs"):
+        for path, dev, ino, mtime, ctime, subdirs, elf, count in self.db.execute(
+                "SELECT path, dev, ino, mtime_ns, ctime_ns, subdirs, elf, files FROM dirs"):
             try:
                 subs = tuple(str(n) for n in _json(self.path, subdirs))
                 files = tuple((str(n), int(t)) for n, t in _json(self.path, elf))
                 ident = (int(dev), int(ino), int(mtime), int(ctime))
+                regular = int(count)  # None (an older store's record): listed again
             except (UsageError, TypeError, ValueError):
                 continue
             if all(_entry_name(n) for n in subs) and all(_entry_name(n) for n, _t in files):
-                out[_text(path)] = DirRecord(ident, subs, files)
+                out[_text(path)] = DirRecord(ident, subs, files, regular)
         return out
 
     def save_dir_records(self, records: dict[str, DirRecord], *, replace: bool) -> None:
         if replace:
             self.db.execute("DELETE FROM dirs")
         self.db.executemany(
-            "INSERT OR REPLACE INTO dirs VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [(os.fsencode(path), *r.ident, json.dumps(r.subdirs), json.dumps(r.elf))
+            "INSERT OR REPLACE INTO dirs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [(os.fsencode(path), *r.ident, json.dumps(r.subdirs), json.dumps(r.elf), r.files)
              for path, r in records.items()])
 
     # -- dependencies --------------------------------------------------------------
