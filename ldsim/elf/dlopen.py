@@ -64,10 +64,10 @@ _PHDR_SIZE = {True: 56, False: 32}
 _JSON_STRING = re.compile(r'"(?:[^"\\]|\\.?)*+"?', re.DOTALL)
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 _OPEN_CLOSE = str.maketrans({"[": "\x02", "{": "\x02", "]": "\x00", "}": "\x00"})
-# A whole NUL-terminated string that is a bare soname: a NUL (or the section's start) before.
-# a whole NUL-terminated string: what follows is a NUL (here), what precedes is a NUL or the
-# start of the section (where _string_sonames tries it)
+# A whole NUL-terminated string that is a bare soname: what follows is a NUL (here), what
+# precedes is a NUL or the start of the section (where _string_sonames tries it).
 _SONAME = re.compile(rb"lib[A-Za-z0-9_+.\-]*\.so(?:\.[0-9]+)*(?=\0)")
+_AFTER_NUL = re.compile(rb"\0(" + _SONAME.pattern + rb")")
 
 
 @record(frozen=True, slots=True)
@@ -426,23 +426,19 @@ def _rodata(img: ElfImage) -> list[tuple[int, int]]:
     return list(ranges)
 
 
-def _string_sonames(img: ElfImage, start: int, stop: int) -> Iterator[re.Match[bytes]]:
-    """The matches of :data:`_SONAME` in ``[start, stop)`` that start a string (at
-    ``start`` or after a NUL), left to right. Only those starts are tried, each found in C
-    (``find``): a run of name characters is matched from its start only, so the work is
-    linear in the bytes, whatever they hold."""
+def _string_sonames(img: ElfImage, start: int, stop: int) -> Iterator[bytes]:
+    """The strings of ``[start, stop)`` that :data:`_SONAME` matches whole (at ``start``
+    or after a NUL), left to right. The search runs in C from one ``\\0lib`` to the next:
+    a run of name characters is matched from its start only, and the runs are disjoint
+    (each ends before the next NUL), so the work is linear in the bytes, whatever they
+    hold."""
     data = img.buf
-    find = getattr(data, "find", None)
-    if find is None:  # a buffer without find: a copy of the range
+    if not hasattr(data, "find"):  # a buffer re cannot search in place: a copy of the range
         data, start, stop = bytes(img.mv[start:stop]), 0, stop - start
-        find = data.find
-    if (match := _SONAME.match(data, start, stop)) is not None:
-        yield match
-    pos = start
-    while (at := find(b"\0lib", pos, stop)) >= 0:
-        if (match := _SONAME.match(data, at + 1, stop)) is not None:
-            yield match  # holds no NUL: the next string starts at or after its end
-        pos = at + 1
+    if (first := _SONAME.match(data, start, stop)) is not None:
+        yield first.group()
+    for match in _AFTER_NUL.finditer(data, start, stop):
+        yield match.group(1)
 
 
 def dlopen_hints(buf: Buffer, path: str, needed: tuple[str, ...]) -> tuple[str, ...]:
@@ -471,10 +467,10 @@ def dlopen_hints(buf: Buffer, path: str, needed: tuple[str, ...]) -> tuple[str, 
         scan_left -= stop - start
         if scan_left < 0:
             break
-        for match in _string_sonames(img, start, stop):
-            if match.end() - match.start() > NAME_MAX:
+        for found in _string_sonames(img, start, stop):
+            if len(found) > NAME_MAX:
                 continue
-            name = match.group().decode("ascii")
+            name = found.decode("ascii")
             if name in skip:
                 continue
             skip.add(name)
