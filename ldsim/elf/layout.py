@@ -77,6 +77,7 @@ class SectionHeader:
     link: int
     info: int
     align: int
+    entsize: int = 0
 
 
 @record(frozen=True, slots=True)
@@ -234,8 +235,8 @@ class ElfImage:
 
     def section_header(self, offset: int) -> SectionHeader:
         fmt = "IIQQQQIIQQ" if self.is64 else "IIIIIIIIII"
-        name, sh_type, _flags, _addr, off, size, link, info, align, _ent = self.unpack(fmt, offset)
-        return SectionHeader(name, sh_type, off, size, link, info, align)
+        name, sh_type, _flags, _addr, off, size, link, info, align, ent = self.unpack(fmt, offset)
+        return SectionHeader(name, sh_type, off, size, link, info, align, ent)
 
     def notes(self, offset: int, size: int, align: int = 4) -> Iterator[Note]:
         """The notes of a ``PT_NOTE`` segment or ``SHT_NOTE`` section, laid out as glibc's

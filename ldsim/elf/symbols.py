@@ -174,46 +174,43 @@ def imports_any(data: Buffer, path: str, names: frozenset[str]) -> bool:
 
 
 def _imports_direct(data: Buffer, names: frozenset[str]) -> bool | None:
-    """:func:`imports_any` on an ordinary table, or None."""
-    import struct
+    """:func:`imports_any` on an ordinary table, read through :class:`ElfImage`; None for
+    anything else."""
+    from ldsim.elf.layout import ElfImage
 
-    mv = memoryview(data).cast("B")
-    if len(mv) < 64 or bytes(mv[:4]) != b"\x7fELF" or mv[4] not in (1, 2) \
-            or mv[5] not in (1, 2):
+    try:
+        img = ElfImage.of(data, "")
+        hdr = img.header()
+        shdr_size, sym_fmt, name_i, shndx_i = (64, "IBBHQQ", 0, 3) if img.is64 \
+            else (40, "IIIBBH", 0, 5)
+        if hdr.shoff == 0 or hdr.shnum == 0 or hdr.shentsize != shdr_size \
+                or not 0 < hdr.shstrndx < hdr.shnum \
+                or hdr.shoff + hdr.shnum * shdr_size > len(img):
+            return None
+        headers = [img.section_header(hdr.shoff + i * shdr_size) for i in range(hdr.shnum)]
+        if headers[hdr.shstrndx].type != _SHT_STRTAB:
+            return None
+        dynsym = next((h for h in headers if h.type == _SHT_DYNSYM), None)
+        if dynsym is None:
+            return False  # no dynamic symbol table: nothing imported
+        size = dynsym.entsize
+        if size != (24 if img.is64 else 16) or dynsym.size % size \
+                or dynsym.offset + dynsym.size > len(img) \
+                or not 0 <= dynsym.link < hdr.shnum \
+                or headers[dynsym.link].type != _SHT_STRTAB:
+            return None
+        strtab = headers[dynsym.link].offset
+        wanted = [n.encode() + b"\0" for n in names]
+        mv = img.mv
+        for i, entry in enumerate(img.unpack_array(sym_fmt, dynsym.offset,
+                                                   dynsym.size // size)):
+            if i and entry[shndx_i] == 0:  # SHN_UNDEF
+                at = strtab + entry[name_i]
+                if any(mv[at:at + len(w)] == w for w in wanted):
+                    return True
+        return False
+    except ElfError:
         return None
-    end = "<" if mv[5] == 1 else ">"
-    if mv[4] == 2:
-        (shoff,) = struct.unpack_from(end + "Q", mv, 40)
-        shentsize, shnum, shstrndx = struct.unpack_from(end + "HHH", mv, 58)
-        shdr, sym = struct.Struct(end + "IIQQQQIIQQ"), struct.Struct(end + "IBBHQQ")
-        name_i, shndx_i = 0, 3
-    else:
-        (shoff,) = struct.unpack_from(end + "I", mv, 32)
-        shentsize, shnum, shstrndx = struct.unpack_from(end + "HHH", mv, 46)
-        shdr, sym = struct.Struct(end + "IIIIIIIIII"), struct.Struct(end + "IIIBBH")
-        name_i, shndx_i = 0, 5
-    if shoff == 0 or shnum == 0 or shentsize != shdr.size or not 0 < shstrndx < shnum \
-            or shoff + shnum * shentsize > len(mv):
-        return None
-    # (sh_name, sh_type, flags, addr, sh_offset, sh_size, sh_link, info, align, sh_entsize)
-    headers = list(shdr.iter_unpack(mv[shoff:shoff + shnum * shentsize]))
-    if headers[shstrndx][1] != _SHT_STRTAB:
-        return None
-    dynsym = next((h for h in headers if h[1] == _SHT_DYNSYM), None)
-    if dynsym is None:
-        return False  # no dynamic symbol table: nothing imported
-    _n, _t, _f, _a, offset, size, link, _i, _al, entsize = dynsym
-    if entsize != sym.size or size % entsize or offset + size > len(mv) \
-            or not 0 <= link < shnum or headers[link][1] != _SHT_STRTAB:
-        return None
-    strtab = headers[link][4]
-    wanted = [n.encode() + b"\0" for n in names]
-    for i, entry in enumerate(sym.iter_unpack(mv[offset:offset + size])):
-        if i and entry[shndx_i] == 0:  # SHN_UNDEF
-            at = strtab + entry[name_i]
-            if any(mv[at:at + len(w)] == w for w in wanted):
-                return True
-    return False
 
 
 def undefined_names(data: Buffer, path: str) -> frozenset[str]:

@@ -3,20 +3,22 @@
 A scan of a whole root meets ten thousand directories and a hundred thousand files, of which
 a few thousand are ELF. Each directory is opened relative to its parent's open descriptor,
 and each regular file relative to its directory's (no path walk in the kernel), and only a
-file's first 64 bytes are read: the magic and ``e_type``. Symbolic links are never followed (the file they name is scanned under its own
-path, if it lies in the tree); the root's ``/proc``, ``/sys``, ``/dev`` and ``/run`` are not
-walked (a live system's are not files). Nothing outside the root's directory is opened: the
-walk starts from a path resolved inside the view, with chroot semantics, checked to be in
-the root, and below it opens each directory by its name in its parent, never following a
-link (a directory renamed out of the root while the walk is inside it is walked to the end
-of what it holds, which was in the root).
+file's first 64 bytes are read: the magic and ``e_type``. Symbolic links are never followed
+(the file they name is scanned under its own path, if it lies in the tree); the root's
+``/proc``, ``/sys``, ``/dev`` and ``/run`` are not walked (a live system's are not files).
+Nothing outside the root's directory is opened: the walk starts from a path resolved inside
+the view, with chroot semantics, checked to be in the root, and below it opens each
+directory by its name in its parent, never following a link (a directory renamed out of the
+root while the walk is inside it is walked to the end of what it holds, which was in the
+root).
 
 With the records of a previous walk (``prior``, from ``ldsim.scanner.store``), a directory
-whose identity (device, inode, mtime, ctime) is unchanged is not listed again: its entries cannot
-have changed, so only its ELF files are ``stat``-ed (their content may have changed in
-place). A non-ELF file rewritten in place into an ELF file, without a rename, in a directory
-that did not otherwise change, is the one thing this misses; ``--rescan-all`` walks
-everything (package managers replace files by renaming, which changes the directory).
+whose identity (device, inode, mtime, ctime) is unchanged is not listed again: its entries
+cannot have changed, so it is only opened to compare, and its ELF files ``stat``-ed (their
+content may have changed in place). A non-ELF file rewritten in place into an ELF file,
+without a rename, in a directory that did not otherwise change, is the one thing this
+misses; ``--rescan-all`` walks everything (package managers replace files by renaming,
+which changes the directory).
 
 The order is fixed: a directory's ELF files in name order, then its subdirectories in name
 order, each in turn; every kind of scan (one process, a pool, a Dask cluster) reports in it.

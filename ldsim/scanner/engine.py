@@ -219,12 +219,12 @@ class Scan:
                     last_commit = time.monotonic()
                 yield r
 
-        docs = wanted  # a reused result's document is read only when asked for
         for path, found in self._units(prior):
             known = stored.get(path)
             if store is not None and known is not None and known == self._ident_now(path, found):
                 flush()
-                slots.append((path, found, store.load(path, doc=docs), None, -1))
+                # a reused result's document is read only when asked for
+                slots.append((path, found, store.load(path, doc=wanted), None, -1))
             else:
                 pending.append((path, found))
                 if len(pending) >= chunk or self.snaps:
