@@ -15,6 +15,7 @@ chunk.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import socket
@@ -292,35 +293,13 @@ def snap_identity(snap: str) -> Identity | None:
 def walked(path: str) -> dict[str, str]:
     """The state of every host path the kernel goes through to reach ``path`` (a path the
     user gave: a snap, a base, ``--host``, ``--base-dir``): each component in turn, each
-    symbolic link met and the components of what it names, as they are now. A link pointed
+    symbolic link met and the components of what it names, as they are now (the view's own
+    walk, :meth:`~ldsim.fs.view.View.resolve_parts`, on the host's ``/``). A link pointed
     elsewhere, anywhere along the way, or a missing component appearing, changes one."""
-    out: dict[str, str] = {}
-    todo = [c for c in reversed(os.path.join(os.getcwd(), path).split("/")) if c]
-    cur = "/"
-    links = 0
-    while todo:
-        comp = todo.pop()
-        if comp == ".":
-            continue
-        if comp == "..":
-            cur = os.path.dirname(cur)
-            continue
-        nxt = os.path.join(cur, comp)
-        st = out[nxt] = host_state(nxt)
-        if st == "-":
-            break  # nothing further along can exist
-        if os.path.islink(nxt) and links < 40:  # the kernel's limit
-            links += 1
-            try:
-                target = os.readlink(nxt)
-            except OSError:
-                break
-            if target.startswith("/"):
-                cur = "/"
-            todo.extend(c for c in reversed(target.split("/")) if c)
-            continue
-        cur = nxt
-    return out
+    host = HostDirView("/")
+    with contextlib.suppress(LdsimError):  # what was looked at until it failed counts
+        host.resolve_parts(path, cwd=os.getcwd())
+    return {where: _stat_state(st) for where, st, _listed in host.looked_at()}
 
 
 def _snap_deps(target: SnapTarget, given: dict[str, str]
