@@ -109,15 +109,15 @@ def render_lint_text(report: LintReport, *, color: bool = False,
         else:
             strip = False
         shown_items = items[:limit] if limit > 0 else items
+        # (file, fix) of each: a fix the next finding of the same file shares waits for it
+        keys = [(f.file, _fix_command(f)) for f in shown_items] + [(None, None)]
         for i, f in enumerate(shown_items):
             message = _URL.sub("", f.message) if strip else f.message
             where = f"{shown(f.file)}: " if f.file else ""
             mark = st.severity(f.severity.value, f"{_WORD[f.severity]:<7}")
             out.extend(st.fit(f"  {mark} {where}{shown(message)}", 12))
-            cmd = _fix_command(f)
-            later = shown_items[i + 1] if i + 1 < len(shown_items) else None
-            if cmd and not (later is not None and later.file == f.file
-                            and _fix_command(later) == cmd):
+            cmd = keys[i][1]
+            if cmd and keys[i + 1] != keys[i]:
                 out.extend(st.fit(f"          fix: {cmd}", 15))
         if len(shown_items) < len(items):
             rest = items[len(shown_items):]
