@@ -180,9 +180,11 @@ def time_in_process(program: str, runs: int, warmup: int) -> Timing:
                    "in-process, no interpreter start-up")
 
 
-def bench(program: str, runs: int, warmup: int, use_hyperfine: bool) -> tuple[str, list[Timing]]:
-    """Every tool on ``program``; returns (method, timings) with ldsim first."""
-    tools = tools_for(program)
+def time_tools(tools: Sequence[Tool], runs: int, warmup: int, use_hyperfine: bool
+               ) -> tuple[bool, dict[str, Timing]]:
+    """Each tool that is installed and runs, timed (all in one ``hyperfine -N`` run when
+    it is installed and wanted, else a ``perf_counter`` loop); the others with why not.
+    Returns (whether hyperfine timed them, timings by tool name)."""
     timings: dict[str, Timing] = {}
     ready: list[Tool] = []
     for tool in tools:
@@ -196,13 +198,19 @@ def bench(program: str, runs: int, warmup: int, use_hyperfine: bool) -> tuple[st
             ready.append(tool)
     hyperfine = shutil.which("hyperfine") if use_hyperfine else None
     if hyperfine and ready:
-        method = "hyperfine"
         for t in time_hyperfine(hyperfine, ready, runs, warmup):
             timings[t.tool] = t
     else:
-        method = "perf_counter loop"
         for tool in ready:
             timings[tool.name] = time_loop(tool, runs, warmup)
+    return bool(hyperfine and ready), timings
+
+
+def bench(program: str, runs: int, warmup: int, use_hyperfine: bool) -> tuple[str, list[Timing]]:
+    """Every tool on ``program``; returns (method, timings) with ldsim first."""
+    tools = tools_for(program)
+    used_hyperfine, timings = time_tools(tools, runs, warmup, use_hyperfine)
+    method = "hyperfine" if used_hyperfine else "perf_counter loop"
     ordered = [timings[t.name] for t in tools]
     try:
         ordered.insert(1, time_in_process(program, runs, warmup))

@@ -59,12 +59,9 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_explain import (  # a sibling script, not a package
-    Timing,
     Tool,
-    _check,
     _ldsim_argv,
-    time_hyperfine,
-    time_loop,
+    time_tools,
 )
 
 SCHEMA = "ldsim.bench_scan/1"
@@ -768,26 +765,10 @@ class Bench:
         libtree = shutil.which("libtree")
         tools.append(Tool("libtree", [libtree, program]) if libtree else
                      Tool("libtree", None, "not installed (apt-get install libtree)"))
-        timings: dict[str, Timing] = {}
-        ready: list[Tool] = []
-        for tool in tools:
-            if tool.argv is None:
-                timings[tool.name] = Timing(tool.name, "", note=tool.missing)
-                continue
-            problem = _check(tool)
-            if problem is None:
-                ready.append(tool)
-            else:
-                timings[tool.name] = Timing(tool.name, " ".join(tool.argv), note=problem)
-        hyperfine = shutil.which("hyperfine") if self.use_hyperfine else None
-        progress(f"explain: {len(ready)} tools x {self.explain_runs} runs")
-        method = "hyperfine -N" if hyperfine and ready else "perf_counter loop"
-        if hyperfine and ready:
-            for t in time_hyperfine(hyperfine, ready, self.explain_runs, self.warmup):
-                timings[t.tool] = t
-        else:
-            for tool in ready:
-                timings[tool.name] = time_loop(tool, self.explain_runs, self.warmup)
+        progress(f"explain: {sum(1 for t in tools if t.argv)} tools x {self.explain_runs} runs")
+        used_hyperfine, timings = time_tools(tools, self.explain_runs, self.warmup,
+                                             self.use_hyperfine)
+        method = "hyperfine -N" if used_hyperfine else "perf_counter loop"
         ordered = [timings[t.name] for t in tools]
         base = ordered[0].median
         body = []
