@@ -173,3 +173,48 @@ def test_note_segment_past_the_end_is_not_a_crash(root: Path) -> None:
     (root / "lib/x86_64-linux-gnu/libc.so.6").write_bytes(bytes(data))
     proc = ldsim("explain", "--root", str(root), "/bin/true")
     assert proc.returncode in (0, 1) and "internal error" not in proc.stderr
+
+
+def _mo_catalogue(path: Path, messages: dict[str, str]) -> None:
+    """A GNU gettext catalogue (the .mo format msgfmt writes), without a hash table."""
+    import struct
+
+    keys = sorted(messages)
+    ids = b"".join(k.encode() + b"\0" for k in keys)
+    strs = b"".join(messages[k].encode() + b"\0" for k in keys)
+    n = len(keys)
+    start = 7 * 4 + 16 * n  # header, then the two tables of (length, offset)
+    table_ids, table_strs, pos = [], [], start
+    for k in keys:
+        table_ids += [len(k.encode()), pos]
+        pos += len(k.encode()) + 1
+    for k in keys:
+        table_strs += [len(messages[k].encode()), pos]
+        pos += len(messages[k].encode()) + 1
+    path.parent.mkdir(parents=True)
+    path.write_bytes(struct.pack("<7I", 0x950412DE, 0, n, 28, 28 + 8 * n, 0, 0)
+                     + struct.pack(f"<{4 * n}I", *table_ids, *table_strs) + ids + strs)
+
+
+def test_argparse_messages_are_translated_as_argparse_would(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The CLI looks the catalogue up once per run (not once per message), with the same
+    result as argparse's own gettext calls, and gives argparse its own functions back."""
+    import argparse
+    import gettext
+
+    from ldsim.cli.main import main
+
+    _mo_catalogue(tmp_path / "de/LC_MESSAGES/messages.mo",
+                  {"unrecognized arguments: %s": "unbekannte Argumente: %s"})
+    monkeypatch.setattr(gettext, "_localedirs", {})
+    gettext.bindtextdomain("messages", str(tmp_path))
+    monkeypatch.setenv("LANGUAGE", "de")
+    before = (argparse._, argparse.ngettext)  # type: ignore[attr-defined]
+    with pytest.raises(SystemExit) as stop:
+        main(["explain", "--bogus", "/bin/true"])
+    assert stop.value.code == 2
+    assert "ldsim: error: unbekannte Argumente: --bogus" in capsys.readouterr().err
+    assert gettext.gettext("unrecognized arguments: %s") == "unbekannte Argumente: %s"
+    assert (argparse._, argparse.ngettext) == before  # type: ignore[attr-defined]

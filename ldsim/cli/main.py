@@ -24,6 +24,8 @@ from ldsim.cli.options import OutputError, flush_output, shown
 TYPE_CHECKING = False
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from _typeshed import SupportsWrite
 
 EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
@@ -84,8 +86,6 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The whole parser; with ``only`` (a command), that command's options only, the others
     by name and help line (what a run of one command needs, without building the rest: some
     commands' help texts import what theirs does not)."""
-    import importlib
-
     parser = _Parser(
         prog="ldsim",
         description="Show, without running anything, which file the Linux dynamic loader "
@@ -98,10 +98,26 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name, help_line in COMMANDS.items():
         if only is None or name == only:
-            importlib.import_module(f"ldsim.cli.{name}").add_parser(sub)
+            # (__import__: importing importlib itself would cost more than the rest of this)
+            __import__(f"ldsim.cli.{name}", fromlist=["add_parser"]).add_parser(sub)
         else:
             sub.add_parser(name, help=help_line)
     return parser
+
+
+def _translate_once() -> tuple[Any, Any]:
+    """argparse translates each of its messages with ``gettext.gettext``, which looks for the
+    catalogue files of the language anew on every call (some 120 ``stat`` calls for one
+    command's parser). The catalogue cannot change during a run: it is looked up once, the
+    same way, and argparse is given that translation's functions; returns argparse's own, to
+    put back."""
+    import gettext
+
+    saved = (argparse._, argparse.ngettext)  # type: ignore[attr-defined]
+    domain = gettext.textdomain()
+    found = gettext.translation(domain, gettext.bindtextdomain(domain), fallback=True)
+    argparse._, argparse.ngettext = found.gettext, found.ngettext  # type: ignore[attr-defined]
+    return saved
 
 
 def _tolerant_streams() -> None:
@@ -146,11 +162,14 @@ def _run(argv: Sequence[str] | None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     first = args_list[0] if args_list else None
     # one command's parser, but `completion` writes the whole command line's
-    parser = build_parser(first if first in COMMANDS and first != "completion" else None)
+    saved = _translate_once()
     try:
+        parser = build_parser(first if first in COMMANDS and first != "completion" else None)
         args = parser.parse_args(args_list)
     except OSError as exc:  # --help or --version written to a full disk or closed pipe
         raise OutputError(exc) from None
+    finally:
+        argparse._, argparse.ngettext = saved  # type: ignore[attr-defined]
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE

@@ -168,3 +168,25 @@ def test_what_dataclasses_refuse_records_refuse() -> None:
 
     with pytest.raises(TypeError, match="no InitVar"):
         record()(Init)
+
+
+def test_init_is_made_when_first_used_whoever_uses_it() -> None:
+    @record(frozen=True, slots=True)
+    class Point:
+        x: int
+        y: int = 2
+
+    class Named(Point):  # not a record: inherits the record's __init__
+        pass
+
+    assert not hasattr(vars(Point)["__init__"], "__code__")  # not compiled yet
+    first = Named(1)  # the subclass makes the first instance
+    assert (first.x, first.y) == (1, 2) and isinstance(first, Point)
+    made = vars(Point)["__init__"]
+    assert made.__code__.co_filename == "<record test_init_is_made_when_first_used_whoever_" \
+        "uses_it.<locals>.Point>"
+    assert Point(3, 4) == Point(3, 4) and vars(Point)["__init__"] is made  # made once
+    with pytest.raises(TypeError):
+        Point()  # type: ignore[call-arg]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        first.x = 5  # type: ignore[misc]
