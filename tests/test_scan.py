@@ -762,3 +762,47 @@ def test_an_old_mtime_put_back_is_still_a_change(tmp_path: Path) -> None:
     changed = _scan(r, db, "/usr/bin")
     assert changed.summary.invalidated == 1
     assert changed.summary.by_status["does_not_start"] == 1
+
+
+def test_a_rescan_sends_scattered_changes_in_chunks(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Changed files between reused ones still go to the workers a chunk at a time (a task
+    costs a round trip, on a cluster many milliseconds), in order, with the fresh results;
+    at most REUSED_BEHIND reused results wait for a chunk to fill."""
+    from ldsim.scanner import engine
+
+    r = Root(tmp_path / "r")
+    for i in range(12):
+        r.mkexe(f"/usr/bin/p{i:02d}")
+    r.ldconfig()
+    old = time.time_ns() - 3600 * 10**9
+    os.utime(r.path / "usr/bin", ns=(old, old))
+    db = tmp_path / "r.sqlite"
+    _scan(r, db, "/usr/bin")
+    for i in range(0, 12, 2):  # every other program is rewritten (the directory is not)
+        target = r.path / f"usr/bin/p{i:02d}"
+        target.write_bytes(target.read_bytes())
+    tasks: list[list[str]] = []
+    real = engine.scan_files
+
+    def counted(spec: Any, paths: list[str]) -> Any:
+        tasks.append(paths)
+        return real(spec, paths)
+
+    monkeypatch.setattr(engine, "scan_files", counted)
+    again = _scan(r, db, "/usr/bin")
+    changed = [f"/usr/bin/p{i:02d}" for i in range(0, 12, 2)]
+    assert tasks == [changed] and again.summary.reused == 7  # /usr/bin/env too
+    _status, fresh, _err = cli("scan", "--root", str(r.path), "--format", "jsonl", "--jobs", "1",
+                               "/usr/bin")
+    _status, stored, _err = cli("scan", "--root", str(r.path), "--db", str(db), "--report",
+                                "--format", "jsonl")
+    assert lines(stored) == lines(fresh)
+
+    for i in range(0, 12, 2):
+        target = r.path / f"usr/bin/p{i:02d}"
+        target.write_bytes(target.read_bytes())
+    tasks.clear()
+    monkeypatch.setattr(engine, "REUSED_BEHIND", 1)  # no reused result may wait
+    _scan(r, db, "/usr/bin")
+    assert tasks == [[p] for p in changed]

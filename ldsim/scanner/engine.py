@@ -45,6 +45,12 @@ WORKER_WAIT = 30  # seconds a Dask scheduler may take to have a worker
 CONNECT_WAIT = 10  # seconds to reach a Dask scheduler
 
 
+REUSED_BEHIND = 1024
+"""A rescan sends the changed files between reused results in chunks all the same; at most
+this many reused results wait (in memory, in order) for a chunk to fill, then it is sent as
+it is."""
+
+
 class _Future(Protocol):
     def result(self, timeout: float | None = None) -> Any: ...
 
@@ -67,6 +73,15 @@ class ScanOptions:
     store: Store | None = None
     rescan_all: bool = False
     progress: Progress | None = None
+
+
+class _Task:
+    """A task being filled, then its future once sent (``submit``)."""
+
+    __slots__ = ("future",)
+
+    def __init__(self) -> None:
+        self.future: _Future | None = None
 
 
 @record(slots=True)
@@ -159,9 +174,13 @@ class Scan:
         opts = self.options
         store = opts.store
         summary = self.summary
-        # each slot: (path, Found or None, a reused result or None, future, index in chunk)
-        slots: deque[tuple[str, Found | None, FileResult | None, _Future | None, int]] = deque()
-        pending: list[tuple[str, Found | None]] = []
+        # each slot, in the walk's order: (path, Found or None, a reused result or None, the
+        # task that resolves it, index in that task's chunk)
+        slots: deque[tuple[str, Found | None, FileResult | None, _Task | None, int]] = deque()
+        # the files (or snaps) of the task not sent yet, each with its task
+        pending: list[tuple[str, _Task]] = []
+        task = _Task()  # the chunk of files that pending fills
+        behind = 0  # reused results waiting in slots behind that chunk
         in_flight: deque[_Future] = deque()
         seq = 0
         seen: list[str] = []
@@ -169,27 +188,29 @@ class Scan:
         window = max(2, workers * WINDOW_PER_WORKER)
 
         def flush() -> None:
+            nonlocal task, behind
             if not pending:
                 return
-            if self.snaps:
-                for path, _f in pending:
-                    fut = submit(scan_snap, self.spec, path)
-                    in_flight.append(fut)
-                    slots.append((path, None, None, fut, -1))
+            if self.snaps:  # one task per snap
+                for path, each in pending:
+                    each.future = submit(scan_snap, self.spec, path)
+                    in_flight.append(each.future)
             else:
-                fut = submit(scan_files, self.spec, [p for p, _f in pending])
-                in_flight.append(fut)
-                for i, (path, found) in enumerate(pending):
-                    slots.append((path, found, None, fut, i))
+                task.future = submit(scan_files, self.spec, [p for p, _t in pending])
+                in_flight.append(task.future)
+                task = _Task()
             pending.clear()
+            behind = 0
 
         def ready(block: bool) -> Iterator[FileResult]:
             nonlocal seq, last_commit
             while slots:
-                path, found, reused, fut, index = slots[0]
+                path, found, reused, holder, index = slots[0]
                 if reused is None:
-                    assert fut is not None
-                    if not block and not fut.done():
+                    assert holder is not None
+                    fut = holder.future
+                    assert fut is not None or not block  # everything is sent before blocking
+                    if fut is None or (not block and not fut.done()):
                         return
                     try:
                         value = fut.result()
@@ -213,7 +234,7 @@ class Scan:
                 seen.append(path)
                 summary.add(r)
                 if opts.progress is not None:
-                    opts.progress(seq, seq + len(slots) + len(pending), path)
+                    opts.progress(seq, seq + len(slots), path)
                 if store is not None and time.monotonic() - last_commit > COMMIT_EVERY:
                     store.commit()
                     last_commit = time.monotonic()
@@ -222,11 +243,16 @@ class Scan:
         for path, found in self._units(prior):
             known = stored.get(path)
             if store is not None and known is not None and known == self._ident_now(path, found):
-                flush()
                 # a reused result's document is read only when asked for
                 slots.append((path, found, store.load(path, doc=wanted), None, -1))
+                if pending:  # the changed files around it still go in one task, unless
+                    behind += 1  # too many results wait for it
+                    if behind >= REUSED_BEHIND:
+                        flush()
             else:
-                pending.append((path, found))
+                each = _Task() if self.snaps else task
+                slots.append((path, found, None, each, -1 if self.snaps else len(pending)))
+                pending.append((path, each))
                 if len(pending) >= chunk or self.snaps:
                     flush()
             yield from ready(block=False)
