@@ -14,7 +14,7 @@ through it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 from ldsim.config.env import LoaderEnv
 from ldsim.elf.facts import ElfFacts, ElfType
@@ -22,8 +22,9 @@ from ldsim.elf.flavour import Libc
 from ldsim.errors import FsError
 from ldsim.fs.view import HostDirView, View
 from ldsim.loader.run import RootConfig, resolve
+from ldsim.loader.walk import DlopenCalls
 from ldsim.records import record
-from ldsim.result import DlopenRequest, Resolution
+from ldsim.result import Resolution
 
 TYPE_CHECKING = False
 
@@ -62,11 +63,12 @@ class Target:
     def resolve(self, program: str | Program, env: LoaderEnv | None = None, *,
                 confinement: Confinement | None = None, loader: Libc | None = None,
                 facts: ElfFacts | None = None,
-                dlopen: Sequence[DlopenRequest] = ()) -> Resolution:
+                dlopen: DlopenCalls = ()) -> Resolution:
         """Resolve ``program`` (a path in the target's view, or a :class:`Program`) as the
         loader of the view would load it for the process ``env`` (default: an unset
         environment on an x86-64-v4 CPU, working directory ``/``); then make the ``dlopen``
-        calls, in order."""
+        calls, in order (or those a function of the initial load's objects gives:
+        :data:`~ldsim.loader.walk.DlopenCalls`)."""
         prog = program if isinstance(program, Program) else Program(program)
         process = self.environment(env or LoaderEnv(), confinement, prog.app)
         view = self.view(confinement)

@@ -35,6 +35,7 @@ from ldsim.target import Program, Target
 TYPE_CHECKING = False
 
 if TYPE_CHECKING:
+    from ldsim.loader.walk import ObjectRecord
     from ldsim.snap.meta import Confinement
 
 SEVERITY_OF_PRIORITY = {"required": Severity.ERROR, "recommended": Severity.WARNING,
@@ -63,7 +64,7 @@ _MEMO: dict[tuple[int, int, int, int, bool], _Declared] = {}
 _MEMO_MAX = 8192
 
 
-def _declared(view: View, obj: LoadedObject, hints: bool) -> _Declared:
+def _declared(view: View, obj: LoadedObject | ObjectRecord, hints: bool) -> _Declared:
     """(notes, problems, hints) of one file, read once per file identity (a whole-tree scan
     meets libc's notes thousands of times)."""
     st = view.stat(obj.real_path)
@@ -83,7 +84,8 @@ def _declared(view: View, obj: LoadedObject, hints: bool) -> _Declared:
     return hit
 
 
-def requests_of(view: View, objects: Sequence[LoadedObject], *, hints: bool = True,
+def requests_of(view: View, objects: Sequence[LoadedObject | ObjectRecord], *,
+                hints: bool = True,
                 seen: set[str] | None = None) -> tuple[list[DlopenRequest], list[Diagnostic]]:
     """The dlopen calls the files of ``objects`` declare (notes) or hint at, in load order;
     problems with a note are diagnostics naming the file. ``seen``: real paths already
@@ -119,29 +121,36 @@ def resolve_with_dlopen(target: Target, program: str | Program, env: LoaderEnv |
     on its load; objects those calls load may declare their own, made in turn (at most
     :data:`MAX_ROUNDS` rounds)."""
     view = target.view(confinement)
-
-    def resolve(requests: Sequence[DlopenRequest]) -> Resolution:
-        return target.resolve(program, env, confinement=confinement, loader=loader,
-                              facts=facts, dlopen=requests)
-
-    res = resolve(())
-    if res.error is not None:
-        return res, []
     seen: set[str] = set()
-    found, problems = requests_of(view, res.objects, hints=hints, seen=seen)
-    requests = _ordered(found, added)
-    if not requests:
+    problems: list[Diagnostic] = []
+    requests: list[DlopenRequest] = []
+
+    def first_calls(objects: Sequence[ObjectRecord]) -> list[DlopenRequest]:
+        # what the initial load's objects declare, asked for as soon as that load is done:
+        # the same run then makes the calls (the load is not made twice)
+        found, issues = requests_of(view, objects, hints=hints, seen=seen)
+        problems.extend(issues)
+        requests.extend(_ordered(found, added))
+        return list(requests)
+
+    res = target.resolve(program, env, confinement=confinement, loader=loader, facts=facts,
+                         dlopen=first_calls)
+    if res.error is not None or not requests:
         return res, problems  # no call to make: the initial load is the answer
-    for _ in range(MAX_ROUNDS):
-        res = resolve(requests)
+    rounds = 1
+    while True:
         new = [o for o in res.objects if o.dlopened and o.real_path not in seen]
         if not new:
             break
         more, issues = requests_of(view, new, hints=hints, seen=seen)
         problems += issues
-        if not more:
+        if not more or rounds == MAX_ROUNDS:
             break
-        requests = _ordered([*requests, *more], ())
+        # declared calls go before hints: the calls are made again from the start
+        requests[:] = _ordered([*requests, *more], ())
+        res = target.resolve(program, env, confinement=confinement, loader=loader,
+                             facts=facts, dlopen=requests)
+        rounds += 1
     return res, problems
 
 

@@ -8,7 +8,6 @@ the program, its interpreter (for the default directories and ``$LIB``), the roo
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
 
 from ldsim.config.arch import ARCHES, Arch, arch_of, generic, process_env
 from ldsim.config.env import Invocation, LoaderEnv
@@ -22,7 +21,8 @@ from ldsim.fs.view import View
 from ldsim.loader.glibc import GlibcModel
 from ldsim.loader.musl import MuslModel
 from ldsim.loader.probe import FileCache
-from ldsim.result import Diagnostic, DlopenRequest, Resolution, Severity
+from ldsim.loader.walk import DlopenCalls
+from ldsim.result import Diagnostic, Resolution, Severity
 
 CACHE_PATH = "/etc/ld.so.cache"
 PRELOAD_PATH = "/etc/ld.so.preload"
@@ -95,7 +95,7 @@ LDD_LOADERS: dict[int, str] = {a.machine: a.ldd_loader for a in reversed(ARCHES)
 
 def resolve(view: View, exe: str, env: LoaderEnv, config: RootConfig | None = None,
             facts: ElfFacts | None = None, loader: Libc | None = None,
-            ldd_loader: str | None = None, dlopen: Sequence[DlopenRequest] = ()) -> Resolution:
+            ldd_loader: str | None = None, dlopen: DlopenCalls = ()) -> Resolution:
     """Resolve ``exe`` in ``view`` as the process ``env`` would load it: a finished
     :class:`~ldsim.result.Resolution`. ``loader`` forces a model (default: from PT_INTERP);
     ``ldd_loader`` models ``ldd``: that glibc loader traces the file, whatever its PT_INTERP

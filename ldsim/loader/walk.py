@@ -14,7 +14,7 @@ and every diagnostic and the load error in place.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from ldsim.config.env import LoaderEnv
 from ldsim.elf.facts import ElfFacts
@@ -89,6 +89,11 @@ class ErrorRecord:
 
 Entry = ObjectRecord | UnresolvedRecord
 
+DlopenCalls = (Sequence[DlopenRequest]
+               | Callable[[Sequence[ObjectRecord]], Sequence[DlopenRequest]])
+"""The ``dlopen`` calls of a run: a list, or a function of the objects of the initial load
+(in link-map order) giving it, called once that load is done (and not when it failed)."""
+
 
 class Abort(Exception):
     """A hard rejection: the real loader stops the whole program."""
@@ -112,14 +117,15 @@ class Walk:
             before: Sequence[Diagnostic] = (), after: Sequence[Diagnostic] = (),
             interpreter: str | None = None,
             refuse: tuple[str, str] | None = None,
-            dlopen: Sequence[DlopenRequest] = ()) -> Resolution:
+            dlopen: DlopenCalls = ()) -> Resolution:
         """Resolve ``exe_path``. ``before`` and ``after`` are diagnostics about the run's
         inputs, placed around the model's own; ``interpreter`` is the loader the kernel (or
         ``ldd``) must find for the program to start at all: when it does not exist, nothing
         is loaded (execve fails with ENOENT). ``refuse`` is (reason, loader message) when the
         program itself cannot be started or mapped (its PT_INTERP, its PT_DYNAMIC): nothing is
         loaded either. ``dlopen``: the ``dlopen`` calls made after the initial load, in order
-        (each caller's, as the loader would serve them; a failed one leaves nothing behind)."""
+        (each caller's, as the loader would serve them; a failed one leaves nothing behind),
+        or a function of the initial load's objects giving them (see :data:`DlopenCalls`)."""
         self.interpreter = exe_facts.interp
         self.lookups: list[LookupRecord] = []
         self.diagnostics: list[Diagnostic] = list(before)
@@ -153,8 +159,12 @@ class Walk:
         except Abort as abort:
             self.error = abort.error
         link_map = self.finish()
-        if dlopen and self.error is None:
-            for request in dlopen:
+        calls: Sequence[DlopenRequest] = ()
+        if self.error is None:
+            calls = dlopen([e for e in link_map if isinstance(e, ObjectRecord)]) \
+                if callable(dlopen) else dlopen
+        if calls:
+            for request in calls:
                 self._dlopen(request)
             link_map = self.final_link_map()
         self.diagnostics.extend(after)

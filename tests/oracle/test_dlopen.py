@@ -516,3 +516,40 @@ def test_musl_already_loaded_and_alternatives(mroot: muslroot.MuslRoot) -> None:
     check_calls(run, statuses=["already_loaded", "loaded"])
     check_link_map(run, ordered=False)
     assert run.entry(1)["tried"] == ["libfoo.so.2", "libfoo.so.1"]
+
+
+def test_the_initial_load_is_resolved_once(groot: Root, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The calls the initial load declares are made in the run that loaded it (the load is
+    not resolved once to read the notes, then again to make the calls); an object a call
+    loads that declares calls of its own takes a second run, which starts over (declared
+    calls before hints). Same documents as the real loader's (check_all)."""
+    import ldsim
+    from ldsim.loader.walk import Walk
+
+    groot.mklib("/opt/p/libbar.so.1", "libbar.so.1")
+    groot.mklib("/opt/p/libfoo.so.1", "libfoo.so.1")
+    caller_lib(groot, [FOO], rpath="/opt/p")
+    program(groot, rpath="/w:/opt/p")
+    runs: list[str] = []
+    real_run = Walk.run
+
+    def counted(self: Walk, exe_path: str, *args: Any, **kwargs: Any) -> Any:
+        runs.append(exe_path)
+        return real_run(self, exe_path, *args, **kwargs)
+
+    monkeypatch.setattr(Walk, "run", counted)
+    expl = ldsim.explain(ldsim.open_root(str(groot.path)), "/bin/exe", dlopen=True)
+    assert runs == ["/bin/exe"]
+    assert [(d.status.value, d.name) for d in expl.resolution.dlopens] == [
+        ("loaded", "libfoo.so.1")]
+    run = run_glibc(groot)
+    check_all(run, statuses=["loaded"])
+
+    # libfoo itself declares a dlopen of libbar: a second round
+    source = dr.dlopen_source("dlopen_calls", [BAR.sonames], [BAR])
+    groot.mklib("/opt/p/libfoo.so.1", "libfoo.so.1", source=source)
+    runs.clear()
+    expl = ldsim.explain(ldsim.open_root(str(groot.path)), "/bin/exe", dlopen=True)
+    assert runs == ["/bin/exe", "/bin/exe"]
+    assert [(d.status.value, d.name) for d in expl.resolution.dlopens] == [
+        ("loaded", "libfoo.so.1"), ("loaded", "libbar.so.1")]
