@@ -11,9 +11,11 @@ through the slot's own descriptor, which makes an instance in about half the tim
 dataclass takes (a scan makes hundreds of thousands of them).
 
 For everyone else a record still is a dataclass: ``dataclasses.is_dataclass``, ``fields``,
-``replace`` and ``asdict`` work on it, and assigning to a frozen one raises
-``dataclasses.FrozenInstanceError``. Their ``__dataclass_fields__`` is made by ``dataclasses``
-itself, from the same annotations and defaults, the first time something asks for it.
+``replace`` and ``asdict`` work on it, assigning to a frozen one raises
+``dataclasses.FrozenInstanceError``, one without a docstring has the ``__doc__`` dataclasses
+gives it, and a ``repr`` that meets the record again writes ``...``. Their
+``__dataclass_fields__`` is made by ``dataclasses`` itself, from the same annotations and
+defaults, the first time something asks for it.
 
 The semantics are ``dataclass``'s for the options ldsim uses: ``frozen``, ``slots``, ``eq``;
 fields with ``default``, ``default_factory``, ``init``, ``repr``, ``compare``; ``ClassVar``
@@ -24,6 +26,7 @@ compares records with dataclasses made from the same class bodies.
 
 from __future__ import annotations
 
+from _thread import get_ident
 from operator import attrgetter
 
 TYPE_CHECKING = False
@@ -45,6 +48,19 @@ class _Missing:
 
 
 MISSING: Any = _Missing()
+
+
+class _Factory:
+    """The default of an ``__init__`` parameter whose field has a ``default_factory`` (its
+    ``repr`` is the one ``dataclasses`` shows in signatures)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<factory>"
+
+
+_FACTORY: Any = _Factory()
 
 
 class Field:
@@ -147,6 +163,8 @@ def _process(klass: type, frozen: bool, slots: bool, eq: bool) -> Any:
     cls.__record_params__ = (frozen, eq)
     cls.__dataclass_fields__ = _AsDataclass("__dataclass_fields__")
     cls.__dataclass_params__ = _AsDataclass("__dataclass_params__")
+    if not ns.get("__doc__"):
+        type.__setattr__(cls, "__doc__", _Signature())
     if "__init__" not in ns:
         cls.__init__ = _LazyInit(cls, fields, frozen, slots)
     if "__repr__" not in ns:
@@ -194,7 +212,7 @@ class _LazyInit:
 def _make_init(cls: Any, fields: list[Field], frozen: bool, slots: bool) -> Any:
     params: list[str] = []
     lines: list[str] = []
-    glb: dict[str, Any] = {"MISSING": MISSING, "_osa": object.__setattr__}
+    glb: dict[str, Any] = {"_FACTORY": _FACTORY, "_osa": object.__setattr__}
     for f in fields:
         name = f.name
         if f.default is not MISSING:
@@ -206,8 +224,8 @@ def _make_init(cls: Any, fields: list[Field], frozen: bool, slots: bool) -> Any:
                 params.append(f"{name}=_d_{name}")
                 value = name
             elif f.default_factory is not MISSING:
-                params.append(f"{name}=MISSING")
-                value = f"_f_{name}() if {name} is MISSING else {name}"
+                params.append(f"{name}=_FACTORY")
+                value = f"_f_{name}() if {name} is _FACTORY else {name}"
             else:
                 params.append(name)
                 value = name
@@ -273,9 +291,20 @@ def _make_hash(key: Callable[[Any], tuple[Any, ...]]) -> Any:
     return __hash__
 
 
+_IN_REPR: set[tuple[int, int]] = set()  # (record, thread) whose repr is being made
+
+
 def _make_repr(names: tuple[str, ...]) -> Any:
     def __repr__(self: Any) -> str:
-        inner = ", ".join(f"{n}={getattr(self, n)!r}" for n in names)
+        # a record met again inside its own repr is "...", as dataclasses writes it
+        key = (id(self), get_ident())
+        if key in _IN_REPR:
+            return "..."
+        _IN_REPR.add(key)
+        try:
+            inner = ", ".join(f"{n}={getattr(self, n)!r}" for n in names)
+        finally:
+            _IN_REPR.discard(key)
         return f"{self.__class__.__qualname__}({inner})"
     return __repr__
 
@@ -323,6 +352,23 @@ class _AsDataclass:
         value = getattr(_as_dataclass(owner), self.attr)
         type.__setattr__(owner, self.attr, value)
         return value
+
+
+class _Signature:
+    """The ``__doc__`` of a record without a docstring, as ``dataclasses`` writes it (the
+    class's name and signature), made when first read (``help``, ``pydoc``): ``inspect`` is
+    imported then, not at start-up."""
+
+    def __get__(self, obj: object, owner: type) -> str:
+        import inspect
+
+        try:
+            text = str(inspect.signature(owner)).replace(" -> 'None'", "").replace(" -> None", "")
+        except (TypeError, ValueError):
+            text = "()"
+        doc = owner.__name__ + text
+        type.__setattr__(owner, "__doc__", doc)
+        return doc
 
 
 def _as_dataclass(cls: Any) -> type:
