@@ -99,6 +99,43 @@ def test_every_line_is_explain_json_of_its_file(root: Root) -> None:
     assert status == 2  # a file could not be read (the rest is scanned)
 
 
+def test_symbols_each_table_is_read_once_per_scan(root: Root,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """With --symbols, a library's dynamic symbol table is read once for all the programs
+    that load it (libc's, by every one), and each document is still ``explain --symbols``'s."""
+    import ldsim.elf.symbols as symbols
+
+    reads: list[str] = []
+    real = symbols.read_dynamic_symbols
+
+    def counted(data: Any, path: str) -> Any:
+        reads.append(path)
+        return real(data, path)
+
+    monkeypatch.setattr(symbols, "read_dynamic_symbols", counted)
+    _status, out, _err = cli("scan", "--format", "jsonl", "--jobs", "1", "--symbols",
+                             "--root", str(root.path), "/usr/bin")
+    docs = lines(out)[:-1]
+    assert len(docs) >= 5
+    libc = [p for p in reads if p.endswith("/libc.so.6")]
+    assert len(libc) == 1 and len(reads) == len(set(reads))
+    for doc in docs:
+        assert doc == explain_doc("--symbols", "--root", str(root.path), doc["executable"])
+
+
+def test_kept_symbol_tables_are_bounded_the_last_used_staying() -> None:
+    from ldsim.analysis.abi import _Tables
+
+    kept = _Tables(5)
+    kept.put("/a", ("x",) * 2)  # type: ignore[arg-type]
+    kept.put("/b", ("x",) * 2)  # type: ignore[arg-type]
+    assert kept.get("/a") is not None  # /a is now the most recently used
+    kept.put("/c", ("x",) * 2)  # type: ignore[arg-type]
+    assert list(kept.by_path) == ["/a", "/c"] and kept.symbols == 4
+    kept.put("/huge", ("x",) * 9)  # type: ignore[arg-type]
+    assert list(kept.by_path) == ["/huge"]  # alone over the limit, still kept for its run
+
+
 def test_the_order_and_bytes_do_not_depend_on_the_processes(root: Root) -> None:
     one = cli("scan", "--format", "jsonl", "--jobs", "1", "--root", str(root.path))
     two = cli("scan", "--format", "jsonl", "--jobs", "2", "--chunk", "1", "--root", str(root.path))

@@ -15,7 +15,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 
 from ldsim.elf.facts import VER_FLG_WEAK, Machine, VersionNeed, X86Isa
 from ldsim.elf.flavour import Libc, flavour_of
@@ -251,19 +251,65 @@ def symbol_findings(res: Resolution, read: Callable[[LoadedObject], tuple[DynSym
 
 
 def symbols_from(view: View) -> Callable[[LoadedObject], tuple[DynSymbol, ...]]:
-    """Read each object's dynamic symbols through the root's view, once per file."""
+    """Read each object's dynamic symbols through the root's view, once per file: for a
+    stable view (:attr:`~ldsim.fs.view.View.stable`), once for every program resolved in it
+    (a scan with ``--symbols`` meets libc's table thousands of times), the tables used last
+    kept up to :data:`KEPT_SYMBOLS` symbols in all."""
     from ldsim.elf.symbols import read_dynamic_symbols
 
-    cache: dict[str, tuple[DynSymbol, ...]] = {}
+    tables = _kept_tables(view) if view.stable else _Tables(0)
 
     def read(obj: LoadedObject) -> tuple[DynSymbol, ...]:
-        hit = cache.get(obj.real_path)
+        hit = tables.get(obj.real_path)
         if hit is None:
-            hit = cache[obj.real_path] = read_dynamic_symbols(view.buffer(obj.real_path),
-                                                              obj.path)
+            hit = read_dynamic_symbols(view.buffer(obj.real_path), obj.path)
+            tables.put(obj.real_path, hit)
         return hit
 
     return read
+
+
+KEPT_SYMBOLS = 200_000
+"""Symbols whose tables a stable view keeps between programs (some 40 MB)."""
+
+
+class _Tables:
+    """Dynamic symbol tables by real path, the most recently used first to stay: at most
+    ``limit`` symbols in all once the run's own are read (0: only this run's, all of them)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.by_path: dict[str, tuple[DynSymbol, ...]] = {}
+        self.symbols = 0
+
+    def get(self, path: str) -> tuple[DynSymbol, ...] | None:
+        hit = self.by_path.pop(path, None)
+        if hit is not None:
+            self.by_path[path] = hit  # now the most recently used
+        return hit
+
+    def put(self, path: str, table: tuple[DynSymbol, ...]) -> None:
+        self.by_path[path] = table
+        self.symbols += len(table)
+        while self.limit and self.symbols > self.limit and len(self.by_path) > 1:
+            oldest = next(iter(self.by_path))
+            self.symbols -= len(self.by_path.pop(oldest))
+
+
+def _kept_tables(view: View) -> _Tables:
+    """The tables kept for ``view`` (for as long as the view lives)."""
+    global _KEPT
+    if _KEPT is None:
+        import weakref
+
+        _KEPT = weakref.WeakKeyDictionary()
+    tables = _KEPT.get(view)
+    if tables is None:
+        tables = _KEPT[view] = _Tables(KEPT_SYMBOLS)
+    return tables
+
+
+_KEPT: MutableMapping[View, _Tables] | None = None
 
 
 _LEVELS = ((X86Isa.V2, "x86-64-v2"), (X86Isa.V3, "x86-64-v3"), (X86Isa.V4, "x86-64-v4"))
