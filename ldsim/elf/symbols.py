@@ -15,6 +15,10 @@ from ldsim.buffers import Buffer
 from ldsim.errors import ElfError
 from ldsim.records import record
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ldsim.elf.layout import ElfImage, SectionHeader
+
 STB_GLOBAL, STB_WEAK, STB_GNU_UNIQUE = "STB_GLOBAL", "STB_WEAK", "STB_GNU_UNIQUE"
 # pyelftools trusts the counts in section headers (sh_info of a version section, sh_size of a
 # symbol table) and reads strings to their NUL; it reads everything through the stream it is
@@ -86,7 +90,17 @@ def _malformed(path: str, data: Buffer, stream: _BoundedStream, exc: Exception) 
 
 
 def read_dynamic_symbols(data: Buffer, path: str) -> tuple[DynSymbol, ...]:
-    """All dynamic symbols of one file (index 0 skipped)."""
+    """All dynamic symbols of one file (index 0 skipped). An ordinary file (see
+    :func:`_symbols_direct`) is read directly, anything else with pyelftools; both give the
+    same symbols (``tests/test_elf_symbols.py`` compares them on every file of this
+    machine's ``/usr``)."""
+    direct = _symbols_direct(data)
+    if direct is not None:
+        return direct
+    return _symbols_pyelftools(data, path)
+
+
+def _symbols_pyelftools(data: Buffer, path: str) -> tuple[DynSymbol, ...]:
     try:
         from elftools.elf.elffile import ELFFile
         from elftools.elf.gnuversions import (
@@ -142,11 +156,191 @@ def read_dynamic_symbols(data: Buffer, path: str) -> tuple[DynSymbol, ...]:
                         version, vfile = vneed[idx]
                     elif idx in vdef:
                         version = vdef[idx]
-            out.append(DynSymbol(sym.name, defined, sym["st_info"]["bind"],
+            bind = sym["st_info"]["bind"]
+            out.append(DynSymbol(sym.name, defined, _UNIQUE if bind == "STB_LOOS" else bind,
                                  sym["st_info"]["type"], version, vfile, hidden, base))
         return tuple(out)
     except Exception as exc:  # pyelftools and construct raise their own types on bad data
         raise _malformed(path, data, stream, exc) from None
+
+
+
+
+# Binding 10, which pyelftools names STB_LOOS: a definition to both loaders (glibc
+# elf/dl-lookup.c, do_lookup_x's case STB_GNU_UNIQUE; musl ldso/dynlink.c, OK_BINDS).
+_UNIQUE = "STB_GNU_UNIQUE"
+_SHT_GNU_VERDEF, _SHT_GNU_VERNEED, _SHT_GNU_VERSYM = 0x6FFFFFFD, 0x6FFFFFFE, 0x6FFFFFFF
+_MAX_VERSIONS = 1 << 14  # version records of one file read directly (more: pyelftools)
+_NAMES: tuple[dict[int, Any], dict[int, Any]] | None = None
+
+
+def _names() -> tuple[dict[int, Any], dict[int, Any]]:
+    """pyelftools' names of symbol bindings and types, by value, as its ``Enum`` decodes
+    them (the last name of a value wins; a value it does not name stays a number)."""
+    global _NAMES
+    if _NAMES is None:
+        from elftools.elf.enums import ENUM_ST_INFO_BIND, ENUM_ST_INFO_TYPE
+
+        binds = {v: k for k, v in ENUM_ST_INFO_BIND.items() if k != "_default_"}
+        binds[10] = _UNIQUE
+        _NAMES = binds, {v: k for k, v in ENUM_ST_INFO_TYPE.items() if k != "_default_"}
+    return _NAMES
+
+
+class _Strings:
+    """The strings pyelftools reads from a string table: from the offset to the next NUL
+    anywhere before the end of the file ('' when there is none), decoded as UTF-8 with
+    replacement; each offset decoded once, all of them within a byte budget."""
+
+    def __init__(self, data: Buffer, offset: int) -> None:
+        self.data, self.base = data, offset
+        self.find = data.find  # type: ignore[union-attr]  # bytes and mmap (checked)
+        self.left = READ_BASE + 4 * len(data)
+        self.seen: dict[int, str] = {}
+
+    def __call__(self, at: int) -> str:
+        text = self.seen.get(at)
+        if text is None:
+            start = self.base + at
+            end = self.find(b"\0", start) if start < len(self.data) else -1
+            self.left -= max(0, end - start)
+            if self.left < 0:
+                raise ElfError("", "string budget exhausted")
+            text = self.seen[at] = "" if end <= start else \
+                bytes(self.data[start:end]).decode("utf-8", "replace")
+        return text
+
+
+def _symbols_direct(data: Buffer) -> tuple[DynSymbol, ...] | None:
+    """:func:`read_dynamic_symbols` of an ordinary file, read through :class:`ElfImage`
+    as pyelftools reads it (the last ``SHT_DYNSYM`` section and the last
+    ``SHT_GNU_versym``; every version definition's first name and every needed version, in
+    section order): a section header table of standard entries inside the file, these
+    sections inside it, each linked to a string table (the version symbols to that symbol
+    table), standard entry sizes, version records of at least one entry each. None for
+    anything else (then pyelftools reads it, or says what is wrong). pyelftools also
+    builds every other section and may refuse one of them (a relocation table of the wrong
+    entry size): such a file's symbols are read here all the same."""
+    from ldsim.elf.layout import ElfImage
+
+    if not hasattr(data, "find"):  # a memoryview: pyelftools
+        return None
+    try:
+        img = ElfImage.of(data, "")
+        hdr = img.header()
+        shdr_size, sym_fmt, order = (64, "IBBHQQ", (0, 1, 2, 3)) if img.is64 \
+            else (40, "IIIBBH", (0, 3, 4, 5))
+        if hdr.shoff == 0 or hdr.shnum == 0 or hdr.shentsize != shdr_size \
+                or not 0 < hdr.shstrndx < hdr.shnum \
+                or hdr.shoff + hdr.shnum * shdr_size > len(img):
+            return None
+        headers = [img.section_header(hdr.shoff + i * shdr_size) for i in range(hdr.shnum)]
+        if headers[hdr.shstrndx].type != _SHT_STRTAB:
+            return None
+
+        def inside(h: SectionHeader) -> bool:
+            return bool(h.offset + h.size <= len(img))
+
+        def strings_of(h: SectionHeader) -> _Strings | None:
+            if not 0 <= h.link < hdr.shnum or headers[h.link].type != _SHT_STRTAB:
+                return None
+            return _Strings(data, headers[h.link].offset)
+
+        dynsym = versym = None
+        dyn_index = -1
+        vdef: dict[int, str] = {}
+        vneed: dict[int, tuple[str, str | None]] = {}
+        for index, h in enumerate(headers):
+            if h.type == _SHT_DYNSYM:
+                dynsym, dyn_index = h, index
+            elif h.type == _SHT_GNU_VERSYM:
+                versym = h
+            elif h.type in (_SHT_GNU_VERDEF, _SHT_GNU_VERNEED):
+                text = strings_of(h)
+                if text is None or not inside(h) or h.info > _MAX_VERSIONS:
+                    return None
+                if h.type == _SHT_GNU_VERDEF:
+                    if not _verdefs(img, h, text, vdef):
+                        return None
+                elif not _verneeds(img, h, text, vneed):
+                    return None
+        if dynsym is None:
+            return ()
+        size = 24 if img.is64 else 16
+        names = strings_of(dynsym)
+        if dynsym.entsize != size or dynsym.size % size or not inside(dynsym) or names is None:
+            return None
+        count = dynsym.size // size
+        ndx: list[int] = []
+        if versym is not None:
+            if versym.entsize != 2 or versym.link != dyn_index or not inside(versym):
+                return None
+            ndx = [v for (v,) in img.unpack_array("H", versym.offset,
+                                                  min(versym.size // 2, count))]
+        binds, types = _names()
+        out: list[DynSymbol] = []
+        for i, entry in enumerate(img.unpack_array(sym_fmt, dynsym.offset, count)):
+            if i == 0:
+                continue
+            st_name, st_info, st_other, st_shndx = (entry[k] for k in order)
+            defined = st_shndx != 0  # SHN_UNDEF
+            version = vfile = None
+            hidden = (st_other & 7) in (1, 2)  # STV_INTERNAL, STV_HIDDEN
+            base = True
+            if i < len(ndx):
+                raw = ndx[i]
+                if raw in (0xFF00, 0xFF01):  # VER_NDX_LORESERVE, _ELIMINATE: pyelftools' 1
+                    raw = 1
+                idx = raw & 0x7FFF
+                if raw & 0x8000:
+                    hidden = True
+                if idx > 1:
+                    base = False
+                    if defined and idx in vdef:
+                        version = vdef[idx]
+                    elif idx in vneed:
+                        version, vfile = vneed[idx]
+                    elif idx in vdef:
+                        version = vdef[idx]
+            out.append(DynSymbol(names(st_name), defined, binds.get(st_info >> 4, st_info >> 4),
+                                 types.get(st_info & 15, st_info & 15), version, vfile,
+                                 hidden, base))
+        return tuple(out)
+    except ElfError:
+        return None
+
+
+def _verdefs(img: ElfImage, h: SectionHeader, text: _Strings, vdef: dict[int, str]) -> bool:
+    """Each version definition's index and first name (pyelftools' ``iter_versions``:
+    ``sh_info`` records, ``vd_next`` apart); False when a record has no name."""
+    at = h.offset
+    for _ in range(h.info):
+        _version, _flags, vd_ndx, vd_cnt, _hash, vd_aux, vd_next = img.unpack("HHHHIII", at)
+        if vd_cnt == 0:
+            return False
+        (vda_name, _next) = img.unpack("II", at + vd_aux)
+        vdef[vd_ndx] = text(vda_name)
+        at += vd_next
+    return True
+
+
+def _verneeds(img: ElfImage, h: SectionHeader, text: _Strings,
+              vneed: dict[int, tuple[str, str | None]]) -> bool:
+    """Each needed version's index, name and file (``sh_info`` records, ``vn_next``
+    apart, each with ``vn_cnt`` entries ``vna_next`` apart); False when a record has none."""
+    at = h.offset
+    for _ in range(h.info):
+        _version, vn_cnt, vn_file, vn_aux, vn_next = img.unpack("HHIII", at)
+        if vn_cnt == 0 or vn_cnt > _MAX_VERSIONS:
+            return False
+        file = text(vn_file)
+        aux = at + vn_aux
+        for _ in range(vn_cnt):
+            _hash, _flags, vna_other, vna_name, vna_next = img.unpack("IHHII", aux)
+            vneed[vna_other] = (text(vna_name), file)
+            aux += vna_next
+        at += vn_next
+    return True
 
 
 def defined_names(data: Buffer) -> set[str]:

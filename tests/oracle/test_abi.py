@@ -220,3 +220,26 @@ def test_version_provider_not_loaded_at_all(tmp_path: Path) -> None:
     status, doc = ldsim_check(root, "/bin/exe", "--no-symbols")
     assert status == 1
     assert ids(doc) == [("version-provider-missing", "error", "libc.so.6")]
+
+
+def test_a_gnu_unique_definition_is_a_definition(tmp_path: Path) -> None:
+    """A symbol defined only as STB_GNU_UNIQUE (binding 10, what g++ makes of a template's
+    static member; pyelftools names it STB_LOOS) binds, for glibc as for musl: the program
+    runs, and ldsim reports no undefined symbol."""
+    root = Root(tmp_path / "root")
+    lib = root.libdir
+    root.mklib(f"{lib}/libu.so.1", "libu.so.1", source=(
+        '__asm__(".data\\n.globl uniq\\n.type uniq, @gnu_unique_object\\n.size uniq, 4\\n'
+        'uniq: .long 42\\n");\n'))
+    root.mklib(f"{lib}/libuser.so.1", "libuser.so.1", link=[f"{lib}/libu.so.1"],
+               source="extern int uniq;\nint get_uniq(void) { return uniq; }\n")
+    root.mkexe("/bin/exe", f"-Wl,-rpath-link,{root.host(lib)}", link=[f"{lib}/libuser.so.1"],
+               source="int get_uniq(void);\nint main(void) { return get_uniq() == 42 ? 0 : 1; }\n")
+    root.ldconfig()
+    assert run_program(root, "/bin/exe").status == 0
+    readelf = subprocess.run(["readelf", "--dyn-syms", "-W", str(root.host(f"{lib}/libu.so.1"))],
+                             capture_output=True, text=True, check=True).stdout
+    assert any(line.split()[4:5] == ["UNIQUE"] and line.endswith(" uniq")
+               for line in readelf.splitlines())
+    status, doc = ldsim_check(root, "/bin/exe")
+    assert status == 0 and not [f for f in doc["findings"] if f["id"] == "undefined-symbol"]
