@@ -843,3 +843,22 @@ def test_a_rescan_sends_scattered_changes_in_chunks(tmp_path: Path,
     monkeypatch.setattr(engine, "REUSED_BEHIND", 1)  # no reused result may wait
     _scan(r, db, "/usr/bin")
     assert tasks == [[p] for p in changed]
+
+
+@pytest.mark.parametrize(("statuses", "line"), [
+    (["starts", "does_not_start", "fails_at_run_time", "fails_at_run_time"],
+     "Result: 1 of 4 files does not start; 2 start but fail at run time."),
+    (["starts", "fails_at_run_time"], "Result: 1 of 2 files starts but fails at run time."),
+    (["starts", "starts"], "Result: all 2 files start."),
+])
+def test_the_result_line_tells_not_starting_from_failing_later(statuses: list[str],
+                                                               line: str) -> None:
+    """A file with an error-level ABI finding starts; the last line says so, as the
+    counts above it do."""
+    from ldsim.analysis.scan import FileResult, ScanSummary
+    from ldsim.renderers.scan import render_scan_text
+
+    s = ScanSummary()
+    for i, status in enumerate(statuses):
+        s.add(FileResult(f"/usr/bin/p{i}", "file", status))
+    assert render_scan_text(s).rstrip("\n").splitlines()[-1] == line

@@ -135,12 +135,17 @@ def render_scan_text(s: ScanSummary, *, what: str = "", how: str = "", color: bo
 
 
 def _result_line(s: ScanSummary, st: Style) -> str:
-    bad = s.by_status["does_not_start"] + s.by_status["fails_at_run_time"]
+    bad = s.by_status["does_not_start"]
+    failing = s.by_status["fails_at_run_time"]
     unit = "snap" if s.snaps else "file"
     parts = []
     if bad:
         parts.append(f"{_n(bad)} of {plural(s.total, unit)} do{'es' if bad == 1 else ''} "
                      "not start")
+    if failing:  # they start: an error-level ABI finding fails a real run later
+        parts.append(f"{_n(failing)}{'' if bad else ' of ' + plural(s.total, unit)} "
+                     f"start{'s' if failing == 1 else ''} but fail{'s' if failing == 1 else ''}"
+                     " at run time")
     leaking = sum(1 for n in s.leaks.values() if n)
     if leaking:
         parts.append(f"{plural(leaking, 'snap')} leak{'s' if leaking == 1 else ''} from "
