@@ -161,3 +161,41 @@ def test_fifo_is_never_opened(root: Path) -> None:
     assert info.value.errno_name == "ENXIO"
     with pytest.raises(FsError):
         view.read("/fifo", limit=4)
+
+
+def test_a_directory_swapped_for_a_link_out_of_the_root_is_not_read(tmp_path: Path) -> None:
+    """The view walks a path with lstat, then opens it by its host path: a directory on the
+    way replaced by a link to elsewhere in between (a root changing while it is scanned)
+    would open a file outside the root. The open is checked, the file not read."""
+    from ldsim.errors import FsError
+    from ldsim.fs.view import HostDirView
+
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    (root / "opt/p").mkdir(parents=True)
+    (root / "opt/p/f").write_bytes(b"inside")
+    (outside / "sub").mkdir(parents=True)
+    (outside / "f").write_bytes(b"OUTSIDE")
+    (outside / "sub/secret").write_bytes(b"OUTSIDE")
+    (root / "opt/q/sub").mkdir(parents=True)
+    view = HostDirView(str(root))
+    assert view.read("/opt/p/f") == b"inside"
+    assert view.listdir("/opt/q/sub") == []
+    # what the view saw stays (a stable view); the tree changes under it
+    (root / "opt/p/f").unlink()
+    (root / "opt/p").rmdir()
+    (root / "opt/p").symlink_to(outside)
+    (root / "opt/q/sub").rmdir()
+    (root / "opt/q").rmdir()
+    (root / "opt/q").symlink_to(outside)
+    for read in (lambda: view.read("/opt/p/f"), lambda: view.listdir("/opt/q/sub")):
+        with pytest.raises(FsError) as err:
+            read()
+        assert err.value.errno_name == "EXDEV" and "outside the root" in err.value.reason
+    # a link the view saw that is a directory now: an FsError, not an OSError
+    (root / "l").symlink_to("opt")
+    view2 = HostDirView(str(root))
+    view2.lstat_parts(("l",))
+    (root / "l").unlink()
+    (root / "l").mkdir()
+    with pytest.raises(FsError):
+        view2.resolve("/l/x")

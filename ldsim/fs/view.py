@@ -67,6 +67,10 @@ _ERRNO_TEXT = {
              "or fail on it)",
     "ENOMEM": "too large to map into this process's memory (its address space is limited)",
     "EIO": "input/output error",
+    # what HostDirView says of a file it opened outside its root (a directory on the way
+    # replaced by a link while ldsim ran): the file is not read
+    "EXDEV": "it was outside the root when opened (the root changed while ldsim read it); "
+             "not read",
 }
 
 
@@ -262,7 +266,10 @@ class View:
                 links += 1
                 if links > MAXSYMLINKS:
                     raise fs_error(path, "ELOOP")
-                target = self._readlink(candidate)
+                try:
+                    target = self._readlink(candidate)
+                except OSError as exc:  # no longer a link: the tree changed under the view
+                    raise fs_error(path, _errno_name(exc)) from None
                 if target.startswith("/"):
                     stack = []
                 pending.extend([c for c in reversed(target.split("/")) if c and c != "."])
@@ -470,6 +477,26 @@ class HostDirView(View):
     def _readlink(self, parts: tuple[str, ...]) -> str:
         return os.readlink(self._host(parts))
 
+    def _inside(self, fd: int) -> bool:
+        """Whether an open file or directory is inside the root. Each path is walked
+        component by component with ``lstat`` first, then opened by its host path: a
+        directory on the way swapped for a link to elsewhere in between would open a file
+        outside the root, which its path in ``/proc`` shows."""
+        if self.root == "/":
+            return True
+        try:
+            where = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            return True  # no /proc: the O_NOFOLLOW open is all the check there is
+        return where == self.root or where.startswith(self.root + "/")
+
+    def _open_inside(self, parts: tuple[str, ...], flags: int) -> int:
+        fd = os.open(self._host(parts), flags | os.O_NOFOLLOW | os.O_CLOEXEC)
+        if not self._inside(fd):
+            os.close(fd)
+            raise OSError(errno.EXDEV, _ERRNO_TEXT["EXDEV"])
+        return fd
+
     def looked_at(self) -> Iterator[tuple[str, FileStat | None, bool]]:
         """Every host path this view has ``lstat``-ed, with what it saw then (None: nothing
         there, or it could not be looked at), and whether it listed it, its root first: all
@@ -483,7 +510,7 @@ class HostDirView(View):
         st = self._lstat(parts)
         if not (st.is_reg or st.is_dir):  # a FIFO would block open(2); a device may too
             raise OSError(errno.ENXIO, "not a regular file")
-        return os.open(self._host(parts), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        return self._open_inside(parts, os.O_RDONLY)
 
     def _read_head(self, parts: tuple[str, ...], size: int) -> bytes:
         fd = self._open_checked(parts)
@@ -506,4 +533,8 @@ class HostDirView(View):
 
     def _listdir(self, parts: tuple[str, ...]) -> list[str]:
         self._listed.add(parts)
-        return os.listdir(self._host(parts))
+        fd = self._open_inside(parts, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            return os.listdir(fd)
+        finally:
+            os.close(fd)
