@@ -38,6 +38,13 @@ class FsError(LdsimError):
         self.errno_name = errno_name
 
 
+class AccessError(FsError):
+    """ldsim itself may not look at a path inside the root (its own user's permissions,
+    ``EACCES`` from a real call): what is there, and so what the loader would do, cannot be
+    known. Never a loader's answer (a model decides what the simulated process may read):
+    the resolution stops with it, and the file is reported as unreadable."""
+
+
 class ElfError(LdsimError):
     """A file that is not a usable ELF object: not ELF, truncated, or with broken tables."""
 

@@ -862,3 +862,47 @@ def test_the_result_line_tells_not_starting_from_failing_later(statuses: list[st
     for i, status in enumerate(statuses):
         s.add(FileResult(f"/usr/bin/p{i}", "file", status))
     assert render_scan_text(s).rstrip("\n").splitlines()[-1] == line
+
+
+def _without_dac(*argv: str) -> subprocess.CompletedProcess[str]:
+    """``ldsim ARGV`` as root without the capabilities that pass file permissions
+    (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH): ldsim then meets EACCES as another user would."""
+    return subprocess.run(["setpriv", "--bounding-set=-dac_override,-dac_read_search",
+                           sys.executable, "-m", "ldsim", *argv],
+                          capture_output=True, text=True, cwd=REPO, check=False)
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None,
+                    reason="needs root and setpriv (to take away the permission bypass)")
+def test_what_ldsim_may_not_read_is_unreadable_not_missing(tmp_path: Path) -> None:
+    """A library (or a directory) ldsim's own user may not read is not something the loader
+    skips: the process ldsim simulates (root, by default) reads it. The file is reported as
+    unreadable, naming what could not be read (exit 2), never as 'not found' (exit 1)."""
+    r, _db = _uses_a(tmp_path)
+    lib = r.path / r.libdir.lstrip("/") / "libA.so.1"
+    os.chown(lib, 12345, 12345)
+    lib.chmod(0o600)
+    argv = ("scan", "--root", str(r.path), "--format", "jsonl", "--jobs", "1", "/usr/bin")
+    as_root = subprocess.run([sys.executable, "-m", "ldsim", *argv], capture_output=True,
+                             text=True, cwd=REPO, check=False)
+    assert as_root.returncode == 0, as_root.stderr  # root reads it, as the loader would
+    scan = _without_dac(*argv)
+    summary = lines(scan.stdout)[-1]
+    assert scan.returncode == 2, scan.stderr
+    assert summary["unreadable"] == [{"path": "/usr/bin/usesA", "error":
+                                      f"{r.libdir}/libA.so.1: permission denied to ldsim "
+                                      "itself: what is there cannot be seen (run ldsim as a "
+                                      "user who may read it)"}]
+    assert summary["not_found"] == []
+    explain = _without_dac("explain", "--root", str(r.path), "/usr/bin/usesA")
+    assert explain.returncode == 2 and "Traceback" not in explain.stderr
+    assert explain.stderr.splitlines() == [
+        f"ldsim: error: {r.libdir}/libA.so.1: permission denied to ldsim itself: what is "
+        "there cannot be seen (run ldsim as a user who may read it)"]
+
+    lib.chmod(0o644)  # the library readable, its directory not searchable
+    libdir = lib.parent
+    os.chown(libdir, 12345, 12345)
+    libdir.chmod(0o700)
+    scan = _without_dac(*argv)
+    assert scan.returncode == 2 and lines(scan.stdout)[-1]["not_found"] == [], scan.stdout

@@ -33,7 +33,7 @@ from collections.abc import Callable, Hashable, Iterator
 from enum import StrEnum
 
 from ldsim.buffers import Buffer
-from ldsim.errors import FsError, LdsimError, RootError
+from ldsim.errors import AccessError, FsError, LdsimError, RootError
 from ldsim.records import record
 
 MAXSYMLINKS = 40
@@ -115,7 +115,13 @@ class FileStat:
 
 
 def fs_error(path: str, errno_name: str) -> FsError:
+    if errno_name == "EACCES":  # a real call's: ldsim's own permissions, not the model's
+        return AccessError(path, ACCESS_REASON, errno_name)
     return FsError(path, _errno_text(errno_name), errno_name)
+
+
+ACCESS_REASON = ("permission denied to ldsim itself: what is there cannot be seen (run ldsim "
+                 "as a user who may read it)")
 
 
 def _errno_name(exc: OSError) -> str:
@@ -317,6 +323,8 @@ class View:
     def exists(self, path: str, *, cwd: str = "/") -> bool:
         try:
             self.resolve_parts(path, cwd=cwd)
+        except AccessError:
+            raise  # ldsim cannot tell
         except FsError:
             return False
         return True

@@ -25,7 +25,7 @@ from ldsim.config.ld_so_cache import LdSoCache, lookup
 from ldsim.config.loader_profile import GlibcProfile
 from ldsim.elf.facts import ElfFacts
 from ldsim.elf.flavour import Libc
-from ldsim.errors import FsError, LdsimError
+from ldsim.errors import AccessError, FsError, LdsimError
 from ldsim.fs.view import View, dirname, join
 from ldsim.loader.dirs import Directories, DirStatus, SearchList, search_mark
 from ldsim.loader.probe import FileCache, Probe, glibc_open_verify
@@ -192,6 +192,8 @@ class GlibcModel(Walk):
             real = self.view.resolve(interp)
             probe = glibc_open_verify(self.view, self.files, interp, "/", self.expected)
             facts = probe.facts
+        except AccessError:
+            raise
         except LdsimError:  # a missing interpreter is reported by loader.run
             facts = None
         return ObjectRecord(-1, interp, interp, real, Via.INTERPRETER, None, facts, None,
@@ -493,6 +495,8 @@ class GlibcModel(Walk):
         """``stat (dir)`` and ``S_ISDIR``: (is a directory, the errno of a failed stat)."""
         try:
             st = self.view.stat(directory or ".", cwd=self.env.cwd)
+        except AccessError:
+            raise  # what the process would see there, ldsim cannot
         except FsError as exc:
             return False, exc.errno_name
         return st.is_dir, ""

@@ -27,8 +27,8 @@ from ldsim.elf.facts import (
 )
 from ldsim.elf.layout import ElfImage, parse_ident
 from ldsim.elf.reader import parse_elf
-from ldsim.errors import ElfError, FsError
-from ldsim.fs.view import FileStat, View
+from ldsim.errors import AccessError, ElfError, FsError
+from ldsim.fs.view import ACCESS_REASON, FileStat, View
 from ldsim.records import record
 from ldsim.result import Outcome
 
@@ -181,6 +181,8 @@ def glibc_open_verify(view: View, cache: FileCache, path: str, cwd: str,
     try:
         parts = view.resolve_parts(path, cwd=cwd)
         st0 = view.lstat_parts(parts, path)
+    except AccessError:
+        raise  # ldsim's own permissions: what the loader would find there is not known
     except FsError as exc:
         soft = _SOFT_ERRNOS.get(exc.errno_name)
         if soft is not None:
@@ -209,8 +211,8 @@ def _open_verify(view: View, cache: FileCache, path: str, parts: tuple[str, ...]
     except (OSError, FsError) as exc:  # from the view, or the primitive's own OSError
         name = exc.errno_name if isinstance(exc, FsError) else errno.errorcode.get(
             exc.errno or 5, "EIO")
-        if name == "EACCES":
-            return Probe(path, Outcome.UNREADABLE, "permission denied", real, errno=name)
+        if name == "EACCES":  # a real call's (the caller's permission was checked before)
+            raise AccessError(path, ACCESS_REASON, name) from None
         if name == "ENXIO":  # a FIFO or device: glibc would block or fail; never read it
             return Probe(path, Outcome.FATAL, "not a regular file (a FIFO, socket or device)",
                          real)

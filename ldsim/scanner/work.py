@@ -26,7 +26,7 @@ from ldsim.analysis.explain import explain
 from ldsim.analysis.scan import FileResult
 from ldsim.config.env import LoaderEnv
 from ldsim.elf.flavour import Libc
-from ldsim.errors import LdsimError, SnapError
+from ldsim.errors import AccessError, LdsimError, SnapError
 from ldsim.fs.view import FileStat, HostDirView, View, dirname, join
 from ldsim.loader.musl import path_file_for
 from ldsim.records import field, record
@@ -93,7 +93,8 @@ def scan_file(target: RootTarget, spec: ScanSpec, path: str) -> FileResult:
         looked_at = [path] + ([exc.path] if exc.path.startswith("/") else [])
         # an error of this process (out of memory, of descriptors), not of the files, is
         # never reused: no dependencies recorded
-        lasting = getattr(exc, "errno_name", "") not in PROCESS_ERRNOS
+        lasting = getattr(exc, "errno_name", "") not in PROCESS_ERRNOS \
+            and not isinstance(exc, AccessError)  # ldsim's own user's, not the files'
         return FileResult(path, "file", "unreadable", (_reason(exc, path),),
                           seconds=time.perf_counter() - start,
                           deps=_deps(target.view(), looked_at, spec.env.cwd)
