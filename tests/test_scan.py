@@ -906,3 +906,48 @@ def test_what_ldsim_may_not_read_is_unreadable_not_missing(tmp_path: Path) -> No
     libdir.chmod(0o700)
     scan = _without_dac(*argv)
     assert scan.returncode == 2 and lines(scan.stdout)[-1]["not_found"] == [], scan.stdout
+
+
+def test_a_file_rewritten_in_place_is_what_it_is_now(tmp_path: Path) -> None:
+    """Rewriting a file in place changes no directory, so a rescan does not list it again;
+    yet an ELF file that is text now, or a relocatable object now, is what a fresh scan
+    says it is (and stays so on the next rescan)."""
+    r, db = _uses_a(tmp_path)
+    r.mkexe("/usr/bin/other")
+    for d in [r.path, *(p for p in r.path.rglob("*") if p.is_dir() and not p.is_symlink())]:
+        st = d.stat()
+        os.utime(d, ns=(st.st_atime_ns, st.st_mtime_ns - 10**10))  # not changed just now
+    argv = ("scan", "--root", str(r.path), "--format", "jsonl", "--jobs", "1", "/usr")
+    cli(*argv, "--db", str(db))
+    with open(r.path / "usr/bin/usesA", "r+b") as fh:  # same inode, same directory
+        fh.write(b"hello\n")
+        fh.truncate()
+    with open(r.path / "usr/bin/other", "r+b") as fh:
+        fh.seek(16)
+        fh.write((1).to_bytes(2, "little"))  # e_type ET_REL
+    fresh = cli(*argv)
+    docs = lines(fresh[1])
+    assert [d["executable"] for d in docs[:-1]] == ["/usr/bin/env"]
+    assert docs[-1]["walk"]["other_elf"] == 1 and docs[-1]["unreadable"] == []
+    for _ in range(2):
+        again = cli(*argv, "--db", str(db))
+        assert again[0] == fresh[0] and lines(again[1]) == lines(fresh[1])
+
+
+def test_a_directory_moved_behind_a_link_to_it_is_a_change(tmp_path: Path) -> None:
+    """A library directory moved and replaced by a link to its new place (a merged /usr,
+    an ostree deployment) keeps every inode; where the objects really are is not the same,
+    and a rescan says what a fresh scan says."""
+    r = Root(tmp_path / "r")
+    r.mklib("/opt/app/lib/libfoo.so.1", "libfoo.so.1")
+    r.mkexe("/opt/app/bin/prog", link=["/opt/app/lib/libfoo.so.1"], runpath="$ORIGIN/../lib")
+    r.ldconfig()
+    db = tmp_path / "r.sqlite"
+    argv = ("scan", "--root", str(r.path), "--format", "jsonl", "--jobs", "1", "/opt/app/bin")
+    first = cli(*argv, "--db", str(db))
+    app = r.path / "opt/app"
+    (app / "lib").rename(app / "lib.real")
+    (app / "lib").symlink_to("lib.real")
+    fresh = cli(*argv)
+    assert fresh[1] != first[1] and '"real_path":"/opt/app/lib.real/libfoo.so.1"' in fresh[1]
+    assert cli(*argv, "--db", str(db)) == fresh

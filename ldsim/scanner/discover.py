@@ -26,6 +26,7 @@ order, each in turn; every kind of scan (one process, a pool, a Dask cluster) re
 
 from __future__ import annotations
 
+import errno
 import fnmatch
 import os
 import stat as stat_mod
@@ -36,7 +37,7 @@ from ldsim.elf.facts import ELFMAG, ElfType
 from ldsim.elf.layout import sniff_type
 from ldsim.errors import FsError, LdsimError
 from ldsim.fs.view import HostDirView, View
-from ldsim.records import field, record
+from ldsim.records import field, record, replace
 
 HEAD = 64
 PSEUDO_TOP = frozenset({"proc", "sys", "dev", "run"})
@@ -378,25 +379,34 @@ def _list_dir(dfd: int, guest: str, filt: Filter, walk: Walk
 
 def _known_dir(dfd: int, guest: str, record: DirRecord, filt: Filter,
                walk: Walk) -> Iterator[Found]:
-    """An unchanged directory's ELF files, each ``stat``-ed (its content may have changed in
-    place; a file that is no longer ELF is then found by the resolution, which reads it)."""
+    """An unchanged directory's ELF files, each looked at again as a listing would (a file
+    rewritten in place changes no directory: it may be no ELF file now, or another type of
+    one). The record is kept up to date with what they are now."""
     walk.files += record.files
-    for name, e_type in record.elf:
+    now: list[tuple[str, int]] = []
+    for name, _was in record.elf:
         path = _join(guest, name)
-        if not filt.keep(path):
-            walk.excluded += 1
-            continue
-        if e_type not in LOADABLE:
-            walk.other_elf += 1
-            continue
         try:
-            st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+            if not stat_mod.S_ISREG(os.stat(name, dir_fd=dfd, follow_symlinks=False).st_mode):
+                continue  # no longer a regular file: never opened (a device might act)
+            fd = os.open(name, _OPEN_FILE, dir_fd=dfd)
+            try:
+                st = os.fstat(fd)
+                head = os.read(fd, HEAD)
+            finally:
+                os.close(fd)
         except OSError as exc:
-            walk.problems.append((path, _why(exc)))
+            if exc.errno != errno.ENOENT:  # gone since: as a listing would not have it
+                walk.problems.append((path, _why(exc)))
             continue
-        if not stat_mod.S_ISREG(st.st_mode):
+        e_type = elf_type(head)
+        if e_type is None:
             continue
-        yield Found(path, e_type, identity_of(st))
+        now.append((name, e_type))
+        if (hit := _found(path, e_type, st, filt, walk)) is not None:
+            yield hit
+    if tuple(now) != record.elf:
+        walk.records[guest] = replace(record, elf=tuple(now))
 
 
 __all__ = ["DirRecord", "Filter", "Found", "Identity", "LdsimError", "Walk", "elf_type",

@@ -202,15 +202,19 @@ def settled(states: dict[str, str]) -> tuple[tuple[str, str], ...]:
 def state(view: View, path: str) -> str:
     """A path's state in ``view``, following symbolic links inside it: ``-`` when nothing
     is there, ``d:DEV:INO`` for a directory, ``DEV:INO:SIZE:MTIME:CTIME:MODE:UID:GID`` for
-    anything else."""
+    anything else, then ``:@REAL`` when the links lead to another path (a result shows
+    where an object really is: a directory moved and replaced by a link to it keeps every
+    inode, not that path)."""
     try:
         st = view.stat(path)
+        real = view.resolve(path)
     except LdsimError:
         return "-"
     if st.is_dir:
         return f"d:{st.dev}:{st.ino}"
     # the ctime too (an old mtime put back), and who may read it (--user)
-    return f"{st.dev}:{st.ino}:{st.size}:{st.mtime_ns}:{st.ctime_ns}:{st.mode}:{st.uid}:{st.gid}"
+    text = f"{st.dev}:{st.ino}:{st.size}:{st.mtime_ns}:{st.ctime_ns}:{st.mode}:{st.uid}:{st.gid}"
+    return text if real == path else f"{text}:@{real}"
 
 
 def find_base(base_dir: str, name: str, looked: dict[str, str] | None = None) -> str:
