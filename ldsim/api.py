@@ -450,7 +450,7 @@ def stored_scan(db: str) -> StoredScan:
     from ldsim.scanner.engine import StoredScan
     from ldsim.scanner.store import Store
 
-    if not os.path.isfile(db):
+    if not os.path.exists(db):
         raise UsageError("--db", f"{db}: no such file (a scan with --db {db} makes it)")
     return StoredScan(Store(db, create=False))
 

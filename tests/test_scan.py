@@ -951,3 +951,32 @@ def test_a_directory_moved_behind_a_link_to_it_is_a_change(tmp_path: Path) -> No
     fresh = cli(*argv)
     assert fresh[1] != first[1] and '"real_path":"/opt/app/lib.real/libfoo.so.1"' in fresh[1]
     assert cli(*argv, "--db", str(db)) == fresh
+
+
+def test_store_paths_that_are_not_files_and_a_read_only_report(root: Root, tmp_path: Path
+                                                                ) -> None:
+    """A directory or a device is refused as a store, and nothing is written beside it; a
+    store its reader may not write is reported all the same; a store's name is shown once
+    escaped; a --root that is a loop of links says so."""
+    for where in (str(tmp_path), "/dev/null"):
+        for argv in (("scan", "--db", where, "--root", str(root.path)),
+                     ("scan", "--report", "--db", where)):
+            status, _out, err = cli(*argv)
+            assert status == 2 and "not a regular file" in err, err
+    assert not os.path.exists("/dev/null-journal")
+    odd = tmp_path / "s\x1b[31m.db"
+    status, out, _err = cli("scan", "--db", str(odd), "--root", str(root.path), "/usr/bin")
+    assert "reused from " + str(tmp_path) + "/s\\x1b[31m.db" in out, out
+    if os.geteuid() == 0 and shutil.which("setpriv"):
+        private = tmp_path / "ro"
+        private.mkdir()
+        db = private / "r.db"
+        cli("scan", "--db", str(db), "--root", str(root.path), "--jobs", "1", "/usr/bin")
+        for p in (private, db):
+            os.chown(p, 12345, 12345)
+        report = _without_dac("scan", "--report", "--db", str(db))
+        assert report.returncode == 2 and "Result:" in report.stdout, report.stderr
+        assert sorted(os.listdir(private)) == ["r.db"]
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    status, _out, err = cli("scan", "--root", str(tmp_path / "loop"))
+    assert status == 2 and "too many levels of symbolic links" in err, err

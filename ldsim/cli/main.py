@@ -92,7 +92,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         "opens for every DT_NEEDED of a program, in which order, and why.",
         epilog="Exit status: 0 success (the program starts; nothing to report), 1 a program "
         "does not start, a real run of it fails, something leaks or is reported (each "
-        "command's help says what), 2 bad usage or unreadable input, 3 an internal error.",
+        "command's help says what), 2 bad usage or unreadable input, 3 an internal error, "
+        "130 interrupted (Ctrl-C).",
     )
     parser.add_argument("--version", action="version", version=f"ldsim {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)

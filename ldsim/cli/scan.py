@@ -177,12 +177,13 @@ def run_scan(args: argparse.Namespace) -> int:
     elif args.format == "sarif":
         options.write(api.render(summary, "sarif"))
     else:
-        how = [f"{seconds:.1f} s", "in Dask cluster " + shown(args.scheduler)
+        # (the renderer shows what and how safely: given as they are)
+        how = [f"{seconds:.1f} s", "in Dask cluster " + args.scheduler
                if args.scheduler else (f"{jobs} jobs" if jobs > 1 else "1 process")]
         if args.db:
             kept = summary.reused
             how.append(f"{kept:,} {'result' if kept == 1 else 'results'} reused from "
-                       f"{shown(args.db)}")
+                       f"{args.db}")
             if summary.invalidated:
                 how.append(f"{summary.invalidated:,} redone: something they depend on "
                            "changed")
@@ -215,6 +216,6 @@ def _report(args: argparse.Namespace) -> int:
         paths = ", ".join(kept.paths) if kept.paths else "the whole root"
         what = "" if kept.snaps else f"under {paths}"
         options.write(api.render(summary, "text", what=what,
-                                 how=f"Kept in {shown(args.db)} (nothing scanned now)",
+                                 how=f"Kept in {args.db} (nothing scanned now)",
                                  **options.text_options(args)))
     return summary.exit_status

@@ -454,8 +454,12 @@ class HostDirView(View):
     stable = True
 
     def __init__(self, root: str) -> None:
-        if not os.path.exists(root):
-            raise RootError(root, "root directory does not exist")
+        try:
+            os.stat(root)
+        except OSError as exc:
+            raise RootError(root, "root directory does not exist" if exc.errno == errno.ENOENT
+                            else f"root directory cannot be opened: "
+                            f"{_errno_text(_errno_name(exc))}") from None
         if not os.path.isdir(root):
             raise RootError(root, "root is not a directory")
         self.root = os.path.realpath(root)

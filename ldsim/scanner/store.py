@@ -35,6 +35,7 @@ but its walk records: every file is resolved again.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -73,6 +74,10 @@ class Store:
 
     def __init__(self, path: str, *, create: bool = True) -> None:
         self.path = path
+        if os.path.exists(path) and not os.path.isfile(path):
+            # a directory, a device (/dev/null): SQLite would put its journal beside it
+            raise UsageError(path, "not a regular file: a scan database is one (a new one "
+                             "is made where none is)")
         # read-only use (--report) never creates an empty store by mistake
         uri = f"file:{quote(os.fsencode(path))}" + ("" if create else "?mode=ro")
         try:
@@ -141,6 +146,9 @@ class Store:
         self._lock = fd
 
     def close(self) -> None:
+        if self._lock is not None:  # the writer: left as a plain database file, which a
+            with contextlib.suppress(sqlite3.Error):  # reader who may not write can open
+                self.db.execute("PRAGMA journal_mode=DELETE")  # (no -wal, -shm to make)
         self.db.close()
         if self._lock is not None:
             os.close(self._lock)  # and with it the lock
