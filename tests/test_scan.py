@@ -980,3 +980,21 @@ def test_store_paths_that_are_not_files_and_a_read_only_report(root: Root, tmp_p
     (tmp_path / "loop").symlink_to(tmp_path / "loop")
     status, _out, err = cli("scan", "--root", str(tmp_path / "loop"))
     assert status == 2 and "too many levels of symbolic links" in err, err
+
+
+def test_a_loop_of_links_where_nothing_was_is_a_change(tmp_path: Path) -> None:
+    """A candidate the loader found missing (ENOENT: the search goes on) that becomes a
+    loop of links (ELOOP: the rest of that list is not searched) changes the verdict; a
+    rescan says what a fresh scan says."""
+    r = Root(tmp_path / "r")
+    r.mkdir("/opt/a")
+    r.mklib("/opt/b/libfoo.so.1", "libfoo.so.1")
+    r.mkexe("/opt/bin/app", link=["/opt/b/libfoo.so.1"], runpath="/opt/a:/opt/b")
+    r.ldconfig()
+    db = tmp_path / "r.sqlite"
+    argv = ("scan", "--root", str(r.path), "--format", "jsonl", "--jobs", "1", "/opt/bin")
+    assert cli(*argv, "--db", str(db))[0] == 0
+    (r.path / "opt/a/libfoo.so.1").symlink_to("libfoo.so.1")
+    fresh = cli(*argv)
+    assert fresh[0] == 1  # the loop ends the RUNPATH search: libfoo.so.1 is not found
+    assert cli(*argv, "--db", str(db)) == fresh

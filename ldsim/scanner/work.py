@@ -201,15 +201,17 @@ def settled(states: dict[str, str]) -> tuple[tuple[str, str], ...]:
 
 def state(view: View, path: str) -> str:
     """A path's state in ``view``, following symbolic links inside it: ``-`` when nothing
-    is there, ``d:DEV:INO`` for a directory, ``DEV:INO:SIZE:MTIME:CTIME:MODE:UID:GID`` for
+    is there, ``!ERRNO`` when it cannot be reached otherwise (a loop of links, a file where
+    a directory is expected: the loader tells them apart), ``d:DEV:INO`` for a directory, ``DEV:INO:SIZE:MTIME:CTIME:MODE:UID:GID`` for
     anything else, then ``:@REAL`` when the links lead to another path (a result shows
     where an object really is: a directory moved and replaced by a link to it keeps every
     inode, not that path)."""
     try:
         st = view.stat(path)
         real = view.resolve(path)
-    except LdsimError:
-        return "-"
+    except LdsimError as exc:
+        name = getattr(exc, "errno_name", "ENOENT")
+        return "-" if name == "ENOENT" else f"!{name}"
     if st.is_dir:
         return f"d:{st.dev}:{st.ino}"
     # the ctime too (an old mtime put back), and who may read it (--user)
