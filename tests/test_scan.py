@@ -320,13 +320,15 @@ def _results_in(db: Path) -> int:
 
 
 @pytest.mark.host
-def test_a_killed_scan_resumes_to_the_same_results(tmp_path: Path) -> None:
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_killed_scan_resumes_to_the_same_results(tmp_path: Path, jobs: str) -> None:
     """Kill a scan of this machine's /usr halfway (SIGKILL: nothing is cleaned up), run it
-    again with the same store: it reuses what was kept and ends with the results of an
-    uninterrupted scan, byte for byte."""
+    again at once with the same store: it reuses what was kept and ends with the results of
+    an uninterrupted scan, byte for byte. (With worker processes, they die with the scan:
+    none is left holding the store.)"""
     db = tmp_path / "usr.sqlite"
     ldsim_scan = [sys.executable, "-m", "ldsim", "scan"]
-    argv = [*ldsim_scan, "--jobs", "1", "--db", str(db), "/usr"]
+    argv = [*ldsim_scan, "--jobs", jobs, "--db", str(db), "/usr"]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             env=env)

@@ -328,12 +328,25 @@ class StoredScan:
         return s
 
 
-def _worker_start(nice: int) -> None:
+def _worker_start(nice: int, parent: int, inherited: tuple[int, ...]) -> None:
     """In a pool's worker: Ctrl-C is the parent's to handle (it stops the pool); ``nice``:
-    a lower priority than the parent's."""
+    a lower priority than the parent's. The worker dies with its parent (``parent``, the
+    scan's process: killed, it would otherwise leave its workers waiting forever), and
+    closes the descriptors it ``inherited`` from it (the result store's lock: a store whose
+    scan was killed must be free for the scan that resumes it)."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for fd in inherited:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    with contextlib.suppress(OSError, AttributeError):
+        import ctypes
+
+        # Linux's prctl(PR_SET_PDEATHSIG, SIGKILL): killed when the parent dies
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL), 0, 0, 0)
+    if os.getppid() != parent:  # the parent died before that took effect
+        os._exit(0)
     if nice:
         with contextlib.suppress(OSError):
             os.nice(nice)
@@ -368,8 +381,11 @@ class _executor:
         # (the workers resolve faster than one process finds the files): when the workers
         # alone fill every core, they give it way.
         nice = WORKER_NICE if opts.jobs >= usable_cores() else 0
+        inherited = (opts.store.lock_fd,) if opts.store and opts.store.lock_fd is not None \
+            else ()
         pool = ProcessPoolExecutor(opts.jobs, mp_context=multiprocessing.get_context("fork"),
-                                   initializer=_worker_start, initargs=(nice,))
+                                   initializer=_worker_start,
+                                   initargs=(nice, os.getpid(), inherited))
         self._close = lambda: pool.shutdown(wait=True, cancel_futures=True)
 
         def submit(fn: Callable[..., Any], *args: Any) -> Future[Any]:

@@ -145,6 +145,11 @@ class Store:
             raise UsageError(self.path, f"cannot lock it: {exc.strerror}") from None
         self._lock = fd
 
+    @property
+    def lock_fd(self) -> int | None:
+        """The descriptor that holds the store's lock (None: a reader's store)."""
+        return self._lock
+
     def close(self) -> None:
         if self._lock is not None:  # the writer: left as a plain database file, which a
             with contextlib.suppress(sqlite3.Error):  # reader who may not write can open
