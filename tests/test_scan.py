@@ -1000,3 +1000,12 @@ def test_a_loop_of_links_where_nothing_was_is_a_change(tmp_path: Path) -> None:
     fresh = cli(*argv)
     assert fresh[0] == 1  # the loop ends the RUNPATH search: libfoo.so.1 is not found
     assert cli(*argv, "--db", str(db)) == fresh
+
+
+@pytest.mark.parametrize("address", ["tcp://127.0.0.1", "foo", "http://h:1", "",
+                                     "tcp://127.0.0.1:99999", "inproc://x"])
+def test_a_scheduler_address_that_is_none_is_refused_in_one_line(address: str) -> None:
+    status, _out, err = cli("scan", "--scheduler", address, "/usr/bin")
+    assert status == 2 and err.splitlines()[-1].startswith(
+        "ldsim: error: argument --scheduler: expected a Dask scheduler's address"), err
+    assert "Traceback" not in err

@@ -32,6 +32,18 @@ def _chunk(value: str) -> int:
     return int(value)
 
 
+def _scheduler(value: str) -> str:
+    """A Dask scheduler's address: [tcp:// or tls://]HOST:PORT (what ``dask scheduler``
+    prints), checked here: Dask's own parsing fails with a traceback."""
+    import re
+
+    if not re.fullmatch(r"(?:(?:tcp|tls)://)?(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):\d{1,5}",
+                        value) or not 0 < int(value.rsplit(":", 1)[1]) < 65536:
+        raise argparse.ArgumentTypeError(f"expected a Dask scheduler's address, "
+                                         f"tcp://HOST:PORT, got {value!r}")
+    return value
+
+
 HELP = COMMANDS["scan"]
 """The one line ``ldsim --help`` shows for this command."""
 
@@ -86,7 +98,7 @@ def add_parser(sub: Any) -> None:
                      help=f"local worker processes (default: every core, here "
                      f"{api.usable_cores()}; 1: in this process); with one for every core they run "
                      "at a lower priority (nice +10) than the walk that feeds them")
-    run.add_argument("--scheduler", metavar="ADDRESS", default=None,
+    run.add_argument("--scheduler", metavar="ADDRESS", default=None, type=_scheduler,
                      help="hand the work to this Dask distributed scheduler (tcp://HOST:PORT; "
                      "pip install 'ldsim[dask]'), whose workers must see the same files at "
                      "the same paths")

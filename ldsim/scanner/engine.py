@@ -401,7 +401,7 @@ class _executor:
                              "'ldsim[dask]'") from None
         try:
             client = Client(address, timeout=CONNECT_WAIT, set_as_default=False)  # type: ignore[no-untyped-call]
-        except (OSError, TimeoutError) as exc:
+        except (OSError, TimeoutError, ValueError, TypeError) as exc:
             raise UsageError("--scheduler", f"cannot reach the Dask scheduler at {address}: "
                              f"{exc}") from None
         self._close = client.close
