@@ -1009,3 +1009,26 @@ def test_a_scheduler_address_that_is_none_is_refused_in_one_line(address: str) -
     assert status == 2 and err.splitlines()[-1].startswith(
         "ldsim: error: argument --scheduler: expected a Dask scheduler's address"), err
     assert "Traceback" not in err
+
+
+def test_a_worker_killed_stops_the_scan_in_one_line_and_it_resumes(tmp_path: Path) -> None:
+    """A local worker killed (the OOM killer, an operator): the pool cannot go on; the scan
+    says so in one line (exit 2, no traceback) and the same scan run again resumes."""
+    db = tmp_path / "usr.sqlite"
+    argv = [sys.executable, "-m", "ldsim", "scan", "--jobs", "2", "--db", str(db), "/usr"]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+                            text=True)
+    deadline = time.monotonic() + 120
+    while _results_in(db) < 200 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+    assert children, "no worker process"
+    os.kill(int(children[0]), signal.SIGKILL)
+    _out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2, err
+    assert err.splitlines()[-1].startswith("ldsim: error: --jobs: a worker process of this "
+                                           "scan died"), err
+    assert "Traceback" not in err
+    resumed = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
+    assert resumed.returncode in (0, 1) and "results reused" in resumed.stdout, resumed.stderr

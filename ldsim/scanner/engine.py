@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 from ldsim._version import __version__
 from ldsim.analysis.scan import FileResult, ScanSummary
-from ldsim.errors import UsageError
+from ldsim.errors import LdsimError, UsageError
 from ldsim.fs.view import HostDirView
 from ldsim.records import asdict, field, record, replace
 from ldsim.scanner.discover import Filter, Found, Walk, walk_root
@@ -218,6 +218,8 @@ class Scan:
                     except (UsageError, KeyboardInterrupt):
                         raise
                     except Exception as exc:  # a worker killed (out of memory), a lost node
+                        if _broken_pool(exc):
+                            raise _pool_broken() from None
                         r = FileResult(path, "snap" if self.snaps else "file", "error",
                                        (f"its worker failed: {type(exc).__name__}: {exc}",))
                     if found is not None:
@@ -352,6 +354,22 @@ def _worker_start(nice: int, parent: int, inherited: tuple[int, ...]) -> None:
             os.nice(nice)
 
 
+def _broken_pool(exc: BaseException) -> bool:
+    """Whether ``exc`` says a local pool lost a worker (only a pool imports the module that
+    defines that error: 18 ms that a scan in one process does not pay)."""
+    import sys
+
+    module = sys.modules.get("concurrent.futures.process")
+    return module is not None and isinstance(exc, module.BrokenProcessPool)
+
+
+def _pool_broken() -> LdsimError:
+    """A local worker died (killed, out of memory): the pool cannot go on, nor the scan."""
+    return LdsimError("--jobs", "a worker process of this scan died (killed, or out of "
+                      "memory?): the scan stops; what it finished is kept with --db, and "
+                      "the same scan run again resumes from there")
+
+
 def usable_cores() -> int:
     """The cores this process may run on."""
     try:
@@ -389,7 +407,12 @@ class _executor:
         self._close = lambda: pool.shutdown(wait=True, cancel_futures=True)
 
         def submit(fn: Callable[..., Any], *args: Any) -> Future[Any]:
-            return pool.submit(fn, *args)
+            try:
+                return pool.submit(fn, *args)
+            except Exception as exc:
+                if _broken_pool(exc):
+                    raise _pool_broken() from None
+                raise
 
         return submit, opts.jobs
 
