@@ -1032,3 +1032,38 @@ def test_a_worker_killed_stops_the_scan_in_one_line_and_it_resumes(tmp_path: Pat
     assert "Traceback" not in err
     resumed = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
     assert resumed.returncode in (0, 1) and "results reused" in resumed.stdout, resumed.stderr
+
+
+def test_a_scan_that_cannot_start_leaves_the_store_as_it_was(
+        root: Root, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("distributed")
+    monkeypatch.setattr("ldsim.scanner.engine.CONNECT_WAIT", 1)
+    db = tmp_path / "r.sqlite"
+    status, first, first_err = cli("scan", "--root", str(root.path), "--db", str(db),
+                                   "--format", "jsonl", "--jobs", "1")
+
+    def dump() -> list[str]:
+        con = sqlite3.connect(db)
+        try:
+            return list(con.iterdump())
+        finally:
+            con.close()
+
+    before = dump()
+    status, _out, err = cli("scan", "--root", str(root.path), "--db", str(db), "--hwcaps",
+                            "none", "--scheduler", "tcp://127.0.0.1:1", "/usr/bin")
+    assert status == 2 and "cannot reach the Dask scheduler" in err, err
+    assert dump() == before  # another configuration would have dropped every result
+    report = cli("scan", "--db", str(db), "--report", "--format", "jsonl")
+    assert report[1] == first and report[2] == first_err
+
+
+def test_report_names_the_root_and_what_could_not_be_read(root: Root, tmp_path: Path) -> None:
+    db = tmp_path / "r.sqlite"
+    scan = cli("scan", "--root", str(root.path), "--db", str(db), "--color", "never",
+               "/nope", "/usr/bin")
+    report = cli("scan", "--db", str(db), "--report", "--color", "never")
+    assert report[0] == scan[0] == 2
+    assert report[1].splitlines()[0] == scan[1].splitlines()[0]
+    assert f"/usr/bin of {root.path}" in scan[1].splitlines()[0]
+    assert report[2] == scan[2] and "ldsim: warning: /nope:" in scan[2]

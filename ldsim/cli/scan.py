@@ -217,6 +217,7 @@ def _report(args: argparse.Namespace) -> int:
                          "these are its results so far (run the same scan again to resume "
                          "it)\n")
     summary = kept.summary
+    _warn(summary)  # as the scan named them
     if args.format == "jsonl":
         for result in kept.results(documents=True):
             if result.doc is not None:
@@ -226,7 +227,8 @@ def _report(args: argparse.Namespace) -> int:
         options.write(api.render(summary, "sarif"))
     else:
         paths = ", ".join(kept.paths) if kept.paths else "the whole root"
-        what = "" if kept.snaps else f"under {paths}"
+        of = f" of {kept.root}" if kept.root not in (None, "/") else ""
+        what = "" if kept.snaps else f"under {paths}{of}"
         options.write(api.render(summary, "text", what=what,
                                  how=f"Kept in {args.db} (nothing scanned now)",
                                  **options.text_options(args)))

@@ -134,31 +134,38 @@ class Scan:
         # with a store, results are made with their documents, which it keeps
         self.spec = replace(self.spec, run=uuid.uuid4().hex, docs=self.spec.docs or bool(store),
                             deps=bool(store))
-        stored: dict[str, str | None] = {}
-        prior = None
-        if store is not None:
-            self.kept = store.use_config(self.config())
-            if not self.snaps:
-                view = HostDirView(self.spec.root)
-                cwd = self.spec.env.cwd
-                invalid = store.invalidate(lambda p: cwd if p == CWD else state(view, p))
-                self.summary.invalidated = invalid
-                if not opts.rescan_all:
-                    prior = store.dir_records()
-            else:  # a snap's dependencies are host paths (see work.scan_snap)
-                self.summary.invalidated = store.invalidate(host_state)
-            stored = store.idents()
-            store.put("last_scan", {"paths": list(self.tops or self.snaps),
-                                    "snaps": bool(self.snaps), "done": False})
-            store.commit()
         try:
+            # the workers first: a scan that cannot start them leaves the store as it was
             with _executor(opts) as (submit, workers):
+                stored, prior = self._prepare(store) if store is not None else ({}, None)
                 chunk = opts.chunk or 64
                 yield from self._run(submit, workers, chunk, stored, prior, wanted)
         finally:
             if store is not None:  # interrupted or not, what arrived is kept
                 store.commit()
                 store.close()
+
+    def _prepare(self, store: Store) -> tuple[dict[str, str | None], Any]:
+        """The store made ready for this scan: its results of another configuration
+        dropped, those whose dependencies changed deleted; (the identities of the results
+        it keeps, the directory records the walk may trust)."""
+        prior = None
+        self.kept = store.use_config(self.config())
+        if not self.snaps:
+            view = HostDirView(self.spec.root)
+            cwd = self.spec.env.cwd
+            invalid = store.invalidate(lambda p: cwd if p == CWD else state(view, p))
+            self.summary.invalidated = invalid
+            if not self.options.rescan_all:
+                prior = store.dir_records()
+        else:  # a snap's dependencies are host paths (see work.scan_snap)
+            self.summary.invalidated = store.invalidate(host_state)
+        stored = store.idents()
+        store.put("last_scan", {"paths": list(self.tops or self.snaps),
+                                "snaps": bool(self.snaps), "done": False,
+                                "root": self.spec.root_name or self.spec.root})
+        store.commit()
+        return stored, prior
 
     def _units(self, prior: Any) -> Iterator[tuple[str, Found | None]]:
         if self.snaps:
@@ -275,7 +282,8 @@ class Scan:
             store.keep_only(seen)
             store.put("last_scan", {"paths": list(self.tops or self.snaps), "snaps":
                                     bool(self.snaps), "done": True,
-                                    "walk": summary_walk(summary)})
+                                    "walk": summary_walk(summary),
+                                    "root": self.spec.root_name or self.spec.root})
             store.commit()
 
     def _ident_now(self, path: str, found: Found | None) -> str | None:
@@ -307,6 +315,8 @@ class StoredScan:
         self.paths: list[str] = [str(p) for p in paths] if isinstance(paths, list) else []
         self.snaps = bool(last.get("snaps"))
         self.done = bool(last.get("done"))
+        root = last.get("root")
+        self.root: str | None = root if isinstance(root, str) else None  # as given
         walk = last.get("walk")
         self._walk: dict[str, Any] = walk if isinstance(walk, dict) else {}
 
