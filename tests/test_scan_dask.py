@@ -512,3 +512,72 @@ def test_relative_paths_mean_the_same_on_the_cluster(cluster: Cluster, scan_root
     assert docs and counted - len(summary["unreadable"]) == len(docs), summary
     if what == "root":  # documents name the root as given, as `ldsim explain --root` does
         assert {d["root"] for d in docs} == {scan_root.name}
+
+
+# -- a cluster that goes away --------------------------------------------------------------------
+
+
+def test_something_that_is_not_a_scheduler_is_named_in_time(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A port that accepts the connection and never answers (a dashboard's, a stray
+    listener): Dask's Client would wait forever; the scan names it and stops."""
+    import socket
+
+    from ldsim.cli.main import main
+
+    monkeypatch.setattr("ldsim.scanner.engine.CONNECT_WAIT", 1)
+    monkeypatch.setattr("ldsim.scanner.engine.HANDSHAKE_WAIT", 1)
+    with socket.socket() as listener:
+        listener.bind((LOOPBACK, 0))
+        listener.listen(5)
+        address = f"tcp://{LOOPBACK}:{listener.getsockname()[1]}"
+        start = time.monotonic()
+        status = main(["scan", "--scheduler", address, "--root", str(tmp_path)])
+        assert status == 2 and time.monotonic() - start < 30
+
+
+def test_a_cluster_whose_workers_all_die_stops_the_scan_in_one_line(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its own scheduler and one worker; the worker killed halfway through a scan of this
+    machine's /usr: the scan stops with one error naming the cluster (it waited forever)."""
+    import ldsim
+    from ldsim.errors import LdsimError
+
+    monkeypatch.setattr("ldsim.scanner.engine.WORKER_WAIT", 2)
+    dask = _dask()
+    (tmp_path / "scratch").mkdir()
+    env = _child_env(tmp_path)
+    sched_file = tmp_path / "scheduler.json"
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        procs.append(subprocess.Popen(
+            [dask, "scheduler", "--host", LOOPBACK, "--port", "0", "--dashboard-address",
+             f"{LOOPBACK}:0", "--no-jupyter", "--scheduler-file", str(sched_file)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=tmp_path,
+            start_new_session=True))
+        deadline = time.monotonic() + 60
+        address = ""
+        while not address and time.monotonic() < deadline:
+            try:
+                address = json.loads(sched_file.read_text())["address"]
+            except (OSError, ValueError, KeyError):
+                time.sleep(0.1)
+        worker = subprocess.Popen(
+            [dask, "worker", address, "--host", LOOPBACK, "--dashboard-address",
+             f"{LOOPBACK}:0", "--nthreads", "1", "--no-nanny", "--local-directory",
+             str(tmp_path / "scratch"), "--memory-limit", "0"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=tmp_path,
+            start_new_session=True)
+        procs.append(worker)
+        scan = ldsim.scan("/", ["/usr"], scheduler=address, chunk=8)
+        done = 0
+        with pytest.raises(LdsimError) as stopped:
+            for _result in scan:
+                done += 1
+                if done == 100:
+                    worker.kill()
+        assert 100 <= done < 3000
+        assert "has had no worker for 2 s: the scan stops" in str(stopped.value)
+    finally:
+        for proc in reversed(procs):
+            _stop(proc)

@@ -41,8 +41,9 @@ from ldsim.scanner.work import (
 COMMIT_EVERY = 0.5  # seconds between commits of the result store
 WORKER_NICE = 10  # a pool with a worker for every core runs them at this niceness (_worker_start)
 WINDOW_PER_WORKER = 32  # chunks in flight per worker: the walk must not wait for them
-WORKER_WAIT = 30  # seconds a Dask scheduler may take to have a worker
+WORKER_WAIT = 30  # seconds a Dask scheduler may take to have a worker (again)
 CONNECT_WAIT = 10  # seconds to reach a Dask scheduler
+HANDSHAKE_WAIT = 5  # seconds more for it to answer
 
 
 REUSED_BEHIND = 1024
@@ -73,6 +74,37 @@ class ScanOptions:
     store: Store | None = None
     rescan_all: bool = False
     progress: Progress | None = None
+
+
+class _Watched:
+    """A Dask future whose result is waited for only while the cluster has workers: with
+    none for :data:`WORKER_WAIT` seconds (all killed, a lost network), the scan stops in
+    one line instead of waiting forever for workers that may never come back."""
+
+    __slots__ = ("address", "client", "future")
+
+    def __init__(self, future: Any, client: Any, address: str) -> None:
+        self.future, self.client, self.address = future, client, address
+
+    def done(self) -> bool:
+        return bool(self.future.done())
+
+    def result(self, timeout: float | None = None) -> Any:
+        alone_since: float | None = None
+        while True:
+            try:
+                return self.future.result(timeout=5)
+            except TimeoutError:
+                if self.client.nthreads():
+                    alone_since = None
+                    continue
+                now = time.monotonic()
+                alone_since = alone_since or now
+                if now - alone_since > WORKER_WAIT:
+                    raise LdsimError("--scheduler", f"the Dask cluster at {self.address} has "
+                                     f"had no worker for {WORKER_WAIT} s: the scan stops; "
+                                     "what it finished is kept with --db, and the same scan "
+                                     "run again resumes from there") from None
 
 
 class _Task:
@@ -222,7 +254,7 @@ class Scan:
                     try:
                         value = fut.result()
                         r: FileResult = value[index] if index >= 0 else value
-                    except (UsageError, KeyboardInterrupt):
+                    except (LdsimError, KeyboardInterrupt):  # the scan's, not a file's
                         raise
                     except Exception as exc:  # a worker killed (out of memory), a lost node
                         if _broken_pool(exc):
@@ -432,23 +464,45 @@ class _executor:
         except ImportError:
             raise UsageError("--scheduler", "needs Dask's distributed scheduler: pip install "
                              "'ldsim[dask]'") from None
-        try:
-            client = Client(address, timeout=CONNECT_WAIT, set_as_default=False)  # type: ignore[no-untyped-call]
-        except (OSError, TimeoutError, ValueError, TypeError) as exc:
+        import threading
+
+        made: dict[str, Any] = {}
+
+        def connect() -> None:
+            try:
+                made["client"] = Client(address, timeout=CONNECT_WAIT,  # type: ignore[no-untyped-call]
+                                        set_as_default=False)
+            except BaseException as exc:  # handed to the main thread
+                made["error"] = exc
+
+        # Client's timeout covers the connection, not the handshake: something that accepts
+        # the connection and says nothing (a dashboard's port) would hold it forever
+        thread = threading.Thread(target=connect, name="ldsim-dask-connect", daemon=True)
+        thread.start()
+        thread.join(CONNECT_WAIT + HANDSHAKE_WAIT)
+        if thread.is_alive():
+            raise UsageError("--scheduler", f"nothing at {address} answers as a Dask scheduler "
+                             f"(waited {CONNECT_WAIT + HANDSHAKE_WAIT} s): is it the "
+                             "scheduler's address (not its dashboard's)?")
+        error = made.get("error")
+        if isinstance(error, (OSError, TimeoutError, ValueError, TypeError)):
             raise UsageError("--scheduler", f"cannot reach the Dask scheduler at {address}: "
-                             f"{exc}") from None
+                             f"{error}") from None
+        if error is not None:
+            raise error
+        client = made["client"]
         self._close = client.close
         try:
             client.wait_for_workers(1, timeout=WORKER_WAIT)
         except (OSError, TimeoutError):
-            client.close()  # type: ignore[no-untyped-call]
+            client.close()
             raise UsageError("--scheduler", f"the Dask scheduler at {address} has no worker "
                              f"(waited {WORKER_WAIT} s): start some with `dask worker "
                              f"{address}`") from None
-        threads = sum(client.nthreads().values()) or 1  # type: ignore[no-untyped-call]
+        threads = sum(client.nthreads().values()) or 1
 
         def submit(fn: Callable[..., Any], *args: Any) -> Any:
-            return client.submit(fn, *args, pure=False)
+            return _Watched(client.submit(fn, *args, pure=False), client, address)
 
         return submit, threads
 
