@@ -16,6 +16,19 @@ class LdsimError(Exception):
         self.path = path
         self.reason = reason
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # pickled whole (a Dask worker's error travels back to the scan), whatever the
+        # subclass's __init__ takes
+        return (_rebuild, (type(self), self.args, self.__dict__))
+
+
+def _rebuild(cls: type[LdsimError], args: tuple[object, ...],
+             state: dict[str, object]) -> LdsimError:
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
+
 
 class UsageError(LdsimError):
     """A command-line value that makes no sense (exit status 2)."""

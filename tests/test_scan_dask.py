@@ -536,6 +536,37 @@ def test_something_that_is_not_a_scheduler_is_named_in_time(
         assert status == 2 and time.monotonic() - start < 30
 
 
+def _own_cluster(tmp: Path, worker_env: dict[str, str] | None = None,
+                 wrap: list[str] | None = None) -> tuple[str, list[subprocess.Popen[bytes]]]:
+    """A scheduler and one worker of a test's own (``worker_env``: the worker's environment;
+    ``wrap``: a command the worker runs under), on 127.0.0.1; the caller stops them."""
+    dask = _dask()
+    (tmp / "scratch").mkdir(exist_ok=True)
+    env = _child_env(tmp)
+    sched_file = tmp / "scheduler.json"
+    procs = [subprocess.Popen(
+        [dask, "scheduler", "--host", LOOPBACK, "--port", "0", "--dashboard-address",
+         f"{LOOPBACK}:0", "--no-jupyter", "--scheduler-file", str(sched_file)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=tmp,
+        start_new_session=True)]
+    deadline = time.monotonic() + 60
+    address = ""
+    while not address and time.monotonic() < deadline:
+        try:
+            address = json.loads(sched_file.read_text())["address"]
+        except (OSError, ValueError, KeyError):
+            time.sleep(0.1)
+    procs.append(subprocess.Popen(
+        [*(wrap or []), dask, "worker", address, "--host", LOOPBACK, "--dashboard-address",
+         f"{LOOPBACK}:0", "--nthreads", "1", "--no-nanny", "--local-directory",
+         str(tmp / "scratch"), "--memory-limit", "0"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=worker_env or env, cwd=tmp,
+        start_new_session=True))
+    with distributed.Client(address, timeout=30, set_as_default=False) as client:
+        client.wait_for_workers(1, timeout=60)
+    return address, procs
+
+
 def test_a_cluster_whose_workers_all_die_stops_the_scan_in_one_line(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Its own scheduler and one worker; the worker killed halfway through a scan of this
@@ -544,40 +575,60 @@ def test_a_cluster_whose_workers_all_die_stops_the_scan_in_one_line(
     from ldsim.errors import LdsimError
 
     monkeypatch.setattr("ldsim.scanner.engine.WORKER_WAIT", 2)
-    dask = _dask()
-    (tmp_path / "scratch").mkdir()
-    env = _child_env(tmp_path)
-    sched_file = tmp_path / "scheduler.json"
-    procs: list[subprocess.Popen[bytes]] = []
+    address, procs = _own_cluster(tmp_path)
     try:
-        procs.append(subprocess.Popen(
-            [dask, "scheduler", "--host", LOOPBACK, "--port", "0", "--dashboard-address",
-             f"{LOOPBACK}:0", "--no-jupyter", "--scheduler-file", str(sched_file)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=tmp_path,
-            start_new_session=True))
-        deadline = time.monotonic() + 60
-        address = ""
-        while not address and time.monotonic() < deadline:
-            try:
-                address = json.loads(sched_file.read_text())["address"]
-            except (OSError, ValueError, KeyError):
-                time.sleep(0.1)
-        worker = subprocess.Popen(
-            [dask, "worker", address, "--host", LOOPBACK, "--dashboard-address",
-             f"{LOOPBACK}:0", "--nthreads", "1", "--no-nanny", "--local-directory",
-             str(tmp_path / "scratch"), "--memory-limit", "0"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=tmp_path,
-            start_new_session=True)
-        procs.append(worker)
         scan = ldsim.scan("/", ["/usr"], scheduler=address, chunk=8)
         done = 0
         with pytest.raises(LdsimError) as stopped:
             for _result in scan:
                 done += 1
                 if done == 100:
-                    worker.kill()
+                    procs[1].kill()
         assert 100 <= done < 3000
         assert "has had no worker for 2 s: the scan stops" in str(stopped.value)
+    finally:
+        for proc in reversed(procs):
+            _stop(proc)
+
+
+def test_workers_of_another_ldsim_are_refused(tmp_path: Path) -> None:
+    """A worker importing another ldsim (one source file differs) would give other
+    documents, which a store would then keep: the scan refuses the cluster."""
+    other = tmp_path / "other"
+    shutil.copytree(REPO / "ldsim", other / "ldsim",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    with open(other / "ldsim/records.py", "a") as fh:
+        fh.write("\n# another ldsim\n")
+    env = {**_child_env(tmp_path), "PYTHONPATH": str(other)}
+    address, procs = _own_cluster(tmp_path, worker_env=env)
+    try:
+        status = subprocess.run(
+            [sys.executable, "-m", "ldsim", "scan", "--scheduler", address, "/usr/bin"],
+            capture_output=True, text=True, cwd=REPO, check=False)
+        assert status.returncode == 2, status.stderr
+        assert "run another ldsim" in status.stderr and "Traceback" not in status.stderr
+    finally:
+        for proc in reversed(procs):
+            _stop(proc)
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("unshare") is None,
+                    reason="needs root and unshare (a worker that does not see the root)")
+def test_a_worker_that_does_not_see_the_root_stops_the_scan_in_one_line(
+        tmp_path: Path) -> None:
+    hidden = tmp_path / "hidden/root"
+    (hidden / "usr/bin").mkdir(parents=True)
+    shutil.copy("/usr/bin/true", hidden / "usr/bin/true")
+    wrap = ["unshare", "-m", "--propagation", "private", "sh", "-c",
+            f'mount -t tmpfs none "{hidden.parent}" && exec "$0" "$@"']
+    address, procs = _own_cluster(tmp_path, wrap=wrap)
+    try:
+        status = subprocess.run(
+            [sys.executable, "-m", "ldsim", "scan", "--scheduler", address, "--root",
+             str(hidden)], capture_output=True, text=True, cwd=REPO, check=False)
+        assert status.returncode == 2, status.stderr
+        lines = status.stderr.strip().splitlines()
+        assert len(lines) == 1 and "cannot be opened on" in lines[0], status.stderr
     finally:
         for proc in reversed(procs):
             _stop(proc)

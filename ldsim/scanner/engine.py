@@ -18,7 +18,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future
+from concurrent.futures import CancelledError, Future
 from typing import Any, Protocol
 
 from ldsim._version import __version__
@@ -31,6 +31,7 @@ from ldsim.scanner.store import Store, ident_text
 from ldsim.scanner.work import (
     CWD,
     ScanSpec,
+    code_identity,
     host_state,
     scan_files,
     scan_snap,
@@ -259,6 +260,11 @@ class Scan:
                     except Exception as exc:  # a worker killed (out of memory), a lost node
                         if _broken_pool(exc):
                             raise _pool_broken() from None
+                        if isinstance(exc, CancelledError):  # Dask: the scheduler was lost
+                            raise LdsimError("--scheduler", "the Dask scheduler cancelled the "
+                                             f"scan's work ({exc}): the scan stops; what it "
+                                             "finished is kept with --db, and the same scan "
+                                             "run again resumes from there") from None
                         r = FileResult(path, "snap" if self.snaps else "file", "error",
                                        (f"its worker failed: {type(exc).__name__}: {exc}",))
                     if found is not None:
@@ -499,6 +505,21 @@ class _executor:
             raise UsageError("--scheduler", f"the Dask scheduler at {address} has no worker "
                              f"(waited {WORKER_WAIT} s): start some with `dask worker "
                              f"{address}`") from None
+        mine = code_identity()
+        try:
+            theirs = client.run(code_identity)
+        except Exception as exc:
+            client.close()
+            raise UsageError("--scheduler", f"the workers of the Dask cluster at {address} "
+                             f"cannot run ldsim: {type(exc).__name__}: {exc}") from None
+        other = {str(w): str(v) for w, v in theirs.items() if v != mine}
+        if other:
+            client.close()
+            worker, theirs_one = next(iter(other.items()))
+            raise UsageError("--scheduler", f"{len(other)} of the {len(theirs)} workers of the "
+                             f"Dask cluster at {address} run another ldsim ({worker}: "
+                             f"{theirs_one}; this one: {mine}): their results would not be "
+                             "this ldsim's; give them the same ldsim")
         threads = sum(client.nthreads().values()) or 1
 
         def submit(fn: Callable[..., Any], *args: Any) -> Any:

@@ -26,7 +26,7 @@ from ldsim.analysis.explain import explain
 from ldsim.analysis.scan import FileResult
 from ldsim.config.env import LoaderEnv
 from ldsim.elf.flavour import Libc
-from ldsim.errors import AccessError, LdsimError, SnapError
+from ldsim.errors import AccessError, LdsimError, RootError, SnapError
 from ldsim.fs.view import FileStat, HostDirView, View, dirname, join
 from ldsim.loader.musl import path_file_for
 from ldsim.records import field, record
@@ -76,11 +76,10 @@ def scan_files(spec: ScanSpec, paths: list[str]) -> list[FileResult]:
     """Explain each of ``paths`` (in the root of ``spec``) as ``ldsim explain`` would."""
     try:
         target = _root_target(spec)
-    except LdsimError as exc:  # on a Dask worker that does not see the root
-        where = f" on {socket.gethostname()}" if spec.run else ""
-        return [FileResult(path, "file", "unreadable",
-                           (f"the root {spec.root} cannot be opened{where}: {exc.reason}",))
-                for path in paths]
+    except LdsimError as exc:  # on a Dask worker that does not see the root: the scan stops
+        raise RootError(spec.root, f"cannot be opened on {socket.gethostname()}, where a "
+                        f"worker runs: {exc.reason} (workers must see the same files at the "
+                        "same paths)") from None
     return [scan_file(target, spec, path) for path in paths]
 
 
@@ -116,6 +115,21 @@ def scan_file(target: RootTarget, spec: ScanSpec, path: str) -> FileResult:
         tuple((f.id, f.severity.value, f.object) for f in expl.findings),
         seconds=seconds, doc=doc,
         deps=_deps(target.view(), _read_paths(res), spec.env.cwd) if spec.deps else None)
+
+
+def code_identity() -> str:
+    """Which ldsim this process runs: its version and a digest of its Python sources (a
+    Dask worker running another ldsim would give other results, which a store would keep)."""
+    import hashlib
+    from pathlib import Path
+
+    from ldsim._version import __version__
+
+    top = Path(__file__).resolve().parent.parent
+    digest = hashlib.sha256()
+    for source in sorted(top.rglob("*.py")):
+        digest.update(str(source.relative_to(top)).encode() + b"\0" + source.read_bytes())
+    return f"{__version__}+{digest.hexdigest()[:12]}"
 
 
 PROCESS_ERRNOS = frozenset({"ENOMEM", "EMFILE", "ENFILE", "EAGAIN", "EINTR", "ENOBUFS", "EIO"})
@@ -408,5 +422,5 @@ def scan_snap(spec: ScanSpec, snap: str) -> FileResult:
         time.perf_counter() - start, doc, ident if deps is not None else None, deps)
 
 
-__all__ = ["CWD", "ScanSpec", "find_base", "host_state", "open_scan_snap", "scan_file", "scan_files",
+__all__ = ["CWD", "ScanSpec", "code_identity", "find_base", "host_state", "open_scan_snap", "scan_file", "scan_files",
            "scan_snap", "snap_identity", "state"]
