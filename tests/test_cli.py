@@ -117,6 +117,8 @@ def test_bad_usage_exit_2() -> None:
     assert "Traceback" not in proc.stderr
     proc = ldsim("explain", "--cwd", "relative", "/bin/true")
     assert_one_line_error(proc, "--cwd")
+    for user in ("99999999999999999999", "4294967295", "0:4294967295", "x"):
+        assert_one_line_error(ldsim("explain", "--user", user, "/bin/true"), "--user")
 
 
 @pytest.mark.parametrize("command", ["explain", "check", "compare", "graph", "lint", "fix"])

@@ -201,8 +201,10 @@ def loader_env(args: argparse.Namespace) -> api.LoaderEnv:
     user = None
     if getattr(args, "user", None):
         uid_s, _, gid_s = args.user.partition(":")
-        if not uid_s.isdigit() or (gid_s and not gid_s.isdigit()):
-            raise UsageError("--user", f"expected UID or UID:GID (numbers), got {args.user!r}")
+        if not uid_s.isdigit() or (gid_s and not gid_s.isdigit()) \
+                or not all(len(n) < 11 and int(n) < 0xFFFFFFFF for n in (uid_s, gid_s) if n):
+            raise UsageError("--user", "expected UID or UID:GID (numbers from 0 to "
+                             f"4294967294, as the kernel takes them), got {args.user!r}")
         user = (int(uid_s), int(gid_s or uid_s))
     return api.LoaderEnv(
         ld_library_path=args.ld_library_path, preload=args.preload, cwd=cwd, user=user,
