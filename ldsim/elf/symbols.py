@@ -81,6 +81,27 @@ class DynSymbol:
     base: bool = False  # version index 1 (the object's base version) or 0 (local)
 
 
+def _version_of(raw: int | None, defined: bool, hidden: bool, vdef: dict[int, str],
+                vneed: dict[int, tuple[str, str | None]]
+                ) -> tuple[str | None, str | None, bool, bool]:
+    """(version, the file it is needed from, hidden, base) of a symbol whose
+    ``.gnu.version`` entry is ``raw`` (None: it has none): the high bit hides it (a
+    non-default version); index 0 or 1 is the object's base version; a defined symbol
+    names its definition, an undefined one what it needs (either table as a fallback)."""
+    if raw is None:
+        return None, None, hidden, True
+    idx = raw & 0x7FFF
+    hidden = hidden or bool(raw & 0x8000)
+    if idx <= 1:
+        return None, None, hidden, True
+    if defined and idx in vdef:
+        return vdef[idx], None, hidden, False
+    if idx in vneed:
+        name, file = vneed[idx]
+        return name, file, hidden, False
+    return vdef.get(idx), None, hidden, False
+
+
 def _malformed(path: str, data: Buffer, stream: _BoundedStream, exc: Exception) -> ElfError:
     """What went wrong reading a symbol table with pyelftools, in one line."""
     if stream.exhausted:
@@ -138,24 +159,14 @@ def _symbols_pyelftools(data: Buffer, path: str) -> tuple[DynSymbol, ...]:
             if i == 0:
                 continue
             defined = sym["st_shndx"] != "SHN_UNDEF"
-            version = vfile = None
-            hidden = sym["st_other"]["visibility"] in ("STV_HIDDEN", "STV_INTERNAL")
-            base = True
+            raw = None
             if versym is not None and i < versym.num_symbols():
                 ndx = versym.get_symbol(i)["ndx"]
                 raw = ndx if isinstance(ndx, int) else {"VER_NDX_LOCAL": 0,
                                                         "VER_NDX_GLOBAL": 1}.get(ndx, 1)
-                idx = raw & 0x7FFF
-                if raw & 0x8000:
-                    hidden = True
-                if idx > 1:
-                    base = False
-                    if defined and idx in vdef:
-                        version = vdef[idx]
-                    elif idx in vneed:
-                        version, vfile = vneed[idx]
-                    elif idx in vdef:
-                        version = vdef[idx]
+            version, vfile, hidden, base = _version_of(
+                raw, defined, sym["st_other"]["visibility"] in ("STV_HIDDEN", "STV_INTERNAL"),
+                vdef, vneed)
             bind = sym["st_info"]["bind"]
             out.append(DynSymbol(sym.name, defined, _UNIQUE if bind == "STB_LOOS" else bind,
                                  sym["st_info"]["type"], version, vfile, hidden, base))
@@ -284,24 +295,11 @@ def _symbols_direct(data: Buffer) -> tuple[DynSymbol, ...] | None:
                 continue
             st_name, st_info, st_other, st_shndx = (entry[k] for k in order)
             defined = st_shndx != 0  # SHN_UNDEF
-            version = vfile = None
-            hidden = (st_other & 7) in (1, 2)  # STV_INTERNAL, STV_HIDDEN
-            base = True
-            if i < len(ndx):
-                raw = ndx[i]
-                if raw in (0xFF00, 0xFF01):  # VER_NDX_LORESERVE, _ELIMINATE: pyelftools' 1
-                    raw = 1
-                idx = raw & 0x7FFF
-                if raw & 0x8000:
-                    hidden = True
-                if idx > 1:
-                    base = False
-                    if defined and idx in vdef:
-                        version = vdef[idx]
-                    elif idx in vneed:
-                        version, vfile = vneed[idx]
-                    elif idx in vdef:
-                        version = vdef[idx]
+            raw = ndx[i] if i < len(ndx) else None
+            if raw in (0xFF00, 0xFF01):  # VER_NDX_LORESERVE, _ELIMINATE: pyelftools' 1
+                raw = 1
+            version, vfile, hidden, base = _version_of(
+                raw, defined, (st_other & 7) in (1, 2), vdef, vneed)  # STV_INTERNAL, _HIDDEN
             out.append(DynSymbol(names(st_name), defined, binds.get(st_info >> 4, st_info >> 4),
                                  types.get(st_info & 15, st_info & 15), version, vfile,
                                  hidden, base))

@@ -47,6 +47,10 @@ CONNECT_WAIT = 10  # seconds to reach a Dask scheduler
 HANDSHAKE_WAIT = 5  # seconds more for it to answer
 
 
+STOPS = ("the scan stops; what it finished is kept with --db, and the same scan run again "
+         "resumes from there")
+"""What a scan that cannot go on (its workers gone) says after why."""
+
 REUSED_BEHIND = 1024
 """A rescan sends the changed files between reused results in chunks all the same; at most
 this many reused results wait (in memory, in order) for a chunk to fill, then it is sent as
@@ -103,9 +107,7 @@ class _Watched:
                 alone_since = alone_since or now
                 if now - alone_since > WORKER_WAIT:
                     raise LdsimError("--scheduler", f"the Dask cluster at {self.address} has "
-                                     f"had no worker for {WORKER_WAIT} s: the scan stops; "
-                                     "what it finished is kept with --db, and the same scan "
-                                     "run again resumes from there") from None
+                                     f"had no worker for {WORKER_WAIT} s: {STOPS}") from None
 
 
 class _Task:
@@ -262,9 +264,7 @@ class Scan:
                             raise _pool_broken() from None
                         if isinstance(exc, CancelledError):  # Dask: the scheduler was lost
                             raise LdsimError("--scheduler", "the Dask scheduler cancelled the "
-                                             f"scan's work ({exc}): the scan stops; what it "
-                                             "finished is kept with --db, and the same scan "
-                                             "run again resumes from there") from None
+                                             f"scan's work ({exc}): {STOPS}") from None
                         r = FileResult(path, "snap" if self.snaps else "file", "error",
                                        (f"its worker failed: {type(exc).__name__}: {exc}",))
                     if found is not None:
@@ -414,8 +414,7 @@ def _broken_pool(exc: BaseException) -> bool:
 def _pool_broken() -> LdsimError:
     """A local worker died (killed, out of memory): the pool cannot go on, nor the scan."""
     return LdsimError("--jobs", "a worker process of this scan died (killed, or out of "
-                      "memory?): the scan stops; what it finished is kept with --db, and "
-                      "the same scan run again resumes from there")
+                      f"memory?): {STOPS}")
 
 
 def usable_cores() -> int:
