@@ -238,22 +238,17 @@ def _symbols_direct(data: Buffer) -> tuple[DynSymbol, ...] | None:
         return None
     try:
         img = ElfImage.of(data, "")
-        hdr = img.header()
-        shdr_size, sym_fmt, order = (64, "IBBHQQ", (0, 1, 2, 3)) if img.is64 \
-            else (40, "IIIBBH", (0, 3, 4, 5))
-        if hdr.shoff == 0 or hdr.shnum == 0 or hdr.shentsize != shdr_size \
-                or not 0 < hdr.shstrndx < hdr.shnum \
-                or hdr.shoff + hdr.shnum * shdr_size > len(img):
+        sym_fmt, order = ("IBBHQQ", (0, 1, 2, 3)) if img.is64 else ("IIIBBH", (0, 3, 4, 5))
+        headers = _ordinary_sections(img)
+        if headers is None:
             return None
-        headers = [img.section_header(hdr.shoff + i * shdr_size) for i in range(hdr.shnum)]
-        if headers[hdr.shstrndx].type != _SHT_STRTAB:
-            return None
+        shnum = len(headers)
 
         def inside(h: SectionHeader) -> bool:
             return bool(h.offset + h.size <= len(img))
 
         def strings_of(h: SectionHeader) -> _Strings | None:
-            if not 0 <= h.link < hdr.shnum or headers[h.link].type != _SHT_STRTAB:
+            if not 0 <= h.link < shnum or headers[h.link].type != _SHT_STRTAB:
                 return None
             return _Strings(data, headers[h.link].offset)
 
@@ -365,6 +360,21 @@ def imports_any(data: Buffer, path: str, names: frozenset[str]) -> bool:
     return bool(undefined_names(data, path) & names)
 
 
+def _ordinary_sections(img: ElfImage) -> list[SectionHeader] | None:
+    """The section headers of a file whose table is an ordinary one (standard entries,
+    inside the file, a section name string table where the header says), as pyelftools
+    reads them; None for anything else. Raises :class:`ElfError` when a header cannot be
+    read."""
+    hdr = img.header()
+    shdr_size = 64 if img.is64 else 40
+    if hdr.shoff == 0 or hdr.shnum == 0 or hdr.shentsize != shdr_size \
+            or not 0 < hdr.shstrndx < hdr.shnum \
+            or hdr.shoff + hdr.shnum * shdr_size > len(img):
+        return None
+    headers = [img.section_header(hdr.shoff + i * shdr_size) for i in range(hdr.shnum)]
+    return headers if headers[hdr.shstrndx].type == _SHT_STRTAB else None
+
+
 def _imports_direct(data: Buffer, names: frozenset[str]) -> bool | None:
     """:func:`imports_any` on an ordinary table, read through :class:`ElfImage`; None for
     anything else."""
@@ -372,15 +382,9 @@ def _imports_direct(data: Buffer, names: frozenset[str]) -> bool | None:
 
     try:
         img = ElfImage.of(data, "")
-        hdr = img.header()
-        shdr_size, sym_fmt, name_i, shndx_i = (64, "IBBHQQ", 0, 3) if img.is64 \
-            else (40, "IIIBBH", 0, 5)
-        if hdr.shoff == 0 or hdr.shnum == 0 or hdr.shentsize != shdr_size \
-                or not 0 < hdr.shstrndx < hdr.shnum \
-                or hdr.shoff + hdr.shnum * shdr_size > len(img):
-            return None
-        headers = [img.section_header(hdr.shoff + i * shdr_size) for i in range(hdr.shnum)]
-        if headers[hdr.shstrndx].type != _SHT_STRTAB:
+        sym_fmt, name_i, shndx_i = ("IBBHQQ", 0, 3) if img.is64 else ("IIIBBH", 0, 5)
+        headers = _ordinary_sections(img)
+        if headers is None:
             return None
         dynsym = next((h for h in headers if h.type == _SHT_DYNSYM), None)
         if dynsym is None:
@@ -388,7 +392,7 @@ def _imports_direct(data: Buffer, names: frozenset[str]) -> bool | None:
         size = dynsym.entsize
         if size != (24 if img.is64 else 16) or dynsym.size % size \
                 or dynsym.offset + dynsym.size > len(img) \
-                or not 0 <= dynsym.link < hdr.shnum \
+                or not 0 <= dynsym.link < len(headers) \
                 or headers[dynsym.link].type != _SHT_STRTAB:
             return None
         strtab = headers[dynsym.link].offset
