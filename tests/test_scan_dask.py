@@ -632,3 +632,27 @@ def test_a_worker_that_does_not_see_the_root_stops_the_scan_in_one_line(
     finally:
         for proc in reversed(procs):
             _stop(proc)
+
+
+def test_a_scheduler_killed_stops_the_scan_in_one_line(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The scheduler killed halfway through a scan of /usr: the scan stops with an error
+    saying so (not an 'error' result, a bug, for every file still to come)."""
+    import ldsim
+    from ldsim.errors import LdsimError
+
+    monkeypatch.setattr("ldsim.scanner.engine.WORKER_WAIT", 2)
+    address, procs = _own_cluster(tmp_path)
+    try:
+        scan = ldsim.scan("/", ["/usr"], scheduler=address, chunk=8)
+        done = 0
+        with pytest.raises(LdsimError) as stopped:
+            for _result in scan:
+                done += 1
+                if done == 100:
+                    procs[0].kill()
+        assert 100 <= done < 3000 and scan.summary.by_status["error"] == 0
+        assert "the scan stops" in str(stopped.value)
+    finally:
+        for proc in reversed(procs):
+            _stop(proc)

@@ -100,14 +100,22 @@ class _Watched:
             try:
                 return self.future.result(timeout=5)
             except TimeoutError:
-                if self.client.nthreads():
-                    alone_since = None
-                    continue
-                now = time.monotonic()
-                alone_since = alone_since or now
-                if now - alone_since > WORKER_WAIT:
-                    raise LdsimError("--scheduler", f"the Dask cluster at {self.address} has "
-                                     f"had no worker for {WORKER_WAIT} s: {STOPS}") from None
+                pass  # still running: are there workers to run it?
+            except (CancelledError, OSError) as exc:  # the scheduler gone, or the way to it
+                raise LdsimError("--scheduler", f"the Dask scheduler at {self.address} was "
+                                 f"lost ({type(exc).__name__}: {exc}): {STOPS}") from None
+            try:
+                workers = bool(self.client.nthreads())
+            except Exception:  # the scheduler itself is gone: no worker either
+                workers = False
+            if workers:
+                alone_since = None
+                continue
+            now = time.monotonic()
+            alone_since = alone_since or now
+            if now - alone_since > WORKER_WAIT:
+                raise LdsimError("--scheduler", f"the Dask cluster at {self.address} has "
+                                 f"had no worker for {WORKER_WAIT} s: {STOPS}") from None
 
 
 class _Task:
@@ -262,9 +270,6 @@ class Scan:
                     except Exception as exc:  # a worker killed (out of memory), a lost node
                         if _broken_pool(exc):
                             raise _pool_broken() from None
-                        if isinstance(exc, CancelledError):  # Dask: the scheduler was lost
-                            raise LdsimError("--scheduler", "the Dask scheduler cancelled the "
-                                             f"scan's work ({exc}): {STOPS}") from None
                         r = FileResult(path, "snap" if self.snaps else "file", "error",
                                        (f"its worker failed: {type(exc).__name__}: {exc}",))
                     if found is not None:
