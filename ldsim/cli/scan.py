@@ -100,8 +100,8 @@ def add_parser(sub: Any) -> None:
                      "at a lower priority (nice +10) than the walk that feeds them")
     run.add_argument("--scheduler", metavar="ADDRESS", default=None, type=_scheduler,
                      help="hand the work to this Dask distributed scheduler (tcp://HOST:PORT; "
-                     "pip install 'ldsim[dask]'), whose workers must see the same files at "
-                     "the same paths")
+                     "pip install 'ldsim[dask]'), whose workers must run the same ldsim and "
+                     "see the same files at the same paths")
     run.add_argument("--chunk", metavar="N", type=_chunk, default=None,
                      help="files per task (default: 64)")
     run.add_argument("--db", metavar="FILE", default=None,
