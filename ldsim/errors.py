@@ -51,11 +51,16 @@ class FsError(LdsimError):
         self.errno_name = errno_name
 
 
-class AccessError(FsError):
+class AccessError(LdsimError):
     """ldsim itself may not look at a path inside the root (its own user's permissions,
     ``EACCES`` from a real call): what is there, and so what the loader would do, cannot be
-    known. Never a loader's answer (a model decides what the simulated process may read):
-    the resolution stops with it, and the file is reported as unreadable."""
+    known. Never a loader's answer (a model decides what the simulated process may read),
+    so not an :class:`FsError`, which the models turn into the loader's own outcomes: the
+    resolution stops with it, and the file is reported as unreadable."""
+
+    def __init__(self, path: str, reason: str, errno_name: str = "EACCES") -> None:
+        super().__init__(path, reason)
+        self.errno_name = errno_name
 
 
 class ElfError(LdsimError):

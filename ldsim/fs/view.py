@@ -114,7 +114,7 @@ class FileStat:
                    st.st_gid, st.st_ctime_ns)
 
 
-def fs_error(path: str, errno_name: str) -> FsError:
+def fs_error(path: str, errno_name: str) -> FsError | AccessError:
     if errno_name == "EACCES":  # a real call's: ldsim's own permissions, not the model's
         return AccessError(path, ACCESS_REASON, errno_name)
     return FsError(path, _errno_text(errno_name), errno_name)
@@ -323,8 +323,6 @@ class View:
     def exists(self, path: str, *, cwd: str = "/") -> bool:
         try:
             self.resolve_parts(path, cwd=cwd)
-        except AccessError:
-            raise  # ldsim cannot tell
         except FsError:
             return False
         return True

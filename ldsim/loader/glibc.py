@@ -495,8 +495,6 @@ class GlibcModel(Walk):
         """``stat (dir)`` and ``S_ISDIR``: (is a directory, the errno of a failed stat)."""
         try:
             st = self.view.stat(directory or ".", cwd=self.env.cwd)
-        except AccessError:
-            raise  # what the process would see there, ldsim cannot
         except FsError as exc:
             return False, exc.errno_name
         return st.is_dir, ""

@@ -21,7 +21,7 @@ import re
 from ldsim.config.env import Invocation, LoaderEnv, may_read
 from ldsim.elf.facts import ElfData, ElfFacts, ElfType, ehdr_size
 from ldsim.elf.flavour import Libc
-from ldsim.errors import AccessError, ElfError, FsError
+from ldsim.errors import ElfError, FsError
 from ldsim.fs.view import FileStat, View, dirname, join
 from ldsim.loader.probe import FileCache
 from ldsim.loader.walk import Entry, LookupRecord, ObjectRecord, UnresolvedRecord, Walk
@@ -101,8 +101,6 @@ class MuslModel(Walk):
                 # musl never records its own device and inode (__dls2b): no file_id.
                 st, data = self.files.read(parts, interp)
                 self.interp.facts = self.files.facts(st, data, interp)
-            except AccessError:
-                raise  # the loader is itself; ldsim cannot read it
             except (FsError, ElfError):
                 pass
         self.chain.append(self.interp)
@@ -174,8 +172,6 @@ class MuslModel(Walk):
                 data = self.view.read(path_file)
                 self._sys = (data.decode("utf-8", "surrogateescape"),
                              f"system path ({path_file})")
-            except AccessError:
-                raise  # the loader reads it; ldsim cannot
             except FsError as exc:
                 self.errno = exc.errno_name
                 if exc.errno_name == "ENOENT":
@@ -295,8 +291,6 @@ class MuslModel(Walk):
     def _open_direct(self, lk: LookupRecord, name: str) -> str:
         try:
             self._check_open(name)
-        except AccessError:
-            raise  # the model decides what the process may open; ldsim cannot see
         except FsError as exc:
             lk.attempts.append(Attempt(name, "direct", Via.DIRECT, _outcome(exc.errno_name)))
             raise self._fail(exc.errno_name) from None
@@ -333,8 +327,6 @@ class MuslModel(Walk):
             cand = f"{d}/{name}"
             try:
                 self._check_open(cand)
-            except AccessError:
-                raise  # the model decides what the process may open; ldsim cannot see
             except FsError as exc:
                 lk.attempts.append(Attempt(cand, source, via, _outcome(exc.errno_name),
                                            exc.reason))
@@ -377,8 +369,6 @@ class MuslModel(Walk):
         try:
             parts = self.view.resolve_parts(path, cwd=self.env.cwd)
             st, data = self.files.read(parts, path)
-        except AccessError:
-            raise
         except FsError:
             return False
         return self.files.defines(st, data, path, ("__libc_start_main", "stdin"))

@@ -181,8 +181,6 @@ def glibc_open_verify(view: View, cache: FileCache, path: str, cwd: str,
     try:
         parts = view.resolve_parts(path, cwd=cwd)
         st0 = view.lstat_parts(parts, path)
-    except AccessError:
-        raise  # ldsim's own permissions: what the loader would find there is not known
     except FsError as exc:
         soft = _SOFT_ERRNOS.get(exc.errno_name)
         if soft is not None:

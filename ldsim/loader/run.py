@@ -16,7 +16,7 @@ from ldsim.config.loader_profile import GlibcProfile, fallback_profile, glibc_pr
 from ldsim.elf.facts import ElfFacts, class_name, machine_name
 from ldsim.elf.flavour import Libc, flavour_of, loader_flavour
 from ldsim.elf.reader import parse_elf
-from ldsim.errors import AccessError, CacheFormatError, FsError
+from ldsim.errors import CacheFormatError, FsError
 from ldsim.fs.view import View
 from ldsim.loader.glibc import GlibcModel
 from ldsim.loader.musl import MuslModel
@@ -42,16 +42,12 @@ class RootConfig:
     def _read_text(self, path: str) -> str | None:
         try:
             return self.view.read(path).decode("utf-8", "surrogateescape")
-        except AccessError:
-            raise  # the loader reads it; ldsim cannot
         except FsError:
             return None
 
     def _read_cache(self) -> LdSoCache | None:
         try:
             data = self.view.read(CACHE_PATH)
-        except AccessError:
-            raise  # the loader reads it; ldsim cannot
         except FsError as exc:
             self.diagnostics.append(Diagnostic(
                 Severity.INFO, f"{CACHE_PATH}: {exc.reason}; the loader skips the cache step",

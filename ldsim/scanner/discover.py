@@ -35,7 +35,7 @@ from collections.abc import Generator, Iterator, Mapping, Sequence
 
 from ldsim.elf.facts import ELFMAG, ElfType
 from ldsim.elf.layout import sniff_type
-from ldsim.errors import FsError, LdsimError
+from ldsim.errors import LdsimError
 from ldsim.fs.view import HostDirView, View
 from ldsim.records import field, record, replace
 
@@ -144,7 +144,7 @@ def walk_root(view: View, tops: Sequence[str], *, filt: Filter | None = None,
         try:
             parts = view.resolve_parts(top)
             st = view.lstat_parts(parts, top)
-        except FsError as exc:
+        except LdsimError as exc:  # missing, or ldsim may not look (AccessError)
             walk.problems.append((top, exc.reason))
             continue
         if not (st.is_reg or st.is_dir):
