@@ -435,6 +435,18 @@ class View:
         return self._list_parts(self.resolve_parts(path), path)
 
 
+def opened_inside(fd: int, root: str) -> bool:
+    """Whether an open file or directory is inside the host directory ``root`` (its path in
+    ``/proc`` names it)."""
+    if root == "/":
+        return True
+    try:
+        where = os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return True  # no /proc: the O_NOFOLLOW open is all the check there is
+    return where == root or where.startswith(root.rstrip("/") + "/")
+
+
 def _printable_name(name: str) -> str:
     raw = name.encode("utf-8", "surrogateescape")
     return "".join(chr(b) if 32 <= b < 127 and b != 0x27 else f"\\x{b:02x}" for b in raw)
@@ -487,22 +499,12 @@ class HostDirView(View):
     def _readlink(self, parts: tuple[str, ...]) -> str:
         return os.readlink(self._host(parts))
 
-    def _inside(self, fd: int) -> bool:
-        """Whether an open file or directory is inside the root. Each path is walked
-        component by component with ``lstat`` first, then opened by its host path: a
-        directory on the way swapped for a link to elsewhere in between would open a file
-        outside the root, which its path in ``/proc`` shows."""
-        if self.root == "/":
-            return True
-        try:
-            where = os.readlink(f"/proc/self/fd/{fd}")
-        except OSError:
-            return True  # no /proc: the O_NOFOLLOW open is all the check there is
-        return where == self.root or where.startswith(self.root + "/")
-
     def _open_inside(self, parts: tuple[str, ...], flags: int) -> int:
+        """Open a path walked component by component with ``lstat`` first, by its host
+        path: a directory on the way swapped for a link to elsewhere in between would open
+        a file outside the root, which :func:`opened_inside` sees."""
         fd = os.open(self._host(parts), flags | os.O_NOFOLLOW | os.O_CLOEXEC)
-        if not self._inside(fd):
+        if not opened_inside(fd, self.root):
             os.close(fd)
             raise OSError(errno.EXDEV, _ERRNO_TEXT["EXDEV"])
         return fd

@@ -36,7 +36,7 @@ from collections.abc import Generator, Iterator, Mapping, Sequence
 from ldsim.elf.facts import ELFMAG, ElfType
 from ldsim.elf.layout import sniff_type
 from ldsim.errors import LdsimError
-from ldsim.fs.view import HostDirView, View
+from ldsim.fs.view import HostDirView, View, opened_inside
 from ldsim.records import field, record, replace
 
 HEAD = 64
@@ -267,7 +267,7 @@ def _open_dir(view: HostDirView, base: str, guest: str, name: str, parent_fd: in
         walk.problems.append((guest, _why(exc)))
         return None
     # a directory on the way swapped for a link to elsewhere is not followed
-    if not _inside(dfd, view.root):
+    if not opened_inside(dfd, view.root):
         os.close(dfd)
         walk.problems.append((guest, "moved out of the root while walked; skipped"))
         return None
@@ -299,15 +299,6 @@ def _one_dir(dfd: int, guest: str, filt: Filter, record: DirRecord | None, walk:
         walk.records[guest] = DirRecord(dir_identity(dst), tuple(subdirs), tuple(found),
                                         walk.files - files)
     return subdirs
-
-
-def _inside(dfd: int, root: str) -> bool:
-    """Whether an open directory is still inside the root (its path in /proc names it)."""
-    try:
-        where = os.readlink(f"/proc/self/fd/{dfd}")
-    except OSError:
-        return True  # no /proc: the O_NOFOLLOW open is all the check there is
-    return root == "/" or where == root or where.startswith(root.rstrip("/") + "/")
 
 
 def _subdirs(guest: str, names: Sequence[str], filt: Filter, walk: Walk

@@ -216,21 +216,19 @@ def settled(states: dict[str, str]) -> tuple[tuple[str, str], ...]:
 def state(view: View, path: str) -> str:
     """A path's state in ``view``, following symbolic links inside it: ``-`` when nothing
     is there, ``!ERRNO`` when it cannot be reached otherwise (a loop of links, a file where
-    a directory is expected: the loader tells them apart), ``d:DEV:INO`` for a directory, ``DEV:INO:SIZE:MTIME:CTIME:MODE:UID:GID`` for
-    anything else, then ``:@REAL`` when the links lead to another path (a result shows
-    where an object really is: a directory moved and replaced by a link to it keeps every
-    inode, not that path)."""
+    a directory is expected: the loader tells them apart), else as :func:`_stat_state`
+    writes it, a file's followed by ``:@REAL`` when the links lead to another path (a
+    result shows where an object really is: a directory moved and replaced by a link to it
+    keeps every inode, not that path)."""
     try:
-        st = view.stat(path)
-        real = view.resolve(path)
+        parts = view.resolve_parts(path)
+        st = view.lstat_parts(parts, path)
     except LdsimError as exc:
         name = getattr(exc, "errno_name", "ENOENT")
         return "-" if name == "ENOENT" else f"!{name}"
-    if st.is_dir:
-        return f"d:{st.dev}:{st.ino}"
-    # the ctime too (an old mtime put back), and who may read it (--user)
-    text = f"{st.dev}:{st.ino}:{st.size}:{st.mtime_ns}:{st.ctime_ns}:{st.mode}:{st.uid}:{st.gid}"
-    return text if real == path else f"{text}:@{real}"
+    text = _stat_state(st)
+    real = "/" + "/".join(parts)
+    return text if st.is_dir or real == path else f"{text}:@{real}"
 
 
 def find_base(base_dir: str, name: str, looked: dict[str, str] | None = None) -> str:
@@ -294,6 +292,9 @@ def host_state(path: str) -> str:
 
 
 def _stat_state(st: FileStat | None, listing: bool = False) -> str:
+    """``d:DEV:INO`` for a directory (``:MTIME_NS:CTIME_NS`` more for its ``listing``),
+    ``DEV:INO:SIZE:MTIME:CTIME:MODE:UID:GID`` for anything else (the ctime: an old mtime
+    put back; mode and owners: what ``--user`` may read), ``-`` for nothing."""
     if st is None:
         return "-"
     if st.is_dir:
@@ -422,5 +423,5 @@ def scan_snap(spec: ScanSpec, snap: str) -> FileResult:
         time.perf_counter() - start, doc, ident if deps is not None else None, deps)
 
 
-__all__ = ["CWD", "ScanSpec", "code_identity", "find_base", "host_state", "open_scan_snap", "scan_file", "scan_files",
-           "scan_snap", "snap_identity", "state"]
+__all__ = ["CWD", "ScanSpec", "code_identity", "find_base", "host_state", "open_scan_snap",
+           "scan_file", "scan_files", "scan_snap", "snap_identity", "state"]
