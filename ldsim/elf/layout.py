@@ -265,14 +265,17 @@ class ElfImage:
     def cstring(self, offset: int, limit: int | None = None) -> str:
         """The NUL-terminated string at ``offset`` (before ``limit``), decoded with
         ``surrogateescape``; the same string read twice is one object."""
-        stop = len(self.mv) if limit is None else min(len(self.mv), limit)
-        if offset < 0 or offset >= stop:
-            raise ElfError(self.path, f"string offset {offset:#x} is outside the string table")
+        size = len(self.mv)
+        stop = size if limit is None or limit > size else limit
         key = (offset, stop)
         known = self._strings.get(key)
         if known is not None:
             return known
-        nul = self._find_nul(offset, stop)
+        if offset < 0 or offset >= stop:
+            raise ElfError(self.path, f"string offset {offset:#x} is outside the string table")
+        find = self._find
+        nul = int(find(b"\0", offset, stop)) if find is not None else \
+            self._find_nul(offset, stop)
         if nul < 0:
             raise ElfError(self.path, f"unterminated string at offset {offset:#x}")
         self.string_bytes_left -= nul - offset

@@ -317,7 +317,8 @@ class View:
 
     def buffer(self, path: str, *, cwd: str = "/") -> Buffer:
         """A whole file as the view holds it, not copied (a host or image file is mapped:
-        only what is looked at costs memory). Errors as :class:`FsError`."""
+        only what is looked at costs memory; a host file of at most :data:`READ_WHOLE`
+        bytes is read). Errors as :class:`FsError`."""
         return self.read_parts(self.resolve_parts(path, cwd=cwd), path)
 
     def exists(self, path: str, *, cwd: str = "/") -> bool:
@@ -457,6 +458,23 @@ def _copy(exc: OSError) -> OSError:
     return type(exc)(exc.errno, exc.strerror, exc.filename)
 
 
+READ_WHOLE = 1 << 16
+"""A host file this small is read into memory rather than mapped: one ``read`` costs less
+than mapping it (``mmap`` duplicates the descriptor, and unmapping is a call of its own),
+and the copy is small."""
+
+
+def _read_all(fd: int, size: int) -> bytes:
+    """Up to ``size`` bytes from ``fd``'s start (fewer when the file is shorter by now)."""
+    data = os.read(fd, size)
+    while len(data) < size:
+        more = os.read(fd, size - len(data))
+        if not more:
+            break
+        data += more
+    return data
+
+
 class HostDirView(View):
     """A host directory presented as ``/``. Stable (:attr:`View.stable`): each ``lstat`` is
     made once, so a tree that changes while the view is in use is seen as it first was."""
@@ -539,6 +557,8 @@ class HostDirView(View):
                 os.read(fd, 1)  # raises EISDIR, as read(2) does for the loader
             if st.st_size == 0 or not stat_mod.S_ISREG(st.st_mode):
                 return os.read(fd, 1 << 20)
+            if st.st_size <= READ_WHOLE:
+                return _read_all(fd, st.st_size)
             return mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
         finally:
             os.close(fd)

@@ -96,6 +96,7 @@ class Walk:
     excluded: int = 0
     problems: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
     records: dict[str, DirRecord] = field(default_factory=dict)
+    keep_records: bool = True  # False: make none (nothing will store them)
 
 
 def _join(directory: str, name: str) -> str:
@@ -278,6 +279,10 @@ def _one_dir(dfd: int, guest: str, filt: Filter, record: DirRecord | None, walk:
              ) -> Generator[Found, None, Sequence[str]]:
     """The ELF files of one open directory; returns its subdirectories. A directory whose
     identity is that of its record is not listed again."""
+    if record is None and not walk.keep_records:
+        walk.dirs += 1
+        _elf, subdirs = yield from _list_dir(dfd, guest, filt, walk)
+        return subdirs
     try:
         # its identity before listing it: an entry added during the listing makes the
         # record stale, never wrongly fresh
@@ -329,10 +334,10 @@ def _list_dir(dfd: int, guest: str, filt: Filter, walk: Walk
         with os.scandir(dfd) as it:
             for entry in it:
                 try:
-                    if entry.is_dir(follow_symlinks=False):
-                        subdirs.append(entry.name)
-                    elif entry.is_file(follow_symlinks=False):
+                    if entry.is_file(follow_symlinks=False):  # most are: asked first
                         files.append(entry.name)
+                    elif entry.is_dir(follow_symlinks=False):
+                        subdirs.append(entry.name)
                     elif entry.is_symlink():
                         walk.links += 1
                 except OSError:
@@ -343,25 +348,28 @@ def _list_dir(dfd: int, guest: str, filt: Filter, walk: Walk
     subdirs.sort()
     found: list[tuple[str, int]] = []
     walk.files += len(files)
+    # the one loop that runs for every file of the tree: its names bound here
+    open_, read, close, fstat, flags, magic = \
+        os.open, os.read, os.close, os.fstat, _OPEN_FILE, ELFMAG
     for name in files:
         try:
-            fd = os.open(name, _OPEN_FILE, dir_fd=dfd)
+            fd = open_(name, flags, dir_fd=dfd)
         except OSError as exc:
             walk.problems.append((_join(guest, name), _why(exc)))
             continue
         try:
-            head = os.read(fd, HEAD)
-            if head[:4] != ELFMAG:
+            head = read(fd, HEAD)
+            if not head.startswith(magic):
                 continue
             e_type = sniff_type(head)
             if e_type is None:
                 continue
-            st = os.fstat(fd)
+            st = fstat(fd)
         except OSError as exc:
             walk.problems.append((_join(guest, name), _why(exc)))
             continue
         finally:
-            os.close(fd)
+            close(fd)
         found.append((name, e_type))
         if (hit := _found(_join(guest, name), e_type, st, filt, walk)) is not None:
             yield hit

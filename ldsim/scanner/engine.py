@@ -181,6 +181,7 @@ class Scan:
             # the workers first: a scan that cannot start them leaves the store as it was
             with _executor(opts) as (submit, workers):
                 stored, prior = self._prepare(store) if store is not None else ({}, None)
+                self.walk.keep_records = store is not None
                 chunk = opts.chunk or 64
                 yield from self._run(submit, workers, chunk, stored, prior, wanted)
         finally:
