@@ -596,16 +596,21 @@ def test_a_cluster_that_goes_away_stops_the_scan_in_one_line(
             _stop(proc)
 
 
-def test_workers_of_another_ldsim_are_refused(tmp_path: Path) -> None:
-    """A worker importing another ldsim (one source file differs) would give other
-    documents, which a store would then keep: the scan refuses the cluster."""
-    other = tmp_path / "other"
+def _another_ldsim(tmp: Path) -> dict[str, str]:
+    """The environment of a worker importing another ldsim: a copy of this one with one
+    source file changed."""
+    other = tmp / "other"
     shutil.copytree(REPO / "ldsim", other / "ldsim",
                     ignore=shutil.ignore_patterns("__pycache__"))
     with open(other / "ldsim/records.py", "a") as fh:
         fh.write("\n# another ldsim\n")
-    env = {**_child_env(tmp_path), "PYTHONPATH": str(other)}
-    address, procs = _own_cluster(tmp_path, worker_env=env)
+    return {**_child_env(tmp), "PYTHONPATH": str(other)}
+
+
+def test_workers_of_another_ldsim_are_refused(tmp_path: Path) -> None:
+    """A worker importing another ldsim (one source file differs) would give other
+    documents, which a store would then keep: the scan refuses the cluster."""
+    address, procs = _own_cluster(tmp_path, worker_env=_another_ldsim(tmp_path))
     try:
         status = subprocess.run(
             [sys.executable, "-m", "ldsim", "scan", "--scheduler", address, "/usr/bin"],
@@ -614,6 +619,39 @@ def test_workers_of_another_ldsim_are_refused(tmp_path: Path) -> None:
         assert "run another ldsim" in status.stderr and "Traceback" not in status.stderr
     finally:
         for proc in reversed(procs):
+            _stop(proc)
+
+
+def test_a_worker_of_another_ldsim_that_joins_later_stops_the_scan(tmp_path: Path) -> None:
+    """A worker of another ldsim that joins the cluster after the scan checked its workers
+    (here: the only one left once the first is killed) stops the scan at its first task,
+    in one line, with no file marked (it used to run the rest of the scan)."""
+    import ldsim
+    from ldsim.errors import LdsimError
+
+    address, procs = _own_cluster(tmp_path)
+    late: subprocess.Popen[bytes] | None = None
+    try:
+        scan = ldsim.scan("/", ["/usr"], scheduler=address, chunk=8)
+        done = 0
+        with pytest.raises(LdsimError) as stopped:
+            for _result in scan:
+                done += 1
+                if done == 100:
+                    late = subprocess.Popen(
+                        [_dask(), "worker", address, "--host", LOOPBACK, "--dashboard-address",
+                         f"{LOOPBACK}:0", "--nthreads", "1", "--no-nanny", "--local-directory",
+                         str(tmp_path / "scratch"), "--memory-limit", "0"],
+                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                        env=_another_ldsim(tmp_path), cwd=tmp_path, start_new_session=True)
+                    with distributed.Client(address, timeout=30,
+                                            set_as_default=False) as client:
+                        client.wait_for_workers(2, timeout=60)
+                    procs[1].kill()  # the rest can only go to the late worker
+        assert 100 <= done < 3000 and scan.summary.by_status["error"] == 0
+        assert "runs another ldsim" in str(stopped.value)
+    finally:
+        for proc in [*([late] if late is not None else []), *reversed(procs)]:
             _stop(proc)
 
 

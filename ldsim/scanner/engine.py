@@ -33,6 +33,7 @@ from ldsim.scanner.work import (
     ScanSpec,
     code_identity,
     host_state,
+    same_ldsim,
     scan_files,
     scan_snap,
     snap_identity,
@@ -528,7 +529,9 @@ class _executor:
         threads = sum(client.nthreads().values()) or 1
 
         def submit(fn: Callable[..., Any], *args: Any) -> Any:
-            return _Watched(client.submit(fn, *args, pure=False), client, address)
+            # a worker that joins later is checked by its first task
+            return _Watched(client.submit(same_ldsim, mine, fn, *args, pure=False), client,
+                            address)
 
         return submit, threads
 

@@ -21,6 +21,8 @@ import os
 import socket
 import time
 import traceback
+from collections.abc import Callable
+from typing import Any
 
 from ldsim.analysis.explain import explain
 from ldsim.analysis.scan import FileResult
@@ -130,6 +132,25 @@ def code_identity() -> str:
     for source in sorted(top.rglob("*.py")):
         digest.update(str(source.relative_to(top)).encode() + b"\0" + source.read_bytes())
     return f"{__version__}+{digest.hexdigest()[:12]}"
+
+
+_OWN_IDENTITY: list[str] = []  # this process's code_identity(), once computed
+
+
+def same_ldsim(expected: str, fn: Callable[..., Any], *args: Any) -> Any:
+    """On a Dask worker: ``fn(*args)``, once this process is known to run the ldsim whose
+    :func:`code_identity` is ``expected`` (the scan's). The scan checks the workers it
+    finds when it starts; one that joins the cluster later is checked here, before its
+    first task: another ldsim stops the scan rather than give results that are not this
+    ldsim's."""
+    if not _OWN_IDENTITY:
+        _OWN_IDENTITY.append(code_identity())
+    if _OWN_IDENTITY[0] != expected:
+        raise LdsimError("--scheduler", f"a worker of the Dask cluster, on "
+                         f"{socket.gethostname()}, runs another ldsim ({_OWN_IDENTITY[0]}; "
+                         f"this one: {expected}): its results would not be this ldsim's; "
+                         "give every worker the same ldsim")
+    return fn(*args)
 
 
 PROCESS_ERRNOS = frozenset({"ENOMEM", "EMFILE", "ENFILE", "EAGAIN", "EINTR", "ENOBUFS", "EIO"})
