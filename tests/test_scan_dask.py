@@ -537,9 +537,11 @@ def test_something_that_is_not_a_scheduler_is_named_in_time(
 
 
 def _own_cluster(tmp: Path, worker_env: dict[str, str] | None = None,
-                 wrap: list[str] | None = None) -> tuple[str, list[subprocess.Popen[bytes]]]:
+                 wrap: list[str] | None = None, scheduler_env: dict[str, str] | None = None
+                 ) -> tuple[str, list[subprocess.Popen[bytes]]]:
     """A scheduler and one worker of a test's own (``worker_env``: the worker's environment;
-    ``wrap``: a command the worker runs under), on 127.0.0.1; the caller stops them."""
+    ``wrap``: a command the worker runs under; ``scheduler_env``: added to the scheduler's),
+    on 127.0.0.1; the caller stops them."""
     dask = _dask()
     (tmp / "scratch").mkdir(exist_ok=True)
     env = _child_env(tmp)
@@ -547,8 +549,8 @@ def _own_cluster(tmp: Path, worker_env: dict[str, str] | None = None,
     procs = [subprocess.Popen(
         [dask, "scheduler", "--host", LOOPBACK, "--port", "0", "--dashboard-address",
          f"{LOOPBACK}:0", "--no-jupyter", "--scheduler-file", str(sched_file)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=tmp,
-        start_new_session=True)]
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env={**env, **(scheduler_env or {})}, cwd=tmp, start_new_session=True)]
     deadline = time.monotonic() + 60
     address = ""
     while not address and time.monotonic() < deadline:
@@ -622,6 +624,65 @@ def test_workers_of_another_ldsim_are_refused(tmp_path: Path) -> None:
             _stop(proc)
 
 
+def _second_worker(tmp: Path, address: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """Another worker for a cluster of :func:`_own_cluster`, once it is connected."""
+    proc = subprocess.Popen(
+        [_dask(), "worker", address, "--host", LOOPBACK, "--dashboard-address",
+         f"{LOOPBACK}:0", "--nthreads", "1", "--no-nanny", "--local-directory",
+         str(tmp / "scratch"), "--memory-limit", "0"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=tmp,
+        start_new_session=True)
+    with distributed.Client(address, timeout=30, set_as_default=False) as client:
+        client.wait_for_workers(2, timeout=60)
+    return proc
+
+
+def _kill_busy(address: str, worker: subprocess.Popen[bytes]) -> None:
+    """Kill ``worker`` while the scheduler has a task of it in hand: stopped first (a task
+    it holds stays held), killed once the scheduler lists one."""
+    with distributed.Client(address, timeout=30, set_as_default=False) as client:
+        where = [a for a, pid in client.run(os.getpid).items() if pid == worker.pid]
+        assert len(where) == 1
+        worker.send_signal(signal.SIGSTOP)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if client.processing(workers=where).get(where[0]):
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("the stopped worker never had a task in hand")
+    worker.kill()
+
+
+def test_a_task_that_its_workers_die_running_stops_the_scan(tmp_path: Path) -> None:
+    """Dask gives up on a task whose workers died running it as often as it allows
+    (``allowed-failures``; 0 here, so one death is enough): the scan stops in one line, as
+    when a local worker dies, instead of marking the task's files as ldsim's errors (exit
+    status 3) and going on."""
+    import ldsim
+    from ldsim.errors import LdsimError
+
+    address, procs = _own_cluster(
+        tmp_path, scheduler_env={"DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "0"})
+    other: subprocess.Popen[bytes] | None = None
+    try:
+        other = _second_worker(tmp_path, address, _child_env(tmp_path))
+        # with symbols, slow enough for each worker to have tasks in hand when one dies
+        scan = ldsim.scan("/", ["/usr"], scheduler=address, chunk=8, symbols=True)
+        done = 0
+        with pytest.raises(LdsimError) as stopped:
+            for _result in scan:
+                done += 1
+                if done == 100:
+                    _kill_busy(address, procs[1])
+        assert 100 <= done < 3000 and scan.summary.by_status["error"] == 0
+        assert "died while running it" in str(stopped.value), stopped.value
+        assert "the scan stops" in str(stopped.value)
+    finally:
+        for proc in [*([other] if other is not None else []), *reversed(procs)]:
+            _stop(proc)
+
+
 def test_a_worker_of_another_ldsim_that_joins_later_stops_the_scan(tmp_path: Path) -> None:
     """A worker of another ldsim that joins the cluster after the scan checked its workers
     (here: the only one left once the first is killed) stops the scan at its first task,
@@ -638,15 +699,7 @@ def test_a_worker_of_another_ldsim_that_joins_later_stops_the_scan(tmp_path: Pat
             for _result in scan:
                 done += 1
                 if done == 100:
-                    late = subprocess.Popen(
-                        [_dask(), "worker", address, "--host", LOOPBACK, "--dashboard-address",
-                         f"{LOOPBACK}:0", "--nthreads", "1", "--no-nanny", "--local-directory",
-                         str(tmp_path / "scratch"), "--memory-limit", "0"],
-                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                        env=_another_ldsim(tmp_path), cwd=tmp_path, start_new_session=True)
-                    with distributed.Client(address, timeout=30,
-                                            set_as_default=False) as client:
-                        client.wait_for_workers(2, timeout=60)
+                    late = _second_worker(tmp_path, address, _another_ldsim(tmp_path))
                     procs[1].kill()  # the rest can only go to the late worker
         assert 100 <= done < 3000 and scan.summary.by_status["error"] == 0
         assert "runs another ldsim" in str(stopped.value)

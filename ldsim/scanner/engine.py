@@ -272,6 +272,8 @@ class Scan:
                     except Exception as exc:  # a worker killed (out of memory), a lost node
                         if _broken_pool(exc):
                             raise _pool_broken() from None
+                        if _killed_dask_worker(exc):
+                            raise _killed_worker(exc) from None
                         r = FileResult(path, "snap" if self.snaps else "file", "error",
                                        (f"its worker failed: {type(exc).__name__}: {exc}",))
                     if found is not None:
@@ -422,6 +424,25 @@ def _pool_broken() -> LdsimError:
     """A local worker died (killed, out of memory): the pool cannot go on, nor the scan."""
     return LdsimError("--jobs", "a worker process of this scan died (killed, or out of "
                       f"memory?): {STOPS}")
+
+
+def _killed_dask_worker(exc: BaseException) -> bool:
+    """Whether ``exc`` is Dask's ``KilledWorker`` (only a scan on a cluster has imported
+    ``distributed``)."""
+    import sys
+
+    module = sys.modules.get("distributed.scheduler")
+    return module is not None and isinstance(exc, module.KilledWorker)
+
+
+def _killed_worker(exc: BaseException) -> LdsimError:
+    """A task of the scan was on Dask workers that died as often as the scheduler allows
+    (``distributed.scheduler.allowed-failures``, 3 by default): the cluster goes on, but
+    the scan stops, as it does when a local worker dies, rather than call its files
+    ldsim's errors."""
+    return LdsimError("--scheduler", "the Dask workers that ran a task of this scan died "
+                      f"while running it ({type(exc).__name__}: killed, or out of memory?): "
+                      f"{STOPS}")
 
 
 def usable_cores() -> int:
