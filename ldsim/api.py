@@ -406,7 +406,7 @@ def scan(root: str = "/", paths: Sequence[str] = (), *, snaps: Sequence[str] = (
          exclude: Sequence[str] = (), jobs: int = 1, scheduler: str | None = None,
          chunk: int = 0, db: str | None = None, documents: bool = False,
          rescan_all: bool = False, progress: Progress | None = None,
-         dlopen: bool = False) -> Scan:
+         dlopen: bool = False, dask_logs: bool = True) -> Scan:
     """Every ELF file under ``paths`` (in the root ``root``; default: all of it), each
     resolved as :func:`explain` resolves it (a program as the kernel starts it, a library
     as ``ldd LIB``), or every snap of ``snaps`` (``.snap`` files or directories; each
@@ -421,7 +421,9 @@ def scan(root: str = "/", paths: Sequence[str] = (), *, snaps: Sequence[str] = (
     (``FileResult.doc``); ``db`` (a SQLite file) keeps every result and reuses those whose
     files and dependencies are unchanged. ``include``/``exclude``: globs on paths. With
     ``dlopen``, each file is explained with its dlopen calls (``explain(..., dlopen=True)``),
-    each snap compared with them (``compare(..., dlopen=True)``)."""
+    each snap compared with them (``compare(..., dlopen=True)``). ``dask_logs=False``
+    keeps Dask's own log lines off the terminal for the rest of the process (see
+    :class:`~ldsim.scanner.engine.ScanOptions`)."""
     from ldsim.scanner.discover import Filter
     from ldsim.scanner.engine import Scan, ScanOptions
     from ldsim.scanner.store import Store
@@ -441,7 +443,7 @@ def scan(root: str = "/", paths: Sequence[str] = (), *, snaps: Sequence[str] = (
     snaps = [os.path.abspath(s) for s in snaps]
     store = Store(db) if db is not None else None
     return Scan(spec, tuple(paths), tuple(snaps), Filter(include, exclude),
-                ScanOptions(jobs, scheduler, chunk, store, rescan_all, progress))
+                ScanOptions(jobs, scheduler, chunk, store, rescan_all, progress, dask_logs))
 
 
 def stored_scan(db: str) -> StoredScan:

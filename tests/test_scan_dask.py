@@ -609,6 +609,54 @@ def _another_ldsim(tmp: Path) -> dict[str, str]:
     return {**_child_env(tmp), "PYTHONPATH": str(other)}
 
 
+LOG_PROBE = """
+import logging, sys
+import ldsim
+for _ in ldsim.scan(sys.argv[1], scheduler=sys.argv[2], dask_logs=sys.argv[3] == "1"):
+    pass
+for name in ("distributed.client", "distributed.core", "asyncio", "tornado.application"):
+    logging.getLogger(name).error("LOGGED by %s", name)
+"""
+
+
+@pytest.mark.parametrize("dask_logs", [True, False])
+def test_dask_logs_are_kept_off_the_terminal_when_asked(
+        cluster: Cluster, scan_root: Path, tmp_path: Path, dask_logs: bool) -> None:
+    """After a scan on the cluster, what Dask (and the event loop under it) logs reaches
+    stderr through the handlers Dask installed, unless ``dask_logs=False`` (what the
+    command line does: a cluster's trouble is said in one line of ldsim's own)."""
+    status = subprocess.run(
+        [sys.executable, "-c", LOG_PROBE, str(scan_root), cluster.address,
+         "1" if dask_logs else "0"], capture_output=True, text=True, cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=TIMEOUT, check=False)
+    assert status.returncode == 0, status.stderr
+    logged = [line for line in status.stderr.splitlines() if "LOGGED by" in line]
+    if dask_logs:
+        assert any("distributed.client" in line for line in logged), status.stderr
+    else:
+        assert logged == [], status.stderr
+
+
+def test_a_lost_scheduler_is_one_line_on_the_command_line(tmp_path: Path) -> None:
+    """The scheduler killed under a running ``ldsim scan --scheduler``: one line on stderr
+    and exit status 2, none of the Dask client's own error logs and tracebacks (it
+    retries for 10 s and then logs them)."""
+    address, procs = _own_cluster(tmp_path)
+    try:
+        cli = subprocess.Popen(
+            [sys.executable, "-m", "ldsim", "scan", "--scheduler", address, "--symbols",
+             "--chunk", "8", "/usr"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            text=True, cwd=REPO)
+        time.sleep(3)
+        procs[0].kill()
+        _out, err = cli.communicate(timeout=TIMEOUT)
+        assert cli.returncode == 2, err
+        assert len(err.strip().splitlines()) == 1 and "--scheduler" in err, err
+    finally:
+        for proc in reversed(procs):
+            _stop(proc)
+
+
 def test_workers_of_another_ldsim_are_refused(tmp_path: Path) -> None:
     """A worker importing another ldsim (one source file differs) would give other
     documents, which a store would then keep: the scan refuses the cluster."""

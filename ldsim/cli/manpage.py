@@ -30,7 +30,9 @@ ENVIRONMENT = (
      "(https://no-color.org); neither does TERM=dumb."),
     ("COLUMNS", "the width text is wrapped to when --width is not given (else the terminal's "
      "width, else 80)."),
-    ("LDSIM_DEBUG", "when set, an internal error prints its Python traceback."),
+    ("LDSIM_DEBUG", "when set, an internal error prints its Python traceback, and scan "
+     "--scheduler lets Dask's own log lines through (otherwise kept off the terminal: the "
+     "scan says in one line what went wrong)."),
 )
 
 ENVIRONMENT_NOTE = (

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import sys
 import time
 
@@ -168,7 +169,9 @@ def run_scan(args: argparse.Namespace) -> int:
                     symbols=args.symbols, include=args.include, exclude=args.exclude,
                     jobs=jobs, scheduler=args.scheduler, chunk=args.chunk or 0, db=args.db,
                     documents=args.format == "jsonl", rescan_all=args.rescan_all,
-                    progress=show, dlopen=args.dlopen)
+                    progress=show, dlopen=args.dlopen,
+                    # a cluster's trouble is said in one line; its log only when debugging
+                    dask_logs=bool(os.environ.get("LDSIM_DEBUG")))
     scan.summary.keep_problems = args.format == "sarif"  # only SARIF lists every one
     start = time.monotonic()
     # what is alive now lives to the end; the scan's own garbage is young and short-lived:

@@ -72,7 +72,10 @@ Progress = Callable[[int, int, str], None]
 class ScanOptions:
     """How to run a scan: ``jobs`` local processes (1: in this process), or a Dask
     ``scheduler`` address; ``chunk`` files per task; a result ``store``; ``rescan_all``
-    lists every directory even when a store says it is unchanged."""
+    lists every directory even when a store says it is unchanged; ``dask_logs``: False
+    drops the log records of Dask (and of asyncio, under it) from the moment the scan
+    reaches its scheduler to the end of the process (a cluster's last words can come as
+    the process exits): the scan says itself, in one line, what went wrong."""
 
     jobs: int = 1
     scheduler: str | None = None
@@ -80,6 +83,7 @@ class ScanOptions:
     store: Store | None = None
     rescan_all: bool = False
     progress: Progress | None = None
+    dask_logs: bool = True
 
 
 class _Watched:
@@ -426,6 +430,32 @@ def _pool_broken() -> LdsimError:
                       f"memory?): {STOPS}")
 
 
+DASK_LOGGERS = ("distributed", "asyncio", "tornado")
+"""Whose records ``ScanOptions(dask_logs=False)`` drops: Dask's, and those of the event
+loop under it ("Task exception was never retrieved")."""
+
+
+def _drop_logs(names: Sequence[str]) -> None:
+    """The records of the loggers ``names`` and of every logger under them go nowhere:
+    the handlers they have are removed (Dask gives ``distributed``, ``distributed.client``
+    and others a stderr one each when imported), the top ones get a handler that keeps
+    nothing and pass nothing up (where Python's last-resort handler would print)."""
+    import logging
+
+    prefixes = tuple(f"{name}." for name in names)
+    under = [n for n in list(logging.root.manager.loggerDict)
+             if n in names or n.startswith(prefixes)]
+    for name in {*names, *under}:
+        log = logging.getLogger(name)
+        for handler in list(log.handlers):
+            log.removeHandler(handler)
+        if name in names:
+            log.addHandler(logging.NullHandler())
+            log.propagate = False
+        else:
+            log.propagate = True  # up to the top one, which keeps nothing
+
+
 def _killed_dask_worker(exc: BaseException) -> bool:
     """Whether ``exc`` is Dask's ``KilledWorker`` (only a scan on a cluster has imported
     ``distributed``)."""
@@ -498,6 +528,9 @@ class _executor:
             raise UsageError("--scheduler", "needs Dask's distributed scheduler: pip install "
                              "'ldsim[dask]'") from None
         import threading
+
+        if not self.opts.dask_logs:
+            _drop_logs(DASK_LOGGERS)
 
         made: dict[str, Any] = {}
 
