@@ -173,6 +173,10 @@ def test_usage_errors() -> None:
         (["scan", "--base-dir", "/tmp"], "only makes sense with --snap"),
         (["scan", "--jobs", "2", "--scheduler", "tcp://127.0.0.1:1"], "leave out --jobs"),
         (["scan", "--root", "/does/not/exist"], "root directory does not exist"),
+        (["scan", "--cwd", "/does/not/exist", "/usr/bin/true"],
+         "--cwd: /does/not/exist: no such file or directory"),
+        (["scan", "--cwd", "/usr/bin/true", "/usr/bin/true"], "--cwd: /usr/bin/true: not a "
+         "directory"),
     ]:
         status, _out, err = cli(*argv)
         assert status == 2, argv
@@ -852,6 +856,8 @@ def test_a_rescan_sends_scattered_changes_in_chunks(tmp_path: Path,
      "Result: 1 of 4 files does not start; 2 start but fail at run time."),
     (["starts", "fails_at_run_time"], "Result: 1 of 2 files starts but fails at run time."),
     (["starts", "starts"], "Result: all 2 files start."),
+    (["starts"], "Result: the file starts."),
+    ([], "Result: no file to resolve."),
 ])
 def test_the_result_line_tells_not_starting_from_failing_later(statuses: list[str],
                                                                line: str) -> None:

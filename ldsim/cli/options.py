@@ -219,7 +219,8 @@ def loader(args: argparse.Namespace) -> api.Libc | None:
 
 
 def confinement(args: argparse.Namespace) -> api.Confinement | None:
-    return api.Confinement(args.confinement) if args.confinement else None
+    which = getattr(args, "confinement", None)  # not every command has the option
+    return api.Confinement(which) if which else None
 
 
 def open_target(args: argparse.Namespace, *, snap_only: str | None = None,

@@ -157,6 +157,8 @@ def run_scan(args: argparse.Namespace) -> int:
     if args.report:
         return _report(args)
     env = options.loader_env(args)
+    if not args.snap:  # a snap's programs run in views of their own
+        options.check_cwd(args, api.open_root(args.root))
     jobs = args.jobs or api.usable_cores()
     if args.snap:
         what = ""  # "Scanned 3 snaps"

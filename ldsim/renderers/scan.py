@@ -156,6 +156,10 @@ def _result_line(s: ScanSummary, st: Style) -> str:
     if s.by_status["error"]:
         parts.append(f"{plural(s.by_status['error'], 'file')} hit a bug in ldsim")
     if not parts:
+        if s.total == 0:
+            return st.paint("path", f"Result: no {unit} to resolve.")
+        if s.total == 1:
+            return st.paint("path", f"Result: the {unit} starts.")
         return st.paint("path", f"Result: all {plural(s.total, unit)} start.")
     return st.paint("error", "Result: " + "; ".join(parts) + ".")
 
