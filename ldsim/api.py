@@ -395,7 +395,8 @@ def report(target: Target, programs: Sequence[str | Program] | None = None,
 
 def usable_cores() -> int:
     """The cores this process may run on: the default number of :func:`scan` jobs."""
-    from ldsim.scanner.engine import usable_cores as cores
+    # from the package, not its engine: every command's help shows it
+    from ldsim.scanner import usable_cores as cores
 
     return cores()
 

@@ -26,6 +26,7 @@ from ldsim.analysis.scan import FileResult, ScanSummary
 from ldsim.errors import LdsimError, UsageError
 from ldsim.fs.view import HostDirView
 from ldsim.records import asdict, field, record, replace
+from ldsim.scanner import usable_cores
 from ldsim.scanner.discover import Filter, Found, Walk, walk_root
 from ldsim.scanner.store import Store, ident_text
 from ldsim.scanner.work import (
@@ -473,14 +474,6 @@ def _killed_worker(exc: BaseException) -> LdsimError:
     return LdsimError("--scheduler", "the Dask workers that ran a task of this scan died "
                       f"while running it ({type(exc).__name__}: killed, or out of memory?): "
                       f"{STOPS}")
-
-
-def usable_cores() -> int:
-    """The cores this process may run on."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
 
 
 class _executor:
