@@ -57,7 +57,7 @@ class ScanSpec:
     base_dir: str | None = None
     run: str = ""
     root_name: str | None = None  # the root as the user gave it (documents name it so)
-    dlopen: bool = False  # also the dlopen calls the loaded objects declare or hint at  # the root as the user gave it (documents name it so)
+    dlopen: bool = False  # also the dlopen calls the loaded objects declare or hint at
 
 
 _CURRENT: dict[str, Target] = {}
