@@ -372,11 +372,12 @@ def run_real_musl(
     cwd: str = "/",
     env: Mapping[str, str] | None = None,
     ldso: str = MUSL_LDSO,
+    user: str | None = None,
 ) -> MuslRun:
     """Run ``ldso --list exe`` inside a chroot of ``root`` (cwd ``cwd``, environment exactly
-    ``env``) and parse its output (see the module docstring)."""
+    ``env``, as ``user`` UID:GID if given) and parse its output (see the module docstring)."""
     variables = dict(env or {})
-    argv = launcher_argv(root, [ldso, "--list", exe], cwd=cwd, env=variables)
+    argv = launcher_argv(root, [ldso, "--list", exe], cwd=cwd, env=variables, user=user)
     return run_listing(argv, exe=exe, cwd=cwd, env=variables, ldso=ldso)
 
 
@@ -531,9 +532,11 @@ def run_ldsim(
     *,
     cwd: str = "/",
     env: Mapping[str, str] | None = None,
+    user: str | None = None,
 ) -> LdsimResult:
-    """``python -m ldsim explain --json --root ROOT --invocation ldd --cwd CWD [...] EXE``."""
-    args = ["--invocation", "ldd", "--cwd", cwd]
+    """``python -m ldsim explain --json --root ROOT --invocation ldd --cwd CWD [...] EXE``
+    (``--user USER`` if given)."""
+    args = ["--invocation", "ldd", "--cwd", cwd, *(["--user", user] if user else [])]
     for key, value in (env or {}).items():
         if key == "LD_LIBRARY_PATH":
             args += ["--ld-library-path", value]
@@ -655,14 +658,15 @@ def check(
     cwd: str = "/",
     env: Mapping[str, str] | None = None,
     ldso: str = MUSL_LDSO,
+    user: str | None = None,
 ) -> tuple[MuslRun, LdsimResult]:
     """Run the real loader, check it against the recipe's ``expected`` block (:func:`expect`,
     raises :class:`SpecMismatch`), then ask ldsim the same question and :func:`compare`
-    (raises :class:`LdsimDisagrees`)."""
+    (raises :class:`LdsimDisagrees`). ``user``: both as that UID:GID (``--user``)."""
     want = Expected.parse(expected)
-    real = run_real_musl(root, exe, cwd=cwd, env=env, ldso=ldso)
+    real = run_real_musl(root, exe, cwd=cwd, env=env, ldso=ldso, user=user)
     expect(real, want)
-    sim = run_ldsim(root, exe, cwd=cwd, env=env)
+    sim = run_ldsim(root, exe, cwd=cwd, env=env, user=user)
     compare(real, sim, want.vias)
     return real, sim
 

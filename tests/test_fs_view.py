@@ -199,3 +199,34 @@ def test_a_directory_swapped_for_a_link_out_of_the_root_is_not_read(tmp_path: Pa
     (root / "l").mkdir()
     with pytest.raises(FsError):
         view2.resolve("/l/x")
+
+
+def test_a_simulated_user_must_be_allowed_to_search_each_directory_on_the_way(
+        root: Path) -> None:
+    """``user``: every directory a name is looked up in must let that user search it (the
+    kernel's ``may_lookup``), through links too; EACCES is then the model's (an FsError a
+    loader passes over), not ldsim's own; root and no user search everything, and the
+    answers are remembered per user."""
+    os.symlink("real", root / "usr/lib/link")
+    os.chmod(root / "usr/lib/real", 0o700)  # the file itself stays world-readable
+    owner = os.stat(root / "usr/lib/real").st_uid
+    view = HostDirView(str(root))
+    nobody = (owner + 1, 65534)
+    for path in ("/usr/lib/real/libx.so.1", "/usr/lib/link/libx.so.1",
+                 "/usr/lib/real/missing", "/usr/lib/real/../real/libx.so.1"):
+        with pytest.raises(FsError) as denied:
+            view.resolve_parts(path, user=nobody)
+        assert type(denied.value) is FsError and denied.value.errno_name == "EACCES"
+        assert "may not search /usr/lib/real" in denied.value.reason
+    # the directory itself is looked up in its parent: stat-ing it is allowed
+    assert view.stat("/usr/lib/real/", user=nobody).is_dir
+    for user in (None, (0, 0), (owner, 12345)):
+        assert view.resolve("/usr/lib/link/libx.so.1") == "/usr/lib/real/libx.so.1"
+        assert view.resolve_parts("/usr/lib/link/libx.so.1", user=user) == (
+            "usr", "lib", "real", "libx.so.1")
+    os.chmod(root / "usr/lib/real", 0o710)  # search by the group only
+    fresh = HostDirView(str(root))
+    group = os.stat(root / "usr/lib/real").st_gid
+    assert fresh.resolve_parts("/usr/lib/real/libx.so.1", user=(owner + 1, group))
+    with pytest.raises(FsError):
+        fresh.resolve_parts("/usr/lib/real/libx.so.1", user=(owner + 1, group + 1))

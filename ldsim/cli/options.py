@@ -145,8 +145,9 @@ def add_loader_options(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> 
     p.add_argument("--loader", choices=["glibc", "musl"], default=None,
                    help="loader model (default: from PT_INTERP: ld-musl-* is musl, else glibc)")
     p.add_argument("--user", metavar="UID[:GID]", default=None,
-                   help="the simulated caller, for file read permissions (default: root, who "
-                   "reads everything); glibc skips a candidate it may not open (EACCES)")
+                   help="the simulated caller, for permissions: to read a file, to search "
+                   "each directory on its path (default: root, who may do both everywhere); "
+                   "the loaders skip a candidate it may not open (EACCES)")
     p.add_argument("--invocation", choices=[i.value for i in Invocation],
                    default=Invocation.EXEC.value,
                    help="exec (default): the kernel runs the program, $ORIGIN of the program "

@@ -5,6 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from functools import lru_cache
 
+from ldsim.fs.view import READ, permits
 from ldsim.records import field, record
 
 X86_64_HWCAPS = ("x86-64-v4", "x86-64-v3", "x86-64-v2")
@@ -78,11 +79,4 @@ def cpu_defaults(cpuinfo: str) -> tuple[tuple[str, ...], str, tuple[str, ...]]:
 
 def may_read(mode: int, owner: int, group: int, user: tuple[int, int] | None) -> bool:
     """Whether ``user`` (uid, gid) may open a file of ``mode`` for reading (root always may)."""
-    if user is None or user[0] == 0:
-        return True
-    uid, gid = user
-    if uid == owner:
-        return bool(mode & 0o400)
-    if gid == group:
-        return bool(mode & 0o040)
-    return bool(mode & 0o004)
+    return permits(mode, owner, group, user, READ)

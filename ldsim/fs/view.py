@@ -124,6 +124,25 @@ ACCESS_REASON = ("permission denied to ldsim itself: what is there cannot be see
                  "as a user who may read it)")
 
 
+READ, SEARCH = 4, 1  # permission bits, as in each rwx triplet of a mode
+
+
+def permits(mode: int, owner: int, group: int, user: tuple[int, int] | None,
+            want: int) -> bool:
+    """Whether ``user`` (uid, gid; None: root) has the permission ``want`` (:data:`READ`, or
+    :data:`SEARCH` of a directory) on a file of ``mode`` owned by ``owner``:``group``, as
+    Linux's ``generic_permission`` decides for a process with that one group: the owner's
+    bits, else the group's, else the others'. Root always has both (CAP_DAC_OVERRIDE)."""
+    if user is None or user[0] == 0:
+        return True
+    uid, gid = user
+    if uid == owner:
+        return bool(mode & (want << 6))
+    if gid == group:
+        return bool(mode & (want << 3))
+    return bool(mode & want)
+
+
 def _errno_name(exc: OSError) -> str:
     return errno.errorcode.get(exc.errno or 0, "EIO")
 
@@ -215,23 +234,29 @@ class View:
     what ``lstat`` says, as :class:`HostDirView` does): then what a path resolves to, and what
     is known of the file there, may be remembered by the view and by its readers."""
     # A stable view's resolutions, successes and errors alike (None: resolve every time).
-    _resolve_memo: dict[tuple[str, str, bool], tuple[str, ...] | _Failed] | None = None
+    _resolve_memo: dict[tuple[str, str, bool, tuple[int, int] | None],
+                        tuple[str, ...] | _Failed] | None = None
 
-    def resolve_parts(self, path: str, *, cwd: str = "/", follow: bool = True) -> tuple[str, ...]:
-        """Canonical components of ``path`` (relative paths start at ``cwd``).
+    def resolve_parts(self, path: str, *, cwd: str = "/", follow: bool = True,
+                      user: tuple[int, int] | None = None) -> tuple[str, ...]:
+        """Canonical components of ``path`` (relative paths start at ``cwd``). ``user``
+        (uid, gid): the walk is a process of that user's (not root), who must be allowed to
+        search every directory it looks a name up in (``may_lookup`` in Linux
+        ``fs/namei.c``): EACCES otherwise, whatever comes after.
 
         Raises :class:`FsError` with the errno the kernel would give (ENOENT, ENOTDIR,
         ELOOP, EACCES, ENAMETOOLONG).
         """
+        searcher = None if user is None or user[0] == 0 else user  # root searches all
         memo = self._resolve_memo
         if memo is None:
-            return self._resolve_parts(path, cwd, follow)
+            return self._resolve_parts(path, cwd, follow, searcher)
         # the working directory only matters to a relative path
-        key = (path, "/" if path.startswith("/") or cwd == "" else cwd, follow)
+        key = (path, "/" if path.startswith("/") or cwd == "" else cwd, follow, searcher)
         hit = memo.get(key)
         if hit is None:
             try:
-                hit = self._resolve_parts(path, cwd, follow)
+                hit = self._resolve_parts(path, cwd, follow, searcher)
             except FsError as exc:
                 if type(exc) is not FsError:
                     raise
@@ -241,7 +266,8 @@ class View:
             raise FsError(hit.path, hit.reason, hit.errno_name)
         return hit
 
-    def _resolve_parts(self, path: str, cwd: str, follow: bool) -> tuple[str, ...]:
+    def _resolve_parts(self, path: str, cwd: str, follow: bool,
+                       searcher: tuple[int, int] | None = None) -> tuple[str, ...]:
         if not path:
             raise fs_error("''", "ENOENT")
         must_be_dir = path.endswith("/")  # the kernel follows a final link and wants a dir
@@ -255,6 +281,8 @@ class View:
         links = 0
         while pending:
             comp = pending.pop()
+            if searcher is not None:
+                self._may_search(tuple(stack), path, searcher)
             if comp == "..":
                 if stack:
                     stack.pop()
@@ -285,6 +313,19 @@ class View:
             stack.append(comp)
         return tuple(stack)
 
+    def _may_search(self, parts: tuple[str, ...], path: str, user: tuple[int, int]) -> None:
+        """Raise the EACCES a lookup of a name in the directory ``parts`` gives ``user``
+        when its mode does not let them search it (its own EACCES, when ldsim may not look
+        at it, is ldsim's)."""
+        try:
+            st = self._lstat(parts)
+        except OSError as exc:
+            raise fs_error(path, _errno_name(exc)) from None
+        if not permits(st.mode, st.uid, st.gid, user, SEARCH):
+            where = "/" + "/".join(parts)
+            raise FsError(path, f"permission denied (EACCES): may not search {where}",
+                          "EACCES")
+
     def resolve(self, path: str, *, cwd: str = "/", follow: bool = True) -> str:
         """The canonical guest path of ``path`` (all symlinks resolved inside the view)."""
         return "/" + "/".join(self.resolve_parts(path, cwd=cwd, follow=follow))
@@ -302,8 +343,10 @@ class View:
         except OSError as exc:
             raise fs_error(path or "/" + "/".join(parts), _errno_name(exc)) from None
 
-    def stat(self, path: str, *, cwd: str = "/") -> FileStat:
-        return self.lstat_parts(self.resolve_parts(path, cwd=cwd), path)
+    def stat(self, path: str, *, cwd: str = "/", user: tuple[int, int] | None = None
+             ) -> FileStat:
+        """``stat(2)`` (``user``: see :meth:`resolve_parts`)."""
+        return self.lstat_parts(self.resolve_parts(path, cwd=cwd, user=user), path)
 
     def read(self, path: str, *, cwd: str = "/", limit: int | None = None) -> bytes:
         """Read a file (at most ``limit`` bytes). Errors as :class:`FsError`."""

@@ -492,9 +492,10 @@ class GlibcModel(Walk):
         return None
 
     def _is_dir(self, directory: str) -> tuple[bool, str]:
-        """``stat (dir)`` and ``S_ISDIR``: (is a directory, the errno of a failed stat)."""
+        """``stat (dir)`` and ``S_ISDIR``: (is a directory, the errno of a failed stat; a
+        directory whose parent the caller may not search cannot be stat-ed: EACCES)."""
         try:
-            st = self.view.stat(directory or ".", cwd=self.env.cwd)
+            st = self.view.stat(directory or ".", cwd=self.env.cwd, user=self.env.user)
         except FsError as exc:
             return False, exc.errno_name
         return st.is_dir, ""

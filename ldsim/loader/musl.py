@@ -283,8 +283,9 @@ class MuslModel(Walk):
         lk.target, lk.via = obj, obj.via
 
     def _check_open(self, path: str) -> None:
-        """Raise the FsError ``open(path, O_RDONLY)`` would fail with for the caller."""
-        st = self.view.stat(path, cwd=self.env.cwd)
+        """Raise the FsError ``open(path, O_RDONLY)`` would fail with for the caller (who
+        must be allowed to search each directory on the way, and to read the file)."""
+        st = self.view.stat(path, cwd=self.env.cwd, user=self.env.user)
         if not st.is_dir and not may_read(st.mode, st.uid, st.gid, self.env.user):
             raise FsError(path, "permission denied", "EACCES")
 

@@ -177,9 +177,10 @@ def _abi_note_os(buf: Buffer, ident: ElfIdent) -> int | None:
 def glibc_open_verify(view: View, cache: FileCache, path: str, cwd: str,
                       expected: ElfIdent, user: tuple[int, int] | None = None) -> Probe:
     """Probe ``path`` (relative paths against ``cwd``) like glibc's ``open_verify``;
-    ``user`` (uid, gid) is the caller whose read permission open(2) checks."""
+    ``user`` (uid, gid) is the caller whose permissions open(2) checks: to search each
+    directory on the way, to read the file."""
     try:
-        parts = view.resolve_parts(path, cwd=cwd)
+        parts = view.resolve_parts(path, cwd=cwd, user=user)
         st0 = view.lstat_parts(parts, path)
     except FsError as exc:
         soft = _SOFT_ERRNOS.get(exc.errno_name)

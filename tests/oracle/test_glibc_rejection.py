@@ -190,3 +190,33 @@ def test_s11_unreadable_candidate(s11: Root) -> None:
     as_root = run_real_loader(s11, "bin/exe", cwd=b)  # root opens mode-000 files
     assert as_root.found[0].path == f"{b}/D1/libbad.so"
     compare(as_root, s11)
+
+
+
+def test_s11_unsearchable_directory(s11: Root) -> None:
+    """A candidate's directory the caller may not search (mode 0700, root's): open(2) fails
+    with EACCES whatever the file's own mode, and the loader goes on to D2 as for an
+    unreadable file; glibc's stat of the directory itself works (it is its parent that is
+    searched), so D1 stays in the search lines. ldsim models the caller with ``--user``."""
+    b = make_row(s11, "nosearch", lambda r, target: r.copy(GOOD, target))
+    s11.make_world_readable()
+    s11.chmod(f"{b}/D1", 0o700)
+    real = run_real_loader(s11, "bin/exe", cwd=b, user="65534:65534")
+    expect(real, f"libbad.so => {b}/D2/libbad.so  # rpath\n{LIBC_DEFAULT}\n{INTERP}")
+    compare(real, s11, extra_args=["--user", "65534:65534"])
+
+
+def test_s11_directory_under_an_unsearchable_one(s11: Root) -> None:
+    """The first RPATH directory lies under one the caller may not search: opening in it
+    fails with EACCES, and so does glibc's stat of it, which marks it missing for the rest
+    of the run (the search line of the next name, libc.so.6, leaves it out)."""
+    b = "/s11/nosearch-parent"
+    s11.mkdir(f"{b}/locked/D1", f"{b}/D2", f"{b}/bin")
+    s11.copy(GOOD, f"{b}/locked/D1/libbad.so")
+    s11.copy(GOOD, f"{b}/D2/libbad.so")
+    s11.mkexe(f"{b}/bin/exe", rpath=f"{b}/locked/D1:{b}/D2", needed=["libbad.so"])
+    s11.make_world_readable()
+    s11.chmod(f"{b}/locked", 0o700)
+    real = run_real_loader(s11, "bin/exe", cwd=b, user="65534:65534")
+    expect(real, f"libbad.so => {b}/D2/libbad.so  # rpath\n{LIBC_DEFAULT}\n{INTERP}")
+    compare(real, s11, extra_args=["--user", "65534:65534"])

@@ -380,6 +380,31 @@ def test_m5_bad_candidate(mroot: MuslRoot, kind: str) -> None:
     )
 
 
+@pytest.mark.parametrize("locked", ["/m5u/D1", "/m5u/locked"])
+def test_m5_candidate_in_an_unsearchable_directory(mroot: MuslRoot, locked: str) -> None:
+    """As uid 65534, D1's good copy lies in a directory it may not search (D1 itself, or
+    one above it; mode 0700, root's): open(2) fails with EACCES, which path_open passes
+    over, and the search goes on to D2."""
+    d1 = "/m5u/D1" if locked == "/m5u/D1" else "/m5u/locked/D1"
+    mroot.mmklib(f"{d1}/libbad.so", "libbad.so")
+    mroot.mmklib("/m5u/D2/libbad.so", "libbad.so")
+    mroot.mmkexe("/m5u/bin/exe", rpath=f"{d1}:/m5u/D2", needed=["libbad.so"])
+    mroot.make_world_readable()
+    mroot.chmod(locked, 0o700)
+    check(
+        mroot,
+        "bin/exe",
+        f"""
+        {INTERP}
+        libbad.so => /m5u/D2/libbad.so  # rpath
+        {LIBC}
+        [rc=0]
+        """,
+        cwd="/m5u",
+        user="65534:65534",
+    )
+
+
 # --------------------------------------------------------------------------------------------
 # M6 reserved names, slash names, preloads, the interpreter's path as DT_NEEDED
 

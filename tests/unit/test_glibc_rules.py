@@ -242,6 +242,18 @@ def test_unreadable_candidate_is_skipped_for_an_unprivileged_caller(root: MemRoo
     assert where(resolve(root, "/usr/bin/app", env), "libp.so.1") == ("/r2/libp.so.1", "rpath")
 
 
+def test_candidate_in_a_directory_the_caller_may_not_search_is_skipped(root: MemRoot) -> None:
+    """A readable file in a directory of mode 0700 (root's): open(2) fails with EACCES for
+    another user; the search goes on."""
+    root.lib("/r1/libp.so.1", soname="libp.so.1")
+    root.view.add_dir("/r1", 0o700)
+    root.lib("/r2/libp.so.1", soname="libp.so.1")
+    root.exe("/usr/bin/app", needed=["libp.so.1"], rpath="/r1:/r2")
+    assert where(resolve(root, "/usr/bin/app"), "libp.so.1") == ("/r1/libp.so.1", "rpath")
+    env = dataclasses.replace(ENV, user=(65534, 65534))
+    assert where(resolve(root, "/usr/bin/app", env), "libp.so.1") == ("/r2/libp.so.1", "rpath")
+
+
 # -- the order of the link map ------------------------------------------------------------------
 
 def test_breadth_first_link_map(root: MemRoot) -> None:
