@@ -1073,3 +1073,44 @@ def test_report_names_the_root_and_what_could_not_be_read(root: Root, tmp_path: 
     assert report[1].splitlines()[0] == scan[1].splitlines()[0]
     assert f"/usr/bin of {root.path}" in scan[1].splitlines()[0]
     assert report[2] == scan[2] and "ldsim: warning: /nope:" in scan[2]
+
+
+OLD_ATIME_NS = 946_684_800 * 10**9  # 2000-01-01: older than any mtime (relatime updates it)
+
+
+def _age_access_times(top: Path) -> list[Path]:
+    """Every file and directory under ``top`` (``top`` included), each given an access time
+    older than its modification time: the next read(2) or listing updates it (relatime)."""
+    paths = [top, *(p for p in top.rglob("*") if not p.is_symlink())]
+    for p in paths:
+        os.utime(p, ns=(OLD_ATIME_NS, p.stat().st_mtime_ns))
+    return paths
+
+
+def test_a_scan_leaves_access_times_alone(tmp_path: Path) -> None:
+    """Reading a hundred thousand files must not write a hundred thousand inodes back (nor
+    mislead what cleans up by access time): the walk and the reads open with O_NOATIME."""
+    r, db = _uses_a(tmp_path)
+    r.write("/usr/bin/notes.txt", "not ELF\n", 0o644)
+    paths = _age_access_times(r.path)
+    status, _out, err = cli("scan", "--root", str(r.path), "--jobs", "1", "--db", str(db))
+    assert status == 0, err
+    touched = [str(p) for p in paths if p.stat().st_atime_ns != OLD_ATIME_NS]
+    assert touched == [], touched
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None,
+                    reason="needs root and setpriv (to take away CAP_FOWNER)")
+def test_without_leave_to_keep_access_times_a_scan_reads_all_the_same(tmp_path: Path) -> None:
+    """O_NOATIME is only for a file's owner or a process with CAP_FOWNER (EPERM otherwise):
+    without it, on files of another user, the scan reads on without the flag and gives the
+    same documents."""
+    r, _db = _uses_a(tmp_path)
+    for p in [r.path, *r.path.rglob("*")]:
+        os.chown(p, 12345, 12345, follow_symlinks=False)
+    argv = ("scan", "--root", str(r.path), "--jobs", "1", "--format", "jsonl")
+    _status, want, _err = cli(*argv)
+    run = subprocess.run(["setpriv", "--bounding-set=-fowner", sys.executable, "-m", "ldsim",
+                          *argv], capture_output=True, text=True, cwd=REPO, check=False)
+    assert run.returncode == 0 and run.stderr == "", run.stderr
+    assert run.stdout == want and '"starts"' in want

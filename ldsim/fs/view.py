@@ -126,6 +126,13 @@ ACCESS_REASON = ("permission denied to ldsim itself: what is there cannot be see
 
 READ, SEARCH = 4, 1  # permission bits, as in each rwx triplet of a mode
 
+NOATIME = getattr(os, "O_NOATIME", 0)
+"""The open(2) flag that leaves a file's access time alone. ldsim reads with it while the
+kernel lets it: a first read would otherwise update the access time of every file (a
+scan's hundred thousand inodes written back; tools that clean up by access time misled).
+Only a file's owner, or a process with CAP_FOWNER, may use it: at the first EPERM, reads go
+on without it."""
+
 
 def permits(mode: int, owner: int, group: int, user: tuple[int, int] | None,
             want: int) -> bool:
@@ -538,6 +545,7 @@ class HostDirView(View):
         self._lstat_cache: dict[tuple[str, ...], FileStat | OSError] = {}
         self._resolve_memo = {}
         self._listed: set[tuple[str, ...]] = set()
+        self._noatime = NOATIME
         self._lstat(())  # the root as it was when the view was made (see looked_at)
 
     def _host(self, parts: tuple[str, ...]) -> str:
@@ -564,7 +572,15 @@ class HostDirView(View):
         """Open a path walked component by component with ``lstat`` first, by its host
         path: a directory on the way swapped for a link to elsewhere in between would open
         a file outside the root, which :func:`opened_inside` sees."""
-        fd = os.open(self._host(parts), flags | os.O_NOFOLLOW | os.O_CLOEXEC)
+        host = self._host(parts)
+        flags |= os.O_NOFOLLOW | os.O_CLOEXEC
+        try:
+            fd = os.open(host, flags | self._noatime)
+        except PermissionError as exc:
+            if exc.errno != errno.EPERM or not self._noatime:
+                raise
+            self._noatime = 0  # not this file's owner, no CAP_FOWNER: see NOATIME
+            fd = os.open(host, flags)
         if not opened_inside(fd, self.root):
             os.close(fd)
             raise OSError(errno.EXDEV, _ERRNO_TEXT["EXDEV"])
