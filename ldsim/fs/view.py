@@ -127,11 +127,35 @@ ACCESS_REASON = ("permission denied to ldsim itself: what is there cannot be see
 READ, SEARCH = 4, 1  # permission bits, as in each rwx triplet of a mode
 
 NOATIME = getattr(os, "O_NOATIME", 0)
-"""The open(2) flag that leaves a file's access time alone. ldsim reads with it while the
-kernel lets it: a first read would otherwise update the access time of every file (a
-scan's hundred thousand inodes written back; tools that clean up by access time misled).
-Only a file's owner, or a process with CAP_FOWNER, may use it: at the first EPERM, reads go
-on without it."""
+"""The open(2) flag that leaves a file's access time alone (see :class:`NoAtime`)."""
+
+
+class NoAtime:
+    """Opens that leave access times alone, while the kernel lets them: a first read would
+    otherwise update the access time of every file (a scan's hundred thousand inodes
+    written back; tools that clean up by access time misled). Only a file's owner, or a
+    process with CAP_FOWNER, may use O_NOATIME: at the first EPERM, :attr:`flag` becomes 0
+    and opens go on without it."""
+
+    __slots__ = ("flag",)
+
+    def __init__(self) -> None:
+        self.flag = NOATIME
+
+    def open(self, path: str, flags: int, dir_fd: int | None = None) -> int:
+        try:
+            return os.open(path, flags | self.flag, dir_fd=dir_fd)
+        except OSError as exc:
+            return self.again(exc, path, flags, dir_fd)
+
+    def again(self, exc: OSError, path: str, flags: int, dir_fd: int | None = None) -> int:
+        """After ``exc`` from an open with :attr:`flag` (a caller's own fast loop may open
+        with it): EPERM says this process may not use it, and the open is made again
+        without it, as every later one; any other error is ``exc`` itself."""
+        if exc.errno != errno.EPERM or not self.flag:
+            raise exc
+        self.flag = 0
+        return os.open(path, flags, dir_fd=dir_fd)
 
 
 def permits(mode: int, owner: int, group: int, user: tuple[int, int] | None,
@@ -545,7 +569,7 @@ class HostDirView(View):
         self._lstat_cache: dict[tuple[str, ...], FileStat | OSError] = {}
         self._resolve_memo = {}
         self._listed: set[tuple[str, ...]] = set()
-        self._noatime = NOATIME
+        self._noatime = NoAtime()
         self._lstat(())  # the root as it was when the view was made (see looked_at)
 
     def _host(self, parts: tuple[str, ...]) -> str:
@@ -572,15 +596,7 @@ class HostDirView(View):
         """Open a path walked component by component with ``lstat`` first, by its host
         path: a directory on the way swapped for a link to elsewhere in between would open
         a file outside the root, which :func:`opened_inside` sees."""
-        host = self._host(parts)
-        flags |= os.O_NOFOLLOW | os.O_CLOEXEC
-        try:
-            fd = os.open(host, flags | self._noatime)
-        except PermissionError as exc:
-            if exc.errno != errno.EPERM or not self._noatime:
-                raise
-            self._noatime = 0  # not this file's owner, no CAP_FOWNER: see NOATIME
-            fd = os.open(host, flags)
+        fd = self._noatime.open(self._host(parts), flags | os.O_NOFOLLOW | os.O_CLOEXEC)
         if not opened_inside(fd, self.root):
             os.close(fd)
             raise OSError(errno.EXDEV, _ERRNO_TEXT["EXDEV"])

@@ -7,7 +7,7 @@ file's first 64 bytes are read: the magic and ``e_type``. Symbolic links are nev
 (the file they name is scanned under its own path, if it lies in the tree); the root's
 ``/proc``, ``/sys``, ``/dev`` and ``/run`` are not walked (a live system's are not files).
 Files and directories are opened with O_NOATIME while the kernel lets ldsim (see
-:data:`ldsim.fs.view.NOATIME`): a scan leaves access times alone. Nothing outside the root's
+:class:`ldsim.fs.view.NoAtime`): a scan leaves access times alone. Nothing outside the root's
 directory is opened: the walk starts from a path resolved inside
 the view, with chroot semantics, checked to be in the root, and below it opens each
 directory by its name in its parent, never following a link (a directory renamed out of the
@@ -38,7 +38,7 @@ from collections.abc import Generator, Iterator, Mapping, Sequence
 from ldsim.elf.facts import ELFMAG, ElfType
 from ldsim.elf.layout import sniff_type
 from ldsim.errors import LdsimError
-from ldsim.fs.view import NOATIME, HostDirView, View, opened_inside
+from ldsim.fs.view import HostDirView, NoAtime, View, opened_inside
 from ldsim.records import field, record, replace
 
 HEAD = 64
@@ -99,7 +99,7 @@ class Walk:
     problems: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
     records: dict[str, DirRecord] = field(default_factory=dict)
     keep_records: bool = True  # False: make none (nothing will store them)
-    noatime: int = NOATIME  # the flag while it may be used (see ldsim.fs.view.NOATIME)
+    noatime: NoAtime = field(default_factory=NoAtime)  # its opens leave access times alone
 
 
 def _join(directory: str, name: str) -> str:
@@ -188,29 +188,11 @@ def _found(path: str, e_type: int, st: os.stat_result, filt: Filter,
     return None
 
 
-def _open(walk: Walk, path: str, flags: int, dir_fd: int | None = None) -> int:
-    """``os.open`` with the walk's O_NOATIME, while it may be used."""
-    try:
-        return os.open(path, flags | walk.noatime, dir_fd=dir_fd)
-    except OSError as exc:
-        return _open_again(exc, walk, path, flags, dir_fd)
-
-
-def _open_again(exc: OSError, walk: Walk, path: str, flags: int, dir_fd: int | None) -> int:
-    """After ``exc`` from an open with O_NOATIME: EPERM says this process may not use it
-    (it neither owns the file nor has CAP_FOWNER), and the walk goes on without it, from
-    this file on; any other error is ``exc`` itself."""
-    if exc.errno != errno.EPERM or not walk.noatime:
-        raise exc
-    walk.noatime = 0
-    return os.open(path, flags, dir_fd=dir_fd)
-
-
 def _one_file(view: HostDirView, guest: str, filt: Filter, walk: Walk) -> Iterator[Found]:
     host = view.root.rstrip("/") + guest
     walk.files += 1
     try:
-        fd = _open(walk, host, _OPEN_FILE)
+        fd = walk.noatime.open(host, _OPEN_FILE)
     except OSError as exc:
         walk.problems.append((guest, _why(exc)))
         return
@@ -283,8 +265,8 @@ def _open_dir(view: HostDirView, base: str, guest: str, name: str, parent_fd: in
     """A directory of the walk, open; None (and a problem) when it cannot be opened."""
     try:
         if parent_fd is not None:
-            return _open(walk, name, _OPEN_DIR, parent_fd)
-        dfd = _open(walk, base + guest if guest != "/" else (base or "/"), _OPEN_DIR)
+            return walk.noatime.open(name, _OPEN_DIR, parent_fd)
+        dfd = walk.noatime.open(base + guest if guest != "/" else (base or "/"), _OPEN_DIR)
     except OSError as exc:
         walk.problems.append((guest, _why(exc)))
         return None
@@ -370,18 +352,19 @@ def _list_dir(dfd: int, guest: str, filt: Filter, walk: Walk
     found: list[tuple[str, int]] = []
     walk.files += len(files)
     # the one loop that runs for every file of the tree: its names bound here
+    noatime = walk.noatime
     open_, read, close, fstat, flags, magic = \
-        os.open, os.read, os.close, os.fstat, _OPEN_FILE | walk.noatime, ELFMAG
+        os.open, os.read, os.close, os.fstat, _OPEN_FILE | noatime.flag, ELFMAG
     for name in files:
         try:
             fd = open_(name, flags, dir_fd=dfd)
         except OSError as exc:
             try:
-                fd = _open_again(exc, walk, name, _OPEN_FILE, dfd)
+                fd = noatime.again(exc, name, _OPEN_FILE, dfd)
             except OSError as again:
                 walk.problems.append((_join(guest, name), _why(again)))
                 continue
-            flags = _OPEN_FILE | walk.noatime
+            flags = _OPEN_FILE | noatime.flag
         try:
             head = read(fd, HEAD)
             if not head.startswith(magic):
@@ -413,7 +396,7 @@ def _known_dir(dfd: int, guest: str, record: DirRecord, filt: Filter,
         try:
             if not stat_mod.S_ISREG(os.stat(name, dir_fd=dfd, follow_symlinks=False).st_mode):
                 continue  # no longer a regular file: never opened (a device might act)
-            fd = _open(walk, name, _OPEN_FILE, dfd)
+            fd = walk.noatime.open(name, _OPEN_FILE, dfd)
             try:
                 st = os.fstat(fd)
                 head = os.read(fd, HEAD)
