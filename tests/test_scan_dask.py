@@ -34,7 +34,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -569,6 +569,24 @@ def _own_cluster(tmp: Path, worker_env: dict[str, str] | None = None,
     return address, procs
 
 
+def _stopped_after_100(address: str, act: Callable[[], object], **options: Any) -> str:
+    """Scan this machine's /usr on the cluster at ``address`` (``options`` as
+    :func:`ldsim.scan` takes them), calling ``act`` once 100 results are in: the scan must
+    stop with an error of its own, no file marked as ldsim's error. Its message."""
+    import ldsim
+    from ldsim.errors import LdsimError
+
+    scan = ldsim.scan("/", ["/usr"], scheduler=address, chunk=8, **options)
+    done = 0
+    with pytest.raises(LdsimError) as stopped:
+        for _result in scan:
+            done += 1
+            if done == 100:
+                act()
+    assert 100 <= done < 3000 and scan.summary.by_status["error"] == 0
+    return str(stopped.value)
+
+
 @pytest.mark.parametrize(("killed", "said"), [
     ("worker", "has had no worker for 2 s: the scan stops"),
     ("scheduler", "was lost"),
@@ -578,21 +596,11 @@ def test_a_cluster_that_goes_away_stops_the_scan_in_one_line(
     """Its own scheduler and one worker; one of them killed halfway through a scan of this
     machine's /usr: the scan stops with one error naming the cluster (without a worker it
     waited forever; without the scheduler every file still to come was an 'error')."""
-    import ldsim
-    from ldsim.errors import LdsimError
-
     monkeypatch.setattr("ldsim.scanner.engine.WORKER_WAIT", 2)
     address, procs = _own_cluster(tmp_path)
     try:
-        scan = ldsim.scan("/", ["/usr"], scheduler=address, chunk=8)
-        done = 0
-        with pytest.raises(LdsimError) as stopped:
-            for _result in scan:
-                done += 1
-                if done == 100:
-                    procs[0 if killed == "scheduler" else 1].kill()
-        assert 100 <= done < 3000 and scan.summary.by_status["error"] == 0
-        assert said in str(stopped.value) and "the scan stops" in str(stopped.value)
+        stopped = _stopped_after_100(address, procs[0 if killed == "scheduler" else 1].kill)
+        assert said in stopped and "the scan stops" in stopped
     finally:
         for proc in reversed(procs):
             _stop(proc)
@@ -707,25 +715,15 @@ def test_a_task_that_its_workers_die_running_stops_the_scan(tmp_path: Path) -> N
     (``allowed-failures``; 0 here, so one death is enough): the scan stops in one line, as
     when a local worker dies, instead of marking the task's files as ldsim's errors (exit
     status 3) and going on."""
-    import ldsim
-    from ldsim.errors import LdsimError
-
     address, procs = _own_cluster(
         tmp_path, scheduler_env={"DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "0"})
     other: subprocess.Popen[bytes] | None = None
     try:
         other = _second_worker(tmp_path, address, _child_env(tmp_path))
         # with symbols, slow enough for each worker to have tasks in hand when one dies
-        scan = ldsim.scan("/", ["/usr"], scheduler=address, chunk=8, symbols=True)
-        done = 0
-        with pytest.raises(LdsimError) as stopped:
-            for _result in scan:
-                done += 1
-                if done == 100:
-                    _kill_busy(address, procs[1])
-        assert 100 <= done < 3000 and scan.summary.by_status["error"] == 0
-        assert "died while running it" in str(stopped.value), stopped.value
-        assert "the scan stops" in str(stopped.value)
+        stopped = _stopped_after_100(address, lambda: _kill_busy(address, procs[1]),
+                                     symbols=True)
+        assert "died while running it" in stopped and "the scan stops" in stopped, stopped
     finally:
         for proc in [*([other] if other is not None else []), *reversed(procs)]:
             _stop(proc)
@@ -735,24 +733,16 @@ def test_a_worker_of_another_ldsim_that_joins_later_stops_the_scan(tmp_path: Pat
     """A worker of another ldsim that joins the cluster after the scan checked its workers
     (here: the only one left once the first is killed) stops the scan at its first task,
     in one line, with no file marked (it used to run the rest of the scan)."""
-    import ldsim
-    from ldsim.errors import LdsimError
-
     address, procs = _own_cluster(tmp_path)
-    late: subprocess.Popen[bytes] | None = None
+
+    def join_late() -> None:
+        procs.append(_second_worker(tmp_path, address, _another_ldsim(tmp_path)))
+        procs[1].kill()  # the rest can only go to the late worker
+
     try:
-        scan = ldsim.scan("/", ["/usr"], scheduler=address, chunk=8)
-        done = 0
-        with pytest.raises(LdsimError) as stopped:
-            for _result in scan:
-                done += 1
-                if done == 100:
-                    late = _second_worker(tmp_path, address, _another_ldsim(tmp_path))
-                    procs[1].kill()  # the rest can only go to the late worker
-        assert 100 <= done < 3000 and scan.summary.by_status["error"] == 0
-        assert "runs another ldsim" in str(stopped.value)
+        assert "runs another ldsim" in _stopped_after_100(address, join_late)
     finally:
-        for proc in [*([late] if late is not None else []), *reversed(procs)]:
+        for proc in reversed(procs):
             _stop(proc)
 
 
