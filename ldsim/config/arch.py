@@ -316,7 +316,27 @@ def process_env(env: LoaderEnv, arch: Arch | None) -> LoaderEnv:
     """``env`` with its CPU made concrete for a program of ``arch``: what the user gave
     (``hwcaps``, ``platform``, ``legacy_hwcap_names`` not None) stays; the rest comes from
     the machine ``env.cpuinfo`` describes when it can run the program natively (x86-64 and
-    i386 programs on an x86 machine), else from the architecture's typical CPU."""
+    i386 programs on an x86 machine), else from the architecture's typical CPU.
+
+    Both are frozen records: the answer for the same two objects is always the same one,
+    remembered by their identity (program after program of a scan asks with the same env
+    and one or two architectures; the entry keeps both alive)."""
+    key = (id(env), id(arch))
+    hit = _PROCESS_ENVS.get(key)
+    if hit is not None and hit[0] is env and hit[1] is arch:
+        return hit[2]
+    made = _process_env(env, arch)
+    if len(_PROCESS_ENVS) >= _PROCESS_ENVS_MAX:
+        _PROCESS_ENVS.clear()
+    _PROCESS_ENVS[key] = (env, arch, made)
+    return made
+
+
+_PROCESS_ENVS: dict[tuple[int, int], tuple[LoaderEnv, Arch | None, LoaderEnv]] = {}
+_PROCESS_ENVS_MAX = 64
+
+
+def _process_env(env: LoaderEnv, arch: Arch | None) -> LoaderEnv:
     a = arch or generic(0, 0, 0)
     if env.legacy_hwcap_names and all(n in a.hwcap_bits for n in env.legacy_hwcap_names):
         # the loader takes them in bit order, whatever order they were given in

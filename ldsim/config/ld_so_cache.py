@@ -578,6 +578,12 @@ def _isa_level_compatible(hwcap: int, cpu_isa_1: int) -> bool:
     return (bit & cpu_isa_1) == bit
 
 
+def answers_fixed(cache: LdSoCache) -> bool:
+    """Whether :func:`lookup` gives ``cache`` the same answer every time for the same
+    arguments (its entries cannot change: parsed from a file, or a tuple)."""
+    return isinstance(cache.entries, (_Entries, tuple))
+
+
 def lookup(
     cache: LdSoCache,
     name: str,
@@ -630,8 +636,7 @@ def lookup(
     A cache whose entries cannot change (parsed from a file, or a tuple) remembers each
     answer, by every argument (``arch`` by identity: the answer keeps it alive).
     """
-    entries = cache.entries
-    if not isinstance(entries, (_Entries, tuple)):
+    if not answers_fixed(cache):
         return _lookup(cache, name, tuple(hwcaps_subdirs), platform, hwcap_bits, cpu_isa_1,
                        arch)
     subdirs = tuple(hwcaps_subdirs)

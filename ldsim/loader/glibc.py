@@ -21,9 +21,9 @@ from functools import lru_cache
 
 from ldsim.config.arch import Arch
 from ldsim.config.env import Invocation, LoaderEnv
-from ldsim.config.ld_so_cache import LdSoCache, lookup
+from ldsim.config.ld_so_cache import LdSoCache, answers_fixed, lookup
 from ldsim.config.loader_profile import GlibcProfile
-from ldsim.elf.facts import ElfFacts
+from ldsim.elf.facts import DF_1_PIE, ElfFacts, ElfType
 from ldsim.elf.flavour import Libc
 from ldsim.errors import AccessError, FsError, LdsimError
 from ldsim.fs.view import View, dirname, join
@@ -42,6 +42,13 @@ from ldsim.result import Attempt, Diagnostic, LookupKind, Outcome, SearchMark, S
 
 _FATAL = (Outcome.NOT_ELF, Outcome.FATAL)
 CACHE_FILE = "/etc/ld.so.cache"
+_CACHE_MARK0 = SearchMark(0, None, CACHE_FILE)  # the search cache= line of most lookups
+# Members read in the per-lookup loops, as module constants (a global is read in a fraction
+# of the time an enum class's attribute takes)
+_FOUND = Outcome.FOUND
+_ET_EXEC = int(ElfType.EXEC)
+_ALREADY_LOADED = Via.ALREADY_LOADED
+_UNKNOWN, _EXISTING, _NONEXISTING = DirStatus.UNKNOWN, DirStatus.EXISTING, DirStatus.NONEXISTING
 
 
 class GlibcModel(Walk):
@@ -62,16 +69,28 @@ class GlibcModel(Walk):
         self.profile = profile
         self.cache = cache
         self.preload_file = preload_file  # contents of /etc/ld.so.preload, if any
-        self.capstr = self._subdirs()
-        # GLRO(dl_hwcap) & hwcap_mask, as the cache lookup compares it
-        self.hwcap_bits = (arch.hwcap_mask(self.legacy) if arch is not None
-                           else _hwcap_bits(self.legacy))
-        self.system_prefixes = tuple(d.rstrip("/") + "/" for d in profile.system_dirs)
+        # What follows from the (frozen) process, loader and architecture alone is the same
+        # for every program of a run that shares them: made once (the entry keeps them alive)
+        key = (id(env), id(profile), id(arch))
+        known = _SETUPS.get(key)
+        if known is None or known[0] is not env or known[1] is not profile \
+                or known[2] is not arch:
+            capstr = self._subdirs()
+            # GLRO(dl_hwcap) & hwcap_mask, as the cache lookup compares it
+            bits = (arch.hwcap_mask(self.legacy) if arch is not None
+                    else _hwcap_bits(self.legacy))
+            system = tuple(d.rstrip("/") + "/" for d in profile.system_dirs)
+            if len(_SETUPS) >= _SETUPS_MAX:
+                _SETUPS.clear()
+            known = _SETUPS[key] = (env, profile, arch, capstr, bits, system)
+        self.capstr, self.hwcap_bits, self.system_prefixes = known[3], known[4], known[5]
         # One string per candidate path and one probe per path in a run: a name that many
         # DT_NEEDED entries repeat (or a long one) costs its length once, not per lookup.
         self._candidates: dict[tuple[str, str, str], str] = {}
         self._probed: dict[str, Probe] = {}  # shared by every run when the view is stable
         self._known: _Known | None = None
+        # the cache step's answers by name, shared by every run (see start)
+        self._cache_steps: dict[str, tuple[Probe, Attempt]] | None = None
 
     # -- search directories ------------------------------------------------------------
     def _subdirs(self) -> tuple[str, ...]:
@@ -149,11 +168,22 @@ class GlibcModel(Walk):
             shared = self.files.probes(self.expected, self.env.user, self.env.cwd)
             if shared is not None:
                 self._probed = shared
+                # The cache step is the same in every run for the same name: one
+                # _dl_load_cache_lookup candidate (elf/dl-cache.c) from a cache that cannot
+                # change, probed as every run probes it (the shared probes above). Only its
+                # answer when it found a file is kept, and not in secure mode (a preload's
+                # candidate must then be set-uid: see _probe). Whether the step is reached at
+                # all (an RPATH or RUNPATH found it first, DF_1_NODEFLIB) is each lookup's own.
+                if self.cache is not None and not self.env.secure \
+                        and answers_fixed(self.cache):
+                    self._cache_steps = self.files.cache_steps(
+                        self.expected, self.env.user, self.env.cwd, self.cache,
+                        (self.hwcaps, self.platform, self.hwcap_bits), self.arch)
         # _dl_init_paths: the system directories, then the program's RUNPATH or RPATH, then
         # LD_LIBRARY_PATH (ignored when empty, and in secure mode) get their records first
         self.dirs = Directories(len(self.capstr))
         system = self.dirs.search_list(
-            [d.rstrip("/") + "/" for d in self.profile.system_dirs], "system search path",
+            list(self.system_prefixes), "system search path",
             None, Via.DEFAULT, "system search path", droppable=False)
         self.system = system
         self.rpaths: dict[ObjectRecord, SearchList | None] = {}
@@ -219,7 +249,9 @@ class GlibcModel(Walk):
         return known
 
     def add_object(self, obj: ObjectRecord) -> ObjectRecord:
-        super().add_object(obj)
+        self.chain.append(obj)  # Walk.add_object, inlined
+        self.loaded.append(obj)
+        self.search_list.append(obj)
         if obj.facts is not None and obj.facts.rpath:
             self._with_rpath = True
         if self._known is not None:
@@ -302,17 +334,50 @@ class GlibcModel(Walk):
         return self._final_link_map()
 
     def needed(self, requester: ObjectRecord, raw: str) -> None:
-        lookup_ = LookupRecord(requester, raw, raw, None, None)  # self.lookup(), inlined
-        self.lookups.append(lookup_)
-        name = raw
         if "$" in raw and count_dst(raw):
-            if self.env.secure:
-                self.abort(raw, None, requester, "DST not allowed in SUID/SGID programs",
-                            f"{raw}: DST not allowed in SUID/SGID programs")
-            name = substitute(raw, self._tokens(requester))
-            if not name:
-                self.abort(raw, None, requester, "empty dynamic string token substitution",
-                            f"{raw}: empty dynamic string token substitution")
+            self._needed_dst(requester, raw)
+            return
+        if not raw:  # the main program's l_name after a kernel exec: _match_loaded knows
+            lookup_ = self.lookup(requester, raw)
+            self._map_object(lookup_, requester, raw, secure_preload=False)
+            return
+        # Most DT_NEEDED names (some 70% over a system's programs) are already loaded: the
+        # scan of _dl_map_object, :meth:`_match_loaded` (for a name that is not empty),
+        # inlined here since nothing else is done for them; such a lookup, with nothing
+        # searched, is recorded as an AlreadyLoaded (the walk freezes it as any other).
+        known = self._known
+        if known is None or known.main is not self.main or known.interp is not self.interp:
+            known = self._index()
+        by_name = known.by_name.get(raw)
+        by_soname = known.by_soname.get(raw)
+        if by_name is not None and (by_soname is None or by_name[0] <= by_soname[0]):
+            hit = by_name[1]
+        elif by_soname is not None:
+            hit = by_soname[1]
+            if hit is not self.main:
+                hit.names.append(raw)
+                known.named(hit, raw)
+        else:
+            lookup_ = LookupRecord(requester, raw, raw, None, None)  # self.lookup(), inlined
+            self.lookups.append(lookup_)
+            self._map_new(lookup_, requester, raw, secure_preload=False)
+            return
+        self.lookups.append((requester, raw, hit))
+        if hit is self.interp and hit not in self.search_list:
+            self.search_list.append(hit)
+            hit.needed_by = requester
+
+    def _needed_dst(self, requester: ObjectRecord, raw: str) -> None:
+        """A DT_NEEDED name with dynamic string tokens (``expand_dynamic_string_token`` in
+        ``_dl_map_object_deps``): refused in secure mode, else expanded, then mapped."""
+        lookup_ = self.lookup(requester, raw)
+        if self.env.secure:
+            self.abort(raw, None, requester, "DST not allowed in SUID/SGID programs",
+                        f"{raw}: DST not allowed in SUID/SGID programs")
+        name = substitute(raw, self._tokens(requester))
+        if not name:
+            self.abort(raw, None, requester, "empty dynamic string token substitution",
+                        f"{raw}: empty dynamic string token substitution")
         lookup_.request = name
         self._map_object(lookup_, requester, name, secure_preload=False)
 
@@ -361,6 +426,12 @@ class GlibcModel(Walk):
                 self.search_list.append(hit)
                 hit.needed_by = requester
             return hit
+        return self._map_new(lookup_, requester, name, secure_preload=secure_preload,
+                             preload=preload)
+
+    def _map_new(self, lookup_: LookupRecord, requester: ObjectRecord, name: str, *,
+                 secure_preload: bool, preload: bool = False) -> ObjectRecord | None:
+        """:meth:`_map_object` for a name no loaded object answers to: search, open, map."""
         if "/" in name:
             probe = self._probe(lookup_, name, "direct", Via.DIRECT, secure_preload=False)
             found = probe if probe.outcome is Outcome.FOUND else None
@@ -381,7 +452,7 @@ class GlibcModel(Walk):
             probe = self._probed[path] = glibc_open_verify(
                 self.view, self.files, path, self.env.cwd, self.expected, self.env.user)
         outcome = probe.outcome
-        if outcome is Outcome.FOUND and secure_preload and self.env.secure and probe.stat \
+        if outcome is _FOUND and secure_preload and self.env.secure and probe.stat \
                 and not probe.stat.mode & stat_mod.S_ISUID:
             outcome = Outcome.NOT_SUID  # open_path then sets errno to ENOENT
             probe = Probe(path, outcome, "set-uid bit not set", probe.real_path, probe.stat,
@@ -429,7 +500,14 @@ class GlibcModel(Walk):
         if not (secure_preload and env.secure):
             # _dl_load_cache_lookup prints its line and its one candidate even when the
             # candidate is then dropped for DF_1_NODEFLIB
-            lookup_.searches.append(SearchMark(len(lookup_.attempts), None, CACHE_FILE))
+            at = len(lookup_.attempts)
+            lookup_.searches.append(_CACHE_MARK0 if at == 0 else SearchMark(at, None, CACHE_FILE))
+            steps = self._cache_steps
+            if steps is not None and not nodeflib:
+                known = steps.get(name)
+                if known is not None:
+                    lookup_.attempts.append(known[1])
+                    return known[0], Via.CACHE
             entry = None if self.cache is None else lookup(
                 self.cache, name, hwcaps_subdirs=self.hwcaps, platform=self.platform,
                 hwcap_bits=self.hwcap_bits, arch=self.arch)
@@ -441,7 +519,9 @@ class GlibcModel(Walk):
                 else:
                     probe = self._probe(lookup_, cached, "cache=/etc/ld.so.cache", Via.CACHE,
                                         secure_preload)
-                    if probe.outcome is Outcome.FOUND:
+                    if probe.outcome is _FOUND:
+                        if steps is not None:
+                            steps[name] = (probe, lookup_.attempts[-1])
                         return probe, Via.CACHE
         if not nodeflib and self.system is not None:
             found = self._open_path(lookup_, name, self.system, secure_preload)
@@ -457,31 +537,37 @@ class GlibcModel(Walk):
         list of an object none of whose directories exists is dropped."""
         current_what = None
         any_dir = False
+        capstr = self.capstr
+        candidates = self._candidates
+        source, via = slist.source, slist.via
         for i, d in enumerate(slist.dirs):
             if d.what != current_what:
                 current_what = d.what
                 lookup_.searches.append(
-                    search_mark(len(lookup_.attempts), slist.dirs[i:], self.capstr))
+                    search_mark(len(lookup_.attempts), slist.dirs[i:], capstr))
             here_any = False
             err = ""
-            for cnt, sub in enumerate(self.capstr):
-                if d.status[cnt] is DirStatus.NONEXISTING:
+            statuses = d.status
+            dirname_ = d.dirname
+            for cnt, sub in enumerate(capstr):
+                status = statuses[cnt]
+                if status is _NONEXISTING:
                     continue
-                key = (d.dirname, sub, name)
-                path = self._candidates.get(key)
+                key = (dirname_, sub, name)
+                path = candidates.get(key)
                 if path is None:
-                    path = self._candidates[key] = d.dirname + sub + name
-                probe = self._probe(lookup_, path, slist.source, slist.via, secure_preload)
-                found = probe.outcome is Outcome.FOUND
+                    path = candidates[key] = dirname_ + sub + name
+                probe = self._probe(lookup_, path, source, via, secure_preload)
+                found = probe.outcome is _FOUND
                 err = probe.errno
-                if d.status[cnt] is DirStatus.UNKNOWN:
+                if status is _UNKNOWN:
                     if found:
-                        d.status[cnt] = DirStatus.EXISTING
+                        status = statuses[cnt] = _EXISTING
                     else:
-                        exists, stat_err = self._is_dir(d.dirname + sub)
-                        d.status[cnt] = DirStatus.EXISTING if exists else DirStatus.NONEXISTING
+                        exists, stat_err = self._is_dir(dirname_ + sub)
+                        status = statuses[cnt] = _EXISTING if exists else _NONEXISTING
                         err = stat_err or err
-                here_any |= d.status[cnt] is not DirStatus.NONEXISTING
+                here_any |= status is not _NONEXISTING
                 if found:
                     return probe
             if here_any and err not in ("ENOENT", "EACCES"):
@@ -511,11 +597,30 @@ class GlibcModel(Walk):
                 entry.names.append(name)
                 known.named(entry, name)
             lookup_.target = entry
-            lookup_.via = Via.ALREADY_LOADED
+            lookup_.via = _ALREADY_LOADED
             lookup_.attempts[-1] = Attempt(probe.path, lookup_.attempts[-1].source,
                                            lookup_.attempts[-1].via, Outcome.SAME_FILE)
             return entry
         facts = probe.facts
+        stat = probe.stat
+        # what open_verify accepted and _dl_map_object_from_fd still refuses (below, in its
+        # order) is rare: one test of the four first
+        if facts.ident.e_type == _ET_EXEC or not facts.has_dynamic \
+                or facts.flags_1 & DF_1_PIE or stat.size < facts.load_extent:
+            self._refuse(requester, name, probe)
+        path = probe.path
+        origin = dirname(path if path.startswith("/") else join(self.env.cwd, path))
+        obj = ObjectRecord(len(self.chain), name, path, probe.real_path or path, via, requester,
+                           facts, origin, [name], file_id)
+        self.add_object(obj)
+        lookup_.target = obj
+        lookup_.via = via
+        return obj
+
+    def _refuse(self, requester: ObjectRecord, name: str, probe: Probe) -> None:
+        """``_dl_map_object_from_fd``'s refusals of a file ``open_verify`` accepted."""
+        facts = probe.facts
+        assert probe.stat is not None and facts is not None
         if facts.is_executable:
             self.abort(name, probe.path, requester, "cannot dynamically load executable",
                         f"{name}: cannot dynamically load executable")
@@ -530,14 +635,13 @@ class GlibcModel(Walk):
             self.abort(name, probe.path, requester,
                         "file is shorter than its load segments (the real loader crashes "
                         "with SIGBUS)", f"{name}: truncated file")
-        path = probe.path
-        origin = dirname(path if path.startswith("/") else join(self.env.cwd, path))
-        obj = ObjectRecord(len(self.chain), name, path, probe.real_path or path, via, requester,
-                           facts, origin, names=[name], file_id=file_id)
-        self.add_object(obj)
-        lookup_.target = obj
-        lookup_.via = via
-        return obj
+
+
+# GlibcModel.__init__'s values per (process, loader profile, architecture), by identity:
+# (env, profile, arch, hwcaps subdirectories, hwcap bits, system directories with one "/")
+_SETUPS: dict[tuple[int, int, int], tuple[LoaderEnv, GlibcProfile, Arch | None,
+                                          tuple[str, ...], int, tuple[str, ...]]] = {}
+_SETUPS_MAX = 64
 
 
 class _Known:

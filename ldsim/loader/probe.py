@@ -30,7 +30,7 @@ from ldsim.elf.reader import parse_elf
 from ldsim.errors import AccessError, ElfError, FsError
 from ldsim.fs.view import ACCESS_REASON, FileStat, View
 from ldsim.records import record
-from ldsim.result import Outcome
+from ldsim.result import Attempt, Outcome
 
 _SOFT_ERRNOS = {"ENOENT": Outcome.ABSENT, "ENOTDIR": Outcome.ABSENT, "EACCES": Outcome.UNREADABLE}
 
@@ -60,6 +60,10 @@ class FileCache:
         self._defines: dict[tuple[Identity, tuple[str, ...]], bool] = {}
         # glibc_open_verify's probes by path, per (verify_key, user, working directory)
         self._probes: dict[tuple[VerifyKey, tuple[int, int] | None, str], dict[str, Probe]] = {}
+        # the ld.so.cache steps that found a file, by name, per (verify_key, user, working
+        # directory, cache, lookup arguments, architecture) (see cache_steps)
+        self._cache_steps: dict[tuple[object, ...],
+                                tuple[object, object, dict[str, tuple[Probe, Attempt]]]] = {}
 
     def facts(self, st: FileStat, buf: Buffer, path: str,
               assume: tuple[int, int] | None = None) -> ElfFacts:
@@ -100,6 +104,23 @@ class FileCache:
         if found is None:
             found = self._probes[key] = {}
         return found
+
+    def cache_steps(self, expected: ElfIdent, user: tuple[int, int] | None, cwd: str,
+                    cache: object, lookup_args: tuple[object, ...],
+                    arch: object) -> dict[str, tuple[Probe, Attempt]] | None:
+        """Where glibc's ld.so.cache step (``_dl_load_cache_lookup``, then ``open_verify`` of
+        its one candidate) is kept by name when it found a usable file, shared by every run
+        of a stable view whose programs probe alike (as :meth:`probes`) and look ``cache``
+        up alike (``lookup_args``: the hwcaps, platform and hwcap bits; ``arch``: the
+        architecture's rules, by identity, as :func:`~ldsim.config.ld_so_cache.lookup`
+        keeps them). None when the view is not stable."""
+        if not self.view.stable:
+            return None
+        key = (verify_key(expected), user, cwd, id(cache), lookup_args, id(arch))
+        found = self._cache_steps.get(key)
+        if found is None or found[0] is not cache or found[1] is not arch:
+            found = self._cache_steps[key] = (cache, arch, {})
+        return found[2]
 
     def defines(self, st: FileStat, buf: Buffer, path: str, names: tuple[str, ...]) -> bool:
         """Whether the file's dynamic symbol table defines every one of ``names``."""

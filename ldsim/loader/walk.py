@@ -89,10 +89,19 @@ class ErrorRecord:
 
 Entry = ObjectRecord | UnresolvedRecord
 
+AlreadyLoaded = tuple[ObjectRecord, str, ObjectRecord]
+"""A DT_NEEDED lookup of a name without dynamic string tokens that an object already loaded
+answered, nothing searched: (requester, name, that object). Most lookups of a run are such;
+frozen, it is the :class:`~ldsim.result.Lookup` a :class:`LookupRecord` of it would give
+(request = name, via ALREADY_LOADED, no attempts, kind NEEDED, no note, no searches)."""
+
 DlopenCalls = (Sequence[DlopenRequest]
                | Callable[[Sequence[ObjectRecord]], Sequence[DlopenRequest]])
 """The ``dlopen`` calls of a run: a list, or a function of the objects of the initial load
 (in link-map order) giving it, called once that load is done (and not when it failed)."""
+
+
+_ALREADY_LOADED = Via.ALREADY_LOADED
 
 
 class Abort(Exception):
@@ -127,7 +136,7 @@ class Walk:
         (each caller's, as the loader would serve them; a failed one leaves nothing behind),
         or a function of the initial load's objects giving them (see :data:`DlopenCalls`)."""
         self.interpreter = exe_facts.interp
-        self.lookups: list[LookupRecord] = []
+        self.lookups: list[LookupRecord | AlreadyLoaded] = []
         self.diagnostics: list[Diagnostic] = list(before)
         self.listing: list[tuple[str, str | None]] = []
         self.error: ErrorRecord | None = None
@@ -306,6 +315,8 @@ class Walk:
             else:
                 entries.append(Unresolved(e.name, obj(e.needed_by), e.reason))
         lookups = tuple([
+            Lookup(known(lk[0]) or obj(lk[0]), lk[1], lk[1], known(lk[2]) or obj(lk[2]),
+                   _ALREADY_LOADED) if isinstance(lk, tuple) else
             Lookup(known(lk.requester) or obj(lk.requester), lk.name, lk.request,
                    known(lk.target) or obj(lk.target), lk.via, tuple(lk.attempts), lk.kind,
                    lk.note, tuple(lk.searches))
