@@ -266,9 +266,11 @@ class GlibcModel(Walk):
         interpreter, then the loaded objects in load order; the first object that answers
         to ``name`` (by its path or a name it was requested by, the main program excepted;
         or by its DT_SONAME, which it then answers to by name too) is the one."""
-        if name == "" and self.env.invocation is Invocation.EXEC:
+        if not name and self.env.invocation is Invocation.EXEC:
             return self.main
-        known = self._index()
+        known = self._known  # self._index(), inlined: this runs for every lookup
+        if known is None or known.main is not self.main or known.interp is not self.interp:
+            known = self._index()
         by_name = known.by_name.get(name)
         by_soname = known.by_soname.get(name)
         if by_name is not None and (by_soname is None or by_name[0] <= by_soname[0]):
@@ -337,35 +339,18 @@ class GlibcModel(Walk):
         if "$" in raw and count_dst(raw):
             self._needed_dst(requester, raw)
             return
-        if not raw:  # the main program's l_name after a kernel exec: _match_loaded knows
-            lookup_ = self.lookup(requester, raw)
-            self._map_object(lookup_, requester, raw, secure_preload=False)
-            return
-        # Most DT_NEEDED names (some 70% over a system's programs) are already loaded: the
-        # scan of _dl_map_object, :meth:`_match_loaded` (for a name that is not empty),
-        # inlined here since nothing else is done for them; such a lookup, with nothing
-        # searched, is recorded as an AlreadyLoaded (the walk freezes it as any other).
-        known = self._known
-        if known is None or known.main is not self.main or known.interp is not self.interp:
-            known = self._index()
-        by_name = known.by_name.get(raw)
-        by_soname = known.by_soname.get(raw)
-        if by_name is not None and (by_soname is None or by_name[0] <= by_soname[0]):
-            hit = by_name[1]
-        elif by_soname is not None:
-            hit = by_soname[1]
-            if hit is not self.main:
-                hit.names.append(raw)
-                known.named(hit, raw)
-        else:
+        hit = self._match_loaded(raw)
+        if hit is None:
             lookup_ = LookupRecord(requester, raw, raw, None, None)  # self.lookup(), inlined
             self.lookups.append(lookup_)
             self._map_new(lookup_, requester, raw, secure_preload=False)
             return
+        # Most DT_NEEDED names (some 70% over a system's programs) are already loaded, and
+        # nothing is searched for them: such a lookup is kept as an AlreadyLoaded triple
+        # (the walk freezes it as any other)
         self.lookups.append((requester, raw, hit))
-        if hit is self.interp and hit not in self.search_list:
-            self.search_list.append(hit)
-            hit.needed_by = requester
+        if hit is self.interp:
+            self._reached(hit, requester)
 
     def _needed_dst(self, requester: ObjectRecord, raw: str) -> None:
         """A DT_NEEDED name with dynamic string tokens (``expand_dynamic_string_token`` in
@@ -422,12 +407,17 @@ class GlibcModel(Walk):
         if hit is not None:
             lookup_.target = hit
             lookup_.via = Via.ALREADY_LOADED
-            if hit is self.interp and hit not in self.search_list:
-                self.search_list.append(hit)
-                hit.needed_by = requester
+            self._reached(hit, requester)
             return hit
         return self._map_new(lookup_, requester, name, secure_preload=secure_preload,
                              preload=preload)
+
+    def _reached(self, hit: ObjectRecord, requester: ObjectRecord) -> None:
+        """A name answered by a loaded object: the interpreter, mapped by the kernel, joins
+        the search list (its DT_NEEDED walked) when first needed, by ``requester``."""
+        if hit is self.interp and hit not in self.search_list:
+            self.search_list.append(hit)
+            hit.needed_by = requester
 
     def _map_new(self, lookup_: LookupRecord, requester: ObjectRecord, name: str, *,
                  secure_preload: bool, preload: bool = False) -> ObjectRecord | None:
