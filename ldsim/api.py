@@ -427,7 +427,6 @@ def scan(root: str = "/", paths: Sequence[str] = (), *, snaps: Sequence[str] = (
     :class:`~ldsim.scanner.engine.ScanOptions`)."""
     from ldsim.scanner.discover import Filter
     from ldsim.scanner.engine import Scan, ScanOptions
-    from ldsim.scanner.store import Store
     from ldsim.scanner.work import ScanSpec
 
     if snaps and paths:
@@ -442,7 +441,11 @@ def scan(root: str = "/", paths: Sequence[str] = (), *, snaps: Sequence[str] = (
                     base_dir=None if base_dir is None else os.path.abspath(base_dir),
                     root_name=root, dlopen=dlopen)
     snaps = [os.path.abspath(s) for s in snaps]
-    store = Store(db) if db is not None else None
+    store = None
+    if db is not None:
+        from ldsim.scanner.store import Store  # sqlite3: only with a store
+
+        store = Store(db)
     return Scan(spec, tuple(paths), tuple(snaps), Filter(include, exclude),
                 ScanOptions(jobs, scheduler, chunk, store, rescan_all, progress, dask_logs))
 

@@ -11,15 +11,12 @@ twice a second: a scan killed at any point resumes from its last commit.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import time
-import uuid
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import CancelledError, Future
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ldsim._version import __version__
 from ldsim.analysis.scan import FileResult, ScanSummary
@@ -28,7 +25,6 @@ from ldsim.fs.view import HostDirView
 from ldsim.records import asdict, field, record, replace
 from ldsim.scanner import usable_cores
 from ldsim.scanner.discover import Filter, Found, Walk, walk_root
-from ldsim.scanner.store import Store, ident_text
 from ldsim.scanner.work import (
     CWD,
     ScanSpec,
@@ -40,6 +36,11 @@ from ldsim.scanner.work import (
     snap_identity,
     state,
 )
+
+if TYPE_CHECKING:  # a scan in one process without a store needs neither (nor sqlite3)
+    from concurrent.futures import Future
+
+    from ldsim.scanner.store import Store
 
 COMMIT_EVERY = 0.5  # seconds between commits of the result store
 WORKER_NICE = 10  # a pool with a worker for every core runs them at this niceness (_worker_start)
@@ -101,6 +102,8 @@ class _Watched:
         return bool(self.future.done())
 
     def result(self, timeout: float | None = None) -> Any:
+        from concurrent.futures import CancelledError
+
         alone_since: float | None = None
         while True:
             try:
@@ -165,6 +168,8 @@ class Scan:
         # what the model reads of the CPU, not the clock speed /proc/cpuinfo also shows
         steady = "\n".join(line for line in cpu.splitlines()
                            if not line.lower().startswith(("cpu mhz", "bogomips")))
+        import hashlib
+
         env["cpuinfo"] = hashlib.sha256(steady.encode()).hexdigest()[:16]
         env["invocation"] = str(env["invocation"])
         if not self.snaps:  # a file result depends on it only if it used it (work.CWD);
@@ -181,7 +186,7 @@ class Scan:
         store = opts.store
         wanted = self.spec.docs  # the documents the caller asked for
         # with a store, results are made with their documents, which it keeps
-        self.spec = replace(self.spec, run=uuid.uuid4().hex, docs=self.spec.docs or bool(store),
+        self.spec = replace(self.spec, run=os.urandom(16).hex(), docs=self.spec.docs or bool(store),
                             deps=bool(store))
         try:
             # the workers first: a scan that cannot start them leaves the store as it was
@@ -341,6 +346,8 @@ class Scan:
     def _ident_now(self, path: str, found: Found | None) -> str | None:
         """The identity a stored result of ``path`` must have to be reused: the walk's of
         a file; a snap's as it is now (its dependencies were checked before the scan)."""
+        from ldsim.scanner.store import ident_text
+
         if found is not None:
             return ident_text(found.ident)
         ident = snap_identity(path) if self.snaps else None

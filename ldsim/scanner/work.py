@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import glob
 import os
-import socket
 import time
 import traceback
 from collections.abc import Callable
@@ -79,6 +78,8 @@ def scan_files(spec: ScanSpec, paths: list[str]) -> list[FileResult]:
     try:
         target = _root_target(spec)
     except LdsimError as exc:  # on a Dask worker that does not see the root: the scan stops
+        import socket
+
         raise RootError(spec.root, f"cannot be opened on {socket.gethostname()}, where a "
                         f"worker runs: {exc.reason} (workers must see the same files at the "
                         "same paths)") from None
@@ -146,6 +147,8 @@ def same_ldsim(expected: str, fn: Callable[..., Any], *args: Any) -> Any:
     if not _OWN_IDENTITY:
         _OWN_IDENTITY.append(code_identity())
     if _OWN_IDENTITY[0] != expected:
+        import socket
+
         raise LdsimError("--scheduler", f"a worker of the Dask cluster, on "
                          f"{socket.gethostname()}, runs another ldsim ({_OWN_IDENTITY[0]}; "
                          f"this one: {expected}): its results would not be this ldsim's; "
