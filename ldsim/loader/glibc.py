@@ -23,7 +23,7 @@ from ldsim.config.arch import Arch
 from ldsim.config.env import Invocation, LoaderEnv
 from ldsim.config.ld_so_cache import LdSoCache, answers_fixed, lookup
 from ldsim.config.loader_profile import GlibcProfile
-from ldsim.elf.facts import DF_1_PIE, ElfFacts, ElfType
+from ldsim.elf.facts import ElfFacts
 from ldsim.elf.flavour import Libc
 from ldsim.errors import AccessError, FsError, LdsimError
 from ldsim.fs.view import View, dirname, join
@@ -46,7 +46,6 @@ _CACHE_MARK0 = SearchMark(0, None, CACHE_FILE)  # the search cache= line of most
 # Members read in the per-lookup loops, as module constants (a global is read in a fraction
 # of the time an enum class's attribute takes)
 _FOUND = Outcome.FOUND
-_ET_EXEC = int(ElfType.EXEC)
 _ALREADY_LOADED = Via.ALREADY_LOADED
 _UNKNOWN, _EXISTING, _NONEXISTING = DirStatus.UNKNOWN, DirStatus.EXISTING, DirStatus.NONEXISTING
 
@@ -249,9 +248,7 @@ class GlibcModel(Walk):
         return known
 
     def add_object(self, obj: ObjectRecord) -> ObjectRecord:
-        self.chain.append(obj)  # Walk.add_object, inlined
-        self.loaded.append(obj)
-        self.search_list.append(obj)
+        super().add_object(obj)
         if obj.facts is not None and obj.facts.rpath:
             self._with_rpath = True
         if self._known is not None:
@@ -592,25 +589,6 @@ class GlibcModel(Walk):
                                            lookup_.attempts[-1].via, Outcome.SAME_FILE)
             return entry
         facts = probe.facts
-        stat = probe.stat
-        # what open_verify accepted and _dl_map_object_from_fd still refuses (below, in its
-        # order) is rare: one test of the four first
-        if facts.ident.e_type == _ET_EXEC or not facts.has_dynamic \
-                or facts.flags_1 & DF_1_PIE or stat.size < facts.load_extent:
-            self._refuse(requester, name, probe)
-        path = probe.path
-        origin = dirname(path if path.startswith("/") else join(self.env.cwd, path))
-        obj = ObjectRecord(len(self.chain), name, path, probe.real_path or path, via, requester,
-                           facts, origin, [name], file_id)
-        self.add_object(obj)
-        lookup_.target = obj
-        lookup_.via = via
-        return obj
-
-    def _refuse(self, requester: ObjectRecord, name: str, probe: Probe) -> None:
-        """``_dl_map_object_from_fd``'s refusals of a file ``open_verify`` accepted."""
-        facts = probe.facts
-        assert probe.stat is not None and facts is not None
         if facts.is_executable:
             self.abort(name, probe.path, requester, "cannot dynamically load executable",
                         f"{name}: cannot dynamically load executable")
@@ -625,6 +603,14 @@ class GlibcModel(Walk):
             self.abort(name, probe.path, requester,
                         "file is shorter than its load segments (the real loader crashes "
                         "with SIGBUS)", f"{name}: truncated file")
+        path = probe.path
+        origin = dirname(path if path.startswith("/") else join(self.env.cwd, path))
+        obj = ObjectRecord(len(self.chain), name, path, probe.real_path or path, via, requester,
+                           facts, origin, [name], file_id)
+        self.add_object(obj)
+        lookup_.target = obj
+        lookup_.via = via
+        return obj
 
 
 # GlibcModel.__init__'s values per (process, loader profile, architecture), by identity:
