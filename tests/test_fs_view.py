@@ -163,6 +163,31 @@ def test_fifo_is_never_opened(root: Path) -> None:
         view.read("/fifo", limit=4)
 
 
+def test_a_file_swapped_for_a_fifo_after_its_lstat_is_not_waited_on(root: Path) -> None:
+    """The view's lstat said a regular file; a FIFO put in its place since would block
+    open(2) forever (no writer comes): it is opened without blocking, and refused as a FIFO
+    found by lstat is (in a child, so that a hang fails the test instead of stopping it)."""
+    code = f"""
+import os
+from ldsim.errors import FsError
+from ldsim.fs.view import HostDirView
+view = HostDirView({str(root)!r})
+assert view.stat("/etc/secret").is_reg
+os.unlink({str(root / "etc/secret")!r})
+os.mkfifo({str(root / "etc/secret")!r})
+for read in (lambda: view.read("/etc/secret"), lambda: view.read("/etc/secret", limit=4)):
+    try:
+        read()
+    except FsError as exc:
+        print(exc.errno_name)
+"""
+    from hostile import run_python
+
+    run = run_python(code, timeout=10)
+    assert not run.timed_out and run.returncode == 0, run.stderr
+    assert run.stdout.decode().split() == ["ENXIO", "ENXIO"]
+
+
 def test_a_directory_swapped_for_a_link_out_of_the_root_is_not_read(tmp_path: Path) -> None:
     """The view walks a path with lstat, then opens it by its host path: a directory on the
     way replaced by a link to elsewhere in between (a root changing while it is scanned)

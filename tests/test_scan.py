@@ -857,6 +857,8 @@ def test_a_rescan_sends_scattered_changes_in_chunks(tmp_path: Path,
     (["starts", "fails_at_run_time"], "Result: 1 of 2 files starts but fails at run time."),
     (["starts", "starts"], "Result: all 2 files start."),
     (["starts"], "Result: the file starts."),
+    (["does_not_start"], "Result: the file does not start."),
+    (["fails_at_run_time"], "Result: the file starts but fails at run time."),
     ([], "Result: no file to resolve."),
 ])
 def test_the_result_line_tells_not_starting_from_failing_later(statuses: list[str],

@@ -611,26 +611,36 @@ class HostDirView(View):
             yield (self._host(parts), None if isinstance(hit, OSError) else hit,
                    parts in self._listed)
 
-    def _open_checked(self, parts: tuple[str, ...]) -> int:
+    def _open_checked(self, parts: tuple[str, ...]) -> tuple[int, os.stat_result]:
+        """A regular file or directory, open, and its status. A FIFO would block open(2)
+        (a device may act): refused when ``lstat`` says so, and again when what was opened
+        is one (swapped in since; opened without blocking)."""
         st = self._lstat(parts)
-        if not (st.is_reg or st.is_dir):  # a FIFO would block open(2); a device may too
+        if not (st.is_reg or st.is_dir):
             raise OSError(errno.ENXIO, "not a regular file")
-        return self._open_inside(parts, os.O_RDONLY)
+        fd = self._open_inside(parts, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+        try:
+            now = os.fstat(fd)
+            if not (stat_mod.S_ISREG(now.st_mode) or stat_mod.S_ISDIR(now.st_mode)):
+                raise OSError(errno.ENXIO, "not a regular file")
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd, now
 
     def _read_head(self, parts: tuple[str, ...], size: int) -> bytes:
-        fd = self._open_checked(parts)
+        fd, _st = self._open_checked(parts)
         try:
             return os.read(fd, size)
         finally:
             os.close(fd)
 
     def _read(self, parts: tuple[str, ...]) -> Buffer:
-        fd = self._open_checked(parts)
+        fd, st = self._open_checked(parts)
         try:
-            st = os.fstat(fd)
             if stat_mod.S_ISDIR(st.st_mode):
                 os.read(fd, 1)  # raises EISDIR, as read(2) does for the loader
-            if st.st_size == 0 or not stat_mod.S_ISREG(st.st_mode):
+            if st.st_size == 0:
                 return os.read(fd, 1 << 20)
             if st.st_size <= READ_WHOLE:
                 return _read_all(fd, st.st_size)

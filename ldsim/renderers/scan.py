@@ -139,11 +139,14 @@ def _result_line(s: ScanSummary, st: Style) -> str:
     failing = s.by_status["fails_at_run_time"]
     unit = "snap" if s.snaps else "file"
     parts = []
+    one = s.total == 1  # "the file", not "1 of 1 file"
     if bad:
-        parts.append(f"{_n(bad)} of {plural(s.total, unit)} do{'es' if bad == 1 else ''} "
+        parts.append(f"the {unit} does not start" if one else
+                     f"{_n(bad)} of {plural(s.total, unit)} do{'es' if bad == 1 else ''} "
                      "not start")
     if failing:  # they start: an error-level ABI finding fails a real run later
-        parts.append(f"{_n(failing)}{'' if bad else ' of ' + plural(s.total, unit)} "
+        parts.append(f"the {unit} starts but fails at run time" if one else
+                     f"{_n(failing)}{'' if bad else ' of ' + plural(s.total, unit)} "
                      f"start{'s' if failing == 1 else ''} but fail{'s' if failing == 1 else ''}"
                      " at run time")
     leaking = sum(1 for n in s.leaks.values() if n)
