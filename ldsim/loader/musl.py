@@ -169,6 +169,7 @@ class MuslModel(Walk):
         if self._sys is None:
             path_file = path_file_for(self.interp.path)
             try:
+                self._check_open(path_file)  # fopen, as the process: the caller's rights
                 data = self.view.read(path_file)
                 self._sys = (data.decode("utf-8", "surrogateescape"),
                              f"system path ({path_file})")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 
 from ldsim.config.arch import ARCHES, Arch, arch_of, generic, process_env
-from ldsim.config.env import Invocation, LoaderEnv
+from ldsim.config.env import Invocation, LoaderEnv, may_read
 from ldsim.config.ld_so_cache import LdSoCache, parse_ld_so_cache
 from ldsim.config.loader_profile import GlibcProfile, fallback_profile, glibc_profile_from_bytes
 from ldsim.elf.facts import ElfFacts, class_name, machine_name
@@ -161,10 +161,32 @@ def resolve(view: View, exe: str, env: LoaderEnv, config: RootConfig | None = No
         refuse = ("object file has no dynamic section (its PT_DYNAMIC segment has no bytes in "
                   "the file: a separate debuginfo file?)",
                   f"{exe}: object file has no dynamic section")
-    model = GlibcModel(view, env, profile, config.cache, config.files, config.preload_file,
+    cache, preload_file = config.cache, config.preload_file
+    if env.user is not None and env.user[0] != 0:
+        # ld.so opens them as the process it runs in (_dl_load_cache_lookup; rtld.c's
+        # access (R_OK) of the preload file): one its caller may not read is skipped
+        if cache is not None and not _caller_may_read(view, CACHE_PATH, env.user):
+            cache = None
+            notes.append(Diagnostic(
+                Severity.INFO, f"{CACHE_PATH}: the caller (uid:gid {env.user[0]}:"
+                f"{env.user[1]}) may not read it; the loader skips the cache step",
+                CACHE_PATH))
+        if preload_file is not None and not _caller_may_read(view, PRELOAD_PATH, env.user):
+            preload_file = None
+    model = GlibcModel(view, env, profile, cache, config.files, preload_file,
                        interp=interp, arch=rules)
     return model.run(exe, facts, before=config.diagnostics, after=notes, interpreter=interp,
                      refuse=refuse, dlopen=dlopen)
+
+
+def _caller_may_read(view: View, path: str, user: tuple[int, int]) -> bool:
+    """Whether ``user`` may open ``path`` for reading: search every directory on the way,
+    read the file (ldsim's own permission problems are its own: AccessError)."""
+    try:
+        st = view.stat(path, user=user)
+    except FsError:
+        return False
+    return may_read(st.mode, st.uid, st.gid, user)
 
 
 __all__ = ["LDD_LOADERS", "RootConfig", "read_program", "resolve"]

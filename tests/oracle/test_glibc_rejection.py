@@ -220,3 +220,26 @@ def test_s11_directory_under_an_unsearchable_one(s11: Root) -> None:
     real = run_real_loader(s11, "bin/exe", cwd=b, user="65534:65534")
     expect(real, f"libbad.so => {b}/D2/libbad.so  # rpath\n{LIBC_DEFAULT}\n{INTERP}")
     compare(real, s11, extra_args=["--user", "65534:65534"])
+
+
+def test_a_cache_and_a_preload_file_the_caller_may_not_read(root: Root) -> None:
+    """ld.so opens /etc/ld.so.cache and /etc/ld.so.preload as the process it runs in: for a
+    caller who may not read them (mode 0600, root's) the cache step finds nothing (its
+    search line is still printed) and nothing is preloaded; as root, both are used."""
+    if root.foreign_arch is not None:
+        pytest.skip("the caller's permissions are the kernel's: checked on this machine")
+    root.mklib("/usr/local/lib/libfoo.so", "libfoo.so")
+    root.mklib("/ok/libpre.so", "libpre.so")
+    root.mkexe("/bin/prog", needed=["libfoo.so"])
+    root.write("/etc/ld.so.conf", "/usr/local/lib\n")
+    root.ldconfig()
+    root.write("/etc/ld.so.preload", "/ok/libpre.so\n")
+    root.make_world_readable()
+    for path in ("/etc/ld.so.cache", "/etc/ld.so.preload"):
+        root.chmod(path, 0o600)
+    real = run_real_loader(root, "/bin/prog", user="65534:65534")
+    assert [f.name for f in real.found] == ["libc.so.6", INTERP.split()[0]], real.describe()
+    compare(real, root, extra_args=["--user", "65534:65534"])
+    as_root = run_real_loader(root, "/bin/prog")
+    assert {f.path for f in as_root.found} >= {"/usr/local/lib/libfoo.so", "/ok/libpre.so"}
+    compare(as_root, root)

@@ -520,6 +520,26 @@ def test_m7_empty_path_file(m7: MuslRoot) -> None:
     )
 
 
+def test_m7_path_file_the_caller_may_not_read(m7: MuslRoot) -> None:
+    """musl opens its path file as the process: for a caller who may not read it (mode
+    0600, root's), the open fails with EACCES, not ENOENT, and the system path is empty:
+    nothing is found, and the errno left behind is the open's."""
+    m7.write(PATH_FILE, "/opt/x\n")
+    m7.make_world_readable()
+    m7.chmod(PATH_FILE, 0o600)
+    check(
+        m7,
+        "/bin/exe",
+        f"""
+        {INTERP}
+        Error loading shared library libp.so: Permission denied (needed by /bin/exe)
+        {LIBC}
+        [rc=127]
+        """,
+        user="65534:65534",
+    )
+
+
 @pytest.mark.parametrize(
     "loader",
     [
