@@ -146,8 +146,9 @@ def add_loader_options(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> 
                    help="loader model (default: from PT_INTERP: ld-musl-* is musl, else glibc)")
     p.add_argument("--user", metavar="UID[:GID]", default=None,
                    help="the simulated caller, for permissions: to read a file, to search "
-                   "each directory on its path (default: root, who may do both everywhere); "
-                   "the loaders skip a candidate it may not open (EACCES)")
+                   "each directory on its path, to execute the program (default: root, who "
+                   "may do all of it everywhere); the loaders skip a candidate it may not "
+                   "open (EACCES) and a configuration file it may not read")
     p.add_argument("--invocation", choices=[i.value for i in Invocation],
                    default=Invocation.EXEC.value,
                    help="exec (default): the kernel runs the program, $ORIGIN of the program "

@@ -125,6 +125,7 @@ ACCESS_REASON = ("permission denied to ldsim itself: what is there cannot be see
 
 
 READ, SEARCH = 4, 1  # permission bits, as in each rwx triplet of a mode
+EXECUTE = SEARCH  # the x bit: a directory's search, a file's execute
 
 NOATIME = getattr(os, "O_NOATIME", 0)
 """The open(2) flag that leaves a file's access time alone (see :class:`NoAtime`)."""

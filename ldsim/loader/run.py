@@ -17,7 +17,7 @@ from ldsim.elf.facts import ElfFacts, class_name, machine_name
 from ldsim.elf.flavour import Libc, flavour_of, loader_flavour
 from ldsim.elf.reader import parse_elf
 from ldsim.errors import CacheFormatError, FsError
-from ldsim.fs.view import View
+from ldsim.fs.view import EXECUTE, READ, View, permits
 from ldsim.loader.glibc import GlibcModel
 from ldsim.loader.musl import MuslModel
 from ldsim.loader.probe import FileCache
@@ -125,7 +125,20 @@ def resolve(view: View, exe: str, env: LoaderEnv, config: RootConfig | None = No
     interp = ldd_loader or facts.interp
     refuse: tuple[str, str] | None = None
     kernel = ldd_loader is None and env.invocation is Invocation.EXEC
-    if facts.interp_error is not None and kernel:
+    denied = None
+    if env.user is not None and env.user[0] != 0:
+        # the caller's rights come first: execve needs to search the way to the program and
+        # to execute it, then its interpreter (fs/exec.c, open_exec); ld.so PROG (and ldd)
+        # opens the program for reading
+        denied = _caller_denied(view, exe, env.cwd, env.user, EXECUTE if kernel else READ)
+        if denied is None and kernel and facts.interp and facts.interp_error is None:
+            denied = _caller_denied(view, facts.interp, env.cwd, env.user, EXECUTE)
+            denied = denied and f"its interpreter {facts.interp}: {denied}"
+    if denied is not None:
+        refuse = ((f"the kernel cannot start it: {denied}", f"{exe}: Permission denied")
+                  if kernel else
+                  (denied, f"{exe}: cannot open shared object file: Permission denied"))
+    elif facts.interp_error is not None and kernel:
         # execve fails (ENOEXEC): no loader runs, whatever the rest of the file says
         refuse = (f"the kernel cannot start it: {facts.interp_error}",
                   f"{exe}: cannot execute binary file: Exec format error")
@@ -177,6 +190,22 @@ def resolve(view: View, exe: str, env: LoaderEnv, config: RootConfig | None = No
                        interp=interp, arch=rules)
     return model.run(exe, facts, before=config.diagnostics, after=notes, interpreter=interp,
                      refuse=refuse, dlopen=dlopen)
+
+
+def _caller_denied(view: View, path: str, cwd: str, user: tuple[int, int], want: int
+                   ) -> str | None:
+    """Why ``user`` may not open ``path`` for ``want`` (:data:`~ldsim.fs.view.READ` or
+    :data:`~ldsim.fs.view.EXECUTE`), or None: a directory on the way it may not search, or
+    the file's own mode. A path that is not there is not a permission problem (None)."""
+    try:
+        st = view.stat(path, cwd=cwd, user=user)
+    except FsError as exc:
+        return exc.reason if exc.errno_name == "EACCES" else None
+    if permits(st.mode, st.uid, st.gid, user, want):
+        return None
+    what = "execute" if want == EXECUTE else "read"
+    return (f"permission denied (EACCES): uid:gid {user[0]}:{user[1]} may not {what} "
+            f"{path} (mode {st.mode & 0o7777:04o}, owner {st.uid}:{st.gid})")
 
 
 def _caller_may_read(view: View, path: str, user: tuple[int, int]) -> bool:

@@ -157,3 +157,31 @@ def test_a_debuginfo_program_cannot_be_executed(edge: Root) -> None:
     assert [o["path"] for o in sim.doc["objects"]] == ["/bin/exe.debug"]
     assert sim.doc["edges"] == [] and sim.doc["verdict"]["status"] == "does_not_start"
     assert sim.loader_message == "/bin/exe.debug: cannot execute binary file: Exec format error"
+
+
+def test_a_program_the_caller_may_not_execute_or_read(edge: Root) -> None:
+    """As uid 65534: execve refuses a program of mode 0700 (root's) with EACCES before any
+    loader runs; one of mode 0711 it may execute but not read, so the kernel starts it
+    while ``ld.so --list`` (ldd) cannot open it. ldsim models the caller with ``--user``."""
+    if edge.foreign_arch is not None:
+        pytest.skip("the program is built by this machine's compiler")
+    edge.mkexe("/bin/p700", needed=["libc.so.6"])
+    edge.mkexe("/bin/p711", needed=["libc.so.6"])
+    edge.make_world_readable()
+    edge.chmod("/bin/p700", 0o700)
+    edge.chmod("/bin/p711", 0o711)
+    user = ["--user", "65534:65534"]
+    ran = run_program(edge, "/bin/p700", user="65534:65534")
+    assert ran.status == 126 and "Permission denied" in ran.stderr, ran
+    sim = run_ldsim(edge, "/bin/p700", *user)
+    assert sim.status == 1 and sim.doc is not None, sim.stderr
+    assert [o["path"] for o in sim.doc["objects"]] == ["/bin/p700"]
+    assert sim.doc["verdict"]["status"] == "does_not_start"
+    assert sim.loader_message == "/bin/p700: Permission denied"
+    # executable but not readable: the kernel starts it, ld.so --list cannot open it
+    started = run_real_loader(edge, "/bin/p711", user="65534:65534")
+    assert started.error is None, started.describe()
+    compare(started, edge, extra_args=user)
+    listed = run_real_loader(edge, "/bin/p711", explicit=True, user="65534:65534")
+    assert listed.error is not None and "Permission denied" in listed.error, listed.describe()
+    compare(listed, edge, extra_args=[*user, "--invocation", "ldd"])
