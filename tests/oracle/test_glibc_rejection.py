@@ -193,30 +193,23 @@ def test_s11_unreadable_candidate(s11: Root) -> None:
 
 
 
-def test_s11_unsearchable_directory(s11: Root) -> None:
-    """A candidate's directory the caller may not search (mode 0700, root's): open(2) fails
-    with EACCES whatever the file's own mode, and the loader goes on to D2 as for an
-    unreadable file; glibc's stat of the directory itself works (it is its parent that is
-    searched), so D1 stays in the search lines. ldsim models the caller with ``--user``."""
-    b = make_row(s11, "nosearch", lambda r, target: r.copy(GOOD, target))
-    s11.make_world_readable()
-    s11.chmod(f"{b}/D1", 0o700)
-    real = run_real_loader(s11, "bin/exe", cwd=b, user="65534:65534")
-    expect(real, f"libbad.so => {b}/D2/libbad.so  # rpath\n{LIBC_DEFAULT}\n{INTERP}")
-    compare(real, s11, extra_args=["--user", "65534:65534"])
-
-
-def test_s11_directory_under_an_unsearchable_one(s11: Root) -> None:
-    """The first RPATH directory lies under one the caller may not search: opening in it
-    fails with EACCES, and so does glibc's stat of it, which marks it missing for the rest
-    of the run (the search line of the next name, libc.so.6, leaves it out)."""
-    b = "/s11/nosearch-parent"
-    s11.mkdir(f"{b}/locked/D1", f"{b}/D2", f"{b}/bin")
-    s11.copy(GOOD, f"{b}/locked/D1/libbad.so")
+@pytest.mark.parametrize("under", [False, True], ids=["d1", "under-d1"])
+def test_s11_unsearchable_directory(s11: Root, under: bool) -> None:
+    """A candidate's directory the caller may not search (mode 0700, root's), or one above
+    it (``under``): open(2) fails with EACCES whatever the file's own mode, and the loader
+    goes on to D2 as for an unreadable file. glibc's stat of D1 itself works when it is D1
+    that may not be searched (its parent is what is searched: D1 stays in the search
+    lines), and fails when it lies under it (D1 is taken for missing for the rest of the
+    run: the search line of the next name, libc.so.6, leaves it out). ldsim models the
+    caller with ``--user``."""
+    b = f"/s11/nosearch-{'parent' if under else 'dir'}"
+    d1 = f"{b}/locked/D1" if under else f"{b}/D1"
+    s11.mkdir(d1, f"{b}/D2", f"{b}/bin")
+    s11.copy(GOOD, f"{d1}/libbad.so")
     s11.copy(GOOD, f"{b}/D2/libbad.so")
-    s11.mkexe(f"{b}/bin/exe", rpath=f"{b}/locked/D1:{b}/D2", needed=["libbad.so"])
+    s11.mkexe(f"{b}/bin/exe", rpath=f"{d1}:{b}/D2", needed=["libbad.so"])
     s11.make_world_readable()
-    s11.chmod(f"{b}/locked", 0o700)
+    s11.chmod(f"{b}/locked" if under else d1, 0o700)
     real = run_real_loader(s11, "bin/exe", cwd=b, user="65534:65534")
     expect(real, f"libbad.so => {b}/D2/libbad.so  # rpath\n{LIBC_DEFAULT}\n{INTERP}")
     compare(real, s11, extra_args=["--user", "65534:65534"])
