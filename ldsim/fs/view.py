@@ -162,9 +162,11 @@ class NoAtime:
 def permits(mode: int, owner: int, group: int, user: tuple[int, int] | None,
             want: int) -> bool:
     """Whether ``user`` (uid, gid; None: root) has the permission ``want`` (:data:`READ`, or
-    :data:`SEARCH` of a directory) on a file of ``mode`` owned by ``owner``:``group``, as
+    the x bit: :data:`SEARCH` of a directory, :data:`EXECUTE` of a file) on a file of
+    ``mode`` owned by ``owner``:``group``, as
     Linux's ``generic_permission`` decides for a process with that one group: the owner's
-    bits, else the group's, else the others'. Root always has both (CAP_DAC_OVERRIDE)."""
+    bits, else the group's, else the others'. Root always has them (CAP_DAC_OVERRIDE;
+    ldsim does not model root's need of one x bit to execute a file)."""
     if user is None or user[0] == 0:
         return True
     uid, gid = user

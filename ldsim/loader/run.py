@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 
 from ldsim.config.arch import ARCHES, Arch, arch_of, generic, process_env
-from ldsim.config.env import Invocation, LoaderEnv, may_read
+from ldsim.config.env import Invocation, LoaderEnv
 from ldsim.config.ld_so_cache import LdSoCache, parse_ld_so_cache
 from ldsim.config.loader_profile import GlibcProfile, fallback_profile, glibc_profile_from_bytes
 from ldsim.elf.facts import ElfFacts, class_name, machine_name
@@ -178,13 +178,14 @@ def resolve(view: View, exe: str, env: LoaderEnv, config: RootConfig | None = No
     if env.user is not None and env.user[0] != 0:
         # ld.so opens them as the process it runs in (_dl_load_cache_lookup; rtld.c's
         # access (R_OK) of the preload file): one its caller may not read is skipped
-        if cache is not None and not _caller_may_read(view, CACHE_PATH, env.user):
+        if cache is not None and _caller_denied(view, CACHE_PATH, "/", env.user, READ):
             cache = None
             notes.append(Diagnostic(
                 Severity.INFO, f"{CACHE_PATH}: the caller (uid:gid {env.user[0]}:"
                 f"{env.user[1]}) may not read it; the loader skips the cache step",
                 CACHE_PATH))
-        if preload_file is not None and not _caller_may_read(view, PRELOAD_PATH, env.user):
+        if preload_file is not None and _caller_denied(view, PRELOAD_PATH, "/", env.user,
+                                                       READ):
             preload_file = None
     model = GlibcModel(view, env, profile, cache, config.files, preload_file,
                        interp=interp, arch=rules)
@@ -206,16 +207,6 @@ def _caller_denied(view: View, path: str, cwd: str, user: tuple[int, int], want:
     what = "execute" if want == EXECUTE else "read"
     return (f"permission denied (EACCES): uid:gid {user[0]}:{user[1]} may not {what} "
             f"{path} (mode {st.mode & 0o7777:04o}, owner {st.uid}:{st.gid})")
-
-
-def _caller_may_read(view: View, path: str, user: tuple[int, int]) -> bool:
-    """Whether ``user`` may open ``path`` for reading: search every directory on the way,
-    read the file (ldsim's own permission problems are its own: AccessError)."""
-    try:
-        st = view.stat(path, user=user)
-    except FsError:
-        return False
-    return may_read(st.mode, st.uid, st.gid, user)
 
 
 __all__ = ["LDD_LOADERS", "RootConfig", "read_program", "resolve"]
