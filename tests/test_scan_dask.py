@@ -536,6 +536,45 @@ def test_something_that_is_not_a_scheduler_is_named_in_time(
         assert status == 2 and time.monotonic() - start < 30
 
 
+def test_a_port_that_answers_garbage_is_refused_as_no_scheduler(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A listener that sends bytes no Dask peer sends, then hangs up: whatever Dask's
+    client raises for it (an OverflowError here) is a scheduler that cannot be reached,
+    exit 2, not an internal error."""
+    import socket
+    import threading
+
+    from ldsim.cli.main import main
+
+    monkeypatch.setattr("ldsim.scanner.engine.CONNECT_WAIT", 2)
+    monkeypatch.setattr("ldsim.scanner.engine.HANDSHAKE_WAIT", 2)
+    with socket.socket() as listener:
+        listener.bind((LOOPBACK, 0))
+        listener.listen(5)
+        listener.settimeout(0.2)
+        done = threading.Event()
+
+        def serve() -> None:
+            while not done.is_set():
+                try:
+                    conn, _peer = listener.accept()
+                except OSError:
+                    continue
+                with conn:
+                    conn.sendall(b"\xff" * 64 + b"HTTP/1.0 400 Bad\r\n\r\n" * 10)
+
+        server = threading.Thread(target=serve, daemon=True)
+        server.start()
+        try:
+            status = main(["scan", "--scheduler",
+                           f"tcp://{LOOPBACK}:{listener.getsockname()[1]}",
+                           "--root", str(tmp_path)])
+        finally:
+            done.set()
+            server.join()
+        assert status == 2
+
+
 def _own_cluster(tmp: Path, worker_env: dict[str, str] | None = None,
                  wrap: list[str] | None = None, scheduler_env: dict[str, str] | None = None
                  ) -> tuple[str, list[subprocess.Popen[bytes]]]:
@@ -726,6 +765,56 @@ def test_a_task_that_its_workers_die_running_stops_the_scan(tmp_path: Path) -> N
         assert "died while running it" in stopped and "the scan stops" in stopped, stopped
     finally:
         for proc in [*([other] if other is not None else []), *reversed(procs)]:
+            _stop(proc)
+
+
+def test_a_task_whose_worker_dies_while_the_walk_waits_for_it_stops_the_scan(
+        tmp_path: Path) -> None:
+    """On the command line, one file per task: the walk, a window of tasks ahead, waits for
+    the oldest, which the one worker holds; killed, Dask gives it up (``allowed-failures``
+    0). The scan stops in one line, exit 2, as when ``ready`` meets it (the wait raised
+    Dask's KilledWorker itself: an 'internal error', exit 3, in most runs); when the oldest
+    was done just before, it is the cluster left without a worker that stops it."""
+    address, procs = _own_cluster(
+        tmp_path, scheduler_env={"DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "0"})
+    try:
+        cli = subprocess.Popen(
+            [sys.executable, "-m", "ldsim", "scan", "--scheduler", address, "--symbols",
+             "--chunk", "1", "/usr"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            text=True, cwd=REPO)
+        time.sleep(3)
+        _kill_busy(address, procs[1])
+        _out, err = cli.communicate(timeout=TIMEOUT)
+        assert cli.returncode == 2, err
+        assert len(err.strip().splitlines()) == 1 and "the scan stops" in err, err
+        assert "died while running it" in err or "has had no worker" in err, err
+    finally:
+        for proc in reversed(procs):
+            _stop(proc)
+
+
+def test_sources_edited_under_a_running_worker_are_not_what_it_runs(tmp_path: Path) -> None:
+    """A worker imports ldsim when a scan first checks it; sources edited on disk after that
+    are not the code it runs. Its identity is the one it had then, so the next scan (from
+    the edited sources) refuses it, instead of taking the old code's results for the new's
+    (the identity used to be read from the files at each check)."""
+    copy = tmp_path / "copy"
+    shutil.copytree(REPO / "ldsim", copy / "ldsim", ignore=shutil.ignore_patterns("__pycache__"))
+    env = {**_child_env(tmp_path), "PYTHONPATH": str(copy)}
+    address, procs = _own_cluster(tmp_path, worker_env=env)
+    (tmp_path / "empty").mkdir()
+    argv = [sys.executable, "-m", "ldsim", "scan", "--scheduler", address, str(tmp_path / "empty")]
+    try:
+        first = subprocess.run(argv, capture_output=True, text=True, cwd=tmp_path, env=env,
+                               check=False)
+        assert first.returncode == 0, first.stderr
+        with open(copy / "ldsim/records.py", "a") as fh:
+            fh.write("\n# edited under a running worker\n")
+        again = subprocess.run(argv, capture_output=True, text=True, cwd=tmp_path, env=env,
+                               check=False)
+        assert again.returncode == 2 and "run another ldsim" in again.stderr, again.stderr
+    finally:
+        for proc in reversed(procs):
             _stop(proc)
 
 

@@ -325,7 +325,7 @@ class Scan:
             while in_flight and in_flight[0].done():
                 in_flight.popleft()
             while len(in_flight) >= window:  # the walk waits for the work
-                in_flight.popleft().result()
+                _wait(in_flight.popleft())
                 yield from ready(block=False)
         flush()
         yield from ready(block=True)
@@ -355,6 +355,18 @@ class Scan:
 
     def tops_partial(self) -> bool:
         return bool(self.filt.include or self.filt.exclude)
+
+
+def _wait(future: _Future) -> None:
+    """Until ``future`` is done. What its task raised is not raised here: its results'
+    turn comes in order (``ready``), which says what it means for the scan (a killed local
+    worker, Dask's KilledWorker). What stops the scan itself (a cluster gone) is."""
+    try:
+        future.result()
+    except (LdsimError, KeyboardInterrupt):
+        raise
+    except Exception:
+        return
 
 
 def summary_walk(s: ScanSummary) -> dict[str, Any]:
@@ -551,7 +563,9 @@ class _executor:
                              f"(waited {CONNECT_WAIT + HANDSHAKE_WAIT} s): is it the "
                              "scheduler's address (not its dashboard's)?")
         error = made.get("error")
-        if isinstance(error, (OSError, TimeoutError, ValueError, TypeError)):
+        if isinstance(error, KeyboardInterrupt):
+            raise error
+        if isinstance(error, Exception):  # refused, timed out, or no scheduler's answer
             raise UsageError("--scheduler", f"cannot reach the Dask scheduler at {address}: "
                              f"{error}") from None
         if error is not None:

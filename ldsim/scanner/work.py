@@ -120,9 +120,21 @@ def scan_file(target: RootTarget, spec: ScanSpec, path: str) -> FileResult:
         deps=_deps(target.view(), _read_paths(res), spec.env.cwd) if spec.deps else None)
 
 
+_OWN_IDENTITY: list[str] = []  # this process's code_identity(), once computed
+
+
 def code_identity() -> str:
     """Which ldsim this process runs: its version and a digest of its Python sources (a
-    Dask worker running another ldsim would give other results, which a store would keep)."""
+    Dask worker running another ldsim would give other results, which a store would keep).
+    Computed once per process, at its first call: on a Dask worker, the scan's check when
+    it connects, as the worker imports ldsim; sources edited on disk after that are not
+    what the worker runs, and do not change its answer."""
+    if not _OWN_IDENTITY:
+        _OWN_IDENTITY.append(_sources_digest())
+    return _OWN_IDENTITY[0]
+
+
+def _sources_digest() -> str:
     import hashlib
     from pathlib import Path
 
@@ -135,7 +147,6 @@ def code_identity() -> str:
     return f"{__version__}+{digest.hexdigest()[:12]}"
 
 
-_OWN_IDENTITY: list[str] = []  # this process's code_identity(), once computed
 
 
 def same_ldsim(expected: str, fn: Callable[..., Any], *args: Any) -> Any:
@@ -144,13 +155,12 @@ def same_ldsim(expected: str, fn: Callable[..., Any], *args: Any) -> Any:
     finds when it starts; one that joins the cluster later is checked here, before its
     first task: another ldsim stops the scan rather than give results that are not this
     ldsim's."""
-    if not _OWN_IDENTITY:
-        _OWN_IDENTITY.append(code_identity())
-    if _OWN_IDENTITY[0] != expected:
+    mine = code_identity()
+    if mine != expected:
         import socket
 
         raise LdsimError("--scheduler", f"a worker of the Dask cluster, on "
-                         f"{socket.gethostname()}, runs another ldsim ({_OWN_IDENTITY[0]}; "
+                         f"{socket.gethostname()}, runs another ldsim ({mine}; "
                          f"this one: {expected}): its results would not be this ldsim's; "
                          "give every worker the same ldsim")
     return fn(*args)
