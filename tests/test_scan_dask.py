@@ -684,21 +684,29 @@ def test_dask_logs_are_kept_off_the_terminal_when_asked(
         assert logged == [], status.stderr
 
 
+def _cli_scan_stopped(address: str, chunk: str, act: Callable[[], object]) -> str:
+    """``ldsim scan --scheduler ADDRESS --symbols --chunk CHUNK /usr`` (slow enough to be
+    under way), ``act`` after 3 s: the scan must stop with exit 2 and one line on stderr,
+    which is returned."""
+    cli = subprocess.Popen(
+        [sys.executable, "-m", "ldsim", "scan", "--scheduler", address, "--symbols",
+         "--chunk", chunk, "/usr"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        text=True, cwd=REPO)
+    time.sleep(3)
+    act()
+    _out, err = cli.communicate(timeout=TIMEOUT)
+    assert cli.returncode == 2 and len(err.strip().splitlines()) == 1, err
+    return err
+
+
 def test_a_lost_scheduler_is_one_line_on_the_command_line(tmp_path: Path) -> None:
     """The scheduler killed under a running ``ldsim scan --scheduler``: one line on stderr
     and exit status 2, none of the Dask client's own error logs and tracebacks (it
     retries for 10 s and then logs them)."""
     address, procs = _own_cluster(tmp_path)
     try:
-        cli = subprocess.Popen(
-            [sys.executable, "-m", "ldsim", "scan", "--scheduler", address, "--symbols",
-             "--chunk", "8", "/usr"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            text=True, cwd=REPO)
-        time.sleep(3)
-        procs[0].kill()
-        _out, err = cli.communicate(timeout=TIMEOUT)
-        assert cli.returncode == 2, err
-        assert len(err.strip().splitlines()) == 1 and "--scheduler" in err, err
+        err = _cli_scan_stopped(address, "8", procs[0].kill)
+        assert "--scheduler" in err, err
     finally:
         for proc in reversed(procs):
             _stop(proc)
@@ -778,15 +786,8 @@ def test_a_task_whose_worker_dies_while_the_walk_waits_for_it_stops_the_scan(
     address, procs = _own_cluster(
         tmp_path, scheduler_env={"DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "0"})
     try:
-        cli = subprocess.Popen(
-            [sys.executable, "-m", "ldsim", "scan", "--scheduler", address, "--symbols",
-             "--chunk", "1", "/usr"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            text=True, cwd=REPO)
-        time.sleep(3)
-        _kill_busy(address, procs[1])
-        _out, err = cli.communicate(timeout=TIMEOUT)
-        assert cli.returncode == 2, err
-        assert len(err.strip().splitlines()) == 1 and "the scan stops" in err, err
+        err = _cli_scan_stopped(address, "1", lambda: _kill_busy(address, procs[1]))
+        assert "the scan stops" in err, err
         assert "died while running it" in err or "has had no worker" in err, err
     finally:
         for proc in reversed(procs):
