@@ -282,7 +282,7 @@ class Scan:
                     except Exception as exc:  # a worker killed (out of memory), a lost node
                         if _broken_pool(exc):
                             raise _pool_broken() from None
-                        if _killed_dask_worker(exc):
+                        if _raised(exc, "distributed.scheduler", "KilledWorker"):
                             raise _killed_worker(exc) from None
                         r = FileResult(path, "snap" if self.snaps else "file", "error",
                                        (f"its worker failed: {type(exc).__name__}: {exc}",))
@@ -435,13 +435,19 @@ def _worker_start(nice: int, parent: int, inherited: tuple[int, ...]) -> None:
             os.nice(nice)
 
 
-def _broken_pool(exc: BaseException) -> bool:
-    """Whether ``exc`` says a local pool lost a worker (only a pool imports the module that
-    defines that error: 18 ms that a scan in one process does not pay)."""
+def _raised(exc: BaseException, module: str, name: str) -> bool:
+    """Whether ``exc`` is the exception class ``name`` of ``module``, when that module is
+    loaded at all (only a pool imports ``concurrent.futures.process``, 18 ms that a scan in
+    one process does not pay; only a scan on a cluster imports ``distributed``)."""
     import sys
 
-    module = sys.modules.get("concurrent.futures.process")
-    return module is not None and isinstance(exc, module.BrokenProcessPool)
+    loaded = sys.modules.get(module)
+    return loaded is not None and isinstance(exc, getattr(loaded, name))
+
+
+def _broken_pool(exc: BaseException) -> bool:
+    """Whether ``exc`` says a local pool lost a worker."""
+    return _raised(exc, "concurrent.futures.process", "BrokenProcessPool")
 
 
 def _pool_broken() -> LdsimError:
@@ -474,15 +480,6 @@ def _drop_logs(names: Sequence[str]) -> None:
             log.propagate = False
         else:
             log.propagate = True  # up to the top one, which keeps nothing
-
-
-def _killed_dask_worker(exc: BaseException) -> bool:
-    """Whether ``exc`` is Dask's ``KilledWorker`` (only a scan on a cluster has imported
-    ``distributed``)."""
-    import sys
-
-    module = sys.modules.get("distributed.scheduler")
-    return module is not None and isinstance(exc, module.KilledWorker)
 
 
 def _killed_worker(exc: BaseException) -> LdsimError:
