@@ -26,7 +26,7 @@ compares records with dataclasses made from the same class bodies.
 
 from __future__ import annotations
 
-from _thread import get_ident
+from _thread import allocate_lock, get_ident
 from operator import attrgetter
 
 TYPE_CHECKING = False
@@ -66,10 +66,11 @@ _FACTORY: Any = _Factory()
 class Field:
     """One field of a record, as :func:`field` describes it."""
 
-    __slots__ = ("compare", "default", "default_factory", "init", "name", "repr", "type")
+    __slots__ = ("compare", "default", "default_factory", "init", "lazy", "name", "repr",
+                 "type")
 
     def __init__(self, default: Any, default_factory: Any, init: bool, repr: bool,
-                 compare: bool) -> None:
+                 compare: bool, lazy: bool = False) -> None:
         self.name = ""
         self.type: Any = None
         self.default = default
@@ -77,17 +78,69 @@ class Field:
         self.init = init
         self.repr = repr
         self.compare = compare
+        self.lazy = lazy
 
     def __repr__(self) -> str:
         return f"Field(name={self.name!r}, default={self.default!r})"
 
 
 def field(*, default: Any = MISSING, default_factory: Callable[[], Any] | Any = MISSING,
-          init: bool = True, repr: bool = True, compare: bool = True) -> Any:
-    """As ``dataclasses.field``, for the options records have."""
+          init: bool = True, repr: bool = True, compare: bool = True,
+          lazy: bool = False) -> Any:
+    """As ``dataclasses.field``, for the options records have; and ``lazy`` (a frozen
+    slotted record's only): the field may be given a :class:`Lazy`, whose function makes
+    its value when it is first read (by anyone: attribute, ``==``, ``repr``, pickling,
+    ``replace``, ``asdict``), once."""
     if default is not MISSING and default_factory is not MISSING:
         raise ValueError("cannot specify both default and default_factory")
-    return Field(default, default_factory, init, repr, compare)
+    return Field(default, default_factory, init, repr, compare, lazy)
+
+
+class Lazy:
+    """The value of a ``lazy`` field not made yet: ``fn()`` makes it, once, when the field is
+    first read. For a value that costs something to make and that most readers of the
+    record never ask for."""
+
+    __slots__ = ("fn", "lock")
+
+    def __init__(self, fn: Callable[[], Any]) -> None:
+        self.fn = fn
+        self.lock = allocate_lock()
+
+
+def lazy(fn: Callable[[], _T]) -> _T:
+    """What to give a ``lazy`` field: its value, made by ``fn`` when first read (typed as
+    that value; it is a :class:`Lazy` until then, which nothing reading the field sees)."""
+    return Lazy(fn)  # type: ignore[return-value]  # read through the field, it is a _T
+
+
+class _LazyField:
+    """The class attribute of a ``lazy`` field, in place of its slot's descriptor: reading
+    a :class:`Lazy` there makes the value and keeps it in the slot."""
+
+    __slots__ = ("slot",)
+
+    def __init__(self, slot: Any) -> None:
+        self.slot = slot
+
+    def __get__(self, obj: object, owner: type | None = None) -> Any:
+        if obj is None:
+            return self
+        value = self.slot.__get__(obj, owner)
+        if type(value) is Lazy:
+            with value.lock:  # two threads reading it first make it once
+                now = self.slot.__get__(obj, owner)
+                if now is value:
+                    now = value.fn()
+                    self.slot.__set__(obj, now)
+            value = now
+        return value
+
+    def __set__(self, obj: object, value: Any) -> None:
+        self.slot.__set__(obj, value)
+
+    def __delete__(self, obj: object) -> None:
+        self.slot.__delete__(obj)
 
 
 @dataclass_transform(field_specifiers=(field, Field))
@@ -151,7 +204,15 @@ def _process(klass: type, frozen: bool, slots: bool, eq: bool) -> Any:
         new = type(cls)(cls.__name__, cls.__bases__, body)
         new.__qualname__ = cls.__qualname__
         cls = new
+        for f in own:
+            if f.lazy:
+                if not frozen:
+                    raise TypeError(f"{cls.__name__}.{f.name}: only a frozen record's field "
+                                    "can be lazy")
+                type.__setattr__(cls, f.name, _LazyField(cls.__dict__[f.name]))
     else:
+        if any(f.lazy for f in own):
+            raise TypeError(f"{cls.__name__}: only a slotted record's field can be lazy")
         for f in own:  # the class attribute is the default, as dataclasses leaves it
             if isinstance(ns.get(f.name), Field):
                 if f.default is MISSING:
@@ -260,6 +321,8 @@ def _slot(cls: type, name: str) -> Any:
     for klass in cls.__mro__:
         if name in klass.__dict__:
             found = klass.__dict__[name]
+            if type(found) is _LazyField:
+                found = found.slot  # __init__ stores what it is given, Lazy or not
             return found if type(found).__name__ == "member_descriptor" else None
     return None
 
@@ -424,4 +487,5 @@ def is_record(obj: object) -> bool:
     return hasattr(obj if isinstance(obj, type) else type(obj), "__record_fields__")
 
 
-__all__ = ["MISSING", "Field", "asdict", "field", "is_record", "record", "replace"]
+__all__ = ["MISSING", "Field", "Lazy", "asdict", "field", "is_record", "lazy", "record",
+           "replace"]

@@ -226,7 +226,8 @@ class Resolution:
     executable: str
     interpreter: str | None
     link_map: tuple[LoadedObject | Unresolved, ...] = ()
-    lookups: tuple[Lookup, ...] = ()
+    # made when first read (a scan's summary never reads them): see Walk._freeze
+    lookups: tuple[Lookup, ...] = field(default=(), lazy=True)
     error: LoadError | None = None
     diagnostics: tuple[Diagnostic, ...] = ()
     static: bool = False

@@ -11,8 +11,9 @@ Pure: bytes in, values out.
 
 from __future__ import annotations
 
+import mmap
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from ldsim.buffers import Buffer
 from ldsim.elf.facts import ELFMAG, ElfClass, ElfData, ElfIdent, ehdr_size
@@ -150,6 +151,7 @@ class ElfImage:
         self._strings: dict[tuple[int, int], str] = {}
         self._structs: dict[str, struct.Struct] = {}  # by format, in this file's byte order
         self._find = getattr(buf, "find", None)  # bytes, bytearray and mmap search in C
+        self._sliceable = isinstance(buf, (bytes, bytearray, mmap.mmap))
 
     def _overlap(self, what: str) -> ElfError:
         return ElfError(self.path, f"its tables overlap: reading them needs more {what} than "
@@ -178,18 +180,39 @@ class ElfImage:
         :meth:`unpack` reads them one by one (each one read counts against the budget when
         it is taken; the first that cannot be read raises the same error), the ones that
         surely can be read decoded together."""
-        layout = self._layout(fmt)
-        size = layout.size
+        size = self._layout(fmt).size
         fit = (len(self.mv) - offset) // size if offset >= 0 else 0
         bulk = max(0, min(count, fit))
         if bulk:
-            for values in layout.iter_unpack(self.mv[offset:offset + bulk * size]):
+            for values in self.iter_unpack(fmt, offset, bulk):
                 self.reads_left -= 1
                 if self.reads_left < 0:
                     raise self._overlap("structure reads")
                 yield values
         for i in range(bulk, count):
             yield self.unpack(fmt, offset + i * size)
+
+    def iter_unpack(self, fmt: str, offset: int, count: int) -> Iterator[tuple[int, ...]]:
+        """``count`` structures of ``fmt`` from ``offset``, all inside the file, decoded
+        together, *not* counted against the budget (the caller counts each one it takes)."""
+        layout = self._layout(fmt)
+        return layout.iter_unpack(self.mv[offset:offset + count * layout.size])
+
+    def reader(self, fmt: str) -> Callable[[int], tuple[int, ...]]:
+        """``lambda offset: self.unpack(fmt, offset)``, for a loop that reads many: the same
+        budget, bounds and errors, the layout looked up once."""
+        layout = self._layout(fmt)
+        size, unpack_from, mv, end = layout.size, layout.unpack_from, self.mv, len(self.mv)
+
+        def read(offset: int) -> tuple[int, ...]:
+            self.reads_left -= 1
+            if self.reads_left < 0:
+                raise self._overlap("structure reads")
+            if offset < 0 or offset + size > end:
+                raise ElfError(self.path, f"truncated: a structure at offset {offset:#x} runs "
+                               f"past the end of the file ({end} bytes)")
+            return unpack_from(mv, offset)
+        return read
 
     def _layout(self, fmt: str) -> struct.Struct:
         layout = self._structs.get(fmt)
@@ -274,14 +297,15 @@ class ElfImage:
         if offset < 0 or offset >= stop:
             raise ElfError(self.path, f"string offset {offset:#x} is outside the string table")
         find = self._find
-        nul = int(find(b"\0", offset, stop)) if find is not None else \
-            self._find_nul(offset, stop)
+        nul = find(b"\0", offset, stop) if find is not None else self._find_nul(offset, stop)
         if nul < 0:
             raise ElfError(self.path, f"unterminated string at offset {offset:#x}")
         self.string_bytes_left -= nul - offset
         if self.string_bytes_left < 0:
             raise self._overlap("bytes of strings")
-        text = bytes(self.mv[offset:nul]).decode("utf-8", "surrogateescape")
+        # bytes, bytearray and mmap slice into a copy of their own, ready to decode
+        raw = self.buf[offset:nul] if self._sliceable else bytes(self.mv[offset:nul])
+        text = raw.decode("utf-8", "surrogateescape")  # type: ignore[union-attr]
         self._strings[key] = text
         return text
 

@@ -21,7 +21,7 @@ from ldsim.elf.facts import ElfFacts
 from ldsim.elf.flavour import Libc
 from ldsim.fs.view import View
 from ldsim.loader.probe import FileCache
-from ldsim.records import field, record
+from ldsim.records import field, lazy, record
 from ldsim.result import (
     Attempt,
     Diagnostic,
@@ -314,19 +314,25 @@ class Walk:
                 entries.append(done)
             else:
                 entries.append(Unresolved(e.name, obj(e.needed_by), e.reason))
-        lookups = tuple([
-            Lookup(known(lk[0]) or obj(lk[0]), lk[1], lk[1], known(lk[2]) or obj(lk[2]),
-                   _ALREADY_LOADED) if isinstance(lk, tuple) else
-            Lookup(known(lk.requester) or obj(lk.requester), lk.name, lk.request,
-                   known(lk.target) or obj(lk.target), lk.via, tuple(lk.attempts), lk.kind,
-                   lk.note, tuple(lk.searches))
-            for lk in self.lookups])
+        records = self.lookups  # this run's, finished: nothing changes them any more
+
+        def lookups() -> tuple[Lookup, ...]:
+            return tuple([
+                Lookup(known(lk[0]) or obj(lk[0]), lk[1], lk[1], known(lk[2]) or obj(lk[2]),
+                       _ALREADY_LOADED) if isinstance(lk, tuple) else
+                Lookup(known(lk.requester) or obj(lk.requester), lk.name, lk.request,
+                       known(lk.target) or obj(lk.target), lk.via, tuple(lk.attempts),
+                       lk.kind, lk.note, tuple(lk.searches))
+                for lk in records])
         err = self.error
         error = None if err is None else LoadError(err.name, err.path, obj(err.needed_by),
                                                    err.reason, err.loader_message)
         return Resolution(
             root=self.view.name, loader=self.flavour, executable=exe_path,
-            interpreter=self.interpreter, link_map=tuple(entries), lookups=lookups,
+            interpreter=self.interpreter, link_map=tuple(entries),
+            # some 28 per program, most never read (a scan's summary needs none): frozen
+            # when first asked for
+            lookups=lazy(lookups),
             error=error, diagnostics=tuple(self.diagnostics),
             static=exe_facts.interp is None and not exe_facts.needed
             and exe_facts.interp_error is None and not exe_facts.empty_dynamic,

@@ -217,3 +217,66 @@ def test_a_record_inside_itself_is_written_as_dataclasses_write_it() -> None:
     b.children.append(b)
     assert repr(a) == repr(b).replace(theirs.__qualname__, ours.__qualname__) \
         == f"{ours.__qualname__}(name='a', children=[...])"
+
+
+@record(frozen=True, slots=True)
+class _WithLazy:
+    name: str
+    items: tuple[int, ...] = field(default=(), lazy=True)
+
+
+def test_a_lazy_field_is_made_once_when_first_read_by_whoever_reads_it() -> None:
+    import threading
+
+    calls: list[int] = []
+
+    def make() -> tuple[int, ...]:
+        calls.append(1)
+        return (1, 2, 3)
+
+    given = _WithLazy("a", records.lazy(make))
+    assert calls == []  # nothing made it yet
+    assert given.items == (1, 2, 3) and given.items is given.items
+    assert calls == [1]
+    # every way of reading a record reads the value, never the promise of it
+    readers = [repr, hash, pickle.dumps, copy.copy, records.asdict,
+               lambda r: records.replace(r, name="b"), lambda r: r == _WithLazy("a", (1, 2, 3)),
+               dataclasses.astuple]
+    for read in readers:
+        one = _WithLazy("a", records.lazy(make))
+        calls.clear()
+        read(one)
+        assert calls == [1], read
+    assert repr(_WithLazy("a", records.lazy(make))) == "_WithLazy(name='a', items=(1, 2, 3))"
+    assert pickle.loads(pickle.dumps(_WithLazy("a", records.lazy(make)))).items == (1, 2, 3)
+    assert records.replace(_WithLazy("a", records.lazy(make)), name="b") == \
+        _WithLazy("b", (1, 2, 3))
+    # a plain value, and the default, are kept as they are
+    assert _WithLazy("a", (4,)).items == (4,) and _WithLazy("a").items == ()
+    # two threads reading it first: made once, both see the same value
+    slow = threading.Event()
+
+    def make_slowly() -> tuple[int, ...]:
+        calls.append(1)
+        slow.wait(0.2)
+        return (5,)
+
+    calls.clear()
+    shared = _WithLazy("a", records.lazy(make_slowly))
+    seen: list[tuple[int, ...]] = []
+    threads = [threading.Thread(target=lambda: seen.append(shared.items)) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert calls == [1] and len(seen) == 4 and all(s is seen[0] for s in seen)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        shared.items = ()  # type: ignore[misc]
+
+
+def test_only_a_frozen_slotted_record_has_lazy_fields() -> None:
+    for options in (dict(slots=True), dict(frozen=True), {}):
+        with pytest.raises(TypeError, match="lazy"):
+            @record(**options)
+            class Bad:
+                items: tuple[int, ...] = field(default=(), lazy=True)
