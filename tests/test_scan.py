@@ -828,9 +828,9 @@ def test_a_rescan_sends_scattered_changes_in_chunks(tmp_path: Path,
     tasks: list[list[str]] = []
     real = engine.scan_files
 
-    def counted(spec: Any, paths: list[str]) -> Any:
+    def counted(spec: Any, paths: list[str], idents: Any = None) -> Any:
         tasks.append(paths)
-        return real(spec, paths)
+        return real(spec, paths, idents)
 
     monkeypatch.setattr(engine, "scan_files", counted)
     again = _scan(r, db, "/usr/bin")

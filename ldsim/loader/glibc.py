@@ -40,12 +40,17 @@ from ldsim.loader.walk import (
 )
 from ldsim.result import Attempt, Diagnostic, LookupKind, Outcome, SearchMark, Severity, Via
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 _FATAL = (Outcome.NOT_ELF, Outcome.FATAL)
 CACHE_FILE = "/etc/ld.so.cache"
 _CACHE_MARK0 = SearchMark(0, None, CACHE_FILE)  # the search cache= line of most lookups
 # Members read in the per-lookup loops, as module constants (a global is read in a fraction
 # of the time an enum class's attribute takes)
 _FOUND = Outcome.FOUND
+_UNSEEN: Any = object()  # a name the shared cache steps know nothing of yet
 _ALREADY_LOADED = Via.ALREADY_LOADED
 _UNKNOWN, _EXISTING, _NONEXISTING = DirStatus.UNKNOWN, DirStatus.EXISTING, DirStatus.NONEXISTING
 
@@ -89,7 +94,7 @@ class GlibcModel(Walk):
         self._probed: dict[str, Probe] = {}  # shared by every run when the view is stable
         self._known: _Known | None = None
         # the cache step's answers by name, shared by every run (see start)
-        self._cache_steps: dict[str, tuple[Probe, Attempt]] | None = None
+        self._cache_steps: dict[str, tuple[Probe, Attempt] | None] | None = None
 
     # -- search directories ------------------------------------------------------------
     def _subdirs(self) -> tuple[str, ...]:
@@ -490,15 +495,18 @@ class GlibcModel(Walk):
             at = len(lookup_.attempts)
             lookup_.searches.append(_CACHE_MARK0 if at == 0 else SearchMark(at, None, CACHE_FILE))
             steps = self._cache_steps
+            known = _UNSEEN
             if steps is not None and not nodeflib:
-                known = steps.get(name)
-                if known is not None:
+                known = steps.get(name, _UNSEEN)
+                if known is not None and known is not _UNSEEN:
                     lookup_.attempts.append(known[1])
                     return known[0], Via.CACHE
-            entry = None if self.cache is None else lookup(
+            entry = None if self.cache is None or known is None else lookup(
                 self.cache, name, hwcaps_subdirs=self.hwcaps, platform=self.platform,
                 hwcap_bits=self.hwcap_bits, arch=self.arch)
-            if entry is not None:
+            if entry is None and steps is not None and self.cache is not None:
+                steps[name] = None  # the cache has no entry for it: nothing to probe, ever
+            elif entry is not None:
                 cached = entry.value
                 if nodeflib and any(cached.startswith(p) for p in self.system_prefixes):
                     lookup_.attempts.append(Attempt(cached, "cache=/etc/ld.so.cache", Via.CACHE,

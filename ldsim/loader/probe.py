@@ -62,8 +62,8 @@ class FileCache:
         self._probes: dict[tuple[VerifyKey, tuple[int, int] | None, str], dict[str, Probe]] = {}
         # the ld.so.cache steps that found a file, by name, per (verify_key, user, working
         # directory, cache, lookup arguments, architecture) (see cache_steps)
-        self._cache_steps: dict[tuple[object, ...],
-                                tuple[object, object, dict[str, tuple[Probe, Attempt]]]] = {}
+        self._cache_steps: dict[tuple[object, ...], tuple[
+            object, object, dict[str, tuple[Probe, Attempt] | None]]] = {}
 
     def facts(self, st: FileStat, buf: Buffer, path: str,
               assume: tuple[int, int] | None = None) -> ElfFacts:
@@ -107,9 +107,10 @@ class FileCache:
 
     def cache_steps(self, expected: ElfIdent, user: tuple[int, int] | None, cwd: str,
                     cache: object, lookup_args: tuple[object, ...],
-                    arch: object) -> dict[str, tuple[Probe, Attempt]] | None:
+                    arch: object) -> dict[str, tuple[Probe, Attempt] | None] | None:
         """Where glibc's ld.so.cache step (``_dl_load_cache_lookup``, then ``open_verify`` of
-        its one candidate) is kept by name when it found a usable file, shared by every run
+        its one candidate) is kept by name when it found a usable file (None: the cache has
+        no entry for the name), shared by every run
         of a stable view whose programs probe alike (as :meth:`probes`) and look ``cache``
         up alike (``lookup_args``: the hwcaps, platform and hwcap bits; ``arch``: the
         architecture's rules, by identity, as :func:`~ldsim.config.ld_so_cache.lookup`

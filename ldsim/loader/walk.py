@@ -288,12 +288,22 @@ class Walk:
         frozen: dict[ObjectRecord | None, LoadedObject] = {}
         known = frozen.get  # (None and records not frozen yet: None, and obj() it is)
 
+        realm_of = self.view.realm_of
+
         def obj(rec: ObjectRecord | None) -> LoadedObject | None:
             if rec is None:
                 return None
             hit = known(rec)
             if hit is not None:
                 return hit
+            up = rec.needed_by
+            parent = known(up) if up is not None else None
+            if parent is not None or up is None:  # most are: their loader came first
+                made = frozen[rec] = LoadedObject(
+                    rec.index, rec.name, rec.path, rec.real_path, rec.via, parent, rec.facts,
+                    rec.origin, tuple(rec.names), rec.file_id, realm_of(rec.real_path),
+                    rec.dlopened)
+                return made
             pending: list[ObjectRecord] = []
             cur: ObjectRecord | None = rec
             while cur is not None and cur not in frozen:  # ancestors first, no recursion
@@ -303,7 +313,7 @@ class Walk:
                 parent = frozen[r.needed_by] if r.needed_by is not None else None
                 frozen[r] = LoadedObject(
                     r.index, r.name, r.path, r.real_path, r.via, parent, r.facts, r.origin,
-                    tuple(r.names), r.file_id, self.view.realm_of(r.real_path), r.dlopened)
+                    tuple(r.names), r.file_id, realm_of(r.real_path), r.dlopened)
             return frozen[rec]
 
         entries: list[LoadedObject | Unresolved] = []

@@ -24,7 +24,7 @@ from ldsim.errors import LdsimError, UsageError
 from ldsim.fs.view import HostDirView
 from ldsim.records import asdict, field, record, replace
 from ldsim.scanner import usable_cores
-from ldsim.scanner.discover import Filter, Found, Walk, walk_root
+from ldsim.scanner.discover import Filter, Found, Identity, Walk, walk_root
 from ldsim.scanner.work import (
     CWD,
     ScanSpec,
@@ -239,8 +239,8 @@ class Scan:
         # each slot, in the walk's order: (path, Found or None, a reused result or None, the
         # task that resolves it, index in that task's chunk)
         slots: deque[tuple[str, Found | None, FileResult | None, _Task | None, int]] = deque()
-        # the files (or snaps) of the task not sent yet, each with its task
-        pending: list[tuple[str, _Task]] = []
+        # the files (or snaps) of the task not sent yet, each with its task and identity
+        pending: list[tuple[str, _Task, Identity | None]] = []
         task = _Task()  # the chunk of files that pending fills
         behind = 0  # reused results waiting in slots behind that chunk
         in_flight: deque[_Future] = deque()
@@ -254,11 +254,12 @@ class Scan:
             if not pending:
                 return
             if self.snaps:  # one task per snap
-                for path, each in pending:
+                for path, each, _ident in pending:
                     each.future = submit(scan_snap, self.spec, path)
                     in_flight.append(each.future)
             else:
-                task.future = submit(scan_files, self.spec, [p for p, _t in pending])
+                task.future = submit(scan_files, self.spec, [p for p, _t, _i in pending],
+                                     [i for _p, _t, i in pending])
                 in_flight.append(task.future)
                 task = _Task()
             pending.clear()
@@ -286,7 +287,7 @@ class Scan:
                             raise _killed_worker(exc) from None
                         r = FileResult(path, "snap" if self.snaps else "file", "error",
                                        (f"its worker failed: {type(exc).__name__}: {exc}",))
-                    if found is not None:
+                    if found is not None and r.ident != found.ident:  # a worker's failure
                         r = replace(r, ident=found.ident)
                     if store is not None:
                         store.add(seq, r)
@@ -318,7 +319,7 @@ class Scan:
             else:
                 each = _Task() if self.snaps else task
                 slots.append((path, found, None, each, -1 if self.snaps else len(pending)))
-                pending.append((path, each))
+                pending.append((path, each, found.ident if found is not None else None))
                 if len(pending) >= chunk or self.snaps:
                     flush()
             yield from ready(block=False)

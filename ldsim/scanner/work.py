@@ -73,8 +73,10 @@ def _root_target(spec: ScanSpec) -> RootTarget:
     return target
 
 
-def scan_files(spec: ScanSpec, paths: list[str]) -> list[FileResult]:
-    """Explain each of ``paths`` (in the root of ``spec``) as ``ldsim explain`` would."""
+def scan_files(spec: ScanSpec, paths: list[str],
+               idents: list[Identity | None] | None = None) -> list[FileResult]:
+    """Explain each of ``paths`` (in the root of ``spec``) as ``ldsim explain`` would;
+    ``idents``: each file's identity as the walk saw it, for its result."""
     try:
         target = _root_target(spec)
     except LdsimError as exc:  # on a Dask worker that does not see the root: the scan stops
@@ -83,10 +85,14 @@ def scan_files(spec: ScanSpec, paths: list[str]) -> list[FileResult]:
         raise RootError(spec.root, f"cannot be opened on {socket.gethostname()}, where a "
                         f"worker runs: {exc.reason} (workers must see the same files at the "
                         "same paths)") from None
-    return [scan_file(target, spec, path) for path in paths]
+    if idents is None:
+        return [scan_file(target, spec, path) for path in paths]
+    return [scan_file(target, spec, path, ident) for path, ident in zip(paths, idents,
+                                                                         strict=True)]
 
 
-def scan_file(target: RootTarget, spec: ScanSpec, path: str) -> FileResult:
+def scan_file(target: RootTarget, spec: ScanSpec, path: str,
+              ident: Identity | None = None) -> FileResult:
     start = time.perf_counter()
     try:
         expl = explain(target, path, spec.env, loader=spec.loader, symbols=spec.symbols,
@@ -98,12 +104,12 @@ def scan_file(target: RootTarget, spec: ScanSpec, path: str) -> FileResult:
         lasting = getattr(exc, "errno_name", "") not in PROCESS_ERRNOS \
             and not isinstance(exc, AccessError)  # ldsim's own user's, not the files'
         return FileResult(path, "file", "unreadable", (_reason(exc, path),),
-                          seconds=time.perf_counter() - start,
+                          seconds=time.perf_counter() - start, ident=ident,
                           deps=_deps(target.view(), looked_at, spec.env.cwd)
                           if spec.deps and lasting else None)
     except Exception as exc:  # a bug on one file must not end the batch
         return FileResult(path, "file", "error", (_bug(exc),),
-                          seconds=time.perf_counter() - start)
+                          seconds=time.perf_counter() - start, ident=ident)
     res = expl.resolution
     doc = None
     if spec.docs:
@@ -116,7 +122,7 @@ def scan_file(target: RootTarget, spec: ScanSpec, path: str) -> FileResult:
         tuple((u.name, u.needed_by.path if u.needed_by is not None else None)
               for u in res.unresolved),
         tuple((f.id, f.severity.value, f.object) for f in expl.findings),
-        seconds=seconds, doc=doc,
+        seconds=seconds, doc=doc, ident=ident,
         deps=_deps(target.view(), _read_paths(res), spec.env.cwd) if spec.deps else None)
 
 
