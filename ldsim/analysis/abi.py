@@ -51,7 +51,11 @@ class Finding:
 
 def process_flavour(res: Resolution) -> Libc:
     """A process's flavour is its loader's."""
-    return Libc.MUSL if res.loader is Libc.MUSL else Libc.GLIBC
+    return _MUSL if res.loader is _MUSL else _GLIBC
+
+
+# enum members read in the loops below, as module names (read faster)
+_INTERPRETER, _NONE, _MUSL, _GLIBC = Via.INTERPRETER, Libc.NONE, Libc.MUSL, Libc.GLIBC
 
 
 def _providers(objects: list[LoadedObject]) -> dict[str, LoadedObject]:
@@ -152,10 +156,10 @@ def flavour_findings(res: Resolution) -> list[Finding]:
     proc = process_flavour(res)
     out: list[Finding] = []
     for obj in res.objects:
-        if obj.via is Via.INTERPRETER:
+        if obj.via is _INTERPRETER:
             continue
         flav, why = flavour_of(obj.facts, obj.real_path)
-        if flav is Libc.NONE or flav is proc:
+        if flav is _NONE or flav is proc:
             continue
         loader = res.interpreter or "its loader"
         hazard = ("its unversioned references bind by name to glibc's versioned symbols"
@@ -337,14 +341,20 @@ def isa_findings(res: Resolution) -> list[Finding]:
     check."""
     if process_flavour(res) is not Libc.GLIBC or res.env is None:
         return []
-    main = res.objects[0].facts if res.objects else None
+    objects = res.objects
+    main = objects[0].facts if objects else None
     if main is None or main.machine not in (Machine.X86_64, Machine.I386):
         return []  # the property number means something else on other machines
+    # (most objects need no level: then the CPU's are not even looked at)
+    needing = [(obj, obj.facts.x86_isa_needed) for obj in objects
+               if obj.facts is not None and obj.facts.x86_isa_needed
+               and obj.via is not _INTERPRETER]
+    if not needing:
+        return []
     have = cpu_isa(res.env.isa if res.env.isa is not None else (res.env.hwcaps or ()))
     out: list[Finding] = []
-    for obj in res.objects:
-        needed = obj.facts.x86_isa_needed if obj.facts is not None else 0
-        if obj.via is Via.INTERPRETER or not needed or needed & have == needed:
+    for obj, needed in needing:
+        if needed & have == needed:
             continue
         missing = needed & ~have
         out.append(Finding(

@@ -139,14 +139,20 @@ def class_name(elf_class: int) -> str:
         return f"class {elf_class}"
 
 
+_CLASS64 = int(ElfClass.ELF64)  # (a module name is read faster than an enum member)
+
+
 def phentsize_of(elf_class: int) -> int:
     """The size of one program header of this class (``sizeof (ElfW(Phdr))``)."""
-    return 56 if elf_class == ElfClass.ELF64 else 32
+    return 56 if elf_class == _CLASS64 else 32
 
 
 def ehdr_size(elf_class: int) -> int:
     """The size of the ELF header of this class."""
-    return 64 if elf_class == ElfClass.ELF64 else 52
+    return 64 if elf_class == _CLASS64 else 52
+
+
+_ET_EXEC = int(ElfType.EXEC)  # (a module name is read faster than an enum member)
 
 
 @record(frozen=True, slots=True)
@@ -211,7 +217,7 @@ class ElfFacts:
     @property
     def is_executable(self) -> bool:
         """``ET_EXEC``: a non-PIE executable (no loader maps it as a dependency)."""
-        return self.ident.e_type == ElfType.EXEC
+        return self.ident.e_type == _ET_EXEC
 
     @property
     def is_pie(self) -> bool:

@@ -37,19 +37,25 @@ def parse_ident(buf: Buffer, path: str, assume: tuple[int, int] | None = None) -
     padding_zero = not any(mv[9:16])
     if assume is not None:
         ei_class, ei_data = assume
-    if ei_class not in (ElfClass.ELF32, ElfClass.ELF64):
+    if ei_class != _ELF32 and ei_class != _ELF64:
         raise ElfError(path, f"invalid ELF class {ei_class}")
-    if ei_data not in (ElfData.LSB, ElfData.MSB):
+    if ei_data != _LSB and ei_data != _MSB:
         raise ElfError(path, f"invalid ELF data encoding {ei_data}")
     if len(mv) < ehdr_size(ei_class):
         raise ElfError(path, "file too short")
-    end = "<" if ei_data == ElfData.LSB else ">"
-    e_type, e_machine, e_version = struct.unpack_from(end + "HHI", mv, 16)
-    phentsize_off = 42 if ei_class == ElfClass.ELF32 else 54
-    (phentsize,) = struct.unpack_from(end + "H", mv, phentsize_off)
-    (e_flags,) = struct.unpack_from(end + "I", mv, 36 if ei_class == ElfClass.ELF32 else 48)
+    head, tail = _IDENT_LAYOUTS[ei_data == _LSB]
+    e_type, e_machine, e_version = head.unpack_from(mv, 16)
+    # e_flags, e_ehsize, e_phentsize
+    e_flags, _ehsize, phentsize = tail.unpack_from(mv, 36 if ei_class == _ELF32 else 48)
     return ElfIdent(ei_class, ei_data, ei_version, osabi, abiversion, padding_zero,
                     e_type, e_machine, e_version, phentsize, e_flags)
+
+
+_ELF32, _ELF64 = int(ElfClass.ELF32), int(ElfClass.ELF64)
+_LSB, _MSB = int(ElfData.LSB), int(ElfData.MSB)
+# (e_type, e_machine, e_version) and (e_flags, e_ehsize, e_phentsize), by little-endianness
+_IDENT_LAYOUTS = {True: (struct.Struct("<HHI"), struct.Struct("<IHH")),
+                  False: (struct.Struct(">HHI"), struct.Struct(">IHH"))}
 
 
 def sniff_type(head: bytes) -> int | None:
@@ -143,8 +149,8 @@ class ElfImage:
         self.mv = memoryview(buf)
         self.path = path
         self.ident = ident
-        self.end = "<" if ident.data == ElfData.LSB else ">"
-        self.is64 = ident.elf_class == ElfClass.ELF64
+        self.end = "<" if ident.data == _LSB else ">"
+        self.is64 = ident.elf_class == _ELF64
         self.loads: list[tuple[int, int, int]] = []  # (vaddr, offset, filesz) for offset_of
         self.reads_left = READ_BASE + len(self.mv) // READ_RATIO
         self.string_bytes_left = STRING_BASE + STRING_RATIO * len(self.mv)

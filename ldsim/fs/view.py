@@ -214,6 +214,9 @@ def bad_name(name: str) -> str | None:
 OnError = Callable[[LdsimError], None]
 
 
+_ROOT_REALM = Realm.ROOT  # (a module name is read faster than an enum member)
+
+
 def dirname(path: str) -> str:
     """The directory part of a path string, as glibc's ``_dl_get_origin`` computes it."""
     idx = path.rfind("/")
@@ -242,7 +245,7 @@ class View:
 
     def realm_of(self, path: str) -> Realm:
         """The realm a canonical path of this view lies in (one realm for a plain tree)."""
-        return Realm.ROOT
+        return _ROOT_REALM
 
     # -- primitives (on canonical component tuples; raise OSError like the kernel) -------
     def _lstat(self, parts: tuple[str, ...]) -> FileStat:
