@@ -571,6 +571,7 @@ class HostDirView(View):
         if not os.path.isdir(root):
             raise RootError(root, "root is not a directory")
         self.root = os.path.realpath(root)
+        self._prefix = self.root.rstrip("/") + "/"  # of every host path below the root
         self.name = root
         self._lstat_cache: dict[tuple[str, ...], FileStat | OSError] = {}
         self._resolve_memo = {}
@@ -579,7 +580,8 @@ class HostDirView(View):
         self._lstat(())  # the root as it was when the view was made (see looked_at)
 
     def _host(self, parts: tuple[str, ...]) -> str:
-        return os.path.join(self.root, *parts) if parts else self.root
+        # os.path.join(self.root, *parts): canonical components hold no "/" and none is empty
+        return self._prefix + "/".join(parts) if parts else self.root
 
     def _lstat(self, parts: tuple[str, ...]) -> FileStat:
         hit = self._lstat_cache.get(parts)
