@@ -95,6 +95,7 @@ class GlibcModel(Walk):
         # DT_NEEDED entries repeat (or a long one) costs its length once, not per lookup.
         self._candidates: dict[tuple[str, str, str], str] = {}
         self._probed: dict[str, Probe] = {}  # shared by every run when the view is stable
+        self._derived = self.files.derived
         self._known: _Known | None = None
         # the cache step's answers by name, shared by every run (see start)
         self._cache_steps: dict[str, tuple[Probe, Attempt] | None] | None = None
@@ -594,8 +595,15 @@ class GlibcModel(Walk):
 
     def _load(self, lookup_: LookupRecord, requester: ObjectRecord, name: str, probe: Probe,
               via: Via) -> ObjectRecord | None:
-        assert probe.stat is not None and probe.facts is not None
-        file_id = (probe.stat.dev, probe.stat.ino)
+        # the same probe (shared by the runs of a stable view) is loaded in run after run:
+        # what follows from it alone is worked out once
+        derived = self._derived
+        hit = derived.get(id(probe))
+        if hit is None or hit[0] is not probe:
+            if len(derived) >= _DERIVED_MAX:  # an unstable view's probes are each run's own
+                derived.clear()
+            hit = derived[id(probe)] = (probe, *_mapping(probe))
+        _probe, file_id, refused, origin = hit
         known = self._index()
         entry = known.by_file.get(file_id)
         if entry is not None:  # the first object of the chain (after the program) with it
@@ -607,29 +615,44 @@ class GlibcModel(Walk):
             lookup_.attempts[-1] = Attempt(probe.path, lookup_.attempts[-1].source,
                                            lookup_.attempts[-1].via, Outcome.SAME_FILE)
             return entry
-        facts = probe.facts
-        if facts.is_executable:
-            self.abort(name, probe.path, requester, "cannot dynamically load executable",
-                        f"{name}: cannot dynamically load executable")
-        if not facts.has_dynamic:
-            self.abort(name, probe.path, requester, "object file has no dynamic section",
-                        f"{name}: object file has no dynamic section")
-        if facts.is_pie:
-            self.abort(name, probe.path, requester,
-                        "cannot dynamically load position-independent executable",
-                        f"{name}: cannot dynamically load position-independent executable")
-        if probe.stat.size < facts.load_extent:
-            self.abort(name, probe.path, requester,
-                        "file is shorter than its load segments (the real loader crashes "
-                        "with SIGBUS)", f"{name}: truncated file")
+        if refused:
+            reason, message = _REFUSED[refused]
+            self.abort(name, probe.path, requester, reason, f"{name}: {message}")
         path = probe.path
-        origin = dirname(path if path.startswith("/") else join(self.env.cwd, path))
+        if origin is None:  # a relative path: the working directory's
+            origin = dirname(join(self.env.cwd, path))
         obj = ObjectRecord(len(self.chain), name, path, probe.real_path or path, via, requester,
-                           facts, origin, [name], file_id)
+                           probe.facts, origin, [name], file_id)
         self.add_object(obj)
         lookup_.target = obj
         lookup_.via = via
         return obj
+
+
+def _mapping(probe: Probe) -> tuple[tuple[int, int], int, str | None]:
+    """What ``_dl_map_object_from_fd`` makes of a file a probe found: (its device and inode,
+    why it refuses to map it as a dependency (an index of _REFUSED; 0: it does not), its
+    $ORIGIN when the path is absolute (None: the working directory's, each run's own))."""
+    assert probe.stat is not None and probe.facts is not None
+    facts = probe.facts
+    refused = (1 if facts.is_executable else 2 if not facts.has_dynamic
+               else 3 if facts.is_pie else 4 if probe.stat.size < facts.load_extent else 0)
+    path = probe.path
+    return ((probe.stat.dev, probe.stat.ino), refused,
+            dirname(path) if path.startswith("/") else None)
+
+
+_DERIVED_MAX = 1 << 16
+
+# _dl_map_object_from_fd's refusals, in the order it checks: (ldsim's reason, the message)
+_REFUSED = {
+    1: ("cannot dynamically load executable", "cannot dynamically load executable"),
+    2: ("object file has no dynamic section", "object file has no dynamic section"),
+    3: ("cannot dynamically load position-independent executable",
+        "cannot dynamically load position-independent executable"),
+    4: ("file is shorter than its load segments (the real loader crashes with SIGBUS)",
+        "truncated file"),
+}
 
 
 # GlibcModel.__init__'s values per (process, loader profile, architecture), by identity:

@@ -64,6 +64,9 @@ class FileCache:
         # directory, cache, lookup arguments, architecture) (see cache_steps)
         self._cache_steps: dict[tuple[object, ...], tuple[
             object, object, dict[str, tuple[Probe, Attempt] | None]]] = {}
+        # what a loader model derives from a found probe, by the probe's identity (the entry
+        # keeps the probe alive): see GlibcModel._load
+        self.derived: dict[int, tuple[Probe, tuple[int, int], int, str | None]] = {}
 
     def facts(self, st: FileStat, buf: Buffer, path: str,
               assume: tuple[int, int] | None = None) -> ElfFacts:
