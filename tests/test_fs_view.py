@@ -255,3 +255,54 @@ def test_a_simulated_user_must_be_allowed_to_search_each_directory_on_the_way(
     assert fresh.resolve_parts("/usr/lib/real/libx.so.1", user=(owner + 1, group))
     with pytest.raises(FsError):
         fresh.resolve_parts("/usr/lib/real/libx.so.1", user=(owner + 1, group + 1))
+
+
+def test_a_path_walked_from_its_directorys_known_walk_ends_as_the_whole_walk(
+        tmp_path: Path) -> None:
+    """A stable view walks a path from where the walk of its directory part stood (links
+    followed, their count carried): every path over a tree of links (to directories, to
+    files, dangling, looping, relative with "..", chains near the 40-link limit, a file
+    where a directory is wanted) ends as a whole walk from the root ends, answer or errno."""
+    import itertools
+    import random
+
+    from ldsim.fs.view import MAXSYMLINKS
+
+    r = tmp_path / "root"
+    (r / "a" / "b").mkdir(parents=True)
+    (r / "a" / "b" / "f").write_bytes(b"x")
+    (r / "a" / "file").write_bytes(b"y")
+    (r / "lnk").symlink_to("a/b")
+    (r / "abs").symlink_to("/a")
+    (r / "a" / "up").symlink_to("../a/b/..")
+    (r / "a" / "tof").symlink_to("b/f")
+    (r / "dangling").symlink_to("nowhere")
+    (r / "loop1").symlink_to("loop2")
+    (r / "loop2").symlink_to("loop1")
+    prev = "a"
+    for i in range(MAXSYMLINKS):  # c0 -> a, c1 -> c0, ...: c39 takes 40 links to reach a
+        (r / f"c{i}").symlink_to(prev)
+        prev = f"c{i}"
+    names = ["a", "b", "f", "file", "lnk", "abs", "up", "tof", "dangling", "loop1", "..",
+             ".", "c0", f"c{MAXSYMLINKS - 2}", f"c{MAXSYMLINKS - 1}", "nope", ""]
+    rng = random.Random(7)
+    paths = {"/" + "/".join(p) for n in (1, 2, 3) for p in itertools.product(names, repeat=n)}
+    paths |= {"/" + "/".join(rng.choice(names) for _ in range(rng.randint(4, 7)))
+              for _ in range(3000)}
+
+    def outcome(view: HostDirView, path: str, follow: bool) -> object:
+        try:
+            return view.resolve_parts(path, follow=follow)
+        except FsError as exc:
+            return (exc.errno_name, exc.path)
+
+    for follow in (True, False):
+        fast = HostDirView(str(r))  # one view: directory walks known from earlier paths
+        for path in sorted(paths, key=lambda p: (len(p), p)):
+            whole = HostDirView(str(r))
+            try:
+                expected: object = tuple(whole._resolve_parts(path, "/", follow))
+            except FsError as exc:
+                expected = (exc.errno_name, exc.path)
+            assert outcome(fast, path, follow) == expected, path
+        assert fast._dir_states  # the known walks were used

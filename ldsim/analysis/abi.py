@@ -94,9 +94,10 @@ _MISSING_MAX = 8192
 
 def version_findings(res: Resolution) -> list[Finding]:
     out: list[Finding] = []
-    glibc = process_flavour(res) is Libc.GLIBC
+    glibc = process_flavour(res) is _GLIBC
     unresolved = {u.name for u in res.unresolved}
     objects = res.objects
+    memo = _MISSING
     providers: dict[str, LoadedObject] | None = None
     for obj in objects:
         facts = obj.facts
@@ -140,7 +141,10 @@ def version_findings(res: Resolution) -> list[Finding]:
                     f"{prov.path} defines no symbol versions: ldd (trace mode) lists it with "
                     f"only 'no version information available', yet {at_run}"))
                 continue
-            for version, flags in _missing(need, defs):
+            hit = memo.get((id(need), id(defs)))  # _missing(need, defs), its memo inlined
+            missing = hit[2] if hit is not None and hit[0] is need and hit[1] is defs \
+                else _missing(need, defs)
+            for version, flags in missing:
                 weak = bool(flags & VER_FLG_WEAK)
                 out.append(Finding(
                     "version-missing", Severity.WARNING if weak else Severity.ERROR, obj.path,

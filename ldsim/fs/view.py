@@ -293,7 +293,9 @@ class View:
         hit = memo.get(key)
         if hit is None:
             try:
-                hit = self._resolve_parts(path, cwd, follow, searcher)
+                hit = self._resolve_known_dir(path, follow) if searcher is None else None
+                if hit is None:
+                    hit = self._resolve_parts(path, cwd, follow, searcher)
             except FsError as exc:
                 if type(exc) is not FsError:
                     raise
@@ -302,6 +304,45 @@ class View:
         if isinstance(hit, _Failed):
             raise FsError(hit.path, hit.reason, hit.errno_name)
         return hit
+
+    # A stable view's walks of directory paths (absolute, as root: no search permission
+    # asked): where the walk stands after their components, (the components so far, the
+    # links followed), for the paths of the files in them (see _resolve_known_dir)
+    _dir_states: dict[str, tuple[tuple[str, ...], int]]
+
+    def _resolve_known_dir(self, path: str, follow: bool) -> tuple[str, ...] | None:
+        """:meth:`_resolve_parts` of an absolute ``path`` (as root) when the walk of its
+        directory part is known: the walk goes on from where that one stood with the last
+        component alone, as the whole walk would have. None when it does not apply (a
+        relative path, a last component that is empty, ``.`` or ``..``, a directory part
+        that cannot be walked: the whole walk then says why)."""
+        cut = path.rfind("/")
+        last = path[cut + 1:]
+        if cut <= 0 or not path.startswith("/") or not last or last in (".", ".."):
+            return None
+        states = getattr(self, "_dir_states", None)
+        if states is None:
+            states = self._dir_states = {}
+        head = path[:cut]
+        state = states.get(head)
+        if state is None:
+            try:
+                # the directory part as the walk takes it: every component followed, a
+                # directory at the end (as in "head/")
+                stack, links = self._walk_parts([], self._pending(head), 0, head, True, True,
+                                                None)
+            except FsError:
+                return None
+            state = states[head] = (tuple(stack), links)
+        stack, links = self._walk_parts(list(state[0]), [last], state[1], path, False, follow,
+                                        None)
+        return tuple(stack)
+
+    @staticmethod
+    def _pending(path: str) -> list[str]:
+        """The components still to walk, last first, without the empty and "." ones (a
+        component is the last when nothing is left)."""
+        return [c for c in reversed(path.split("/")) if c and c != "."]
 
     def _resolve_parts(self, path: str, cwd: str, follow: bool,
                        searcher: tuple[int, int] | None = None) -> tuple[str, ...]:
@@ -312,10 +353,15 @@ class View:
             stack: list[str] = []
         else:
             stack = list(self.resolve_parts(cwd)) if cwd not in ("", "/") else []
-        # the components still to walk, last first, without the empty and "." ones (a
-        # component is the last when nothing is left)
-        pending = [c for c in reversed(path.split("/")) if c and c != "."]
-        links = 0
+        stack, _links = self._walk_parts(stack, self._pending(path), 0, path, must_be_dir,
+                                         follow, searcher)
+        return tuple(stack)
+
+    def _walk_parts(self, stack: list[str], pending: list[str], links: int, path: str,
+                    must_be_dir: bool, follow: bool, searcher: tuple[int, int] | None
+                    ) -> tuple[list[str], int]:
+        """Walk the components ``pending`` (last first) from ``stack`` with ``links`` links
+        followed so far: (the components, the links followed). Errors name ``path``."""
         while pending:
             comp = pending.pop()
             if searcher is not None:
@@ -348,7 +394,7 @@ class View:
             if (not is_last or must_be_dir) and not st.is_dir:
                 raise fs_error(path, "ENOTDIR")
             stack.append(comp)
-        return tuple(stack)
+        return stack, links
 
     def _may_search(self, parts: tuple[str, ...], path: str, user: tuple[int, int]) -> None:
         """Raise the EACCES a lookup of a name in the directory ``parts`` gives ``user``
