@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import mmap
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 from ldsim.buffers import Buffer
 from ldsim.elf.facts import ELFMAG, ElfClass, ElfData, ElfIdent, ehdr_size
@@ -186,39 +186,18 @@ class ElfImage:
         :meth:`unpack` reads them one by one (each one read counts against the budget when
         it is taken; the first that cannot be read raises the same error), the ones that
         surely can be read decoded together."""
-        size = self._layout(fmt).size
+        layout = self._layout(fmt)
+        size = layout.size
         fit = (len(self.mv) - offset) // size if offset >= 0 else 0
         bulk = max(0, min(count, fit))
         if bulk:
-            for values in self.iter_unpack(fmt, offset, bulk):
+            for values in layout.iter_unpack(self.mv[offset:offset + bulk * size]):
                 self.reads_left -= 1
                 if self.reads_left < 0:
                     raise self._overlap("structure reads")
                 yield values
         for i in range(bulk, count):
             yield self.unpack(fmt, offset + i * size)
-
-    def iter_unpack(self, fmt: str, offset: int, count: int) -> Iterator[tuple[int, ...]]:
-        """``count`` structures of ``fmt`` from ``offset``, all inside the file, decoded
-        together, *not* counted against the budget (the caller counts each one it takes)."""
-        layout = self._layout(fmt)
-        return layout.iter_unpack(self.mv[offset:offset + count * layout.size])
-
-    def reader(self, fmt: str) -> Callable[[int], tuple[int, ...]]:
-        """``lambda offset: self.unpack(fmt, offset)``, for a loop that reads many: the same
-        budget, bounds and errors, the layout looked up once."""
-        layout = self._layout(fmt)
-        size, unpack_from, mv, end = layout.size, layout.unpack_from, self.mv, len(self.mv)
-
-        def read(offset: int) -> tuple[int, ...]:
-            self.reads_left -= 1
-            if self.reads_left < 0:
-                raise self._overlap("structure reads")
-            if offset < 0 or offset + size > end:
-                raise ElfError(self.path, f"truncated: a structure at offset {offset:#x} runs "
-                               f"past the end of the file ({end} bytes)")
-            return unpack_from(mv, offset)
-        return read
 
     def _layout(self, fmt: str) -> struct.Struct:
         layout = self._structs.get(fmt)

@@ -166,8 +166,7 @@ def _parse_dynamic(img: ElfImage, ident: ElfIdent, interp: str | None,
     # d_tag is signed; read unsigned, as the loader compares it (a negative one is a tag
     # ldsim knows nothing of either way)
     entfmt, entsize = ("QQ", 16) if img.is64 else ("II", 8)
-    entries = _dynamic_entries(img, entfmt, entsize, d_off,
-                               min(d_size // entsize, MAX_DYN_ENTRIES))
+    entries = _dynamic_entries(img, entfmt, d_off, min(d_size // entsize, MAX_DYN_ENTRIES))
     last: dict[int, int] = dict(entries)  # type: ignore[arg-type]  # (tag, value) pairs
     if DT_STRTAB not in last:
         if any(tag in (DT_NEEDED, DT_SONAME, DT_RPATH, DT_RUNPATH) for tag, _ in entries):
@@ -217,24 +216,12 @@ def _parse_dynamic(img: ElfImage, ident: ElfIdent, interp: str | None,
     )
 
 
-def _dynamic_entries(img: ElfImage, fmt: str, size: int, offset: int, count: int
+def _dynamic_entries(img: ElfImage, fmt: str, offset: int, count: int
                      ) -> list[tuple[int, ...]]:
-    """The (d_tag, d_un) pairs of the dynamic array before its DT_NULL: as
-    ``img.unpack_array(fmt, offset, count)`` read up to the first DT_NULL (each entry read
-    counts against the image's budget; the first that cannot be read raises), in one loop."""
+    """The (d_tag, d_un) pairs of the dynamic array before its DT_NULL (the entries after it
+    are never read)."""
     entries: list[tuple[int, ...]] = []
-    fit = (len(img.mv) - offset) // size if offset >= 0 else 0
-    bulk = max(0, min(count, fit))
-    if bulk:
-        for entry in img.iter_unpack(fmt, offset, bulk):
-            img.reads_left -= 1
-            if img.reads_left < 0:
-                raise img._overlap("structure reads")
-            if entry[0] == 0:
-                return entries
-            entries.append(entry)
-    for i in range(bulk, count):
-        entry = img.unpack(fmt, offset + i * size)
+    for entry in img.unpack_array(fmt, offset, count):
         if entry[0] == 0:
             break
         entries.append(entry)
@@ -245,15 +232,14 @@ def _parse_verneed(img: ElfImage, vaddr: int, count: int,
                    string: Callable[[int], str]) -> tuple[VersionNeed, ...]:
     off = img.offset_of(vaddr, "DT_VERNEED")
     needs: list[VersionNeed] = []
-    need_at, aux_at = img.reader("HHIII"), img.reader("IHHII")
     for _ in range(min(count, MAX_VERSION_RECORDS)):
-        vn_version, vn_cnt, vn_file, vn_aux, vn_next = need_at(off)
+        vn_version, vn_cnt, vn_file, vn_aux, vn_next = img.unpack("HHIII", off)
         if vn_version != 1:
             raise ElfError(img.path, f"unsupported DT_VERNEED record version {vn_version}")
         versions: list[tuple[str, int]] = []
         aux = off + vn_aux
         for _ in range(min(vn_cnt, MAX_VERSION_RECORDS)):
-            _hash, vna_flags, _other, vna_name, vna_next = aux_at(aux)
+            _hash, vna_flags, _other, vna_name, vna_next = img.unpack("IHHII", aux)
             versions.append((string(vna_name), vna_flags))
             if vna_next == 0:
                 break
