@@ -1116,3 +1116,41 @@ def test_without_leave_to_keep_access_times_a_scan_reads_all_the_same(tmp_path: 
                           *argv], capture_output=True, text=True, cwd=REPO, check=False)
     assert run.returncode == 0 and run.stderr == "", run.stderr
     assert run.stdout == want and '"starts"' in want
+
+
+def test_a_pools_first_tasks_are_small_so_that_its_workers_start_early(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With workers, the first task holds 8 files and each next one twice as many, up to a
+    chunk (the workers have work while the walk goes on); in this process every task is a
+    chunk. The results and their order are the same."""
+    from ldsim.scanner import engine
+
+    r = Root(tmp_path / "r")
+    r.mkexe("/usr/bin/p000")
+    data = (r.path / "usr/bin/p000").read_bytes()
+    for i in range(1, 130):
+        (r.path / f"usr/bin/p{i:03d}").write_bytes(data)
+    r.ldconfig()
+    tasks: list[int] = []
+    real = engine.scan_files
+
+    def counted(spec: Any, paths: list[str], idents: Any = None) -> Any:
+        tasks.append(len(paths))
+        return real(spec, paths, idents)
+
+    monkeypatch.setattr(engine, "scan_files", counted)
+    files = 131  # and /usr/bin/env
+
+    def scan_with(workers: int) -> list[str]:
+        tasks.clear()
+        # a pool of `workers` that runs its tasks here (what is sent is what is counted)
+        monkeypatch.setattr(engine._executor, "__enter__",
+                            lambda self: ((lambda fn, *a: engine._Done(fn(*a))), workers))
+        return [f"{x.path} {x.status}" for x in ldsim.scan(str(r.path), ["/usr/bin"],
+                                                           jobs=workers)]
+
+    pooled = scan_with(2)
+    assert tasks == [8, 16, 32, 64, files - 120]
+    alone = scan_with(1)
+    assert tasks == [64, 64, files - 128]
+    assert pooled == alone and len(alone) == files

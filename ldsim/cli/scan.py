@@ -104,7 +104,8 @@ def add_parser(sub: Any) -> None:
                      "pip install 'ldsim[dask]'), whose workers must run the same ldsim and "
                      "see the same files at the same paths")
     run.add_argument("--chunk", metavar="N", type=_chunk, default=None,
-                     help="files per task (default: 64)")
+                     help="files per task (default: 64; a pool's first tasks are smaller: 8, "
+                     "16, 32, ... so that its workers start early)")
     run.add_argument("--db", metavar="FILE", default=None,
                      help="keep every result in this SQLite file and reuse what is unchanged "
                      "(created when missing; schema ldsim.scan-db/1)")

@@ -45,6 +45,7 @@ if TYPE_CHECKING:  # a scan in one process without a store needs neither (nor sq
 COMMIT_EVERY = 0.5  # seconds between commits of the result store
 WORKER_NICE = 10  # a pool with a worker for every core runs them at this niceness (_worker_start)
 WINDOW_PER_WORKER = 32  # chunks in flight per worker: the walk must not wait for them
+FIRST_CHUNK = 8  # files of a pool's first task; each next one twice as many, up to a chunk
 WORKER_WAIT = 30  # seconds a Dask scheduler may take to have a worker (again)
 CONNECT_WAIT = 10  # seconds to reach a Dask scheduler
 HANDSHAKE_WAIT = 5  # seconds more for it to answer
@@ -248,11 +249,15 @@ class Scan:
         seen: list[str] = []
         last_commit = time.monotonic()
         window = max(2, workers * WINDOW_PER_WORKER)
+        # the first tasks are small, so that the workers start while the walk goes on: 8
+        # files, then 16, 32, ... up to ``chunk`` (one process: every task is ``chunk``)
+        size = min(chunk, FIRST_CHUNK) if workers > 1 else chunk
 
         def flush() -> None:
-            nonlocal task, behind
+            nonlocal task, behind, size
             if not pending:
                 return
+            size = min(chunk, size * 2)
             if self.snaps:  # one task per snap
                 for path, each, _ident in pending:
                     each.future = submit(scan_snap, self.spec, path)
@@ -320,7 +325,7 @@ class Scan:
                 each = _Task() if self.snaps else task
                 slots.append((path, found, None, each, -1 if self.snaps else len(pending)))
                 pending.append((path, each, found.ident if found is not None else None))
-                if len(pending) >= chunk or self.snaps:
+                if len(pending) >= size or self.snaps:
                     flush()
             yield from ready(block=False)
             while in_flight and in_flight[0].done():
@@ -520,6 +525,7 @@ class _executor:
                                    initializer=_worker_start,
                                    initargs=(nice, os.getpid(), inherited))
         self._close = lambda: pool.shutdown(wait=True, cancel_futures=True)
+        pool.submit(int)  # the workers start now, ready when the walk finds the first files
 
         def submit(fn: Callable[..., Any], *args: Any) -> Future[Any]:
             try:
