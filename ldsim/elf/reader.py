@@ -166,7 +166,11 @@ def _parse_dynamic(img: ElfImage, ident: ElfIdent, interp: str | None,
     # d_tag is signed; read unsigned, as the loader compares it (a negative one is a tag
     # ldsim knows nothing of either way)
     entfmt, entsize = ("QQ", 16) if img.is64 else ("II", 8)
-    entries = _dynamic_entries(img, entfmt, d_off, min(d_size // entsize, MAX_DYN_ENTRIES))
+    entries: list[tuple[int, ...]] = []
+    for entry in img.unpack_array(entfmt, d_off, min(d_size // entsize, MAX_DYN_ENTRIES)):
+        if entry[0] == 0:
+            break
+        entries.append(entry)
     last: dict[int, int] = dict(entries)  # type: ignore[arg-type]  # (tag, value) pairs
     if DT_STRTAB not in last:
         if any(tag in (DT_NEEDED, DT_SONAME, DT_RPATH, DT_RUNPATH) for tag, _ in entries):
@@ -214,18 +218,6 @@ def _parse_dynamic(img: ElfImage, ident: ElfIdent, interp: str | None,
         version_error=version_error, has_versym=DT_VERSYM in last, x86_isa_needed=isa,
         interp_error=interp_error, empty_dynamic=d_size == 0,
     )
-
-
-def _dynamic_entries(img: ElfImage, fmt: str, offset: int, count: int
-                     ) -> list[tuple[int, ...]]:
-    """The (d_tag, d_un) pairs of the dynamic array before its DT_NULL (the entries after it
-    are never read)."""
-    entries: list[tuple[int, ...]] = []
-    for entry in img.unpack_array(fmt, offset, count):
-        if entry[0] == 0:
-            break
-        entries.append(entry)
-    return entries
 
 
 def _parse_verneed(img: ElfImage, vaddr: int, count: int,

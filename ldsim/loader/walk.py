@@ -290,6 +290,12 @@ class Walk:
 
         realm_of = self.view.realm_of
 
+        def make(r: ObjectRecord, parent: LoadedObject | None) -> LoadedObject:
+            made = frozen[r] = LoadedObject(
+                r.index, r.name, r.path, r.real_path, r.via, parent, r.facts, r.origin,
+                tuple(r.names), r.file_id, realm_of(r.real_path), r.dlopened)
+            return made
+
         def obj(rec: ObjectRecord | None) -> LoadedObject | None:
             if rec is None:
                 return None
@@ -297,23 +303,18 @@ class Walk:
             if hit is not None:
                 return hit
             up = rec.needed_by
-            parent = known(up) if up is not None else None
-            if parent is not None or up is None:  # most are: their loader came first
-                made = frozen[rec] = LoadedObject(
-                    rec.index, rec.name, rec.path, rec.real_path, rec.via, parent, rec.facts,
-                    rec.origin, tuple(rec.names), rec.file_id, realm_of(rec.real_path),
-                    rec.dlopened)
-                return made
+            if up is None:
+                return make(rec, None)
+            parent = known(up)
+            if parent is not None:  # most are: their loader came first
+                return make(rec, parent)
             pending: list[ObjectRecord] = []
             cur: ObjectRecord | None = rec
             while cur is not None and cur not in frozen:  # ancestors first, no recursion
                 pending.append(cur)
                 cur = cur.needed_by
             for r in reversed(pending):
-                parent = frozen[r.needed_by] if r.needed_by is not None else None
-                frozen[r] = LoadedObject(
-                    r.index, r.name, r.path, r.real_path, r.via, parent, r.facts, r.origin,
-                    tuple(r.names), r.file_id, realm_of(r.real_path), r.dlopened)
+                make(r, frozen[r.needed_by] if r.needed_by is not None else None)
             return frozen[rec]
 
         entries: list[LoadedObject | Unresolved] = []
