@@ -19,7 +19,6 @@ import contextlib
 import glob
 import os
 import time
-import traceback
 from collections.abc import Callable
 from typing import Any
 
@@ -182,6 +181,8 @@ def _reason(exc: LdsimError, path: str) -> str:
 
 
 def _bug(exc: BaseException) -> str:
+    import traceback  # (only for a bug: 2 ms of start-up otherwise)
+
     where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
     at = f" at {os.path.basename(where.filename)}:{where.lineno}" if where else ""
     return f"internal error{at}: {type(exc).__name__}: {exc}"
