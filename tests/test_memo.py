@@ -312,3 +312,55 @@ def test_a_stable_root_resolves_program_after_program_as_a_plain_one() -> None:
                     got = (type(exc), str(exc))
                 assert got == want, (prog, env)
     assert stable.config().files._probes  # the probes were shared
+
+
+def test_a_result_holds_neither_its_view_nor_its_model_until_its_lookups_are_read() -> None:
+    """A result's lookups are frozen when first read, from what its run left: until then it
+    keeps no view (a snap's holds an open image) and no model alive, and read later they
+    are what a result frozen at once says."""
+    import gc
+    import weakref
+
+    for prog in ("/usr/bin/two", "/usr/bin/three", "/usr/bin/five"):
+        root = _root(True)
+        target = root.open()
+        res = ldsim.resolve(target, prog, m.ENV)
+        gone = weakref.ref(root.view)
+        del root, target
+        gc.collect()
+        assert gone() is None, prog
+        assert _shape(res) == _shape(ldsim.resolve(_root(False).open(), prog, m.ENV))
+
+
+def test_what_loading_a_probe_gives_is_kept_only_for_a_stable_view() -> None:
+    """A stable view's probes are shared by its runs, and so is what _load derives from
+    them; another view's are each run's own, and nothing of them is kept."""
+    plain, stable = _root(False).open(), _root(True).open()
+    for _ in range(3):
+        for target in (plain, stable):
+            ldsim.resolve(target, "/usr/bin/one", m.ENV)
+    assert not plain.config().files.derived
+    assert stable.config().files.derived
+
+
+def test_programs_of_two_float_abis_without_a_loader_each_get_their_own_directories() -> None:
+    """ARM programs that name no loader (no PT_INTERP, or `ldd` on a file without one) get
+    the system directories of their own float ABI (arm-linux-gnueabi for armel,
+    arm-linux-gnueabihf for armhf), whichever the same process resolved first."""
+    soft, hard = 0x05000200, 0x05000400  # EABI5 with the soft-float or the hard-float flag
+
+    def root() -> m.MemRoot:
+        r = m.MemRoot()
+        for name, flags in (("soft", soft), ("hard", hard)):
+            r.view.add_file(f"/usr/bin/{name}", m.elf(e_type=m.ET_EXEC, machine=40,
+                                                       elf_class=32, e_flags=flags))
+        return r
+
+    env = dataclasses.replace(m.ENV, preload="libz.so.1")
+    alone = {p: _shape(ldsim.resolve(root().open(), p, env))
+             for p in ("/usr/bin/soft", "/usr/bin/hard")}
+    assert alone["/usr/bin/soft"] != alone["/usr/bin/hard"]
+    for order in (("/usr/bin/soft", "/usr/bin/hard"), ("/usr/bin/hard", "/usr/bin/soft")):
+        shared = root().open()
+        for p in order:
+            assert _shape(ldsim.resolve(shared, p, env)) == alone[p], (order, p)

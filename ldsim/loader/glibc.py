@@ -95,7 +95,9 @@ class GlibcModel(Walk):
         # DT_NEEDED entries repeat (or a long one) costs its length once, not per lookup.
         self._candidates: dict[tuple[str, str, str], str] = {}
         self._probed: dict[str, Probe] = {}  # shared by every run when the view is stable
-        self._derived = self.files.derived
+        # (only a stable view's probes are shared by its runs: another's are each run's own)
+        self._derived = self.files.derived if self.files.view is view and view.stable \
+            else None
         self._known: _Known | None = None
         # the cache step's answers by name, shared by every run (see start)
         self._cache_steps: dict[str, tuple[Probe, Attempt] | None] | None = None
@@ -598,11 +600,13 @@ class GlibcModel(Walk):
         # the same probe (shared by the runs of a stable view) is loaded in run after run:
         # what follows from it alone is worked out once
         derived = self._derived
-        hit = derived.get(id(probe))
+        hit = derived.get(id(probe)) if derived is not None else None
         if hit is None or hit[0] is not probe:
-            if len(derived) >= _DERIVED_MAX:  # an unstable view's probes are each run's own
-                derived.clear()
-            hit = derived[id(probe)] = (probe, *_mapping(probe))
+            hit = (probe, *_mapping(probe))
+            if derived is not None:
+                if len(derived) >= _DERIVED_MAX:
+                    derived.clear()
+                derived[id(probe)] = hit
         _probe, file_id, refused, origin = hit
         known = self._index()
         entry = known.by_file.get(file_id)

@@ -35,7 +35,7 @@ class RootConfig:
         self.view = view
         self.files = FileCache(view)
         self.diagnostics: list[Diagnostic] = []
-        self._profiles: dict[tuple[str, int], GlibcProfile] = {}
+        self._profiles: dict[tuple[str, int, str], GlibcProfile] = {}
         self.cache = self._read_cache()
         self.preload_file = self._read_text(PRELOAD_PATH)
 
@@ -63,7 +63,8 @@ class RootConfig:
 
     def glibc_profile(self, interp: str | None, machine: int,
                       arch: Arch | None = None) -> GlibcProfile:
-        key = (interp or "", machine)
+        # (the architecture too: with no loader to read, armel's and armhf's differ)
+        key = (interp or "", machine, arch.name if arch is not None else "")
         prof = self._profiles.get(key)
         if prof is None:
             prof = fallback_profile(machine, arch)

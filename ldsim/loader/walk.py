@@ -149,6 +149,7 @@ class Walk:
         self.chain: list[Entry] = [self.main]
         self.search_list: list[ObjectRecord] = [self.main]
         self.loaded: list[ObjectRecord] = []  # the chain's objects after the main program
+        self.unloaded: list[ObjectRecord] = []  # what failed dlopen calls unloaded
         if refuse is not None:
             self.interpreter = interpreter or exe_facts.interp
             self.error = ErrorRecord(exe_path, exe_path, None, *refuse)
@@ -230,6 +231,7 @@ class Walk:
         its tail): the objects go; the lookups it made stay (the loader made those searches:
         ``LD_DEBUG`` shows them), naming objects no longer in the link map."""
         chain, loaded, search, _lookups, listing = mark
+        self.unloaded.extend(e for e in self.chain[chain:] if isinstance(e, ObjectRecord))
         del self.chain[chain:], self.loaded[loaded:], self.search_list[search:]
         del self.listing[listing:]
 
@@ -325,15 +327,21 @@ class Walk:
                 entries.append(done)
             else:
                 entries.append(Unresolved(e.name, obj(e.needed_by), e.reason))
-        records = self.lookups  # this run's, finished: nothing changes them any more
+        # Every object a lookup can name is frozen now: those of the link map, the objects
+        # failed dlopen calls unloaded, the interpreter. The lookups themselves are frozen
+        # when first read, from what this run left (this run's, finished: nothing changes
+        # them any more) and nothing else: not the view, nor the model.
+        for rec in (*self.unloaded, getattr(self, "interp", None)):
+            obj(rec)
+        records = self.lookups
 
         def lookups() -> tuple[Lookup, ...]:
+            made: dict[ObjectRecord | None, LoadedObject | None] = {None: None, **frozen}
             return tuple([
-                Lookup(known(lk[0]) or obj(lk[0]), lk[1], lk[1], known(lk[2]) or obj(lk[2]),
-                       _ALREADY_LOADED) if isinstance(lk, tuple) else
-                Lookup(known(lk.requester) or obj(lk.requester), lk.name, lk.request,
-                       known(lk.target) or obj(lk.target), lk.via, tuple(lk.attempts),
-                       lk.kind, lk.note, tuple(lk.searches))
+                Lookup(made[lk[0]], lk[1], lk[1], made[lk[2]], _ALREADY_LOADED)
+                if isinstance(lk, tuple) else
+                Lookup(made[lk.requester], lk.name, lk.request, made[lk.target], lk.via,
+                       tuple(lk.attempts), lk.kind, lk.note, tuple(lk.searches))
                 for lk in records])
         err = self.error
         error = None if err is None else LoadError(err.name, err.path, obj(err.needed_by),
