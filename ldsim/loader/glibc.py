@@ -66,8 +66,9 @@ class GlibcModel(Walk):
     def __init__(self, view: View, env: LoaderEnv, profile: GlibcProfile,
                  cache: LdSoCache | None, files: FileCache | None = None,
                  preload_file: str | None = None, interp: str | None = None,
-                 arch: Arch | None = None) -> None:
+                 arch: Arch | None = None, preloads: bool = True) -> None:
         super().__init__(view, env, files)
+        self.preloads = preloads  # False: no loader runs (the kernel starts the program)
         self.arch = arch  # None: an architecture ldsim has no table for (x86-64's rules)
         self.hwcaps: tuple[str, ...] = env.hwcaps or ()
         self.platform = env.platform or ""
@@ -215,7 +216,8 @@ class GlibcModel(Walk):
         if interp is not None:
             self.interp = self._make_interpreter(interp)
             self._with_rpath |= self.interp.facts is not None and bool(self.interp.facts.rpath)
-        self._preloads()
+        if self.preloads:
+            self._preloads()
 
     def finish(self) -> list[Entry]:
         chain = self._final_link_map()

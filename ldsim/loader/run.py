@@ -188,8 +188,19 @@ def resolve(view: View, exe: str, env: LoaderEnv, config: RootConfig | None = No
         if preload_file is not None and _caller_denied(view, PRELOAD_PATH, "/", env.user,
                                                        READ):
             preload_file = None
+    # No PT_INTERP and nothing to trace: the kernel starts the program itself (a static or
+    # static-PIE executable; fs/binfmt_elf.c maps no interpreter), so no loader reads
+    # LD_PRELOAD or the preload file
+    loader_runs = not (kernel and interp is None and refuse is None)
+    if not loader_runs and (env.preload or preload_file is not None):
+        asked = [w for w, given in (("LD_PRELOAD", bool(env.preload)),
+                                    (PRELOAD_PATH, preload_file is not None)) if given]
+        notes.append(Diagnostic(
+            Severity.INFO, f"{exe} has no PT_INTERP: the kernel starts it without a loader, "
+            f"so {' and '.join(asked)} {'are' if len(asked) > 1 else 'is'} not read and nothing "
+            "is preloaded", exe))
     model = GlibcModel(view, env, profile, cache, config.files, preload_file,
-                       interp=interp, arch=rules)
+                       interp=interp, arch=rules, preloads=loader_runs)
     return model.run(exe, facts, before=config.diagnostics, after=notes, interpreter=interp,
                      refuse=refuse, dlopen=dlopen)
 

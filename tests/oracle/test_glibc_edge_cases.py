@@ -185,3 +185,29 @@ def test_a_program_the_caller_may_not_execute_or_read(edge: Root) -> None:
     listed = run_real_loader(edge, "/bin/p711", explicit=True, user="65534:65534")
     assert listed.error is not None and "Permission denied" in listed.error, listed.describe()
     compare(listed, edge, extra_args=[*user, "--invocation", "ldd"])
+
+
+def test_a_program_without_pt_interp_reads_no_preload(edge: Root) -> None:
+    """A static program has no PT_INTERP: the kernel starts it itself (fs/binfmt_elf.c maps no
+    interpreter), so no loader reads LD_PRELOAD or /etc/ld.so.preload, and LD_DEBUG says
+    nothing. ldsim loads nothing but the program and says why the preloads are not read."""
+    if edge.foreign_arch is not None:
+        pytest.skip("the program is built by this machine's compiler, -static")
+    edge.compile("/bin/static", '#include <stdio.h>\nint main(void) { puts("static-ok"); '
+                 'return 0; }\n', "-static")
+    edge.mklib("/w/libpre.so", "libpre.so")
+    edge.write("/etc/ld.so.preload", "/w/libpre.so\n")
+    real = run_program(edge, "/bin/static",
+                       env={"LD_PRELOAD": "/w/libpre.so", "LD_DEBUG": "libs"})
+    assert real.status == 0 and real.stdout == "static-ok\n" and real.stderr == "", real
+    # a program with a loader, for contrast: the same preloads are read and loaded
+    dynamic = run_real_loader(edge, "/bin/exe", env={"LD_PRELOAD": "/w/libpre.so"})
+    assert "/w/libpre.so" in [e.name for e in dynamic.found], dynamic.listing()
+    sim = run_ldsim(edge, "/bin/static", "--preload", "/w/libpre.so")
+    assert sim.status == 0 and sim.doc is not None, sim.stderr
+    assert [o["path"] for o in sim.doc["objects"]] == ["/bin/static"]
+    assert sim.doc["preloads"] == [] and sim.doc["edges"] == []
+    assert sim.doc["static"] is True and sim.doc["verdict"]["status"] == "starts"
+    notes = [d["message"] for d in sim.doc["diagnostics"]]
+    assert any("no PT_INTERP" in n and "LD_PRELOAD and /etc/ld.so.preload are not read" in n
+               for n in notes), notes
