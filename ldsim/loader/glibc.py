@@ -66,9 +66,9 @@ class GlibcModel(Walk):
     def __init__(self, view: View, env: LoaderEnv, profile: GlibcProfile,
                  cache: LdSoCache | None, files: FileCache | None = None,
                  preload_file: str | None = None, interp: str | None = None,
-                 arch: Arch | None = None, preloads: bool = True) -> None:
+                 arch: Arch | None = None, loader_runs: bool = True) -> None:
         super().__init__(view, env, files)
-        self.preloads = preloads  # False: no loader runs (the kernel starts the program)
+        self.loader_runs = loader_runs  # False: the kernel starts the program itself
         self.arch = arch  # None: an architecture ldsim has no table for (x86-64's rules)
         self.hwcaps: tuple[str, ...] = env.hwcaps or ()
         self.platform = env.platform or ""
@@ -216,7 +216,7 @@ class GlibcModel(Walk):
         if interp is not None:
             self.interp = self._make_interpreter(interp)
             self._with_rpath |= self.interp.facts is not None and bool(self.interp.facts.rpath)
-        if self.preloads:
+        if self.loader_runs:  # (else nothing reads LD_PRELOAD or the preload file)
             self._preloads()
 
     def finish(self) -> list[Entry]:

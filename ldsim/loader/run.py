@@ -200,7 +200,7 @@ def resolve(view: View, exe: str, env: LoaderEnv, config: RootConfig | None = No
             f"so {' and '.join(asked)} {'are' if len(asked) > 1 else 'is'} not read and nothing "
             "is preloaded", exe))
     model = GlibcModel(view, env, profile, cache, config.files, preload_file,
-                       interp=interp, arch=rules, preloads=loader_runs)
+                       interp=interp, arch=rules, loader_runs=loader_runs)
     return model.run(exe, facts, before=config.diagnostics, after=notes, interpreter=interp,
                      refuse=refuse, dlopen=dlopen)
 
