@@ -575,6 +575,57 @@ def test_a_port_that_answers_garbage_is_refused_as_no_scheduler(
         assert status == 2
 
 
+def test_a_web_server_given_as_the_scheduler_is_one_line_at_once(tmp_path: Path) -> None:
+    """A port that reads Dask's handshake and answers as a web server or a proxy does
+    (``HTTP/1.0 426 Upgrade Required``): Dask reads "HTTP/1.0" as the length of a message
+    and raises a MemoryError with no text. The command says what answers there in one line
+    with a reason, exit 2; the failed client is let go at once, so nothing waits for it to
+    close (Dask's ``Client.__del__``: 20 s, then an "Exception ignored" traceback)."""
+    import socket
+    import threading
+
+    with socket.socket() as listener:
+        listener.bind((LOOPBACK, 0))
+        listener.listen(5)
+        listener.settimeout(0.2)
+        done = threading.Event()
+        served: list[bytes] = []
+
+        def serve() -> None:
+            while not done.is_set():
+                try:
+                    conn, _peer = listener.accept()
+                except OSError:
+                    continue
+                with conn:
+                    conn.settimeout(5)
+                    try:
+                        served.append(conn.recv(4096))  # the client speaks first
+                        conn.sendall(b"HTTP/1.0 426 Upgrade Required\r\nserver: proxy\r\n"
+                                     b"connection: close\r\ncontent-length: 0\r\n\r\n")
+                    except OSError:
+                        pass
+
+        server = threading.Thread(target=serve, daemon=True)
+        server.start()
+        address = f"tcp://{LOOPBACK}:{listener.getsockname()[1]}"
+        try:
+            proc = subprocess.run([sys.executable, "-m", "ldsim", "scan", "--scheduler",
+                                   address, "--root", str(tmp_path)],
+                                  capture_output=True, text=True, timeout=120,
+                                  env=_child_env(tmp_path))
+        finally:
+            done.set()
+            server.join()
+    assert served and served[0], "the client never sent its handshake: nothing was tested"
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert lines == [f"ldsim: error: --scheduler: cannot reach the Dask scheduler at "
+                     f"{address}: what answers there does not speak Dask's protocol "
+                     "(MemoryError while reading its reply): is it the scheduler's address, "
+                     "not a web server's or a proxy's?"], proc.stderr
+
+
 def _own_cluster(tmp: Path, worker_env: dict[str, str] | None = None,
                  wrap: list[str] | None = None, scheduler_env: dict[str, str] | None = None
                  ) -> tuple[str, list[subprocess.Popen[bytes]]]:

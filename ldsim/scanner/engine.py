@@ -441,6 +441,26 @@ def _worker_start(nice: int, parent: int, inherited: tuple[int, ...]) -> None:
             os.nice(nice)
 
 
+def _abandon(client: Any) -> None:
+    """Let go of a Dask client whose connection failed, at once. Its ``__del__`` would
+    close it: wait twice its timeout (20 s) for a scheduler that is not there, then print
+    a traceback ("Exception ignored in Client.__del__") when that runs out."""
+    client.status = "closed"  # what Client.close takes for nothing left to do
+    with contextlib.suppress(Exception):  # its event loop's thread (a private name)
+        client._loop_runner.stop()
+
+
+def _connect_error(exc: Exception) -> str:
+    """Why Dask's client could not connect, in words. A peer that is no Dask scheduler (a
+    web server, a proxy that accepts every connection) sends bytes that Dask reads as the
+    length of a message: a MemoryError or an OverflowError, which say nothing."""
+    if isinstance(exc, (MemoryError, OverflowError)) or not str(exc):
+        return (f"what answers there does not speak Dask's protocol ({type(exc).__name__} "
+                "while reading its reply): is it the scheduler's address, not a web "
+                "server's or a proxy's?")
+    return str(exc)
+
+
 def _raised(exc: BaseException, module: str, name: str) -> bool:
     """Whether ``exc`` is the exception class ``name`` of ``module``, when that module is
     loaded at all (only a pool imports ``concurrent.futures.process``, 18 ms that a scan in
@@ -551,9 +571,12 @@ class _executor:
         made: dict[str, Any] = {}
 
         def connect() -> None:
+            # made before it connects, so that one whose connection failed can be let go
+            client = made["partial"] = Client.__new__(Client)
             try:
-                made["client"] = Client(address, timeout=CONNECT_WAIT,  # type: ignore[no-untyped-call]
-                                        set_as_default=False)
+                client.__init__(address, timeout=CONNECT_WAIT,  # type: ignore[misc]
+                                set_as_default=False)
+                made["client"] = client
             except BaseException as exc:  # handed to the main thread
                 made["error"] = exc
 
@@ -570,8 +593,9 @@ class _executor:
         if isinstance(error, KeyboardInterrupt):
             raise error
         if isinstance(error, Exception):  # refused, timed out, or no scheduler's answer
+            _abandon(made["partial"])
             raise UsageError("--scheduler", f"cannot reach the Dask scheduler at {address}: "
-                             f"{error}") from None
+                             f"{_connect_error(error)}") from None
         if error is not None:
             raise error
         client = made["client"]
