@@ -104,6 +104,18 @@ class Cluster:
                          f"{text[-3000:]}")
         return "\n".join(parts)
 
+    def task_groups(self) -> set[str]:
+        """The names (keys up to their token) of the tasks the workers' logs remember."""
+        from dask.utils import key_split
+
+        def seen(dask_worker: Any) -> list[str]:
+            return [str(entry[0]) for entry in dask_worker.state.log
+                    if entry and isinstance(entry[0], str)]
+
+        with distributed.Client(self.address, timeout=30, set_as_default=False) as client:
+            logs = client.run(seen)
+        return {key_split(k) for keys in logs.values() for k in keys}
+
     def executed(self) -> dict[str, int]:
         """Tasks each worker has run so far."""
         with distributed.Client(self.address, timeout=30, set_as_default=False) as client:
@@ -471,6 +483,9 @@ def test_root_scan_on_the_cluster_is_the_local_scan(cluster: Cluster, scan_root:
     assert summary["walk"]["other_elf"] >= 1
     not_found = {n["name"] for n in summary["not_found"]}
     assert "libgone.so.1" in not_found
+    # the dashboard shows what the tasks are, not the wrapper that checks the worker
+    groups = cluster.task_groups()
+    assert "ldsim.scan_files" in groups and "same_ldsim" not in groups, groups
     assert_loopback_only(cluster)
 
 

@@ -625,8 +625,10 @@ class _executor:
         threads = sum(client.nthreads().values()) or 1
 
         def submit(fn: Callable[..., Any], *args: Any) -> Any:
-            # a worker that joins later is checked by its first task
-            return _Watched(client.submit(same_ldsim, mine, fn, *args, pure=False), client,
+            # a worker that joins later is checked by its first task; the dashboard groups
+            # tasks by their name up to the token: "ldsim.scan_files", not "same_ldsim"
+            key = f"ldsim.{fn.__name__}-{os.urandom(16).hex()}"
+            return _Watched(client.submit(same_ldsim, mine, fn, *args, key=key), client,
                             address)
 
         return submit, threads
