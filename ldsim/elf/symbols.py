@@ -396,7 +396,7 @@ def _imports_direct(data: Buffer, names: frozenset[str]) -> bool | None:
                 or headers[dynsym.link].type != _SHT_STRTAB:
             return None
         strtab = headers[dynsym.link].offset
-        wanted = [n.encode() + b"\0" for n in names]
+        wanted = [n.encode("utf-8", "surrogateescape") + b"\0" for n in names]
         mv = img.mv
         for i, entry in enumerate(img.unpack_array(sym_fmt, dynsym.offset,
                                                    dynsym.size // size)):

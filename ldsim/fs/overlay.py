@@ -87,13 +87,13 @@ class OverlayView(View):
                    for p in [m.prefix for m in self.mounts] + list(self.links))
 
     def _synthetic_dir(self, parts: tuple[str, ...]) -> FileStat:
-        return FileStat(_SYNTH_DEV, zlib.crc32("/".join(parts).encode()) + 1,
+        return FileStat(_SYNTH_DEV, zlib.crc32("/".join(parts).encode("utf-8", "surrogatepass")) + 1,
                         stat_mod.S_IFDIR | 0o755, 0)
 
     def _lstat(self, parts: tuple[str, ...]) -> FileStat:
         if parts in self.links:
             target = self.links[parts]
-            return FileStat(_SYNTH_DEV, zlib.crc32(("L" + "/".join(parts)).encode()) + 1,
+            return FileStat(_SYNTH_DEV, zlib.crc32(("L" + "/".join(parts)).encode("utf-8", "surrogatepass")) + 1,
                             stat_mod.S_IFLNK | 0o777, len(target))
         view, inner, _m = self._where(parts)
         try:

@@ -251,7 +251,7 @@ class MuslModel(Walk):
                     if self.shortnames.get(obj) == name:
                         lk.target, lk.via = obj, Via.ALREADY_LOADED
                         return
-                if len(name.encode()) > 255:
+                if len(name.encode("utf-8", "surrogateescape")) > 255:  # its bytes
                     raise _Failed(self.errno)  # musl returns without touching errno
                 path, via = self._search(lk, name, needed_by)
             st = self.view.stat(path, cwd=self.env.cwd)

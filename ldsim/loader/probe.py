@@ -166,7 +166,7 @@ def identity(st: FileStat) -> Identity:
 
 def _defines_all(buf: Buffer, path: str, names: tuple[str, ...]) -> bool:
     finder = buf if isinstance(buf, (bytes, bytearray)) or hasattr(buf, "find") else bytes(buf)
-    if any(finder.find(n.encode() + b"\0") < 0 for n in names):
+    if any(finder.find(n.encode("utf-8", "surrogateescape") + b"\0") < 0 for n in names):
         return False  # cheap test before reading the symbol table (a mapped file: no copy)
     from ldsim.elf.symbols import defined_names
 

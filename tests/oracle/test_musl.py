@@ -888,3 +888,25 @@ def test_x_header_bytes(mroot: MuslRoot, offset: int, data: bytes, line: str) ->
         [rc={rc}]
         """,
     )
+
+
+def test_x_needed_names_that_are_not_utf8(mroot: MuslRoot) -> None:
+    """DT_NEEDED names are bytes to musl: one with a byte that is no UTF-8 (0xff) is searched
+    and found like any other, and one that is missing fails with the same bytes in its line
+    (ldsim keeps such bytes as surrogates; its musl model measured the name's length by
+    encoding it as UTF-8, which raised)."""
+    odd = "li\udcfffoo.so"  # the byte 0xff, as Python decodes it (surrogateescape)
+    mroot.mmklib("/d/libplain.so", odd)
+    (mroot.host("/d/libplain.so")).rename(mroot.host(f"/d/{odd}"))
+    mroot.mmkexe("/bin/exe", rpath="/d", needed=[odd, "li\udcffgone.so"])
+    check(
+        mroot,
+        "/bin/exe",
+        f"""
+        {INTERP}
+        {odd} => /d/{odd}  # rpath
+        Error loading shared library li\udcffgone.so: No such file or directory (needed by /bin/exe)
+        {LIBC}
+        [rc=127]
+        """,
+    )
