@@ -315,6 +315,72 @@ def test_report_prints_the_kept_scan_without_scanning(root: Root, tmp_path: Path
     assert status5 == 2 and "scan database" in err5
 
 
+def test_a_database_that_fails_under_the_scan_stops_it_in_one_line_and_it_resumes(
+        root: Root, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another program takes the database's lock while the scan writes (a full disk fails
+    the same way, in SQLite's error): the scan stops with the database's name and SQLite's
+    reason (a UsageError: one line, exit 2), not an internal error; what it had committed
+    is kept, and the same scan run again resumes to the results of an uninterrupted one."""
+    from ldsim.errors import UsageError
+
+    monkeypatch.setattr("ldsim.scanner.store.BUSY_WAIT", 0.2)
+    monkeypatch.setattr("ldsim.scanner.engine.COMMIT_EVERY", 0.0)  # each result committed
+    db = tmp_path / "r.sqlite"
+    scan = ldsim.scan(str(root.path), db=str(db), jobs=1)
+    results = iter(scan)
+    first = next(results)
+    with contextlib.closing(sqlite3.connect(db, isolation_level=None, timeout=5)) as other:
+        other.execute("BEGIN EXCLUSIVE")
+        with pytest.raises(UsageError) as stopped:
+            for _r in results:
+                pass
+        other.execute("ROLLBACK")
+    message = str(stopped.value)
+    assert message.startswith(f"{db}: the scan database failed during the scan (database "
+                              "is locked): the scan stops"), message
+    kept = _results_in(db)
+    resumed = ldsim.scan(str(root.path), db=str(db), jobs=1, documents=True)
+    again = [(r.path, r.status, r.doc) for r in resumed]
+    fresh = ldsim.scan(str(root.path), jobs=1, documents=True)
+    assert again == [(r.path, r.status, r.doc) for r in fresh]
+    assert 1 <= kept < len(again) and resumed.summary.reused >= kept
+    assert first.path == again[0][0]
+
+
+def test_a_crafted_number_in_a_stored_result_is_an_unreadable_database(
+        root: Root, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stored count that is no integer (1e400 reads as an infinity) is a database whose
+    records cannot be read, exit 2 in one line, not an internal error."""
+    monkeypatch.setattr("ldsim.scanner.discover.RACY_NS", 0)  # directory records are kept
+    db = tmp_path / "r.sqlite"
+    _scan(root, db)
+    with contextlib.closing(sqlite3.connect(db)) as con:
+        con.execute("UPDATE results SET summary='{\"reasons\":[],\"objects\":1e400,"
+                    "\"unresolved\":[],\"findings\":[],\"leaks\":0}' WHERE seq=1")
+        con.commit()
+    status, _out, err = cli("scan", "--db", str(db), "--report")
+    assert status == 2 and err == f"ldsim: error: {db}: a scan database whose records " \
+        "cannot be read (made by another program?)\n", err
+    # a finding's rule and severity, as a database may hold them, are shown escaped
+    with contextlib.closing(sqlite3.connect(db)) as con:
+        con.execute("UPDATE results SET status='does_not_start', exit_status=1, summary=? "
+                    "WHERE seq=1", (json.dumps({
+                        "reasons": [], "objects": 1, "unresolved": [], "leaks": 0,
+                        "findings": [["rule\x1b[31m", "error\x07", "/x"]]}),))
+        con.commit()
+    status, out, err = cli("scan", "--db", str(db), "--report", "--color", "never")
+    assert "\x1b" not in out and "\x07" not in out, out
+    assert "error\\x07 rule\\x1b[31m  " in out, out
+    # a directory record with such a number is not trusted: that directory is listed again
+    other = tmp_path / "d.sqlite"
+    _scan(root, other)
+    with contextlib.closing(sqlite3.connect(other)) as con:
+        assert con.execute("UPDATE dirs SET dev=9e999").rowcount >= 1
+        con.commit()
+    assert cli("scan", "--db", str(other), "--root", str(root.path), "--format", "jsonl")[:2] \
+        == cli("scan", "--root", str(root.path), "--format", "jsonl")[:2]
+
+
 def _results_in(db: Path) -> int:
     try:
         with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as con:

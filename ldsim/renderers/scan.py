@@ -106,10 +106,11 @@ def render_scan_text(s: ScanSummary, *, what: str = "", how: str = "", color: bo
     findings = s.findings_by_rule()
     if findings:
         out += ["", st.paint("heading", "Findings by rule:")]
-        wide = max(len(rule) for rule, _s, _n2, _f in findings)
+        # (a stored scan's rule and severity are whatever its database holds)
+        wide = max(len(shown(rule)) for rule, _s, _n2, _f in findings)
         for rule, sev, n, files in findings:
-            out.append(f"  {st.severity(sev, sev.ljust(7))} {rule.ljust(wide)}  "
-                       f"{n:>6,}  {_files(files, n)}")
+            out.append(f"  {st.severity(sev, shown(sev).ljust(7))} {shown(rule).ljust(wide)}"
+                       f"  {n:>6,}  {_files(files, n)}")
     if s.leaks:
         out += ["", st.paint("heading", "Host leaks per snap (classic view):")]
         wide = max(len(shown(k)) for k in s.leaks)

@@ -183,6 +183,18 @@ class Scan:
                 "env": json.loads(json.dumps(env, default=str))}
 
     def __iter__(self) -> Iterator[FileResult]:
+        store = self.options.store
+        try:
+            yield from self._scan()
+        except Exception as exc:
+            # the database failing under the scan (another program holding its lock too
+            # long, a full disk): what was committed is kept, as when a scan is killed
+            if store is not None and _raised(exc, "sqlite3", "Error"):
+                raise UsageError(store.path, f"the scan database failed during the scan "
+                                 f"({exc}): {STOPS}") from None
+            raise
+
+    def _scan(self) -> Iterator[FileResult]:
         opts = self.options
         store = opts.store
         wanted = self.spec.docs  # the documents the caller asked for
@@ -198,8 +210,10 @@ class Scan:
                 yield from self._run(submit, workers, chunk, stored, prior, wanted)
         finally:
             if store is not None:  # interrupted or not, what arrived is kept
-                store.commit()
-                store.close()
+                try:
+                    store.commit()
+                finally:
+                    store.close()
 
     def _prepare(self, store: Store) -> tuple[dict[str, str | None], Any]:
         """The store made ready for this scan: its results of another configuration

@@ -68,6 +68,11 @@ def ident_text(ident: tuple[int, ...] | None) -> str | None:
     return None if ident is None else ":".join(map(str, ident))
 
 
+BUSY_WAIT = 10.0
+"""Seconds a write waits for another connection's lock on the database (another program
+reading it in a transaction) before it fails."""
+
+
 class Store:
     """An open result store. ``Store(path)`` creates it when missing; a file that is not
     such a store is a :class:`~ldsim.errors.UsageError` naming it."""
@@ -81,7 +86,7 @@ class Store:
         # read-only use (--report) never creates an empty store by mistake
         uri = f"file:{quote(os.fsencode(path))}" + ("" if create else "?mode=ro")
         try:
-            self.db = sqlite3.connect(uri, uri=True, timeout=10)
+            self.db = sqlite3.connect(uri, uri=True, timeout=BUSY_WAIT)
         except sqlite3.Error as exc:
             raise UsageError(path, f"cannot use it as a scan database: {exc}") from None
         self._lock: int | None = None
@@ -190,7 +195,7 @@ class Store:
                 files = tuple((str(n), int(t)) for n, t in _json(self.path, elf))
                 ident = (int(dev), int(ino), int(mtime), int(ctime))
                 regular = int(count)  # None (an older store's record): listed again
-            except (UsageError, TypeError, ValueError):
+            except (UsageError, TypeError, ValueError, OverflowError):
                 continue
             if all(_entry_name(n) for n in subs) and all(_entry_name(n) for n, _t in files):
                 out[_text(path)] = DirRecord(ident, subs, files, regular)
@@ -222,7 +227,7 @@ class Store:
                     if current != seen:
                         changed = True
                         break
-            except (UsageError, TypeError, ValueError):
+            except (UsageError, TypeError, ValueError, OverflowError):
                 changed = True
             if changed:
                 stale.append(key)
@@ -287,7 +292,7 @@ class Store:
                 tuple((str(a), str(b), str(c)) for a, b, c in s["findings"]), int(s["leaks"]),
                 float(seconds), None if doc is None else _doc(self.path, doc),
                 None if ident is None else tuple(int(x) for x in str(ident).split(":")))
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, OverflowError):  # (int of an infinity)
             raise UsageError(self.path, "a scan database whose records cannot be read (made "
                              "by another program?)") from None
 
