@@ -200,6 +200,7 @@ class ElfFacts:
     has_versym: bool = False  # DT_VERSYM present (a version index for every dynamic symbol)
     x86_isa_needed: int = 0  # GNU_PROPERTY_X86_ISA_1_NEEDED as glibc reads it (0: none)
     interp_error: str | None = None  # a PT_INTERP the kernel refuses (then interp is None)
+    phdr_error: str | None = None  # program headers execve refuses (load_elf_phdrs)
     empty_dynamic: bool = False  # PT_DYNAMIC of 0 bytes in the file: separate debuginfo
 
     @property

@@ -88,10 +88,31 @@ def parse_elf(buf: Buffer, path: str, assume: tuple[int, int] | None = None) -> 
         elif p_type == _PT_NOTE:
             notes.append(img._program_header(fields))
     isa = x86_isa_needed(img, notes)
+    phdr_error = kernel_phdr_error(ident.elf_class, ident.phentsize, hdr.phnum)
     if dynamic is None:
         return ElfFacts(ident, interp, False, (), None, None, None, 0, 0, None, None, load_extent,
-                        x86_isa_needed=isa, interp_error=interp_error)
-    return _parse_dynamic(img, ident, interp, dynamic, load_extent, isa, interp_error)
+                        x86_isa_needed=isa, interp_error=interp_error, phdr_error=phdr_error)
+    return _parse_dynamic(img, ident, interp, dynamic, load_extent, isa, interp_error,
+                          phdr_error)
+
+
+MAX_PHDR_BYTES = 65536
+"""The largest program header table ``execve`` reads (Linux 6: older kernels took no more
+than a page, 4 KiB)."""
+
+
+def kernel_phdr_error(elf_class: int, phentsize: int, phnum: int) -> str | None:
+    """Why ``execve`` refuses a file's program header table (Linux ``fs/binfmt_elf.c``,
+    ``load_elf_phdrs``: ENOEXEC), or None. The kernel checks ``e_phentsize`` and the
+    table's size before it reads it; the dynamic loader, which maps libraries, walks
+    ``sizeof (ElfW(Phdr))`` apart and checks the size itself (``open_verify``)."""
+    size = phentsize_of(elf_class)
+    if phentsize != size:
+        return f"its e_phentsize is {phentsize}, not {size}, the size of a program header"
+    if phnum == 0 or size * phnum > MAX_PHDR_BYTES:
+        return (f"its {phnum} program headers take {size * phnum} bytes (the kernel reads 1 "
+                f"to {MAX_PHDR_BYTES // size} of them, up to {MAX_PHDR_BYTES} bytes)")
+    return None
 
 
 PATH_MAX = 4096
@@ -161,7 +182,7 @@ def _isa_property(img: ElfImage, start: int, size: int, word: int) -> int:
 
 def _parse_dynamic(img: ElfImage, ident: ElfIdent, interp: str | None,
                    dynamic: tuple[int, int], load_extent: int, isa: int,
-                   interp_error: str | None) -> ElfFacts:
+                   interp_error: str | None, phdr_error: str | None) -> ElfFacts:
     d_off, d_size = dynamic
     # d_tag is signed; read unsigned, as the loader compares it (a negative one is a tag
     # ldsim knows nothing of either way)
@@ -216,7 +237,7 @@ def _parse_dynamic(img: ElfImage, ident: ElfIdent, interp: str | None,
         flags=last.get(DT_FLAGS, 0), flags_1=last.get(DT_FLAGS_1, 0),
         version_needs=version_needs, version_defs=version_defs, load_extent=load_extent,
         version_error=version_error, has_versym=DT_VERSYM in last, x86_isa_needed=isa,
-        interp_error=interp_error, empty_dynamic=d_size == 0,
+        interp_error=interp_error, empty_dynamic=d_size == 0, phdr_error=phdr_error,
     )
 
 

@@ -139,9 +139,10 @@ def resolve(view: View, exe: str, env: LoaderEnv, config: RootConfig | None = No
         refuse = ((f"the kernel cannot start it: {denied}", f"{exe}: Permission denied")
                   if kernel else
                   (denied, f"{exe}: cannot open shared object file: Permission denied"))
-    elif facts.interp_error is not None and kernel:
-        # execve fails (ENOEXEC): no loader runs, whatever the rest of the file says
-        refuse = (f"the kernel cannot start it: {facts.interp_error}",
+    elif (facts.phdr_error or facts.interp_error) is not None and kernel:
+        # execve fails (ENOEXEC): no loader runs, whatever the rest of the file says (the
+        # program headers are read and checked before PT_INTERP is looked for)
+        refuse = (f"the kernel cannot start it: {facts.phdr_error or facts.interp_error}",
                   f"{exe}: cannot execute binary file: Exec format error")
     if arch is None and flavour is Libc.GLIBC:
         notes.append(Diagnostic(

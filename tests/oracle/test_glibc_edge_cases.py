@@ -159,6 +159,42 @@ def test_a_debuginfo_program_cannot_be_executed(edge: Root) -> None:
     assert sim.loader_message == "/bin/exe.debug: cannot execute binary file: Exec format error"
 
 
+@pytest.mark.parametrize(("field", "value", "why"), [
+    ("e_phentsize", 0, "its e_phentsize is 0, not 56, the size of a program header"),
+    ("e_phentsize", 64, "its e_phentsize is 64, not 56, the size of a program header"),
+    ("e_phnum", 0, "its 0 program headers take 0 bytes (the kernel reads 1 to 1170 of "
+                   "them, up to 65536 bytes)"),
+    ("e_phnum", 1171, "its 1171 program headers take 65576 bytes (the kernel reads 1 to "
+                      "1170 of them, up to 65536 bytes)"),
+])
+def test_program_headers_execve_refuses(edge: Root, field: str, value: int, why: str) -> None:
+    """The kernel reads a program's header table before anything else (Linux
+    fs/binfmt_elf.c, load_elf_phdrs): an e_phentsize that is not sizeof (Elf64_Phdr), no
+    program header, or a table larger than 64 KiB, and execve fails with ENOEXEC before any
+    loader runs. (The dynamic loader walks its headers 56 bytes apart whatever e_phentsize
+    says; ldsim read this program as a loader would and said it starts.)"""
+    if edge.foreign_arch is not None:
+        pytest.skip("the program is built by this machine's compiler")
+    import errno
+    import json
+    import subprocess
+
+    edge.mkexe("/bin/odd", needed=["libc.so.6"])
+    with open(edge.host("/bin/odd"), "ab") as grow:  # a table of that size lies in the file
+        grow.write(bytes(70_000))
+    edge.patch("/bin/odd", {"e_phentsize": 54, "e_phnum": 56}[field],
+               value.to_bytes(2, "little"))
+    with pytest.raises(OSError) as refused:  # execve itself, as above
+        subprocess.run([edge.host("/bin/odd")], check=False, timeout=30)
+    assert refused.value.errno == errno.ENOEXEC
+    sim = run_ldsim(edge, "/bin/odd")
+    assert sim.status == 1 and sim.doc is not None, sim.stderr
+    assert [o["path"] for o in sim.doc["objects"]] == ["/bin/odd"]
+    assert sim.doc["verdict"]["status"] == "does_not_start"
+    assert f"the kernel cannot start it: {why}" in json.dumps(sim.doc)  # the trail says why
+    assert sim.loader_message == "/bin/odd: cannot execute binary file: Exec format error"
+
+
 def test_a_program_the_caller_may_not_execute_or_read(edge: Root) -> None:
     """As uid 65534: execve refuses a program of mode 0700 (root's) with EACCES before any
     loader runs; one of mode 0711 it may execute but not read, so the kernel starts it
