@@ -1220,3 +1220,34 @@ def test_a_pools_first_tasks_are_small_so_that_its_workers_start_early(
     alone = scan_with(1)
     assert tasks == [64, 64, files - 128]
     assert pooled == alone and len(alone) == files
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("unshare") is None,
+                    reason="mounts a proc file system (root, util-linux's unshare)")
+def test_a_proc_mounted_below_the_root_is_never_read(tmp_path: Path) -> None:
+    """A chroot's own /proc, mounted for a build, below the scanned tree: its files are the
+    kernel's state (reading /proc/kmsg takes the kernel's messages from whoever else reads
+    them). The walk leaves it out, as it leaves out the root's own /proc: the same output as
+    with nothing mounted there; and asked for a path inside it, the scan says why it is not
+    read. (In a private mount namespace: nothing is left mounted.)"""
+    import shlex
+
+    r = Root(tmp_path / "r")
+    r.mkexe("/usr/bin/prog")
+    r.mkdir("/srv/chroot/proc")
+    scan = [sys.executable, "-m", "ldsim", "scan", "--root", str(r.path), "--color", "never"]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    plain = subprocess.run([*scan, "--format", "jsonl"], capture_output=True, text=True,
+                           env=env, check=False)
+    script = (f"mount -t proc proc {shlex.quote(str(r.path / 'srv/chroot/proc'))} && "
+              f"{shlex.join([*scan, '--format', 'jsonl'])}; echo \"[rc=$?]\"; "
+              f"{shlex.join([*scan, '/srv/chroot/proc/kmsg', '/usr/bin'])}; echo \"[rc=$?]\"")
+    mounted = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                              script], capture_output=True, text=True, env=env, check=False)
+    assert plain.returncode == 0, plain.stderr
+    assert "[rc=0]\n" in mounted.stdout, mounted.stdout[-3000:]  # (before: 2, proc unreadable)
+    whole, asked = mounted.stdout.split("[rc=0]\n")
+    assert whole == plain.stdout, mounted.stderr
+    assert asked.endswith("[rc=2]\n"), asked
+    assert "/srv/chroot/proc/kmsg: on the proc file system mounted at /srv/chroot/proc, whose " \
+        "files are the kernel's state: not read" in asked, asked

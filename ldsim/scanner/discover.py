@@ -43,6 +43,12 @@ from ldsim.records import field, record, replace
 
 HEAD = 64
 PSEUDO_TOP = frozenset({"proc", "sys", "dev", "run"})
+PSEUDO_FS = frozenset({
+    "proc", "sysfs", "devpts", "devtmpfs", "debugfs", "tracefs", "securityfs", "cgroup",
+    "cgroup2", "pstore", "bpf", "configfs", "fusectl", "mqueue", "binfmt_misc", "hugetlbfs",
+    "efivarfs", "autofs", "rpc_pipefs", "nsfs", "selinuxfs"})
+"""File systems whose files are the kernel's state, not files: reading one can act (reading
+``/proc/kmsg`` takes the kernel's messages from whoever else reads them)."""
 LOADABLE = frozenset({ElfType.EXEC, ElfType.DYN})
 _OPEN_FILE = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY
 _OPEN_DIR = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_DIRECTORY
@@ -99,6 +105,7 @@ class Walk:
     problems: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
     records: dict[str, DirRecord] = field(default_factory=dict)
     keep_records: bool = True  # False: make none (nothing will store them)
+    pseudo: dict[str, str] = field(default_factory=dict)  # path in the root: its fs type
     noatime: NoAtime = field(default_factory=NoAtime)  # its opens leave access times alone
 
 
@@ -143,6 +150,7 @@ def walk_root(view: View, tops: Sequence[str], *, filt: Filter | None = None,
         raise TypeError("walk_root walks a host directory")
     filt = filt or Filter()
     walk = walk if walk is not None else Walk()
+    walk.pseudo = pseudo_mounts(view.root)
     resolved: list[tuple[str, bool]] = []
     for top in tops or ["/"]:
         try:
@@ -151,10 +159,16 @@ def walk_root(view: View, tops: Sequence[str], *, filt: Filter | None = None,
         except LdsimError as exc:  # missing, or ldsim may not look (AccessError)
             walk.problems.append((top, exc.reason))
             continue
+        guest = "/" + "/".join(parts)
+        mount = next((m for m in walk.pseudo if _under(guest, m) or guest == m), None)
+        if mount is not None:
+            walk.problems.append((top, f"on the {walk.pseudo[mount]} file system mounted at "
+                                  f"{mount}, whose files are the kernel's state: not read"))
+            continue
         if not (st.is_reg or st.is_dir):
             walk.problems.append((top, "not a regular file or directory"))
             continue
-        resolved.append(("/" + "/".join(parts), st.is_dir))
+        resolved.append((guest, st.is_dir))
     # a top inside another top's tree is walked there, once
     dirs = [p for p, is_dir in resolved if is_dir]
     seen: set[str] = set()
@@ -170,6 +184,48 @@ def walk_root(view: View, tops: Sequence[str], *, filt: Filter | None = None,
 
 def _under(path: str, top: str) -> bool:
     return top == "/" or path.startswith(top.rstrip("/") + "/")
+
+
+def pseudo_mounts(root: str) -> dict[str, str]:
+    """Where in the host directory ``root`` (a path in it: its file system type) a file
+    system of :data:`PSEUDO_FS` is mounted, as this process's mount table says (a chroot's
+    own ``/proc``, mounted for a build, lies anywhere below a scanned tree). The walk never
+    goes into one (the root's own ``/proc``, ``/sys``, ``/dev`` and ``/run`` are left out
+    whatever they hold)."""
+    try:
+        with open("/proc/self/mountinfo", "rb") as fh:
+            table = fh.read(1 << 22)
+    except OSError:
+        return {}
+    prefix = os.fsencode(root.rstrip("/"))
+    out: dict[str, str] = {}
+    for line in table.splitlines():
+        fields = line.split(b" ")
+        # ID PARENT MAJ:MIN ROOT MOUNT-POINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPER
+        if b"-" not in fields[6:]:
+            continue
+        fstype = fields[fields.index(b"-", 6) + 1:][:1]
+        if not fstype or fstype[0].decode("ascii", "replace") not in PSEUDO_FS:
+            continue
+        point = _unoctal(fields[4])
+        if point == prefix or point.startswith(prefix + b"/"):
+            out[os.fsdecode(point[len(prefix):]) or "/"] = fstype[0].decode("ascii")
+    return out
+
+
+def _unoctal(field: bytes) -> bytes:
+    """A mountinfo path: space, tab, newline and backslash are written as ``\\ooo``."""
+    if b"\\" not in field:
+        return field
+    out, i = bytearray(), 0
+    while i < len(field):
+        if field[i] == 0x5C and i + 4 <= len(field) and field[i + 1:i + 4].isdigit():
+            out.append(int(field[i + 1:i + 4], 8) & 0xFF)
+            i += 4
+        else:
+            out.append(field[i])
+            i += 1
+    return bytes(out)
 
 
 def _why(exc: OSError) -> str:
@@ -313,10 +369,13 @@ def _subdirs(guest: str, names: Sequence[str], filt: Filter, walk: Walk
              ) -> list[tuple[str, str]]:
     """(path, name) of the subdirectories to walk, last first."""
     out = []
+    pseudo = walk.pseudo
     for name in reversed(names):
         if guest == "/" and name in PSEUDO_TOP:
             continue
         path = _join(guest, name)
+        if pseudo and path in pseudo:
+            continue  # the kernel's state, not files (see pseudo_mounts)
         if not name or "/" in name or "\0" in name or name in (".", ".."):
             # no directory lists such a name: it comes from a crafted store
             walk.problems.append((path, "not a name a directory can hold; skipped"))
