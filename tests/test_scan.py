@@ -1251,3 +1251,20 @@ def test_a_proc_mounted_below_the_root_is_never_read(tmp_path: Path) -> None:
     assert asked.endswith("[rc=2]\n"), asked
     assert "/srv/chroot/proc/kmsg: on the proc file system mounted at /srv/chroot/proc, whose " \
         "files are the kernel's state: not read" in asked, asked
+
+
+def test_an_include_glob_that_matches_nothing_is_not_a_clean_scan(root: Root) -> None:
+    """``--include 'usr/bin/*'`` (no leading slash) matches no path: the scan of nothing
+    would exit 0 and a CI job pass. Each glob that matched no ELF file is named, exit 2; a
+    glob that matched is not."""
+    argv = ("scan", "--root", str(root.path), "--color", "never")
+    status, out, err = cli(*argv, "--include", "usr/bin/*")
+    assert status == 2, (out, err)
+    why = "an --include glob that matched no ELF file (a glob matches a whole path in the " \
+          "root, from its leading /)"
+    assert err == f"ldsim: warning: usr/bin/*: {why}\n"
+    status, out, err = cli(*argv, "--include", "/usr/bin/*", "--include", "/nothing/*")
+    assert status == 2 and f"ldsim: warning: /nothing/*: {why}\n" in err, (out, err)
+    assert "/usr/bin/*:" not in err
+    status, _out, err = cli(*argv, "--include", "/usr/bin/env", "--format", "jsonl")
+    assert status == 0 and err == "", err

@@ -82,7 +82,8 @@ def add_parser(sub: Any) -> None:
     sel = p.add_argument_group("what to scan")
     sel.add_argument("--include", metavar="GLOB", action="append", default=[],
                      help="scan only files whose path in the root matches GLOB (fnmatch: * "
-                     "matches / too; repeatable)")
+                     "matches / too; repeatable), e.g. --include '/usr/bin/*'; a GLOB that "
+                     "matches no ELF file is named, exit status 2")
     sel.add_argument("--exclude", metavar="GLOB", action="append", default=[],
                      help="skip files and directories whose path matches GLOB (repeatable), "
                      "e.g. --exclude '/usr/lib/debug/*'")

@@ -121,15 +121,24 @@ class Filter:
     def __init__(self, include: Sequence[str] = (), exclude: Sequence[str] = ()) -> None:
         self.include = tuple(include)
         self.exclude = tuple(exclude)
+        self.matched: set[str] = set()  # the include globs some ELF file matched
 
     def dir_excluded(self, path: str) -> bool:
         return any(fnmatch.fnmatchcase(path, g) or fnmatch.fnmatchcase(path + "/", g)
                    for g in self.exclude)
 
     def keep(self, path: str) -> bool:
-        if self.include and not any(fnmatch.fnmatchcase(path, g) for g in self.include):
-            return False
+        if self.include:
+            hits = [g for g in self.include if fnmatch.fnmatchcase(path, g)]
+            if not hits:
+                return False
+            self.matched.update(hits)
         return not any(fnmatch.fnmatchcase(path, g) for g in self.exclude)
+
+    def unmatched(self) -> list[str]:
+        """The include globs no ELF file has matched (so far): a mistyped one makes a scan
+        of nothing, which must not pass as a scan where everything starts."""
+        return [g for g in self.include if g not in self.matched]
 
 
 def elf_type(head: bytes) -> int | None:
@@ -180,6 +189,9 @@ def walk_root(view: View, tops: Sequence[str], *, filt: Filter | None = None,
             yield from _walk_dir(view, guest, filt, prior or {}, walk)
         else:
             yield from _one_file(view, guest, filt, walk)
+    for glob in filt.unmatched():
+        walk.problems.append((glob, "an --include glob that matched no ELF file (a glob "
+                              "matches a whole path in the root, from its leading /)"))
 
 
 def _under(path: str, top: str) -> bool:
