@@ -313,6 +313,15 @@ def test_report_prints_the_kept_scan_without_scanning(root: Root, tmp_path: Path
     bad.write_text("not a database")
     status5, _o, err5 = cli("scan", "--db", str(bad), "--root", str(root.path))
     assert status5 == 2 and "scan database" in err5
+    # an option that would change what a scan finds is not quietly ignored; how the scan
+    # would run, and how to print it, are taken
+    status6, _o, err6 = cli("scan", "--db", db, "--report", "--root", "/elsewhere",
+                            "--symbols", "--ld-library-path", "/x")
+    assert status6 == 2 and err6 == "ldsim: error: --report: prints the kept scan as it was " \
+        "made, which --root, --ld-library-path, --symbols would not change: leave them out, " \
+        "or scan again without --report\n", err6
+    assert cli("scan", "--db", db, "--report", "--format", "jsonl", "--jobs", "2",
+               "--color", "never")[:2] == (status, out)
 
 
 def test_a_database_that_fails_under_the_scan_stops_it_in_one_line_and_it_resumes(

@@ -127,7 +127,16 @@ def add_parser(sub: Any) -> None:
     p.add_argument("paths", metavar="PATH", nargs="*",
                    help="files or directories inside the root to scan (default: the whole "
                    "root)")
-    p.set_defaults(func=run_scan, check=False)
+    # what --report cannot honour: every option that would change what a scan finds
+    scanning = {a.dest: (a.option_strings[-1] if a.option_strings else "PATH", a.default)
+                for a in p._actions if a.dest not in _REPORT_TAKES}
+    p.set_defaults(func=run_scan, check=False, scan_options=scanning)
+
+
+_REPORT_TAKES = frozenset({"help", "db", "report", "format", "color", "width", "func",
+                           "check", "paths", "jobs", "chunk", "scheduler"})
+"""What ``--report`` takes besides the database: how to print the kept scan, and how a
+scan would run (which changes none of its results). PATHs are refused on their own."""
 
 
 def _check(args: argparse.Namespace) -> None:
@@ -136,6 +145,14 @@ def _check(args: argparse.Namespace) -> None:
     if args.report and (args.paths or args.snap):
         raise api.UsageError("--report", "prints the kept scan as it was; to scan PATHs "
                              "again, leave out --report")
+    if args.report:
+        given = [name for dest, (name, default) in args.scan_options.items()
+                 if getattr(args, dest, default) != default]
+        if given:
+            raise api.UsageError("--report", f"prints the kept scan as it was made, which "
+                                 f"{', '.join(given)} would not change: leave "
+                                 f"{'it' if len(given) == 1 else 'them'} out, or scan again "
+                                 "without --report")
     if args.snap and args.paths:
         raise api.UsageError("PATH", "give either PATHs of a root or --snap SNAPs, not both")
     if args.snap and args.root != "/":
