@@ -217,6 +217,7 @@ def chain_root(top: Path, length: int) -> tuple[str, str]:
     (root / "lib64").mkdir()
     (root / "usr/bin").mkdir(parents=True)
     (libdir / "ld-linux-x86-64.so.2").write_bytes(glibc_loader_bytes())
+    (libdir / "ld-linux-x86-64.so.2").chmod(0o755)  # execve opens it as it opens a program
     os.symlink(f"../lib/{TRIPLET}/ld-linux-x86-64.so.2", root / "lib64/ld-linux-x86-64.so.2")
     (libdir / "libc.so.6").write_bytes(elf(soname="libc.so.6",
                                            needed=["ld-linux-x86-64.so.2"]))

@@ -913,8 +913,7 @@ def test_a_rescan_sends_scattered_changes_in_chunks(tmp_path: Path,
     assert tasks == [changed] and again.summary.reused == 7  # /usr/bin/env too
     _status, fresh, _err = cli("scan", "--root", str(r.path), "--format", "jsonl", "--jobs", "1",
                                "/usr/bin")
-    _status, stored, _err = cli("scan", "--root", str(r.path), "--db", str(db), "--report",
-                                "--format", "jsonl")
+    _status, stored, _err = cli("scan", "--db", str(db), "--report", "--format", "jsonl")
     assert lines(stored) == lines(fresh)
 
     for i in range(0, 12, 2):

@@ -165,10 +165,10 @@ def permits(mode: int, owner: int, group: int, user: tuple[int, int] | None,
     the x bit: :data:`SEARCH` of a directory, :data:`EXECUTE` of a file) on a file of
     ``mode`` owned by ``owner``:``group``, as
     Linux's ``generic_permission`` decides for a process with that one group: the owner's
-    bits, else the group's, else the others'. Root always has them (CAP_DAC_OVERRIDE;
-    ldsim does not model root's need of one x bit to execute a file)."""
+    bits, else the group's, else the others'. Root (CAP_DAC_OVERRIDE) may read anything and
+    search any directory, but execute only a file one of whose x bits is set."""
     if user is None or user[0] == 0:
-        return True
+        return want != EXECUTE or stat_mod.S_ISDIR(mode) or bool(mode & 0o111)
     uid, gid = user
     if uid == owner:
         return bool(mode & (want << 6))

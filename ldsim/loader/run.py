@@ -126,23 +126,30 @@ def resolve(view: View, exe: str, env: LoaderEnv, config: RootConfig | None = No
     interp = ldd_loader or facts.interp
     refuse: tuple[str, str] | None = None
     kernel = ldd_loader is None and env.invocation is Invocation.EXEC
+    # the kernel starts this very file: it names a loader (even one it refuses), or is a
+    # static program; a library that names none is traced as `ldd` does (below)
+    execs = kernel and (facts.interp is not None or facts.interp_error is not None
+                        or not (facts.needed or facts.empty_dynamic) or arch is None)
     denied = None
-    if env.user is not None and env.user[0] != 0:
+    caller = env.user
+    if execs or (caller is not None and caller[0] != 0):
         # the caller's rights come first: execve needs to search the way to the program and
-        # to execute it, then its interpreter (fs/exec.c, open_exec); ld.so PROG (and ldd)
-        # opens the program for reading
-        denied = _caller_denied(view, exe, env.cwd, env.user, EXECUTE if kernel else READ)
-        if denied is None and kernel and facts.interp and facts.interp_error is None:
-            denied = _caller_denied(view, facts.interp, env.cwd, env.user, EXECUTE)
-            denied = denied and f"its interpreter {facts.interp}: {denied}"
+        # to execute it (root too needs one x bit), then its interpreter (fs/exec.c,
+        # open_exec; fs/binfmt_elf.c opens it after reading the program's headers); ld.so
+        # PROG (and ldd) opens the program for reading
+        denied = _caller_denied(view, exe, env.cwd, caller, EXECUTE if execs else READ)
+    enoexec = (facts.phdr_error or facts.interp_error) if execs else None
+    if denied is None and enoexec is None and execs and facts.interp:
+        denied = _caller_denied(view, facts.interp, env.cwd, caller, EXECUTE)
+        denied = denied and f"its interpreter {facts.interp}: {denied}"
     if denied is not None:
         refuse = ((f"the kernel cannot start it: {denied}", f"{exe}: Permission denied")
-                  if kernel else
+                  if execs else
                   (denied, f"{exe}: cannot open shared object file: Permission denied"))
-    elif (facts.phdr_error or facts.interp_error) is not None and kernel:
+    elif enoexec is not None:
         # execve fails (ENOEXEC): no loader runs, whatever the rest of the file says (the
         # program headers are read and checked before PT_INTERP is looked for)
-        refuse = (f"the kernel cannot start it: {facts.phdr_error or facts.interp_error}",
+        refuse = (f"the kernel cannot start it: {enoexec}",
                   f"{exe}: cannot execute binary file: Exec format error")
     if arch is None and flavour is Libc.GLIBC:
         notes.append(Diagnostic(
@@ -206,9 +213,9 @@ def resolve(view: View, exe: str, env: LoaderEnv, config: RootConfig | None = No
                      refuse=refuse, dlopen=dlopen)
 
 
-def _caller_denied(view: View, path: str, cwd: str, user: tuple[int, int], want: int
-                   ) -> str | None:
-    """Why ``user`` may not open ``path`` for ``want`` (:data:`~ldsim.fs.view.READ` or
+def _caller_denied(view: View, path: str, cwd: str, user: tuple[int, int] | None,
+                   want: int) -> str | None:
+    """Why ``user`` (None: root) may not open ``path`` for ``want`` (:data:`~ldsim.fs.view.READ` or
     :data:`~ldsim.fs.view.EXECUTE`), or None: a directory on the way it may not search, or
     the file's own mode. A path that is not there is not a permission problem (None)."""
     try:
@@ -217,6 +224,9 @@ def _caller_denied(view: View, path: str, cwd: str, user: tuple[int, int], want:
         return exc.reason if exc.errno_name == "EACCES" else None
     if permits(st.mode, st.uid, st.gid, user, want):
         return None
+    if user is None or user[0] == 0:  # the one thing root may not do
+        return (f"permission denied (EACCES): {path} has no execute bit (mode "
+                f"{st.mode & 0o7777:04o}), which even root needs to execute a file")
     what = "execute" if want == EXECUTE else "read"
     return (f"permission denied (EACCES): uid:gid {user[0]}:{user[1]} may not {what} "
             f"{path} (mode {st.mode & 0o7777:04o}, owner {st.uid}:{st.gid})")

@@ -223,6 +223,60 @@ def test_a_program_the_caller_may_not_execute_or_read(edge: Root) -> None:
     compare(listed, edge, extra_args=[*user, "--invocation", "ldd"])
 
 
+def test_root_executes_only_a_file_with_an_execute_bit(edge: Root) -> None:
+    """Root reads anything and searches any directory, but execve runs a file only when
+    one of its x bits is set (fs/namei.c, generic_permission): a program of mode 0644
+    does not start, even as root, and neither does one whose interpreter has no x bit;
+    mode 0100 (the owner's bit only, another owner) is enough. A library that names no
+    loader is traced as ``ldd`` does, which only reads it: its mode does not matter."""
+    if edge.foreign_arch is not None:
+        pytest.skip("the program is built by this machine's compiler")
+    import json
+
+    edge.mkexe("/bin/p644", needed=["libc.so.6"])
+    edge.chmod("/bin/p644", 0o644)
+    ran = run_program(edge, "/bin/p644")
+    assert ran.status == 126 and "Permission denied" in ran.stderr, ran
+    sim = run_ldsim(edge, "/bin/p644")
+    assert sim.status == 1 and sim.doc is not None, sim.stderr
+    assert [o["path"] for o in sim.doc["objects"]] == ["/bin/p644"]
+    assert sim.doc["verdict"]["status"] == "does_not_start"
+    assert sim.loader_message == "/bin/p644: Permission denied"
+    assert "/bin/p644 has no execute bit (mode 0644), which even root needs" in \
+        json.dumps(sim.doc)
+
+    edge.mkexe("/bin/p100", needed=["libc.so.6"])
+    edge.chmod("/bin/p100", 0o100)
+    import os
+
+    os.chown(edge.host("/bin/p100"), 12345, 12345)
+    started = run_real_loader(edge, "/bin/p100")
+    assert started.error is None, started.describe()
+    compare(started, edge)
+
+    # the interpreter, opened by the kernel as the program is (open_exec)
+    interp = "/lib64/ld-linux-x86-64.so.2"
+    mode = os.stat(edge.host(interp)).st_mode & 0o7777
+    edge.chmod(interp, 0o644)
+    try:
+        ran = run_program(edge, "/bin/exe")
+        assert ran.status == 126 and "Permission denied" in ran.stderr, ran
+        sim = run_ldsim(edge, "/bin/exe")
+        assert sim.status == 1 and sim.doc is not None, sim.stderr
+        assert sim.loader_message == "/bin/exe: Permission denied"
+        assert f"its interpreter {interp}: permission denied (EACCES): {interp} has no " \
+            "execute bit" in json.dumps(sim.doc)
+    finally:
+        edge.chmod(interp, mode)
+
+    # a library with no PT_INTERP, mode 0644: `ldd` reads it
+    edge.mklib("/w/libplain.so", "libplain.so")
+    edge.chmod("/w/libplain.so", 0o644)
+    traced = run_real_loader(edge, "/w/libplain.so", explicit=True)
+    assert traced.error is None, traced.describe()
+    compare(traced, edge)
+
+
 def test_a_program_without_pt_interp_reads_no_preload(edge: Root) -> None:
     """A static program has no PT_INTERP: the kernel starts it itself (fs/binfmt_elf.c maps no
     interpreter), so no loader reads LD_PRELOAD or /etc/ld.so.preload, and LD_DEBUG says
