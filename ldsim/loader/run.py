@@ -126,18 +126,24 @@ def resolve(view: View, exe: str, env: LoaderEnv, config: RootConfig | None = No
     interp = ldd_loader or facts.interp
     refuse: tuple[str, str] | None = None
     kernel = ldd_loader is None and env.invocation is Invocation.EXEC
-    # the kernel starts this very file: it names a loader (even one it refuses), or is a
-    # static program; a library that names none is traced as `ldd` does (below)
-    execs = kernel and (facts.interp is not None or facts.interp_error is not None
-                        or not (facts.needed or facts.empty_dynamic) or arch is None)
+    # the kernel starts this very file (a library that names no loader is traced as `ldd`
+    # does, below)
+    execs = kernel and not (facts.interp is None and facts.interp_error is None
+                            and (facts.needed or facts.empty_dynamic) and arch is not None)
     denied = None
     caller = env.user
-    if execs or (caller is not None and caller[0] != 0):
+    # root executes a file only when one of its x bits is set; a library (one that also
+    # runs, such as libc.so.6, or one that needs nothing, which `ldd` calls statically
+    # linked) is judged by what loads it, not by its mode
+    user = caller is not None and caller[0] != 0
+    judged = execs and (user or facts.is_program or facts.interp_error is not None
+                        or facts.is_executable)
+    if judged or user:
         # the caller's rights come first: execve needs to search the way to the program and
-        # to execute it (root too needs one x bit), then its interpreter (fs/exec.c,
-        # open_exec; fs/binfmt_elf.c opens it after reading the program's headers); ld.so
-        # PROG (and ldd) opens the program for reading
-        denied = _caller_denied(view, exe, env.cwd, caller, EXECUTE if execs else READ)
+        # to execute it, then its interpreter (fs/exec.c, open_exec; fs/binfmt_elf.c opens
+        # it after reading the program's headers); ld.so PROG (and ldd) opens the program
+        # for reading
+        denied = _caller_denied(view, exe, env.cwd, caller, EXECUTE if judged else READ)
     enoexec = (facts.phdr_error or facts.interp_error) if execs else None
     if denied is None and enoexec is None and execs and facts.interp:
         denied = _caller_denied(view, facts.interp, env.cwd, caller, EXECUTE)
