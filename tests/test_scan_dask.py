@@ -25,6 +25,7 @@ to the directory ldsim runs in (the workers run in another).
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import os
@@ -551,51 +552,10 @@ def test_something_that_is_not_a_scheduler_is_named_in_time(
         assert status == 2 and time.monotonic() - start < 30
 
 
-def test_a_port_that_answers_garbage_is_refused_as_no_scheduler(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A listener that sends bytes no Dask peer sends, then hangs up: whatever Dask's
-    client raises for it (an OverflowError here) is a scheduler that cannot be reached,
-    exit 2, not an internal error."""
-    import socket
-    import threading
-
-    from ldsim.cli.main import main
-
-    monkeypatch.setattr("ldsim.scanner.engine.CONNECT_WAIT", 2)
-    monkeypatch.setattr("ldsim.scanner.engine.HANDSHAKE_WAIT", 2)
-    with socket.socket() as listener:
-        listener.bind((LOOPBACK, 0))
-        listener.listen(5)
-        listener.settimeout(0.2)
-        done = threading.Event()
-
-        def serve() -> None:
-            while not done.is_set():
-                try:
-                    conn, _peer = listener.accept()
-                except OSError:
-                    continue
-                with conn:
-                    conn.sendall(b"\xff" * 64 + b"HTTP/1.0 400 Bad\r\n\r\n" * 10)
-
-        server = threading.Thread(target=serve, daemon=True)
-        server.start()
-        try:
-            status = main(["scan", "--scheduler",
-                           f"tcp://{LOOPBACK}:{listener.getsockname()[1]}",
-                           "--root", str(tmp_path)])
-        finally:
-            done.set()
-            server.join()
-        assert status == 2
-
-
-def test_a_web_server_given_as_the_scheduler_is_one_line_at_once(tmp_path: Path) -> None:
-    """A port that reads Dask's handshake and answers as a web server or a proxy does
-    (``HTTP/1.0 426 Upgrade Required``): Dask reads "HTTP/1.0" as the length of a message
-    and raises a MemoryError with no text. The command says what answers there in one line
-    with a reason, exit 2; the failed client is let go at once, so nothing waits for it to
-    close (Dask's ``Client.__del__``: 20 s, then an "Exception ignored" traceback)."""
+@contextlib.contextmanager
+def _peer_that(answer: Callable[[Any], object]) -> Iterator[str]:
+    """A listener on loopback that answers every connection with ``answer(conn)``, in a
+    thread, while the block runs: its address."""
     import socket
     import threading
 
@@ -604,7 +564,6 @@ def test_a_web_server_given_as_the_scheduler_is_one_line_at_once(tmp_path: Path)
         listener.listen(5)
         listener.settimeout(0.2)
         done = threading.Event()
-        served: list[bytes] = []
 
         def serve() -> None:
             while not done.is_set():
@@ -614,31 +573,56 @@ def test_a_web_server_given_as_the_scheduler_is_one_line_at_once(tmp_path: Path)
                     continue
                 with conn:
                     conn.settimeout(5)
-                    try:
-                        served.append(conn.recv(4096))  # the client speaks first
-                        conn.sendall(b"HTTP/1.0 426 Upgrade Required\r\nserver: proxy\r\n"
-                                     b"connection: close\r\ncontent-length: 0\r\n\r\n")
-                    except OSError:
-                        pass
+                    with contextlib.suppress(OSError):
+                        answer(conn)
 
         server = threading.Thread(target=serve, daemon=True)
         server.start()
-        address = f"tcp://{LOOPBACK}:{listener.getsockname()[1]}"
         try:
-            proc = subprocess.run([sys.executable, "-m", "ldsim", "scan", "--scheduler",
-                                   address, "--root", str(tmp_path)],
-                                  capture_output=True, text=True, timeout=120,
-                                  env=_child_env(tmp_path))
+            yield f"tcp://{LOOPBACK}:{listener.getsockname()[1]}"
         finally:
             done.set()
             server.join()
+
+
+def test_a_port_that_answers_garbage_is_refused_as_no_scheduler(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A listener that sends bytes no Dask peer sends, then hangs up: whatever Dask's
+    client raises for it (an OverflowError here) is a scheduler that cannot be reached,
+    exit 2, not an internal error."""
+    from ldsim.cli.main import main
+
+    monkeypatch.setattr("ldsim.scanner.engine.CONNECT_WAIT", 2)
+    monkeypatch.setattr("ldsim.scanner.engine.HANDSHAKE_WAIT", 2)
+    with _peer_that(lambda conn: conn.sendall(b"\xff" * 64 + b"HTTP/1.0 400 Bad\r\n\r\n" * 10)
+                    ) as address:
+        status = main(["scan", "--scheduler", address, "--root", str(tmp_path)])
+    assert status == 2
+
+
+def test_a_web_server_given_as_the_scheduler_is_one_line_at_once(tmp_path: Path) -> None:
+    """A port that reads Dask's handshake and answers as a web server or a proxy does
+    (``HTTP/1.0 426 Upgrade Required``): Dask reads "HTTP/1.0" as the length of a message
+    and raises a MemoryError with no text. The command says what answers there in one line
+    with a reason, exit 2; the failed client is let go at once, so nothing waits for it to
+    close (Dask's ``Client.__del__``: 20 s, then an "Exception ignored" traceback)."""
+    served: list[bytes] = []
+
+    def proxy(conn: Any) -> None:
+        served.append(conn.recv(4096))  # the client speaks first
+        conn.sendall(b"HTTP/1.0 426 Upgrade Required\r\nserver: proxy\r\n"
+                     b"connection: close\r\ncontent-length: 0\r\n\r\n")
+
+    with _peer_that(proxy) as address:
+        proc = subprocess.run([sys.executable, "-m", "ldsim", "scan", "--scheduler", address,
+                               "--root", str(tmp_path)], capture_output=True, text=True,
+                              timeout=120, env=_child_env(tmp_path))
     assert served and served[0], "the client never sent its handshake: nothing was tested"
     assert proc.returncode == 2, proc.stderr
-    lines = proc.stderr.splitlines()
-    assert lines == [f"ldsim: error: --scheduler: cannot reach the Dask scheduler at "
-                     f"{address}: what answers there does not speak Dask's protocol "
-                     "(MemoryError while reading its reply): is it the scheduler's address, "
-                     "not a web server's or a proxy's?"], proc.stderr
+    assert proc.stderr.splitlines() == [
+        f"ldsim: error: --scheduler: cannot reach the Dask scheduler at {address}: what "
+        "answers there does not speak Dask's protocol (MemoryError while reading its reply): "
+        "is it the scheduler's address, not a web server's or a proxy's?"], proc.stderr
 
 
 def _own_cluster(tmp: Path, worker_env: dict[str, str] | None = None,
