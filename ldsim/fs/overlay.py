@@ -87,13 +87,12 @@ class OverlayView(View):
                    for p in [m.prefix for m in self.mounts] + list(self.links))
 
     def _synthetic_dir(self, parts: tuple[str, ...]) -> FileStat:
-        return FileStat(_SYNTH_DEV, zlib.crc32("/".join(parts).encode("utf-8", "surrogatepass")) + 1,
-                        stat_mod.S_IFDIR | 0o755, 0)
+        return FileStat(_SYNTH_DEV, _synthetic_ino("/".join(parts)), stat_mod.S_IFDIR | 0o755, 0)
 
     def _lstat(self, parts: tuple[str, ...]) -> FileStat:
         if parts in self.links:
             target = self.links[parts]
-            return FileStat(_SYNTH_DEV, zlib.crc32(("L" + "/".join(parts)).encode("utf-8", "surrogatepass")) + 1,
+            return FileStat(_SYNTH_DEV, _synthetic_ino("L" + "/".join(parts)),
                             stat_mod.S_IFLNK | 0o777, len(target))
         view, inner, _m = self._where(parts)
         try:
@@ -158,3 +157,9 @@ class OverlayView(View):
             if len(p) > n and p[:n] == parts:
                 names.add(p[n])
         return sorted(names)
+
+
+def _synthetic_ino(key: str) -> int:
+    """An inode number for a directory or link the overlay makes up (never 0); ``key`` may
+    hold any name an image or a snap.yaml gives, lone surrogates included."""
+    return zlib.crc32(key.encode("utf-8", "surrogatepass")) + 1
