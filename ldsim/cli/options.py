@@ -147,8 +147,9 @@ def add_loader_options(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> 
     p.add_argument("--user", metavar="UID[:GID]", default=None,
                    help="the simulated caller, for permissions: to read a file, to search "
                    "each directory on its path, to execute the program (default: root, who "
-                   "may do all of it, but execute only a file with an x bit set); the loaders skip a candidate it may not "
-                   "open (EACCES) and a configuration file it may not read")
+                   "may do all of it, but execute only a file with an x bit set); the "
+                   "loaders skip a candidate it may not open (EACCES) and a configuration "
+                   "file it may not read")
     p.add_argument("--invocation", choices=[i.value for i in Invocation],
                    default=Invocation.EXEC.value,
                    help="exec (default): the kernel runs the program, $ORIGIN of the program "
