@@ -13,7 +13,7 @@ from ldsim.config.arch import ARCHES, Arch, arch_of, generic, process_env
 from ldsim.config.env import Invocation, LoaderEnv
 from ldsim.config.ld_so_cache import LdSoCache, parse_ld_so_cache
 from ldsim.config.loader_profile import GlibcProfile, fallback_profile, glibc_profile_from_bytes
-from ldsim.elf.facts import ElfFacts, class_name, machine_name
+from ldsim.elf.facts import ElfFacts, class_name, machine_name, phentsize_of
 from ldsim.elf.flavour import Libc, flavour_of, loader_flavour
 from ldsim.elf.reader import parse_elf
 from ldsim.errors import CacheFormatError, FsError
@@ -132,12 +132,14 @@ def resolve(view: View, exe: str, env: LoaderEnv, config: RootConfig | None = No
                             and (facts.needed or facts.empty_dynamic) and arch is not None)
     denied = None
     caller = env.user
-    # root executes a file only when one of its x bits is set; a library (one that also
-    # runs, such as libc.so.6, or one that needs nothing, which `ldd` calls statically
-    # linked) is judged by what loads it, not by its mode
     user = caller is not None and caller[0] != 0
-    judged = execs and (user or facts.is_program or facts.interp_error is not None
-                        or facts.is_executable)
+    # a program must be executable by the caller (root too needs one x bit): one that names
+    # a loader and is an executable, a PIE or has no SONAME, a static ET_EXEC or static-PIE
+    # program, a file whose PT_INTERP the kernel refuses. A library (one that also runs, as
+    # libc.so.6 does, or one that needs nothing, which `ldd` calls statically linked) is
+    # judged as libraries are: whether the caller may read it
+    judged = execs and (facts.is_program or facts.is_executable or facts.is_pie
+                        or facts.interp_error is not None)
     if judged or user:
         # the caller's rights come first: execve needs to search the way to the program and
         # to execute it, then its interpreter (fs/exec.c, open_exec; fs/binfmt_elf.c opens
@@ -157,6 +159,13 @@ def resolve(view: View, exe: str, env: LoaderEnv, config: RootConfig | None = No
         # program headers are read and checked before PT_INTERP is looked for)
         refuse = (f"the kernel cannot start it: {enoexec}",
                   f"{exe}: cannot execute binary file: Exec format error")
+    elif not execs and flavour is Libc.GLIBC \
+            and ident.phentsize != phentsize_of(ident.elf_class):
+        # ld.so maps the file it traces or runs itself (_dl_map_object, open_verify in
+        # elf/dl-load.c), which refuses program headers of another size
+        refuse = (f"ELF file's phentsize not the expected size (its e_phentsize is "
+                  f"{ident.phentsize}, not {phentsize_of(ident.elf_class)})",
+                  f"{exe}: ELF file's phentsize not the expected size")
     if arch is None and flavour is Libc.GLIBC:
         notes.append(Diagnostic(
             Severity.WARNING, f"{exe}: ldsim has no table for the glibc loader of "

@@ -193,6 +193,12 @@ def test_program_headers_execve_refuses(edge: Root, field: str, value: int, why:
     assert sim.doc["verdict"]["status"] == "does_not_start"
     assert f"the kernel cannot start it: {why}" in json.dumps(sim.doc)  # the trail says why
     assert sim.loader_message == "/bin/odd: cannot execute binary file: Exec format error"
+    if field == "e_phentsize":
+        # ld.so run on it (ldd, ld.so PROG) maps it itself: open_verify refuses the size
+        listed = run_real_loader(edge, "/bin/odd", explicit=True)
+        assert listed.error is not None and "ELF file's phentsize not the expected size" \
+            in listed.error, listed.describe()
+        compare(listed, edge, extra_args=["--invocation", "ldd"])
 
 
 def test_a_program_the_caller_may_not_execute_or_read(edge: Root) -> None:
@@ -269,12 +275,28 @@ def test_root_executes_only_a_file_with_an_execute_bit(edge: Root) -> None:
     finally:
         edge.chmod(interp, mode)
 
+    # a static-PIE program (no PT_INTERP, DF_1_PIE) is a program too
+    edge.compile("/bin/spie", "int main(void) { return 0; }\n", "-static-pie")
+    edge.chmod("/bin/spie", 0o644)
+    ran = run_program(edge, "/bin/spie")
+    assert ran.status == 126 and "Permission denied" in ran.stderr, ran
+    sim = run_ldsim(edge, "/bin/spie")
+    assert sim.status == 1 and sim.loader_message == "/bin/spie: Permission denied", sim.stderr
+
     # a library with no PT_INTERP, mode 0644: `ldd` reads it
     edge.mklib("/w/libplain.so", "libplain.so")
+    edge.make_world_readable()
     edge.chmod("/w/libplain.so", 0o644)
     traced = run_real_loader(edge, "/w/libplain.so", explicit=True)
     assert traced.error is None, traced.describe()
     compare(traced, edge)
+    # and by another user, who may read it: no execute permission is asked (ldsim asked
+    # for one, and said such a library does not start, for every caller but root)
+    user = ["--user", "65534:65534"]
+    traced = run_real_loader(edge, "/w/libplain.so", explicit=True, user="65534:65534")
+    assert traced.error is None, traced.describe()
+    sim = compare(traced, edge, extra_args=user)
+    assert sim.doc is not None and sim.doc["verdict"]["status"] == "starts"
 
 
 def test_a_program_without_pt_interp_reads_no_preload(edge: Root) -> None:
