@@ -1237,28 +1237,54 @@ def test_a_proc_mounted_below_the_root_is_never_read(tmp_path: Path) -> None:
     kernel's state (reading /proc/kmsg takes the kernel's messages from whoever else reads
     them). The walk leaves it out, as it leaves out the root's own /proc: the same output as
     with nothing mounted there; and asked for a path inside it, the scan says why it is not
-    read. (In a private mount namespace: nothing is left mounted.)"""
+    read. What is on top counts: a tmpfs mounted over a proc is walked (a program put there
+    is found), a proc file bind-mounted onto a file is not opened, a mount point whose name
+    holds a carriage return is still seen. A path on a tmpfs below /dev (devtmpfs) is read.
+    (In a private mount namespace: nothing is left mounted.)"""
     import shlex
 
     r = Root(tmp_path / "r")
     r.mkexe("/usr/bin/prog")
-    r.mkdir("/srv/chroot/proc")
-    scan = [sys.executable, "-m", "ldsim", "scan", "--root", str(r.path), "--color", "never"]
+    r.write("/usr/bin/kfile", "not ELF\n")
+    r.mkdir("/srv/chroot/proc", "/over", "/x\ry")
+    scan = [sys.executable, "-m", "ldsim", "scan", "--root", str(r.path), "--color", "never",
+            "--format", "jsonl"]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    plain = subprocess.run([*scan, "--format", "jsonl"], capture_output=True, text=True,
-                           env=env, check=False)
-    script = (f"mount -t proc proc {shlex.quote(str(r.path / 'srv/chroot/proc'))} && "
-              f"{shlex.join([*scan, '--format', 'jsonl'])}; echo \"[rc=$?]\"; "
-              f"{shlex.join([*scan, '/srv/chroot/proc/kmsg', '/usr/bin'])}; echo \"[rc=$?]\"")
+    plain = subprocess.run(scan, capture_output=True, text=True, env=env, check=False)
+
+    def at(guest: str) -> str:
+        return shlex.quote(str(r.path) + guest)
+
+    script = " && ".join([
+        f"mount -t proc proc {at('/srv/chroot/proc')}",
+        f"mount -t proc proc {at('/x' + chr(13) + 'y')}",
+        f"mount -t proc proc {at('/over')}", f"mount -t tmpfs tmpfs {at('/over')}",
+        f"cp {at('/usr/bin/prog')} {at('/over/prog')}",
+        f"mount --bind /proc/version {at('/usr/bin/kfile')}",
+        f"{{ {shlex.join(scan)}; echo \"[rc=$?]\"; }}",
+        f"{{ {shlex.join([*scan, '/srv/chroot/proc/kmsg', '/usr/bin'])}; echo \"[rc=$?]\"; }}",
+        "mkdir -p /dev/shm/ldsim-test", "mount -t tmpfs tmpfs /dev/shm/ldsim-test",
+        f"cp {at('/usr/bin/prog')} /dev/shm/ldsim-test/prog",
+        f"{{ {shlex.join([sys.executable, '-m', 'ldsim', 'scan', '--format', 'jsonl', '/dev/shm/ldsim-test'])}; echo \"[rc=$?]\"; }}",
+    ])
     mounted = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c",
                               script], capture_output=True, text=True, env=env, check=False)
     assert plain.returncode == 0, plain.stderr
-    assert "[rc=0]\n" in mounted.stdout, mounted.stdout[-3000:]  # (before: 2, proc unreadable)
-    whole, asked = mounted.stdout.split("[rc=0]\n")
-    assert whole == plain.stdout, mounted.stderr
-    assert asked.endswith("[rc=2]\n"), asked
-    assert "/srv/chroot/proc/kmsg: on the proc file system mounted at /srv/chroot/proc, whose " \
-        "files are the kernel's state: not read" in asked, asked
+    parts = mounted.stdout.split("[rc=")
+    assert len(parts) == 4, (mounted.stdout[-3000:], mounted.stderr[-3000:])
+    # each command's output, then "[rc=N]": N starts the next part
+    whole, asked, shm = (lines(parts[0]), parts[1].split("\n", 1)[1],
+                         lines(parts[2].split("\n", 1)[1]))
+    assert [p[:2] for p in parts[1:]] == ["0]", "2]", "0]"], parts
+    before = lines(plain.stdout)
+    # the program on the tmpfs over a proc is found; kfile (a proc file now) not looked at
+    assert sorted(d["executable"] for d in whole[:-1]) == \
+        sorted([d["executable"] for d in before[:-1]] + ["/over/prog"]), whole
+    assert whole[-1]["walk"]["files_looked_at"] == before[-1]["walk"]["files_looked_at"]
+    assert whole[-1]["walk"]["problems"] == [] and whole[-1]["exit_status"] == 0, whole[-1]
+    assert "/srv/chroot/proc/kmsg\",\"error\":\"on the proc file system mounted at " \
+        "/srv/chroot/proc, whose files are the kernel's state: not read" in asked, asked
+    assert [d["executable"] for d in shm[:-1]] == ["/dev/shm/ldsim-test/prog"], shm
 
 
 def test_an_include_glob_that_matches_nothing_is_not_a_clean_scan(root: Root) -> None:

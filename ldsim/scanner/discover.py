@@ -46,7 +46,7 @@ PSEUDO_TOP = frozenset({"proc", "sys", "dev", "run"})
 PSEUDO_FS = frozenset({
     "proc", "sysfs", "devpts", "devtmpfs", "debugfs", "tracefs", "securityfs", "cgroup",
     "cgroup2", "pstore", "bpf", "configfs", "fusectl", "mqueue", "binfmt_misc", "hugetlbfs",
-    "efivarfs", "autofs", "rpc_pipefs", "nsfs", "selinuxfs"})
+    "efivarfs", "rpc_pipefs", "nsfs", "selinuxfs"})
 """File systems whose files are the kernel's state, not files: reading one can act (reading
 ``/proc/kmsg`` takes the kernel's messages from whoever else reads them)."""
 LOADABLE = frozenset({ElfType.EXEC, ElfType.DYN})
@@ -106,6 +106,7 @@ class Walk:
     records: dict[str, DirRecord] = field(default_factory=dict)
     keep_records: bool = True  # False: make none (nothing will store them)
     pseudo: dict[str, str] = field(default_factory=dict)  # path in the root: its fs type
+    pseudo_dirs: frozenset[str] = frozenset()  # the directories that hold such paths
     noatime: NoAtime = field(default_factory=NoAtime)  # its opens leave access times alone
 
 
@@ -159,7 +160,9 @@ def walk_root(view: View, tops: Sequence[str], *, filt: Filter | None = None,
         raise TypeError("walk_root walks a host directory")
     filt = filt or Filter()
     walk = walk if walk is not None else Walk()
-    walk.pseudo = pseudo_mounts(view.root)
+    mounts = mounts_below(view.root)
+    walk.pseudo = {p: t for p, t in mounts.items() if t in PSEUDO_FS}
+    walk.pseudo_dirs = frozenset(p.rsplit("/", 1)[0] or "/" for p in walk.pseudo)
     resolved: list[tuple[str, bool]] = []
     for top in tops or ["/"]:
         try:
@@ -169,8 +172,10 @@ def walk_root(view: View, tops: Sequence[str], *, filt: Filter | None = None,
             walk.problems.append((top, exc.reason))
             continue
         guest = "/" + "/".join(parts)
-        mount = next((m for m in walk.pseudo if _under(guest, m) or guest == m), None)
-        if mount is not None:
+        # the file system it is on: that of the deepest mount point above it
+        mount = max((m for m in mounts if m == guest or _under(guest, m)), key=len,
+                    default=None)
+        if mount is not None and mount in walk.pseudo:
             walk.problems.append((top, f"on the {walk.pseudo[mount]} file system mounted at "
                                   f"{mount}, whose files are the kernel's state: not read"))
             continue
@@ -198,30 +203,35 @@ def _under(path: str, top: str) -> bool:
     return top == "/" or path.startswith(top.rstrip("/") + "/")
 
 
-def pseudo_mounts(root: str) -> dict[str, str]:
-    """Where in the host directory ``root`` (a path in it: its file system type) a file
-    system of :data:`PSEUDO_FS` is mounted, as this process's mount table says (a chroot's
-    own ``/proc``, mounted for a build, lies anywhere below a scanned tree). The walk never
-    goes into one (the root's own ``/proc``, ``/sys``, ``/dev`` and ``/run`` are left out
-    whatever they hold)."""
+def mounts_below(root: str) -> dict[str, str]:
+    """Every mount point in the host directory ``root`` (as a path in it) with the type of
+    the file system on top there, as this process's mount table says. Where that is one of
+    :data:`PSEUDO_FS` (a chroot's own ``/proc``, mounted for a build, anywhere below a
+    scanned tree; a file of one bind-mounted onto a file), the walk neither goes in nor
+    opens it, as it leaves out the root's own ``/proc``, ``/sys``, ``/dev`` and ``/run``."""
     try:
         with open("/proc/self/mountinfo", "rb") as fh:
             table = fh.read(1 << 22)
     except OSError:
         return {}
     prefix = os.fsencode(root.rstrip("/"))
-    out: dict[str, str] = {}
-    for line in table.splitlines():
+    # ID PARENT MAJ:MIN ROOT MOUNT-POINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPER
+    stacked: dict[bytes, list[tuple[bytes, bytes, str]]] = {}
+    for line in table.split(b"\n"):  # (only \n ends a line: \r may be in a name)
         fields = line.split(b" ")
-        # ID PARENT MAJ:MIN ROOT MOUNT-POINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPER
-        if b"-" not in fields[6:]:
+        if len(fields) < 7 or b"-" not in fields[6:]:
             continue
-        fstype = fields[fields.index(b"-", 6) + 1:][:1]
-        if not fstype or fstype[0].decode("ascii", "replace") not in PSEUDO_FS:
-            continue
+        rest = fields[fields.index(b"-", 6) + 1:]
         point = _unoctal(fields[4])
-        if point == prefix or point.startswith(prefix + b"/"):
-            out[os.fsdecode(point[len(prefix):]) or "/"] = fstype[0].decode("ascii")
+        if rest and (point == prefix or point.startswith(prefix + b"/")):
+            stacked.setdefault(point, []).append(
+                (fields[0], fields[1], rest[0].decode("ascii", "replace")))
+    out: dict[str, str] = {}
+    for point, here in stacked.items():
+        # the one on top is no other's parent at the same point
+        under = {parent for _id, parent, _t in here}
+        top = next((t for ident, _p, t in reversed(here) if ident not in under), here[-1][2])
+        out[os.fsdecode(point[len(prefix):]) or "/"] = top
     return out
 
 
@@ -387,7 +397,7 @@ def _subdirs(guest: str, names: Sequence[str], filt: Filter, walk: Walk
             continue
         path = _join(guest, name)
         if pseudo and path in pseudo:
-            continue  # the kernel's state, not files (see pseudo_mounts)
+            continue  # the kernel's state, not files (see mounts_below)
         if not name or "/" in name or "\0" in name or name in (".", ".."):
             # no directory lists such a name: it comes from a crafted store
             walk.problems.append((path, "not a name a directory can hold; skipped"))
@@ -418,6 +428,8 @@ def _list_dir(dfd: int, guest: str, filt: Filter, walk: Walk
                     continue
     except OSError as exc:
         walk.problems.append((guest, _why(exc)))
+    if guest in walk.pseudo_dirs:  # a pseudo file bind-mounted onto a file here
+        files = [n for n in files if _join(guest, n) not in walk.pseudo]
     files.sort()
     subdirs.sort()
     found: list[tuple[str, int]] = []
