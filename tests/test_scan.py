@@ -380,6 +380,16 @@ def test_a_crafted_number_in_a_stored_result_is_an_unreadable_database(
     status, out, err = cli("scan", "--db", str(db), "--report", "--color", "never")
     assert "\x1b" not in out and "\x07" not in out, out
     assert "error\\x07 rule\\x1b[31m  " in out, out
+    # the same in the kept walk's counts
+    other_db = tmp_path / "w.sqlite"
+    _scan(root, other_db)
+    with contextlib.closing(sqlite3.connect(other_db)) as con:
+        (last,) = con.execute("SELECT value FROM meta WHERE key='last_scan'").fetchone()
+        con.execute("UPDATE meta SET value=? WHERE key='last_scan'",
+                    (last.replace('"looked_at": ', '"looked_at": 1e400, "was": '),))
+        con.commit()
+    status, _out, err = cli("scan", "--db", str(other_db), "--report")
+    assert status == 2 and "records cannot be read" in err, err
     # a directory record with such a number is not trusted: that directory is listed again
     other = tmp_path / "d.sqlite"
     _scan(root, other)
@@ -1302,3 +1312,27 @@ def test_an_include_glob_that_matches_nothing_is_not_a_clean_scan(root: Root) ->
     assert "/usr/bin/*:" not in err
     status, _out, err = cli(*argv, "--include", "/usr/bin/env", "--format", "jsonl")
     assert status == 0 and err == "", err
+
+
+def test_a_damaged_database_is_one_line_whatever_page_is_damaged(root: Root,
+                                                                  tmp_path: Path) -> None:
+    """Each page of a kept scan's database overwritten in turn (a disk's damage, a crafted
+    file): `--report` and a scan with it say what is wrong in one line, exit 2, or (where
+    the damage lies in records a scan redoes) go on; never an internal error (exit 3),
+    never raw bytes of the file."""
+    good = tmp_path / "good.sqlite"
+    assert cli("scan", "--db", str(good), "--root", str(root.path), "--jobs", "1")[0] in (1, 2)
+    data = good.read_bytes()
+    assert len(data) >= 8 * 4096, len(data)  # the store's pages: meta, results, dirs...
+    seen = set()
+    for page in range(1, len(data) // 4096):
+        db = tmp_path / f"p{page}.sqlite"
+        db.write_bytes(data[:page * 4096] + b"\xff" * 4096 + data[(page + 1) * 4096:])
+        for argv in (("--report",), ("--root", str(root.path), "--jobs", "1")):
+            status, _out, err = cli("scan", "--db", str(db), *argv)
+            assert status in (0, 1, 2) and "internal error" not in err, (page, argv, err)
+            assert "\xff" not in err and "\udcff" not in err, err
+            if status == 2 and err.startswith(f"ldsim: error: {db}:"):
+                assert err.count("\n") == 1, err
+                seen.add(err.split(":", 2)[2].split("(")[0].strip())
+    assert seen, "no page's damage was noticed: nothing was tested"

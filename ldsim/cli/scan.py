@@ -235,6 +235,15 @@ def _warn(summary: Any) -> None:
 
 
 def _report(args: argparse.Namespace) -> int:
+    import sqlite3
+
+    try:
+        return _print_kept(args)
+    except sqlite3.Error as exc:  # a damaged database (one that is no store is named sooner)
+        raise api.UsageError(args.db, f"the scan database cannot be read ({exc})") from None
+
+
+def _print_kept(args: argparse.Namespace) -> int:
     kept = api.stored_scan(args.db)
     if not kept.done:
         sys.stderr.write(f"ldsim: warning: the scan kept in {shown(args.db)} did not finish; "

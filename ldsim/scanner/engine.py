@@ -189,9 +189,12 @@ class Scan:
         except Exception as exc:
             # the database failing under the scan (another program holding its lock too
             # long, a full disk): what was committed is kept, as when a scan is killed
-            if store is not None and _raised(exc, "sqlite3", "Error"):
+            if store is not None and _raised(exc, "sqlite3", "OperationalError"):
                 raise UsageError(store.path, f"the scan database failed during the scan "
                                  f"({exc}): {STOPS}") from None
+            if store is not None and _raised(exc, "sqlite3", "Error"):  # it is damaged
+                raise UsageError(store.path, f"the scan database cannot be used ({exc}): "
+                                 "the scan stops; remove it, or give another --db") from None
             raise
 
     def _scan(self) -> Iterator[FileResult]:
@@ -425,7 +428,7 @@ class StoredScan:
             s.other_elf = int(walk.get("other_elf", 0))
             s.excluded = int(walk.get("excluded", 0))
             s.walk_problems = [(str(p), str(e)) for p, e in walk.get("problems", [])]
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # (int of an infinity)
             raise UsageError(self.store.path, "a scan database whose records cannot be read "
                              "(made by another program?)") from None
         return s

@@ -90,6 +90,9 @@ class Store:
         except sqlite3.Error as exc:
             raise UsageError(path, f"cannot use it as a scan database: {exc}") from None
         self._lock: int | None = None
+        # a damaged or crafted store's text that is no UTF-8 is read as a record that cannot
+        # be parsed (then redone or refused), not as an error of SQLite's
+        self.db.text_factory = _text_of
         try:
             self.db.execute("PRAGMA trusted_schema=OFF")
             schema = self._schema()
@@ -298,6 +301,10 @@ class Store:
 
 
 MAX_DOC = 64 << 20  # bytes of one stored document, decompressed
+
+
+def _text_of(raw: bytes) -> str:
+    return raw.decode("utf-8", "surrogateescape")
 
 
 def _text(key: Any) -> str:
