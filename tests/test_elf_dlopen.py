@@ -13,6 +13,7 @@ import os
 import shutil
 import struct
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -84,6 +85,26 @@ def test_notes_written_like_systemd(tmp_path: Path) -> None:
     # gcc may lay the notes out in any order; each is read once (from the section, not a
     # second time from the PT_NOTE segment that holds it)
     assert len(notes) == 3 and set(notes) == set(EXPECTED)
+
+
+@needs_gcc
+def test_a_soname_that_is_half_a_utf16_pair_is_skipped(tmp_path: Path) -> None:
+    """JSON can escape half of a UTF-16 pair ("\\ud800"), which no file name spells: the
+    name is skipped with a problem, and ``explain --dlopen`` of a real library carrying it
+    finishes (it ended in an internal error where the name reached the file system)."""
+    source = NOTE_MACROS + r"""
+_ELF_NOTE_DLOPEN("[{\"soname\":[\"lib\\ud800x.so.1\",\"libfine.so.1\"]}]", odd);
+int odd_library_function(void) { return 1; }
+"""
+    lib = _gcc(tmp_path, "libodd.so", source)
+    notes, problems = parse_dlopen_notes(lib.read_bytes(), str(lib))
+    assert notes == (DlopenNote(("libfine.so.1",)),)
+    assert problems == ("note 1 of .note.dlopen: entry 1: soname 'lib\\ud800x.so.1' holds a "
+                        "lone surrogate (a \\u escape that is no character); skipped",), problems
+    proc = subprocess.run([sys.executable, "-m", "ldsim", "explain", "--dlopen", "--json",
+                           str(lib)], capture_output=True, text=True, check=False,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
+    assert proc.returncode in (0, 1) and "internal error" not in proc.stderr, proc.stderr
 
 
 @needs_gcc

@@ -330,6 +330,10 @@ def _sonames(value: object, where: str, report: Report) -> tuple[str, ...]:
             report(f"{where}: 'soname' item {i} is {len(item)} characters long; skipped")
         elif "\0" in item:
             report(f"{where}: soname {_quoted(item)} contains a NUL; skipped")
+        elif any("\ud800" <= c <= "\udfff" for c in item):
+            # a JSON escape of half a UTF-16 pair: no file name is spelt so
+            report(f"{where}: soname {_quoted(item)} holds a lone surrogate (a \\u escape "
+                   "that is no character); skipped")
         else:
             if "/" in item:
                 report(f"{where}: soname {_quoted(item)} contains a '/': dlopen() opens it "
