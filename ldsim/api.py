@@ -431,6 +431,9 @@ def scan(root: str = "/", paths: Sequence[str] = (), *, snaps: Sequence[str] = (
 
     if snaps and paths:
         raise UsageError("PATH", "give either PATHs of a root or snaps, not both")
+    if snaps and (include or exclude):
+        raise UsageError("--include" if include else "--exclude", "selects files of a root's "
+                         "walk; a snap is compared whole (give either, not both)")
     if not snaps:
         open_root(root)  # a missing root is an error now, not on the first file
     if jobs < 1:

@@ -318,10 +318,17 @@ def test_report_prints_the_kept_scan_without_scanning(root: Root, tmp_path: Path
     status6, _o, err6 = cli("scan", "--db", db, "--report", "--root", "/elsewhere",
                             "--symbols", "--ld-library-path", "/x")
     assert status6 == 2 and err6 == "ldsim: error: --report: prints the kept scan as it was " \
-        "made, which --root, --ld-library-path, --symbols would not change: leave them out, " \
+        "made, which --ld-library-path, --symbols would not change: leave them out, " \
         "or scan again without --report\n", err6
     assert cli("scan", "--db", db, "--report", "--format", "jsonl", "--jobs", "2",
-               "--color", "never")[:2] == (status, out)
+               "--color", "never", "--rescan-all")[:2] == (status, out)
+    # the root it was made of is taken (as a user repeats the command with --report); another
+    # is refused
+    assert cli("scan", "--db", db, "--report", "--format", "jsonl", "--root",
+               str(root.path) + "/.")[:2] == (status, out)
+    status7, _o, err7 = cli("scan", "--db", db, "--report", "--root", str(tmp_path))
+    assert status7 == 2 and err7 == f"ldsim: error: --report: the scan kept in {db} is of " \
+        f"{root.path}, not of {tmp_path}: leave --root out, or scan again without --report\n"
 
 
 def test_a_database_that_fails_under_the_scan_stops_it_in_one_line_and_it_resumes(
@@ -1304,14 +1311,18 @@ def test_an_include_glob_that_matches_nothing_is_not_a_clean_scan(root: Root) ->
     argv = ("scan", "--root", str(root.path), "--color", "never")
     status, out, err = cli(*argv, "--include", "usr/bin/*")
     assert status == 2, (out, err)
-    why = "an --include glob that matched no ELF file (a glob matches a whole path in the " \
-          "root, from its leading /)"
+    why = "an --include glob that selected no ELF file to scan (a glob matches a whole path " \
+          "in the root, from its leading /; --exclude leaves out what it also matches)"
     assert err == f"ldsim: warning: usr/bin/*: {why}\n"
     status, out, err = cli(*argv, "--include", "/usr/bin/*", "--include", "/nothing/*")
     assert status == 2 and f"ldsim: warning: /nothing/*: {why}\n" in err, (out, err)
     assert "/usr/bin/*:" not in err
     status, _out, err = cli(*argv, "--include", "/usr/bin/env", "--format", "jsonl")
     assert status == 0 and err == "", err
+    # what an --exclude then leaves out is not selected, a file or its whole directory alike
+    for exclude in ("/usr/bin", "/usr/bin/*"):
+        status, _out, err = cli(*argv, "--include", "/usr/bin/env", "--exclude", exclude)
+        assert status == 2 and err == f"ldsim: warning: /usr/bin/env: {why}\n", (exclude, err)
 
 
 def test_a_damaged_database_is_one_line_whatever_page_is_damaged(root: Root,
@@ -1336,3 +1347,12 @@ def test_a_damaged_database_is_one_line_whatever_page_is_damaged(root: Root,
                 assert err.count("\n") == 1, err
                 seen.add(err.split(":", 2)[2].split("(")[0].strip())
     assert seen, "no page's damage was noticed: nothing was tested"
+
+
+def test_include_and_exclude_are_for_a_root_not_snaps(snaps: dict[str, Path]) -> None:
+    """A snap is compared whole: --include/--exclude with --snap are refused, not ignored."""
+    snap = str(next(iter(snaps.values())))
+    for option in ("--include", "--exclude"):
+        status, _out, err = cli("scan", "--snap", snap, option, "/usr/bin/*")
+        assert status == 2 and err == f"ldsim: error: {option}: selects files of a root's " \
+            "walk; a snap is compared whole (give either, not both)\n", err

@@ -83,7 +83,7 @@ def add_parser(sub: Any) -> None:
     sel.add_argument("--include", metavar="GLOB", action="append", default=[],
                      help="scan only files whose path in the root matches GLOB (fnmatch: * "
                      "matches / too; repeatable), e.g. --include '/usr/bin/*'; a GLOB that "
-                     "matches no ELF file is named, exit status 2")
+                     "selects no ELF file is named, exit status 2")
     sel.add_argument("--exclude", metavar="GLOB", action="append", default=[],
                      help="skip files and directories whose path matches GLOB (repeatable), "
                      "e.g. --exclude '/usr/lib/debug/*'")
@@ -134,9 +134,10 @@ def add_parser(sub: Any) -> None:
 
 
 _REPORT_TAKES = frozenset({"help", "db", "report", "format", "color", "width", "func",
-                           "check", "paths", "jobs", "chunk", "scheduler"})
+                           "check", "paths", "jobs", "chunk", "scheduler", "rescan_all", "root"})
 """What ``--report`` takes besides the database: how to print the kept scan, and how a
-scan would run (which changes none of its results). PATHs are refused on their own."""
+scan would run (which changes none of its results). PATHs are refused on their own; a
+``--root`` must be the kept scan's."""
 
 
 def _check(args: argparse.Namespace) -> None:
@@ -155,6 +156,10 @@ def _check(args: argparse.Namespace) -> None:
                                  "without --report")
     if args.snap and args.paths:
         raise api.UsageError("PATH", "give either PATHs of a root or --snap SNAPs, not both")
+    if args.snap and (args.include or args.exclude):
+        raise api.UsageError("--include" if args.include else "--exclude", "selects files "
+                             "of a root's walk; a snap is compared whole (give either, not "
+                             "both)")
     if args.snap and args.root != "/":
         raise api.UsageError("--root", "use --host with --snap (the snaps' views are built "
                              "from it)")
@@ -245,6 +250,13 @@ def _report(args: argparse.Namespace) -> int:
 
 def _print_kept(args: argparse.Namespace) -> int:
     kept = api.stored_scan(args.db)
+    made = kept.store.get("config")
+    made_in = made.get("root") if isinstance(made, dict) else None  # its real path
+    if args.root != "/" and (kept.snaps or os.path.realpath(args.root) != made_in):
+        raise api.UsageError("--report", f"the scan kept in {shown(args.db)} is of "
+                             f"{'snaps' if kept.snaps else shown(kept.root or '?')}, not of "
+                             f"{shown(args.root)}: leave --root out, or scan again without "
+                             "--report")
     if not kept.done:
         sys.stderr.write(f"ldsim: warning: the scan kept in {shown(args.db)} did not finish; "
                          "these are its results so far (run the same scan again to resume "

@@ -122,23 +122,25 @@ class Filter:
     def __init__(self, include: Sequence[str] = (), exclude: Sequence[str] = ()) -> None:
         self.include = tuple(include)
         self.exclude = tuple(exclude)
-        self.matched: set[str] = set()  # the include globs some ELF file matched
+        self.matched: set[str] = set()  # the include globs that kept some ELF file
 
     def dir_excluded(self, path: str) -> bool:
         return any(fnmatch.fnmatchcase(path, g) or fnmatch.fnmatchcase(path + "/", g)
                    for g in self.exclude)
 
     def keep(self, path: str) -> bool:
-        if self.include:
-            hits = [g for g in self.include if fnmatch.fnmatchcase(path, g)]
-            if not hits:
-                return False
-            self.matched.update(hits)
-        return not any(fnmatch.fnmatchcase(path, g) for g in self.exclude)
+        hits = [g for g in self.include if fnmatch.fnmatchcase(path, g)]
+        if self.include and not hits:
+            return False
+        if any(fnmatch.fnmatchcase(path, g) for g in self.exclude):
+            return False
+        self.matched.update(hits)
+        return True
 
     def unmatched(self) -> list[str]:
-        """The include globs no ELF file has matched (so far): a mistyped one makes a scan
-        of nothing, which must not pass as a scan where everything starts."""
+        """The include globs that have kept no ELF file (so far): a mistyped one makes a
+        scan of nothing, which must not pass as a scan where everything starts. (What
+        ``--exclude`` then leaves out, a file or its whole directory, is not kept.)"""
         return [g for g in self.include if g not in self.matched]
 
 
@@ -195,8 +197,9 @@ def walk_root(view: View, tops: Sequence[str], *, filt: Filter | None = None,
         else:
             yield from _one_file(view, guest, filt, walk)
     for glob in filt.unmatched():
-        walk.problems.append((glob, "an --include glob that matched no ELF file (a glob "
-                              "matches a whole path in the root, from its leading /)"))
+        walk.problems.append((glob, "an --include glob that selected no ELF file to scan "
+                              "(a glob matches a whole path in the root, from its leading /; "
+                              "--exclude leaves out what it also matches)"))
 
 
 def _under(path: str, top: str) -> bool:
