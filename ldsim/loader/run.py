@@ -133,12 +133,12 @@ def resolve(view: View, exe: str, env: LoaderEnv, config: RootConfig | None = No
     denied = None
     caller = env.user
     user = caller is not None and caller[0] != 0
-    # a program must be executable by the caller (root too needs one x bit): one that names
-    # a loader and is an executable, a PIE or has no SONAME, a static ET_EXEC or static-PIE
-    # program, a file whose PT_INTERP the kernel refuses. A library (one that also runs, as
-    # libc.so.6 does, or one that needs nothing, which `ldd` calls statically linked) is
-    # judged as libraries are: whether the caller may read it
-    judged = execs and (facts.is_program or facts.is_executable or facts.is_pie
+    # what the kernel starts must be executable by its caller. Root needs one x bit of a
+    # program: one that names a loader and is an executable, a PIE or has no SONAME, a
+    # static ET_EXEC or static-PIE program, a file whose PT_INTERP the kernel refuses; a
+    # library it starts (one that also runs, as libc.so.6 does, or one that needs nothing,
+    # which `ldd` calls statically linked) is judged as the library it is, by what loads it
+    judged = execs and (user or facts.is_program or facts.is_executable or facts.is_pie
                         or facts.interp_error is not None)
     if judged or user:
         # the caller's rights come first: execve needs to search the way to the program and

@@ -275,6 +275,17 @@ def test_root_executes_only_a_file_with_an_execute_bit(edge: Root) -> None:
     finally:
         edge.chmod(interp, mode)
 
+    # a library that also runs (PT_INTERP and a SONAME: libc.so.6) is judged as a library
+    # for root, but another caller's execve of it needs the x bit the kernel wants
+    edge.make_world_readable()
+    edge.copy("/lib/x86_64-linux-gnu/libc.so.6", "/w/libc-copy.so")
+    edge.chmod("/w/libc-copy.so", 0o744)
+    ran = run_program(edge, "/w/libc-copy.so", user="65534:65534")
+    assert ran.status == 126 and "Permission denied" in ran.stderr, ran
+    sim = run_ldsim(edge, "/w/libc-copy.so", "--user", "65534:65534")
+    assert sim.status == 1 and sim.loader_message == "/w/libc-copy.so: Permission denied", \
+        sim.stderr
+
     # a static-PIE program (no PT_INTERP, DF_1_PIE) is a program too
     edge.compile("/bin/spie", "int main(void) { return 0; }\n", "-static-pie")
     edge.chmod("/bin/spie", 0o644)
