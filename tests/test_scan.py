@@ -397,6 +397,17 @@ def test_a_crafted_number_in_a_stored_result_is_an_unreadable_database(
         con.commit()
     status, _out, err = cli("scan", "--db", str(other_db), "--report")
     assert status == 2 and "records cannot be read" in err, err
+    # rows whose path is text, not the bytes this store writes (valid UTF-8 or not; one the
+    # same as a file's path): never reused, dropped at the scan's end, never an internal error
+    with contextlib.closing(sqlite3.connect(other_db)) as con:
+        con.execute("UPDATE results SET path=CAST(path AS TEXT) WHERE seq=1")
+        con.execute("INSERT INTO results SELECT CAST(x'2fff' AS TEXT), 99, kind, ident, status, "
+                    "exit_status, seconds, summary, doc, 'junk' FROM results WHERE seq=2")
+        con.commit()
+    fresh = cli("scan", "--root", str(root.path), "--format", "jsonl")[:2]
+    assert cli("scan", "--db", str(other_db), "--root", str(root.path), "--format",
+               "jsonl")[:2] == fresh
+    assert cli("scan", "--db", str(other_db), "--report", "--format", "jsonl")[:2] == fresh
     # a directory record with such a number is not trusted: that directory is listed again
     other = tmp_path / "d.sqlite"
     _scan(root, other)
@@ -1263,7 +1274,7 @@ def test_a_proc_mounted_below_the_root_is_never_read(tmp_path: Path) -> None:
     r = Root(tmp_path / "r")
     r.mkexe("/usr/bin/prog")
     r.write("/usr/bin/kfile", "not ELF\n")
-    r.mkdir("/srv/chroot/proc", "/over", "/x\ry")
+    r.mkdir("/srv/chroot/proc", "/over", "/x\ry", "/sub/p")
     scan = [sys.executable, "-m", "ldsim", "scan", "--root", str(r.path), "--color", "never",
             "--format", "jsonl"]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
@@ -1278,6 +1289,10 @@ def test_a_proc_mounted_below_the_root_is_never_read(tmp_path: Path) -> None:
         f"mount -t proc proc {at('/over')}", f"mount -t tmpfs tmpfs {at('/over')}",
         f"cp {at('/usr/bin/prog')} {at('/over/prog')}",
         f"mount --bind /proc/version {at('/usr/bin/kfile')}",
+        # a proc hidden under a tmpfs mounted over its parent directory: what is seen at
+        # /sub/p is the tmpfs's own directory, with a program in it
+        f"mount -t proc proc {at('/sub/p')}", f"mount -t tmpfs tmpfs {at('/sub')}",
+        f"mkdir {at('/sub/p')}", f"cp {at('/usr/bin/prog')} {at('/sub/p/prog')}",
         f"{{ {shlex.join(scan)}; echo \"[rc=$?]\"; }}",
         f"{{ {shlex.join([*scan, '/srv/chroot/proc/kmsg', '/usr/bin'])}; echo \"[rc=$?]\"; }}",
         "mkdir -p /dev/shm/ldsim-test", "mount -t tmpfs tmpfs /dev/shm/ldsim-test",
@@ -1296,8 +1311,8 @@ def test_a_proc_mounted_below_the_root_is_never_read(tmp_path: Path) -> None:
     before = lines(plain.stdout)
     # the program on the tmpfs over a proc is found; kfile (a proc file now) not looked at
     assert sorted(d["executable"] for d in whole[:-1]) == \
-        sorted([d["executable"] for d in before[:-1]] + ["/over/prog"]), whole
-    assert whole[-1]["walk"]["files_looked_at"] == before[-1]["walk"]["files_looked_at"]
+        sorted([d["executable"] for d in before[:-1]] + ["/over/prog", "/sub/p/prog"]), whole
+    assert whole[-1]["walk"]["files_looked_at"] == before[-1]["walk"]["files_looked_at"] + 1
     assert whole[-1]["walk"]["problems"] == [] and whole[-1]["exit_status"] == 0, whole[-1]
     assert "/srv/chroot/proc/kmsg\",\"error\":\"on the proc file system mounted at " \
         "/srv/chroot/proc, whose files are the kernel's state: not read" in asked, asked
@@ -1356,3 +1371,35 @@ def test_include_and_exclude_are_for_a_root_not_snaps(snaps: dict[str, Path]) ->
         status, _out, err = cli("scan", "--snap", snap, option, "/usr/bin/*")
         assert status == 2 and err == f"ldsim: error: {option}: selects files of a root's " \
             "walk; a snap is compared whole (give either, not both)\n", err
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("unshare") is None,
+                    reason="bind-mounts a proc file (root, util-linux's unshare)")
+def test_a_directory_with_something_mounted_in_it_is_never_kept(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch
+                                                                 ) -> None:
+    """A proc file bind-mounted onto a program: a scan with --db does not open it, and keeps
+    no record of that directory, so once it is unmounted the next scan with the same
+    database finds the program again (a record made while it was hidden left it out for as
+    long as the directory's mtime stayed the same)."""
+    import shlex
+
+    r = Root(tmp_path / "r")
+    r.mkexe("/usr/bin/prog")
+    r.mkexe("/usr/bin/hidden")
+    old = time.time_ns() - 3600 * 10**9
+    os.utime(r.path / "usr/bin", ns=(old, old))  # (a directory changed just now is not kept)
+    db = tmp_path / "r.sqlite"
+    scan = [sys.executable, "-m", "ldsim", "scan", "--root", str(r.path), "--db", str(db),
+            "--format", "jsonl", "/usr/bin"]
+    hidden = shlex.quote(str(r.path / "usr/bin/hidden"))
+    script = (f"mount --bind /proc/version {hidden} && {shlex.join(scan)}; echo '[--]'; "
+              f"umount {hidden} && {shlex.join(scan)}")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    ran = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                          script], capture_output=True, text=True, env=env, check=False)
+    mounted, unmounted = ran.stdout.split("[--]\n")
+    assert [d["executable"] for d in lines(mounted)[:-1]] == \
+        ["/usr/bin/env", "/usr/bin/prog"], ran.stderr
+    assert [d["executable"] for d in lines(unmounted)[:-1]] == \
+        ["/usr/bin/env", "/usr/bin/hidden", "/usr/bin/prog"], ran.stderr

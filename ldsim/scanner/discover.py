@@ -208,33 +208,54 @@ def _under(path: str, top: str) -> bool:
 
 def mounts_below(root: str) -> dict[str, str]:
     """Every mount point in the host directory ``root`` (as a path in it) with the type of
-    the file system on top there, as this process's mount table says. Where that is one of
-    :data:`PSEUDO_FS` (a chroot's own ``/proc``, mounted for a build, anywhere below a
-    scanned tree; a file of one bind-mounted onto a file), the walk neither goes in nor
-    opens it, as it leaves out the root's own ``/proc``, ``/sys``, ``/dev`` and ``/run``."""
+    the file system a path lookup finds there, as this process's mount table says. Where
+    that is one of :data:`PSEUDO_FS` (a chroot's own ``/proc``, mounted for a build,
+    anywhere below a scanned tree; a file of one bind-mounted onto a file), the walk neither
+    goes in nor opens it, as it leaves out the root's own ``/proc``, ``/sys``, ``/dev`` and
+    ``/run``."""
     try:
         with open("/proc/self/mountinfo", "rb") as fh:
             table = fh.read(1 << 22)
     except OSError:
         return {}
-    prefix = os.fsencode(root.rstrip("/"))
     # ID PARENT MAJ:MIN ROOT MOUNT-POINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPER
-    stacked: dict[bytes, list[tuple[bytes, bytes, str]]] = {}
+    at: dict[bytes, list[tuple[bytes, bytes, str]]] = {}
     for line in table.split(b"\n"):  # (only \n ends a line: \r may be in a name)
         fields = line.split(b" ")
         if len(fields) < 7 or b"-" not in fields[6:]:
             continue
         rest = fields[fields.index(b"-", 6) + 1:]
-        point = _unoctal(fields[4])
-        if rest and (point == prefix or point.startswith(prefix + b"/")):
-            stacked.setdefault(point, []).append(
+        if rest:
+            at.setdefault(_unoctal(fields[4]), []).append(
                 (fields[0], fields[1], rest[0].decode("ascii", "replace")))
-    out: dict[str, str] = {}
-    for point, here in stacked.items():
-        # the one on top is no other's parent at the same point
-        under = {parent for _id, parent, _t in here}
-        top = next((t for ident, _p, t in reversed(here) if ident not in under), here[-1][2])
-        out[os.fsdecode(point[len(prefix):]) or "/"] = top
+    seen = {ident for here in at.values() for ident, _p, _t in here}
+    visible: dict[bytes, tuple[bytes, str]] = {}  # point: (ID, type) of what a lookup meets
+    for point in sorted(at, key=lambda p: (p.count(b"/") - (p == b"/"), p)):
+        if point == b"/":
+            under = b""  # the root's mount has its parent outside this namespace's table
+        else:
+            parent_dir = point.rsplit(b"/", 1)[0] or b"/"
+            while parent_dir not in visible and parent_dir != b"/":
+                parent_dir = parent_dir.rsplit(b"/", 1)[0] or b"/"
+            if parent_dir not in visible:
+                continue
+            under = visible[parent_dir][0]
+        # the mount on the directory as its parent sees it, then each mounted on top of it
+        # (a mount hidden under a later one over its parent directory has another parent)
+        here = at[point]
+        top = next(((i, t) for i, p, t in here
+                    if p == under or (not under and p not in seen)), None)
+        while top is not None:
+            visible[point] = top
+            top = next(((i, t) for i, p, t in here if p == top[0]), None)
+    prefix = os.fsencode(root.rstrip("/"))
+    # the root's own file system: that of the deepest mount point at or above it
+    own = max((p for p in visible if p == b"/" or prefix == p or prefix.startswith(p + b"/")),
+              key=len, default=None)
+    out = {"/": visible[own][1]} if own is not None else {}
+    out.update({os.fsdecode(point[len(prefix):]) or "/": fstype
+                for point, (_i, fstype) in visible.items()
+                if point == prefix or point.startswith(prefix + b"/")})
     return out
 
 
@@ -375,6 +396,11 @@ def _one_dir(dfd: int, guest: str, filt: Filter, record: DirRecord | None, walk:
         walk.problems.append((guest, _why(exc)))
         return ()
     walk.dirs += 1
+    if guest in walk.pseudo_dirs:
+        # something is mounted on a name it holds: listed afresh each time, and never kept
+        # (a pseudo file there is not opened; once it is gone, the file under it is seen)
+        _elf, subdirs = yield from _list_dir(dfd, guest, filt, walk)
+        return subdirs
     if record is not None and dir_identity(dst) == record.ident:
         walk.dirs_reused += 1
         walk.records[guest] = record

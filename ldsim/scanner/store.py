@@ -218,8 +218,8 @@ class Store:
         once per path); delete the results one of whose dependencies changed, or whose
         record cannot be read. The number deleted."""
         now: dict[str, str] = {}
-        stale: list[bytes] = []
-        for key, deps in self.db.execute("SELECT path, deps FROM results"):
+        stale: list[int] = []
+        for key, deps in self.db.execute("SELECT rowid, deps FROM results"):
             try:
                 pairs = _json(self.path, deps) if deps else []
                 changed = False
@@ -234,19 +234,24 @@ class Store:
                 changed = True
             if changed:
                 stale.append(key)
-        self.db.executemany("DELETE FROM results WHERE path=?", [(k,) for k in stale])
+        self.db.executemany("DELETE FROM results WHERE rowid=?", [(k,) for k in stale])
         self.db.commit()
         return len(stale)
 
     # -- results -------------------------------------------------------------------
     def idents(self) -> dict[str, str | None]:
-        """Each stored result's file identity, by path."""
-        return {_text(p): i for p, i in self.db.execute("SELECT path, ident FROM results")}
+        """Each stored result's file identity, by path (a path this store never writes, as
+        text rather than bytes, names nothing a scan reuses; the scan's end drops it)."""
+        return {_text(p): i for p, i in self.db.execute(
+            "SELECT path, ident FROM results WHERE typeof(path) = 'blob'")}
 
     def load(self, path: str, *, doc: bool) -> FileResult:
         row = self.db.execute(
             f"SELECT path, kind, ident, status, seconds, summary, {'doc' if doc else 'NULL'} "
             "FROM results WHERE path=?", (os.fsencode(path),)).fetchone()
+        if row is None:  # gone since idents() (another program's change)
+            raise UsageError(self.path, "a scan database whose records cannot be read (made "
+                             "by another program?)")
         return self._result(row)
 
     def add(self, seq: int, r: FileResult) -> None:
