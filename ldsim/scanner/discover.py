@@ -245,7 +245,9 @@ def mounts_below(root: str) -> dict[str, str]:
         here = at[point]
         top = next(((i, t) for i, p, t in here
                     if p == under or (not under and p not in seen)), None)
-        while top is not None:
+        for _ in here:  # (at most one step per mount there, whatever the table says)
+            if top is None:
+                break
             visible[point] = top
             top = next(((i, t) for i, p, t in here if p == top[0]), None)
     prefix = os.fsencode(root.rstrip("/"))
