@@ -230,9 +230,9 @@ def resolve(view: View, exe: str, env: LoaderEnv, config: RootConfig | None = No
 
 def _caller_denied(view: View, path: str, cwd: str, user: tuple[int, int] | None,
                    want: int) -> str | None:
-    """Why ``user`` (None: root) may not open ``path`` for ``want`` (:data:`~ldsim.fs.view.READ` or
-    :data:`~ldsim.fs.view.EXECUTE`), or None: a directory on the way it may not search, or
-    the file's own mode. A path that is not there is not a permission problem (None)."""
+    """Why ``user`` (None: root) may not open ``path`` for ``want``
+    (:data:`~ldsim.fs.view.READ` or :data:`~ldsim.fs.view.EXECUTE`), or None: a directory
+    on the way it may not search, or the file's own mode. A path that is not there is not a permission problem (None)."""
     try:
         st = view.stat(path, cwd=cwd, user=user)
     except FsError as exc:

@@ -249,10 +249,7 @@ class Store:
         row = self.db.execute(
             f"SELECT path, kind, ident, status, seconds, summary, {'doc' if doc else 'NULL'} "
             "FROM results WHERE path=?", (os.fsencode(path),)).fetchone()
-        if row is None:  # gone since idents() (another program's change)
-            raise UsageError(self.path, "a scan database whose records cannot be read (made "
-                             "by another program?)")
-        return self._result(row)
+        return self._result(row)  # (None: gone since idents(), another program's change)
 
     def add(self, seq: int, r: FileResult) -> None:
         s = {"reasons": list(r.reasons), "objects": r.objects,
@@ -289,9 +286,9 @@ class Store:
     def commit(self) -> None:
         self.db.commit()
 
-    def _result(self, row: tuple[Any, ...]) -> FileResult:
-        path, kind, ident, status, seconds, summary, doc = row
+    def _result(self, row: tuple[Any, ...] | None) -> FileResult:
         try:
+            path, kind, ident, status, seconds, summary, doc = row  # type: ignore[misc]
             s = _json(self.path, summary)
             return FileResult(
                 _text(path), str(kind), str(status), tuple(map(str, s["reasons"])),
