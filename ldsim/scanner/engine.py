@@ -128,6 +128,39 @@ class _Watched:
                                  f"had no worker for {WORKER_WAIT} s: {STOPS}") from None
 
 
+POOL_LOOK = 0.5
+"""Seconds between looks at a local pool's workers while a result is awaited."""
+
+
+class _Pooled:
+    """A local pool's future whose result is waited for only while every worker lives.
+    A worker killed while it held the result queue's lock (or had written half a result)
+    leaves the pool unable to tell: its peers and its own thread wait on it forever
+    (CPython's ProcessPoolExecutor, 3.11), and so would the scan."""
+
+    __slots__ = ("future", "workers")
+
+    def __init__(self, future: Future[Any], workers: Callable[[], list[Any]]) -> None:
+        self.future, self.workers = future, workers
+
+    def done(self) -> bool:
+        return self.future.done()
+
+    def result(self, timeout: float | None = None) -> Any:
+        while True:
+            try:
+                return self.future.result(timeout=POOL_LOOK)
+            except TimeoutError:
+                if any(p.exitcode not in (None, 0) for p in self.workers()):
+                    raise _pool_broken() from None
+
+
+def _workers_of(pool: Any) -> Callable[[], list[Any]]:
+    """The processes of a ``ProcessPoolExecutor`` now (a private name of it: none when it
+    changes)."""
+    return lambda: list((getattr(pool, "_processes", None) or {}).values())
+
+
 class _Task:
     """A task being filled, then its future once sent (``submit``)."""
 
@@ -561,12 +594,27 @@ class _executor:
         pool = ProcessPoolExecutor(opts.jobs, mp_context=multiprocessing.get_context("fork"),
                                    initializer=_worker_start,
                                    initargs=(nice, os.getpid(), inherited))
-        self._close = lambda: pool.shutdown(wait=True, cancel_futures=True)
+        workers = _workers_of(pool)
+
+        def close() -> None:
+            if any(p.exitcode not in (None, 0) for p in workers()):
+                # one died: it may have held the result queue's lock, or left half a result
+                # in its pipe, and its peers and the pool's own thread would wait forever.
+                # They all go, and this process's end of the pipe's writing side too: the
+                # pool's thread then reads the end of it, and stops (private names again)
+                for p in workers():
+                    with contextlib.suppress(Exception):
+                        p.kill()
+                with contextlib.suppress(Exception):
+                    pool._result_queue._writer.close()  # type: ignore[attr-defined]
+            pool.shutdown(wait=True, cancel_futures=True)
+
+        self._close = close
         pool.submit(int)  # the workers start now, ready when the walk finds the first files
 
-        def submit(fn: Callable[..., Any], *args: Any) -> Future[Any]:
+        def submit(fn: Callable[..., Any], *args: Any) -> _Pooled:
             try:
-                return pool.submit(fn, *args)
+                return _Pooled(pool.submit(fn, *args), workers)
             except Exception as exc:
                 if _broken_pool(exc):
                     raise _pool_broken() from None
