@@ -63,6 +63,16 @@ class AccessError(LdsimError):
         self.errno_name = errno_name
 
 
+class ChangedError(AccessError):
+    """A file that changed while ldsim read it (shorter now than when it was opened): what
+    the loader would find there cannot be known either, so it is handled as an
+    :class:`AccessError` (the resolution stops, the file is reported as unreadable, a scan
+    never keeps the result)."""
+
+    def __init__(self, path: str, reason: str, errno_name: str = "EIO") -> None:
+        super().__init__(path, reason, errno_name)
+
+
 class ElfError(LdsimError):
     """A file that is not a usable ELF object: not ELF, truncated, or with broken tables."""
 

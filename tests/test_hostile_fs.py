@@ -210,6 +210,36 @@ print(o.read("/snap/x/1/big", limit=18) == bytes(18))
 
 
 @needs_mksquashfs
+def test_an_image_cut_short_while_open_is_one_error_not_a_signal(images: Images,
+                                                                 tmp_path: Path) -> None:
+    """A ``.snap`` truncated after it was opened (rewritten in place by another program):
+    the image used to be memory-mapped, and reading a block past the new end killed ldsim
+    with SIGBUS. Now the read says the image changed, naming it; the process lives."""
+    src = hfs.payload(tmp_path)
+    (src / "bin/data").write_bytes(os.urandom(2 << 20))  # incompressible: 2 MiB of blocks
+    image = hfs.mksquashfs(src, tmp_path / "cut.snap", comp="gzip")
+    r = run_python(f"""
+import os
+from ldsim.errors import LdsimError
+from ldsim.fs.squashfs import SquashFsView
+with SquashFsView({str(image)!r}) as v:
+    print(len(v.read("/bin/app")) > 0)
+    os.truncate({str(image)!r}, 1 << 20)  # the tables (at the end) were read on opening
+    try:
+        print(len(v.read("/bin/data")))
+    except LdsimError as exc:
+        print(type(exc).__name__, "|", exc)
+""", timeout=TIMEOUT)
+    assert r.returncode == 0, r.describe()  # SIGBUS (-7) with a mapped image
+    first, second = r.text.strip().splitlines()
+    assert first == "True", r.text
+    name, message = second.split(" | ")
+    assert name == "SquashFsError", r.text
+    assert message.startswith(f"{image}: /bin/data: the image changed while ldsim read it ("), \
+        r.text
+
+
+@needs_mksquashfs
 @pytest.mark.parametrize("comp", ["lzma", "xz"])
 def test_a_4gib_dictionary_is_one_clear_error(images: Images, comp: str) -> None:
     """The first inode-table block's stream claims a 4 GiB dictionary: opening the image fails

@@ -62,8 +62,9 @@ def run(args: argparse.Namespace) -> int:
     elif args.all:
         programs = target.elf_programs()
         if not programs:
-            raise api.UsageError(args.snap, f"snap '{target.name}' has no ELF file in its "
-                                 "payload")
+            unread = target.snap.payload.skipped  # files and directories it could not read
+            raise api.UsageError(args.snap, "; ".join(map(str, unread)) if unread else
+                                 f"snap '{target.name}' has no ELF file in its payload")
     else:
         programs = target.app_programs(args.app)
         if not programs:

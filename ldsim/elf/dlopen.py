@@ -33,7 +33,7 @@ import re
 from collections.abc import Callable, Iterator
 from itertools import accumulate, count
 
-from ldsim.buffers import Buffer
+from ldsim.buffers import Buffer, FileBytes
 from ldsim.elf.facts import SHN_XINDEX, SectionType, SegmentType
 from ldsim.elf.layout import ElfImage, SectionHeader
 from ldsim.elf.symbols import imports_any
@@ -218,7 +218,7 @@ def _note_regions(img: ElfImage, report: Report) -> list[_Region]:
 
 
 def _descriptors(img: ElfImage, regions: list[_Region],
-                 report: Report) -> Iterator[tuple[str, memoryview]]:
+                 report: Report) -> Iterator[tuple[str, memoryview | bytes]]:
     """``(where, descriptor)`` of each dlopen note inside the file, each note once."""
     seen: set[int] = set()
     json_left = 2 * len(img) + MAX_NOTE_JSON  # overlapping regions must not decode the file over
@@ -265,7 +265,7 @@ def _json_depth_over(text: str, limit: int) -> bool:
 _NOTHING = object()
 
 
-def _decode(raw: memoryview, where: str, report: Report) -> object:
+def _decode(raw: memoryview | bytes, where: str, report: Report) -> object:
     """The JSON value of one descriptor, or (after a problem line) _NOTHING."""
     data = bytes(raw)
     nul = data.find(b"\0")
@@ -437,12 +437,45 @@ def _string_sonames(img: ElfImage, start: int, stop: int) -> Iterator[bytes]:
     (each ends before the next NUL), so the work is linear in the bytes, whatever they
     hold."""
     data = img.buf
+    if isinstance(data, FileBytes):
+        yield from _paged_sonames(data, start, stop)
+        return
     if not hasattr(data, "find"):  # a buffer re cannot search in place: a copy of the range
         data, start, stop = bytes(img.mv[start:stop]), 0, stop - start
     if (first := _SONAME.match(data, start, stop)) is not None:
         yield first.group()
     for match in _AFTER_NUL.finditer(data, start, stop):
         yield match.group(1)
+
+
+_PIECE = 1 << 20
+
+
+def _paged_sonames(data: FileBytes, start: int, stop: int) -> Iterator[bytes]:
+    """:func:`_string_sonames` of a large file, read a piece of at most :data:`_PIECE`
+    bytes at a time. Each piece ends just after a NUL (or at ``stop``), so every string
+    whole in the range is whole in one piece, and each piece starts where a string does:
+    a soname at its start is one after a NUL (or at ``start``). A run of more than a piece
+    without a NUL holds no soname short enough to be one (the caller drops names over
+    NAME_MAX), and is passed over."""
+    pos = start
+    while pos < stop:
+        piece = data.read(pos, min(stop, pos + _PIECE))
+        end = len(piece)
+        if pos + end < stop:
+            last = piece.rfind(b"\0")
+            if last < 0:  # no NUL in a whole piece: on to the first one after it
+                nul = data.find(b"\0", pos + end, stop)
+                if nul < 0:
+                    return
+                pos = nul + 1
+                continue
+            piece = piece[:last + 1]
+        if (first := _SONAME.match(piece)) is not None:
+            yield first.group()
+        for match in _AFTER_NUL.finditer(piece):
+            yield match.group(1)
+        pos += len(piece)
 
 
 def dlopen_hints(buf: Buffer, path: str, needed: tuple[str, ...]) -> tuple[str, ...]:

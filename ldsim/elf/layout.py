@@ -15,7 +15,7 @@ import mmap
 import struct
 from collections.abc import Iterator
 
-from ldsim.buffers import Buffer
+from ldsim.buffers import Buffer, FileBytes
 from ldsim.elf.facts import ELFMAG, ElfClass, ElfData, ElfIdent, ehdr_size
 from ldsim.errors import ElfError
 from ldsim.records import record
@@ -28,10 +28,12 @@ def parse_ident(buf: Buffer, path: str, assume: tuple[int, int] | None = None) -
     ``assume=(class, data)`` reads the header with that layout whatever ``e_ident`` says,
     as musl's ``map_library`` does (it never looks at the identification bytes).
     """
-    mv = memoryview(buf)
-    if assume is None and len(mv) >= 4 and bytes(mv[:4]) != ELFMAG:
+    size = len(buf)
+    # the header's 64 bytes at most: a large file's are read, a small one is not copied
+    mv = memoryview(buf[:64] if isinstance(buf, FileBytes) else buf)
+    if assume is None and size >= 4 and bytes(mv[:4]) != ELFMAG:
         raise ElfError(path, "not an ELF file (bad magic)")
-    if len(mv) < 16:
+    if size < 16:
         raise ElfError(path, "file too short")
     ei_class, ei_data, ei_version, osabi, abiversion = mv[4], mv[5], mv[6], mv[7], mv[8]
     padding_zero = not any(mv[9:16])
@@ -41,7 +43,7 @@ def parse_ident(buf: Buffer, path: str, assume: tuple[int, int] | None = None) -
         raise ElfError(path, f"invalid ELF class {ei_class}")
     if ei_data != _LSB and ei_data != _MSB:
         raise ElfError(path, f"invalid ELF data encoding {ei_data}")
-    if len(mv) < ehdr_size(ei_class):
+    if size < ehdr_size(ei_class):
         raise ElfError(path, "file too short")
     head, tail = _IDENT_LAYOUTS[ei_data == _LSB]
     e_type, e_machine, e_version = head.unpack_from(mv, 16)
@@ -132,6 +134,7 @@ def _struct(fmt: str) -> struct.Struct:
 READ_BASE, READ_RATIO = 1 << 16, 8
 STRING_BASE, STRING_RATIO = 1 << 20, 4
 _CHUNK = 4096
+_WINDOW = 1 << 16  # bytes of a large file's array decoded at a time (unpack_array)
 NOTE_NAME_MAX = 64
 
 
@@ -146,7 +149,10 @@ class ElfImage:
 
     def __init__(self, buf: Buffer, path: str, ident: ElfIdent) -> None:
         self.buf = buf
-        self.mv = memoryview(buf)
+        # a large file is read a page at a time (FileBytes slices into bytes, as a
+        # memoryview does into a view)
+        self._paged = isinstance(buf, FileBytes)
+        self.mv: memoryview | FileBytes = buf if isinstance(buf, FileBytes) else memoryview(buf)
         self.path = path
         self.ident = ident
         self.end = "<" if ident.data == _LSB else ">"
@@ -179,7 +185,10 @@ class ElfImage:
         if offset < 0 or offset + layout.size > len(self.mv):
             raise ElfError(self.path, f"truncated: a structure at offset {offset:#x} runs past "
                            f"the end of the file ({len(self.mv)} bytes)")
-        return layout.unpack_from(self.mv, offset)
+        mv = self.mv
+        if isinstance(mv, FileBytes):
+            return mv.unpack_from(layout.unpack, offset, layout.size)
+        return layout.unpack_from(mv, offset)
 
     def unpack_array(self, fmt: str, offset: int, count: int) -> Iterator[tuple[int, ...]]:
         """``count`` structures of ``fmt`` laid end to end from ``offset``, exactly as
@@ -190,8 +199,11 @@ class ElfImage:
         size = layout.size
         fit = (len(self.mv) - offset) // size if offset >= 0 else 0
         bulk = max(0, min(count, fit))
-        if bulk:
-            for values in layout.iter_unpack(self.mv[offset:offset + bulk * size]):
+        # a large file's array is read a window at a time: what is held stays bounded
+        step = max(1, _WINDOW // size) if self._paged else max(bulk, 1)
+        for first in range(0, bulk, step):
+            stop = offset + min(bulk, first + step) * size
+            for values in layout.iter_unpack(self.mv[offset + first * size:stop]):
                 self.reads_left -= 1
                 if self.reads_left < 0:
                     raise self._overlap("structure reads")
@@ -281,16 +293,24 @@ class ElfImage:
             return known
         if offset < 0 or offset >= stop:
             raise ElfError(self.path, f"string offset {offset:#x} is outside the string table")
-        find = self._find
-        nul = find(b"\0", offset, stop) if find is not None else self._find_nul(offset, stop)
+        mv = self.mv
+        raw: bytes | None = None
+        if isinstance(mv, FileBytes):
+            nul, raw = mv.string_at(offset, stop)
+        else:
+            find = self._find
+            nul = find(b"\0", offset, stop) if find is not None else self._find_nul(offset, stop)
         if nul < 0:
             raise ElfError(self.path, f"unterminated string at offset {offset:#x}")
         self.string_bytes_left -= nul - offset
         if self.string_bytes_left < 0:
             raise self._overlap("bytes of strings")
-        # bytes, bytearray and mmap slice into a copy of their own, ready to decode
-        raw = self.buf[offset:nul] if self._sliceable else bytes(self.mv[offset:nul])
-        text = raw.decode("utf-8", "surrogateescape")  # type: ignore[union-attr]
+        if raw is None:
+            # bytes, bytearray and mmap slice into a copy of their own, ready to decode
+            sliced = self.buf[offset:nul] if self._sliceable else bytes(mv[offset:nul])
+            text = sliced.decode("utf-8", "surrogateescape")  # type: ignore[union-attr]
+        else:
+            text = raw.decode("utf-8", "surrogateescape")
         self._strings[key] = text
         return text
 

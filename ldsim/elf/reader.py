@@ -4,21 +4,20 @@ The loader never looks at section headers: it reads the ELF header, the program 
 PT_INTERP, and the PT_DYNAMIC array, and finds the string table and the version records
 through their *addresses* (DT_STRTAB, DT_VERNEED, DT_VERDEF) mapped through the PT_LOAD
 segments (glibc ``elf/dl-load.c``, ``elf/get-dynamic-info.h``, ``elf/dl-version.c``; musl
-``ldso/dynlink.c`` ``decode_dyn``). This module does the same with ``struct`` on a
-memory-mapped file, which keeps ``ldsim explain`` fast and works on binaries whose section
-headers were stripped. ``tests/test_elf_reader.py`` checks every field against pyelftools on
+``ldso/dynlink.c`` ``decode_dyn``). This module does the same with ``struct`` on the few
+pages of the file that hold them, which keeps ``ldsim explain`` fast and works on binaries
+whose section headers were stripped. ``tests/test_elf_reader.py`` checks every field against pyelftools on
 the real files of this machine.
 
-Everything here is pure (bytes in, facts out) except :func:`map_file`.
+Everything here is pure (bytes in, facts out) except :func:`read_file_facts`.
 """
 
 from __future__ import annotations
 
-import mmap
 import os
 from collections.abc import Callable
 
-from ldsim.buffers import Buffer
+from ldsim.buffers import Buffer, FileBytes
 from ldsim.elf.facts import (
     DT_FLAGS,
     DT_FLAGS_1,
@@ -50,13 +49,6 @@ _PT_LOAD, _PT_DYNAMIC, _PT_INTERP, _PT_NOTE = (
     int(SegmentType.LOAD), int(SegmentType.DYNAMIC), int(SegmentType.INTERP),
     int(SegmentType.NOTE))
 MAX_VERSION_RECORDS = 1 << 14
-
-
-def map_file(fd: int, size: int) -> Buffer:
-    """Map a file read-only; an empty file is ``b""`` (mmap refuses length 0)."""
-    if size == 0:
-        return b""
-    return mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
 
 
 def parse_elf(buf: Buffer, path: str, assume: tuple[int, int] | None = None) -> ElfFacts:
@@ -284,8 +276,8 @@ def _parse_verdef(img: ElfImage, vaddr: int, count: int,
 def read_file_facts(path: str) -> ElfFacts:
     """Read a *host* file's facts (for tools and tests; the model reads through a View)."""
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    buf = FileBytes(fd, os.fstat(fd).st_size, path)  # it owns the descriptor
     try:
-        size = os.fstat(fd).st_size
-        return parse_elf(map_file(fd, size), path)
+        return parse_elf(buf, path)
     finally:
-        os.close(fd)
+        buf.close()

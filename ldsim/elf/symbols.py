@@ -11,8 +11,8 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from ldsim.buffers import Buffer
-from ldsim.errors import ElfError
+from ldsim.buffers import Buffer, FileBytes
+from ldsim.errors import ChangedError, ElfError
 from ldsim.records import record
 
 TYPE_CHECKING = False
@@ -28,16 +28,18 @@ READ_BASE, READ_RATIO = 1 << 20, 16
 
 
 class _BoundedStream(io.RawIOBase):
-    """A read-only stream over the file's bytes (no copy: a mapped file stays mapped) that
-    fails every read once the budget is spent (construct and pyelftools wrap the exception
-    in their own: ``exhausted`` says what really happened)."""
+    """A read-only stream over the file's bytes (never a copy of the whole: a large file is
+    read a page at a time) that fails every read once the budget is spent (construct and
+    pyelftools wrap the exception in their own: ``exhausted`` says what really happened,
+    ``changed`` that the file changed under the reads)."""
 
     def __init__(self, data: Buffer) -> None:
         super().__init__()
-        self.mv = memoryview(data).cast("B")
+        self.mv = data if isinstance(data, FileBytes) else memoryview(data).cast("B")
         self.pos = 0
         self.left = READ_BASE + READ_RATIO * len(self.mv)
         self.exhausted = False
+        self.changed: ChangedError | None = None  # the file changed under the reads
 
     def readable(self) -> bool:
         return True
@@ -55,7 +57,11 @@ class _BoundedStream(io.RawIOBase):
 
     def read(self, size: int | None = -1) -> bytes:
         end = len(self.mv) if size is None or size < 0 else min(len(self.mv), self.pos + size)
-        out = bytes(self.mv[self.pos:end]) if self.pos < end else b""
+        try:
+            out = bytes(self.mv[self.pos:end]) if self.pos < end else b""
+        except ChangedError as exc:  # pyelftools would wrap it in its own
+            self.changed = exc
+            raise
         self.pos += len(out)
         self.left -= len(out)
         if self.left < 0:
@@ -102,8 +108,11 @@ def _version_of(raw: int | None, defined: bool, hidden: bool, vdef: dict[int, st
     return vdef.get(idx), None, hidden, False
 
 
-def _malformed(path: str, data: Buffer, stream: _BoundedStream, exc: Exception) -> ElfError:
+def _malformed(path: str, data: Buffer, stream: _BoundedStream,
+               exc: Exception) -> ElfError | ChangedError:
     """What went wrong reading a symbol table with pyelftools, in one line."""
+    if stream.changed is not None:
+        return ChangedError(path, stream.changed.reason)
     if stream.exhausted:
         return ElfError(path, "malformed dynamic symbol table: its tables overlap or claim "
                         f"more entries than a file of {len(data)} bytes can hold")
@@ -205,7 +214,7 @@ class _Strings:
 
     def __init__(self, data: Buffer, offset: int) -> None:
         self.data, self.base = data, offset
-        self.find = data.find  # type: ignore[union-attr]  # bytes and mmap (checked)
+        self.find = data.find  # type: ignore[union-attr]  # bytes, mmap, FileBytes (checked)
         self.left = READ_BASE + 4 * len(data)
         self.seen: dict[int, str] = {}
 
@@ -213,12 +222,20 @@ class _Strings:
         text = self.seen.get(at)
         if text is None:
             start = self.base + at
-            end = self.find(b"\0", start) if start < len(self.data) else -1
+            data = self.data
+            if isinstance(data, FileBytes):
+                end, raw = data.string_at(start) if start >= 0 else (-1, b"")
+            else:
+                end = self.find(b"\0", start) if start < len(data) else -1
+                raw = b""
             self.left -= max(0, end - start)
             if self.left < 0:
                 raise ElfError("", "string budget exhausted")
-            text = self.seen[at] = "" if end <= start else \
-                bytes(self.data[start:end]).decode("utf-8", "replace")
+            if end <= start:
+                text = ""
+            else:
+                text = (raw or bytes(data[start:end])).decode("utf-8", "replace")
+            self.seen[at] = text
         return text
 
 
@@ -396,13 +413,14 @@ def _imports_direct(data: Buffer, names: frozenset[str]) -> bool | None:
                 or headers[dynsym.link].type != _SHT_STRTAB:
             return None
         strtab = headers[dynsym.link].offset
-        wanted = [n.encode("utf-8", "surrogateescape") + b"\0" for n in names]
+        wanted = tuple(n.encode("utf-8", "surrogateescape") + b"\0" for n in names)
+        longest = max(map(len, wanted), default=0)
         mv = img.mv
         for i, entry in enumerate(img.unpack_array(sym_fmt, dynsym.offset,
                                                    dynsym.size // size)):
             if i and entry[shndx_i] == 0:  # SHN_UNDEF
                 at = strtab + entry[name_i]
-                if any(mv[at:at + len(w)] == w for w in wanted):
+                if bytes(mv[at:at + longest]).startswith(wanted):
                     return True
         return False
     except ElfError:

@@ -90,8 +90,8 @@ from collections.abc import Callable, Iterator
 from itertools import pairwise
 from typing import Any
 
-from ldsim.buffers import Buffer
-from ldsim.errors import LdsimError, SquashFsError
+from ldsim.buffers import Buffer, FileBytes
+from ldsim.errors import ChangedError, LdsimError, SquashFsError
 from ldsim.fs import lzo
 from ldsim.fs.view import FileStat, View
 from ldsim.records import record
@@ -317,7 +317,7 @@ class SquashFsView(View):
     def __init__(self, image_path: str) -> None:
         self.name = image_path
         self.image_path = image_path
-        self._map: mmap.mmap | bytes = b""
+        self._map: FileBytes | bytes = b""  # the image, read when asked for (never mapped)
         self._inodes: dict[int, _Inode] = {}
         self._dirs: dict[int, dict[str, int] | _Corrupt] = {}
         self._bad_entries: dict[int, list[str]] = {}  # directory ref -> entries left out
@@ -361,7 +361,7 @@ class SquashFsView(View):
             if len(head) < SUPERBLOCK_SIZE:
                 raise self._fail(f"truncated superblock ({len(head)} of {SUPERBLOCK_SIZE} "
                                  "bytes)")
-            self._map = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+            self._map = FileBytes(os.dup(fd), st.st_size, path)
         except OSError as exc:
             raise self._fail(f"cannot read the image: {exc.strerror}") from None
         finally:
@@ -408,7 +408,7 @@ class SquashFsView(View):
         if xattr_id_table_start != INVALID_BLK:
             if xattr_id_table_start + 16 > next_table:
                 raise _Corrupt("xattr id table out of range")
-            (xattr_table_start,) = struct.unpack_from("<Q", self._map, xattr_id_table_start)
+            (xattr_table_start,) = struct.unpack("<Q", self._at(xattr_id_table_start, 8))
             if xattr_table_start >= xattr_id_table_start:
                 raise _Corrupt("xattr table out of range")
             next_table = xattr_table_start
@@ -469,7 +469,7 @@ class SquashFsView(View):
         """The ``count`` 64-bit block positions at ``start`` (kernel: squashfs_read_table)."""
         if start == INVALID_BLK or start + 8 * count > limit:
             raise _Corrupt(f"{name} table out of range")
-        index = list(struct.unpack_from(f"<{count}Q", self._map, start))
+        index = list(struct.unpack(f"<{count}Q", self._at(start, 8 * count)))
         bounds = [*index, start]
         for a, b in pairwise(bounds):
             if a < lo or a >= b or b - a > METADATA_SIZE + 2:
@@ -503,12 +503,12 @@ class SquashFsView(View):
             return hit
         if pos < table.lo or pos + 2 > table.hi:
             raise _Corrupt(f"{table.name} table: metadata block at {pos} out of range")
-        (header,) = struct.unpack_from("<H", self._map, pos)
+        (header,) = struct.unpack("<H", self._at(pos, 2))
         size = header & ~_META_COMPRESSED_BIT or _META_COMPRESSED_BIT
         end = pos + 2 + size
         if end > table.hi:
             raise _Corrupt(f"{table.name} table: metadata block at {pos} out of range")
-        raw = bytes(self._map[pos + 2:end])
+        raw = self._at(pos + 2, end - pos - 2)
         if header & _META_COMPRESSED_BIT:
             if size > METADATA_SIZE:
                 raise _Corrupt(f"{table.name} table: metadata block at {pos} too large")
@@ -810,7 +810,7 @@ class SquashFsView(View):
                 continue
             if disk > bs or pos + disk > used:
                 raise _Corrupt(f"data block {i} out of range")
-            raw_block = bytes(self._map[pos:pos + disk])
+            raw_block = self._at(pos, disk)
             pos += disk
             if word & _BLOCK_COMPRESSED_BIT:
                 data = raw_block
@@ -890,7 +890,7 @@ class SquashFsView(View):
         disk = word & ~_BLOCK_COMPRESSED_BIT
         if disk == 0 or disk > self.block_size or start + disk > self.bytes_used:
             raise _Corrupt(f"fragment {index} out of range")
-        raw = bytes(self._map[start:start + disk])
+        raw = self._at(start, disk)
         if word & _BLOCK_COMPRESSED_BIT:
             data = raw
         else:
@@ -904,8 +904,16 @@ class SquashFsView(View):
         return data
 
     # -- lifetime ------------------------------------------------------------------------
+    def _at(self, pos: int, size: int) -> bytes:
+        """``size`` bytes of the image at ``pos`` (fewer past its end); an image that
+        shrank since it was opened is corrupt now."""
+        try:
+            return self._map[pos:pos + size]
+        except ChangedError as exc:  # "the file changed while ldsim read it (...)"
+            raise _Corrupt("the image" + exc.reason.removeprefix("the file")) from None
+
     def close(self) -> None:
-        if isinstance(self._map, mmap.mmap):
+        if isinstance(self._map, FileBytes):
             self._map.close()
         self._map = b""
 

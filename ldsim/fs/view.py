@@ -26,13 +26,12 @@ on. Temporary copies ``ldsim fix`` leaves behind when it is killed (``.NAME.RAND
 from __future__ import annotations
 
 import errno
-import mmap
 import os
 import stat as stat_mod
 from collections.abc import Callable, Hashable, Iterator
 from enum import StrEnum
 
-from ldsim.buffers import Buffer
+from ldsim.buffers import Buffer, FileBytes
 from ldsim.errors import AccessError, FsError, LdsimError, RootError
 from ldsim.records import record
 
@@ -442,9 +441,9 @@ class View:
         return bytes(self.read_parts(parts, path))
 
     def buffer(self, path: str, *, cwd: str = "/") -> Buffer:
-        """A whole file as the view holds it, not copied (a host or image file is mapped:
-        only what is looked at costs memory; a host file of at most :data:`READ_WHOLE`
-        bytes is read). Errors as :class:`FsError`."""
+        """A whole file as the view holds it, not copied (a large host file is read a page
+        at a time when asked for: only what is looked at costs memory; a host file of at
+        most :data:`READ_WHOLE` bytes is read). Errors as :class:`FsError`."""
         return self.read_parts(self.resolve_parts(path, cwd=cwd), path)
 
     def exists(self, path: str, *, cwd: str = "/") -> bool:
@@ -541,6 +540,11 @@ class View:
     def _note_skipped(self, err: LdsimError) -> None:
         self._skipped_map().setdefault(str(err), err)
 
+    def note_skipped(self, err: LdsimError) -> None:
+        """Keep ``err`` in :attr:`skipped`: an entry a walk found that its caller then could
+        not use (a file it may not read)."""
+        self._note_skipped(err)
+
     def _dir_key(self, parts: tuple[str, ...], st: FileStat) -> Hashable:
         """What identifies a directory for :meth:`walk`: its device and inode number (views
         composed of several trees add which one it comes from)."""
@@ -585,9 +589,8 @@ def _copy(exc: OSError) -> OSError:
 
 
 READ_WHOLE = 1 << 16
-"""A host file this small is read into memory rather than mapped: one ``read`` costs less
-than mapping it (``mmap`` duplicates the descriptor, and unmapping is a call of its own),
-and the copy is small."""
+"""A host file this small is read into memory whole (one ``read``, a small copy); a larger
+one is a :class:`~ldsim.buffers.FileBytes`, read a page at a time when asked for."""
 
 
 def _read_all(fd: int, size: int) -> bytes:
@@ -691,14 +694,15 @@ class HostDirView(View):
 
     def _read(self, parts: tuple[str, ...]) -> Buffer:
         fd, st = self._open_checked(parts)
+        if st.st_size > READ_WHOLE and stat_mod.S_ISREG(st.st_mode):
+            # read when asked for, never mapped (see ldsim.buffers): it owns the descriptor
+            return FileBytes(fd, st.st_size, "/" + "/".join(parts))
         try:
             if stat_mod.S_ISDIR(st.st_mode):
                 os.read(fd, 1)  # raises EISDIR, as read(2) does for the loader
             if st.st_size == 0:
                 return os.read(fd, 1 << 20)
-            if st.st_size <= READ_WHOLE:
-                return _read_all(fd, st.st_size)
-            return mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+            return _read_all(fd, st.st_size)
         finally:
             os.close(fd)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import errno
 
-from ldsim.buffers import Buffer
+from ldsim.buffers import Buffer, head_of
 from ldsim.config.arch import arch_of
 from ldsim.config.env import may_read
 from ldsim.elf.facts import (
@@ -243,12 +243,12 @@ def _open_verify(view: View, cache: FileCache, path: str, parts: tuple[str, ...]
         return Probe(path, Outcome.LOOP, str(exc), real, errno=name)
     if len(buf) < ehdr_size(expected.elf_class):
         return Probe(path, Outcome.NOT_ELF, "file too short", real, st)
-    mv = memoryview(buf)
-    if bytes(mv[:4]) != ELFMAG:
+    head = head_of(buf, 5)
+    if head[:4] != ELFMAG:
         return Probe(path, Outcome.NOT_ELF, "invalid ELF header", real, st)
-    if mv[4] != expected.elf_class:
-        return Probe(path, Outcome.WRONG_CLASS, f"wrong ELF class: ELFCLASS{32 * mv[4]}", real, st,
-                     errno="ENOENT")
+    if head[4] != expected.elf_class:
+        return Probe(path, Outcome.WRONG_CLASS, f"wrong ELF class: ELFCLASS{32 * head[4]}", real,
+                     st, errno="ENOENT")
     try:
         ident = parse_ident(buf, path)
     except ElfError as exc:
@@ -258,7 +258,7 @@ def _open_verify(view: View, cache: FileCache, path: str, parts: tuple[str, ...]
         # Debian's loader compares e_machine (read in its own byte order) before the byte
         # order: a library of another, big- or little-endian, architecture is skipped; one
         # whose machine still reads right is refused below (upstream 2.36 refuses both).
-        native = int.from_bytes(mv[18:20], "little" if expected.data == ElfData.LSB else "big")
+        native = int.from_bytes(head_of(buf, 20)[18:20], "little" if expected.data == ElfData.LSB else "big")
         if arch.header_problem(native, ident.osabi, 0) is not None:
             return Probe(path, Outcome.WRONG_MACHINE, f"wrong machine {native}", real, st,
                          errno="ENOENT")

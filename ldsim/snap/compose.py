@@ -219,7 +219,11 @@ def elf_files(view: View) -> list[tuple[str, int]]:
             continue
         try:
             head = view.read(path, limit=18)
-        except LdsimError:
+        except LdsimError as exc:
+            # one that cannot be read is named (its tree was not wholly analysed), unless
+            # it went away since the walk saw it
+            if getattr(exc, "errno_name", "") != "ENOENT":
+                view.note_skipped(exc)
             continue
         e_type = sniff_type(head)
         if e_type is not None:
