@@ -59,6 +59,10 @@ class FileBytes:
     def __len__(self) -> int:
         return self._size
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # a copy would share the descriptor (and close it twice), as mmap refuses to be
+        raise TypeError("cannot pickle or copy a FileBytes: it owns an open descriptor")
+
     def __bytes__(self) -> bytes:
         return self.read(0, self._size)
 
@@ -135,8 +139,10 @@ class FileBytes:
         ``start``: ``find(b"\\0", start, stop)`` and the slice it ends, in one step when
         both are in one held page; ``(-1, b"")`` when there is no NUL there."""
         size = self._size
+        if start < 0:
+            raise ValueError("string_at takes an offset from the start of the file")
         end = size if stop is None or stop > size else stop
-        if 0 <= start < end:
+        if start < end:
             index, at = divmod(start, self.PAGE)
             page = self._pages.get(index) or self._page(index)
             nul = page.find(b"\0", at, end - start + at)
@@ -175,8 +181,8 @@ class FileBytes:
             if not more:
                 raise ChangedError(
                     self.path, f"the file changed while ldsim read it ({self._size} bytes "
-                    f"when opened, {start + len(data)} now): look again once nothing writes "
-                    "to it")
+                    f"when opened, {os.fstat(self._fd).st_size} now): look again once nothing "
+                    "writes to it")
             data += more
         return data
 

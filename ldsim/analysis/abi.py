@@ -19,7 +19,7 @@ from collections.abc import Callable, MutableMapping
 
 from ldsim.elf.facts import VER_FLG_WEAK, Machine, VersionNeed, X86Isa
 from ldsim.elf.flavour import Libc, flavour_of
-from ldsim.errors import LdsimError
+from ldsim.errors import AccessError, LdsimError
 from ldsim.fs.view import View
 from ldsim.records import record
 from ldsim.result import LoadedObject, LookupKind, Resolution, Severity, Via
@@ -192,6 +192,8 @@ def symbol_findings(res: Resolution, read: Callable[[LoadedObject], tuple[DynSym
     for obj in scope:
         try:
             tables[id(obj)] = read(obj)
+        except AccessError:  # ldsim may not read it, or it changed under the reads: what
+            raise  # the loader would bind cannot be known (not an empty table)
         except Exception as exc:
             why = exc.reason if isinstance(exc, LdsimError) else f"{type(exc).__name__}: {exc}"
             out.append(Finding("symbols-unreadable", Severity.WARNING, obj.path, None,

@@ -18,7 +18,7 @@ from ldsim.config.env import LoaderEnv
 from ldsim.elf.dlopen import DlopenNote, dlopen_hints, parse_dlopen_notes
 from ldsim.elf.facts import ElfFacts
 from ldsim.elf.flavour import Libc
-from ldsim.errors import LdsimError, UsageError
+from ldsim.errors import AccessError, LdsimError, UsageError
 from ldsim.fs.view import Realm, View
 from ldsim.result import (
     Diagnostic,
@@ -107,6 +107,8 @@ def requests_of(view: View, objects: Sequence[LoadedObject | ObjectRecord], *,
             out += [DlopenRequest(obj.path, (name,), None, "suggested", None,
                                   DlopenSource.HINT)
                     for name in hinted if name not in declared]
+        except AccessError:  # ldsim may not read it, or it changed under the reads
+            raise
         except LdsimError as exc:
             problems.append(Diagnostic(Severity.WARNING, f"{obj.path}: dlopen notes not read: "
                                        f"{exc.reason}", obj.path))
