@@ -12,6 +12,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import shutil
 import signal
 import sqlite3
@@ -1408,6 +1409,41 @@ def test_a_directory_with_something_mounted_in_it_is_never_kept(tmp_path: Path,
         ["/usr/bin/env", "/usr/bin/prog"], ran.stderr
     assert [d["executable"] for d in lines(unmounted)[:-1]] == \
         ["/usr/bin/env", "/usr/bin/hidden", "/usr/bin/prog"], ran.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("unshare") is None,
+                    reason="bind-mounts a proc file (root, util-linux's unshare)")
+def test_explain_never_reads_a_file_of_the_kernels_state(tmp_path: Path) -> None:
+    """``explain`` of a file on a proc file system (given, reached through a link, or
+    bind-mounted onto a program or onto a library it needs) refuses it in one line naming
+    the file system, as the scan's walk does, and never reads it: reading /proc/kmsg takes
+    the kernel's messages from whoever else reads them. It read such files before."""
+    import shlex
+
+    r = Root(tmp_path / "r")
+    r.mklib("/usr/lib/libk.so.1", "libk.so.1")
+    r.mkexe("/usr/bin/prog", link=["/usr/lib/libk.so.1"], rpath="/usr/lib")
+    r.mkexe("/usr/bin/over")
+    explain = [sys.executable, "-m", "ldsim", "explain", "--root", str(r.path)]
+    script = "; ".join([
+        f"mount --bind /proc/version {shlex.quote(str(r.path / 'usr/bin/over'))}",
+        f"mount --bind /proc/version {shlex.quote(str(r.path / 'usr/lib/libk.so.1'))}",
+        f"{shlex.join([*explain, '/usr/bin/over'])}; echo \"[rc=$?]\"",
+        f"{shlex.join([*explain, '/usr/bin/prog'])}; echo \"[rc=$?]\"",
+        f"{shlex.join([sys.executable, '-m', 'ldsim', 'explain', '/proc/self/status'])}; "
+        "echo \"[rc=$?]\""])
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    ran = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                          script], capture_output=True, text=True, env=env, check=False)
+    assert ran.stdout.count("[rc=2]") == 3, (ran.stdout, ran.stderr)
+    errors = ran.stderr.strip().splitlines()
+    assert errors[0] == "ldsim: error: /usr/bin/over: on a proc file system, whose files " \
+        "are the kernel's state: not read", ran.stderr
+    assert "/usr/lib/libk.so.1: on a proc file system, whose files are the kernel's state: " \
+        "not read" in ran.stdout + ran.stderr, (ran.stdout, ran.stderr)
+    assert "Linux version" not in ran.stdout + ran.stderr  # /proc/version was never read
+    assert re.fullmatch(r"ldsim: error: /proc/\d+/status: on a proc file system, whose "
+                        r"files are the kernel's state: not read", errors[-1]), ran.stderr
 
 
 # Run in a child Python (the pool's thread would hang this process's exit if the scan did):

@@ -588,6 +588,50 @@ def _copy(exc: OSError) -> OSError:
     return type(exc)(exc.errno, exc.strerror, exc.filename)
 
 
+PSEUDO_FS = frozenset({
+    "proc", "sysfs", "devpts", "devtmpfs", "debugfs", "tracefs", "securityfs", "cgroup",
+    "cgroup2", "pstore", "bpf", "configfs", "fusectl", "mqueue", "binfmt_misc", "hugetlbfs",
+    "efivarfs", "rpc_pipefs", "nsfs", "selinuxfs"})
+"""File systems whose files are the kernel's state, not files: reading one can act (reading
+``/proc/kmsg`` takes the kernel's messages from whoever else reads them)."""
+
+_PSEUDO_DEVICES: dict[int, str] | None = None
+
+
+def pseudo_devices() -> dict[int, str]:
+    """The device numbers (``st_dev``) of this process's mounts of a :data:`PSEUDO_FS` file
+    system, with its type, from ``/proc/self/mountinfo`` (read once per process)."""
+    global _PSEUDO_DEVICES
+    if _PSEUDO_DEVICES is None:
+        found: dict[int, str] = {}
+        try:
+            with open("/proc/self/mountinfo", "rb") as fh:
+                table = fh.read(1 << 22)
+        except OSError:
+            table = b""
+        # ID PARENT MAJ:MIN ROOT MOUNT-POINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPER
+        for line in table.split(b"\n"):
+            fields = line.split(b" ")
+            if len(fields) < 7 or b"-" not in fields[6:]:
+                continue
+            rest = fields[fields.index(b"-", 6) + 1:]
+            fstype = rest[0].decode("ascii", "replace") if rest else ""
+            major, _colon, minor = fields[2].partition(b":")
+            if fstype in PSEUDO_FS and major.isdigit() and minor.isdigit():
+                found[os.makedev(int(major), int(minor))] = fstype
+        _PSEUDO_DEVICES = found
+    return _PSEUDO_DEVICES
+
+
+def _refuse_pseudo(dev: int, parts: tuple[str, ...]) -> None:
+    """A file of the kernel's state is not read (whatever path led to it: a bind mount, a
+    link): ldsim refuses to look, as when it may not (:class:`~ldsim.errors.AccessError`)."""
+    fstype = pseudo_devices().get(dev)
+    if fstype is not None:
+        raise AccessError("/" + "/".join(parts), f"on a {fstype} file system, whose files "
+                          "are the kernel's state: not read")
+
+
 READ_WHOLE = 1 << 16
 """A host file this small is read into memory whole (one ``read``, a small copy); a larger
 one is a :class:`~ldsim.buffers.FileBytes`, read a page at a time when asked for."""
@@ -675,11 +719,13 @@ class HostDirView(View):
         st = self._lstat(parts)
         if not (st.is_reg or st.is_dir):
             raise OSError(errno.ENXIO, "not a regular file")
+        _refuse_pseudo(st.dev, parts)
         fd = self._open_inside(parts, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
         try:
             now = os.fstat(fd)
             if not (stat_mod.S_ISREG(now.st_mode) or stat_mod.S_ISDIR(now.st_mode)):
                 raise OSError(errno.ENXIO, "not a regular file")
+            _refuse_pseudo(now.st_dev, parts)
         except BaseException:
             os.close(fd)
             raise

@@ -38,17 +38,11 @@ from collections.abc import Generator, Iterator, Mapping, Sequence
 from ldsim.elf.facts import ELFMAG, ElfType
 from ldsim.elf.layout import sniff_type
 from ldsim.errors import LdsimError
-from ldsim.fs.view import HostDirView, NoAtime, View, opened_inside
+from ldsim.fs.view import PSEUDO_FS, HostDirView, NoAtime, View, opened_inside
 from ldsim.records import field, record, replace
 
 HEAD = 64
 PSEUDO_TOP = frozenset({"proc", "sys", "dev", "run"})
-PSEUDO_FS = frozenset({
-    "proc", "sysfs", "devpts", "devtmpfs", "debugfs", "tracefs", "securityfs", "cgroup",
-    "cgroup2", "pstore", "bpf", "configfs", "fusectl", "mqueue", "binfmt_misc", "hugetlbfs",
-    "efivarfs", "rpc_pipefs", "nsfs", "selinuxfs"})
-"""File systems whose files are the kernel's state, not files: reading one can act (reading
-``/proc/kmsg`` takes the kernel's messages from whoever else reads them)."""
 LOADABLE = frozenset({ElfType.EXEC, ElfType.DYN})
 _OPEN_FILE = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY
 _OPEN_DIR = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_DIRECTORY
