@@ -54,7 +54,8 @@ MAX_VERSION_RECORDS = 1 << 14
 def parse_elf(buf: Buffer, path: str, assume: tuple[int, int] | None = None) -> ElfFacts:
     """Parse the facts of one ELF file. Raises :class:`ElfError` naming ``path`` and the reason.
 
-    ``assume``: see :func:`~ldsim.elf.layout.parse_ident`.
+    ``assume``: see :func:`~ldsim.elf.layout.parse_ident`; the program headers are then
+    also read ``e_phentsize`` apart, as musl's ``map_library`` reads them.
     """
     ident = parse_ident(buf, path, assume)
     img = ElfImage(buf, path, ident)
@@ -66,9 +67,11 @@ def parse_elf(buf: Buffer, path: str, assume: tuple[int, int] | None = None) -> 
     notes: list[ProgramHeader] = []
     loads = img.loads
     off, vaddr, filesz = PHDR_FIELDS[img.is64]
-    # The loader walks sizeof (ElfW(Phdr)) apart, whatever e_phentsize says.
-    for fields in img.program_header_fields(hdr.phoff, hdr.phnum,
-                                            phentsize_of(ident.elf_class)):
+    # glibc walks sizeof (ElfW(Phdr)) apart, whatever e_phentsize says (it refuses another
+    # size before that: open_verify); musl's map_library (read with ``assume``) walks
+    # e_phentsize apart and never checks it (ldso/dynlink.c).
+    stride = ident.phentsize if assume is not None else phentsize_of(ident.elf_class)
+    for fields in img.program_header_fields(hdr.phoff, hdr.phnum, stride):
         p_type = fields[0]
         if p_type == _PT_LOAD:
             loads.append((fields[vaddr], fields[off], fields[filesz]))

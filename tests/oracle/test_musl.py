@@ -19,6 +19,7 @@ blamed on ldsim.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable
 from pathlib import Path
 
@@ -877,6 +878,58 @@ def test_x_header_bytes(mroot: MuslRoot, offset: int, data: bytes, line: str) ->
     mroot.mmkexe("/x/bin/exe", rpath="/x/D1:/x/D2", needed=["libbad.so"])
     mroot.copy("/x/D2/libbad.so", "/x/D1/libbad.so")
     mroot.patch("/x/D1/libbad.so", offset, data)
+    rc = 127 if line.startswith("Error") else 0
+    check(
+        mroot,
+        "/x/bin/exe",
+        f"""
+        {INTERP}
+        {line}
+        {LIBC}
+        [rc={rc}]
+        """,
+    )
+
+
+def _restride(path: Path, stride: int) -> None:
+    """Lay a 64-bit file's program header table out again ``stride`` bytes apart (each
+    header, then zeros), appended to the file, and say so in ``e_phoff`` and
+    ``e_phentsize``: a file whose headers are right for a loader that steps by
+    ``e_phentsize`` and wrong for one that steps by ``sizeof (Elf64_Phdr)``."""
+    data = bytearray(path.read_bytes())
+    (phoff,) = struct.unpack_from("<Q", data, 32)
+    size, phnum = struct.unpack_from("<HH", data, 54)
+    table = b"".join(bytes(data[phoff + i * size:phoff + (i + 1) * size]).ljust(stride, b"\0")
+                     for i in range(phnum))
+    at = (len(data) + 7) // 8 * 8
+    data += bytes(at - len(data)) + table
+    struct.pack_into("<Q", data, 32, at)
+    struct.pack_into("<H", data, 54, stride)
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize(
+    ("change", "line"),
+    [
+        pytest.param("restride", "libbad.so => /x/D1/libbad.so  # rpath", id="headers-64-apart"),
+        pytest.param("field", "Error loading shared library libbad.so: Exec format error "
+                     "(needed by /x/bin/exe)", id="field-64-only"),
+        pytest.param("zero", "Error loading shared library libbad.so: Exec format error "
+                     "(needed by /x/bin/exe)", id="field-0"),
+    ],
+)
+def test_x_program_headers_e_phentsize_apart(mroot: MuslRoot, change: str, line: str) -> None:
+    """musl's ``map_library`` steps through a library's program headers ``e_phentsize``
+    apart and never checks that size (glibc refuses any other than its own): headers laid
+    out 64 bytes apart, and saying so, load; the same size field over headers 56 bytes
+    apart, or a size of 0 (the first header read over and over), read other headers."""
+    mroot.mmklib("/x/D2/libbad.so", "libbad.so")
+    mroot.mmkexe("/x/bin/exe", rpath="/x/D1:/x/D2", needed=["libbad.so"])
+    mroot.copy("/x/D2/libbad.so", "/x/D1/libbad.so")
+    if change == "restride":
+        _restride(mroot.host("/x/D1/libbad.so"), 64)
+    else:
+        mroot.patch("/x/D1/libbad.so", 54, struct.pack("<H", 64 if change == "field" else 0))
     rc = 127 if line.startswith("Error") else 0
     check(
         mroot,
