@@ -42,7 +42,7 @@ from ldsim.errors import (
     SquashFsError,
     UsageError,
 )
-from ldsim.fs.view import Realm, View
+from ldsim.fs.view import Realm, View, real_path
 from ldsim.records import replace
 from ldsim.registry import GRAPH_KIND, kind_of
 from ldsim.registry import formats as _formats
@@ -511,5 +511,5 @@ __all__ = [
     "dependency_graph", "dependents", "explain", "find_patchelf", "fix", "formats", "graph", "host_env",
     "leak_paths", "leaks", "lint", "load_chain", "open_root", "open_snap", "parse_dlopen_add",
     "picture",
-    "plan_fix", "render", "report", "resolve", "scan", "stored_scan", "why",
+    "plan_fix", "real_path", "render", "report", "resolve", "scan", "stored_scan", "why",
 ]

@@ -1446,6 +1446,71 @@ def test_explain_never_reads_a_file_of_the_kernels_state(tmp_path: Path) -> None
                         r"files are the kernel's state: not read", errors[-1]), ran.stderr
 
 
+def _realpath_fails(path: str) -> bool:
+    try:
+        os.path.realpath(path)
+    except OSError:
+        return True
+    return False
+
+
+@pytest.mark.skipif(not _realpath_fails("/proc/1/root"),
+                    reason="this machine lets ldsim read /proc/1/root's link")
+def test_a_root_whose_link_cannot_be_read_is_one_line() -> None:
+    """``--root /proc/1/root`` where that link may not be read (another user's process, or
+    a confined one): Python's realpath raises, and the option's check ended ldsim with an
+    internal error (exit 3); it is one line naming the root, exit 2."""
+    for argv in (["explain", "--root", "/proc/1/root", "/bin/true"],
+                 ["scan", "--root", "/proc/1/root", "/bin"]):
+        done = subprocess.run([sys.executable, "-m", "ldsim", *argv], capture_output=True,
+                              text=True, check=False)
+        assert done.returncode == 2 and "internal error" not in done.stderr, done.stderr
+        assert done.stderr.startswith("ldsim: error: /proc/1/root: root directory cannot be "
+                                      "opened"), done.stderr
+
+
+_LATE_PROC = r"""
+import os, subprocess, sys
+from ldsim.errors import AccessError
+from ldsim.fs.view import HostDirView
+root = sys.argv[1]
+print(HostDirView(root).read("/etc/os-release")[:4])  # the mount table is read by now
+subprocess.run(["mount", "-t", "proc", "proc", root + "/p"], check=True)
+try:
+    HostDirView(root).read("/p/version")
+    print("read it")
+except AccessError as exc:
+    print(exc)
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("unshare") is None,
+                    reason="mounts a proc file system (root, util-linux's unshare)")
+def test_a_snap_or_a_late_mount_of_the_kernels_state_is_not_read(tmp_path: Path) -> None:
+    """A ``.snap`` given on a proc file system is named, not read (the SquashFS check
+    read its first bytes; ``--snap /proc/kmsg`` would have taken the kernel's messages); a
+    proc file system mounted after ldsim first read the mount table has a device of its
+    own, and is refused all the same (the table is read again for a device it does not
+    list)."""
+    for argv in (["explain", "--snap", "/proc/version", "/bin/app"], ["lint", "/proc/version"]):
+        done = subprocess.run([sys.executable, "-m", "ldsim", *argv], capture_output=True,
+                              text=True, check=False)
+        assert (done.returncode, done.stdout) == (2, ""), (done.stdout, done.stderr)
+        assert done.stderr == "ldsim: error: /proc/version: snap is on a proc file system, " \
+            "whose files are the kernel's state: not read\n", done.stderr
+    root = tmp_path / "r"
+    (root / "etc").mkdir(parents=True)
+    (root / "p").mkdir()
+    (root / "etc/os-release").write_text("ID=x\n")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    ran = subprocess.run(["unshare", "--mount", "--propagation", "private", sys.executable,
+                          "-c", _LATE_PROC, str(root)], capture_output=True, text=True,
+                         env=env, check=False)
+    assert ran.stdout.splitlines() == [
+        "b'ID=x'", "/p/version: on a proc file system, whose files are the kernel's state: "
+        "not read"], (ran.stdout, ran.stderr)
+
+
 # Run in a child Python (the pool's thread would hang this process's exit if the scan did):
 # every task dies as a worker killed in the worst place would, holding the result queue's
 # lock with half a result written to its pipe.

@@ -198,7 +198,7 @@ def loader_env(args: argparse.Namespace) -> api.LoaderEnv:
     platform = args.platform
     cwd = args.cwd
     if cwd is None:
-        cwd = os.getcwd() if os.path.realpath(args.root) == "/" else "/"
+        cwd = os.getcwd() if api.real_path(args.root) == "/" else "/"
     if not cwd.startswith("/"):
         raise UsageError("--cwd", f"must be an absolute path inside the root, got {cwd!r}")
     user = None

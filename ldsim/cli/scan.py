@@ -252,7 +252,7 @@ def _print_kept(args: argparse.Namespace) -> int:
     kept = api.stored_scan(args.db)
     made = kept.store.get("config")
     made_in = made.get("root") if isinstance(made, dict) else None  # its real path
-    if args.root != "/" and (kept.snaps or os.path.realpath(args.root) != made_in):
+    if args.root != "/" and (kept.snaps or api.real_path(args.root) != made_in):
         raise api.UsageError("--report", f"the scan kept in {shown(args.db)} is of "
                              f"{'snaps' if kept.snaps else shown(kept.root or '?')}, not of "
                              f"{shown(args.root)}: leave --root out, or scan again without "

@@ -93,7 +93,7 @@ from typing import Any
 from ldsim.buffers import Buffer, FileBytes
 from ldsim.errors import ChangedError, LdsimError, SquashFsError
 from ldsim.fs import lzo
-from ldsim.fs.view import FileStat, View
+from ldsim.fs.view import FileStat, View, pseudo_reason, pseudo_type
 from ldsim.records import record
 
 __all__ = ["SQUASHFS_MAGIC", "SquashFsView", "is_squashfs"]
@@ -154,12 +154,21 @@ class _Corrupt(Exception):
 
 
 def is_squashfs(path: str) -> bool:
-    """True when ``path`` is a readable host file that starts with the SquashFS magic."""
+    """True when ``path`` is a readable regular host file that starts with the SquashFS
+    magic (a FIFO is not waited for, a file of the kernel's state is not read)."""
     try:
-        with open(path, "rb") as fh:
-            return fh.read(4) == SQUASHFS_MAGIC
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY)
     except OSError:
         return False
+    try:
+        st = os.fstat(fd)
+        if not stat_mod.S_ISREG(st.st_mode) or pseudo_type(st.st_dev) is not None:
+            return False
+        return os.pread(fd, 4, 0) == SQUASHFS_MAGIC
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
 
 
 # -- decompressors -----------------------------------------------------------------------
@@ -351,6 +360,9 @@ class SquashFsView(View):
                 raise self._fail("is a directory, not a SquashFS image")
             if not stat_mod.S_ISREG(st.st_mode):
                 raise self._fail("not a regular file, so not a SquashFS image")
+            fstype = pseudo_type(st.st_dev)
+            if fstype is not None:
+                raise self._fail(pseudo_reason(fstype))
             head = os.pread(fd, SUPERBLOCK_SIZE, 0)
             if head[:4] != SQUASHFS_MAGIC:
                 if head[:4] == _BIG_ENDIAN_MAGIC:

@@ -595,41 +595,72 @@ PSEUDO_FS = frozenset({
 """File systems whose files are the kernel's state, not files: reading one can act (reading
 ``/proc/kmsg`` takes the kernel's messages from whoever else reads them)."""
 
-_PSEUDO_DEVICES: dict[int, str] | None = None
+_MOUNTS: tuple[frozenset[int], dict[int, str]] | None = None
+_UNLISTED: set[int] = set()  # devices of no mount even when the table was read again
+_UNLISTED_MAX = 4096
 
 
-def pseudo_devices() -> dict[int, str]:
-    """The device numbers (``st_dev``) of this process's mounts of a :data:`PSEUDO_FS` file
-    system, with its type, from ``/proc/self/mountinfo`` (read once per process)."""
-    global _PSEUDO_DEVICES
-    if _PSEUDO_DEVICES is None:
-        found: dict[int, str] = {}
-        try:
-            with open("/proc/self/mountinfo", "rb") as fh:
-                table = fh.read(1 << 22)
-        except OSError:
-            table = b""
-        # ID PARENT MAJ:MIN ROOT MOUNT-POINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPER
-        for line in table.split(b"\n"):
-            fields = line.split(b" ")
-            if len(fields) < 7 or b"-" not in fields[6:]:
-                continue
-            rest = fields[fields.index(b"-", 6) + 1:]
-            fstype = rest[0].decode("ascii", "replace") if rest else ""
-            major, _colon, minor = fields[2].partition(b":")
-            if fstype in PSEUDO_FS and major.isdigit() and minor.isdigit():
-                found[os.makedev(int(major), int(minor))] = fstype
-        _PSEUDO_DEVICES = found
-    return _PSEUDO_DEVICES
+def _read_mounts() -> tuple[frozenset[int], dict[int, str]]:
+    """Every device (``st_dev``) of this process's mounts, and those of a
+    :data:`PSEUDO_FS` file system with its type, from ``/proc/self/mountinfo``."""
+    every: set[int] = set()
+    pseudo: dict[int, str] = {}
+    try:
+        with open("/proc/self/mountinfo", "rb") as fh:
+            table = fh.read(1 << 22)
+    except OSError:
+        table = b""
+    # ID PARENT MAJ:MIN ROOT MOUNT-POINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPER
+    for line in table.split(b"\n"):
+        fields = line.split(b" ")
+        if len(fields) < 7 or b"-" not in fields[6:]:
+            continue
+        rest = fields[fields.index(b"-", 6) + 1:]
+        major, _colon, minor = fields[2].partition(b":")
+        if not (rest and major.isdigit() and minor.isdigit()):
+            continue
+        dev = os.makedev(int(major), int(minor))
+        every.add(dev)
+        fstype = rest[0].decode("ascii", "replace")
+        if fstype in PSEUDO_FS:
+            pseudo[dev] = fstype
+    return frozenset(every), pseudo
+
+
+def pseudo_type(dev: int) -> str | None:
+    """The :data:`PSEUDO_FS` type of the file system on device ``dev`` (a file's
+    ``st_dev``), or None. The mount table is read once, and again for a device it does not
+    list (a file system mounted since: a new proc mount has a device of its own)."""
+    global _MOUNTS
+    if _MOUNTS is None:
+        _MOUNTS = _read_mounts()
+    every, pseudo = _MOUNTS
+    if dev not in every and dev not in _UNLISTED and len(_UNLISTED) < _UNLISTED_MAX:
+        _MOUNTS = every, pseudo = _read_mounts()
+        if dev not in every:
+            _UNLISTED.add(dev)  # (a btrfs subvolume's, say: not mounted by itself)
+    return pseudo.get(dev)
+
+
+def pseudo_reason(fstype: str) -> str:
+    return f"on a {fstype} file system, whose files are the kernel's state: not read"
 
 
 def _refuse_pseudo(dev: int, parts: tuple[str, ...]) -> None:
     """A file of the kernel's state is not read (whatever path led to it: a bind mount, a
     link): ldsim refuses to look, as when it may not (:class:`~ldsim.errors.AccessError`)."""
-    fstype = pseudo_devices().get(dev)
+    fstype = pseudo_type(dev)
     if fstype is not None:
-        raise AccessError("/" + "/".join(parts), f"on a {fstype} file system, whose files "
-                          "are the kernel's state: not read")
+        raise AccessError("/" + "/".join(parts), pseudo_reason(fstype))
+
+
+def real_path(path: str) -> str:
+    """``os.path.realpath``, or the absolute path when a link on the way may not be read
+    (``/proc/1/root`` to another user)."""
+    try:
+        return os.path.realpath(path)
+    except OSError:
+        return os.path.abspath(path)
 
 
 READ_WHOLE = 1 << 16

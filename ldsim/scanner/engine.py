@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ldsim._version import __version__
 from ldsim.analysis.scan import FileResult, ScanSummary
 from ldsim.errors import LdsimError, UsageError
-from ldsim.fs.view import HostDirView
+from ldsim.fs.view import HostDirView, real_path
 from ldsim.records import asdict, field, record, replace
 from ldsim.scanner import usable_cores
 from ldsim.scanner.discover import Filter, Found, Identity, Walk, walk_root
@@ -208,7 +208,7 @@ class Scan:
         env["invocation"] = str(env["invocation"])
         if not self.snaps:  # a file result depends on it only if it used it (work.CWD);
             del env["cwd"]  # a snap's records no such dependency
-        return {"ldsim": __version__, "root": os.path.realpath(self.spec.root),
+        return {"ldsim": __version__, "root": real_path(self.spec.root),
                 "root_name": self.spec.root_name,
                 "host": self.spec.host, "base_dir": self.spec.base_dir,
                 "loader": self.spec.loader.value if self.spec.loader else None,

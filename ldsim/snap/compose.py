@@ -20,7 +20,7 @@ from ldsim.config.env import LoaderEnv
 from ldsim.elf.layout import sniff_type
 from ldsim.errors import FsError, LdsimError, SnapError
 from ldsim.fs.overlay import OverlayView
-from ldsim.fs.view import HostDirView, Realm, View
+from ldsim.fs.view import HostDirView, Realm, View, pseudo_reason, pseudo_type
 from ldsim.records import record, replace
 from ldsim.snap.meta import App, Confinement, SnapMeta, app_environment, parse_snap_yaml
 
@@ -42,6 +42,9 @@ def open_tree(path: str, what: str) -> View:
         return HostDirView(path)
     if not os.path.exists(path):
         raise SnapError(path, f"{what} does not exist")
+    fstype = pseudo_type(os.stat(path).st_dev)
+    if fstype is not None:
+        raise SnapError(path, f"{what} is {pseudo_reason(fstype)}")
     from ldsim.fs.squashfs import SquashFsView, is_squashfs
 
     if not is_squashfs(path):
