@@ -113,6 +113,7 @@ class Header:
 
 _STRUCTS: dict[str, struct.Struct] = {}
 _PHDR64, _PHDR32 = "IIQQQQQQ", "IIIIIIII"  # Elf64_Phdr, Elf32_Phdr (no padding either)
+PHDR_FORMATS = {True: _PHDR64, False: _PHDR32}  # by ``is64``, as ElfImage._layout takes it
 PHDR_FIELDS = {True: (2, 3, 5), False: (1, 2, 4)}
 """By ``is64``: where p_offset, p_vaddr and p_filesz are among a program header's fields
 (p_type is first, and the fields of the two classes are in different orders)."""

@@ -15,7 +15,7 @@ Everything here is pure (bytes in, facts out) except :func:`read_file_facts`.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from ldsim.buffers import Buffer, FileBytes
 from ldsim.elf.facts import (
@@ -41,7 +41,7 @@ from ldsim.elf.facts import (
     VersionNeed,
     phentsize_of,
 )
-from ldsim.elf.layout import PHDR_FIELDS, ElfImage, ProgramHeader, parse_ident
+from ldsim.elf.layout import PHDR_FIELDS, PHDR_FORMATS, ElfImage, ProgramHeader, parse_ident
 from ldsim.errors import ElfError
 
 MAX_DYN_ENTRIES = 1 << 16
@@ -68,10 +68,13 @@ def parse_elf(buf: Buffer, path: str, assume: tuple[int, int] | None = None) -> 
     loads = img.loads
     off, vaddr, filesz = PHDR_FIELDS[img.is64]
     # glibc walks sizeof (ElfW(Phdr)) apart, whatever e_phentsize says (it refuses another
-    # size before that: open_verify); musl's map_library (read with ``assume``) walks
-    # e_phentsize apart and never checks it (ldso/dynlink.c).
-    stride = ident.phentsize if assume is not None else phentsize_of(ident.elf_class)
-    for fields in img.program_header_fields(hdr.phoff, hdr.phnum, stride):
+    # size before that: open_verify); musl's map_library (read with ``assume``) reads its
+    # own way (see _musl_program_headers)
+    headers = _musl_program_headers(img, hdr.phoff, hdr.phnum, ident.phentsize) \
+        if assume is not None else \
+        img.program_header_fields(hdr.phoff, hdr.phnum, phentsize_of(ident.elf_class))
+    dynamic_vaddr = 0
+    for fields in headers:
         p_type = fields[0]
         if p_type == _PT_LOAD:
             loads.append((fields[vaddr], fields[off], fields[filesz]))
@@ -80,8 +83,13 @@ def parse_elf(buf: Buffer, path: str, assume: tuple[int, int] | None = None) -> 
             interp, interp_error = _interp(img, img._program_header(fields))
         elif p_type == _PT_DYNAMIC:
             dynamic = (fields[off], fields[filesz])
+            dynamic_vaddr = fields[vaddr]
         elif p_type == _PT_NOTE:
             notes.append(img._program_header(fields))
+    if assume is not None and (not loads or not dynamic_vaddr):
+        # map_library: "if (!dyn) goto noexec" (a PT_DYNAMIC at address 0 is none); with
+        # no PT_LOAD there is nothing to map (the real loader says ENOEXEC)
+        dynamic = None
     isa = x86_isa_needed(img, notes)
     phdr_error = kernel_phdr_error(ident.elf_class, ident.phentsize, hdr.phnum)
     if dynamic is None:
@@ -89,6 +97,52 @@ def parse_elf(buf: Buffer, path: str, assume: tuple[int, int] | None = None) -> 
                         x86_isa_needed=isa, interp_error=interp_error, phdr_error=phdr_error)
     return _parse_dynamic(img, ident, interp, dynamic, load_extent, isa, interp_error,
                           phdr_error)
+
+
+_MUSL_BUF = {True: 15 * 64, False: 18 * 52}  # map_library's Ehdr buf[(896+sizeof)/sizeof]
+
+
+def _musl_program_headers(img: ElfImage, phoff: int, phnum: int, phentsize: int
+                          ) -> Iterator[tuple[int, ...]]:
+    """The program headers as musl's ``map_library`` reads them (``ldso/dynlink.c``): it
+    reads the file's first bytes into a buffer of 15 ELF headers (960 bytes; 18 of 52 for
+    ELF32) and takes the table ``e_phentsize * e_phnum`` bytes long from there when it lies
+    inside what was read; else it reads the table with ``pread``, into that buffer after its
+    first header when the table fits in the rest (896 bytes), into memory of its own when
+    not; a ``pread`` that does not return the whole table is ENOEXEC (an ElfError here).
+    Headers are ``e_phentsize`` apart, never checked; what a header reads past the table
+    is the buffer's other bytes (the file's, where it read them) or, past the buffer,
+    memory of unknown content, read as zeros."""
+    is64 = img.is64
+    ehdr, size = (64, 56) if is64 else (52, 32)
+    layout = img._layout(PHDR_FORMATS[is64])
+    phsize = phentsize * phnum
+    length = len(img)
+    bufsize = _MUSL_BUF[is64]
+    head = min(bufsize, length)
+
+    def whole_table() -> None:
+        if phsize and phoff + phsize > length:  # (a pread of 0 bytes returns them all)
+            raise ElfError(img.path, f"its program header table ({phnum} of {phentsize} bytes "
+                           f"at {phoff:#x}) runs past the end of the file")
+
+    if phsize > bufsize - ehdr:
+        whole_table()  # (and read a header at a time: memory does not follow the table)
+        for i in range(phnum):
+            at = phoff + i * phentsize
+            raw = bytes(img.mv[at:min(at + size, phoff + phsize)])
+            yield layout.unpack(raw.ljust(size, b"\0"))
+        return
+    memory = bytearray(bytes(img.mv[:head]).ljust(bufsize, b"\0"))
+    if phoff + phsize > head:
+        whole_table()
+        memory[ehdr:ehdr + phsize] = bytes(img.mv[phoff:phoff + phsize])
+        base = ehdr
+    else:
+        base = phoff
+    for i in range(phnum):
+        at = base + i * phentsize
+        yield layout.unpack(bytes(memory[at:at + size]).ljust(size, b"\0"))
 
 
 MAX_PHDR_BYTES = 65536

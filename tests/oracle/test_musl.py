@@ -943,6 +943,95 @@ def test_x_program_headers_e_phentsize_apart(mroot: MuslRoot, change: str, line:
     )
 
 
+def _relayout(path: Path, stride: int, *, pad: int = 0, cut: int = 0, field: int | None = None,
+              first_type: int | None = None) -> None:
+    """Append a 64-bit file's 56-byte program headers laid ``stride`` apart (a later one over
+    an earlier one's tail when ``stride`` < 56), then ``pad`` zero bytes; cut ``cut`` bytes
+    off the end; point e_phoff at it, set e_phentsize to ``stride`` (or ``field``), the
+    first header's type to ``first_type``."""
+    data = bytearray(path.read_bytes())
+    (phoff,) = struct.unpack_from("<Q", data, 32)
+    size, phnum = struct.unpack_from("<HH", data, 54)
+    heads = [bytearray(data[phoff + i * size:phoff + i * size + 56]) for i in range(phnum)]
+    if first_type is not None:
+        struct.pack_into("<I", heads[0], 0, first_type)
+    table = bytearray((phnum - 1) * stride + 56)
+    for i, head in enumerate(heads):
+        table[i * stride:i * stride + 56] = head
+    at = (len(data) + 7) // 8 * 8
+    data += bytes(at - len(data)) + table + bytes(pad)
+    if cut:
+        del data[-cut:]
+    struct.pack_into("<Q", data, 32, at)
+    struct.pack_into("<H", data, 54, stride if field is None else field)
+    path.write_bytes(bytes(data))
+
+
+def _dynamic_at_zero(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    (phoff,) = struct.unpack_from("<Q", data, 32)
+    for i in range(struct.unpack_from("<H", data, 56)[0]):
+        if struct.unpack_from("<I", data, phoff + 56 * i)[0] == 2:  # PT_DYNAMIC: p_vaddr 0
+            struct.pack_into("<Q", data, phoff + 56 * i + 16, 0)
+    path.write_bytes(bytes(data))
+
+
+def _size_zero_far(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    struct.pack_into("<Q", data, 32, 1 << 40)  # e_phoff past the end, e_phentsize 0
+    struct.pack_into("<H", data, 54, 0)
+    path.write_bytes(bytes(data))
+
+
+_LOADS = "libbad.so => /x/D1/libbad.so  # rpath"
+_NOEXEC = "Error loading shared library libbad.so: Exec format error (needed by /x/bin/exe)"
+
+
+@pytest.mark.parametrize(
+    ("change", "line"),
+    [
+        # the last header's tail (p_memsz, p_align) read past the table, from the buffer
+        pytest.param(lambda p: _relayout(p, 48, cut=8), _LOADS, id="48-apart-last-past-eof"),
+        pytest.param(lambda p: _relayout(p, 52, cut=4), _LOADS, id="52-apart-last-past-eof"),
+        # the table's pread comes back short: ENOEXEC
+        pytest.param(lambda p: _relayout(p, 56, cut=1), _NOEXEC, id="table-past-eof"),
+        pytest.param(lambda p: _relayout(p, 200), _NOEXEC, id="200-apart-past-eof"),
+        pytest.param(lambda p: _relayout(p, 200, pad=144), _LOADS, id="200-apart-in-file"),
+        pytest.param(lambda p: _relayout(p, 63, pad=6), _NOEXEC, id="63-apart-one-short"),
+        pytest.param(lambda p: _relayout(p, 63, pad=7), _LOADS, id="63-apart-in-file"),
+        # e_phentsize 0: the same header over and over (a PT_DYNAMIC, no PT_LOAD); one of
+        # 0 bytes read far past the end "succeeds", and the buffer's header is read
+        pytest.param(lambda p: _relayout(p, 56, field=0, first_type=2), _NOEXEC,
+                     id="size-0-dynamic-only"),
+        pytest.param(_size_zero_far, _NOEXEC, id="size-0-past-eof"),
+        # "if (!dyn) goto noexec": a PT_DYNAMIC at address 0 is none
+        pytest.param(_dynamic_at_zero, _NOEXEC, id="dynamic-at-address-0"),
+    ],
+)
+def test_x_program_header_table_as_map_library_reads_it(
+        mroot: MuslRoot, change: Callable[[Path], None], line: str) -> None:
+    """How musl's ``map_library`` reads a library's program header table: into its
+    960-byte buffer when the table is in the first bytes read, else with a ``pread`` of
+    exactly ``e_phentsize * e_phnum`` bytes (short: ENOEXEC), into that buffer when it fits,
+    into memory of its own when not; headers ``e_phentsize`` apart, a header's bytes past
+    the table read from what is there."""
+    mroot.mmklib("/x/D2/libbad.so", "libbad.so")
+    mroot.mmkexe("/x/bin/exe", rpath="/x/D1:/x/D2", needed=["libbad.so"])
+    mroot.copy("/x/D2/libbad.so", "/x/D1/libbad.so")
+    change(mroot.host("/x/D1/libbad.so"))
+    rc = 127 if line.startswith("Error") else 0
+    check(
+        mroot,
+        "/x/bin/exe",
+        f"""
+        {INTERP}
+        {line}
+        {LIBC}
+        [rc={rc}]
+        """,
+    )
+
+
 def test_x_needed_names_that_are_not_utf8(mroot: MuslRoot) -> None:
     """DT_NEEDED names are bytes to musl: one with a byte that is no UTF-8 (0xff) is searched
     and found like any other, and one that is missing fails with the same bytes in its line
