@@ -874,62 +874,16 @@ def test_x_short_name_from_inode_match(mroot: MuslRoot) -> None:
     ],
 )
 def test_x_header_bytes(mroot: MuslRoot, offset: int, data: bytes, line: str) -> None:
+    _bad_library(mroot, lambda path: mroot.patch("/x/D1/libbad.so", offset, data), line)
+
+
+def _bad_library(mroot: MuslRoot, change: Callable[[Path], None], line: str) -> None:
+    """``/x/D1/libbad.so``, a copy of ``/x/D2``'s changed by ``change``, searched first by
+    the program's RPATH: musl maps it (``line``: its listing line) or fails on it."""
     mroot.mmklib("/x/D2/libbad.so", "libbad.so")
     mroot.mmkexe("/x/bin/exe", rpath="/x/D1:/x/D2", needed=["libbad.so"])
     mroot.copy("/x/D2/libbad.so", "/x/D1/libbad.so")
-    mroot.patch("/x/D1/libbad.so", offset, data)
-    rc = 127 if line.startswith("Error") else 0
-    check(
-        mroot,
-        "/x/bin/exe",
-        f"""
-        {INTERP}
-        {line}
-        {LIBC}
-        [rc={rc}]
-        """,
-    )
-
-
-def _restride(path: Path, stride: int) -> None:
-    """Lay a 64-bit file's program header table out again ``stride`` bytes apart (each
-    header, then zeros), appended to the file, and say so in ``e_phoff`` and
-    ``e_phentsize``: a file whose headers are right for a loader that steps by
-    ``e_phentsize`` and wrong for one that steps by ``sizeof (Elf64_Phdr)``."""
-    data = bytearray(path.read_bytes())
-    (phoff,) = struct.unpack_from("<Q", data, 32)
-    size, phnum = struct.unpack_from("<HH", data, 54)
-    table = b"".join(bytes(data[phoff + i * size:phoff + (i + 1) * size]).ljust(stride, b"\0")
-                     for i in range(phnum))
-    at = (len(data) + 7) // 8 * 8
-    data += bytes(at - len(data)) + table
-    struct.pack_into("<Q", data, 32, at)
-    struct.pack_into("<H", data, 54, stride)
-    path.write_bytes(bytes(data))
-
-
-@pytest.mark.parametrize(
-    ("change", "line"),
-    [
-        pytest.param("restride", "libbad.so => /x/D1/libbad.so  # rpath", id="headers-64-apart"),
-        pytest.param("field", "Error loading shared library libbad.so: Exec format error "
-                     "(needed by /x/bin/exe)", id="field-64-only"),
-        pytest.param("zero", "Error loading shared library libbad.so: Exec format error "
-                     "(needed by /x/bin/exe)", id="field-0"),
-    ],
-)
-def test_x_program_headers_e_phentsize_apart(mroot: MuslRoot, change: str, line: str) -> None:
-    """musl's ``map_library`` steps through a library's program headers ``e_phentsize``
-    apart and never checks that size (glibc refuses any other than its own): headers laid
-    out 64 bytes apart, and saying so, load; the same size field over headers 56 bytes
-    apart, or a size of 0 (the first header read over and over), read other headers."""
-    mroot.mmklib("/x/D2/libbad.so", "libbad.so")
-    mroot.mmkexe("/x/bin/exe", rpath="/x/D1:/x/D2", needed=["libbad.so"])
-    mroot.copy("/x/D2/libbad.so", "/x/D1/libbad.so")
-    if change == "restride":
-        _restride(mroot.host("/x/D1/libbad.so"), 64)
-    else:
-        mroot.patch("/x/D1/libbad.so", 54, struct.pack("<H", 64 if change == "field" else 0))
+    change(mroot.host("/x/D1/libbad.so"))
     rc = 127 if line.startswith("Error") else 0
     check(
         mroot,
@@ -967,6 +921,12 @@ def _relayout(path: Path, stride: int, *, pad: int = 0, cut: int = 0, field: int
     path.write_bytes(bytes(data))
 
 
+def _set_phentsize(path: Path, size: int) -> None:
+    data = bytearray(path.read_bytes())
+    struct.pack_into("<H", data, 54, size)
+    path.write_bytes(bytes(data))
+
+
 def _dynamic_at_zero(path: Path) -> None:
     data = bytearray(path.read_bytes())
     (phoff,) = struct.unpack_from("<Q", data, 32)
@@ -990,6 +950,12 @@ _NOEXEC = "Error loading shared library libbad.so: Exec format error (needed by 
 @pytest.mark.parametrize(
     ("change", "line"),
     [
+        # headers 64 apart, e_phoff and e_phentsize saying so: loaded; e_phentsize 64 or 0
+        # over the headers 56 apart: other headers read
+        pytest.param(lambda p: _relayout(p, 64, pad=8), _LOADS, id="64-apart"),
+        pytest.param(lambda p: _relayout(p, 56, field=64, pad=8), _NOEXEC, id="size-64-only"),
+        pytest.param(lambda p: _set_phentsize(p, 64), _NOEXEC, id="size-64-in-place"),
+        pytest.param(lambda p: _set_phentsize(p, 0), _NOEXEC, id="size-0-in-place"),
         # the last header's tail (p_memsz, p_align) read past the table, from the buffer
         pytest.param(lambda p: _relayout(p, 48, cut=8), _LOADS, id="48-apart-last-past-eof"),
         pytest.param(lambda p: _relayout(p, 52, cut=4), _LOADS, id="52-apart-last-past-eof"),
@@ -1014,22 +980,8 @@ def test_x_program_header_table_as_map_library_reads_it(
     960-byte buffer when the table is in the first bytes read, else with a ``pread`` of
     exactly ``e_phentsize * e_phnum`` bytes (short: ENOEXEC), into that buffer when it fits,
     into memory of its own when not; headers ``e_phentsize`` apart, a header's bytes past
-    the table read from what is there."""
-    mroot.mmklib("/x/D2/libbad.so", "libbad.so")
-    mroot.mmkexe("/x/bin/exe", rpath="/x/D1:/x/D2", needed=["libbad.so"])
-    mroot.copy("/x/D2/libbad.so", "/x/D1/libbad.so")
-    change(mroot.host("/x/D1/libbad.so"))
-    rc = 127 if line.startswith("Error") else 0
-    check(
-        mroot,
-        "/x/bin/exe",
-        f"""
-        {INTERP}
-        {line}
-        {LIBC}
-        [rc={rc}]
-        """,
-    )
+    the table read from what is there. glibc refuses any e_phentsize but its own."""
+    _bad_library(mroot, change, line)
 
 
 def test_x_needed_names_that_are_not_utf8(mroot: MuslRoot) -> None:
