@@ -600,30 +600,40 @@ _UNLISTED: set[int] = set()  # devices of no mount even when the table was read 
 _UNLISTED_MAX = 4096
 
 
-def _read_mounts() -> tuple[frozenset[int], dict[int, str]]:
-    """Every device (``st_dev``) of this process's mounts, and those of a
-    :data:`PSEUDO_FS` file system with its type, from ``/proc/self/mountinfo``."""
-    every: set[int] = set()
-    pseudo: dict[int, str] = {}
+def mount_table() -> list[tuple[bytes, bytes, bytes, bytes, str]]:
+    """This process's mounts, from ``/proc/self/mountinfo`` (its first 4 MiB): (ID, parent
+    ID, ``MAJ:MIN``, mount point as written there (``\\ooo`` escapes), file system type)
+    each; none when it cannot be read."""
     try:
         with open("/proc/self/mountinfo", "rb") as fh:
             table = fh.read(1 << 22)
     except OSError:
-        table = b""
+        return []
+    rows = []
     # ID PARENT MAJ:MIN ROOT MOUNT-POINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPER
-    for line in table.split(b"\n"):
+    for line in table.split(b"\n"):  # (only \n ends a line: \r may be in a name)
         fields = line.split(b" ")
         if len(fields) < 7 or b"-" not in fields[6:]:
             continue
         rest = fields[fields.index(b"-", 6) + 1:]
-        major, _colon, minor = fields[2].partition(b":")
-        if not (rest and major.isdigit() and minor.isdigit()):
-            continue
-        dev = os.makedev(int(major), int(minor))
-        every.add(dev)
-        fstype = rest[0].decode("ascii", "replace")
-        if fstype in PSEUDO_FS:
-            pseudo[dev] = fstype
+        if rest:
+            rows.append((fields[0], fields[1], fields[2], fields[4],
+                         rest[0].decode("ascii", "replace")))
+    return rows
+
+
+def _read_mounts() -> tuple[frozenset[int], dict[int, str]]:
+    """Every device (``st_dev``) of this process's mounts, and those of a
+    :data:`PSEUDO_FS` file system with its type."""
+    every: set[int] = set()
+    pseudo: dict[int, str] = {}
+    for _ident, _parent, device, _point, fstype in mount_table():
+        major, _colon, minor = device.partition(b":")
+        if major.isdigit() and minor.isdigit():
+            dev = os.makedev(int(major), int(minor))
+            every.add(dev)
+            if fstype in PSEUDO_FS:
+                pseudo[dev] = fstype
     return frozenset(every), pseudo
 
 

@@ -38,7 +38,7 @@ from collections.abc import Generator, Iterator, Mapping, Sequence
 from ldsim.elf.facts import ELFMAG, ElfType
 from ldsim.elf.layout import sniff_type
 from ldsim.errors import LdsimError
-from ldsim.fs.view import PSEUDO_FS, HostDirView, NoAtime, View, opened_inside
+from ldsim.fs.view import PSEUDO_FS, HostDirView, NoAtime, View, mount_table, opened_inside
 from ldsim.records import field, record, replace
 
 HEAD = 64
@@ -207,21 +207,9 @@ def mounts_below(root: str) -> dict[str, str]:
     anywhere below a scanned tree; a file of one bind-mounted onto a file), the walk neither
     goes in nor opens it, as it leaves out the root's own ``/proc``, ``/sys``, ``/dev`` and
     ``/run``."""
-    try:
-        with open("/proc/self/mountinfo", "rb") as fh:
-            table = fh.read(1 << 22)
-    except OSError:
-        return {}
-    # ID PARENT MAJ:MIN ROOT MOUNT-POINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPER
     at: dict[bytes, list[tuple[bytes, bytes, str]]] = {}
-    for line in table.split(b"\n"):  # (only \n ends a line: \r may be in a name)
-        fields = line.split(b" ")
-        if len(fields) < 7 or b"-" not in fields[6:]:
-            continue
-        rest = fields[fields.index(b"-", 6) + 1:]
-        if rest:
-            at.setdefault(_unoctal(fields[4]), []).append(
-                (fields[0], fields[1], rest[0].decode("ascii", "replace")))
+    for ident, parent, _device, point, fstype in mount_table():
+        at.setdefault(_unoctal(point), []).append((ident, parent, fstype))
     seen = {ident for here in at.values() for ident, _p, _t in here}
     visible: dict[bytes, tuple[bytes, str]] = {}  # point: (ID, type) of what a lookup meets
     for point in sorted(at, key=lambda p: (p.count(b"/") - (p == b"/"), p)):
