@@ -6,8 +6,8 @@ through their *addresses* (DT_STRTAB, DT_VERNEED, DT_VERDEF) mapped through the 
 segments (glibc ``elf/dl-load.c``, ``elf/get-dynamic-info.h``, ``elf/dl-version.c``; musl
 ``ldso/dynlink.c`` ``decode_dyn``). This module does the same with ``struct`` on the few
 pages of the file that hold them, which keeps ``ldsim explain`` fast and works on binaries
-whose section headers were stripped. ``tests/test_elf_reader.py`` checks every field against pyelftools on
-the real files of this machine.
+whose section headers were stripped. ``tests/test_elf_reader.py`` checks every field
+against pyelftools on the real files of this machine.
 
 Everything here is pure (bytes in, facts out) except :func:`read_file_facts`.
 """
