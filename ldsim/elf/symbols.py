@@ -12,6 +12,14 @@ import io
 from typing import Any
 
 from ldsim.buffers import Buffer, FileBytes
+from ldsim.elf.facts import (
+    DT_STRTAB,
+    DT_VERDEF,
+    DT_VERDEFNUM,
+    DT_VERNEED,
+    DT_VERNEEDNUM,
+    DT_VERSYM,
+)
 from ldsim.errors import ChangedError, ElfError
 from ldsim.records import record
 
@@ -125,9 +133,113 @@ def read_dynamic_symbols(data: Buffer, path: str) -> tuple[DynSymbol, ...]:
     same symbols (``tests/test_elf_symbols.py`` compares them on every file of this
     machine's ``/usr``)."""
     direct = _symbols_direct(data)
-    if direct is not None:
-        return direct
-    return _symbols_pyelftools(data, path)
+    symbols = direct if direct is not None else _symbols_pyelftools(data, path)
+    if not symbols:
+        # no symbol table among the sections (a file stripped of its section headers runs
+        # all the same): the dynamic segment's, which is what the loader reads
+        return _symbols_from_dynamic(data) or symbols
+    return symbols
+
+
+_DT_HASH, _DT_SYMTAB, _DT_SYMENT, _DT_GNU_HASH = 4, 6, 11, 0x6FFFFEF5
+
+
+def _symbols_from_dynamic(data: Buffer) -> tuple[DynSymbol, ...] | None:
+    """The dynamic symbols as the loader finds them, with no section header: the table at
+    ``DT_SYMTAB``, its names at ``DT_STRTAB``, as many as ``DT_HASH``'s chain count or,
+    without it, one past the last symbol ``DT_GNU_HASH``'s chains reach (glibc
+    ``elf/dl-lookup.c``), their versions from ``DT_VERSYM``, ``DT_VERDEF`` and
+    ``DT_VERNEED``. None when the file has no such table (or a broken one)."""
+    from ldsim.elf.layout import PHDR_FIELDS, ElfImage, SectionHeader
+
+    try:
+        img = ElfImage.of(data, "")
+        is64 = img.is64
+        hdr = img.header()
+        off, vaddr, filesz = PHDR_FIELDS[is64]
+        dynamic = None
+        for fields in img.program_header_fields(hdr.phoff, hdr.phnum, 56 if is64 else 32):
+            if fields[0] == 1:  # PT_LOAD
+                img.loads.append((fields[vaddr], fields[off], fields[filesz]))
+            elif fields[0] == 2:  # PT_DYNAMIC
+                dynamic = (fields[off], fields[filesz])
+        if dynamic is None:
+            return None
+        entsize = 16 if is64 else 8
+        tags: dict[int, int] = {}
+        for tag, value in img.unpack_array("QQ" if is64 else "II", dynamic[0],
+                                           min(dynamic[1] // entsize, 1 << 16)):
+            if tag == 0:
+                break
+            tags.setdefault(tag, value)
+        size = 24 if is64 else 16
+        if _DT_SYMTAB not in tags or DT_STRTAB not in tags \
+                or tags.get(_DT_SYMENT, size) != size:
+            return None
+        symtab = img.offset_of(tags[_DT_SYMTAB], "DT_SYMTAB")
+        names = _Strings(data, img.offset_of(tags[DT_STRTAB], "DT_STRTAB"))
+        if _DT_HASH in tags:
+            count = img.unpack("II", img.offset_of(tags[_DT_HASH], "DT_HASH"))[1]
+        elif _DT_GNU_HASH in tags:
+            count = _gnu_hash_count(img, img.offset_of(tags[_DT_GNU_HASH], "DT_GNU_HASH"))
+        else:
+            return None
+        count = min(count, (len(img) - symtab) // size)
+        vdef: dict[int, str] = {}
+        vneed: dict[int, tuple[str, str | None]] = {}
+        if DT_VERDEF in tags:
+            _verdefs(img, SectionHeader(0, _SHT_GNU_VERDEF, img.offset_of(
+                tags[DT_VERDEF], "DT_VERDEF"), 0, 0, min(tags.get(DT_VERDEFNUM, 0),
+                                                         _MAX_VERSIONS), 0), names, vdef)
+        if DT_VERNEED in tags:
+            _verneeds(img, SectionHeader(0, _SHT_GNU_VERNEED, img.offset_of(
+                tags[DT_VERNEED], "DT_VERNEED"), 0, 0, min(tags.get(DT_VERNEEDNUM, 0),
+                                                           _MAX_VERSIONS), 0), names, vneed)
+        ndx: list[int] = []
+        if DT_VERSYM in tags:
+            ndx = [v for (v,) in img.unpack_array(
+                "H", img.offset_of(tags[DT_VERSYM], "DT_VERSYM"), count)]
+        return _dyn_symbols(img, symtab, count, names, ndx, vdef, vneed)
+    except ElfError:
+        return None
+
+
+def _gnu_hash_count(img: ElfImage, at: int) -> int:
+    """How many symbols a ``DT_GNU_HASH`` table covers: one past the end of the longest
+    chain (each ends with a hash whose low bit is set)."""
+    nbuckets, symoffset, bloom_size, _shift = img.unpack("IIII", at)
+    buckets = at + 16 + bloom_size * (8 if img.is64 else 4)
+    last = max((b for (b,) in img.unpack_array("I", buckets, nbuckets)), default=0)
+    if last < symoffset:
+        return symoffset
+    chains = buckets + 4 * nbuckets
+    while not img.unpack("I", chains + 4 * (last - symoffset))[0] & 1:
+        last += 1
+    return last + 1
+
+
+def _dyn_symbols(img: ElfImage, symtab: int, count: int, names: _Strings, ndx: list[int],
+                 vdef: dict[int, str], vneed: dict[int, tuple[str, str | None]]
+                 ) -> tuple[DynSymbol, ...]:
+    """``count`` symbols of the table at ``symtab`` (index 0 skipped), as pyelftools reads
+    them: names, binding, type, and the version each ``ndx`` entry names."""
+    sym_fmt, order = ("IBBHQQ", (0, 1, 2, 3)) if img.is64 else ("IIIBBH", (0, 3, 4, 5))
+    binds, types = _names()
+    out: list[DynSymbol] = []
+    for i, entry in enumerate(img.unpack_array(sym_fmt, symtab, count)):
+        if i == 0:
+            continue
+        st_name, st_info, st_other, st_shndx = (entry[k] for k in order)
+        defined = st_shndx != 0  # SHN_UNDEF
+        raw = ndx[i] if i < len(ndx) else None
+        if raw in (0xFF00, 0xFF01):  # VER_NDX_LORESERVE, _ELIMINATE: pyelftools' 1
+            raw = 1
+        version, vfile, hidden, base = _version_of(
+            raw, defined, (st_other & 7) in (1, 2), vdef, vneed)  # STV_INTERNAL, _HIDDEN
+        out.append(DynSymbol(names(st_name), defined, binds.get(st_info >> 4, st_info >> 4),
+                             types.get(st_info & 15, st_info & 15), version, vfile,
+                             hidden, base))
+    return tuple(out)
 
 
 def _symbols_pyelftools(data: Buffer, path: str) -> tuple[DynSymbol, ...]:
@@ -255,7 +367,6 @@ def _symbols_direct(data: Buffer) -> tuple[DynSymbol, ...] | None:
         return None
     try:
         img = ElfImage.of(data, "")
-        sym_fmt, order = ("IBBHQQ", (0, 1, 2, 3)) if img.is64 else ("IIIBBH", (0, 3, 4, 5))
         headers = _ordinary_sections(img)
         if headers is None:
             return None
@@ -300,22 +411,7 @@ def _symbols_direct(data: Buffer) -> tuple[DynSymbol, ...] | None:
                 return None
             ndx = [v for (v,) in img.unpack_array("H", versym.offset,
                                                   min(versym.size // 2, count))]
-        binds, types = _names()
-        out: list[DynSymbol] = []
-        for i, entry in enumerate(img.unpack_array(sym_fmt, dynsym.offset, count)):
-            if i == 0:
-                continue
-            st_name, st_info, st_other, st_shndx = (entry[k] for k in order)
-            defined = st_shndx != 0  # SHN_UNDEF
-            raw = ndx[i] if i < len(ndx) else None
-            if raw in (0xFF00, 0xFF01):  # VER_NDX_LORESERVE, _ELIMINATE: pyelftools' 1
-                raw = 1
-            version, vfile, hidden, base = _version_of(
-                raw, defined, (st_other & 7) in (1, 2), vdef, vneed)  # STV_INTERNAL, _HIDDEN
-            out.append(DynSymbol(names(st_name), defined, binds.get(st_info >> 4, st_info >> 4),
-                                 types.get(st_info & 15, st_info & 15), version, vfile,
-                                 hidden, base))
-        return tuple(out)
+        return _dyn_symbols(img, dynsym.offset, count, names, ndx, vdef, vneed)
     except ElfError:
         return None
 

@@ -243,3 +243,48 @@ def test_a_gnu_unique_definition_is_a_definition(tmp_path: Path) -> None:
                for line in readelf.splitlines())
     status, doc = ldsim_check(root, "/bin/exe")
     assert status == 0 and not [f for f in doc["findings"] if f["id"] == "undefined-symbol"]
+
+
+def _without_section_headers(path: Path) -> None:
+    """Zero e_shoff, e_shnum and e_shstrndx (what ``sstrip`` does besides cutting): the
+    loader never reads section headers, so the file loads and binds as before."""
+    data = bytearray(path.read_bytes())
+    data[0x28:0x30] = bytes(8)  # e_shoff (ELF64)
+    data[0x3C:0x40] = bytes(4)  # e_shnum, e_shstrndx
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("provides", [("f_lib", "g_opt"), ("f_lib",)])
+def test_a_library_without_section_headers_binds_through_its_dynamic_segment(
+        tmp_path: Path, provides: tuple[str, ...]) -> None:
+    """A library with no section header table still has its symbol table, found as the
+    loader finds it (DT_SYMTAB, DT_STRTAB, DT_GNU_HASH, DT_VERSYM/DT_VERDEF). ldsim read
+    symbols from the sections only: with --symbols it said every symbol the library defines
+    was undefined, "a real run fails", where the program ran. When the library really
+    lacks one (a newer one dropped it), the run fails and ldsim names that symbol."""
+    root = Root(tmp_path / "root")
+    lib = root.libdir
+    script = tmp_path / "vers.map"
+    script.write_text("VERS_1 { global: f_lib; g_opt; local: *; };\n")
+    both = "int f_lib(void) { return 1; }\nint g_opt(void) { return 2; }\n"
+    root.mklib(f"{lib}/libns.so.1", "libns.so.1", f"-Wl,--version-script={script}",
+               source=both)
+    root.mkexe("/bin/exe", link=[f"{lib}/libns.so.1"],
+               source="int f_lib(void);\nint g_opt(void);\n"
+                      "int main(void) { return f_lib() + g_opt() == 3 ? 0 : 1; }\n")
+    root.mklib(f"{lib}/libns.so.1", "libns.so.1", f"-Wl,--version-script={script}",
+               source="".join(line + "\n" for line in both.splitlines()
+                              if line.split("(")[0].split()[-1] in provides))
+    _without_section_headers(root.host(f"{lib}/libns.so.1"))
+    root.ldconfig()
+    real = run_program(root, "/bin/exe")
+    status, doc = ldsim_check(root, "/bin/exe")
+    undefined = [f["detail"] for f in doc["findings"] if f["id"] == "undefined-symbol"]
+    if "g_opt" in provides:
+        assert real.status == 0, real.stderr
+        assert (status, undefined) == (0, []), doc["findings"]
+    else:
+        assert real.status == 127 and "undefined symbol: g_opt, version VERS_1" \
+            in real.stderr, real.stderr
+        assert status == 1 and len(undefined) == 1 and "g_opt" in undefined[0], \
+            doc["findings"]
