@@ -106,3 +106,74 @@ def test_damaged_copies_agree_or_go_to_pyelftools() -> None:
         agree += 1
     assert agree > 500 and fallback > 50, (agree, fallback, only_direct)
     assert only_direct < 50, only_direct  # a fault in another section only
+
+
+def _stripped(data: bytes) -> bytearray:
+    """``data`` with no section header table (what the loader reads is all there)."""
+    out = bytearray(data)
+    if out[4] == 2:  # ELFCLASS64: e_shoff, e_shnum + e_shstrndx
+        out[0x28:0x30], out[0x3C:0x40] = bytes(8), bytes(4)
+    else:
+        out[0x20:0x24], out[0x30:0x34] = bytes(4), bytes(4)
+    return out
+
+
+def test_the_dynamic_segment_gives_the_sections_symbols() -> None:
+    """Every ELF file here (both classes), stripped of its section headers, reads the same
+    symbols (names, bindings, types, versions) through its dynamic segment as through its
+    sections, as the loader finds them (DT_SYMTAB, DT_GNU_HASH or DT_HASH, DT_VERSYM...)."""
+    files = _elf_files(120)
+    if len(files) < 50:
+        pytest.skip("too few ELF files on this machine")
+    compared = 0
+    for path in files:
+        with open(path, "rb") as fh:
+            data = fh.read()
+        direct = _symbols_direct(data)
+        assert direct is not None, path
+        stripped = bytes(_stripped(data))
+        assert read_dynamic_symbols(stripped, path) == direct, path
+        compared += bool(direct)
+    assert compared > 50
+
+
+def test_a_hostile_hash_table_reads_no_further_than_its_segment() -> None:
+    """A DT_HASH chain count of 2**32 - 1 and a GNU hash chain that never ends (every word
+    even) in a sectionless copy of libc: symbols are read no further than the segment that
+    holds the table, and nothing but symbols or an ElfError comes out. A memoryview (a
+    caller's own buffer) of a sectionless file reads no symbol, as before, never an
+    AttributeError."""
+    with open("/usr/lib/x86_64-linux-gnu/libc.so.6", "rb") as fh:
+        libc = _stripped(fh.read())
+    (phoff,) = struct.unpack_from("<Q", libc, 32)
+    (phnum,) = struct.unpack_from("<H", libc, 56)
+    loads, dyn = [], None
+    for i in range(phnum):
+        p_type, _f, off, vaddr, _pa, filesz = struct.unpack_from("<IIQQQQ", libc, phoff + 56 * i)
+        if p_type == 1:
+            loads.append((vaddr, off, filesz))
+        elif p_type == 2:
+            dyn = (off, filesz)
+    assert dyn is not None
+    tags = {t: (dyn[0] + 16 * k, v) for k in range(dyn[1] // 16)
+            for t, v in [struct.unpack_from("<QQ", libc, dyn[0] + 16 * k)]}
+
+    def offset(vaddr: int) -> int:
+        return next(vaddr - v + o for v, o, n in loads if v <= vaddr < v + n)
+
+    symtab = offset(tags[6][1])
+    room = next(o + n - symtab for v, o, n in loads if o <= symtab < o + n)
+    gnu = offset(tags[0x6FFFFEF5][1])
+    nbuckets, _symoffset, bloom, _shift = struct.unpack_from("<IIII", libc, gnu)
+    chains = gnu + 16 + 8 * bloom + 4 * nbuckets
+    endless = bytearray(libc)
+    for at in range(chains, min(len(endless), chains + 4 * 200_000), 4):
+        endless[at] &= 0xFE  # no chain ever ends
+    symbols = read_dynamic_symbols(bytes(endless), "libc.so.6")
+    assert len(symbols) < room // 24
+    sysv = bytearray(libc)  # DT_GNU_HASH's tag made DT_HASH's, pointing at a huge nchain
+    struct.pack_into("<Q", sysv, tags[0x6FFFFEF5][0], 4)
+    struct.pack_into("<II", sysv, gnu, 1, 0xFFFFFFFF)
+    symbols = read_dynamic_symbols(bytes(sysv), "libc.so.6")
+    assert len(symbols) < room // 24
+    assert read_dynamic_symbols(memoryview(bytes(libc)), "libc.so.6") == ()

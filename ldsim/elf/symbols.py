@@ -9,17 +9,11 @@ the musl model's "is this another libc" check. Symbols come from ``.dynsym`` wit
 from __future__ import annotations
 
 import io
+import re
 from typing import Any
 
 from ldsim.buffers import Buffer, FileBytes
-from ldsim.elf.facts import (
-    DT_STRTAB,
-    DT_VERDEF,
-    DT_VERDEFNUM,
-    DT_VERNEED,
-    DT_VERNEEDNUM,
-    DT_VERSYM,
-)
+from ldsim.elf.facts import DT_STRTAB, DT_VERDEF, DT_VERDEFNUM, DT_VERNEED, DT_VERNEEDNUM, DT_VERSYM
 from ldsim.errors import ChangedError, ElfError
 from ldsim.records import record
 
@@ -133,7 +127,13 @@ def read_dynamic_symbols(data: Buffer, path: str) -> tuple[DynSymbol, ...]:
     same symbols (``tests/test_elf_symbols.py`` compares them on every file of this
     machine's ``/usr``)."""
     direct = _symbols_direct(data)
-    symbols = direct if direct is not None else _symbols_pyelftools(data, path)
+    try:
+        symbols = direct if direct is not None else _symbols_pyelftools(data, path)
+    except ElfError:
+        # the sections' table cannot be read (cut off, damaged): the loader never reads it
+        if from_dynamic := _symbols_from_dynamic(data):
+            return from_dynamic
+        raise
     if not symbols:
         # no symbol table among the sections (a file stripped of its section headers runs
         # all the same): the dynamic segment's, which is what the loader reads
@@ -141,17 +141,26 @@ def read_dynamic_symbols(data: Buffer, path: str) -> tuple[DynSymbol, ...]:
     return symbols
 
 
-_DT_HASH, _DT_SYMTAB, _DT_SYMENT, _DT_GNU_HASH = 4, 6, 11, 0x6FFFFEF5
+_DT_HASH, _DT_SYMTAB, _DT_GNU_HASH = 4, 6, 0x6FFFFEF5
+# relocation tables (address, size tag) and the entry size of each kind, by is64
+_RELOCS = ((7, 8, True), (17, 18, False), (23, 2, None))  # DT_RELA, DT_REL, DT_JMPREL
+_DT_PLTREL = 20
+_ODD = re.compile(b"[" + re.escape(bytes(range(1, 256, 2))) + b"]")  # a byte, low bit set
 
 
 def _symbols_from_dynamic(data: Buffer) -> tuple[DynSymbol, ...] | None:
     """The dynamic symbols as the loader finds them, with no section header: the table at
-    ``DT_SYMTAB``, its names at ``DT_STRTAB``, as many as ``DT_HASH``'s chain count or,
-    without it, one past the last symbol ``DT_GNU_HASH``'s chains reach (glibc
-    ``elf/dl-lookup.c``), their versions from ``DT_VERSYM``, ``DT_VERDEF`` and
-    ``DT_VERNEED``. None when the file has no such table (or a broken one)."""
+    ``DT_SYMTAB`` (the last of each tag counts, as in glibc's ``get-dynamic-info.h``), its
+    names at ``DT_STRTAB``; as many as the hash table covers (``DT_GNU_HASH``, which the
+    loader uses when there is one, else ``DT_HASH``'s chain count; glibc
+    ``elf/dl-setup_hash.c``), and at least every symbol a relocation names (what the
+    loader looks up: a GNU table with no hashed symbol covers none of them); never past
+    the end of the segment holding the table. Versions from ``DT_VERSYM``, ``DT_VERDEF``
+    and ``DT_VERNEED``. None when the file has no such table (or a broken one)."""
     from ldsim.elf.layout import PHDR_FIELDS, ElfImage, SectionHeader
 
+    if not hasattr(data, "find"):  # a memoryview: what its caller holds, as pyelftools read it
+        return None
     try:
         img = ElfImage.of(data, "")
         is64 = img.is64
@@ -166,25 +175,28 @@ def _symbols_from_dynamic(data: Buffer) -> tuple[DynSymbol, ...] | None:
         if dynamic is None:
             return None
         entsize = 16 if is64 else 8
-        tags: dict[int, int] = {}
+        entries = []
         for tag, value in img.unpack_array("QQ" if is64 else "II", dynamic[0],
                                            min(dynamic[1] // entsize, 1 << 16)):
             if tag == 0:
                 break
-            tags.setdefault(tag, value)
-        size = 24 if is64 else 16
-        if _DT_SYMTAB not in tags or DT_STRTAB not in tags \
-                or tags.get(_DT_SYMENT, size) != size:
+            entries.append((tag, value))
+        tags = dict(entries)
+        if _DT_SYMTAB not in tags or DT_STRTAB not in tags:
             return None
+        size = 24 if is64 else 16
         symtab = img.offset_of(tags[_DT_SYMTAB], "DT_SYMTAB")
         names = _Strings(data, img.offset_of(tags[DT_STRTAB], "DT_STRTAB"))
-        if _DT_HASH in tags:
+        # the loader sees no symbol past the end of the segment that holds the table
+        room = next((o + n - symtab for v, o, n in img.loads if o <= symtab < o + n), 0)
+        if _DT_GNU_HASH in tags:
+            count = _gnu_hash_count(img, img.offset_of(tags[_DT_GNU_HASH], "DT_GNU_HASH"),
+                                    symtab + room)
+        elif _DT_HASH in tags:
             count = img.unpack("II", img.offset_of(tags[_DT_HASH], "DT_HASH"))[1]
-        elif _DT_GNU_HASH in tags:
-            count = _gnu_hash_count(img, img.offset_of(tags[_DT_GNU_HASH], "DT_GNU_HASH"))
         else:
             return None
-        count = min(count, (len(img) - symtab) // size)
+        count = min(max(count, _relocated_count(img, tags)), room // size)
         vdef: dict[int, str] = {}
         vneed: dict[int, tuple[str, str | None]] = {}
         if DT_VERDEF in tags:
@@ -204,18 +216,40 @@ def _symbols_from_dynamic(data: Buffer) -> tuple[DynSymbol, ...] | None:
         return None
 
 
-def _gnu_hash_count(img: ElfImage, at: int) -> int:
-    """How many symbols a ``DT_GNU_HASH`` table covers: one past the end of the longest
-    chain (each ends with a hash whose low bit is set)."""
+def _gnu_hash_count(img: ElfImage, at: int, end: int) -> int:
+    """How many symbols a ``DT_GNU_HASH`` table covers: one past the end of the chain of
+    the highest bucket (a chain ends with a hash whose low bit is set), looked for in one
+    search of the words' low bytes up to ``end``; ``symoffset`` when no symbol is hashed."""
     nbuckets, symoffset, bloom_size, _shift = img.unpack("IIII", at)
     buckets = at + 16 + bloom_size * (8 if img.is64 else 4)
     last = max((b for (b,) in img.unpack_array("I", buckets, nbuckets)), default=0)
     if last < symoffset:
         return symoffset
-    chains = buckets + 4 * nbuckets
-    while not img.unpack("I", chains + 4 * (last - symoffset))[0] & 1:
-        last += 1
-    return last + 1
+    start = buckets + 4 * nbuckets + 4 * (last - symoffset)
+    if not 0 <= start < end:
+        return symoffset
+    words = bytes(img.mv[start:min(end, len(img))])
+    low = words[0::4] if img.ident.data == 1 else words[3::4]  # ELFDATA2LSB: byte 0
+    hit = _ODD.search(low)
+    return last + 1 + (hit.start() if hit is not None else len(low))
+
+
+def _relocated_count(img: ElfImage, tags: dict[int, int]) -> int:
+    """One past the highest symbol a relocation of ``DT_RELA``, ``DT_REL`` or
+    ``DT_JMPREL`` names (0 when none does): the symbols the loader looks up."""
+    top = 0
+    is64 = img.is64
+    for addr_tag, size_tag, rela in _RELOCS:
+        if addr_tag not in tags or size_tag not in tags:
+            continue
+        if rela is None:
+            rela = tags.get(_DT_PLTREL) == 7
+        fmt = ("QQq" if rela else "QQ") if is64 else ("IIi" if rela else "II")
+        width = (24 if rela else 16) if is64 else (12 if rela else 8)
+        at = img.offset_of(tags[addr_tag], "a relocation table")
+        for entry in img.unpack_array(fmt, at, tags[size_tag] // width):
+            top = max(top, entry[1] >> 32 if is64 else entry[1] >> 8)
+    return top + 1 if top else 0
 
 
 def _dyn_symbols(img: ElfImage, symtab: int, count: int, names: _Strings, ndx: list[int],

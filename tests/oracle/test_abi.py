@@ -8,6 +8,7 @@ finding that explains what the loader does.
 from __future__ import annotations
 
 import json
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -288,3 +289,89 @@ def test_a_library_without_section_headers_binds_through_its_dynamic_segment(
             in real.stderr, real.stderr
         assert status == 1 and len(undefined) == 1 and "g_opt" in undefined[0], \
             doc["findings"]
+
+
+def _patched(path: Path, *changes: tuple[int, bytes]) -> None:
+    data = bytearray(path.read_bytes())
+    for at, raw in changes:
+        data[at:at + len(raw)] = raw
+    path.write_bytes(bytes(data))
+
+
+def _dynamic_entries(path: Path) -> list[tuple[int, int, int]]:
+    """(file offset, tag, value) of each entry of a 64-bit file's dynamic section."""
+    data = path.read_bytes()
+    (phoff,) = struct.unpack_from("<Q", data, 32)
+    _size, phnum = struct.unpack_from("<HH", data, 54)
+    for i in range(phnum):
+        p_type, _flags, p_offset, _vaddr, _paddr, p_filesz = struct.unpack_from(
+            "<IIQQQQ", data, phoff + 56 * i)
+        if p_type == 2:  # PT_DYNAMIC
+            return [(p_offset + 16 * k, *struct.unpack_from("<QQ", data, p_offset + 16 * k))
+                    for k in range(p_filesz // 16)]
+    return []
+
+
+def test_a_sectionless_library_exporting_nothing_still_imports(tmp_path: Path) -> None:
+    """A library whose GNU hash table hashes no symbol (it exports nothing) still imports:
+    the symbols its relocations name are looked up. Stripped of its section headers, its
+    one import that nothing defines any more must still be named, as the real run fails
+    on it (ldsim counted its symbols from the hash table alone, found none, and passed the
+    program)."""
+    root = Root(tmp_path / "root")
+    lib = root.libdir
+    none = tmp_path / "none.map"
+    none.write_text("{ local: *; };\n")
+    root.mklib(f"{lib}/libdep.so", "libdep.so", source="int missing_var = 7;\n")
+    root.mklib(f"{lib}/libnone.so", "libnone.so", f"-Wl,--version-script={none}",
+               "-Wl,--hash-style=gnu", link=[f"{lib}/libdep.so"],
+               source="extern int missing_var;\nint *p_lib(void) { return &missing_var; }\n")
+    root.mkexe("/bin/exe", f"-Wl,-rpath-link,{root.host(lib)}", link=[f"{lib}/libnone.so"])
+    root.mklib(f"{lib}/libdep.so", "libdep.so", source="int other = 7;\n")
+    _without_section_headers(root.host(f"{lib}/libnone.so"))
+    root.ldconfig()
+    real = run_program(root, "/bin/exe")
+    assert real.status == 127 and "undefined symbol: missing_var" in real.stderr, real.stderr
+    status, doc = ldsim_check(root, "/bin/exe")
+    undefined = [f["detail"] for f in doc["findings"] if f["id"] == "undefined-symbol"]
+    assert status == 1 and len(undefined) == 1 and "missing_var" in undefined[0], doc
+
+
+@pytest.mark.parametrize("damage", ["cut-at-section-headers", "both-hashes-sysv-says-1",
+                                    "strtab-twice-last-counts"])
+def test_a_library_the_sections_misdescribe_binds_as_its_dynamic_segment_says(
+        tmp_path: Path, damage: str) -> None:
+    """The loader reads the dynamic segment, never the sections: a library cut off where
+    its section headers start, one whose DT_HASH (beside DT_GNU_HASH, which the loader
+    uses) claims a single symbol, one whose DT_STRTAB appears twice (the last counts)
+    binds, and the program runs; ldsim found its symbols undefined in each."""
+    root = Root(tmp_path / "root")
+    lib = root.libdir
+    script = tmp_path / "vers.map"
+    script.write_text("VERS_1 { global: f_lib; g_opt; local: *; };\n")
+    path = root.host(f"{lib}/libns.so.1")
+    root.mklib(f"{lib}/libns.so.1", "libns.so.1", f"-Wl,--version-script={script}",
+               "-Wl,--hash-style=both",
+               source="int f_lib(void) { return 1; }\nint g_opt(void) { return 2; }\n")
+    root.mkexe("/bin/exe", "-Wl,-z,now", link=[f"{lib}/libns.so.1"],
+               source="int f_lib(void);\nint g_opt(void);\n"
+                      "int main(void) { return f_lib() + g_opt() == 3 ? 0 : 1; }\n")
+    entries = _dynamic_entries(path)
+    if damage == "cut-at-section-headers":
+        (shoff,) = struct.unpack_from("<Q", path.read_bytes(), 0x28)
+        path.write_bytes(path.read_bytes()[:shoff])
+    elif damage == "both-hashes-sysv-says-1":
+        (_at, _tag, addr), = [e for e in entries if e[1] == 4]  # DT_HASH: nchain := 1
+        _without_section_headers(path)
+        _patched(path, (addr + 4, struct.pack("<I", 1)))  # (its address is its offset here)
+    else:
+        (at_strtab, _tag, strtab), = [e for e in entries if e[1] == 5]
+        spare = next(e for e in entries if e[1] in (0x6FFFFFF9, 0x6FFFFFFA))  # RELA/RELCOUNT
+        _without_section_headers(path)
+        _patched(path, (at_strtab + 8, struct.pack("<Q", strtab + 1)),
+                 (spare[0], struct.pack("<QQ", 5, strtab)))
+    root.ldconfig()
+    real = run_program(root, "/bin/exe")
+    assert real.status == 0, real.stderr
+    status, doc = ldsim_check(root, "/bin/exe")
+    assert status == 0 and doc["findings"] == [], doc["findings"]
