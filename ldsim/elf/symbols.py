@@ -125,7 +125,8 @@ def read_dynamic_symbols(data: Buffer, path: str) -> tuple[DynSymbol, ...]:
     """All dynamic symbols of one file (index 0 skipped). An ordinary file (see
     :func:`_symbols_direct`) is read directly, anything else with pyelftools; both give the
     same symbols (``tests/test_elf_symbols.py`` compares them on every file of this
-    machine's ``/usr``)."""
+    machine's ``/usr``). When the sections hold no table, or one that cannot be read, the
+    dynamic segment's is read (:func:`_symbols_from_dynamic`), as the loader reads it."""
     direct = _symbols_direct(data)
     try:
         symbols = direct if direct is not None else _symbols_pyelftools(data, path)
@@ -142,8 +143,9 @@ def read_dynamic_symbols(data: Buffer, path: str) -> tuple[DynSymbol, ...]:
 
 
 _DT_HASH, _DT_SYMTAB, _DT_GNU_HASH = 4, 6, 0x6FFFFEF5
-# relocation tables (address, size tag) and the entry size of each kind, by is64
-_RELOCS = ((7, 8, True), (17, 18, False), (23, 2, None))  # DT_RELA, DT_REL, DT_JMPREL
+# relocation tables: (address tag, size tag, whether entries are Elf_Rela; None: as
+# DT_PLTREL says) of DT_RELA, DT_REL and DT_JMPREL
+_RELOCS = ((7, 8, True), (17, 18, False), (23, 2, None))
 _DT_PLTREL = 20
 _ODD = re.compile(b"[" + re.escape(bytes(range(1, 256, 2))) + b"]")  # a byte, low bit set
 
