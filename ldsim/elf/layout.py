@@ -152,7 +152,6 @@ class ElfImage:
         self.buf = buf
         # a large file is read a page at a time (FileBytes slices into bytes, as a
         # memoryview does into a view)
-        self._paged = isinstance(buf, FileBytes)
         self.mv: memoryview | FileBytes = buf if isinstance(buf, FileBytes) else memoryview(buf)
         self.path = path
         self.ident = ident
@@ -201,7 +200,7 @@ class ElfImage:
         fit = (len(self.mv) - offset) // size if offset >= 0 else 0
         bulk = max(0, min(count, fit))
         # a large file's array is read a window at a time: what is held stays bounded
-        step = max(1, _WINDOW // size) if self._paged else max(bulk, 1)
+        step = max(1, _WINDOW // size) if isinstance(self.mv, FileBytes) else max(bulk, 1)
         for first in range(0, bulk, step):
             stop = offset + min(bulk, first + step) * size
             for values in layout.iter_unpack(self.mv[offset + first * size:stop]):

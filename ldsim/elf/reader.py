@@ -229,19 +229,26 @@ def _isa_property(img: ElfImage, start: int, size: int, word: int) -> int:
     return 0
 
 
-def _parse_dynamic(img: ElfImage, ident: ElfIdent, interp: str | None,
-                   dynamic: tuple[int, int], load_extent: int, isa: int,
-                   interp_error: str | None, phdr_error: str | None) -> ElfFacts:
+def dynamic_entries(img: ElfImage, dynamic: tuple[int, int]) -> list[tuple[int, int]]:
+    """The (tag, value) entries of the dynamic segment at ``dynamic`` (file offset, size),
+    up to ``DT_NULL`` and at most :data:`MAX_DYN_ENTRIES`. ``d_tag`` is signed; it is read
+    unsigned, as the loader compares it (a negative one is a tag ldsim knows nothing of
+    either way)."""
     d_off, d_size = dynamic
-    # d_tag is signed; read unsigned, as the loader compares it (a negative one is a tag
-    # ldsim knows nothing of either way)
     entfmt, entsize = ("QQ", 16) if img.is64 else ("II", 8)
-    entries: list[tuple[int, ...]] = []
+    entries: list[tuple[int, int]] = []
     for entry in img.unpack_array(entfmt, d_off, min(d_size // entsize, MAX_DYN_ENTRIES)):
         if entry[0] == 0:
             break
-        entries.append(entry)
-    last: dict[int, int] = dict(entries)  # type: ignore[arg-type]  # (tag, value) pairs
+        entries.append(entry)  # type: ignore[arg-type]  # (tag, value), as unpacked
+    return entries
+
+
+def _parse_dynamic(img: ElfImage, ident: ElfIdent, interp: str | None,
+                   dynamic: tuple[int, int], load_extent: int, isa: int,
+                   interp_error: str | None, phdr_error: str | None) -> ElfFacts:
+    entries = dynamic_entries(img, dynamic)
+    last = dict(entries)
     if DT_STRTAB not in last:
         if any(tag in (DT_NEEDED, DT_SONAME, DT_RPATH, DT_RUNPATH) for tag, _ in entries):
             raise ElfError(img.path, "dynamic section has strings but no DT_STRTAB")
@@ -286,7 +293,7 @@ def _parse_dynamic(img: ElfImage, ident: ElfIdent, interp: str | None,
         flags=last.get(DT_FLAGS, 0), flags_1=last.get(DT_FLAGS_1, 0),
         version_needs=version_needs, version_defs=version_defs, load_extent=load_extent,
         version_error=version_error, has_versym=DT_VERSYM in last, x86_isa_needed=isa,
-        interp_error=interp_error, empty_dynamic=d_size == 0, phdr_error=phdr_error,
+        interp_error=interp_error, empty_dynamic=dynamic[1] == 0, phdr_error=phdr_error,
     )
 
 

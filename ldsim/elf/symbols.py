@@ -159,7 +159,9 @@ def _symbols_from_dynamic(data: Buffer) -> tuple[DynSymbol, ...] | None:
     loader looks up: a GNU table with no hashed symbol covers none of them); never past
     the end of the segment holding the table. Versions from ``DT_VERSYM``, ``DT_VERDEF``
     and ``DT_VERNEED``. None when the file has no such table (or a broken one)."""
+    from ldsim.elf.facts import phentsize_of
     from ldsim.elf.layout import PHDR_FIELDS, ElfImage, SectionHeader
+    from ldsim.elf.reader import dynamic_entries
 
     if not hasattr(data, "find"):  # a memoryview: what its caller holds, as pyelftools read it
         return None
@@ -169,21 +171,15 @@ def _symbols_from_dynamic(data: Buffer) -> tuple[DynSymbol, ...] | None:
         hdr = img.header()
         off, vaddr, filesz = PHDR_FIELDS[is64]
         dynamic = None
-        for fields in img.program_header_fields(hdr.phoff, hdr.phnum, 56 if is64 else 32):
+        for fields in img.program_header_fields(hdr.phoff, hdr.phnum,
+                                                phentsize_of(img.ident.elf_class)):
             if fields[0] == 1:  # PT_LOAD
                 img.loads.append((fields[vaddr], fields[off], fields[filesz]))
             elif fields[0] == 2:  # PT_DYNAMIC
                 dynamic = (fields[off], fields[filesz])
         if dynamic is None:
             return None
-        entsize = 16 if is64 else 8
-        entries = []
-        for tag, value in img.unpack_array("QQ" if is64 else "II", dynamic[0],
-                                           min(dynamic[1] // entsize, 1 << 16)):
-            if tag == 0:
-                break
-            entries.append((tag, value))
-        tags = dict(entries)
+        tags = dict(dynamic_entries(img, dynamic))
         if _DT_SYMTAB not in tags or DT_STRTAB not in tags:
             return None
         size = 24 if is64 else 16
