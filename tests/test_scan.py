@@ -160,6 +160,40 @@ def test_summary_counts_names_and_exit_status(root: Root) -> None:
     assert out.rstrip().splitlines()[-1].startswith("Result: 2 of 10 files do not start")
 
 
+def test_summary_says_why_loads_abort_most_frequent_first(tmp_path: Path) -> None:
+    """Files that do not start without missing a name (their loader is not there, the file
+    is a separate debuginfo file) are counted by the loader's message, most frequent first,
+    with the first of them; a message about the file itself counts without its path. A
+    stored scan's --report says the same."""
+    r = Root(tmp_path / "r")
+    r.mkexe("/usr/bin/fine")
+    for name in ("a", "b"):
+        r.mkexe(f"/usr/bin/{name}")
+        r.set_interpreter(f"/usr/bin/{name}", "/lib/ld-nowhere.so.1")
+    r.mklib("/usr/lib/libd.so.1", "libd.so.1")
+    r.mkdir("/usr/lib/debug")
+    run = subprocess.run(["objcopy", "--only-keep-debug", str(r.host("/usr/lib/libd.so.1")),
+                          str(r.host("/usr/lib/debug/libd.so.1.debug"))], capture_output=True)
+    assert run.returncode == 0, run.stderr
+    r.remove("/usr/lib/libd.so.1")
+    r.ldconfig()
+    db = tmp_path / "r.sqlite"
+    status, out, _err = cli("scan", "--root", str(r.path), "--jobs", "1", "--width", "0",
+                            "--color", "never", "--db", str(db), "/usr/bin", "/usr/lib")
+    assert status == 1, out
+    section = out.split("Load aborted, most frequent first:\n", 1)[1].split("\n\n", 1)[0]
+    assert section.splitlines() == [
+        "      2 files  /lib/ld-nowhere.so.1: No such file or directory",
+        "               /usr/bin/a and 1 more",
+        "       1 file  object file has no dynamic section",
+        "               /usr/lib/debug/libd.so.1.debug",
+    ], section
+    assert "Not found" not in out
+    _status, again, _err = cli("scan", "--db", str(db), "--report", "--width", "0",
+                               "--color", "never")
+    assert section in again
+
+
 def test_a_path_that_does_not_exist_is_named_and_the_rest_scanned(root: Root) -> None:
     status, out, err = cli("scan", "--root", str(root.path), "--jobs", "1", "/nope", "/usr/sbin")
     assert status == 2

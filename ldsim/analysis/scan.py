@@ -18,6 +18,10 @@ STATUSES = ("starts", "does_not_start", "fails_at_run_time", "unreadable", "erro
 """A file's status: a verdict (``ldsim.analysis.verdict``), or ``unreadable`` (ldsim cannot
 read it as a program: exit 2 of ``explain``), or ``error`` (a bug in ldsim: exit 3)."""
 
+ABORTED = "load aborted: "
+"""How the verdict's reason of a file whose load aborts begins (``ldsim.analysis.verdict``),
+the loader's message after it."""
+
 EXIT_OF_STATUS = {"starts": 0, "does_not_start": 1, "fails_at_run_time": 1, "unreadable": 2,
                   "error": 3}
 
@@ -63,6 +67,8 @@ class ScanSummary:
     by_status: Counter[str] = field(default_factory=Counter)
     missing: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     missing_files: Counter[str] = field(default_factory=Counter)
+    aborted: Counter[str] = field(default_factory=Counter)  # files by the loader's message
+    aborted_files: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     findings: Counter[tuple[str, str]] = field(default_factory=Counter)
     finding_files: dict[tuple[str, str], list[str]] = field(
         default_factory=lambda: defaultdict(list))
@@ -104,6 +110,13 @@ class ScanSummary:
             self.unreadable.append((r.path, r.reasons[0] if r.reasons else ""))
         elif r.status == "error":
             self.errors.append((r.path, r.reasons[0] if r.reasons else ""))
+        if r.kind == "file" and r.status == "does_not_start":
+            for reason in r.reasons:
+                if reason.startswith(ABORTED):
+                    why = aborted_why(r.path, reason)
+                    self.aborted[why] += 1
+                    if len(self.aborted_files[why]) < self.examples:
+                        self.aborted_files[why].append(r.path)
         names = dict.fromkeys(name for name, _by in r.unresolved)
         for name in names:
             self.missing_files[name] += 1
@@ -133,6 +146,12 @@ class ScanSummary:
         return [(name, n, self.missing[name])
                 for name, n in sorted(self.missing_files.items(), key=lambda t: (-t[1], t[0]))]
 
+    def aborted_by_frequency(self) -> list[tuple[str, int, list[str]]]:
+        """(the loader's message, how many files' loads abort with it, the first of them),
+        most frequent first: what the files that do not start, but miss no name, meet."""
+        return [(why, n, self.aborted_files[why])
+                for why, n in sorted(self.aborted.items(), key=lambda t: (-t[1], t[0]))]
+
     def findings_by_rule(self) -> list[tuple[str, str, int, list[str]]]:
         """(rule id, severity, count, the first files), errors first, then by count."""
         order = {"error": 0, "warning": 1, "info": 2}
@@ -155,4 +174,14 @@ class ScanSummary:
         return 0
 
 
-__all__ = ["EXIT_OF_STATUS", "STATUSES", "FileResult", "ScanSummary"]
+def aborted_why(path: str, reason: str) -> str:
+    """The loader's message in the reason ``reason`` of the file ``path`` whose load aborts,
+    without the file's own path where the message is about the file itself ("object file
+    has no dynamic section"), so that the files that meet the same problem count together;
+    a message about another file (a missing interpreter, a library of the wrong class)
+    names it."""
+    message = reason.removeprefix(ABORTED)
+    return message.removeprefix(f"{path}: ")
+
+
+__all__ = ["ABORTED", "EXIT_OF_STATUS", "STATUSES", "FileResult", "ScanSummary", "aborted_why"]

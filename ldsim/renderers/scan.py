@@ -68,7 +68,8 @@ def _files(paths: list[str], total: int) -> str:
 def render_scan_text(s: ScanSummary, *, what: str = "", how: str = "", color: bool = False,
                      width: int | None = None) -> str:
     """The summary for people: counts by verdict, the names found nowhere (most frequent
-    first, with who needs them), findings by rule, leaks per snap, what could not be read,
+    first, with who needs them), why the loads that abort do (most frequent first),
+    findings by rule, leaks per snap, what could not be read,
     the slowest files, and the result. ``what``: what was scanned; ``how``: how it ran."""
     st = Style(color, width)
     out: list[str] = []
@@ -103,6 +104,16 @@ def render_scan_text(s: ScanSummary, *, what: str = "", how: str = "", color: bo
         if len(missing) > 20:
             out.append(f"  ... and {plural(len(missing) - 20, 'other name')} (--format jsonl "
                        "lists them all)")
+    aborted = s.aborted_by_frequency()
+    if aborted:
+        # a message is often long (it may name the interpreter): the files go under it
+        out += ["", st.paint("heading", "Load aborted, most frequent first:")]
+        for why, count, files in aborted[:20]:
+            out.append(f"  {plural(count, 'file'):>11}  {st.paint('error', shown(why))}")
+            out.append(f"  {'':>11}  {_files(files, count)}")
+        if len(aborted) > 20:
+            out.append(f"  ... and {plural(len(aborted) - 20, 'other message')} (--format "
+                       "jsonl gives every file's)")
     findings = s.findings_by_rule()
     if findings:
         out += ["", st.paint("heading", "Findings by rule:")]
