@@ -134,12 +134,14 @@ def resolve(view: View, exe: str, env: LoaderEnv, config: RootConfig | None = No
     caller = env.user
     user = caller is not None and caller[0] != 0
     # what the kernel starts must be executable by its caller. Root needs one x bit of a
-    # program: one that names a loader and is an executable, a PIE or has no SONAME, a
-    # static ET_EXEC or static-PIE program, a file whose PT_INTERP the kernel refuses; a
-    # library it starts (one that also runs, as libc.so.6 does, or one that needs nothing,
-    # which `ldd` calls statically linked) is judged as the library it is, by what loads it
-    judged = execs and (user or facts.is_program or facts.is_executable or facts.is_pie
-                        or facts.interp_error is not None)
+    # program: one that names a loader and is an executable, a PIE or has no SONAME (and
+    # some x bit: see _plugin), a static ET_EXEC or static-PIE program, a file whose
+    # PT_INTERP the kernel refuses; a library it starts (one that also runs, as libc.so.6
+    # does, or one that needs nothing, which `ldd` calls statically linked) is judged as
+    # the library it is, by what loads it
+    judged = execs and (user or facts.is_executable or facts.is_pie
+                        or facts.interp_error is not None
+                        or (facts.is_program and not _plugin(view, exe, env.cwd)))
     if judged or user:
         # the caller's rights come first: execve needs to search the way to the program and
         # to execute it, then its interpreter (fs/exec.c, open_exec; fs/binfmt_elf.c opens
@@ -226,6 +228,18 @@ def resolve(view: View, exe: str, env: LoaderEnv, config: RootConfig | None = No
                        interp=interp, arch=rules, loader_runs=loader_runs)
     return model.run(exe, facts, before=config.diagnostics, after=notes, interpreter=interp,
                      refuse=refuse, dlopen=dlopen)
+
+
+def _plugin(view: View, path: str, cwd: str) -> bool:
+    """Whether a file that names a loader but is no executable, no PIE and has no SONAME
+    is a plugin that also runs (``pam_cap.so``), not a program: no x bit at all. Nothing
+    runs it then (execve refuses it, even to root), what loads it is ``dlopen``: it is
+    judged as the library it is, as ``ldd`` traces it, like a library with a SONAME that
+    also runs (``libc.so.6``, ``libcap.so.2``)."""
+    try:
+        return not view.stat(path, cwd=cwd).mode & 0o111
+    except FsError:
+        return False
 
 
 def _caller_denied(view: View, path: str, cwd: str, user: tuple[int, int] | None,

@@ -309,6 +309,35 @@ def test_root_executes_only_a_file_with_an_execute_bit(edge: Root) -> None:
     sim = compare(traced, edge, extra_args=user)
     assert sim.doc is not None and sim.doc["verdict"]["status"] == "starts"
 
+    # a plugin that also runs (PT_INTERP, no SONAME, no DF_1_PIE: Debian's pam_cap.so) at
+    # mode 0644: nothing runs it, as execve refuses it even to root, and `ldd` traces it.
+    # ldsim judged it a program and said "Permission denied", with no object; a library
+    # with a SONAME that also runs (libcap.so.2) was already judged as the library it is
+    edge.mklib("/w/plug.so", None, link=["/w/libplain.so"], rpath="/w", source=(
+        f'const char interp[] __attribute__((section(".interp"))) = "{edge.interp}";\n'
+        "int f_plug(void) { return 1; }\n"))
+    edge.make_world_readable()
+    edge.chmod("/w/plug.so", 0o644)
+    ran = run_program(edge, "/w/plug.so")
+    assert ran.status == 126 and "Permission denied" in ran.stderr, ran
+    traced = run_real_loader(edge, "/w/plug.so", explicit=True)
+    assert traced.error is None and "/w/libplain.so" in [e.path for e in traced.found], \
+        traced.describe()
+    listed = compare(traced, edge)  # (ldsim as `ldd` runs it: the loader on the file)
+    sim = run_ldsim(edge, "/w/plug.so")  # what a scan judges: the file as it is
+    assert sim.status == 0 and sim.doc is not None and listed.doc is not None, sim.stderr
+    assert sim.doc["verdict"]["status"] == "starts" and sim.doc["interpreter"] == edge.interp
+    assert [o["path"] for o in sim.doc["objects"]] == \
+        [o["path"] for o in listed.doc["objects"]]
+    # with an x bit it is a program, which another caller's execve runs only with one of
+    # theirs: the kernel starts it (loading is all a trace shows)
+    edge.chmod("/w/plug.so", 0o700)
+    sim = run_ldsim(edge, "/w/plug.so", "--user", "65534:65534")
+    assert sim.status == 1 and sim.loader_message == "/w/plug.so: Permission denied", \
+        sim.stderr
+    ran = run_program(edge, "/w/plug.so", user="65534:65534")
+    assert ran.status == 126 and "Permission denied" in ran.stderr, ran
+
 
 def test_a_program_without_pt_interp_reads_no_preload(edge: Root) -> None:
     """A static program has no PT_INTERP: the kernel starts it itself (fs/binfmt_elf.c maps no
