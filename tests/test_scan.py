@@ -497,6 +497,39 @@ def test_a_killed_scan_resumes_to_the_same_results(tmp_path: Path, jobs: str) ->
 
 
 @pytest.mark.host
+def test_ctrl_c_pressed_again_while_a_pooled_scan_stops_ends_it_at_once(tmp_path: Path) -> None:
+    """Ctrl-C twice (or `timeout -s INT`, which signals the process and then its group):
+    the second one landed while the pool was being stopped, left its workers waiting on it
+    and the scan waiting on them at exit, forever (in 1 or 2 tries of 2, measured); a third
+    printed a traceback. Now the workers go at the first, later ones are ignored while the
+    scan stops: exit 130, one line, no process left."""
+    ldsim_scan = [sys.executable, "-m", "ldsim", "scan"]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    for attempt in range(3):
+        db = tmp_path / f"usr{attempt}.sqlite"
+        proc = subprocess.Popen([*ldsim_scan, "--jobs", "2", "--db", str(db), "/usr"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+                                start_new_session=True)
+        deadline = time.monotonic() + 120
+        while _results_in(db) < 200 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert proc.poll() is None, "the scan ended before it could be interrupted"
+        for pause in (0.01, 0.05, 0.2):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGINT)
+            time.sleep(pause)
+        try:
+            _out, err = proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            pytest.fail(f"try {attempt + 1}: the scan still ran 20 s after Ctrl-C")
+        assert proc.returncode == 130 and err == b"ldsim: interrupted\n", (proc.returncode, err)
+        with pytest.raises(ProcessLookupError):  # its workers are gone too
+            os.killpg(proc.pid, 0)
+
+
+@pytest.mark.host
 def test_a_second_scan_of_one_store_is_refused_while_the_first_writes(root: Root,
                                                                      tmp_path: Path) -> None:
     """Two scans writing one store would interleave their results: the second says so at

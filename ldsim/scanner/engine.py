@@ -574,7 +574,7 @@ class _executor:
 
     def __init__(self, opts: ScanOptions) -> None:
         self.opts = opts
-        self._close: Callable[[], None] = lambda: None
+        self._close: Callable[[bool], None] = lambda failed: None
 
     def __enter__(self) -> tuple[Submit, int]:
         opts = self.opts
@@ -596,18 +596,22 @@ class _executor:
                                    initargs=(nice, os.getpid(), inherited))
         workers = _workers_of(pool)
 
-        def close() -> None:
-            if any(p.exitcode not in (None, 0) for p in workers()):
-                # one died: it may have held the result queue's lock, or left half a result
-                # in its pipe, and its peers and the pool's own thread would wait forever.
-                # They all go, and this process's end of the pipe's writing side too: the
-                # pool's thread then reads the end of it, and stops (private names again)
-                for p in workers():
+        def close(failed: bool) -> None:
+            # a scan that stops early (Ctrl-C, an error, a caller that stops reading) needs
+            # nothing more from its workers, and one that died may have held the result
+            # queue's lock, or left half a result in its pipe, and its peers and the pool's
+            # own thread would wait forever. They all go, and this process's end of the
+            # pipe's writing side too: the pool's thread then reads the end of it, and
+            # stops (private names again). A second Ctrl-C meanwhile is ignored: stopping
+            # the pool halfway left its workers waiting on it, and the process on them.
+            with _ctrl_c_ignored():
+                if failed or any(p.exitcode not in (None, 0) for p in workers()):
+                    for p in workers():
+                        with contextlib.suppress(Exception):
+                            p.kill()
                     with contextlib.suppress(Exception):
-                        p.kill()
-                with contextlib.suppress(Exception):
-                    pool._result_queue._writer.close()  # type: ignore[attr-defined]
-            pool.shutdown(wait=True, cancel_futures=True)
+                        pool._result_queue._writer.close()  # type: ignore[attr-defined]
+                pool.shutdown(wait=True, cancel_futures=True)
 
         self._close = close
         pool.submit(int)  # the workers start now, ready when the walk finds the first files
@@ -664,7 +668,7 @@ class _executor:
         if error is not None:
             raise error
         client = made["client"]
-        self._close = client.close
+        self._close = lambda failed: client.close()
         try:
             client.wait_for_workers(1, timeout=WORKER_WAIT)
         except (OSError, TimeoutError):
@@ -698,8 +702,25 @@ class _executor:
 
         return submit, threads
 
-    def __exit__(self, *exc: object) -> None:
-        self._close()
+    def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
+        self._close(kind is not None)
+
+
+@contextlib.contextmanager
+def _ctrl_c_ignored() -> Iterator[None]:
+    """SIGINT ignored for a moment (in the main thread only: elsewhere, signals are not
+    this code's to set), then as it was."""
+    import signal
+
+    try:
+        old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
 
 
 __all__ = ["Scan", "ScanOptions", "StoredScan"]
