@@ -339,6 +339,52 @@ def test_root_executes_only_a_file_with_an_execute_bit(edge: Root) -> None:
     assert ran.status == 126 and "Permission denied" in ran.stderr, ran
 
 
+def test_the_kernel_refuses_an_interpreter_it_cannot_load(edge: Root) -> None:
+    """execve opens PT_INTERP as it opens a program (a directory or a FIFO: EACCES), reads
+    an ELF header of the program's class from it (fewer bytes: EIO), then checks its magic
+    and machine and reads its program headers (ELIBBAD). ldsim said each such program
+    starts (it checked the interpreter's x bit only); the real runs fail, each so."""
+    if edge.foreign_arch is not None:
+        pytest.skip("the interpreters are made from this machine's loader")
+    import os
+    import struct
+
+    interp = edge.interp
+    edge.mkdir("/opt/dir-ld")
+    os.mkfifo(edge.host("/opt/fifo-ld"), 0o755)
+    edge.write("/opt/text-ld", "not an ELF file\n", 0o755)
+    edge.write("/opt/long-ld", "#!/bin/sh\n" + "# not an ELF file\n" * 8, 0o755)
+    edge.copy(interp, "/opt/arm-ld")
+    edge.patch("/opt/arm-ld", 18, struct.pack("<H", 183))  # e_machine: EM_AARCH64
+    edge.copy(interp, "/opt/phent-ld")
+    edge.patch("/opt/phent-ld", 54, struct.pack("<H", 32))  # e_phentsize of ELFCLASS32
+    edge.head(interp, "/opt/cut-ld", 100)  # its program headers cut off
+    edge.copy(interp, "/opt/good-ld")
+    edge.mkexe("/bin/i_base")
+    rows = {"dir": "Permission denied", "fifo": "Permission denied",
+            "text": "Input/output error", "long": "Accessing a corrupted shared library",
+            "arm": "Accessing a corrupted shared library",
+            "phent": "Accessing a corrupted shared library",
+            "cut": "Accessing a corrupted shared library", "good": None}
+    for name, message in rows.items():
+        prog = f"/bin/i_{name}"
+        edge.copy("/bin/i_base", prog)
+        edge.set_interpreter(prog, f"/opt/{name}-ld")
+        if name in ("cut", "good"):
+            edge.chmod(f"/opt/{name}-ld", 0o755)
+        ran = run_program(edge, prog)
+        sim = run_ldsim(edge, prog)
+        assert sim.doc is not None, sim.stderr
+        if message is None:
+            assert ran.status == 0, ran
+            assert sim.status == 0 and sim.doc["verdict"]["status"] == "starts", sim.stderr
+            continue
+        assert ran.status == 126 and message in ran.stderr, (name, ran)
+        assert sim.status == 1 and sim.doc["verdict"]["status"] == "does_not_start", name
+        assert sim.loader_message == f"{prog}: {message}", (name, sim.loader_message)
+        assert [o["path"] for o in sim.doc["objects"]] == [prog], name
+
+
 def test_a_program_without_pt_interp_reads_no_preload(edge: Root) -> None:
     """A static program has no PT_INTERP: the kernel starts it itself (fs/binfmt_elf.c maps no
     interpreter), so no loader reads LD_PRELOAD or /etc/ld.so.preload, and LD_DEBUG says
