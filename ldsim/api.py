@@ -42,7 +42,7 @@ from ldsim.errors import (
     SquashFsError,
     UsageError,
 )
-from ldsim.fs.view import Realm, View, real_path
+from ldsim.fs.view import Realm, View, join, real_path
 from ldsim.records import replace
 from ldsim.registry import GRAPH_KIND, kind_of
 from ldsim.registry import formats as _formats
@@ -444,6 +444,9 @@ def scan(root: str = "/", paths: Sequence[str] = (), *, snaps: Sequence[str] = (
                     base_dir=None if base_dir is None else os.path.abspath(base_dir),
                     root_name=root, dlopen=dlopen)
     snaps = [os.path.abspath(s) for s in snaps]
+    # a relative PATH is in the process's working directory, as explain's program is
+    cwd = spec.env.cwd
+    paths = [p if p.startswith("/") else join(cwd, p) for p in paths]
     store = None
     if db is not None:
         from ldsim.scanner.store import Store  # sqlite3: only with a store

@@ -194,6 +194,27 @@ def test_summary_says_why_loads_abort_most_frequent_first(tmp_path: Path) -> Non
     assert section in again
 
 
+def test_a_relative_path_is_in_the_working_directory_as_explains_program_is(
+        root: Root, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A relative PATH was taken from the root's top: `ldsim scan .` scanned the whole
+    machine, and `scan --cwd /usr bin` found nothing where `explain --cwd /usr bin/ok`
+    found the program. It is in the working directory (--cwd; with --root /, the current
+    directory), as explain's program is."""
+    _status, by_cwd, _err = cli("scan", "--root", str(root.path), "--cwd", "/usr", "--jobs", "1",
+                                "--format", "jsonl", "bin")
+    _status, whole, _err = cli("scan", "--root", str(root.path), "--jobs", "1", "--format",
+                               "jsonl", "/usr/bin")
+    assert by_cwd == whole and len(lines(whole)) > 3
+    here = tmp_path / "here"
+    here.mkdir()
+    shutil.copy(root.host("/usr/bin/alone"), here / "prog")
+    monkeypatch.chdir(here)
+    _status, out, _err = cli("scan", "--jobs", "1", "--format", "jsonl", ".")
+    docs = lines(out)
+    assert [d["executable"] for d in docs[:-1]] == [f"{here}/prog"]
+    assert docs[0] == explain_doc(f"{here}/prog")
+
+
 def test_a_path_that_does_not_exist_is_named_and_the_rest_scanned(root: Root) -> None:
     status, out, err = cli("scan", "--root", str(root.path), "--jobs", "1", "/nope", "/usr/sbin")
     assert status == 2

@@ -126,7 +126,8 @@ def add_parser(sub: Any) -> None:
                    "findings by priority); with --snap, as `ldsim compare --dlopen` does")
     p.add_argument("paths", metavar="PATH", nargs="*",
                    help="files or directories inside the root to scan (default: the whole "
-                   "root)")
+                   "root); a relative one is in the working directory, as explain's program "
+                   "is (--cwd; with --root /, the current directory)")
     # what --report cannot honour: every option that would change what a scan finds
     scanning = {a.dest: (a.option_strings[-1] if a.option_strings else "PATH", a.default)
                 for a in p._actions if a.dest not in _REPORT_TAKES}
