@@ -215,6 +215,28 @@ def test_a_relative_path_is_in_the_working_directory_as_explains_program_is(
     assert docs[0] == explain_doc(f"{here}/prog")
 
 
+def test_a_file_with_the_elf_magic_too_short_for_a_type_is_named(tmp_path: Path) -> None:
+    """A file that starts with the ELF magic but ends before its e_type (a download cut
+    short) was passed by as no ELF file: not resolved, not counted, not named, where
+    explain says "file too short". It is resolved, and named, by a rescan too."""
+    bin_dir = tmp_path / "r" / "usr" / "bin"
+    bin_dir.mkdir(parents=True)
+    (bin_dir / "cut16").write_bytes(Path("/usr/bin/true").read_bytes()[:16])
+    (bin_dir / "magic").write_bytes(b"\x7fELF")
+    old = time.time_ns() - 3600 * 10**9  # not changed just now: the rescan trusts its record
+    os.utime(bin_dir, ns=(old, old))
+    db = tmp_path / "r.sqlite"
+    for _ in range(2):
+        status, out, _err = cli("scan", "--root", str(tmp_path / "r"), "--jobs", "1",
+                                "--format", "jsonl", "--db", str(db))
+        summary = lines(out)[-1]
+        assert status == 2 and summary["files"] == 2, out
+        assert summary["unreadable"] == [{"path": "/usr/bin/cut16", "error": "file too short"},
+                                         {"path": "/usr/bin/magic", "error": "file too short"}]
+    status, _out, err = cli("explain", "--root", str(tmp_path / "r"), "/usr/bin/cut16")
+    assert status == 2 and "/usr/bin/cut16: file too short" in err
+
+
 def test_a_path_that_does_not_exist_is_named_and_the_rest_scanned(root: Root) -> None:
     status, out, err = cli("scan", "--root", str(root.path), "--jobs", "1", "/nope", "/usr/sbin")
     assert status == 2

@@ -43,7 +43,11 @@ from ldsim.records import field, record, replace
 
 HEAD = 64
 PSEUDO_TOP = frozenset({"proc", "sys", "dev", "run"})
-LOADABLE = frozenset({ElfType.EXEC, ElfType.DYN})
+TOO_SHORT = -1
+"""The ``e_type`` the walk gives a file that starts with the ELF magic but is too short to
+hold one: it is resolved all the same, so that the scan names it (``file too short``, as
+``explain`` says), rather than passing it by as no ELF file."""
+LOADABLE = frozenset({ElfType.EXEC, ElfType.DYN, TOO_SHORT})
 _OPEN_FILE = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY
 _OPEN_DIR = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_DIRECTORY
 
@@ -139,10 +143,12 @@ class Filter:
 
 
 def elf_type(head: bytes) -> int | None:
-    """``e_type`` of a file whose first bytes are ``head``; None when it is not ELF."""
+    """``e_type`` of a file whose first bytes are ``head`` (:data:`TOO_SHORT`: it has none);
+    None when it is not ELF."""
     if head[:4] != ELFMAG:
         return None
-    return sniff_type(head)
+    e_type = sniff_type(head)
+    return TOO_SHORT if e_type is None else e_type
 
 
 def walk_root(view: View, tops: Sequence[str], *, filt: Filter | None = None,
@@ -467,7 +473,7 @@ def _list_dir(dfd: int, guest: str, filt: Filter, walk: Walk
                 continue
             e_type = sniff_type(head)
             if e_type is None:
-                continue
+                e_type = TOO_SHORT
             st = fstat(fd)
         except OSError as exc:
             walk.problems.append((_join(guest, name), _why(exc)))
