@@ -13,7 +13,14 @@ from ldsim.config.arch import ARCHES, Arch, arch_of, generic, process_env
 from ldsim.config.env import Invocation, LoaderEnv
 from ldsim.config.ld_so_cache import LdSoCache, parse_ld_so_cache
 from ldsim.config.loader_profile import GlibcProfile, fallback_profile, glibc_profile_from_bytes
-from ldsim.elf.facts import ElfFacts, ElfIdent, class_name, machine_name, phentsize_of
+from ldsim.elf.facts import (
+    ElfFacts,
+    ElfIdent,
+    ElfType,
+    class_name,
+    machine_name,
+    phentsize_of,
+)
 from ldsim.elf.flavour import Libc, flavour_of, loader_flavour
 from ldsim.elf.reader import kernel_phdr_error, parse_elf
 from ldsim.errors import CacheFormatError, FsError
@@ -201,7 +208,10 @@ def resolve(view: View, exe: str, env: LoaderEnv, config: RootConfig | None = No
         # it after reading the program's headers); ld.so PROG (and ldd) opens the program
         # for reading
         denied = _caller_denied(view, exe, env.cwd, caller, EXECUTE if judged else READ)
-    enoexec = (facts.phdr_error or facts.interp_error) if execs else None
+    # load_elf_binary checks e_type before it reads the program headers
+    type_error = None if ident.e_type in _LOADABLE else \
+        f"its e_type is {ident.e_type:#x}, neither ET_EXEC nor ET_DYN"
+    enoexec = (type_error or facts.phdr_error or facts.interp_error) if execs else None
     refused = None
     if denied is None and enoexec is None and execs and facts.interp:
         denied = _caller_denied(view, facts.interp, env.cwd, caller, EXECUTE)
@@ -221,6 +231,10 @@ def resolve(view: View, exe: str, env: LoaderEnv, config: RootConfig | None = No
         # program headers are read and checked before PT_INTERP is looked for)
         refuse = (f"the kernel cannot start it: {enoexec}",
                   f"{exe}: cannot execute binary file: Exec format error")
+    elif not execs and flavour is Libc.GLIBC and type_error is not None:
+        # ld.so maps the file it traces or runs itself: open_verify checks e_type first
+        refuse = (f"only ET_DYN and ET_EXEC can be loaded ({type_error})",
+                  f"{exe}: only ET_DYN and ET_EXEC can be loaded")
     elif not execs and flavour is Libc.GLIBC \
             and ident.phentsize != phentsize_of(ident.elf_class):
         # ld.so maps the file it traces or runs itself (_dl_map_object, open_verify in
@@ -301,6 +315,8 @@ def _plugin(view: View, path: str, cwd: str) -> bool:
     except FsError:
         return False
 
+
+_LOADABLE = frozenset({int(ElfType.EXEC), int(ElfType.DYN)})
 
 _STRERROR = {"EACCES": "Permission denied", "EIO": "Input/output error",
              "ELIBBAD": "Accessing a corrupted shared library"}

@@ -166,6 +166,9 @@ def test_a_debuginfo_program_cannot_be_executed(edge: Root) -> None:
                    "them, up to 65536 bytes)"),
     ("e_phnum", 1171, "its 1171 program headers take 65576 bytes (the kernel reads 1 to "
                       "1170 of them, up to 65536 bytes)"),
+    # e_type is checked before the program headers (ldsim said such a file starts)
+    ("e_type", 0x1234, "its e_type is 0x1234, neither ET_EXEC nor ET_DYN"),
+    ("e_type", 1, "its e_type is 0x1, neither ET_EXEC nor ET_DYN"),
 ])
 def test_program_headers_execve_refuses(edge: Root, field: str, value: int, why: str) -> None:
     """The kernel reads a program's header table before anything else (Linux
@@ -182,7 +185,7 @@ def test_program_headers_execve_refuses(edge: Root, field: str, value: int, why:
     edge.mkexe("/bin/odd", needed=["libc.so.6"])
     with open(edge.host("/bin/odd"), "ab") as grow:  # a table of that size lies in the file
         grow.write(bytes(70_000))
-    edge.patch("/bin/odd", {"e_phentsize": 54, "e_phnum": 56}[field],
+    edge.patch("/bin/odd", {"e_phentsize": 54, "e_phnum": 56, "e_type": 16}[field],
                value.to_bytes(2, "little"))
     with pytest.raises(OSError) as refused:  # execve itself, as above
         subprocess.run([edge.host("/bin/odd")], check=False, timeout=30)
@@ -193,11 +196,13 @@ def test_program_headers_execve_refuses(edge: Root, field: str, value: int, why:
     assert sim.doc["verdict"]["status"] == "does_not_start"
     assert f"the kernel cannot start it: {why}" in json.dumps(sim.doc)  # the trail says why
     assert sim.loader_message == "/bin/odd: cannot execute binary file: Exec format error"
-    if field == "e_phentsize":
-        # ld.so run on it (ldd, ld.so PROG) maps it itself: open_verify refuses the size
+    if field in ("e_phentsize", "e_type"):
+        # ld.so run on it (ldd, ld.so PROG) maps it itself: open_verify refuses the type,
+        # then the size
         listed = run_real_loader(edge, "/bin/odd", explicit=True)
-        assert listed.error is not None and "ELF file's phentsize not the expected size" \
-            in listed.error, listed.describe()
+        said = {"e_phentsize": "ELF file's phentsize not the expected size",
+                "e_type": "only ET_DYN and ET_EXEC can be loaded"}[field]
+        assert listed.error is not None and said in listed.error, listed.describe()
         compare(listed, edge, extra_args=["--invocation", "ldd"])
 
 
