@@ -14,14 +14,17 @@ from ldsim.config.env import Invocation, LoaderEnv
 from ldsim.config.ld_so_cache import LdSoCache, parse_ld_so_cache
 from ldsim.config.loader_profile import GlibcProfile, fallback_profile, glibc_profile_from_bytes
 from ldsim.elf.facts import (
+    ELFMAG,
     ElfFacts,
     ElfIdent,
     ElfType,
     class_name,
+    ehdr_size,
     machine_name,
     phentsize_of,
 )
 from ldsim.elf.flavour import Libc, flavour_of, loader_flavour
+from ldsim.elf.layout import ElfImage, parse_ident
 from ldsim.elf.reader import kernel_phdr_error, parse_elf
 from ldsim.errors import CacheFormatError, FsError
 from ldsim.fs.view import EXECUTE, READ, View, permits
@@ -43,7 +46,7 @@ class RootConfig:
         self.files = FileCache(view)
         self.diagnostics: list[Diagnostic] = []
         self._profiles: dict[tuple[str, int, str], GlibcProfile] = {}
-        self._interps: dict[tuple[str, str, int, int, int], str | None] = {}
+        self._interps: dict[tuple[str, str, int, int, int], tuple[int, str] | None] = {}
         self.cache = self._read_cache()
         self.preload_file = self._read_text(PRELOAD_PATH)
 
@@ -83,11 +86,11 @@ class RootConfig:
             self._profiles[key] = prof
         return prof
 
-
-    def kernel_refuses_interp(self, interp: str, cwd: str, ident: ElfIdent) -> str | None:
+    def kernel_refuses_interp(self, interp: str, cwd: str, ident: ElfIdent
+                              ) -> tuple[int, str] | None:
         """Why ``execve`` refuses ``interp``, the interpreter of a program of ``ident``'s
-        class, byte order and machine (Linux ``fs/binfmt_elf.c``, ``load_elf_binary``), as
-        "ERRNO: why"; None when it takes it (or it is missing, which is the model's to
+        class, byte order and machine (Linux ``fs/binfmt_elf.c``, ``load_elf_binary``):
+        (errno, why); None when it takes it (or it is missing, which is the model's to
         say). The kernel opens it as it opens a program (``open_exec``: a directory, a FIFO,
         a device is refused, EACCES), reads an ELF header of the program's class (fewer
         bytes: EIO), checks the magic and the machine, then reads its program headers
@@ -98,9 +101,10 @@ class RootConfig:
         return self._interps[key]
 
 
-def _interp_refusal(view: View, interp: str, cwd: str, ident: ElfIdent) -> str | None:
+def _interp_refusal(view: View, interp: str, cwd: str, ident: ElfIdent
+                    ) -> tuple[int, str] | None:
+    import errno
     import stat as stat_mod
-    import struct
 
     try:
         st = view.stat(interp, cwd=cwd)
@@ -110,30 +114,26 @@ def _interp_refusal(view: View, interp: str, cwd: str, ident: ElfIdent) -> str |
         kind = ("a directory" if st.is_dir else "a FIFO" if stat_mod.S_ISFIFO(st.mode)
                 else "a socket" if stat_mod.S_ISSOCK(st.mode) else "a device"
                 if stat_mod.S_ISCHR(st.mode) or stat_mod.S_ISBLK(st.mode) else "no file")
-        return f"EACCES: it is {kind}, not a regular file"
-    wide = ident.elf_class == 2
-    size = 64 if wide else 52  # the ELF header of the program's class
+        return errno.EACCES, f"it is {kind}, not a regular file"
+    size = ehdr_size(ident.elf_class)  # the kernel reads the program's class of header
     try:
         head = view.read(interp, cwd=cwd, limit=size)
     except FsError:  # ldsim may not read it: the model goes on without this check
         return None
     if len(head) < size:
-        return (f"EIO: it has {len(head)} bytes, fewer than the {size} of an ELF header of "
-                "the program's class")
-    if head[:4] != b"\x7fELF":
-        return "ELIBBAD: it is not an ELF file"
-    order = "<" if ident.data == 1 else ">"
-    machine = struct.unpack_from(order + "H", head, 18)[0]
-    if machine != ident.machine:
-        return (f"ELIBBAD: it is built for {machine_name(machine)}, the program for "
-                f"{machine_name(ident.machine)}")
-    phoff, phentsize, phnum = (struct.unpack_from(order + "Q", head, 32)[0],
-                               *struct.unpack_from(order + "HH", head, 54)) if wide else \
-        (struct.unpack_from(order + "I", head, 28)[0], *struct.unpack_from(order + "HH", head, 42))
-    problem = kernel_phdr_error(ident.elf_class, phentsize, phnum)
-    if problem is None and phoff + phentsize * phnum > st.size:
+        return errno.EIO, (f"it has {len(head)} bytes, fewer than the {size} of an ELF "
+                           "header of the program's class")
+    if head[:4] != ELFMAG:
+        return errno.ELIBBAD, "it is not an ELF file"
+    theirs = parse_ident(head, interp, assume=(ident.elf_class, ident.data))
+    if theirs.machine != ident.machine:
+        return errno.ELIBBAD, (f"it is built for {machine_name(theirs.machine)}, the "
+                               f"program for {machine_name(ident.machine)}")
+    hdr = ElfImage(head, interp, theirs).header()
+    problem = kernel_phdr_error(ident.elf_class, theirs.phentsize, hdr.phnum)
+    if problem is None and hdr.phoff + theirs.phentsize * hdr.phnum > st.size:
         problem = "its program headers run past its end"
-    return f"ELIBBAD: {problem}" if problem is not None else None
+    return (errno.ELIBBAD, problem) if problem is not None else None
 
 
 def read_program(view: View, path: str, cwd: str = "/",
@@ -219,9 +219,12 @@ def resolve(view: View, exe: str, env: LoaderEnv, config: RootConfig | None = No
         refused = None if denied else config.kernel_refuses_interp(facts.interp, env.cwd,
                                                                       ident)
     if refused is not None:
-        errno_name, why = refused.split(": ", 1)
+        import errno
+        import os
+
+        code, why = refused
         refuse = (f"the kernel cannot start it: its interpreter {facts.interp}: {why} "
-                  f"({errno_name})", f"{exe}: {_STRERROR.get(errno_name, errno_name)}")
+                  f"({errno.errorcode[code]})", f"{exe}: {os.strerror(code)}")
     elif denied is not None:
         refuse = ((f"the kernel cannot start it: {denied}", f"{exe}: Permission denied")
                   if execs else
@@ -317,11 +320,6 @@ def _plugin(view: View, path: str, cwd: str) -> bool:
 
 
 _LOADABLE = frozenset({int(ElfType.EXEC), int(ElfType.DYN)})
-
-_STRERROR = {"EACCES": "Permission denied", "EIO": "Input/output error",
-             "ELIBBAD": "Accessing a corrupted shared library"}
-"""What a shell says after the program's name when ``execve`` fails so (``strerror``)."""
-
 
 def _caller_denied(view: View, path: str, cwd: str, user: tuple[int, int] | None,
                    want: int) -> str | None:
