@@ -266,10 +266,49 @@ def test_19_what_is_not_linted(world: dict[str, Path]) -> None:
 
 
 def test_20_bare_base_is_silent(world: dict[str, Path]) -> None:
+    """Snapcraft's classic linter leaves `base: bare` alone (no base to point at), but the
+    classic snap still runs on the host's libraries: ldsim's host-leak says so (it said
+    nothing), with no DF_1_NODEFLIB advice (nothing else would find the C library), and
+    `ldsim fix` says why it patches nothing (it said "strict snap")."""
     p = payload(world, "bare", base="bare")
     exe(p, "bin/app")
-    _rc, doc = lint(world, p)
+    rc, doc = lint(world, p)
     assert [r for r in snapcraft(doc) if r[0] in ("classic", "interpreter", "rpath")] == []
+    assert {"host-leak"} <= _ids(doc, "bin/app") and "nodefaultlib" not in _ids(doc, "bin/app")
+    assert rc == 1
+    fix = subprocess.run([sys.executable, "-m", "ldsim", "fix", str(p.path), "--host",
+                          str(world["host"])], capture_output=True, text=True, cwd=REPO,
+                         check=False)
+    assert "the classic rules do not apply (base: bare, " in fix.stdout, fix.stdout + fix.stderr
+    assert "strict snap" not in fix.stdout
+
+
+def test_a_strict_snap_gets_no_classic_view_finding(world: dict[str, Path]) -> None:
+    """A strict snap runs in its base, not in the classic view: cache-shadowing (and the
+    other classic-view rules) warned about the host's cache anyway, with a fix that
+    `ldsim fix` then refused to plan."""
+    p = payload(world, "strictleaky", confinement="strict")
+    exe(p, "bin/app")
+    p.addneeded("/bin/app", "libshared.so.1")  # in the classic view the host cache wins
+    rc, doc = lint(world, p, "--fail-on", "warning")
+    assert _ids(doc, "bin/app") <= {"missing-library"} and rc == 0, doc["findings"]
+
+
+def test_a_library_found_through_origin_is_the_payloads(world: dict[str, Path]) -> None:
+    """$ORIGIN is the revision the `current` link names (/snap/demo/x1/bin) in the classic
+    view, where Snapcraft's ldd, run on the prime directory, finds the payload's file: the
+    library is the payload's lib/libfoo.so.1, already covered by $ORIGIN/../lib. ldsim took
+    it for a host path, re-homed it to a copy elsewhere in the payload (lib/d/), proposed
+    that directory too, and called the library that loads unused."""
+    p = payload(world, "origin")
+    lib(p, "lib/libfoo.so.1", "libfoo.so.1", "-Wl,--disable-new-dtags", f"-Wl,-rpath,{BASELIB}")
+    p.copy("/lib/libfoo.so.1", "/lib/d/libfoo.so.1")
+    exe(p, "bin/app", f"-Wl,--dynamic-linker={LINKER}", "-Wl,--disable-new-dtags",
+        f"-Wl,-rpath,$ORIGIN/../lib:{BASELIB}", link=("/lib/libfoo.so.1",))
+    rc, doc = lint(world, p)
+    assert snapcraft(doc) == [("classic", None, "Snap confinement is set to classic.")], \
+        doc["findings"]
+    assert rc == 0
 
 
 def test_21_22_23_filters(world: dict[str, Path]) -> None:

@@ -43,7 +43,8 @@ class Context:
     base_dir: str | None  # /snap/BASE/current
     linker: str | None
     staged_libc: bool
-    classic_rules: bool
+    classic_rules: bool  # Snapcraft's classic linter applies: its interpreter and rpath rules
+    runs_classic: bool  # the snap runs in the classic view (ldsim's rules judge that view)
     user_env: LoaderEnv
     soname_cache: dict[tuple[int, int, int, str], str] = field(default_factory=dict)
     by_name: dict[str, list[str]] = field(default_factory=dict)

@@ -12,6 +12,7 @@ program's own PT_INTERP), whose host objects are the leaks Snapcraft cannot see.
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Sequence
 
 from ldsim.config.arch import X86_64, Arch, arch_of
@@ -132,6 +133,17 @@ def snapcraft_dependencies(ctx: Context, guest: str, facts: ElfFacts) -> list[tu
         return []
     arch = _arch(facts)
     roots = [r for r in (ctx.snap_dir, ctx.base_dir) if r]
+    # Snapcraft's ldd runs on the prime directory, where $ORIGIN is that directory, and
+    # keeps each path as os.path.abspath: in the classic view $ORIGIN is the revision the
+    # `current` link names (/snap/NAME/x1), which is the same directory
+    real_roots = []
+    for root in roots:
+        try:
+            real = ctx.view.resolve(root)
+        except LdsimError:
+            continue
+        if real != root:
+            real_roots.append((real, root))
     out: list[tuple[str, str]] = []
     seen: set[str] = set()
     entries = [(o.name, o.path) for o in res.objects[1:]
@@ -141,6 +153,12 @@ def snapcraft_dependencies(ctx: Context, guest: str, facts: ElfFacts) -> list[tu
         if name in seen:
             continue
         seen.add(name)
+        if path.startswith("/"):
+            path = posixpath.normpath(path)
+            for real, root in real_roots:
+                if path.startswith(real + "/"):
+                    path = root + path[len(real):]
+                    break
         key = (*arch, name)
         cached = ctx.soname_cache.get(key)
         if cached is None:
@@ -195,10 +213,13 @@ def make_context(target: SnapTarget, user_env: LoaderEnv) -> Context:
         linker = f"/snap/{base}/current/{linker_rel[0]}"
     else:
         linker = None
-    classic_rules = bool(base) and base != "bare" and (
-        staged is not None or snap.meta.confinement is Confinement.CLASSIC)
+    # a classic snap, or a strict one that stages its C library, runs in the classic view
+    # (the host's root, its libraries); Snapcraft's classic linter also needs a base to
+    # point the interpreter and the rpath at (it skips `base: bare`), ldsim's rules do not
+    runs_classic = staged is not None or snap.meta.confinement is Confinement.CLASSIC
+    classic_rules = bool(base) and base != "bare" and runs_classic
     ctx = Context(target, snap, view, snap_dir, base_dir, linker, staged is not None,
-                  classic_rules, user_env, arch=arch)
+                  classic_rules, runs_classic, user_env, arch=arch)
     for tree, root in ((snap.payload, snap_dir), (snap.base, base_dir)):
         if tree is None or root is None:
             continue

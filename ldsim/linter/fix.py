@@ -125,7 +125,7 @@ class FixPlan:
     """The plan for a whole snap: one :class:`FilePlan` per ELF file, sorted by path."""
 
     snap: dict[str, str]
-    classic_rules: bool  # False: strict snap without staged libc, nothing is ever planned
+    classic_rules: bool  # False: strict snap without staged libc, or base: bare: nothing planned
     files: tuple[FilePlan, ...] = ()
 
     def with_status(self, status: FixStatus) -> list[FilePlan]:

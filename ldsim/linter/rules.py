@@ -174,8 +174,6 @@ def _fix_for(f: FileLint) -> Fix | None:
 
 
 def rule_host_leak(ctx: Context, j: Judgement) -> Iterable[Hit]:
-    if not ctx.classic_rules:
-        return
     for obj in j.res.objects[1:]:
         if obj.realm is not Realm.HOST or obj.dlopened:  # dlopen's: rule_dlopen
             continue
@@ -191,8 +189,6 @@ def rule_host_leak(ctx: Context, j: Judgement) -> Iterable[Hit]:
 
 def rule_missing(ctx: Context, j: Judgement) -> Iterable[Hit]:
     """A name found nowhere in the classic view, or a load that aborts: it does not start."""
-    if not ctx.classic_rules:
-        return  # the program does not run in the classic view
     for u in j.res.unresolved:
         owner = _owner(ctx, u.needed_by, j)
         who = u.needed_by.name if u.needed_by is not None and u.needed_by.index else \
@@ -256,7 +252,7 @@ def rule_cache_shadowing(ctx: Context, j: Judgement) -> Iterable[Hit]:
 def rule_nodefaultlib(ctx: Context, j: Judgement) -> Iterable[Hit]:
     f = j.subject
     if f.facts.nodeflib or not ctx.classic_rules:
-        return
+        return  # (with no base to point at, nothing else would find the C library)
     prefixes = ("/lib/", "/usr/lib/", "/lib64/", "/usr/lib64/")
     for obj in j.res.objects[1:]:
         if obj.realm is not Realm.HOST or obj.needed_by is not j.res.objects[0]:
@@ -284,8 +280,6 @@ def rule_dlopen(ctx: Context, j: Judgement) -> Iterable[Hit]:
     loads, ``dlopen-leak`` when the object comes from the host (or one of its own
     dependencies does); ``required`` is an error, ``recommended`` a warning, ``suggested``
     and hints are info."""
-    if not ctx.classic_rules:
-        return
     by_path = {o.path: o for o in j.res.objects}
     targets: set[str] = set()
     for d in j.res.dlopens:
@@ -324,6 +318,8 @@ _LOWER = {E: W, W: INFO, INFO: INFO}
 def context_findings(ctx: Context, files: Sequence[FileLint]) -> list[LintFinding]:
     """ldsim's rules over every judgement, one finding per (rule, file, subject of it),
     naming the programs in whose load it happens."""
+    if not ctx.runs_classic:
+        return []  # a strict snap runs in its base, not in the classic view they judge
     merged: dict[tuple[str, str, str], tuple[Hit, list[Judgement]]] = {}
     for j in judgements(ctx, files):
         for rule in CONTEXT_RULES:

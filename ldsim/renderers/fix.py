@@ -62,8 +62,11 @@ def render_plan(plan: FixPlan, snap_dir: str) -> str:
            f"{_c(snap.get('confinement'))} confinement): {len(todo)} to patch, "
            f"{len(refused)} refused, {len(skipped)} left alone"]
     if not plan.classic_rules:
-        out.append("# the classic rules do not apply (strict snap without staged libc): "
-                   "nothing to patch")
+        why = ("base: bare, which Snapcraft's classic linter leaves alone: no base to point "
+               "the interpreter and the rpath at; stage the C library to stop host leaks"
+               if snap.get("base") in (None, "", "bare") else
+               "strict snap without staged libc")
+        out.append(f"# the classic rules do not apply ({why}): nothing to patch")
     if todo:
         out.append("set -e")
         commands: list[list[str]] = []
