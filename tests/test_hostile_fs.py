@@ -446,6 +446,31 @@ def test_on_error_names_each_skipped_entry(images: Images) -> None:
         assert isinstance(seen[0], SquashFsError)
 
 
+@needs_mksquashfs
+def test_a_scan_names_a_partly_read_snap_by_what_it_could_not_read(
+        images: Images, tmp_path: Path) -> None:
+    """A snap whose image has an entry ldsim cannot use is unreadable (exit 2): the summary
+    named it by a library not found (a reason that followed from it) and left its leaks
+    out; it names the entry, and keeps the leaks of what was read."""
+    import shutil
+
+    image = images.get("bad-" + b"t/ol".hex())
+    bases = tmp_path / "bases"
+    bases.mkdir()
+    (bases / "core22").symlink_to(images.base)
+    host = tmp_path / "host"  # the host's loader and C library: the classic view leaks
+    for lib in ("/lib64/ld-linux-x86-64.so.2", "/lib/x86_64-linux-gnu/libc.so.6"):
+        (host / lib[1:]).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(lib, host / lib[1:])
+    run = run_capped(["scan", "--snap", str(image), "--base-dir", str(bases), "--host",
+                      str(host), "--format", "jsonl"], timeout=TIMEOUT)
+    summary = json.loads(run.stdout.splitlines()[-1])
+    assert run.returncode == 2 and summary["by_status"] == {"unreadable": 1}, run.stderr
+    assert summary["unreadable"][0]["error"].startswith(f"{image}: /data: entry 't/ol': "), \
+        summary["unreadable"]
+    assert summary["leaks"] == {str(image): 2}
+
+
 def test_names_no_kernel_returns_are_skipped_in_any_view() -> None:
     """A view whose listing holds such names (as a corrupt image's may) never yields them:
     joined into a path they would name another file."""

@@ -93,7 +93,8 @@ class ScanSummary:
     def add(self, r: FileResult) -> None:
         if r.kind == "snap":
             self.snaps += 1
-            if r.status not in ("unreadable", "error"):
+            # a snap partly read (a corrupt image) leaks what was read: those are real
+            if r.status not in ("unreadable", "error") or (r.status == "unreadable" and r.leaks):
                 self.leaks[r.path] = r.leaks
         else:
             self.files += 1

@@ -456,10 +456,12 @@ def scan_snap(spec: ScanSpec, snap: str) -> FileResult:
     # a failure may be this process's (out of memory, of descriptors): never reused
     deps = _snap_deps(target, given) if ident is not None and given is not None \
         and status in ("starts", "does_not_start") else None
+    found = tuple(f"{n}: not found (needed by {by})" for n, by in missing) + tuple(aborted)
+    unread = tuple(failures) + tuple(skipped)
     return FileResult(
         snap, "snap", status,
-        tuple(f"{n}: not found (needed by {by})" for n, by in missing) + tuple(aborted)
-        + tuple(failures) + tuple(skipped),
+        # what decides the status first: a summary names a snap by its first reason
+        unread + found if status == "unreadable" else found + unread,
         len(programs), missing, findings, sum(r.leak for r in rows),
         time.perf_counter() - start, doc, ident if deps is not None else None, deps)
 
