@@ -123,10 +123,14 @@ def fit(line: str, width: int | None, indent: int | None = None, *,
     out: list[str] = []
     first = True
     active = ""  # the SGR sequence in force where the next line starts
-    while toks:
+    at, end = 0, len(toks)  # the line's tokens not placed yet: toks[at:end] (never copied,
+    # so that a line of any length costs its length, not its length times its lines)
+    while at < end:
         room = width - (0 if first else indent)
+        # offsets from ``at``: how many tokens fit, the last space and slash to break at
         cols, cut, space_cut, slash_cut = 0, 0, -1, -1
-        for i, (piece, w) in enumerate(toks):
+        for i in range(end - at):
+            piece, w = toks[at + i]
             if cols + w > room:
                 break
             cols += w
@@ -136,33 +140,37 @@ def fit(line: str, width: int | None, indent: int | None = None, *,
             elif piece == "/":
                 slash_cut = i + 1
         else:
-            cut = len(toks)
-        if cut < len(toks):
+            cut = end - at
+        if cut < end - at:
             if space_cut > 0 and slash_cut > space_cut:
                 # a path after that space would not fit a line of its own either: break it
                 # here, at a slash, instead of leaving this line short
-                nxt = next((j for j in range(space_cut + 1, len(toks)) if toks[j][0] == " "),
-                           len(toks))
-                if sum(w for _, w in toks[space_cut + 1:nxt]) > width - indent:
-                    space_cut = -1
+                word = 0
+                for j in range(at + space_cut + 1, end):
+                    if toks[j][0] == " ":
+                        break
+                    word += toks[j][1]
+                    if word > width - indent:
+                        space_cut = -1
+                        break
             if space_cut > 0:
                 cut = space_cut
             elif slash_cut > 0:
                 cut = slash_cut
             cut = max(cut, 1)
-        piece_text = "".join(p for p, _ in toks[:cut])
+        placed = toks[at:at + cut]
+        piece_text = "".join(p for p, _ in placed)
         prefix = "" if first else cont
         text = prefix + active + piece_text
-        for p, _ in toks[:cut]:
+        for p, _ in placed:
             if p.startswith("\x1b["):
                 active = "" if p == "\x1b[0m" else active + p
-        rest = toks[cut:]
-        while rest and rest[0][0] == " ":  # the space a line breaks at is not carried over
-            rest = rest[1:]
-        if active and rest:
+        at += cut
+        while at < end and toks[at][0] == " ":  # the space a line breaks at is not carried
+            at += 1  # over
+        if active and at < end:
             text += "\x1b[0m"
-        out.append(text.rstrip(" ") if rest else text)
-        toks = rest
+        out.append(text.rstrip(" ") if at < end else text)
         first = False
     return out
 

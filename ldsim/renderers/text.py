@@ -76,15 +76,38 @@ def _family(obj: LoadedObject) -> bool:
 def _collapse(dirs: list[str], subdirs: frozenset[str]) -> list[str]:
     """A search list without the hwcaps, tls and platform subdirectories the loader adds
     to each of its directories (``glibc-hwcaps/x86-64-v3``, ``tls/x86_64``, ``haswell``):
-    what a person wrote in RPATH or ld.so.conf."""
-    keep = []
+    what a person wrote in RPATH or ld.so.conf. A directory is such a subdirectory when
+    it lies under another entry of the list (the first one in the list that it lies under
+    says what the rest of its path is). Each directory's parents are looked up, not every
+    other entry: a list of n entries costs n times the depth of a path, not n squared."""
+    # each entry without its trailing slashes: (the first entry so, the first other one)
+    first: dict[str, tuple[tuple[int, str], tuple[int, str] | None]] = {}
+    for j, e in enumerate(dirs):
+        key = e.rstrip("/")
+        known = first.get(key)
+        if known is None:
+            first[key] = ((j, e), None)
+        elif known[1] is None and e != known[0][1]:
+            first[key] = (known[0], (j, e))
+    keep: list[str] = []
+    kept: set[str] = set()
     for d in dirs:
-        extra = next((d[len(e.rstrip("/")) + 1:] for e in dirs
-                      if e != d and d.startswith(e.rstrip("/") + "/")), None)
-        if extra is not None and (extra.startswith("glibc-hwcaps/")
-                                  or all(part in subdirs for part in extra.split("/"))):
-            continue
-        if d not in keep:
+        best: tuple[int, int] | None = None  # (index of the entry it lies under, its length)
+        cut = d.find("/")
+        while cut != -1:
+            known = first.get(d[:cut])
+            if known is not None:
+                hit = known[0] if known[0][1] != d else known[1]
+                if hit is not None and (best is None or hit[0] < best[0]):
+                    best = (hit[0], cut)
+            cut = d.find("/", cut + 1)
+        if best is not None:
+            extra = d[best[1] + 1:]
+            if extra.startswith("glibc-hwcaps/") or all(part in subdirs
+                                                        for part in extra.split("/")):
+                continue
+        if d not in kept:
+            kept.add(d)
             keep.append(d)
     return keep
 
