@@ -44,6 +44,7 @@ from ldsim.fs.overlay import OverlayView
 from ldsim.fs.view import Realm
 from ldsim.registry import GRAPH_SCHEMA
 from ldsim.result import LoadedObject, Lookup, LookupKind, Resolution, Via
+from ldsim.safetext import escaped
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -341,28 +342,34 @@ def render_graph_json(g: Graph) -> str:
 
 
 def _graphml_value(v: Any) -> str | int | float | bool | None:
-    if v is None or isinstance(v, str | int | float | bool):
+    if v is None or isinstance(v, int | float | bool):
         return v
     if isinstance(v, list | tuple):
-        return " ".join(str(x) for x in v)
-    return str(v)
+        return escaped(" ".join(str(x) for x in v))
+    return escaped(str(v))
 
 
 def render_graphml(g: Graph) -> bytes:
     """GraphML (yEd, Gephi, Cytoscape, ``networkx.read_graphml``): lists become
-    space-separated strings and absent values are left out, as GraphML has neither."""
+    space-separated strings and absent values are left out, as GraphML has neither. XML
+    holds no control character (and no byte that is not UTF-8): a name of the input with
+    one is written escaped (:func:`ldsim.safetext.escaped`, ``\\x1b`` for ESC), as every
+    view shows it, so that the file parses and prints nothing raw."""
     import networkx as nx
 
     def clean(attrs: dict[str, Any]) -> dict[str, Any]:
         out = {k: _graphml_value(attrs[k]) for k in sorted(attrs)}
         return {k: v for k, v in out.items() if v is not None}
 
+    def name(x: Any) -> Any:
+        return escaped(x) if isinstance(x, str) else x
+
     h: Graph = nx.MultiDiGraph()
     h.graph.update(clean(dict(g.graph)))
     for n in sorted(g):
-        h.add_node(n, **clean(g.nodes[n]))
+        h.add_node(name(n), **clean(g.nodes[n]))
     for u, v, k, a in sorted(g.edges(keys=True, data=True), key=lambda e: (e[0], e[1], e[2])):
-        h.add_edge(u, v, key=k, **clean(a))
+        h.add_edge(name(u), name(v), key=name(k), **clean(a))
     return b"".join(line.encode("utf-8") + b"\n" for line in nx.generate_graphml(h))
 
 

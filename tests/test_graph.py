@@ -400,6 +400,25 @@ def test_graphml_round_trip(world: dict[str, Path], tmp_path: Path) -> None:
     assert ldsim.render(g, "graphml") == ldsim.render(snap_graph(world), "graphml")
 
 
+def test_graphml_of_names_with_control_characters_is_xml(tmp_path: Path) -> None:
+    """XML holds no control character: a DT_NEEDED with ESC and BEL was written raw, so the
+    file did not parse (expat: not well-formed) and ESC reached a terminal. It is written
+    escaped, as every other view shows it."""
+    r = Root(tmp_path / "r")
+    r.mkexe("/usr/bin/q")
+    r.addneeded("/usr/bin/q", "z\x1b[2J\x07")
+    r.ldconfig()
+    proc = subprocess.run([sys.executable, "-m", "ldsim", "graph", "--root", str(r.path),
+                           "/usr/bin/q", "--format", "graphml"], capture_output=True,
+                          cwd=REPO, check=False)
+    assert proc.returncode == 1, proc.stderr
+    assert b"\x1b" not in proc.stdout and b"\x07" not in proc.stdout
+    path = tmp_path / "q.graphml"
+    path.write_bytes(proc.stdout)
+    back = nx.read_graphml(path, force_multigraph=True)  # it parses
+    assert any("z\\x1b[2J\\x07" in str(n) for n in back), list(back)
+
+
 def test_json_round_trip(world: dict[str, Path], plain: Path) -> None:
     for g in (snap_graph(world), dependency_graph(plain_resolution(plain, "/usr/bin/broken"))):
         text = ldsim.render(g, "json")
