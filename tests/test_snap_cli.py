@@ -141,3 +141,27 @@ def test_compare_refuses_options_it_would_ignore(snap: Path, extra: list[str], o
 
 def test_all_without_tree_is_refused() -> None:
     one_line_error(ldsim("explain", "-a", "/bin/true"), "-a/--all", "--tree")
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
+def test_a_strict_snap_on_base_bare_runs_in_an_empty_tree(tmp_path: Path) -> None:
+    """snapd's bare base is an empty tree with mount points: a static program of a strict
+    `base: bare` snap starts there, a dynamic one finds no loader. ldsim refused both, as
+    if a base had to be given ("the strict view needs the base snap 'bare'"), and so did
+    compare and scan --snap."""
+    snap = make_snap(tmp_path, "sbare", "name: sbare\nversion: '1'\nbase: bare\n"
+                     "confinement: strict\napps: {st: {command: bin/st}, dyn: "
+                     "{command: bin/dyn}}\n")
+    (snap / "bin").mkdir()
+    src = tmp_path / "hi.c"
+    src.write_text("int main(void) { return 0; }\n")
+    for name, extra in (("st", ["-static"]), ("dyn", [])):
+        subprocess.run(["gcc", *extra, "-o", str(snap / "bin" / name), str(src)], check=True)
+    static = ldsim("explain", "--snap", str(snap), "--app", "st")
+    assert static.returncode == 0 and "statically linked" in static.stdout, static.stderr
+    dynamic = ldsim("explain", "--snap", str(snap), "--app", "dyn", "--json")
+    assert dynamic.returncode == 1, dynamic.stderr
+    assert '"reason": "interpreter not found (the kernel cannot start the program)"' \
+        in dynamic.stdout
+    scanned = ldsim("scan", "--snap", str(snap), "--base-dir", str(tmp_path / "bases"))
+    assert scanned.returncode == 1 and "Not scanned" not in scanned.stdout, scanned.stdout

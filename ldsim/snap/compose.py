@@ -167,18 +167,25 @@ def runtime_view(t: Snap, confinement: Confinement) -> OverlayView:
     if confinement.view is Confinement.CLASSIC:
         view = OverlayView(t.host, Realm.HOST, f"{t.source} (classic on {t.host.name})")
     else:
-        if t.base is None:
-            raise SnapError(t.source, f"the strict view needs the base snap '{t.meta.base}': "
-                            "give it with --base DIR|FILE.snap")
-        view = OverlayView(t.base, Realm.BASE, f"{t.source} (strict on {t.meta.base})")
+        base = t.base
+        if base is None:
+            if t.meta.base != "bare":
+                raise SnapError(t.source, f"the strict view needs the base snap "
+                                f"'{t.meta.base}': give it with --base DIR|FILE.snap")
+            # snapd's bare base: an empty tree with the mount points (the payload and the
+            # host's binds below are all there is)
+            from ldsim.fs.memory import MemoryView
+
+            base = MemoryView("bare (an empty base)")
+        view = OverlayView(base, Realm.BASE, f"{t.source} (strict on {t.meta.base})")
         for d in HOST_BINDS:
             if t.host.exists(d + "/"):
                 view.mount(d, t.host, Realm.HOST, d)
         back = ETC_FROM_BASE + (LD_SO_FROM_BASE if t.meta.base not in LEGACY_CACHE_BASES
                                 else ())
         for item in back:
-            if _same_type(t.base, t.host, item):
-                view.mount(item, t.base, Realm.BASE, item)
+            if _same_type(base, t.host, item):
+                view.mount(item, base, Realm.BASE, item)
     view.mount(f"/snap/{name}/{rev}", t.payload, Realm.PAYLOAD)
     view.symlink(f"/snap/{name}/current", rev)
     if t.base is not None:
