@@ -94,7 +94,7 @@ class ScanSummary:
         if r.kind == "snap":
             self.snaps += 1
             # a snap partly read (a corrupt image) leaks what was read: those are real
-            if r.status not in ("unreadable", "error") or (r.status == "unreadable" and r.leaks):
+            if r.status != "error" and (r.status != "unreadable" or r.leaks):
                 self.leaks[r.path] = r.leaks
         else:
             self.files += 1

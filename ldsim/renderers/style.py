@@ -123,8 +123,9 @@ def fit(line: str, width: int | None, indent: int | None = None, *,
     out: list[str] = []
     first = True
     active = ""  # the SGR sequence in force where the next line starts
-    at, end = 0, len(toks)  # the line's tokens not placed yet: toks[at:end] (never copied,
-    # so that a line of any length costs its length, not its length times its lines)
+    # the tokens not placed yet are toks[at:end], never copied: a line of any length costs
+    # its length, not its length times the lines it makes
+    at, end = 0, len(toks)
     while at < end:
         room = width - (0 if first else indent)
         # offsets from ``at``: how many tokens fit, the last space and slash to break at
@@ -166,8 +167,9 @@ def fit(line: str, width: int | None, indent: int | None = None, *,
             if p.startswith("\x1b["):
                 active = "" if p == "\x1b[0m" else active + p
         at += cut
-        while at < end and toks[at][0] == " ":  # the space a line breaks at is not carried
-            at += 1  # over
+        # the space a line breaks at is not carried over
+        while at < end and toks[at][0] == " ":
+            at += 1
         if active and at < end:
             text += "\x1b[0m"
         out.append(text.rstrip(" ") if at < end else text)
