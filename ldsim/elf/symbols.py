@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import re
-from typing import Any
 
 from ldsim.buffers import Buffer, FileBytes
 from ldsim.elf.facts import DT_STRTAB, DT_VERDEF, DT_VERDEFNUM, DT_VERNEED, DT_VERNEEDNUM, DT_VERSYM
@@ -19,6 +18,8 @@ from ldsim.records import record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from ldsim.elf.layout import ElfImage, SectionHeader
 
 STB_GLOBAL, STB_WEAK, STB_GNU_UNIQUE = "STB_GLOBAL", "STB_WEAK", "STB_GNU_UNIQUE"

@@ -14,7 +14,6 @@ escapes it itself.
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from ldsim.analysis.abi import Finding
 from ldsim.analysis.explain import Explanation
@@ -29,6 +28,10 @@ from ldsim.renderers.style import Style, plural
 from ldsim.renderers.text import result_line, warning_lines
 from ldsim.result import Severity
 from ldsim.safetext import shown
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 SCHEMA = "ldsim.check/1"
 _HEADINGS = {Severity.ERROR: "Errors", Severity.WARNING: "Warnings", Severity.INFO: "Info"}

@@ -23,14 +23,13 @@ like every string derived from the input.
 
 from __future__ import annotations
 
+import _thread
 import re
-import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ldsim.analysis.abi import Finding
 
@@ -93,7 +92,7 @@ for name in names[:-1]:
     os.write(1, answer + b"\n")
 """
 
-_lock = threading.Lock()
+_lock = _thread.allocate_lock()  # (threading's Lock: without its import)
 _cache: dict[str, str] = {}
 _cache_chars = 0
 _CACHE_CHARS = 8 << 20
@@ -128,6 +127,8 @@ def _run_child(names: list[str], deadline: float) -> tuple[list[str | None], boo
     argv = [sys.executable, "-I", "-S", "-c", _CHILD, str(NAME_SECONDS), str(MEMORY),
             str(OUTPUT_LIMIT), str(int(BATCH_SECONDS) + 1), LIBSTDCXX]
     data = "".join(f"{n}\n" for n in names).encode("ascii")
+    import subprocess  # (2 ms of imports: only when there is a C++ name to demangle)
+
     try:
         proc = subprocess.run(argv, input=data, capture_output=True, check=False,
                               timeout=max(deadline - time.monotonic(), 0.001))

@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 
 from ldsim.analysis.abi import Finding
-from ldsim.analysis.dlopen import dlopen_severity
 from ldsim.analysis.explain import Explanation
 from ldsim.analysis.verdict import Verdict, VerdictStatus
 from ldsim.config.arch import arch_of
@@ -178,6 +177,8 @@ def _dlopen_lines(res: Resolution, st: Style) -> list[str]:
     """The dlopen calls made after the initial load, grouped by caller: what each declares
     (feature, priority) or that it is a hint, the alternative that loaded and where, or why
     none did."""
+    from ldsim.analysis.dlopen import dlopen_severity  # (only a --dlopen run has calls)
+
     out = ["", "dlopen, after the initial load (ELF dlopen notes; hints; --dlopen-add):"]
     caller: str | None = "\0"
     for d in res.dlopens:
