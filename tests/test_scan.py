@@ -572,6 +572,35 @@ def test_ctrl_c_pressed_again_while_a_pooled_scan_stops_ends_it_at_once(tmp_path
             os.killpg(proc.pid, 0)
 
 
+_EMBEDDED_CTRL_C = r"""
+import contextlib, io, multiprocessing as mp, signal, threading, time, _thread
+from ldsim.cli.main import main
+
+def sleeper():
+    time.sleep(60)
+
+if __name__ == "__main__":
+    mine = mp.Process(target=sleeper)
+    mine.start()
+    threading.Timer(0.3, _thread.interrupt_main).start()  # Ctrl-C while ldsim scans
+    with contextlib.redirect_stdout(io.StringIO()):
+        status = main(["scan", "--jobs", "2", "/usr"])
+    print(status, mine.is_alive(), signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+    mine.kill()
+"""
+
+
+@pytest.mark.host
+def test_ctrl_c_in_a_program_that_calls_main_leaves_its_own_processes_alone() -> None:
+    """What ends the process after a Ctrl-C (ignore the next ones, end every child left) is
+    the ldsim command's, not main()'s: a program calling main() kept neither its own child
+    process (killed) nor its Ctrl-C (ignored for the rest of its life)."""
+    proc = subprocess.run([sys.executable, "-c", _EMBEDDED_CTRL_C], capture_output=True,
+                          text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
+                          timeout=120, check=False)
+    assert proc.stdout.split() == ["130", "True", "True"], (proc.stdout, proc.stderr)
+
+
 @pytest.mark.host
 def test_a_second_scan_of_one_store_is_refused_while_the_first_writes(root: Root,
                                                                      tmp_path: Path) -> None:

@@ -185,7 +185,6 @@ def _run(argv: Sequence[str] | None) -> int:
     except BrokenPipeError as exc:  # a pipe closed under a write that is not options.write
         raise OutputError(exc) from None
     except KeyboardInterrupt:
-        _stopping()
         sys.stderr.write("ldsim: interrupted\n")
         return 130
     except Exception as exc:
@@ -194,22 +193,6 @@ def _run(argv: Sequence[str] | None) -> int:
         sys.stderr.write(f"ldsim: internal error: {type(exc).__name__}: {shown(str(exc))} "
                          "(this is a bug in ldsim; LDSIM_DEBUG=1 shows the traceback)\n")
         return EXIT_INTERNAL
-
-
-def _stopping() -> None:
-    """After a Ctrl-C: the process ends, and a Ctrl-C more (pressed again while it does)
-    would only interrupt that with a traceback; a worker process of a scan still there
-    (had the pool not been stopped) would keep it waiting at exit, as multiprocessing
-    joins its children then: it goes."""
-    import signal
-
-    with contextlib.suppress(ValueError):  # (not the main thread)
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-    mp = sys.modules.get("multiprocessing")
-    if mp is not None:
-        for child in mp.active_children():
-            with contextlib.suppress(Exception):
-                child.kill()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -229,4 +212,24 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def entry() -> None:
-    sys.exit(main())
+    """The ``ldsim`` command: :func:`main` as a whole process."""
+    status = main()
+    if status == 130:
+        _stopping()
+    sys.exit(status)
+
+
+def _stopping() -> None:
+    """After a Ctrl-C, as the process ends: a Ctrl-C more (pressed again while it does)
+    would only interrupt that with a traceback, and a worker process of a scan still there
+    (had its pool not been stopped) would keep it waiting at exit, as multiprocessing joins
+    its children then: it goes. (Only here, where ldsim is the whole process: a program
+    that calls :func:`main` keeps its own children and its Ctrl-C.)"""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    mp = sys.modules.get("multiprocessing")
+    if mp is not None:
+        for child in mp.active_children():
+            with contextlib.suppress(Exception):
+                child.kill()
