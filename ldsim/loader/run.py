@@ -199,9 +199,16 @@ def resolve(view: View, exe: str, env: LoaderEnv, config: RootConfig | None = No
     # PT_INTERP the kernel refuses; a library it starts (one that also runs, as libc.so.6
     # does, or one that needs nothing, which `ldd` calls statically linked) is judged as
     # the library it is, by what loads it
-    judged = execs and (user or facts.is_executable or facts.is_pie
-                        or facts.interp_error is not None
-                        or (facts.is_program and not _plugin(view, exe, env.cwd)))
+    plugin = execs and not user and facts.is_program and not facts.is_executable \
+        and not facts.is_pie and facts.interp_error is None and _plugin(view, exe, env.cwd)
+    judged = execs and (user or facts.is_program or facts.is_executable or facts.is_pie
+                        or facts.interp_error is not None) and not plugin
+    if plugin:
+        notes.append(Diagnostic(
+            Severity.INFO, f"{exe} names a loader (PT_INTERP) but has no SONAME, no DF_1_PIE "
+            "and no x bit, and is named as a shared object is: judged as the plugin it is, "
+            "which dlopen loads (as `ldd` traces it); execve would refuse to run it (EACCES)",
+            exe))
     if judged or user:
         # the caller's rights come first: execve needs to search the way to the program and
         # to execute it, then its interpreter (fs/exec.c, open_exec; fs/binfmt_elf.c opens
@@ -309,10 +316,15 @@ def resolve(view: View, exe: str, env: LoaderEnv, config: RootConfig | None = No
 
 def _plugin(view: View, path: str, cwd: str) -> bool:
     """Whether a file that names a loader but is no executable, no PIE and has no SONAME
-    is a plugin that also runs (``pam_cap.so``), not a program: no x bit at all. Nothing
-    runs it then (execve refuses it, even to root), what loads it is ``dlopen``: it is
-    judged as the library it is, as ``ldd`` traces it, like a library with a SONAME that
-    also runs (``libc.so.6``, ``libcap.so.2``)."""
+    is a plugin that also runs (``pam_cap.so``), not a program: named as a shared object
+    is (``NAME.so``, ``NAME.so.1``) and no x bit at all. Nothing runs it then (execve
+    refuses it, even to root), what loads it is ``dlopen``: it is judged as the library it
+    is, as ``ldd`` traces it, like a library with a SONAME that also runs (``libc.so.6``,
+    ``libcap.so.2``). (A program linked before DF_1_PIE, by binutils before 2.26 or Go's
+    own linker, has neither a SONAME nor that flag: its name and its mode tell it apart.)"""
+    name = path.rpartition("/")[2]
+    if not (name.endswith(".so") or ".so." in name):
+        return False
     try:
         return not view.stat(path, cwd=cwd).mode & 0o111
     except FsError:

@@ -234,6 +234,30 @@ def test_a_program_the_caller_may_not_execute_or_read(edge: Root) -> None:
     compare(listed, edge, extra_args=[*user, "--invocation", "ldd"])
 
 
+def _clear_df_1_pie(path: object) -> None:
+    """Clear DF_1_PIE in a 64-bit little-endian file's DT_FLAGS_1, as a linker before the
+    flag (binutils 2.26) left it."""
+    import struct
+
+    with open(str(path), "r+b") as f:
+        data = f.read()
+        phoff, = struct.unpack_from("<Q", data, 32)
+        phentsize, phnum = struct.unpack_from("<HH", data, 54)
+        for i in range(phnum):
+            p_type, _flags, p_offset, _vaddr, _paddr, p_filesz = struct.unpack_from(
+                "<IIQQQQ", data, phoff + i * phentsize)
+            if p_type != 2:  # PT_DYNAMIC
+                continue
+            for at in range(p_offset, p_offset + p_filesz, 16):
+                tag, value = struct.unpack_from("<qQ", data, at)
+                if tag == 0x6FFFFFFB:  # DT_FLAGS_1
+                    assert value & 0x08000000, "no DF_1_PIE to clear"
+                    f.seek(at + 8)
+                    f.write(struct.pack("<Q", value & ~0x08000000))
+                    return
+    raise AssertionError("no DT_FLAGS_1")
+
+
 def test_root_executes_only_a_file_with_an_execute_bit(edge: Root) -> None:
     """Root reads anything and searches any directory, but execve runs a file only when
     one of its x bits is set (fs/namei.c, generic_permission): a program of mode 0644
@@ -334,6 +358,17 @@ def test_root_executes_only_a_file_with_an_execute_bit(edge: Root) -> None:
     assert sim.doc["verdict"]["status"] == "starts" and sim.doc["interpreter"] == edge.interp
     assert [o["path"] for o in sim.doc["objects"]] == \
         [o["path"] for o in listed.doc["objects"]]
+    assert any("judged as the plugin it is" in d["message"] for d in sim.doc["diagnostics"])
+    # a program linked before DF_1_PIE (binutils < 2.26, Go's own linker) has neither a
+    # SONAME nor that flag either: at mode 0644 it is still a program execve refuses
+    edge.mkexe("/bin/oldpie", needed=["libc.so.6"])
+    _clear_df_1_pie(edge.host("/bin/oldpie"))
+    edge.chmod("/bin/oldpie", 0o644)
+    ran = run_program(edge, "/bin/oldpie")
+    assert ran.status == 126 and "Permission denied" in ran.stderr, ran
+    sim = run_ldsim(edge, "/bin/oldpie")
+    assert sim.status == 1 and sim.loader_message == "/bin/oldpie: Permission denied", \
+        sim.stderr
     # with an x bit it is a program, which another caller's execve runs only with one of
     # theirs: the kernel starts it (loading is all a trace shows)
     edge.chmod("/w/plug.so", 0o700)
