@@ -235,6 +235,15 @@ def test_a_file_with_the_elf_magic_too_short_for_a_type_is_named(tmp_path: Path)
                                          {"path": "/usr/bin/magic", "error": "file too short"}]
     status, _out, err = cli("explain", "--root", str(tmp_path / "r"), "/usr/bin/cut16")
     assert status == 2 and "/usr/bin/cut16: file too short" in err
+    # a store whose directory records an older ldsim made (it passed such files by, and
+    # recorded no walk rules): not trusted, the directory is listed again
+    with contextlib.closing(sqlite3.connect(db)) as con:
+        con.execute("DELETE FROM meta WHERE key = 'walk_rules'")
+        assert con.execute("UPDATE dirs SET elf = '[]', files = 2").rowcount >= 1
+        con.commit()
+    status, out, _err = cli("scan", "--root", str(tmp_path / "r"), "--jobs", "1", "--format",
+                            "jsonl", "--db", str(db))
+    assert status == 2 and lines(out)[-1]["files"] == 2, out
 
 
 def test_a_path_that_does_not_exist_is_named_and_the_rest_scanned(root: Root) -> None:

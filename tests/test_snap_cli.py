@@ -165,3 +165,36 @@ def test_a_strict_snap_on_base_bare_runs_in_an_empty_tree(tmp_path: Path) -> Non
         in dynamic.stdout
     scanned = ldsim("scan", "--snap", str(snap), "--base-dir", str(tmp_path / "bases"))
     assert scanned.returncode == 1 and "Not scanned" not in scanned.stdout, scanned.stdout
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None or shutil.which("patchelf") is None,
+                    reason="needs gcc and patchelf")
+def test_a_snap_that_trips_a_bug_is_named_by_it_first(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A snap whose status is "error" (a bug in ldsim on one of its programs) was named by
+    a library not found, the bug second: the summary shows a snap's first reason."""
+    import ldsim
+    import ldsim.loader.run as run
+
+    snap = make_snap(tmp_path, "demo", "name: demo\nversion: '1'\nbase: bare\n"
+                     "confinement: classic\napps: {a: {command: bin/a}}\n")
+    (snap / "bin").mkdir()
+    src = tmp_path / "a.c"
+    src.write_text("int main(void) { return 0; }\n")
+    subprocess.run(["gcc", "-o", str(snap / "bin/a"), str(src)], check=True)
+    subprocess.run(["patchelf", "--add-needed", "libnope.so.1", str(snap / "bin/a")], check=True)
+    subprocess.run(["gcc", "-o", str(snap / "bin/b"), str(src)], check=True)
+
+    calls: list[str] = []
+    real = run._interp_refusal
+
+    def buggy(view: object, interp: str, cwd: str, ident: object) -> object:
+        calls.append(interp)
+        if len(calls) == 2:  # the second program's
+            raise RuntimeError("a bug")
+        return real(view, interp, cwd, ident)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(run, "_interp_refusal", buggy)
+    results = list(ldsim.scan(snaps=[str(snap)], host="/"))
+    assert results[0].status == "error", results[0]
+    assert "a bug" in results[0].reasons[0], results[0].reasons

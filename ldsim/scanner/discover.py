@@ -48,6 +48,9 @@ TOO_SHORT = -1
 hold one: it is resolved all the same, so that the scan names it (``file too short``, as
 ``explain`` says), rather than passing it by as no ELF file."""
 LOADABLE = frozenset({ElfType.EXEC, ElfType.DYN, TOO_SHORT})
+WALK_RULES = 2
+"""Which files the walk's directory records call ELF files: a result store trusts only the
+records of these rules (1 passed by a file too short for an e_type)."""
 _OPEN_FILE = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY
 _OPEN_DIR = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_DIRECTORY
 
@@ -518,5 +521,5 @@ def _known_dir(dfd: int, guest: str, record: DirRecord, filt: Filter,
         walk.records[guest] = replace(record, elf=tuple(now))
 
 
-__all__ = ["DirRecord", "Filter", "Found", "Identity", "LdsimError", "Walk", "elf_type",
+__all__ = ["WALK_RULES", "DirRecord", "Filter", "Found", "Identity", "LdsimError", "Walk", "elf_type",
            "identity_of", "walk_root"]

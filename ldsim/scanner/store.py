@@ -47,7 +47,7 @@ from urllib.parse import quote
 
 from ldsim.analysis.scan import FileResult
 from ldsim.errors import UsageError
-from ldsim.scanner.discover import DirRecord
+from ldsim.scanner.discover import WALK_RULES, DirRecord
 
 SCHEMA = "ldsim.scan-db/1"
 
@@ -189,8 +189,12 @@ class Store:
     # -- the walk's records --------------------------------------------------------
     def dir_records(self) -> dict[str, DirRecord]:
         """The walk's records; one whose names are not plain directory entries (a store
-        made by hand) is left out, so the walk lists that directory itself."""
+        made by hand) is left out, so the walk lists that directory itself. Records made
+        under other rules of what is an ELF file (an older ldsim's) are none: each
+        directory is listed again."""
         out: dict[str, DirRecord] = {}
+        if self.get("walk_rules") != WALK_RULES:
+            return out
         for path, dev, ino, mtime, ctime, subdirs, elf, count in self.db.execute(
                 "SELECT path, dev, ino, mtime_ns, ctime_ns, subdirs, elf, files FROM dirs"):
             try:
@@ -205,8 +209,9 @@ class Store:
         return out
 
     def save_dir_records(self, records: dict[str, DirRecord], *, replace: bool) -> None:
-        if replace:
+        if replace or self.get("walk_rules") != WALK_RULES:  # (no record of other rules kept)
             self.db.execute("DELETE FROM dirs")
+        self.put("walk_rules", WALK_RULES)
         self.db.executemany(
             "INSERT OR REPLACE INTO dirs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [(os.fsencode(path), *r.ident, json.dumps(r.subdirs), json.dumps(r.elf), r.files)

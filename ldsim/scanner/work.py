@@ -461,7 +461,7 @@ def scan_snap(spec: ScanSpec, snap: str) -> FileResult:
     return FileResult(
         snap, "snap", status,
         # what decides the status first: a summary names a snap by its first reason
-        unread + found if status == "unreadable" else found + unread,
+        unread + found if status in ("unreadable", "error") else found + unread,
         len(programs), missing, findings, sum(r.leak for r in rows),
         time.perf_counter() - start, doc, ident if deps is not None else None, deps)
 
