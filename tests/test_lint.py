@@ -272,10 +272,14 @@ def test_20_bare_base_is_silent(world: dict[str, Path]) -> None:
     `ldsim fix` says why it patches nothing (it said "strict snap")."""
     p = payload(world, "bare", base="bare")
     exe(p, "bin/app")
+    lib(p, "lib/libshared.so.1", "libshared.so.1")  # the host's cache has its own
+    p.addneeded("/bin/app", "libshared.so.1")
     rc, doc = lint(world, p)
     assert [r for r in snapcraft(doc) if r[0] in ("classic", "interpreter", "rpath")] == []
     assert {"host-leak"} <= _ids(doc, "bin/app") and "nodefaultlib" not in _ids(doc, "bin/app")
     assert rc == 1
+    # no fix offered that `ldsim fix` would not plan (an rpath for libshared.so.1 was)
+    assert [f["fix"] for f in doc["findings"] if f["file"] == "bin/app" and f.get("fix")] == []
     fix = subprocess.run([sys.executable, "-m", "ldsim", "fix", str(p.path), "--host",
                           str(world["host"])], capture_output=True, text=True, cwd=REPO,
                          check=False)

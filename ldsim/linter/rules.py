@@ -328,16 +328,19 @@ def context_findings(ctx: Context, files: Sequence[FileLint]) -> list[LintFindin
                 slot[1].append(j)
     out: list[LintFinding] = []
     for hit, js in merged.values():
+        # a fix is offered where `ldsim fix` plans one: where Snapcraft's classic rules
+        # apply (not on base: bare, whose remedy is staging the C library)
+        fix = hit.fix if ctx.classic_rules else None
         if js[0].alone:
             out.append(LintFinding(
                 hit.id, _LOWER[hit.severity], hit.file.path,
                 f"{hit.message} (no program of the snap loads {hit.file.path}: judged on its "
-                f"own, as `ldd {hit.file.path}` would)", hit.fix))
+                f"own, as `ldd {hit.file.path}` would)", fix))
             continue
         progs = sorted({j.subject.path for j in js})
         out.append(LintFinding(hit.id, hit.severity, hit.file.path,
                                f"{hit.message} (when {', '.join(progs)} start"
-                               f"{'s' if len(progs) == 1 else ''})", hit.fix))
+                               f"{'s' if len(progs) == 1 else ''})", fix))
     return out
 
 
