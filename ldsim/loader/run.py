@@ -118,8 +118,8 @@ def _interp_refusal(view: View, interp: str, cwd: str, ident: ElfIdent
     size = ehdr_size(ident.elf_class)  # the kernel reads the program's class of header
     try:
         head = view.read(interp, cwd=cwd, limit=size)
-    except FsError:  # ldsim may not read it: the model goes on without this check
-        return None
+    except FsError:  # gone since the stat: the model finds it missing; (ldsim's own lack
+        return None  # of permission is an AccessError, which stops it, as anywhere else)
     if len(head) < size:
         return errno.EIO, (f"it has {len(head)} bytes, fewer than the {size} of an ELF "
                            "header of the program's class")
