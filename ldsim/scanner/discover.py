@@ -521,5 +521,5 @@ def _known_dir(dfd: int, guest: str, record: DirRecord, filt: Filter,
         walk.records[guest] = replace(record, elf=tuple(now))
 
 
-__all__ = ["WALK_RULES", "DirRecord", "Filter", "Found", "Identity", "LdsimError", "Walk", "elf_type",
-           "identity_of", "walk_root"]
+__all__ = ["WALK_RULES", "DirRecord", "Filter", "Found", "Identity", "LdsimError", "Walk",
+           "elf_type", "identity_of", "walk_root"]
