@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ldsim.config.env import LoaderEnv
-from ldsim.elf.facts import ElfFacts, ElfType
+from ldsim.elf.facts import LOADABLE_TYPES, ElfFacts
 from ldsim.elf.flavour import Libc
 from ldsim.errors import FsError
 from ldsim.fs.view import HostDirView, View
@@ -176,7 +176,7 @@ class SnapTarget(Target):
 
         return [Program(self.snap.payload_path(rel))
                 for rel, etype in compose.elf_files(self.snap.payload)
-                if etype in (ElfType.EXEC, ElfType.DYN)]
+                if etype in LOADABLE_TYPES]
 
     def info(self, confinement: Confinement | None = None) -> dict[str, str]:
         """What documents say about the snap: name, base, confinement (with a view given:

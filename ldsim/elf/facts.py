@@ -153,6 +153,8 @@ def ehdr_size(elf_class: int) -> int:
 
 
 _ET_EXEC = int(ElfType.EXEC)  # (a module name is read faster than an enum member)
+LOADABLE_TYPES = frozenset({int(ElfType.EXEC), int(ElfType.DYN)})
+"""The ``e_type`` values a loader maps and execve starts (every other is refused)."""
 
 
 @record(frozen=True, slots=True)

@@ -31,12 +31,12 @@ from collections.abc import Sequence
 from enum import StrEnum
 
 from ldsim.elf.facts import (
+    LOADABLE_TYPES,
     NT_GO_BUILDID,
     PN_XNUM,
     SHN_XINDEX,
     ElfClass,
     ElfFacts,
-    ElfType,
     Machine,
     SectionType,
     SegmentType,
@@ -325,7 +325,7 @@ def _other_elf_files(payload: View, known: set[str]) -> list[tuple[str, ElfFacts
     linters select only files with one)."""
     out: list[tuple[str, ElfFacts]] = []
     for rel, etype in elf_files(payload):
-        if rel in known or rel.endswith(".o") or etype not in (ElfType.EXEC, ElfType.DYN):
+        if rel in known or rel.endswith(".o") or etype not in LOADABLE_TYPES:
             continue
         try:
             out.append((rel, parse_elf(payload.read("/" + rel), rel)))

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 
 from ldsim.config.env import Invocation, LoaderEnv, may_read
-from ldsim.elf.facts import ElfData, ElfFacts, ElfType, ehdr_size
+from ldsim.elf.facts import LOADABLE_TYPES, ElfData, ElfFacts, ehdr_size
 from ldsim.elf.flavour import Libc
 from ldsim.errors import ElfError, FsError
 from ldsim.fs.view import FileStat, View, dirname, join
@@ -354,8 +354,7 @@ class MuslModel(Walk):
             native = (self.expected.elf_class, self.expected.data)
             e_type = int.from_bytes(data[16:18], "little" if native[1] == ElfData.LSB
                                     else "big")
-            if len(data) < ehdr_size(native[0]) or e_type not in (int(ElfType.EXEC),
-                                                                  int(ElfType.DYN)):
+            if len(data) < ehdr_size(native[0]) or e_type not in LOADABLE_TYPES:
                 raise ElfError(path, "not a loadable ELF object")
             facts = self.files.facts(st, data, path, assume=native)
             if not facts.has_dynamic:

@@ -15,11 +15,11 @@ from ldsim.config.env import may_read
 from ldsim.elf.facts import (
     ELFMAG,
     EV_CURRENT,
+    LOADABLE_TYPES,
     NT_GNU_ABI_TAG,
     ElfData,
     ElfFacts,
     ElfIdent,
-    ElfType,
     OsAbi,
     SegmentType,
     ehdr_size,
@@ -289,7 +289,7 @@ def _open_verify(view: View, cache: FileCache, path: str, parts: tuple[str, ...]
     elif ident.machine != expected.machine:
         return Probe(path, Outcome.WRONG_MACHINE, f"wrong machine {ident.machine}", real, st,
                      errno="ENOENT")
-    if ident.e_type not in (ElfType.EXEC, ElfType.DYN):
+    if ident.e_type not in LOADABLE_TYPES:
         return Probe(path, Outcome.FATAL, "only ET_DYN and ET_EXEC can be loaded", real, st)
     if ident.phentsize != phentsize_of(ident.elf_class):
         return Probe(path, Outcome.FATAL, "ELF file's phentsize not the expected size", real, st)

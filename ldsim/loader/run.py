@@ -15,9 +15,9 @@ from ldsim.config.ld_so_cache import LdSoCache, parse_ld_so_cache
 from ldsim.config.loader_profile import GlibcProfile, fallback_profile, glibc_profile_from_bytes
 from ldsim.elf.facts import (
     ELFMAG,
+    LOADABLE_TYPES,
     ElfFacts,
     ElfIdent,
-    ElfType,
     class_name,
     ehdr_size,
     machine_name,
@@ -216,7 +216,7 @@ def resolve(view: View, exe: str, env: LoaderEnv, config: RootConfig | None = No
         # for reading
         denied = _caller_denied(view, exe, env.cwd, caller, EXECUTE if judged else READ)
     # load_elf_binary checks e_type before it reads the program headers
-    type_error = None if ident.e_type in _LOADABLE else \
+    type_error = None if ident.e_type in LOADABLE_TYPES else \
         f"its e_type is {ident.e_type:#x}, neither ET_EXEC nor ET_DYN"
     enoexec = (type_error or facts.phdr_error or facts.interp_error) if execs else None
     refused = None
@@ -330,8 +330,6 @@ def _plugin(view: View, path: str, cwd: str) -> bool:
     except FsError:
         return False
 
-
-_LOADABLE = frozenset({int(ElfType.EXEC), int(ElfType.DYN)})
 
 def _caller_denied(view: View, path: str, cwd: str, user: tuple[int, int] | None,
                    want: int) -> str | None:

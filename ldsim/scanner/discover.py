@@ -35,7 +35,7 @@ import stat as stat_mod
 import time
 from collections.abc import Generator, Iterator, Mapping, Sequence
 
-from ldsim.elf.facts import ELFMAG, ElfType
+from ldsim.elf.facts import ELFMAG, LOADABLE_TYPES
 from ldsim.elf.layout import sniff_type
 from ldsim.errors import LdsimError
 from ldsim.fs.view import PSEUDO_FS, HostDirView, NoAtime, View, mount_table, opened_inside
@@ -47,7 +47,7 @@ TOO_SHORT = -1
 """The ``e_type`` the walk gives a file that starts with the ELF magic but is too short to
 hold one: it is resolved all the same, so that the scan names it (``file too short``, as
 ``explain`` says), rather than passing it by as no ELF file."""
-LOADABLE = frozenset({ElfType.EXEC, ElfType.DYN, TOO_SHORT})
+LOADABLE = LOADABLE_TYPES | {TOO_SHORT}
 WALK_RULES = 2
 """Which files the walk's directory records call ELF files: a result store trusts only the
 records of these rules (1 passed by a file too short for an e_type)."""
