@@ -47,7 +47,7 @@ needs_chromium = pytest.mark.skipif(
     "scripts/check.sh installs it, CI runs these tests)")
 
 ENV = LoaderEnv(hwcaps=(), platform="x86_64", legacy_hwcap_names=("x86_64",))
-CPU = ("--hwcaps", "none", "--platform", "x86_64")
+CPU = ("--hwcaps", "none", "--platform", "x86_64", "--legacy-hwcaps", "x86_64")  # = ENV
 LIBDIR = "/usr/lib/x86_64-linux-gnu"
 HOSTILE = "lib<script>alert(1)</script>.so"
 HOSTILE_ESC = "lib\x1b[31m<b>red</b>&amp;\u202e.so"
