@@ -212,22 +212,38 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def entry() -> None:
-    """The ``ldsim`` command: :func:`main` as a whole process."""
-    status = main()
+    """The ``ldsim`` command: :func:`main` as a whole process. Its first Ctrl-C stops the
+    command (exit 130, one line); a Ctrl-C more while it stops is ignored (pressed again
+    during a scan's clean-up or as the output is flushed, it interrupted those with a
+    traceback, or left a pool's workers waiting). Only here, where ldsim is the whole
+    process: a program that calls :func:`main` keeps its own Ctrl-C."""
+    import signal
+
+    def first_ctrl_c(_signum: int, _frame: object) -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+    with contextlib.suppress(ValueError, OSError):  # (not the main thread: left as it is)
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            signal.signal(signal.SIGINT, first_ctrl_c)
+    try:
+        status = main()
+    except KeyboardInterrupt:  # before the command's own handling of it (parsing options)
+        sys.stderr.write("ldsim: interrupted\n")
+        status = 130
     if status == 130:
         _stopping()
     sys.exit(status)
 
 
 def _stopping() -> None:
-    """After a Ctrl-C, as the process ends: a Ctrl-C more (pressed again while it does)
-    would only interrupt that with a traceback, and a worker process of a scan still there
-    (had its pool not been stopped) would keep it waiting at exit, as multiprocessing joins
-    its children then: it goes. (Only here, where ldsim is the whole process: a program
-    that calls :func:`main` keeps its own children and its Ctrl-C.)"""
+    """After a Ctrl-C, as the process ends: a worker process of a scan still there (had its
+    pool not been stopped) would keep it waiting at exit, as multiprocessing joins its
+    children then: it goes."""
     import signal
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with contextlib.suppress(ValueError, OSError):
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     mp = sys.modules.get("multiprocessing")
     if mp is not None:
         for child in mp.active_children():
