@@ -101,6 +101,11 @@ class RootConfig:
         return self._interps[key]
 
 
+_PATH_ERRNOS = frozenset({"ELOOP", "ENOTDIR", "ENAMETOOLONG"})
+"""What ``open_exec`` of an interpreter path fails with, besides ENOENT, before any file is
+opened: execve returns it for the program."""
+
+
 def _interp_refusal(view: View, interp: str, cwd: str, ident: ElfIdent
                     ) -> tuple[int, str] | None:
     import errno
@@ -108,8 +113,10 @@ def _interp_refusal(view: View, interp: str, cwd: str, ident: ElfIdent
 
     try:
         st = view.stat(interp, cwd=cwd)
-    except FsError:
-        return None
+    except FsError as exc:  # missing (ENOENT) is the model's to say
+        if exc.errno_name not in _PATH_ERRNOS:
+            return None
+        return getattr(errno, exc.errno_name), exc.reason
     if not st.is_reg:
         kind = ("a directory" if st.is_dir else "a FIFO" if stat_mod.S_ISFIFO(st.mode)
                 else "a socket" if stat_mod.S_ISSOCK(st.mode) else "a device"

@@ -425,6 +425,36 @@ def test_the_kernel_refuses_an_interpreter_it_cannot_load(edge: Root) -> None:
         assert [o["path"] for o in sim.doc["objects"]] == [prog], name
 
 
+def test_an_interpreter_path_the_kernel_cannot_follow(edge: Root) -> None:
+    """PT_INTERP through a symbolic link loop (ELOOP), through a regular file (ENOTDIR), or
+    with a name longer than NAME_MAX (ENAMETOOLONG): execve fails with that errno for the
+    program. ldsim said "No such file or directory" for each, as for a missing one."""
+    edge.mkdir("/opt/il")
+    edge.symlink("/opt/il/loop-b", "/opt/il/loop-a")
+    edge.symlink("/opt/il/loop-a", "/opt/il/loop-b")
+    edge.write("/opt/il/file", "a regular file\n", 0o755)
+    edge.mkexe("/bin/il_base")
+    # the errno's text (glibc's, musl's)
+    rows = {"/opt/il/loop-a": ("Too many levels of symbolic links", "Symbolic link loop"),
+            "/opt/il/file/ld.so": ("Not a directory", "Not a directory"),
+            "/opt/il/" + "x" * 300: ("File name too long", "Filename too long")}
+    for n, (interp, (message, musl_message)) in enumerate(rows.items()):
+        prog = f"/bin/il_{n}"
+        edge.copy("/bin/il_base", prog)
+        edge.set_interpreter(prog, interp)
+        ran = run_program(edge, prog)
+        sim = run_ldsim(edge, prog)
+        assert sim.doc is not None, sim.stderr
+        assert ran.status != 0, (interp, ran)
+        if edge.foreign_arch is None:
+            assert f"'{prog}': {message}" in ran.stderr, (interp, ran)  # env's execvp
+        else:  # qemu-user opens the interpreter itself; i386's launcher has musl's text
+            assert message in ran.stderr or musl_message in ran.stderr, (interp, ran)
+        assert sim.status == 1 and sim.doc["verdict"]["status"] == "does_not_start", interp
+        assert sim.loader_message == f"{prog}: {message}", (interp, sim.loader_message)
+        assert [o["path"] for o in sim.doc["objects"]] == [prog], interp
+
+
 def test_a_program_without_pt_interp_reads_no_preload(edge: Root) -> None:
     """A static program has no PT_INTERP: the kernel starts it itself (fs/binfmt_elf.c maps no
     interpreter), so no loader reads LD_PRELOAD or /etc/ld.so.preload, and LD_DEBUG says
