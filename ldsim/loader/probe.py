@@ -10,7 +10,7 @@ from __future__ import annotations
 import errno
 
 from ldsim.buffers import Buffer, head_of
-from ldsim.config.arch import arch_of
+from ldsim.config.arch import Arch, arch_of
 from ldsim.config.env import may_read
 from ldsim.elf.facts import (
     ELFMAG,
@@ -199,6 +199,31 @@ def _abi_note_os(buf: Buffer, ident: ElfIdent) -> int | None:
     return None
 
 
+def ident_error(ident: ElfIdent, data: int, arch: Arch | None) -> str:
+    """What glibc's ``open_verify`` (elf/dl-load.c) says of an ELF header whose magic and
+    class are right, for a loader of byte order ``data`` and architecture ``arch``: the
+    byte order, the e_ident version, OS ABI, ABI version and padding, the machine's own
+    fatal check, the ELF version; "" when it finds nothing wrong there."""
+    if ident.data != data:
+        return ("ELF file data encoding not little-endian" if data == ElfData.LSB
+                else "ELF file data encoding not big-endian")
+    if ident.ident_version != EV_CURRENT:
+        return "ELF file version ident does not match current one"
+    if not (arch.valid_osabi(ident.osabi) if arch is not None
+            else ident.osabi in (OsAbi.SYSV, OsAbi.GNU)):
+        return "ELF file OS ABI invalid"
+    if not (ident.abiversion == 0 or (ident.osabi == OsAbi.GNU and ident.abiversion < 4)):
+        return "ELF file ABI version invalid"
+    if not ident.padding_zero:
+        return "nonzero padding in e_ident"
+    if arch is not None and (problem := arch.header_problem(
+            ident.machine, ident.osabi, ident.flags)) is not None and problem[0] == "fatal":
+        return problem[1]  # ARM's VALID_ELF_HEADER: a float ABI that is not the loader's
+    if ident.version != EV_CURRENT:
+        return "ELF file version does not match current one"
+    return ""
+
+
 def glibc_open_verify(view: View, cache: FileCache, path: str, cwd: str,
                       expected: ElfIdent, user: tuple[int, int] | None = None) -> Probe:
     """Probe ``path`` (relative paths against ``cwd``) like glibc's ``open_verify``;
@@ -262,24 +287,7 @@ def _open_verify(view: View, cache: FileCache, path: str, parts: tuple[str, ...]
         if arch.header_problem(native, ident.osabi, 0) is not None:
             return Probe(path, Outcome.WRONG_MACHINE, f"wrong machine {native}", real, st,
                          errno="ENOENT")
-    reason = ""
-    if ident.data != expected.data:
-        reason = ("ELF file data encoding not little-endian" if expected.data == ElfData.LSB
-                  else "ELF file data encoding not big-endian")
-    elif ident.ident_version != EV_CURRENT:
-        reason = "ELF file version ident does not match current one"
-    elif not (arch.valid_osabi(ident.osabi) if arch is not None
-              else ident.osabi in (OsAbi.SYSV, OsAbi.GNU)):
-        reason = "ELF file OS ABI invalid"
-    elif not (ident.abiversion == 0 or (ident.osabi == OsAbi.GNU and ident.abiversion < 4)):
-        reason = "ELF file ABI version invalid"
-    elif not ident.padding_zero:
-        reason = "nonzero padding in e_ident"
-    elif arch is not None and (problem := arch.header_problem(
-            ident.machine, ident.osabi, ident.flags)) is not None and problem[0] == "fatal":
-        reason = problem[1]  # ARM's VALID_ELF_HEADER: a float ABI that is not the loader's
-    elif ident.version != EV_CURRENT:
-        reason = "ELF file version does not match current one"
+    reason = ident_error(ident, expected.data, arch)
     if reason:
         return Probe(path, Outcome.FATAL, reason, real, st)
     if arch is not None:

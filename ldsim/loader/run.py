@@ -30,7 +30,7 @@ from ldsim.errors import CacheFormatError, FsError
 from ldsim.fs.view import EXECUTE, READ, View, permits
 from ldsim.loader.glibc import GlibcModel
 from ldsim.loader.musl import MuslModel
-from ldsim.loader.probe import FileCache
+from ldsim.loader.probe import FileCache, ident_error
 from ldsim.loader.walk import DlopenCalls
 from ldsim.result import Diagnostic, Resolution, Severity
 
@@ -248,8 +248,12 @@ def resolve(view: View, exe: str, env: LoaderEnv, config: RootConfig | None = No
         # program headers are read and checked before PT_INTERP is looked for)
         refuse = (f"the kernel cannot start it: {enoexec}",
                   f"{exe}: cannot execute binary file: Exec format error")
+    elif not execs and flavour is Libc.GLIBC and (bad := ident_error(ident, ident.data, arch)):
+        # ld.so maps the file it traces or runs itself (_dl_map_object, open_verify in
+        # elf/dl-load.c): the e_ident fields first (the kernel checks none of them)
+        refuse = (bad, f"{exe}: {bad}")
     elif not execs and flavour is Libc.GLIBC and type_error is not None:
-        # ld.so maps the file it traces or runs itself: open_verify checks e_type first
+        # then e_type
         refuse = (f"only ET_DYN and ET_EXEC can be loaded ({type_error})",
                   f"{exe}: only ET_DYN and ET_EXEC can be loaded")
     elif not execs and flavour is Libc.GLIBC \

@@ -206,6 +206,38 @@ def test_program_headers_execve_refuses(edge: Root, field: str, value: int, why:
         compare(listed, edge, extra_args=["--invocation", "ldd"])
 
 
+@pytest.mark.parametrize(("offset", "value", "said"), [
+    (7, 9, "ELF file OS ABI invalid"),  # ELFOSABI_FREEBSD
+    (8, 1, "ELF file ABI version invalid"),  # EI_ABIVERSION of ELFOSABI_SYSV
+    (6, 2, "ELF file version ident does not match current one"),  # EI_VERSION
+    (12, 1, "nonzero padding in e_ident"),
+])
+def test_e_ident_only_the_loader_checks(edge: Root, offset: int, value: int, said: str) -> None:
+    """The kernel starts a program whatever its e_ident says past the magic, class and byte
+    order; ld.so run on it (ldd, ld.so PROG), or on a library, maps the file itself and
+    open_verify refuses it. ldsim said such a program, or library, traced as ``ldd`` does,
+    loads."""
+    if edge.foreign_arch is not None:
+        pytest.skip("the program is built by this machine's compiler")
+    prog, lib = f"/bin/ident{offset}", f"/opt/ident/libident{offset}.so"
+    edge.mkexe(prog, needed=["libc.so.6"])
+    edge.patch(prog, offset, bytes([value]))
+    edge.mklib(lib, f"libident{offset}.so")
+    edge.patch(lib, offset, bytes([value]))
+    ran = run_program(edge, prog)
+    assert ran.status == 0, ran
+    sim = run_ldsim(edge, prog)
+    assert sim.status == 0 and sim.doc is not None and \
+        sim.doc["verdict"]["status"] == "starts", sim.stderr
+    for path, args in ((prog, ["--invocation", "ldd"]), (lib, [])):
+        listed = run_real_loader(edge, path, explicit=True)
+        assert listed.error is not None and said in listed.error, listed.describe()
+        compare(listed, edge, extra_args=args)
+        sim = run_ldsim(edge, path, *args)
+        assert sim.doc is not None and sim.doc["verdict"]["status"] == "does_not_start"
+        assert sim.loader_message == f"{path}: {said}", sim.loader_message
+
+
 def test_a_program_the_caller_may_not_execute_or_read(edge: Root) -> None:
     """As uid 65534: execve refuses a program of mode 0700 (root's) with EACCES before any
     loader runs; one of mode 0711 it may execute but not read, so the kernel starts it
