@@ -256,6 +256,12 @@ def resolve(view: View, exe: str, env: LoaderEnv, config: RootConfig | None = No
         # then e_type
         refuse = (f"only ET_DYN and ET_EXEC can be loaded ({type_error})",
                   f"{exe}: only ET_DYN and ET_EXEC can be loaded")
+    elif not execs and flavour is Libc.MUSL and type_error is not None:
+        # musl's ldd is its loader's --list, which maps the file itself: map_library fails
+        # on the e_type (ldso/dynlink.c) and __dls3 gives up on the program
+        ldname = interp or (f"/lib/ld-musl-{arch.musl}.so.1" if arch is not None else "ldd")
+        refuse = (f"not a valid dynamic program ({type_error})",
+                  f"{ldname}: {exe}: Not a valid dynamic program")
     elif not execs and flavour is Libc.GLIBC \
             and ident.phentsize != phentsize_of(ident.elf_class):
         # ld.so maps the file it traces or runs itself (_dl_map_object, open_verify in

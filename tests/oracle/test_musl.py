@@ -877,6 +877,24 @@ def test_x_header_bytes(mroot: MuslRoot, offset: int, data: bytes, line: str) ->
     _bad_library(mroot, lambda path: mroot.patch("/x/D1/libbad.so", offset, data), line)
 
 
+@pytest.mark.parametrize("path", ["/x/bin/rel", "/x/lib/librel.so"])
+def test_x_ldd_of_a_file_whose_e_type_map_library_refuses(mroot: MuslRoot, path: str) -> None:
+    """musl's ldd is its loader's ``--list``, which maps the file itself: ``map_library``
+    fails on an e_type neither ET_DYN nor ET_EXEC, and ``__dls3`` prints "Not a valid
+    dynamic program" and exits 1 (a program, or a library). ldsim said it loads."""
+    mroot.mmkexe("/x/bin/rel", needed=[])
+    mroot.mmklib("/x/lib/librel.so", "librel.so")
+    mroot.patch(path, 16, b"\x01\x00")  # ET_REL
+    real = muslroot.run_real_musl(mroot, path)
+    said = f"{MUSL_LDSO}: {path}: Not a valid dynamic program"
+    assert real.status == 1 and real.output == said + "\n", real.describe()
+    sim = muslroot.run_ldsim(mroot, path)
+    assert sim.status == 1 and sim.doc is not None, sim.stderr
+    assert sim.doc["verdict"]["status"] == "does_not_start"
+    assert sim.doc["error"]["loader_message"] == said
+    assert [o["path"] for o in sim.doc["objects"]] == [path]
+
+
 def _bad_library(mroot: MuslRoot, change: Callable[[Path], None], line: str) -> None:
     """``/x/D1/libbad.so``, a copy of ``/x/D2``'s changed by ``change``, searched first by
     the program's RPATH: musl maps it (``line``: its listing line) or fails on it."""
