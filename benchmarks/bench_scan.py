@@ -551,6 +551,16 @@ class Bench:
             rows.append(lt_row)
             runners.append(functools.partial(libtree_loop, sys.executable, libtree,
                                              self.listfile))
+        # the same loop starting `true FILE` instead: what creating a process per file costs
+        # on this machine, the part of the libtree loop that is not libtree's own work (the
+        # target's ratio moves with it from one machine to another)
+        true = shutil.which("true")
+        spawn_row = Row("spawn-only loop (`true FILE`)", f"{sys.executable} -c 'for FILE in "
+                        f"LIST: run {true or 'true'} FILE'", files=n)
+        if libtree is not None and true is not None:
+            rows.append(spawn_row)
+            runners.append(functools.partial(libtree_loop, sys.executable, true,
+                                             self.listfile))
         script, why = lddtree_script()
         python, why_py = lddtree_python()
         ld_row = Row("lddtree.py in one process",
@@ -576,7 +586,7 @@ class Bench:
         take_turns(rows, runners, self.runs, "scan", alternate=True)
         if self._jobs1 is None:
             self._jobs1 = ldsim_row
-        shown = [ldsim_row, lt_row, ld_row]
+        shown = [ldsim_row, lt_row, *([spawn_row] if spawn_row.samples else []), ld_row]
         self.out(f"1. Scan of {self.tree} in one process: {n} ELF files "
                  f"({self.listing.summary.get('walk', {}).get('files_looked_at', '?')} files "
                  f"looked at by ldsim)")
@@ -585,6 +595,11 @@ class Bench:
                     ">=", 2.0, note=lt_row.note)
         self.targets.append(t1)
         self.out(t1.line())
+        if spawn_row.median is not None and lt_row.median is not None:
+            own = lt_row.median - spawn_row.median
+            self.out(f"        libtree loop less the spawn-only loop: {own:.3f} s, libtree's own "
+                     f"work; creating the {n} processes costs {spawn_row.median:.3f} s here "
+                     f"(spawn-only loop / ldsim: {fx(ratio(spawn_row.median, ldsim_row.median))})")
         self.out(f"        lddtree.py / ldsim: {fx(ratio(ld_row.median, ldsim_row.median))} "
                  "(no target)")
         codes = sorted({s.returncode for s in ldsim_row.samples})
