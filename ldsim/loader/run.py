@@ -291,7 +291,8 @@ def resolve(view: View, exe: str, env: LoaderEnv, config: RootConfig | None = No
                                                                interpreter=interp, refuse=refuse,
                                                                dlopen=dlopen)
     profile = config.glibc_profile(interp, facts.machine, arch)
-    if profile.source == "fallback" and interp:
+    if profile.source == "fallback" and interp and refuse is None and view.exists(interp):
+        # (a loader that is missing or that the kernel refuses searches nothing)
         notes.append(Diagnostic(
             Severity.WARNING, f"{interp}: cannot read the loader's built-in search "
             f"directories; assuming {':'.join(profile.system_dirs)}", interp))

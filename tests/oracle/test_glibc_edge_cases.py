@@ -69,6 +69,8 @@ def test_missing_interpreter_loads_nothing(edge: Root) -> None:
     assert sim.doc["edges"] == [] and sim.doc["findings"] == []
     assert sim.loader_message == f"{interp}: No such file or directory"
     assert sim.doc["verdict"]["status"] == "does_not_start"
+    # a loader that is not there searches nothing: no warning about its search directories
+    assert [d for d in sim.doc["diagnostics"] if d["severity"] == "warning"] == []
 
 
 def test_an_abort_reports_nothing_about_objects_never_loaded(edge: Root) -> None:
@@ -455,6 +457,7 @@ def test_the_kernel_refuses_an_interpreter_it_cannot_load(edge: Root) -> None:
         assert sim.status == 1 and sim.doc["verdict"]["status"] == "does_not_start", name
         assert sim.loader_message == f"{prog}: {message}", (name, sim.loader_message)
         assert [o["path"] for o in sim.doc["objects"]] == [prog], name
+        assert [d for d in sim.doc["diagnostics"] if d["severity"] == "warning"] == [], name
 
 
 def test_an_interpreter_path_the_kernel_cannot_follow(edge: Root) -> None:
