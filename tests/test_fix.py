@@ -411,6 +411,41 @@ def test_a_killed_apply_leaves_nothing_a_later_run_counts(world: dict[str, Path]
     assert leftovers[0].name in proc.stdout  # said what it removed
 
 
+INTERRUPTER = """#!/bin/sh
+# patchelf that, on its second patching call, presses Ctrl-C for the ldsim calling it, then
+# again half a second later (from a process of its own: ldsim kills this one at the first)
+if [ "$1" = "--version" ]; then exec {real} "$@"; fi
+n=$(cat {count} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {count}
+if [ $n -eq 2 ]; then
+    p=$PPID
+    (sleep 0.5; kill -INT $p) &
+    kill -INT $p
+    sleep 5
+fi
+exec {real} "$@"
+"""
+
+
+@needs_tools
+def test_ctrl_c_again_while_apply_stops_ends_it_at_once(world: dict[str, Path]) -> None:
+    """The first Ctrl-C stops the patching; ``fix`` then lints the snap again (seconds for
+    600 programs). A second one ended it at once before the first made later ones ignored,
+    which kept it linting, deaf to Ctrl-C, to print its whole report: it ends it at once
+    again, exit 130, one line, nothing printed after."""
+    p = new_snap(world, "kbint2")
+    root = p.path
+    for i in range(600):
+        shutil.copy2(root / "bin/app", root / f"bin/app{i:03d}")
+    pe = ldsim.find_patchelf()
+    assert pe is not None
+    wrapper = root.parent / "patchelf-interrupts"
+    wrapper.write_text(INTERRUPTER.format(real=pe, count=root.parent / "count2"))
+    wrapper.chmod(0o755)
+    proc = run_fix(world, root, "--apply", "--patchelf", str(wrapper))
+    assert proc.returncode == 130 and proc.stderr == "ldsim: interrupted\n", proc
+    assert "patched:" not in proc.stdout  # the report of the run, printed after the lint
+
+
 @needs_tools
 def test_keyboard_interrupt_during_apply(world: dict[str, Path]) -> None:
     p = new_snap(world, "kbint")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 
 from ldsim import api
 from ldsim.cli import options
@@ -80,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_PROBLEM if run_.refused else EXIT_OK
     options.write(api.render(run_, "text", **options.text_options(args)))
     if run_.result is not None and run_.result.interrupted:
-        sys.stderr.write("ldsim: interrupted\n")
+        options.say_interrupted()
         return EXIT_INTERRUPTED
     return EXIT_PROBLEM if run_.refused or run_.failed else EXIT_OK
 

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 
 from ldsim import api
 from ldsim._version import __version__
-from ldsim.cli.options import OutputError, flush_output, shown
+from ldsim.cli.options import OutputError, flush_output, say_interrupted, shown
 
 TYPE_CHECKING = False
 
@@ -185,7 +185,7 @@ def _run(argv: Sequence[str] | None) -> int:
     except BrokenPipeError as exc:  # a pipe closed under a write that is not options.write
         raise OutputError(exc) from None
     except KeyboardInterrupt:
-        sys.stderr.write("ldsim: interrupted\n")
+        say_interrupted()
         return 130
     except Exception as exc:
         if os.environ.get("LDSIM_DEBUG"):
@@ -213,14 +213,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def entry() -> None:
     """The ``ldsim`` command: :func:`main` as a whole process. Its first Ctrl-C stops the
-    command (exit 130, one line); a Ctrl-C more while it stops is ignored (pressed again
-    during a scan's clean-up or as the output is flushed, it interrupted those with a
-    traceback, or left a pool's workers waiting). Only here, where ldsim is the whole
-    process: a program that calls :func:`main` keeps its own Ctrl-C."""
+    command (exit 130, one line, what a scan's store holds kept); a Ctrl-C more ends the
+    process at once, with the same status and line (pressed again during a scan's clean-up
+    or as the output was flushed, it printed a traceback, or left a pool's workers waiting).
+    Only here, where ldsim is the whole process: a program that calls :func:`main` keeps
+    its own Ctrl-C."""
     import signal
 
-    def first_ctrl_c(_signum: int, _frame: object) -> None:
+    def again(_signum: int, _frame: object) -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        say_interrupted()
+        _stopping()
+        os._exit(130)
+
+    def first_ctrl_c(_signum: int, _frame: object) -> None:
+        signal.signal(signal.SIGINT, again)
         raise KeyboardInterrupt
 
     with contextlib.suppress(ValueError, OSError):  # (not the main thread: left as it is)
@@ -229,7 +236,7 @@ def entry() -> None:
     try:
         status = main()
     except KeyboardInterrupt:  # before the command's own handling of it (parsing options)
-        sys.stderr.write("ldsim: interrupted\n")
+        say_interrupted()
         status = 130
     if status == 130:
         _stopping()

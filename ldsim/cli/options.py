@@ -10,6 +10,7 @@ forces a loader model.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from collections.abc import Callable
@@ -333,6 +334,19 @@ def write_line(line: str) -> None:
         raise OutputError(exc) from None
 
 
+_SAID: list[bool] = []  # whether this process has said it was interrupted
+
+
+def say_interrupted() -> None:
+    """"ldsim: interrupted" on stderr, once per process (a Ctrl-C more, which ends the
+    process at once, does not say it again)."""
+    if not _SAID:
+        _SAID.append(True)
+        with contextlib.suppress(OSError, ValueError):
+            sys.stderr.write("ldsim: interrupted\n")
+            sys.stderr.flush()
+
+
 def flush_output() -> None:
     """Flush standard output (what argparse printed, say): :class:`OutputError` when it
     cannot be written."""
@@ -360,6 +374,7 @@ __all__ = [
     "open_target",
     "output_width",
     "progress_line",
+    "say_interrupted",
     "shown",
     "text_options",
     "use_color",
