@@ -51,6 +51,8 @@ FLAG_RISCV_FLOAT_ABI_DOUBLE = 0x1000
 
 EM_S390_OLD = 0xA390
 ELFOSABI_ARM_AEABI = 97
+_IFUNC_ABI = frozenset({Machine.X86_64, Machine.I386, Machine.PPC, Machine.PPC64,
+                        Machine.RISCV})  # (and sparc, which ldsim has no table for)
 EF_ARM_EABIMASK = 0xFF000000
 EF_ARM_EABI_VER5 = 0x05000000
 EF_ARM_ABI_FLOAT_SOFT = 0x200
@@ -155,6 +157,14 @@ class Arch:
     def valid_osabi(self, osabi: int) -> bool:
         """``VALID_ELF_OSABI``: SYSV and GNU, and on ARM also ``ELFOSABI_ARM_AEABI``."""
         return osabi in (0, 3) or (self.machine == Machine.ARM and osabi == ELFOSABI_ARM_AEABI)
+
+    def valid_abiversion(self, osabi: int, version: int) -> bool:
+        """``VALID_ELF_ABIVERSION``: 0, or for ELFOSABI_GNU below ``LIBC_ABI_MAX``, which
+        counts the ABIs of glibc 2.36's ``libc-abis`` its target has (scripts/gen-libc-abis):
+        DEFAULT, UNIQUE, ABSOLUTE, and IFUNC on x86, powerpc, sparc and RISC-V only (an
+        aarch64 loader refuses ABI version 3, an x86-64 one takes it)."""
+        return version == 0 or (osabi == 3 and version < (4 if self.machine in _IFUNC_ABI
+                                                          else 3))
 
     def check_cpu(self, platform: str | None, legacy: tuple[str, ...] | None) -> list[str]:
         """Why a ``--platform`` or ``--legacy-hwcaps`` value is not what a program of this

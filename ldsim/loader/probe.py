@@ -212,7 +212,8 @@ def ident_error(ident: ElfIdent, data: int, arch: Arch | None) -> str:
     if not (arch.valid_osabi(ident.osabi) if arch is not None
             else ident.osabi in (OsAbi.SYSV, OsAbi.GNU)):
         return "ELF file OS ABI invalid"
-    if not (ident.abiversion == 0 or (ident.osabi == OsAbi.GNU and ident.abiversion < 4)):
+    if not (arch.valid_abiversion(ident.osabi, ident.abiversion) if arch is not None
+            else ident.abiversion == 0 or (ident.osabi == OsAbi.GNU and ident.abiversion < 4)):
         return "ELF file ABI version invalid"
     if not ident.padding_zero:
         return "nonzero padding in e_ident"

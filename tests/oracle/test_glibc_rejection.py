@@ -135,6 +135,23 @@ def test_s11_candidate_rejection(s11: Root, row: str) -> None:
     compare(real, s11)
 
 
+@pytest.mark.parametrize("version", [1, 2, 3, 4])
+def test_s11_gnu_abi_version_limit_is_the_architectures(s11: Root, version: int) -> None:
+    """ELFOSABI_GNU with EI_ABIVERSION ``version``: open_verify takes versions below
+    LIBC_ABI_MAX, which counts the ABIs glibc 2.36 has on the target (libc-abis): 4 with
+    IFUNC (x86-64, i386, powerpc, RISC-V), 3 without (aarch64, arm, s390x). ldsim took
+    version 3 on every architecture."""
+    ifunc = s11.foreign_arch is None or s11.arch_name in ("i386", "ppc64el", "riscv64")
+    b = make_row(s11, f"abiversion{version}", lambda r, t: (flip(7, b"\x03")(r, t),
+                                                             r.patch(t, 8, bytes([version]))))
+    real = run_real_loader(s11, "bin/exe", cwd=b)
+    if version < (4 if ifunc else 3):
+        expect(real, f"libbad.so => {b}/D1/libbad.so  # rpath\n{LIBC_DEFAULT}\n{INTERP}")
+    else:
+        expect_error(real, f"{b}/D1/libbad.so: ELF file ABI version invalid")
+    compare(real, s11)
+
+
 def test_s11_symlink_loop_skips_rest_of_rpath_then_llp(s11: Root) -> None:
     b = make_row(s11, "symlink-loop-llp", lambda r, t: r.symlink(t, "libbad.so"))
     s11.copy(GOOD, f"{b}/L/libbad.so")
