@@ -339,9 +339,10 @@ class View:
 
     @staticmethod
     def _pending(path: str) -> list[str]:
-        """The components still to walk, last first, without the empty and "." ones (a
-        component is the last when nothing is left)."""
-        return [c for c in reversed(path.split("/")) if c and c != "."]
+        """The components still to walk, last first, without the empty ones (a component is
+        the last when nothing is left; one followed by "." is not: it must be a
+        directory, as in "ld.so/.", ENOTDIR)."""
+        return [c for c in reversed(path.split("/")) if c]
 
     def _resolve_parts(self, path: str, cwd: str, follow: bool,
                        searcher: tuple[int, int] | None = None) -> tuple[str, ...]:
@@ -365,6 +366,8 @@ class View:
             comp = pending.pop()
             if searcher is not None:
                 self._may_search(tuple(stack), path, searcher)
+            if comp == ".":
+                continue
             if comp == "..":
                 if stack:
                     stack.pop()
@@ -388,7 +391,7 @@ class View:
                     raise fs_error(path, _errno_name(exc)) from None
                 if target.startswith("/"):
                     stack = []
-                pending.extend([c for c in reversed(target.split("/")) if c and c != "."])
+                pending.extend([c for c in reversed(target.split("/")) if c])
                 continue
             if (not is_last or must_be_dir) and not st.is_dir:
                 raise fs_error(path, "ENOTDIR")
