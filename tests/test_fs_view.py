@@ -306,3 +306,37 @@ def test_a_path_walked_from_its_directorys_known_walk_ends_as_the_whole_walk(
                 expected = (exc.errno_name, exc.path)
             assert outcome(fast, path, follow) == expected, path
         assert fast._dir_states  # the known walks were used
+
+
+def test_path_limits_are_the_guests_and_the_hosts_is_not_a_loader_outcome(root: Path) -> None:
+    """A path given to the kernel of PATH_MAX bytes (NUL included) is ENAMETOOLONG in the
+    root, as open(2) says; one shorter that resolves, link by link, to a host path longer
+    than the host's PATH_MAX (the root's directory in front) is no error in the root, which
+    the kernel walks one link at a time: ldsim cannot look, and says so (it said the
+    kernel's ENAMETOOLONG: "does not start" for a program that starts)."""
+    from ldsim.errors import AccessError
+
+    view = HostDirView(str(root))
+    with pytest.raises(FsError) as long_path:
+        view.resolve("/usr/" + "a/" * 2046)  # 4097 bytes
+    assert long_path.value.errno_name == "ENAMETOOLONG"
+    name = "d" * 250
+    (root / "deep").mkdir()
+    fd = os.open(root / "deep", os.O_RDONLY | os.O_DIRECTORY)
+    try:  # 5,000 bytes of directories below the root, made one by one (no path that long)
+        for depth in range(20):
+            os.mkdir(name, dir_fd=fd)
+            if depth == 9:  # B, a relative link from the middle on
+                os.symlink("/".join([name] * 11), "B", dir_fd=fd)  # to the 20th
+            inner = os.open(name, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+        with open(os.open("libx.so.1", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd), "wb") as f:
+            f.write(b"deep")
+    finally:
+        os.close(fd)
+    os.symlink("/deep/" + "/".join([name] * 9), root / "A")
+    assert len("/A/B/libx.so.1") < 4096
+    with pytest.raises(AccessError) as too_long:
+        view.read("/A/B/libx.so.1")
+    assert "too long a path on this host" in too_long.value.reason

@@ -119,6 +119,21 @@ def fs_error(path: str, errno_name: str) -> FsError | AccessError:
     return FsError(path, _errno_text(errno_name), errno_name)
 
 
+def real_error(path: str, exc: OSError) -> FsError | AccessError:
+    """What a real call on the host that failed says of ``path`` in the root: the kernel's
+    errno there, but for EACCES (ldsim's own permissions) and ENAMETOOLONG. The model
+    checks the guest's limits itself (NAME_MAX per component, PATH_MAX per path given), so
+    that one is the host's PATH_MAX met by the root's directory and the resolved path
+    together, which the kernel walking the guest's path one link at a time never meets:
+    what is there cannot be seen, and no loader outcome may be made of it."""
+    name = _errno_name(exc)
+    if name == "ENAMETOOLONG":
+        return AccessError(path, "too long a path on this host for ldsim to look at (the "
+                           "root's directory and the resolved path together pass PATH_MAX)",
+                           name)
+    return fs_error(path, name)
+
+
 ACCESS_REASON = ("permission denied to ldsim itself: what is there cannot be seen (run ldsim "
                  "as a user who may read it)")
 
@@ -283,6 +298,9 @@ class View:
         Raises :class:`FsError` with the errno the kernel would give (ENOENT, ENOTDIR,
         ELOOP, EACCES, ENAMETOOLONG).
         """
+        if len(path) >= PATH_MAX // 4 and len(path.encode("utf-8", "surrogateescape")) \
+                >= PATH_MAX:  # getname(): the NUL must fit too
+            raise fs_error(path, "ENAMETOOLONG")
         searcher = None if user is None or user[0] == 0 else user  # root searches all
         memo = self._resolve_memo
         if memo is None:
@@ -379,7 +397,7 @@ class View:
             try:
                 st = self._lstat(candidate)
             except OSError as exc:
-                raise fs_error(path, _errno_name(exc)) from None
+                raise real_error(path, exc) from None
             is_last = not pending
             if st.is_link and (follow or must_be_dir or not is_last):
                 links += 1
@@ -388,7 +406,7 @@ class View:
                 try:
                     target = self._readlink(candidate)
                 except OSError as exc:  # no longer a link: the tree changed under the view
-                    raise fs_error(path, _errno_name(exc)) from None
+                    raise real_error(path, exc) from None
                 if target.startswith("/"):
                     stack = []
                 pending.extend([c for c in reversed(target.split("/")) if c])
@@ -405,7 +423,7 @@ class View:
         try:
             st = self._lstat(parts)
         except OSError as exc:
-            raise fs_error(path, _errno_name(exc)) from None
+            raise real_error(path, exc) from None
         if not permits(st.mode, st.uid, st.gid, user, SEARCH):
             where = "/" + "/".join(parts)
             raise FsError(path, f"permission denied (EACCES): may not search {where}",
@@ -420,13 +438,13 @@ class View:
         try:
             return self._lstat(parts)
         except OSError as exc:
-            raise fs_error(path or "/" + "/".join(parts), _errno_name(exc)) from None
+            raise real_error(path or "/" + "/".join(parts), exc) from None
 
     def read_parts(self, parts: tuple[str, ...], path: str = "") -> Buffer:
         try:
             return self._read(parts)
         except OSError as exc:
-            raise fs_error(path or "/" + "/".join(parts), _errno_name(exc)) from None
+            raise real_error(path or "/" + "/".join(parts), exc) from None
 
     def stat(self, path: str, *, cwd: str = "/", user: tuple[int, int] | None = None
              ) -> FileStat:
@@ -440,7 +458,7 @@ class View:
             try:
                 return self._read_head(parts, limit)
             except OSError as exc:
-                raise fs_error(path, _errno_name(exc)) from None
+                raise real_error(path, exc) from None
         return bytes(self.read_parts(parts, path))
 
     def buffer(self, path: str, *, cwd: str = "/") -> Buffer:
@@ -562,7 +580,7 @@ class View:
         try:
             return sorted(self._listdir(parts))
         except OSError as exc:
-            raise fs_error(path, _errno_name(exc)) from None
+            raise real_error(path, exc) from None
 
     def listdir(self, path: str) -> list[str]:
         """Directory entries, sorted (output must not depend on the host's readdir order)."""
