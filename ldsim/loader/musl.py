@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 
+from ldsim.buffers import Buffer
 from ldsim.config.env import Invocation, LoaderEnv, may_read
 from ldsim.elf.facts import LOADABLE_TYPES, ElfData, ElfFacts, ehdr_size
 from ldsim.elf.flavour import Libc
@@ -349,19 +350,16 @@ class MuslModel(Walk):
         try:
             parts = self.view.resolve_parts(path, cwd=self.env.cwd)
             st, data = self.files.read(parts, path)
-            # map_library reads a native Ehdr (the class and byte order musl was built for:
-            # its program's) and never looks at e_ident.
-            native = (self.expected.elf_class, self.expected.data)
-            e_type = int.from_bytes(data[16:18], "little" if native[1] == ElfData.LSB
-                                    else "big")
-            if len(data) < ehdr_size(native[0]) or e_type not in LOADABLE_TYPES:
-                raise ElfError(path, "not a loadable ELF object")
-            facts = self.files.facts(st, data, path, assume=native)
-            if not facts.has_dynamic:
-                raise ElfError(path, "no PT_DYNAMIC")
-        except (ElfError, FsError) as exc:
+        except FsError as exc:
             lk.attempts[-1] = Attempt(path, last.source, last.via, Outcome.NOT_ELF, exc.reason)
             raise self._fail("ENOEXEC") from None
+        # map_library reads a native Ehdr (the class and byte order musl was built for: its
+        # program's) and never looks at e_ident
+        facts, why = map_library(self.files, st, data, path,
+                                 (self.expected.elf_class, self.expected.data))
+        if facts is None:
+            lk.attempts[-1] = Attempt(path, last.source, last.via, Outcome.NOT_ELF, why)
+            raise self._fail("ENOEXEC")
         return facts
 
     def _defines_libc(self, path: str) -> bool:
@@ -375,6 +373,24 @@ class MuslModel(Walk):
         return self.files.defines(st, data, path, ("__libc_start_main", "stdin"))
 
 
+def map_library(files: FileCache, st: FileStat, data: Buffer, path: str,
+                native: tuple[int, int]) -> tuple[ElfFacts | None, str]:
+    """musl's ``map_library`` (ldso/dynlink.c) of a file's bytes, for a loader of class and
+    byte order ``native``: (the file's facts as it reads them, ""), or (None, why it fails,
+    ENOEXEC): too short for an ELF header, an e_type neither ET_DYN nor ET_EXEC, a program
+    header table it cannot read, no PT_DYNAMIC (or one at address 0) or no PT_LOAD."""
+    e_type = int.from_bytes(data[16:18], "little" if native[1] == ElfData.LSB else "big")
+    if len(data) < ehdr_size(native[0]) or e_type not in LOADABLE_TYPES:
+        return None, "not a loadable ELF object"
+    try:
+        facts = files.facts(st, data, path, assume=native)
+    except ElfError as exc:
+        return None, exc.reason
+    if not facts.has_dynamic:
+        return None, "no PT_DYNAMIC"
+    return facts, ""
+
+
 def _outcome(errno_name: str) -> Outcome:
     if errno_name in ("ENOENT", "ENOTDIR"):
         return Outcome.ABSENT
@@ -383,4 +399,4 @@ def _outcome(errno_name: str) -> Outcome:
     return Outcome.LOOP
 
 
-__all__ = ["MuslModel", "join", "path_file_for"]
+__all__ = ["MuslModel", "join", "map_library", "path_file_for"]

@@ -29,7 +29,7 @@ from ldsim.elf.reader import kernel_phdr_error, parse_elf
 from ldsim.errors import CacheFormatError, FsError
 from ldsim.fs.view import EXECUTE, READ, View, permits
 from ldsim.loader.glibc import GlibcModel
-from ldsim.loader.musl import MuslModel
+from ldsim.loader.musl import MuslModel, map_library
 from ldsim.loader.probe import FileCache, ident_error
 from ldsim.loader.walk import DlopenCalls
 from ldsim.result import Diagnostic, Resolution, Severity
@@ -99,6 +99,20 @@ class RootConfig:
         if key not in self._interps:
             self._interps[key] = _interp_refusal(self.view, interp, cwd, ident)
         return self._interps[key]
+
+
+def _musl_unmapped(view: View, exe: str, cwd: str, files: FileCache, ident: ElfIdent,
+                   type_error: str | None) -> str:
+    """Why musl's ``map_library`` fails on the file ``exe`` (see :func:`map_library`), or
+    "" when it maps it."""
+    if type_error is not None:
+        return type_error
+    try:
+        parts = view.resolve_parts(exe, cwd=cwd)
+        st, data = files.read(parts, exe)
+    except FsError as exc:  # (read a moment ago: changed since)
+        return exc.reason
+    return map_library(files, st, data, exe, (ident.elf_class, ident.data))[1]
 
 
 _PATH_ERRNOS = frozenset({"ELOOP", "ENOTDIR", "ENAMETOOLONG"})
@@ -256,11 +270,12 @@ def resolve(view: View, exe: str, env: LoaderEnv, config: RootConfig | None = No
         # then e_type
         refuse = (f"only ET_DYN and ET_EXEC can be loaded ({type_error})",
                   f"{exe}: only ET_DYN and ET_EXEC can be loaded")
-    elif not execs and flavour is Libc.MUSL and type_error is not None:
-        # musl's ldd is its loader's --list, which maps the file itself: map_library fails
-        # on the e_type (ldso/dynlink.c) and __dls3 gives up on the program
+    elif not execs and flavour is Libc.MUSL and (bad := _musl_unmapped(
+            view, exe, env.cwd, config.files, ident, type_error)):
+        # musl's ldd is its loader's --list, which maps the file itself: when map_library
+        # fails on it (ldso/dynlink.c), __dls3 gives up on the program
         ldname = interp or (f"/lib/ld-musl-{arch.musl}.so.1" if arch is not None else "ldd")
-        refuse = (f"not a valid dynamic program ({type_error})",
+        refuse = (f"not a valid dynamic program ({bad})",
                   f"{ldname}: {exe}: Not a valid dynamic program")
     elif not execs and flavour is Libc.GLIBC \
             and ident.phentsize != phentsize_of(ident.elf_class):

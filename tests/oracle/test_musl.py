@@ -877,14 +877,37 @@ def test_x_header_bytes(mroot: MuslRoot, offset: int, data: bytes, line: str) ->
     _bad_library(mroot, lambda path: mroot.patch("/x/D1/libbad.so", offset, data), line)
 
 
-@pytest.mark.parametrize("path", ["/x/bin/rel", "/x/lib/librel.so"])
-def test_x_ldd_of_a_file_whose_e_type_map_library_refuses(mroot: MuslRoot, path: str) -> None:
-    """musl's ldd is its loader's ``--list``, which maps the file itself: ``map_library``
-    fails on an e_type neither ET_DYN nor ET_EXEC, and ``__dls3`` prints "Not a valid
-    dynamic program" and exits 1 (a program, or a library). ldsim said it loads."""
-    mroot.mmkexe("/x/bin/rel", needed=[])
-    mroot.mmklib("/x/lib/librel.so", "librel.so")
-    mroot.patch(path, 16, b"\x01\x00")  # ET_REL
+def _program_header_of(data: bytes, p_type: int) -> int:
+    """The offset of the first program header of type ``p_type`` in a 64-bit file."""
+    (phoff,) = struct.unpack_from("<Q", data, 32)
+    size, phnum = struct.unpack_from("<HH", data, 54)
+    return next(phoff + i * size for i in range(phnum)
+                if struct.unpack_from("<I", data, phoff + i * size)[0] == p_type)
+
+
+_UNMAPPED: dict[str, Callable[[bytes], list[tuple[int, bytes]]]] = {
+    "e_type-rel": lambda data: [(16, b"\x01\x00")],
+    "no-pt-dynamic": lambda data: [(_program_header_of(data, 2), struct.pack("<I", 0))],
+    "pt-dynamic-at-0": lambda data: [(_program_header_of(data, 2) + 16, struct.pack("<Q", 0))],
+    "phentsize-60": lambda data: [(54, struct.pack("<H", 60))],
+}
+
+
+@pytest.mark.parametrize("change", list(_UNMAPPED))
+@pytest.mark.parametrize("path", ["/x/bin/prog", "/x/lib/libprog.so"])
+def test_x_ldd_of_a_file_map_library_refuses(mroot: MuslRoot, path: str, change: str) -> None:
+    """musl's ldd is its loader's ``--list``, which maps the file itself: when
+    ``map_library`` fails on it (an e_type neither ET_DYN nor ET_EXEC, no PT_DYNAMIC or one
+    at address 0, program headers read ``e_phentsize`` apart that are not), ``__dls3``
+    prints "Not a valid dynamic program" and exits 1, for a program as for a library.
+    ldsim said each loads."""
+    if path.endswith(".so") and change == "no-pt-dynamic":
+        # no PT_DYNAMIC, no PT_INTERP: nothing tells ldsim the file is musl's (left alone)
+        pytest.skip("a file with neither PT_DYNAMIC nor PT_INTERP is taken for a static one")
+    mroot.mmkexe("/x/bin/prog", needed=[])
+    mroot.mmklib("/x/lib/libprog.so", "libprog.so")
+    for offset, data in _UNMAPPED[change](mroot.read_bytes(path)):
+        mroot.patch(path, offset, data)
     real = muslroot.run_real_musl(mroot, path)
     said = f"{MUSL_LDSO}: {path}: Not a valid dynamic program"
     assert real.status == 1 and real.output == said + "\n", real.describe()
