@@ -231,14 +231,16 @@ class GlibcModel(Walk):
         facts: ElfFacts | None = None
         real = interp
         try:
-            real = self.view.resolve(interp)
+            # (a relative PT_INTERP: the kernel opened it from the working directory)
+            real = self.view.resolve(interp, cwd=self.env.cwd)
             # the probes of this run's caller serve when they are root's (an absolute path
             # probes alike from any working directory)
             known = self._probed if self.env.user is None and interp.startswith("/") \
                 else None
             probe = known.get(interp) if known is not None else None
             if probe is None:
-                probe = glibc_open_verify(self.view, self.files, interp, "/", self.expected)
+                probe = glibc_open_verify(self.view, self.files, interp, self.env.cwd,
+                                          self.expected)
                 if known is not None:
                     known[interp] = probe
             facts = probe.facts

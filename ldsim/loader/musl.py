@@ -97,8 +97,8 @@ class MuslModel(Walk):
                                    names=[])
         if interp:
             try:
-                parts = self.view.resolve_parts(interp)
-                self.interp.real_path = "/" + "/".join(parts)
+                parts = self.view.resolve_parts(interp, cwd=self.env.cwd)  # (a relative
+                self.interp.real_path = "/" + "/".join(parts)  # one: from the cwd, as execve)
                 # musl never records its own device and inode (__dls2b): no file_id.
                 st, data = self.files.read(parts, interp)
                 self.interp.facts = self.files.facts(st, data, interp)

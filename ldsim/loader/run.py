@@ -45,7 +45,7 @@ class RootConfig:
         self.view = view
         self.files = FileCache(view)
         self.diagnostics: list[Diagnostic] = []
-        self._profiles: dict[tuple[str, int, str], GlibcProfile] = {}
+        self._profiles: dict[tuple[str, int, str, str], GlibcProfile] = {}
         self._interps: dict[tuple[str, str, int, int, int], tuple[int, str] | None] = {}
         self.cache = self._read_cache()
         self.preload_file = self._read_text(PRELOAD_PATH)
@@ -73,16 +73,18 @@ class RootConfig:
             return None
 
     def glibc_profile(self, interp: str | None, machine: int,
-                      arch: Arch | None = None) -> GlibcProfile:
-        # (the architecture too: with no loader to read, armel's and armhf's differ)
-        key = (interp or "", machine, arch.name if arch is not None else "")
+                      arch: Arch | None = None, cwd: str = "/") -> GlibcProfile:
+        # (the architecture too: with no loader to read, armel's and armhf's differ; the
+        # working directory for a relative PT_INTERP, which the kernel opens from there)
+        where = cwd if interp and not interp.startswith("/") else "/"
+        key = (interp or "", machine, arch.name if arch is not None else "", where)
         prof = self._profiles.get(key)
         if prof is None:
             prof = fallback_profile(machine, arch)
             if interp:
                 with contextlib.suppress(FsError):
-                    prof = glibc_profile_from_bytes(self.view.read(interp), interp, machine,
-                                                    arch)
+                    prof = glibc_profile_from_bytes(self.view.read(interp, cwd=where), interp,
+                                                    machine, arch)
             self._profiles[key] = prof
         return prof
 
@@ -305,8 +307,9 @@ def resolve(view: View, exe: str, env: LoaderEnv, config: RootConfig | None = No
         return MuslModel(view, env, config.files, interp).run(exe, facts, after=notes,
                                                                interpreter=interp, refuse=refuse,
                                                                dlopen=dlopen)
-    profile = config.glibc_profile(interp, facts.machine, arch)
-    if profile.source == "fallback" and interp and refuse is None and view.exists(interp):
+    profile = config.glibc_profile(interp, facts.machine, arch, env.cwd)
+    if profile.source == "fallback" and interp and refuse is None \
+            and view.exists(interp, cwd=env.cwd):
         # (a loader that is missing or that the kernel refuses searches nothing)
         notes.append(Diagnostic(
             Severity.WARNING, f"{interp}: cannot read the loader's built-in search "

@@ -155,7 +155,8 @@ class Walk:
             self.error = ErrorRecord(exe_path, exe_path, None, *refuse)
             self.diagnostics.extend(after)
             return self._freeze(exe_path, exe_facts, self.number(self.chain))
-        if interpreter and not self.view.exists(interpreter):
+        if interpreter and not self.view.exists(interpreter, cwd=self.env.cwd):
+            # (a relative PT_INTERP is the kernel's open from the working directory)
             # execve fails before any loader runs: nothing is loaded, nothing searched.
             self.error = ErrorRecord(
                 interpreter, interpreter, None,

@@ -493,6 +493,29 @@ def test_an_interpreter_path_the_kernel_cannot_follow(edge: Root) -> None:
         assert [o["path"] for o in sim.doc["objects"]] == [prog], interp
 
 
+def test_a_relative_interpreter_is_opened_from_the_working_directory(edge: Root) -> None:
+    """execve opens a relative PT_INTERP from the process's working directory: the program
+    starts from the directory it names the loader from, and from no other. ldsim looked it
+    up from the root's top whatever --cwd said."""
+    relative = edge.interp.lstrip("/")
+    edge.mkdir("/opt/elsewhere")
+    edge.mkexe("/bin/rel_interp", needed=["libc.so.6"])
+    edge.set_interpreter("/bin/rel_interp", relative)
+    for cwd, starts in (("/", True), ("/opt/elsewhere", False)):
+        ran = run_program(edge, "/bin/rel_interp", cwd=cwd)
+        sim = run_ldsim(edge, "/bin/rel_interp", "--cwd", cwd)
+        assert sim.doc is not None, sim.stderr
+        if starts:
+            assert ran.status == 0, ran
+            assert sim.status == 0 and sim.doc["verdict"]["status"] == "starts", sim.stderr
+            compare(run_real_loader(edge, "/bin/rel_interp", cwd=cwd), edge,
+                    extra_args=["--cwd", cwd])
+        else:
+            assert ran.status != 0 and "No such file or directory" in ran.stderr, ran
+            assert sim.doc["verdict"]["status"] == "does_not_start"
+            assert sim.loader_message == f"{relative}: No such file or directory"
+
+
 def test_a_program_without_pt_interp_reads_no_preload(edge: Root) -> None:
     """A static program has no PT_INTERP: the kernel starts it itself (fs/binfmt_elf.c maps no
     interpreter), so no loader reads LD_PRELOAD or /etc/ld.so.preload, and LD_DEBUG says
