@@ -1,3 +1,3 @@
-from ldsim.cli.main import entry
+from ldsim.cli import entry
 
 entry()

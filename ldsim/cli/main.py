@@ -13,14 +13,15 @@ and standard output and error write what their encoding cannot hold as backslash
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import sys
 from collections.abc import Sequence
 
 from ldsim import api
 from ldsim._version import __version__
-from ldsim.cli.options import OutputError, flush_output, say_interrupted, shown
+from ldsim.cli import entry as _entry
+from ldsim.cli import say_interrupted
+from ldsim.cli.options import OutputError, flush_output, shown
 
 TYPE_CHECKING = False
 
@@ -211,48 +212,4 @@ def main(argv: Sequence[str] | None = None) -> int:
     return status
 
 
-def entry() -> None:
-    """The ``ldsim`` command: :func:`main` as a whole process. Its first Ctrl-C stops the
-    command (exit 130, one line, what a scan's store holds kept); a Ctrl-C more ends the
-    process at once, with the same status and line (pressed again during a scan's clean-up
-    or as the output was flushed, it printed a traceback, or left a pool's workers waiting).
-    Only here, where ldsim is the whole process: a program that calls :func:`main` keeps
-    its own Ctrl-C."""
-    import signal
-
-    def again(_signum: int, _frame: object) -> None:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        say_interrupted()
-        _stopping()
-        os._exit(130)
-
-    def first_ctrl_c(_signum: int, _frame: object) -> None:
-        signal.signal(signal.SIGINT, again)
-        raise KeyboardInterrupt
-
-    with contextlib.suppress(ValueError, OSError):  # (not the main thread: left as it is)
-        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-            signal.signal(signal.SIGINT, first_ctrl_c)
-    try:
-        status = main()
-    except KeyboardInterrupt:  # before the command's own handling of it (parsing options)
-        say_interrupted()
-        status = 130
-    if status == 130:
-        _stopping()
-    sys.exit(status)
-
-
-def _stopping() -> None:
-    """After a Ctrl-C, as the process ends: a worker process of a scan still there (had its
-    pool not been stopped) would keep it waiting at exit, as multiprocessing joins its
-    children then: it goes."""
-    import signal
-
-    with contextlib.suppress(ValueError, OSError):
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-    mp = sys.modules.get("multiprocessing")
-    if mp is not None:
-        for child in mp.active_children():
-            with contextlib.suppress(Exception):
-                child.kill()
+entry = _entry  # the ``ldsim`` command (see :func:`ldsim.cli.entry`), by its former name

@@ -10,13 +10,13 @@ forces a loader model.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import sys
 from collections.abc import Callable
 
 from ldsim import api
 from ldsim.api import Invocation, UsageError
+from ldsim.cli import say_interrupted
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -332,19 +332,6 @@ def write_line(line: str) -> None:
         sys.stdout.write(line + "\n")
     except OSError as exc:
         raise OutputError(exc) from None
-
-
-_SAID: list[bool] = []  # whether this process has said it was interrupted
-
-
-def say_interrupted() -> None:
-    """"ldsim: interrupted" on stderr, once per process (a Ctrl-C more, which ends the
-    process at once, does not say it again)."""
-    if not _SAID:
-        _SAID.append(True)
-        with contextlib.suppress(OSError, ValueError):
-            sys.stderr.write("ldsim: interrupted\n")
-            sys.stderr.flush()
 
 
 def flush_output() -> None:
