@@ -211,6 +211,17 @@ def run_fix(world: dict[str, Path], snap: Path, *args: str) -> subprocess.Comple
         check=False)
 
 
+def patchelf_wrapper(root: Path, name: str, template: str) -> Path:
+    """An executable script beside the snap ``root``, from ``template`` with ``{real}`` the
+    real patchelf and ``{count}`` a file of its own to count its calls in."""
+    pe = ldsim.find_patchelf()
+    assert pe is not None
+    wrapper = root.parent / name
+    wrapper.write_text(template.format(real=pe, count=root.parent / f"{name}.count"))
+    wrapper.chmod(0o755)
+    return wrapper
+
+
 def snapshot(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
             if p.is_file() and not p.is_symlink()}
@@ -351,11 +362,7 @@ def test_interrupted_apply_is_all_or_nothing_per_file(world: dict[str, Path]) ->
     root = p.path
     p.mkexe("/bin/zz", link=("/lib/libpay.so.1",))
     before = snapshot(root)
-    pe = ldsim.find_patchelf()
-    assert pe is not None
-    wrapper = root.parent / "patchelf-fails-second"
-    wrapper.write_text(WRAPPER.format(real=pe, count=root.parent / "count"))
-    wrapper.chmod(0o755)
+    wrapper = patchelf_wrapper(root, "patchelf-fails-second", WRAPPER)
     proc = run_fix(world, root, "--apply", "--patchelf", str(wrapper))
     assert proc.returncode == 1
     out = proc.stdout
@@ -393,11 +400,7 @@ def test_a_killed_apply_leaves_nothing_a_later_run_counts(world: dict[str, Path]
             "--host", str(world["host"]), "--format", "json"]
     files_before = subprocess.run(lint, capture_output=True, text=True, cwd=REPO,
                                   check=False).stdout
-    pe = ldsim.find_patchelf()
-    assert pe is not None
-    killer = root.parent / "patchelf-kills"
-    killer.write_text(KILLER.format(real=pe))
-    killer.chmod(0o755)
+    killer = patchelf_wrapper(root, "patchelf-kills", KILLER)
     proc = run_fix(world, root, "--apply", "--patchelf", str(killer))
     assert proc.returncode == -9, proc
     leftovers = list(root.rglob("*.ldsim-fix"))
@@ -436,11 +439,7 @@ def test_ctrl_c_again_while_apply_stops_ends_it_at_once(world: dict[str, Path]) 
     root = p.path
     for i in range(600):
         shutil.copy2(root / "bin/app", root / f"bin/app{i:03d}")
-    pe = ldsim.find_patchelf()
-    assert pe is not None
-    wrapper = root.parent / "patchelf-interrupts"
-    wrapper.write_text(INTERRUPTER.format(real=pe, count=root.parent / "count2"))
-    wrapper.chmod(0o755)
+    wrapper = patchelf_wrapper(root, "patchelf-interrupts", INTERRUPTER)
     proc = run_fix(world, root, "--apply", "--patchelf", str(wrapper))
     assert proc.returncode == 130 and proc.stderr == "ldsim: interrupted\n", proc
     assert "patched:" not in proc.stdout  # the report of the run, printed after the lint
