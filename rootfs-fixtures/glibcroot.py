@@ -159,6 +159,15 @@ def host_env() -> dict[str, str]:
     return {"PATH": _SANE_PATH, "LC_ALL": "C"}
 
 
+def ctrl_c_default() -> None:
+    """A ``preexec_fn`` for a child a test presses Ctrl-C for: SIGINT back to its default
+    (a background job of a non-interactive shell, as a CI run may be, starts with SIGINT
+    ignored, and so would the child, which then never sees the test's Ctrl-C)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 
 def run_tool(
     argv: Sequence[str | os.PathLike[str]], *, timeout: float = _TIMEOUT, **kwargs: Any

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from glibcroot import ctrl_c_default
 
 LDSO = "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"
 LIBC = "/lib/x86_64-linux-gnu/libc.so.6"
@@ -247,11 +248,11 @@ def test_ctrl_c_while_ldsim_is_imported_is_one_line_and_130() -> None:
     random presses against `explain`, a review found). ``ldsim.cli`` imports none of them."""
     proc = subprocess.run([sys.executable, "-c", _CTRL_C_WHILE_IMPORTING], capture_output=True,
                           text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
-                          timeout=60, check=False)
+                          timeout=60, check=False, preexec_fn=ctrl_c_default)
     assert proc.returncode == 130 and proc.stderr == "ldsim: interrupted\n", proc
     assert proc.stdout == ""
     probe = subprocess.run([sys.executable, "-c", "import sys, ldsim.cli; print(sorted(m for m "
                             "in sys.modules if m.startswith('ldsim')))"], capture_output=True,
                            text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
                            timeout=60, check=True)
-    assert probe.stdout.strip() == "['ldsim', 'ldsim._version', 'ldsim.cli']"
+    assert probe.stdout.strip() == "['ldsim', 'ldsim._version', 'ldsim.cli', 'ldsim.cli.interrupted']"

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from glibcroot import REPO, Root
+from glibcroot import REPO, Root, ctrl_c_default
 from snaproots import build_base, build_host, snap_yaml
 
 import ldsim
@@ -208,7 +208,7 @@ def run_fix(world: dict[str, Path], snap: Path, *args: str) -> subprocess.Comple
     return subprocess.run(
         [sys.executable, "-m", "ldsim", "fix", str(snap), "--base", str(world["base"]),
          "--host", str(world["host"]), *args], capture_output=True, text=True, cwd=REPO,
-        check=False)
+        check=False, preexec_fn=ctrl_c_default)
 
 
 def patchelf_wrapper(root: Path, name: str, template: str) -> Path:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from glibcroot import Root
+from glibcroot import Root, ctrl_c_default
 
 import ldsim
 from ldsim.cli.main import main
@@ -565,7 +565,7 @@ def test_ctrl_c_pressed_again_while_a_scan_stops_ends_it_at_once(tmp_path: Path,
         db = tmp_path / f"usr{attempt}.sqlite"
         proc = subprocess.Popen([*ldsim_scan, "--jobs", jobs, "--db", str(db), "/usr"],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
-                                start_new_session=True)
+                                start_new_session=True, preexec_fn=ctrl_c_default)
         deadline = time.monotonic() + 120
         while _results_in(db) < 200 and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.01)
@@ -614,7 +614,7 @@ def test_ctrl_c_in_a_program_that_calls_main_leaves_its_own_processes_alone() ->
     process (killed) nor its Ctrl-C (ignored for the rest of its life)."""
     proc = subprocess.run([sys.executable, "-c", _EMBEDDED_CTRL_C], capture_output=True,
                           text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
-                          timeout=120, check=False)
+                          timeout=120, check=False, preexec_fn=ctrl_c_default)
     assert proc.stdout.split() == ["130", "True", "True"], (proc.stdout, proc.stderr)
 
 

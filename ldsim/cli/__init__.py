@@ -1,7 +1,7 @@
 """The ``ldsim`` command line: :func:`entry` is the command, :mod:`ldsim.cli.main` its
-commands. This module imports nothing of ldsim's own, so that the command's Ctrl-C is
-handled from its first moment: a Ctrl-C while ldsim's modules are still being imported
-printed a traceback."""
+commands. This module imports nothing of ldsim's own but :mod:`ldsim.cli.interrupted`, so
+that the command's Ctrl-C is handled from its first moment: a Ctrl-C while ldsim's modules
+were still being imported printed a traceback."""
 
 from __future__ import annotations
 
@@ -9,17 +9,7 @@ import contextlib
 import os
 import sys
 
-_SAID: list[bool] = []  # whether this process has said it was interrupted
-
-
-def say_interrupted() -> None:
-    """"ldsim: interrupted" on stderr, once per process (a Ctrl-C more, which ends the
-    process at once, does not say it again)."""
-    if not _SAID:
-        _SAID.append(True)
-        with contextlib.suppress(OSError, ValueError):
-            sys.stderr.write("ldsim: interrupted\n")
-            sys.stderr.flush()
+from ldsim.cli.interrupted import say_interrupted
 
 
 def entry() -> None:
@@ -69,4 +59,4 @@ def _stop_children() -> None:
                 child.kill()
 
 
-__all__ = ["entry", "say_interrupted"]
+__all__ = ["entry"]

@@ -19,8 +19,7 @@ from collections.abc import Sequence
 
 from ldsim import api
 from ldsim._version import __version__
-from ldsim.cli import entry as _entry
-from ldsim.cli import say_interrupted
+from ldsim.cli.interrupted import say_interrupted
 from ldsim.cli.options import OutputError, flush_output, shown
 
 TYPE_CHECKING = False
@@ -210,6 +209,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OutputError as exc:
         return _output_failed(exc)
     return status
-
-
-entry = _entry  # the ``ldsim`` command (see :func:`ldsim.cli.entry`), by its former name

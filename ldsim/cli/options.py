@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from ldsim import api
 from ldsim.api import Invocation, UsageError
-from ldsim.cli import say_interrupted
+from ldsim.cli.interrupted import say_interrupted
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
