@@ -409,7 +409,10 @@ class View:
                     raise real_error(path, exc) from None
                 if target.startswith("/"):
                     stack = []
-                pending.extend([c for c in reversed(target.split("/")) if c])
+                # a target ending in "/" names a directory, as "target/." does (a file
+                # there: ENOTDIR)
+                pending.extend([c for c in reversed((target + "." if target.endswith("/")
+                                                     else target).split("/")) if c])
                 continue
             if (not is_last or must_be_dir) and not st.is_dir:
                 raise fs_error(path, "ENOTDIR")

@@ -328,6 +328,14 @@ class MuslModel(Walk):
             if not d:
                 continue
             cand = f"{d}/{name}"
+            if len(cand) >= _PATH_BUF // 4 and \
+                    len(cand.encode("utf-8", "surrogateescape")) >= _PATH_BUF:
+                # path_open's snprintf into load_library's buf[2*NAME_MAX+2] did not fit:
+                # the candidate is passed by, never opened
+                lk.attempts.append(Attempt(cand, source, via, Outcome.ABSENT,
+                                           f"{_PATH_BUF} bytes or more: longer than musl's "
+                                           "path buffer, not opened"))
+                continue
             try:
                 self._check_open(cand)
             except FsError as exc:
@@ -371,6 +379,11 @@ class MuslModel(Walk):
         except FsError:
             return False
         return self.files.defines(st, data, path, ("__libc_start_main", "stdin"))
+
+
+_PATH_BUF = 512
+"""load_library's ``buf[2*NAME_MAX+2]``, where ``path_open`` writes each "dir/name" it tries
+(ldso/dynlink.c): one that does not fit, NUL included, is skipped."""
 
 
 def map_library(files: FileCache, st: FileStat, data: Buffer, path: str,

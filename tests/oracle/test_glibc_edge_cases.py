@@ -516,6 +516,20 @@ def test_a_relative_interpreter_is_opened_from_the_working_directory(edge: Root)
             assert sim.loader_message == f"{relative}: No such file or directory"
 
 
+def test_a_link_whose_target_ends_in_a_slash_names_a_directory(edge: Root) -> None:
+    """A symbolic link to "real.so/" where real.so is a file: the kernel's walk wants a
+    directory there (ENOTDIR), which ends the RPATH search (open_path gives up on any errno
+    but ENOENT and EACCES): the next directory's copy is not tried, the name is not found.
+    ldsim dropped the slash and loaded the file."""
+    edge.mklib("/opt/tsl/real.so", "libts.so")
+    edge.symlink("/opt/tsl/libts.so", "real.so/")
+    edge.mklib("/opt/tsl2/libts.so", "libts.so")
+    edge.mkexe("/bin/tsl", rpath="/opt/tsl:/opt/tsl2", needed=["libts.so"])
+    sim = compare(run_real_loader(edge, "/bin/tsl"), edge)
+    assert sim.doc is not None
+    assert [u["name"] for u in sim.doc["unresolved"]] == ["libts.so"]
+
+
 def test_a_program_without_pt_interp_reads_no_preload(edge: Root) -> None:
     """A static program has no PT_INTERP: the kernel starts it itself (fs/binfmt_elf.c maps no
     interpreter), so no loader reads LD_PRELOAD or /etc/ld.so.preload, and LD_DEBUG says

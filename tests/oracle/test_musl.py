@@ -918,6 +918,26 @@ def test_x_ldd_of_a_file_map_library_refuses(mroot: MuslRoot, path: str, change:
     assert [o["path"] for o in sim.doc["objects"]] == [path]
 
 
+@pytest.mark.parametrize(("length", "found"), [(511, "long"), (512, "/opt")])
+def test_x_a_candidate_longer_than_musls_buffer_is_passed_by(
+        mroot: MuslRoot, length: int, found: str) -> None:
+    """``path_open`` writes "dir/name" into load_library's 512-byte buffer: a candidate of
+    511 bytes is opened, one of 512 (no room for the NUL) is passed by, and the next RPATH
+    directory's copy loads. ldsim opened it."""
+    d = "/o/" + "a" * 250 + "/" + "b" * (length - 8 - 254)
+    assert len(f"{d}/libq.so") == length
+    mroot.mmklib(f"{d}/libq.so", "libq.so")
+    mroot.mmklib("/opt/libq.so", "libq.so")
+    mroot.mmkexe("/x/bin/p", f"-L{mroot.host(d)}", "-lq", rpath=f"{d}:/opt")
+    where = d if found == "long" else "/opt"
+    check(mroot, "/x/bin/p", f"""
+        {INTERP}
+        libq.so => {where}/libq.so  # rpath
+        {LIBC}
+        [rc=0]
+        """)
+
+
 def _bad_library(mroot: MuslRoot, change: Callable[[Path], None], line: str) -> None:
     """``/x/D1/libbad.so``, a copy of ``/x/D2``'s changed by ``change``, searched first by
     the program's RPATH: musl maps it (``line``: its listing line) or fails on it."""
