@@ -170,8 +170,15 @@ class GlibcModel(Walk):
         """A kernel exec reads /proc/self/exe (the real path); ``ld.so PROG`` uses PROG."""
         if self.env.invocation is Invocation.EXEC:
             return dirname(real_exe)
-        cwd = self.env.cwd
-        return dirname(exe_path if exe_path.startswith("/") else join(cwd, exe_path))
+        return dirname(exe_path if exe_path.startswith("/") else join(self._getcwd(), exe_path))
+
+    def _getcwd(self) -> str:
+        """The working directory as ``getcwd`` gives it, which ``_dl_get_origin`` puts before
+        a relative name (elf/dl-origin.c): its real path, whatever ``--cwd`` spelled."""
+        try:
+            return self.view.resolve(self.env.cwd)
+        except LdsimError:  # (a working directory that is gone: as given)
+            return self.env.cwd
 
     def start(self) -> None:
         # what each candidate path probes as is known from earlier runs (a stable view)
@@ -628,7 +635,7 @@ class GlibcModel(Walk):
             self.abort(name, probe.path, requester, reason, f"{name}: {message}")
         path = probe.path
         if origin is None:  # a relative path: the working directory's
-            origin = dirname(join(self.env.cwd, path))
+            origin = dirname(join(self._getcwd(), path))
         obj = ObjectRecord(len(self.chain), name, path, probe.real_path or path, via, requester,
                            probe.facts, origin, [name], file_id)
         self.add_object(obj)

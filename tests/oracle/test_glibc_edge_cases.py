@@ -530,6 +530,23 @@ def test_a_link_whose_target_ends_in_a_slash_names_a_directory(edge: Root) -> No
     assert [u["name"] for u in sim.doc["unresolved"]] == ["libts.so"]
 
 
+@pytest.mark.parametrize("cwd", ["/opt/og", "/opt/og/.", "/oglink", "/opt/og/bin/.."])
+def test_origin_of_a_relative_name_starts_with_the_real_working_directory(
+        edge: Root, cwd: str) -> None:
+    """``ld.so bin/prog``: $ORIGIN of a relatively named object is getcwd() (the working
+    directory's real path) then the name's directory. ldsim used --cwd as spelled, so the
+    paths it printed held "/.", a link's name or "bin/.." where the loader's do not."""
+    edge.mklib("/opt/og/a/libog.so", "libog.so")
+    edge.mkexe("/opt/og/bin/prog", rpath="$ORIGIN/../a", needed=["libog.so"])
+    if not edge.exists("/oglink"):
+        edge.symlink("/oglink", "/opt/og")
+    real = run_real_loader(edge, "bin/prog", cwd=cwd, explicit=True)
+    sim = compare(real, edge, extra_args=["--invocation", "ldd", "--cwd", cwd])
+    assert sim.doc is not None
+    assert [o["path"] for o in sim.doc["objects"] if o["name"] == "libog.so"] == \
+        ["/opt/og/bin/../a/libog.so"]
+
+
 def test_a_program_without_pt_interp_reads_no_preload(edge: Root) -> None:
     """A static program has no PT_INTERP: the kernel starts it itself (fs/binfmt_elf.c maps no
     interpreter), so no loader reads LD_PRELOAD or /etc/ld.so.preload, and LD_DEBUG says
