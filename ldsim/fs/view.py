@@ -119,6 +119,13 @@ def fs_error(path: str, errno_name: str) -> FsError | AccessError:
     return FsError(path, _errno_text(errno_name), errno_name)
 
 
+def bytes_at_least(text: str, limit: int) -> bool:
+    """Whether ``text`` (a name or path as ldsim keeps them: surrogate-escaped bytes) takes
+    ``limit`` bytes or more in a system call (a UTF-8 character takes at most 4)."""
+    return len(text) >= limit or (len(text) * 4 >= limit
+                                  and len(text.encode("utf-8", "surrogateescape")) >= limit)
+
+
 def real_error(path: str, exc: OSError) -> FsError | AccessError:
     """What a real call on the host that failed says of ``path`` in the root: the kernel's
     errno there, but for EACCES (ldsim's own permissions) and ENAMETOOLONG. The model
@@ -298,8 +305,7 @@ class View:
         Raises :class:`FsError` with the errno the kernel would give (ENOENT, ENOTDIR,
         ELOOP, EACCES, ENAMETOOLONG).
         """
-        if len(path) >= PATH_MAX // 4 and len(path.encode("utf-8", "surrogateescape")) \
-                >= PATH_MAX:  # getname(): the NUL must fit too
+        if bytes_at_least(path, PATH_MAX):  # getname(): the NUL must fit too
             raise fs_error(path, "ENAMETOOLONG")
         searcher = None if user is None or user[0] == 0 else user  # root searches all
         memo = self._resolve_memo

@@ -23,7 +23,7 @@ from ldsim.config.env import Invocation, LoaderEnv, may_read
 from ldsim.elf.facts import LOADABLE_TYPES, ElfData, ElfFacts, ehdr_size
 from ldsim.elf.flavour import Libc
 from ldsim.errors import ElfError, FsError
-from ldsim.fs.view import FileStat, View, dirname, join
+from ldsim.fs.view import FileStat, View, bytes_at_least, dirname, join
 from ldsim.loader.probe import FileCache
 from ldsim.loader.walk import Entry, LookupRecord, ObjectRecord, UnresolvedRecord, Walk
 from ldsim.result import Attempt, Diagnostic, LookupKind, Outcome, Severity, Via
@@ -328,8 +328,7 @@ class MuslModel(Walk):
             if not d:
                 continue
             cand = f"{d}/{name}"
-            if len(cand) >= _PATH_BUF // 4 and \
-                    len(cand.encode("utf-8", "surrogateescape")) >= _PATH_BUF:
+            if bytes_at_least(cand, _PATH_BUF):
                 # path_open's snprintf into load_library's buf[2*NAME_MAX+2] did not fit:
                 # the candidate is passed by, never opened
                 lk.attempts.append(Attempt(cand, source, via, Outcome.ABSENT,
